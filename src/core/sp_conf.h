@@ -1,0 +1,141 @@
+/*
+ * sp_conf.h — the configuration as a value: pools, servers, process-wide
+ * settings; loading from YAML and freeing.
+ *
+ * A loaded sp_conf is complete and validated, with every default filled in:
+ * nothing downstream re-checks it. Loading never touches process state, so
+ * `-t`, startup and a reload run the same code and a failed load leaves the
+ * caller's current configuration untouched. Errors are written to a caller
+ * buffer as "FILE:LINE:COL: pool 'NAME': what is wrong".
+ *
+ * Accepted layouts: nutcracker's (top-level keys are pools), with an optional
+ * `global:` mapping (a `global` entry that has `listen` is a pool), and the
+ * meitu/bitleak one (`global:` plus `pools:` holding the pools).
+ */
+#ifndef SP_CONF_H
+#define SP_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "sp_dist.h"
+#include "sp_hash.h"
+
+#define SP_CONF_ERRLEN  1024
+
+/* nutcracker 0.5 defaults */
+#define SP_CONF_DEFAULT_HASH                 SP_HASH_FNV1A_64
+#define SP_CONF_DEFAULT_DIST                 SP_DIST_KETAMA
+#define SP_CONF_DEFAULT_TIMEOUT              (-1)   /* none */
+#define SP_CONF_DEFAULT_BACKLOG              512
+#define SP_CONF_DEFAULT_CLIENT_CONNECTIONS   0      /* unlimited */
+#define SP_CONF_DEFAULT_REDIS_DB             0
+#define SP_CONF_DEFAULT_SERVER_CONNECTIONS   1
+#define SP_CONF_DEFAULT_SERVER_RETRY_TIMEOUT 30000  /* ms */
+#define SP_CONF_DEFAULT_SERVER_FAILURE_LIMIT 2
+#define SP_CONF_KETAMA_DEFAULT_PORT          11211
+
+/* process-wide defaults */
+#define SP_CONF_WORKERS_AUTO                 (-1)
+#define SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT     30     /* s */
+
+/* A socket address as written and as resolved. */
+struct sp_conf_addr {
+    char                    *host;      /* host without [] or a socket path */
+    uint16_t                 port;      /* 0 for a Unix socket */
+    bool                     is_unix;
+    mode_t                   perm;      /* Unix listen only; 0 = umask */
+    struct sockaddr_storage  sa;        /* resolved (listen only) */
+    socklen_t                salen;
+};
+
+struct sp_conf_server {
+    char               *pname;      /* "host:port:weight" as written */
+    char               *name;       /* given name, else the ketama identity */
+    bool                named;
+    uint32_t            weight;
+    struct sp_conf_addr addr;       /* unresolved: servers resolve lazily */
+    int                 line;
+};
+
+struct sp_conf_pool {
+    char                  *name;
+    int                    line;
+    char                  *listen_pname;    /* as written */
+    struct sp_conf_addr    listen;
+    sp_hash_type_t         hash;
+    sp_dist_type_t         distribution;
+    char                   hash_tag[3];     /* "" when unset */
+    int                    timeout;         /* ms, -1 = none */
+    int                    backlog;
+    int                    client_connections;
+    bool                   redis;
+    char                  *redis_auth;      /* NULL when unset */
+    int                    redis_db;
+    bool                   preconnect;
+    bool                   auto_eject_hosts;
+    int                    server_connections;
+    int                    server_retry_timeout;
+    int                    server_failure_limit;
+    bool                   tcpkeepalive;
+    bool                   reuseport;
+    struct sp_conf_server *servers;
+    uint32_t               nservers;
+};
+
+typedef enum sp_affinity_mode {
+    SP_AFFINITY_AUTO,       /* worker i on CPU i mod ncpu */
+    SP_AFFINITY_OFF,
+    SP_AFFINITY_LIST
+} sp_affinity_mode_t;
+
+typedef enum sp_accept_mode {
+    SP_ACCEPT_REUSEPORT,
+    SP_ACCEPT_LOCK
+} sp_accept_mode_t;
+
+struct sp_conf_global {
+    int                 worker_processes;       /* SP_CONF_WORKERS_AUTO, or >= 0 */
+    sp_affinity_mode_t  affinity;
+    int                *cpus;                   /* SP_AFFINITY_LIST */
+    uint32_t            ncpus;
+    sp_accept_mode_t    accept_mode;
+    int                 worker_shutdown_timeout;/* s */
+    long                max_openfiles;          /* 0 = leave the limit */
+    char               *user;                   /* NULL = do not switch */
+    char               *group;
+};
+
+struct sp_conf {
+    char                 *path;
+    struct sp_conf_global global;
+    struct sp_conf_pool  *pools;
+    uint32_t              npools;
+};
+
+/*
+ * Load and validate the file at path. On success returns 0 and sets *out
+ * (free with sp_conf_free). On failure returns -1, leaves *out alone and
+ * writes one line naming file, line, column, pool and key into err.
+ */
+int sp_conf_load(const char *path, struct sp_conf **out, char *err,
+                 size_t errlen);
+
+/* The same from a buffer; `path` only names it in messages. */
+int sp_conf_load_buffer(const char *path, const char *data, size_t len,
+                        struct sp_conf **out, char *err, size_t errlen);
+
+void sp_conf_free(struct sp_conf *conf);
+
+/* The pool named `name`, or NULL. */
+const struct sp_conf_pool *sp_conf_pool_find(const struct sp_conf *conf,
+                                             const char *name);
+
+/* "host:port", "[v6]:port" or the path, into buf (always terminated). */
+void sp_conf_addr_format(const struct sp_conf_addr *addr, char *buf,
+                         size_t len);
+
+#endif /* SP_CONF_H */

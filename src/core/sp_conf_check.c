@@ -1,0 +1,93 @@
+/*
+ * sp_conf_check.c — the rules of a pool that span several keys or pools,
+ * checked once all of a pool's keys are read: a listen address and servers
+ * are required, redis_auth needs redis, server_connections >= 1, server
+ * names are unique in a pool, and no two pools listen on one address.
+ * Each message points at the key it is about.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sp_conf_int.h"
+#include "sp_conf_value.h"
+
+/* The key node of `name` in the pool's mapping (for its position). */
+static yaml_node_t *
+sp_conf_key_node(struct sp_conf_loader *ld, yaml_node_t *map, const char *name)
+{
+    yaml_node_pair_t *pair = sp_conf_mapping_pair(ld, map, name);
+
+    return pair != NULL ? sp_conf_node(ld, pair->key) : NULL;
+}
+
+static int
+sp_conf_check_servers(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
+                      yaml_node_t *map)
+{
+    yaml_node_t *list = sp_conf_mapping_get(ld, map, "servers");
+
+    for (uint32_t i = 1; i < pool->nservers; i++) {
+        for (uint32_t j = 0; j < i; j++) {
+            if (strcmp(pool->servers[i].name, pool->servers[j].name) != 0) {
+                continue;
+            }
+            yaml_node_t *entry = yaml_document_get_node(
+                &ld->doc, list->data.sequence.items.start[i]);
+            return sp_conf_fail(ld, entry, "servers '%s' (line %d) and '%s' "
+                                "have the same name '%s'; names must be "
+                                "unique in a pool", pool->servers[j].pname,
+                                pool->servers[j].line, pool->servers[i].pname,
+                                pool->servers[i].name);
+        }
+    }
+    return 0;
+}
+
+static int
+sp_conf_check_listen_unique(struct sp_conf_loader *ld,
+                            struct sp_conf_pool *pool, yaml_node_t *map)
+{
+    const struct sp_conf *conf = ld->conf;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        const struct sp_conf_pool *other = &conf->pools[i];
+
+        if (other == pool || other->listen.host == NULL) {
+            continue;
+        }
+        if (sp_conf_addr_equal(&other->listen, &pool->listen)) {
+            return sp_conf_fail(ld, sp_conf_mapping_get(ld, map, "listen"),
+                                "listen '%s' is the address of pool '%s' "
+                                "(line %d) too", pool->listen_pname,
+                                other->name, other->line);
+        }
+    }
+    return 0;
+}
+
+int
+sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
+                   yaml_node_t *knode, yaml_node_t *map)
+{
+    if (pool->listen.host == NULL) {
+        return sp_conf_fail(ld, knode, "listen is missing (\"host:port\" or "
+                            "\"/path [perm]\" expected)");
+    }
+    if (pool->nservers == 0) {
+        return sp_conf_fail(ld, knode, "servers is missing (a list of "
+                            "\"host:port:weight [name]\" expected)");
+    }
+    if (pool->redis_auth != NULL && !pool->redis) {
+        return sp_conf_fail(ld, sp_conf_key_node(ld, map, "redis_auth"),
+                            "redis_auth is only valid with redis: true");
+    }
+    if (pool->server_connections == 0) {
+        return sp_conf_fail(ld, sp_conf_mapping_get(ld, map,
+                                                    "server_connections"),
+                            "server_connections must be at least 1");
+    }
+    if (sp_conf_check_servers(ld, pool, map) != 0) {
+        return -1;
+    }
+    return sp_conf_check_listen_unique(ld, pool, map);
+}

@@ -1,0 +1,561 @@
+"""Shared harness for shardproxy integration tests.
+
+Owns everything a test needs to run real servers safely on loopback:
+free ports, a temp dir, child processes (started with logs in the temp dir,
+stopped by pid, log tails shown on failure), readiness polling with deadlines,
+and starters for redis-server, memcached, nutcracker, plus a runner for
+shardproxy CLI commands.  Stdlib only; Debian's /usr/bin/python3.
+
+Typical use:
+
+    class MyTest(sptest.HarnessTestCase):
+        def test_x(self):
+            r = self.harness.start_redis()
+            self.assertTrue(r.client().ping())
+
+Every process started through a Harness is ended by its pid when the harness
+closes (class cleanup), at interpreter exit (atexit), or when this Python
+process dies (PR_SET_PDEATHSIG).  Set SPTEST_KEEP=1 to keep the temp dir.
+"""
+
+import atexit
+import ctypes
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 10.0      # seconds a server gets to become ready
+STOP_TIMEOUT = 5.0        # seconds between SIGTERM and SIGKILL
+START_ATTEMPTS = 4        # fresh ports tried when a start loses a port race
+POLL_INTERVAL = 0.01      # seconds between readiness probes
+
+_live_procs = set()       # every running Proc, for the atexit safety net
+_ports_handed_out = set()
+
+
+class StartError(AssertionError):
+    """A server did not become ready; the message carries its log tail."""
+
+
+class PortTaken(StartError):
+    """The server exited because its port was taken; retry with a new one."""
+
+
+# ---------------------------------------------------------------- ports, dirs
+
+def free_port():
+    """A loopback TCP port that was free a moment ago and not handed out before
+    by this process.  Starters retry with a fresh port if they lose a race."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_handed_out:
+            _ports_handed_out.add(port)
+            return port
+    raise RuntimeError("no fresh free port after 200 tries")
+
+
+class TempDir:
+    """A private temp directory; removed on cleanup unless kept."""
+
+    def __init__(self, prefix="sptest-"):
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+
+    def file(self, name, content=""):
+        """Write `content` (str or bytes) to `name` in the dir; return its Path."""
+        p = self.path / name
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+        return p
+
+    def cleanup(self, keep=False):
+        if keep or os.environ.get("SPTEST_KEEP"):
+            print(f"sptest: kept temp dir {self.path}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def poll_until(probe, what, timeout=START_TIMEOUT, proc=None):
+    """Call probe() until it returns a truthy value; return that value.
+    Bounded in time and in count.  If `proc` exits meanwhile, raise
+    StartError at once with its log tail."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / POLL_INTERVAL) + 1):
+        if proc is not None and not proc.alive():
+            raise proc.start_error(f"{proc.name} exited (status "
+                                   f"{proc.returncode}) while waiting for {what}")
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_INTERVAL)
+    msg = f"timed out after {timeout}s waiting for {what}"
+    raise proc.start_error(msg) if proc is not None else StartError(msg)
+
+
+def tcp_accepts(port, host="127.0.0.1"):
+    """True if a TCP connect to host:port succeeds right now."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def tcp_request(port, payload, host="127.0.0.1", until=b"\r\n", timeout=2.0):
+    """Send payload, read until `until` is seen (or EOF); return the bytes,
+    or None on any socket error."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(payload)
+            data = b""
+            for _ in range(1024):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if until in data:
+                    break
+            return data
+    except OSError:
+        return None
+
+
+def _listening_inodes(port):
+    """Socket inodes of TCP sockets in LISTEN state on `port` (v4 and v6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f[9])
+    return inodes
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def owns_listener(pid, port):
+    """True if process `pid` holds a listening TCP socket on `port`.  This is
+    how a starter knows the port is ours and not another process's."""
+    return bool(_listening_inodes(port) & _socket_inodes(pid))
+
+
+# ------------------------------------------------------------------ processes
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - Linux always has it
+    _libc = None
+
+
+def _die_with_parent():
+    """In the child: get SIGKILL if the test runner dies (e.g. a ctest timeout),
+    so no server outlives the run.  Note: Linux ties this to the *thread* that
+    forked, so start processes from the main thread."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Proc:
+    """A child process with stdout/stderr in log files under `logdir`.
+    Stopped by pid only: SIGTERM, then SIGKILL after a deadline."""
+
+    def __init__(self, name, argv, logdir, extra_logs=(), env=None, cwd=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        logdir = Path(logdir)
+        self.stdout_path = logdir / f"{name}.stdout"
+        self.stderr_path = logdir / f"{name}.stderr"
+        self.log_paths = [self.stdout_path, self.stderr_path] + [Path(p) for p in extra_logs]
+        with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
+            self.popen = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                env=env, cwd=cwd, preexec_fn=_die_with_parent, close_fds=True)
+        _live_procs.add(self)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    @property
+    def returncode(self):
+        return self.popen.poll()
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def signal(self, signum):
+        """Send a signal by pid (no-op once the process is reaped)."""
+        if self.alive():
+            self.popen.send_signal(signum)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM, wait up to `timeout`, then SIGKILL.  Returns the exit status."""
+        try:
+            if self.alive():
+                self.popen.send_signal(signal.SIGTERM)
+                try:
+                    self.popen.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    print(f"sptest: {self.name} (pid {self.pid}) ignored SIGTERM "
+                          f"for {timeout}s; SIGKILL", file=sys.stderr)
+                    self.popen.kill()
+                    self.popen.wait(timeout)
+        finally:
+            if not self.alive():
+                _live_procs.discard(self)
+        return self.popen.returncode
+
+    def log_tail(self, lines=30):
+        """The last `lines` lines of each log file, labelled."""
+        parts = []
+        for p in self.log_paths:
+            try:
+                text = p.read_bytes().decode("utf-8", "replace")
+            except OSError:
+                continue
+            tail = "\n".join(text.splitlines()[-lines:])
+            parts.append(f"--- {p.name} (last {lines} lines) ---\n{tail}")
+        return "\n".join(parts)
+
+    def log_text(self):
+        return "".join(p.read_bytes().decode("utf-8", "replace")
+                       for p in self.log_paths if p.exists())
+
+    def start_error(self, msg, cls=StartError):
+        return cls(f"{msg}\n  argv: {' '.join(self.argv)}\n{self.log_tail()}")
+
+    def __repr__(self):
+        return f"<Proc {self.name} pid={self.pid}>"
+
+
+@atexit.register
+def _kill_leftovers():
+    for proc in list(_live_procs):
+        proc.stop(timeout=2.0)
+
+
+def require_binary(name):
+    """Absolute path of a system binary, or a clear test failure."""
+    path = shutil.which(name)
+    if path is None:
+        raise AssertionError(f"required binary '{name}' not found in PATH "
+                             f"(install the Debian package providing it)")
+    return path
+
+
+def shardproxy_bin(skip_if_missing=False):
+    """Path of the shardproxy binary under test: $SHARDPROXY_BIN, else
+    build/shardproxy under the repo root.  Missing: fail (or skip) clearly."""
+    env = os.environ.get("SHARDPROXY_BIN")
+    path = Path(env) if env else REPO_ROOT / "build" / "shardproxy"
+    if path.is_file() and os.access(path, os.X_OK):
+        return str(path)
+    origin = "SHARDPROXY_BIN" if env else "default build/shardproxy (SHARDPROXY_BIN unset)"
+    msg = f"shardproxy binary not found: {path} [{origin}]"
+    if skip_if_missing:
+        raise unittest.SkipTest(msg)
+    raise AssertionError(msg)
+
+
+_ADDR_IN_USE = re.compile(r"address already in use|could not create server tcp listening|"
+                          r"failed to listen", re.I)
+
+
+def _start_with_retries(attempts, start_once):
+    """Call start_once() up to `attempts` times while it raises PortTaken."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start_once()
+        except PortTaken:
+            if attempt == attempts:
+                raise
+
+
+# -------------------------------------------------------------------- servers
+
+class RedisServer:
+    def __init__(self, proc, port, unixsocket=None):
+        self.proc, self.port, self.unixsocket = proc, port, unixsocket
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def client(self, **kwargs):
+        import redis  # python3-redis (Debian); imported lazily
+        kwargs.setdefault("socket_timeout", 30)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
+
+
+class MemcachedServer:
+    def __init__(self, proc, port):
+        self.proc, self.port = proc, port
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+
+class NutcrackerServer:
+    """A running nutcracker: .pools maps pool name -> listen port (TCP pools)
+    or socket path (unix pools), .stats_port, .conf_path."""
+
+    def __init__(self, proc, conf_path, stats_port, pools):
+        self.proc, self.conf_path = proc, conf_path
+        self.stats_port, self.pools = stats_port, pools
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
+def conf_listens(conf_text):
+    """{pool: port or unix path} from a nutcracker-format YAML text.  Only the
+    simple layout tests write: a pool is an unindented `name:` line, its
+    `listen:` value is an indented `listen: host:port` / `listen: /path [perm]`."""
+    pools, pool = {}, None
+    for line in conf_text.splitlines():
+        top = re.match(r"^([^\s#][^:]*):\s*(#.*)?$", line)
+        if top:
+            pool = top.group(1).strip().strip("\"'")
+            continue
+        m = re.match(r"^\s+listen:\s*(.+?)\s*$", line)
+        if m and pool is not None:
+            value = m.group(1).strip("\"'")
+            if value.startswith("/"):
+                pools[pool] = value.split()[0]
+            else:
+                pools[pool] = int(value.rsplit(":", 1)[1])
+    return pools
+
+
+class Harness:
+    """Owns one temp dir and every process started through it."""
+
+    def __init__(self, name="sptest"):
+        self.name = name
+        self.tmp = TempDir(prefix=f"sptest-{name}-")
+        self.procs = []
+        self.failed = False
+        self._seq = 0
+
+    # -- generic
+    def unique(self, prefix):
+        """A name not used before in this harness: "<prefix>-<n>"."""
+        self._seq += 1
+        return f"{prefix}-{self._seq}"
+
+    def start_process(self, name, argv, ready=None, what="readiness",
+                      timeout=START_TIMEOUT, extra_logs=(), env=None):
+        """Start argv as `name` (made unique if taken; logs are
+        <name>.stdout/.stderr in the temp dir).  If `ready` is given, poll
+        ready(proc) until truthy, within `timeout`.
+        On a port race (log says the address is in use) raise PortTaken."""
+        if name in {p.name for p in self.procs}:
+            name = self.unique(name)
+        proc = Proc(name, argv, self.tmp.path, extra_logs, env)
+        self.procs.append(proc)
+        if ready is None:
+            return proc
+        try:
+            poll_until(lambda: ready(proc), what, timeout, proc)
+        except StartError as e:
+            proc.stop()
+            if _ADDR_IN_USE.search(proc.log_text()):
+                raise proc.start_error(f"{proc.name}: port taken", PortTaken) from e
+            raise
+        return proc
+
+    def stop_all(self):
+        for proc in reversed(self.procs):
+            proc.stop()
+
+    def close(self):
+        """Stop every process (by pid); show log tails if a test failed;
+        remove the temp dir unless a test failed or SPTEST_KEEP is set."""
+        try:
+            self.stop_all()
+        finally:
+            if self.failed:
+                for proc in self.procs:
+                    print(f"\n=== {proc.name} (pid {proc.pid}, exit {proc.returncode}) ===\n"
+                          f"{proc.log_tail()}", file=sys.stderr)
+            self.tmp.cleanup(keep=self.failed)
+
+    # -- redis
+    def start_redis(self, port=None, extra_args=(), unixsocket=False):
+        """A redis-server on 127.0.0.1 (and a unix socket in the temp dir if
+        `unixsocket`).  Ready when PING answers PONG from *this* pid's port."""
+        exe = require_binary("redis-server")
+
+        def once():
+            p = port or free_port()
+            argv = [exe, "--port", p, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--protected-mode", "no",
+                    "--dir", self.tmp.path, "--logfile", ""]
+            sock = None
+            if unixsocket:
+                sock = str(self.tmp.path / f"redis-{p}.sock")
+                argv += ["--unixsocket", sock, "--unixsocketperm", "700"]
+            argv += list(extra_args)
+
+            def ready(proc):
+                return (owns_listener(proc.pid, p) and
+                        tcp_request(p, b"PING\r\n") == b"+PONG\r\n" and
+                        (sock is None or os.path.exists(sock)))
+            proc = self.start_process(self.unique("redis"), argv, ready, f"redis PONG on port {p}")
+            return RedisServer(proc, p, sock)
+
+        return _start_with_retries(1 if port else START_ATTEMPTS, once)
+
+    # -- memcached
+    def start_memcached(self, port=None, extra_args=()):
+        """A memcached on 127.0.0.1, no UDP.  Ready when `version` answers."""
+        exe = require_binary("memcached")
+
+        def once():
+            p = port or free_port()
+            argv = [exe, "-l", "127.0.0.1", "-p", p, "-U", "0"]
+            if os.geteuid() == 0:
+                argv += ["-u", "root"]
+            argv += list(extra_args)
+
+            def ready(proc):
+                reply = tcp_request(p, b"version\r\n")
+                return owns_listener(proc.pid, p) and reply is not None \
+                    and reply.startswith(b"VERSION ")
+            proc = self.start_process(self.unique("memcached"), argv, ready, f"memcached VERSION on port {p}")
+            return MemcachedServer(proc, p)
+
+        return _start_with_retries(1 if port else START_ATTEMPTS, once)
+
+    # -- nutcracker
+    def start_nutcracker(self, conf, extra_args=()):
+        """nutcracker with `conf`: a YAML string, or a callable returning one
+        (called again on each retry, so it can pick fresh ports).  Ready when
+        this pid listens on every pool's port (and socket) and the stats port."""
+        exe = require_binary("nutcracker")
+
+        def once():
+            text = conf() if callable(conf) else conf
+            name = self.unique("nutcracker")
+            conf_path = self.tmp.file(f"{name}.yml", text)
+            log_path = self.tmp.path / f"{name}.log"
+            stats_port = free_port()
+            pools = conf_listens(text)
+            argv = [exe, "-c", conf_path, "-o", log_path, "-s", stats_port,
+                    "-a", "127.0.0.1"] + list(extra_args)
+
+            def ready(proc):
+                for target in list(pools.values()) + [stats_port]:
+                    if isinstance(target, int):
+                        if not owns_listener(proc.pid, target):
+                            return False
+                    elif not os.path.exists(target):
+                        return False
+                return all(tcp_accepts(t) for t in pools.values() if isinstance(t, int))
+            proc = self.start_process(name, argv, ready,
+                                      f"nutcracker listening on {sorted(pools)}",
+                                      extra_logs=[log_path])
+            return NutcrackerServer(proc, conf_path, stats_port, pools)
+
+        return _start_with_retries(START_ATTEMPTS if callable(conf) else 1, once)
+
+    # -- shardproxy CLI
+    def run_shardproxy(self, args, input=b"", timeout=30.0, skip_if_missing=False):
+        """Run `shardproxy ARGS` to completion (stdin = `input` bytes) and
+        return the CompletedProcess with bytes stdout/stderr.  A run that
+        outlives `timeout` is killed (by pid) and fails the test."""
+        argv = [shardproxy_bin(skip_if_missing)] + [str(a) for a in args]
+        try:
+            return subprocess.run(argv, input=input, capture_output=True,
+                                  timeout=timeout, preexec_fn=_die_with_parent)
+        except subprocess.TimeoutExpired as e:
+            err = (e.stderr or b"")[-2000:].decode("utf-8", "replace")
+            raise AssertionError(f"shardproxy {' '.join(argv[1:])} did not finish "
+                                 f"within {timeout}s; stderr tail:\n{err}") from None
+
+
+class HarnessTestCase(unittest.TestCase):
+    """A TestCase with a class-wide `harness`, closed after the class's tests.
+    Put class-wide setup in setUpHarness() (not setUpClass).  If it or any
+    test fails, the temp dir is kept and every process's log tail printed.
+    Subclasses overriding setUp must call super().setUp()."""
+
+    harness = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.harness = Harness(cls.__name__)
+        cls.addClassCleanup(cls.harness.close)
+        try:
+            cls.setUpHarness()
+        except BaseException:
+            cls.harness.failed = True
+            raise
+
+    @classmethod
+    def setUpHarness(cls):
+        """Class-wide setup hook: start shared servers here."""
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(self._note_failure)
+
+    def _note_failure(self):
+        # Runs after the test body: look the test up in the result's
+        # failures/errors (subtest entries carry .test_case).
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is None:
+            return
+        for test, _ in list(result.failures) + list(result.errors):
+            if getattr(test, "test_case", test) is self:
+                type(self).harness.failed = True
+                return
+
+
+def main():
+    """unittest.main() with verbose output; exits non-zero on failure."""
+    unittest.main(verbosity=2)

@@ -1,0 +1,15 @@
+/*
+ * sp_test.h — the Check suites of the unit-test runner, one per module
+ * (tests/unit/test_<module>.c), and small helpers they share.
+ */
+#ifndef SP_TEST_H
+#define SP_TEST_H
+
+#include <check.h>
+
+Suite *sp_test_cli_suite(void);
+Suite *sp_test_conf_suite(void);
+Suite *sp_test_dist_suite(void);
+Suite *sp_test_hash_suite(void);
+
+#endif /* SP_TEST_H */
