@@ -6,8 +6,8 @@
  *   - Published values, cited at each test: the RFC 1321 test suite and the
  *     one-million-'a' digest for MD5; the CRC catalogue check values for
  *     "123456789" (CRC-32 0xcbf43926, CRC-16/XMODEM 0x31c3); Landon Curt
- *     Noll's FNV test vectors; the one-at-a-time example values from
- *     Bob Jenkins' description of the hash.
+ *     Noll's FNV test vectors (test_fnv.c); the one-at-a-time examples in
+ *     Wikipedia's "Jenkins hash function" article.
  *   - Everything else (hash_vectors[], every function on the same 33 keys:
  *     empty, "a", "foo", "123456789", a 123-byte key, keys with bytes
  *     >= 0x80, and the prefixes of length 1..13 of an ASCII key and of a
@@ -16,7 +16,8 @@
  *     Python model of nutcracker's hashes. That model, this C code and the
  *     hash_* functions exported by Debian's nutcracker 0.5.0+dfsg-2 binary
  *     (called in-process through an LD_PRELOAD shim) were compared on
- *     120,000 random keys of length 0..300, bytes 0x00..0xff: all agree.
+ *     120,132 keys (random, length 0..300, bytes 0x00..0xff, at several
+ *     alignments): all three agree on every function.
  *   - The MD5 boundary digests (lengths around the 56- and 64-byte padding
  *     edges) were computed with Python's hashlib.
  *
@@ -24,7 +25,6 @@
  * table in an unmasked 32-bit register, so only its low 16 bits are a
  * standard CRC ("123456789" -> 0x869031c3, low half 0x31c3).
  */
-#include <check.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +32,7 @@
 
 #include "sp_hash.h"
 #include "sp_md5.h"
-
-Suite *sp_test_hash_suite(void);
+#include "sp_test.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -275,7 +274,7 @@ END_TEST
 
 START_TEST(test_one_at_a_time_published)
 {
-    /* the examples given with Bob Jenkins' one-at-a-time hash */
+    /* Wikipedia, "Jenkins hash function", one_at_a_time examples */
     ck_assert_uint_eq(hash_str(sp_hash_one_at_a_time, "a"), 0xca2e9442u);
     ck_assert_uint_eq(hash_str(sp_hash_one_at_a_time,
                                "The quick brown fox jumps over the lazy dog"),

@@ -1,0 +1,50 @@
+# shardproxy — the two commands of the README, and their parts.
+#   make run    install what is missing, build, start demo backends and the proxy
+#   make test   install what is missing, build, run every test (ctest)
+# Other targets: deps, build, build-asan, unit, clean.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Debian packages, by name: to build, to test, to run the demo.
+BUILD_PKGS = cmake make gcc clang pkg-config libyaml-dev libjemalloc-dev check
+TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
+             python3-redis python3-pymemcache libmemcached-tools
+
+.PHONY: all deps build build-asan unit test run clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh $(BUILD_PKGS) $(TEST_PKGS)
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD_ASAN)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DSP_SANITIZE=ON
+
+build-asan: $(BUILD_ASAN)/CMakeCache.txt
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+unit: build
+	$(BUILD)/sp_unit_tests
+
+# The whole suite: unit + integration against real servers, then the same
+# suite again on the AddressSanitizer + UBSan build.
+test: deps
+	$(MAKE) build build-asan
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j $(JOBS)
+
+run: deps build
+	scripts/run-demo.sh $(BUILD)/shardproxy conf/shardproxy.yml
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
