@@ -325,6 +325,7 @@ sp_conf_read_root(struct sp_conf_loader *ld)
     if (ld->conf->npools == 0) {
         return sp_conf_fail(ld, root, "no pools are defined");
     }
+    sp_conf_order(ld->conf);
     return 0;
 }
 

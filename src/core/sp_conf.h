@@ -8,6 +8,9 @@
  * caller's current configuration untouched. Errors are written to a caller
  * buffer as "FILE:LINE:COL: pool 'NAME': what is wrong".
  *
+ * Pools and each pool's servers are in nutcracker's order: sorted by name,
+ * shorter names first, then bytewise (see sp_conf_check.c) -- not file order.
+ *
  * Accepted layouts: nutcracker's (top-level keys are pools), with an optional
  * `global:` mapping (a `global` entry that has `listen` is a pool), and the
  * meitu/bitleak one (`global:` plus `pools:` holding the pools).

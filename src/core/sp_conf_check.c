@@ -4,8 +4,15 @@
  * are required, redis_auth needs redis, server_connections >= 1, server
  * names are unique in a pool, and no two pools listen on one address.
  * Each message points at the key it is about.
+ *
+ * It also puts pools and servers in nutcracker's order. nutcracker sorts
+ * both by name (shorter names first, then bytewise) while validating, and
+ * keeps that order: it is the order of modula's and random's tables and of
+ * the stats JSON, so a server's index -- and a key's placement under
+ * modula -- depends on it, not on the order in the file.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sp_conf_int.h"
@@ -90,4 +97,41 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
         return -1;
     }
     return sp_conf_check_listen_unique(ld, pool, map);
+}
+
+/* nutcracker's string_compare: length first, then bytes */
+static int
+sp_conf_name_cmp(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la != lb) {
+        return la < lb ? -1 : 1;
+    }
+    return memcmp(a, b, la);
+}
+
+static int
+sp_conf_server_cmp(const void *a, const void *b)
+{
+    return sp_conf_name_cmp(((const struct sp_conf_server *)a)->name,
+                            ((const struct sp_conf_server *)b)->name);
+}
+
+static int
+sp_conf_pool_cmp(const void *a, const void *b)
+{
+    return sp_conf_name_cmp(((const struct sp_conf_pool *)a)->name,
+                            ((const struct sp_conf_pool *)b)->name);
+}
+
+void
+sp_conf_order(struct sp_conf *conf)
+{
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        struct sp_conf_pool *pool = &conf->pools[i];
+        qsort(pool->servers, pool->nservers, sizeof(*pool->servers),
+              sp_conf_server_cmp);
+    }
+    qsort(conf->pools, conf->npools, sizeof(*conf->pools), sp_conf_pool_cmp);
 }

@@ -65,4 +65,8 @@ yaml_node_t *sp_conf_mapping_get(struct sp_conf_loader *ld, yaml_node_t *map,
 int sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                        yaml_node_t *knode, yaml_node_t *map);
 
+/* Sort pools and their servers by name, as nutcracker does (names are
+ * unique by then). */
+void sp_conf_order(struct sp_conf *conf);
+
 #endif /* SP_CONF_INT_H */

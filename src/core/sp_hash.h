@@ -8,7 +8,8 @@
  *     whatever the signedness of char on the build platform;
  *   - fnv1a_64 computes in 32 bits (nutcracker truncates its state);
  *   - crc32 is libmemcached's 15-bit value, crc32a the standard CRC-32;
- *   - crc16 is CRC-16/ARC (the Linux kernel table);
+ *   - crc16 is the CRC-16/XMODEM table run in an unmasked 32-bit register
+ *     (its low 16 bits are CRC-16/XMODEM);
  *   - md5 is the first four digest bytes read little-endian;
  *   - jenkins is lookup3 hashlittle with initval 13, murmur is murmur2
  *     seeded with 0xdeadbeef * len, multi-byte reads little-endian.

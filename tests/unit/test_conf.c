@@ -105,20 +105,22 @@ START_TEST(test_every_pool_key)
     ck_assert_int_eq(p->server_retry_timeout, 2000);
     ck_assert_int_eq(p->server_failure_limit, 1);
     ck_assert_uint_eq(p->nservers, 5);
-    /* names: given; "host" alone for 11211; "[v6]:port"; "path:" */
-    ck_assert_str_eq(p->servers[0].name, "primary");
-    ck_assert(p->servers[0].named);
-    ck_assert_str_eq(p->servers[0].pname, "127.0.0.1:6380:2");
-    ck_assert_uint_eq(p->servers[0].weight, 2);
-    ck_assert_str_eq(p->servers[1].name, "127.0.0.1");
-    ck_assert_uint_eq(p->servers[1].addr.port, 11211);
-    ck_assert_str_eq(p->servers[2].name, "[::1]:6381");
-    ck_assert_str_eq(p->servers[2].addr.host, "::1");
-    ck_assert_str_eq(p->servers[3].name, "/tmp/redis.sock:");
-    ck_assert(p->servers[3].addr.is_unix);
-    ck_assert_str_eq(p->servers[3].addr.host, "/tmp/redis.sock");
-    ck_assert_str_eq(p->servers[4].name, "sock");
-    ck_assert_uint_eq(p->servers[4].weight, 4);
+    /* names: given; "host" alone for 11211; "[v6]:port"; "path:" -- and
+     * in nutcracker's order: shorter names first, then bytewise */
+    ck_assert_str_eq(p->servers[0].name, "sock");
+    ck_assert_uint_eq(p->servers[0].weight, 4);
+    ck_assert_str_eq(p->servers[1].name, "primary");
+    ck_assert(p->servers[1].named);
+    ck_assert_str_eq(p->servers[1].pname, "127.0.0.1:6380:2");
+    ck_assert_uint_eq(p->servers[1].weight, 2);
+    ck_assert_str_eq(p->servers[2].name, "127.0.0.1");
+    ck_assert(!p->servers[2].named);
+    ck_assert_uint_eq(p->servers[2].addr.port, 11211);
+    ck_assert_str_eq(p->servers[3].name, "[::1]:6381");
+    ck_assert_str_eq(p->servers[3].addr.host, "::1");
+    ck_assert_str_eq(p->servers[4].name, "/tmp/redis.sock:");
+    ck_assert(p->servers[4].addr.is_unix);
+    ck_assert_str_eq(p->servers[4].addr.host, "/tmp/redis.sock");
     sp_conf_free(conf);
 }
 END_TEST
@@ -241,9 +243,32 @@ START_TEST(test_meitu_layout)
 
     ck_assert_int_eq(conf->global.worker_processes, 2);
     ck_assert_uint_eq(conf->npools, 2);
-    ck_assert_str_eq(conf->pools[1].name, "beta");
+    ck_assert_str_eq(conf->pools[0].name, "beta");     /* shorter first */
+    ck_assert_str_eq(conf->pools[1].name, "alpha");
     ck_assert_ptr_nonnull(sp_conf_pool_find(conf, "alpha"));
     ck_assert_ptr_null(sp_conf_pool_find(conf, "gamma"));
+    sp_conf_free(conf);
+}
+END_TEST
+
+/* Seen on Debian's nutcracker 0.5.0: stats list pools a, zz, yyy and
+ * servers b, aa; modula slots go b, c, aa. */
+START_TEST(test_nutcracker_order)
+{
+    struct sp_conf *conf = load_ok(
+        "zz:\n  listen: 127.0.0.1:27001\n  servers:\n"
+        "   - 127.0.0.1:7001:1 b\n   - 127.0.0.1:7002:1 aa\n"
+        "   - 127.0.0.1:7003:1 c\n"
+        "a:\n  listen: 127.0.0.1:27002\n" SERVERS
+        "yyy:\n  listen: 127.0.0.1:27003\n" SERVERS);
+
+    ck_assert_str_eq(conf->pools[0].name, "a");
+    ck_assert_str_eq(conf->pools[1].name, "zz");
+    ck_assert_str_eq(conf->pools[2].name, "yyy");
+    ck_assert_str_eq(conf->pools[1].servers[0].name, "b");
+    ck_assert_str_eq(conf->pools[1].servers[1].name, "c");
+    ck_assert_str_eq(conf->pools[1].servers[2].name, "aa");
+    ck_assert_uint_eq(conf->pools[1].servers[2].addr.port, 7002);
     sp_conf_free(conf);
 }
 END_TEST
@@ -457,6 +482,7 @@ sp_test_conf_suite(void)
     tcase_add_test(good, test_global_variants);
     tcase_add_test(good, test_global_with_listen_is_a_pool);
     tcase_add_test(good, test_meitu_layout);
+    tcase_add_test(good, test_nutcracker_order);
     tcase_add_test(good, test_shipped_configs_load);
     tcase_add_test(good, test_missing_file);
     tcase_add_loop_test(bad, test_bad_config_message, 0,
