@@ -1,10 +1,11 @@
 # shardproxy — the two commands of the README, and their parts.
 #   make run    install what is missing, build, start demo backends and the proxy
 #   make test   install what is missing, build, run every test (ctest)
-# Other targets: deps, build, build-asan, unit, clean.
+# Other targets: deps, build, build-asan, build-clang, unit, clean.
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_CLANG ?= build-clang
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages, by name: to build, to test, to run the demo.
@@ -12,7 +13,7 @@ BUILD_PKGS = cmake make gcc clang pkg-config libyaml-dev libjemalloc-dev check
 TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
              python3-redis python3-pymemcache libmemcached-tools
 
-.PHONY: all deps build build-asan unit test run clean
+.PHONY: all deps build build-asan build-clang unit test run clean
 
 all: build
 
@@ -31,13 +32,21 @@ $(BUILD_ASAN)/CMakeCache.txt:
 build-asan: $(BUILD_ASAN)/CMakeCache.txt
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 
+# clang compile of everything, warnings as errors (gcc builds the others)
+$(BUILD_CLANG)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(BUILD_CLANG) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build-clang: $(BUILD_CLANG)/CMakeCache.txt
+	cmake --build $(BUILD_CLANG) -j $(JOBS)
+
 unit: build
 	$(BUILD)/sp_unit_tests
 
 # The whole suite: unit + integration against real servers, then the same
-# suite again on the AddressSanitizer + UBSan build.
+# suite again on the AddressSanitizer + UBSan build; clang must compile it all
+# without a warning.
 test: deps
-	$(MAKE) build build-asan
+	$(MAKE) build build-asan build-clang
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -47,4 +56,4 @@ run: deps build
 	scripts/run-demo.sh $(BUILD)/shardproxy conf/shardproxy.yml
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG)

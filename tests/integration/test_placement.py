@@ -13,8 +13,9 @@ CLI contract assumed for --locate:
   stdin:  one key per line, LF-terminated; the key is every byte of the line
           before the LF (no trimming; keys here never hold \\n, \\r or \\0).
   stdout: one line per key, in input order: KEY " -> " NAME " " ADDR "\\n",
-          KEY as raw bytes, NAME the server's given name else "host:port",
-          ADDR "host:port" (for a unix socket, its path).
+          KEY as raw bytes, NAME the server's given name else "host:port"
+          (an unnamed unix socket: its path; nutcracker's own "path:" is
+          accepted too), ADDR "host:port" (for a unix socket, its path).
   exit:   0; for a `distribution: random` pool exit 1 with a message
           containing "random" on stderr.
 
@@ -27,7 +28,6 @@ import os
 import random
 import sys
 import time
-import unittest
 from collections import Counter, namedtuple
 
 import sptest

@@ -1,0 +1,117 @@
+/*
+ * sp_event.h — the event loop: descriptors, timers, one wake-up at a time.
+ *
+ * The loop knows file descriptors, interest masks, opaque pointers and
+ * deadlines; it knows nothing of connections or protocols. A backend (one
+ * file each: sp_event_epoll.c) sits behind a small ops table, nginx's
+ * ngx_event_actions_t / Redis's ae_*.c.
+ *
+ * Registration is edge-triggered by default, as nginx does: a descriptor is
+ * added once with read and write interest and stays so for its life; the
+ * owner reads until EAGAIN and writes until EAGAIN, so a request costs no
+ * epoll_ctl at all. Level-triggered registration (SP_EV_LEVEL) exists for
+ * listeners and for the master's channels.
+ *
+ * Stale-event guard: each registration has a generation; an event still
+ * queued in the current batch for a descriptor that was removed (and maybe
+ * reused by a new connection) within the batch is dropped, never dispatched
+ * to the new owner.
+ *
+ * Timers live in a binary min-heap inside the loop (no global state); the
+ * loop's clock is read once per wake-up (sp_event_now_ms).
+ *
+ * The loop is single-threaded and owned by one process (each worker creates
+ * its own after fork; never share one across fork).
+ */
+#ifndef SP_EVENT_H
+#define SP_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sp_log;
+struct sp_event_loop;
+
+/* interest and readiness bits */
+#define SP_EV_READ    0x01u
+#define SP_EV_WRITE   0x02u
+#define SP_EV_ERROR   0x04u     /* readiness only: EPOLLERR / EPOLLHUP */
+#define SP_EV_RDHUP   0x08u     /* readiness only: peer closed its write side */
+#define SP_EV_LEVEL   0x10u     /* interest only: level-triggered */
+
+/*
+ * Called with the readiness bits of fd (SP_EV_READ, SP_EV_WRITE,
+ * SP_EV_ERROR, SP_EV_RDHUP). The handler may add, modify or remove any
+ * descriptor, including its own, and close it.
+ */
+typedef void (*sp_event_handler)(struct sp_event_loop *loop, int fd,
+                                 uint32_t ready, void *data);
+
+struct sp_timer;
+typedef void (*sp_timer_handler)(struct sp_event_loop *loop,
+                                 struct sp_timer *timer);
+
+/* Embedded in its owner (a connection, a request); the loop never frees it. */
+struct sp_timer {
+    uint64_t         deadline_ms;   /* on the loop's monotonic clock */
+    uint32_t         heap_index;    /* position in the heap; internal */
+    bool             armed;
+    sp_timer_handler handler;
+    void            *data;
+};
+
+/*
+ * A loop able to hold descriptors below max_fds (0: the RLIMIT_NOFILE soft
+ * limit) and to take up to batch events per wake-up (0: 512). NULL on
+ * failure, with errno set. log may be NULL (no logging).
+ */
+struct sp_event_loop *sp_event_loop_create(int max_fds, int batch,
+                                           struct sp_log *log);
+void sp_event_loop_destroy(struct sp_event_loop *loop);
+
+/* "epoll" */
+const char *sp_event_backend_name(const struct sp_event_loop *loop);
+
+/*
+ * Register fd with interest (SP_EV_READ | SP_EV_WRITE, plus SP_EV_LEVEL for
+ * level-triggered). Returns 0, or -1 with errno set (EEXIST if registered,
+ * EINVAL if fd >= max_fds).
+ */
+int sp_event_add(struct sp_event_loop *loop, int fd, uint32_t interest,
+                 sp_event_handler handler, void *data);
+
+/* Change the interest of a registered fd. Returns 0 or -1 with errno. */
+int sp_event_modify(struct sp_event_loop *loop, int fd, uint32_t interest);
+
+/*
+ * Unregister fd (before closing it). Events of fd still pending in the
+ * current batch are dropped. Returns 0 or -1 with errno.
+ */
+int sp_event_del(struct sp_event_loop *loop, int fd);
+
+/*
+ * One wake-up: wait up to timeout_ms (-1: until the next timer or forever;
+ * 0: do not block) — never past the earliest timer — dispatch the ready
+ * descriptors, then run expired timers. Returns the number of descriptor
+ * events dispatched, or -1 with errno (EINTR is returned as 0).
+ */
+int sp_event_poll(struct sp_event_loop *loop, int timeout_ms);
+
+/* The loop's clock: CLOCK_MONOTONIC ms, read once per wake-up. */
+uint64_t sp_event_now_ms(const struct sp_event_loop *loop);
+
+/* Refresh the cached clock (e.g. after a long computation). */
+void sp_event_update_time(struct sp_event_loop *loop);
+
+/* Arm (or re-arm) timer to fire after_ms from now. Returns 0 or -1 (ENOMEM). */
+int sp_timer_add(struct sp_event_loop *loop, struct sp_timer *timer,
+                 uint64_t after_ms, sp_timer_handler handler, void *data);
+
+/* Disarm; harmless on a timer that is not armed. */
+void sp_timer_del(struct sp_event_loop *loop, struct sp_timer *timer);
+
+/* Armed timers (for tests and stats). */
+uint32_t sp_timer_count(const struct sp_event_loop *loop);
+
+#endif /* SP_EVENT_H */
