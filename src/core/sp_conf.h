@@ -107,7 +107,7 @@ struct sp_conf_global {
     uint32_t            ncpus;
     sp_accept_mode_t    accept_mode;
     int                 worker_shutdown_timeout;/* s */
-    long                max_openfiles;          /* 0 = leave the limit */
+    int                 max_openfiles;          /* 0 = leave the limit */
     char               *user;                   /* NULL = do not switch */
     char               *group;
 };

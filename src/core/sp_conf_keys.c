@@ -67,24 +67,6 @@ sp_conf_set_number(struct sp_conf_loader *ld, const struct sp_conf_key *key,
 }
 
 static int
-sp_conf_set_long(struct sp_conf_loader *ld, const struct sp_conf_key *key,
-                 yaml_node_t *value, void *field)
-{
-    const char *s = sp_conf_scalar(ld, key, value), *why;
-    int64_t number;
-
-    if (s == NULL) {
-        return -1;
-    }
-    if (sp_conf_parse_number(s, key->max, &number, &why) != 0) {
-        return sp_conf_fail(ld, value, "%s '%s' %s (0..%lld expected)",
-                            key->name, s, why, (long long)key->max);
-    }
-    *(long *)field = (long)number;
-    return 0;
-}
-
-static int
 sp_conf_set_bool(struct sp_conf_loader *ld, const struct sp_conf_key *key,
                  yaml_node_t *value, void *field)
 {
@@ -383,7 +365,7 @@ const struct sp_conf_key sp_conf_global_keys[] = {
     { "worker_cpu_affinity",     sp_conf_set_affinity,    0, 0 },
     { "accept_mode",             sp_conf_set_accept_mode, SP_GLOBAL_FIELD(accept_mode), 0 },
     { "worker_shutdown_timeout", sp_conf_set_number,      SP_GLOBAL_FIELD(worker_shutdown_timeout), 86400 },
-    { "max_openfiles",           sp_conf_set_long,        SP_GLOBAL_FIELD(max_openfiles), 16777216 },
+    { "max_openfiles",           sp_conf_set_number,      SP_GLOBAL_FIELD(max_openfiles), 16777216 },
     { "user",                    sp_conf_set_string,      SP_GLOBAL_FIELD(user), 0 },
     { "group",                   sp_conf_set_string,      SP_GLOBAL_FIELD(group), 0 },
 };
