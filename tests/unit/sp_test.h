@@ -10,7 +10,9 @@
 Suite *sp_test_cli_suite(void);
 Suite *sp_test_conf_suite(void);
 Suite *sp_test_dist_suite(void);
+Suite *sp_test_event_suite(void);
 Suite *sp_test_hash_suite(void);
 Suite *sp_test_log_suite(void);
+Suite *sp_test_mbuf_suite(void);
 
 #endif /* SP_TEST_H */
