@@ -52,7 +52,10 @@ struct sp_timer;
 typedef void (*sp_timer_handler)(struct sp_event_loop *loop,
                                  struct sp_timer *timer);
 
-/* Embedded in its owner (a connection, a request); the loop never frees it. */
+/*
+ * Embedded in its owner (a connection, a request); the loop never frees it.
+ * Zero it (e.g. = (struct sp_timer){0}) before its first use.
+ */
 struct sp_timer {
     uint64_t         deadline_ms;   /* on the loop's monotonic clock */
     uint32_t         heap_index;    /* position in the heap; internal */

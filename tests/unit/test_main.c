@@ -13,6 +13,7 @@ main(void)
     int failed;
 
     srunner_add_suite(runner, sp_test_dist_suite());
+    srunner_add_suite(runner, sp_test_event_suite());
     srunner_add_suite(runner, sp_test_conf_suite());
     srunner_add_suite(runner, sp_test_cli_suite());
     srunner_add_suite(runner, sp_test_log_suite());

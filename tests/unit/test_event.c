@@ -1,0 +1,1094 @@
+/*
+ * test_event.c — the event loop on real descriptors (socketpairs, pipes):
+ * read and write readiness, edge- and level-triggered registration, peer
+ * close (SP_EV_RDHUP, SP_EV_ERROR), interest changes, removal, the
+ * stale-event guard on a descriptor closed and reused within one batch,
+ * argument errors; and timers: order, delete, re-arm, 10k random deadlines,
+ * the poll timeout bounded by the earliest timer (measured on the loop's
+ * clock, no sleeps), and a timer re-arming itself with 0 ms.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "sp_event.h"
+#include "sp_test.h"
+
+#define MAX_FDS 1024
+
+/* ---- helpers ------------------------------------------------------------ */
+
+struct rec {
+    int      calls;
+    int      fd;
+    uint32_t last;      /* readiness of the last call */
+    uint32_t all;       /* union over all calls */
+};
+
+static void
+rec_handler(struct sp_event_loop *loop, int fd, uint32_t ready, void *data)
+{
+    struct rec *r = data;
+
+    (void)loop;
+    r->calls++;
+    r->fd = fd;
+    r->last = ready;
+    r->all |= ready;
+}
+
+static void
+rec_reset(struct rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->fd = -1;
+}
+
+static struct sp_event_loop *
+new_loop(void)
+{
+    struct sp_event_loop *loop = sp_event_loop_create(MAX_FDS, 0, NULL);
+
+    ck_assert_ptr_nonnull(loop);
+    return loop;
+}
+
+static void
+new_socketpair(int sv[2])
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK
+                                | SOCK_CLOEXEC, 0, sv), 0);
+}
+
+static void
+new_pipe(int p[2])
+{
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+}
+
+static void
+put_byte(int fd)
+{
+    ck_assert_int_eq(write(fd, "x", 1), 1);
+}
+
+static void
+drain(int fd)
+{
+    char buf[256];
+
+    while (read(fd, buf, sizeof(buf)) > 0) {
+        continue;
+    }
+}
+
+static void
+count_fire(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    (void)loop;
+    (*(int *)timer->data)++;
+}
+
+/* ---- loop and arguments ------------------------------------------------- */
+
+START_TEST(test_create_destroy)
+{
+    struct sp_event_loop *a = sp_event_loop_create(16, 4, NULL);
+    struct sp_event_loop *b = sp_event_loop_create(16, 0, NULL);
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);       /* no global state: two at once */
+    ck_assert_str_eq(sp_event_backend_name(a), "epoll");
+    ck_assert_uint_eq(sp_timer_count(a), 0);
+    sp_event_loop_destroy(a);
+    sp_event_loop_destroy(b);
+    sp_event_loop_destroy(NULL);
+
+    errno = 0;
+    ck_assert_ptr_null(sp_event_loop_create(-1, 0, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_ptr_null(sp_event_loop_create(16, -1, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_default_max_fds)
+{
+    struct sp_event_loop *loop = sp_event_loop_create(0, 0, NULL);
+    struct rlimit rl;
+    struct rec r;
+
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)INT_MAX) {
+        errno = 0;
+        ck_assert_int_eq(sp_event_add(loop, (int)rl.rlim_cur, SP_EV_READ,
+                                      rec_handler, &r), -1);
+        ck_assert_int_eq(errno, EINVAL);
+    }
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_add_errors)
+{
+    struct sp_event_loop *loop = sp_event_loop_create(64, 0, NULL);
+    struct rec r;
+    int sv[2], high;
+
+    ck_assert_ptr_nonnull(loop);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
+                     0);
+
+    errno = 0;
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
+                     -1);
+    ck_assert_int_eq(errno, EEXIST);
+
+    high = fcntl(sv[1], F_DUPFD_CLOEXEC, 64);   /* a real fd >= max_fds */
+    ck_assert_int_ge(high, 64);
+    errno = 0;
+    ck_assert_int_eq(sp_event_add(loop, high, SP_EV_READ, rec_handler, &r),
+                     -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(sp_event_modify(loop, high, SP_EV_READ), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(sp_event_del(loop, high), -1);
+    ck_assert_int_eq(errno, EINVAL);
+
+    errno = 0;
+    ck_assert_int_eq(sp_event_add(loop, -1, SP_EV_READ, rec_handler, &r), -1);
+    ck_assert_int_eq(errno, EBADF);
+
+    /* readiness-only bits are not interest; a handler is required */
+    errno = 0;
+    ck_assert_int_eq(sp_event_add(loop, sv[1], SP_EV_READ | SP_EV_ERROR,
+                                  rec_handler, &r), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(sp_event_add(loop, sv[1], SP_EV_READ, NULL, &r), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    errno = 0;
+    ck_assert_int_eq(sp_event_modify(loop, sv[0], SP_EV_RDHUP), -1);
+    ck_assert_int_eq(errno, EINVAL);
+
+    /* not registered */
+    errno = 0;
+    ck_assert_int_eq(sp_event_modify(loop, sv[1], SP_EV_READ), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    errno = 0;
+    ck_assert_int_eq(sp_event_del(loop, sv[1]), -1);
+    ck_assert_int_eq(errno, ENOENT);
+
+    /* a backend refusal leaves the slot free: a regular file for epoll */
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(devnull, 0);
+    ck_assert_int_lt(devnull, 64);
+    errno = 0;
+    ck_assert_int_eq(sp_event_add(loop, devnull, SP_EV_READ, rec_handler,
+                                  &r), -1);
+    ck_assert_int_eq(errno, EPERM);
+    errno = 0;
+    ck_assert_int_eq(sp_event_del(loop, devnull), -1);
+    ck_assert_int_eq(errno, ENOENT);
+
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(devnull);
+    close(high);
+    close(sv[0]);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/* ---- readiness ---------------------------------------------------------- */
+
+START_TEST(test_read_ready)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int p[2];
+
+    rec_reset(&r);
+    new_pipe(p);
+    ck_assert_int_eq(sp_event_add(loop, p[0], SP_EV_READ, rec_handler, &r),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(r.calls, 0);
+
+    put_byte(p[1]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(r.fd, p[0]);
+    ck_assert_uint_eq(r.last, SP_EV_READ);
+
+    ck_assert_int_eq(sp_event_del(loop, p[0]), 0);
+    close(p[0]);
+    close(p[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_write_ready)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int sv[2];
+
+    rec_reset(&r);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_WRITE, rec_handler, &r),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(r.fd, sv[0]);
+    ck_assert_uint_eq(r.last, SP_EV_WRITE);
+
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_edge_triggered)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int sv[2];
+
+    rec_reset(&r);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_WRITE,
+                                  rec_handler, &r), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);     /* writable */
+    ck_assert_uint_eq(r.last, SP_EV_WRITE);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);     /* still, no new edge */
+
+    put_byte(sv[1]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(r.calls, 2);
+    ck_assert(r.last & SP_EV_READ);
+
+    /* not read: no new data, no new event */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(r.calls, 2);
+
+    put_byte(sv[1]);                                 /* a new edge */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(r.calls, 3);
+    ck_assert(r.last & SP_EV_READ);
+
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_level_triggered)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int sv[2];
+
+    rec_reset(&r);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_LEVEL,
+                                  rec_handler, &r), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    put_byte(sv[1]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_uint_eq(r.last, SP_EV_READ);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);     /* again, unread */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(r.calls, 3);
+
+    drain(sv[0]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(r.calls, 3);
+
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_peer_shutdown_and_close)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int sv[2];
+
+    rec_reset(&r);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
+                     0);
+
+    ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);   /* half close */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert(r.last & SP_EV_RDHUP);
+    ck_assert(r.last & SP_EV_READ);                  /* EOF is readable */
+    ck_assert(!(r.last & SP_EV_ERROR));
+
+    close(sv[1]);                                    /* full close: HUP */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert(r.last & SP_EV_ERROR);
+    ck_assert(r.last & SP_EV_RDHUP);
+
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(sv[0]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_error_on_pipe)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int p[2];
+
+    rec_reset(&r);
+    new_pipe(p);
+    ck_assert_int_eq(sp_event_add(loop, p[1], SP_EV_WRITE, rec_handler, &r),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_uint_eq(r.last, SP_EV_WRITE);
+
+    close(p[0]);                                     /* reader gone: EPOLLERR */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert(r.last & SP_EV_ERROR);
+    ck_assert(!(r.last & SP_EV_RDHUP));              /* no read interest */
+
+    ck_assert_int_eq(sp_event_del(loop, p[1]), 0);
+    close(p[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_modify_interest)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int sv[2];
+
+    rec_reset(&r);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);     /* writable, unwanted */
+
+    ck_assert_int_eq(sp_event_modify(loop, sv[0], SP_EV_READ | SP_EV_WRITE),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_uint_eq(r.last, SP_EV_WRITE);
+
+    ck_assert_int_eq(sp_event_modify(loop, sv[0], SP_EV_READ), 0);
+    put_byte(sv[1]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_uint_eq(r.last, SP_EV_READ);           /* no SP_EV_WRITE */
+
+    /* to level-triggered: reported on every poll while unread */
+    ck_assert_int_eq(sp_event_modify(loop, sv[0], SP_EV_READ | SP_EV_LEVEL),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(r.calls, 4);
+
+    ck_assert_int_eq(sp_event_modify(loop, sv[0], 0), 0);   /* paused */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(r.calls, 4);
+
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/* Two writable descriptors in one batch; whichever runs first drops the
+ * other's write interest, whose queued SP_EV_WRITE must then be masked. */
+struct mask_ctx {
+    int fds[2];
+    int calls;
+};
+
+static void
+mask_handler(struct sp_event_loop *loop, int fd, uint32_t ready, void *data)
+{
+    struct mask_ctx *ctx = data;
+    int other = fd == ctx->fds[0] ? ctx->fds[1] : ctx->fds[0];
+
+    ck_assert_uint_eq(ready, SP_EV_WRITE);
+    if (ctx->calls++ == 0) {
+        ck_assert_int_eq(sp_event_modify(loop, other, SP_EV_READ), 0);
+    }
+}
+
+START_TEST(test_modify_within_batch)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct mask_ctx ctx = { { -1, -1 }, 0 };
+    int a[2], b[2];
+
+    new_socketpair(a);
+    new_socketpair(b);
+    ctx.fds[0] = a[0];
+    ctx.fds[1] = b[0];
+    ck_assert_int_eq(sp_event_add(loop, a[0], SP_EV_READ | SP_EV_WRITE,
+                                  mask_handler, &ctx), 0);
+    ck_assert_int_eq(sp_event_add(loop, b[0], SP_EV_READ | SP_EV_WRITE,
+                                  mask_handler, &ctx), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(ctx.calls, 1);
+
+    ck_assert_int_eq(sp_event_del(loop, a[0]), 0);
+    ck_assert_int_eq(sp_event_del(loop, b[0]), 0);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_del_then_no_dispatch)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec r;
+    int sv[2];
+
+    rec_reset(&r);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_LEVEL,
+                                  rec_handler, &r), 0);
+    put_byte(sv[1]);
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(r.calls, 0);
+
+    /* re-added, the pending data is reported to the new registration */
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(r.calls, 1);
+
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+static void
+self_del_handler(struct sp_event_loop *loop, int fd, uint32_t ready,
+                 void *data)
+{
+    int *calls = data;
+
+    (void)ready;
+    (*calls)++;
+    ck_assert_int_eq(sp_event_del(loop, fd), 0);
+    close(fd);
+}
+
+START_TEST(test_handler_removes_itself)
+{
+    struct sp_event_loop *loop = new_loop();
+    int calls = 0, sv[2];
+
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_LEVEL,
+                                  self_del_handler, &calls), 0);
+    put_byte(sv[1]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(calls, 1);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/*
+ * The stale-event guard. Two registered sockets are both readable, so one
+ * batch carries an event for each. Whichever handler runs first deletes and
+ * closes the other descriptor, makes a new socket take its number, and
+ * registers it with another handler. The closed socket's event, still in
+ * the batch, must be dropped, not delivered to the new owner.
+ */
+struct stale_ctx {
+    int fds[2];         /* the original registrations */
+    int replaced;       /* the number taken over, -1 until then */
+    int new_peer;
+    int old_calls;
+    int new_calls;
+};
+
+static void
+stale_new_handler(struct sp_event_loop *loop, int fd, uint32_t ready,
+                  void *data)
+{
+    struct stale_ctx *ctx = data;
+
+    (void)loop;
+    (void)fd;
+    (void)ready;
+    ctx->new_calls++;
+}
+
+static void
+stale_old_handler(struct sp_event_loop *loop, int fd, uint32_t ready,
+                  void *data)
+{
+    struct stale_ctx *ctx = data;
+    int other = fd == ctx->fds[0] ? ctx->fds[1] : ctx->fds[0];
+    int sv[2];
+
+    ck_assert(ready & SP_EV_READ);
+    ctx->old_calls++;
+    if (ctx->replaced >= 0) {
+        return;
+    }
+    ck_assert_int_eq(sp_event_del(loop, other), 0);
+    ck_assert_int_eq(close(other), 0);
+    new_socketpair(sv);
+    if (sv[0] != other) {           /* lowest free number, unless a hole */
+        ck_assert_int_eq(dup2(sv[0], other), other);
+        close(sv[0]);
+    }
+    ctx->replaced = other;
+    ctx->new_peer = sv[1];
+    ck_assert_int_eq(sp_event_add(loop, other, SP_EV_READ, stale_new_handler,
+                                  ctx), 0);
+}
+
+START_TEST(test_stale_event_guard)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct stale_ctx ctx = { { -1, -1 }, -1, -1, 0, 0 };
+    int a[2], b[2], survivor;
+
+    new_socketpair(a);
+    new_socketpair(b);
+    ctx.fds[0] = a[0];
+    ctx.fds[1] = b[0];
+    ck_assert_int_eq(sp_event_add(loop, a[0], SP_EV_READ, stale_old_handler,
+                                  &ctx), 0);
+    ck_assert_int_eq(sp_event_add(loop, b[0], SP_EV_READ, stale_old_handler,
+                                  &ctx), 0);
+    put_byte(a[1]);
+    put_byte(b[1]);
+
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_ge(ctx.replaced, 0);
+    ck_assert_int_eq(ctx.old_calls, 1);
+    ck_assert_int_eq(ctx.new_calls, 0);
+
+    /* the new owner's registration works: its own data reaches it */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    put_byte(ctx.new_peer);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(ctx.new_calls, 1);
+    ck_assert_int_eq(ctx.old_calls, 1);
+
+    survivor = ctx.replaced == a[0] ? b[0] : a[0];
+    ck_assert_int_eq(sp_event_del(loop, survivor), 0);
+    ck_assert_int_eq(sp_event_del(loop, ctx.replaced), 0);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+    close(ctx.new_peer);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+}
+
+START_TEST(test_eintr_is_zero)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct sigaction sa, old;
+    struct itimerval it = { { 0, 0 }, { 0, 20000 } };   /* 20 ms, once */
+    struct itimerval off = { { 0, 0 }, { 0, 0 } };
+    struct sp_timer t = { 0 };
+    int calls = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGALRM, &sa, &old), 0);
+    /* a far timer keeps a failing test from blocking forever */
+    ck_assert_int_eq(sp_timer_add(loop, &t, 60000, count_fire, &calls), 0);
+    ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+    ck_assert_int_eq(sp_event_poll(loop, -1), 0);
+    ck_assert_int_eq(setitimer(ITIMER_REAL, &off, NULL), 0);
+    ck_assert_int_eq(sigaction(SIGALRM, &old, NULL), 0);
+    ck_assert_int_eq(calls, 0);
+    ck_assert_uint_eq(sp_timer_count(loop), 1);
+    sp_timer_del(loop, &t);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/* ---- timers ------------------------------------------------------------- */
+
+struct fire_log {
+    struct sp_event_loop *loop;
+    int      order[8];
+    int      n;
+    bool     late_ok;    /* every timer fired at or after its deadline */
+};
+
+struct tagged_timer {
+    struct sp_timer  timer;
+    int              tag;
+    struct fire_log *log;
+};
+
+static void
+tagged_fire(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct tagged_timer *tt = timer->data;
+
+    ck_assert_ptr_eq(&tt->timer, timer);
+    ck_assert(!timer->armed);
+    if (sp_event_now_ms(loop) < timer->deadline_ms) {
+        tt->log->late_ok = false;
+    }
+    ck_assert_int_lt(tt->log->n, 8);
+    tt->log->order[tt->log->n++] = tt->tag;
+}
+
+static void
+tagged_arm(struct sp_event_loop *loop, struct tagged_timer *tt, int tag,
+           struct fire_log *log, uint64_t after_ms)
+{
+    tt->tag = tag;
+    tt->log = log;
+    ck_assert_int_eq(sp_timer_add(loop, &tt->timer, after_ms, tagged_fire,
+                                  tt), 0);
+}
+
+static void
+run_until_fired(struct sp_event_loop *loop, const struct fire_log *log,
+                int n)
+{
+    for (int spins = 0; log->n < n; spins++) {
+        ck_assert_int_lt(spins, 1000);
+        ck_assert_int_ge(sp_event_poll(loop, -1), 0);
+    }
+}
+
+START_TEST(test_timer_order)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct fire_log log = { .loop = loop, .late_ok = true };
+    struct tagged_timer t[4];
+
+    memset(t, 0, sizeof(t));
+    tagged_arm(loop, &t[0], 30, &log, 30);
+    tagged_arm(loop, &t[1], 10, &log, 10);
+    tagged_arm(loop, &t[2], 20, &log, 20);
+    tagged_arm(loop, &t[3], 0, &log, 0);
+    ck_assert_uint_eq(sp_timer_count(loop), 4);
+
+    run_until_fired(loop, &log, 4);
+    ck_assert_int_eq(log.order[0], 0);
+    ck_assert_int_eq(log.order[1], 10);
+    ck_assert_int_eq(log.order[2], 20);
+    ck_assert_int_eq(log.order[3], 30);
+    ck_assert(log.late_ok);
+    ck_assert_uint_eq(sp_timer_count(loop), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(log.n, 4);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_timer_delete)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct fire_log log = { .loop = loop, .late_ok = true };
+    struct tagged_timer t[3];
+    struct sp_timer never = { 0 };
+
+    memset(t, 0, sizeof(t));
+    sp_timer_del(loop, &never);                     /* never armed: harmless */
+    tagged_arm(loop, &t[0], 1, &log, 1);
+    tagged_arm(loop, &t[1], 2, &log, 2);
+    tagged_arm(loop, &t[2], 3, &log, 3);
+    sp_timer_del(loop, &t[1].timer);
+    ck_assert(!t[1].timer.armed);
+    ck_assert_uint_eq(sp_timer_count(loop), 2);
+    sp_timer_del(loop, &t[1].timer);                /* twice: harmless */
+    sp_timer_del(loop, &t[0].timer);                /* the root */
+    ck_assert_uint_eq(sp_timer_count(loop), 1);
+
+    run_until_fired(loop, &log, 1);
+    ck_assert_int_eq(log.order[0], 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    }
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_uint_eq(sp_timer_count(loop), 0);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_timer_rearm)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct fire_log log = { .loop = loop, .late_ok = true };
+    struct tagged_timer t[2];
+    uint64_t start = sp_event_now_ms(loop);
+
+    memset(t, 0, sizeof(t));
+    tagged_arm(loop, &t[0], 1, &log, 60000);
+    tagged_arm(loop, &t[1], 2, &log, 5);
+    tagged_arm(loop, &t[0], 1, &log, 1);            /* earlier: moves up */
+    ck_assert_uint_eq(sp_timer_count(loop), 2);
+    ck_assert_uint_eq(t[0].timer.deadline_ms, start + 1);
+
+    run_until_fired(loop, &log, 2);
+    ck_assert_int_eq(log.order[0], 1);
+    ck_assert_int_eq(log.order[1], 2);
+
+    /* later: moves down, past a sibling */
+    tagged_arm(loop, &t[0], 1, &log, 1);
+    tagged_arm(loop, &t[1], 2, &log, 3);
+    tagged_arm(loop, &t[0], 1, &log, 6);
+    run_until_fired(loop, &log, 4);
+    ck_assert_int_eq(log.order[2], 2);
+    ck_assert_int_eq(log.order[3], 1);
+    ck_assert(log.late_ok);
+    ck_assert_uint_eq(sp_timer_count(loop), 0);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+#define MANY_TIMERS 10000
+
+struct many_ctx {
+    struct sp_timer timers[MANY_TIMERS];
+    int             fired[MANY_TIMERS];
+    uint64_t        last_deadline;
+    int             nfired;
+    bool            in_order;
+    bool            on_time;
+};
+
+static void
+many_fire(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct many_ctx *ctx = timer->data;
+
+    if (timer->deadline_ms < ctx->last_deadline) {
+        ctx->in_order = false;
+    }
+    if (sp_event_now_ms(loop) < timer->deadline_ms) {
+        ctx->on_time = false;
+    }
+    ctx->last_deadline = timer->deadline_ms;
+    ctx->fired[timer - ctx->timers]++;
+    ctx->nfired++;
+}
+
+static uint32_t
+xorshift32(uint32_t *state)
+{
+    uint32_t x = *state;
+
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    return x;
+}
+
+START_TEST(test_timer_many_random)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct many_ctx *ctx = calloc(1, sizeof(*ctx));
+    uint32_t seed = 0x9e3779b9u;
+    int expect = 0;
+
+    ck_assert_ptr_nonnull(ctx);
+    ctx->in_order = ctx->on_time = true;
+    for (int i = 0; i < MANY_TIMERS; i++) {
+        ck_assert_int_eq(sp_timer_add(loop, &ctx->timers[i],
+                                      xorshift32(&seed) % 40, many_fire, ctx),
+                         0);
+    }
+    /* delete every 7th, re-arm every 5th with a new random deadline */
+    for (int i = 0; i < MANY_TIMERS; i++) {
+        if (i % 7 == 0) {
+            sp_timer_del(loop, &ctx->timers[i]);
+        } else if (i % 5 == 0) {
+            ck_assert_int_eq(sp_timer_add(loop, &ctx->timers[i],
+                                          xorshift32(&seed) % 40, many_fire,
+                                          ctx), 0);
+        }
+        expect += i % 7 != 0;
+    }
+    ck_assert_uint_eq(sp_timer_count(loop), (uint32_t)expect);
+
+    for (int spins = 0; sp_timer_count(loop) > 0; spins++) {
+        ck_assert_int_lt(spins, 1000);
+        ck_assert_int_ge(sp_event_poll(loop, -1), 0);
+    }
+    ck_assert_int_eq(ctx->nfired, expect);
+    ck_assert(ctx->in_order);
+    ck_assert(ctx->on_time);
+    for (int i = 0; i < MANY_TIMERS; i++) {
+        ck_assert_int_eq(ctx->fired[i], i % 7 != 0);
+    }
+    free(ctx);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_timer_bounds_poll)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct sp_timer t = { 0 };
+    uint64_t start;
+    int fired = 0;
+
+    /* poll(-1) with no descriptor wakes for the 20 ms timer */
+    start = sp_event_now_ms(loop);
+    ck_assert_int_eq(sp_timer_add(loop, &t, 20, count_fire, &fired), 0);
+    ck_assert_int_eq(sp_event_poll(loop, -1), 0);
+    ck_assert_int_eq(fired, 1);
+    ck_assert_uint_ge(sp_event_now_ms(loop) - start, 20);
+
+    /* a longer caller timeout is cut to the timer */
+    start = sp_event_now_ms(loop);
+    ck_assert_int_eq(sp_timer_add(loop, &t, 20, count_fire, &fired), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 60000), 0);
+    ck_assert_int_eq(fired, 2);
+    ck_assert_uint_ge(sp_event_now_ms(loop) - start, 20);
+    ck_assert_uint_lt(sp_event_now_ms(loop) - start, 30000);
+
+    /* a shorter caller timeout is kept; the timer waits */
+    start = sp_event_now_ms(loop);
+    ck_assert_int_eq(sp_timer_add(loop, &t, 60000, count_fire, &fired), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 5), 0);
+    ck_assert_int_eq(fired, 2);
+    ck_assert_uint_ge(sp_event_now_ms(loop) - start, 5);
+    ck_assert(t.armed);
+    sp_timer_del(loop, &t);
+
+    /* update_time moves the clock without a poll */
+    start = sp_event_now_ms(loop);
+    sp_event_update_time(loop);
+    ck_assert_uint_ge(sp_event_now_ms(loop), start);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+struct rearm_ctx {
+    struct sp_timer timer;
+    int             calls;
+};
+
+static void
+rearm_zero_fire(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct rearm_ctx *ctx = timer->data;
+
+    ctx->calls++;
+    ck_assert_int_eq(sp_timer_add(loop, timer, 0, rearm_zero_fire, ctx), 0);
+}
+
+START_TEST(test_timer_rearm_zero_no_spin)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rearm_ctx ctx;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ck_assert_int_eq(sp_timer_add(loop, &ctx.timer, 0, rearm_zero_fire, &ctx),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(ctx.calls, 1);
+    ck_assert(ctx.timer.armed);
+    ck_assert_uint_eq(sp_timer_count(loop), 1);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(ctx.calls, 2);
+    /* due now, so poll(-1) does not block */
+    ck_assert_int_eq(sp_event_poll(loop, -1), 0);
+    ck_assert_int_eq(ctx.calls, 3);
+    sp_timer_del(loop, &ctx.timer);
+    ck_assert_uint_eq(sp_timer_count(loop), 0);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/* Two timers due in one phase: the first to run acts on the other. */
+struct pair_ctx {
+    struct sp_timer timers[2];
+    int             calls[2];
+    bool            rearm;      /* re-arm the other with 0 ms, else delete */
+    bool            acted;
+};
+
+static void
+pair_fire(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct pair_ctx *ctx = timer->data;
+    int self = (int)(timer - ctx->timers);
+    struct sp_timer *other = &ctx->timers[1 - self];
+
+    ctx->calls[self]++;
+    if (ctx->acted) {
+        return;
+    }
+    ctx->acted = true;
+    if (ctx->rearm) {
+        ck_assert_int_eq(sp_timer_add(loop, other, 0, pair_fire, ctx), 0);
+    } else {
+        sp_timer_del(loop, other);
+    }
+}
+
+START_TEST(test_timer_phase_delete_other)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct pair_ctx ctx;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[0], 0, pair_fire, &ctx),
+                     0);
+    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[1], 0, pair_fire, &ctx),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(ctx.calls[0] + ctx.calls[1], 1);
+    ck_assert_uint_eq(sp_timer_count(loop), 0);
+    ck_assert(!ctx.timers[0].armed && !ctx.timers[1].armed);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(ctx.calls[0] + ctx.calls[1], 1);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_timer_phase_rearm_other)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct pair_ctx ctx;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.rearm = true;
+    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[0], 0, pair_fire, &ctx),
+                     0);
+    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[1], 0, pair_fire, &ctx),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(ctx.calls[0] + ctx.calls[1], 1);  /* other: next time */
+    ck_assert_uint_eq(sp_timer_count(loop), 1);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(ctx.calls[0], 1);
+    ck_assert_int_eq(ctx.calls[1], 1);
+    ck_assert_uint_eq(sp_timer_count(loop), 0);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+struct arm_from_fd_ctx {
+    struct sp_timer timer;
+    int             fired;
+};
+
+static void
+arm_from_fd_handler(struct sp_event_loop *loop, int fd, uint32_t ready,
+                    void *data)
+{
+    struct arm_from_fd_ctx *ctx = data;
+
+    (void)fd;
+    (void)ready;
+    ck_assert_int_eq(sp_timer_add(loop, &ctx->timer, 0, count_fire,
+                                  &ctx->fired), 0);
+}
+
+START_TEST(test_timer_armed_by_handler_fires_same_poll)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct arm_from_fd_ctx ctx;
+    int sv[2];
+
+    memset(&ctx, 0, sizeof(ctx));
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_WRITE,
+                                  arm_from_fd_handler, &ctx), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(ctx.fired, 1);
+    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
+    close(sv[0]);
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+START_TEST(test_destroy_with_armed_timer)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct sp_timer t = { 0 };
+    int fired = 0;
+
+    ck_assert_int_eq(sp_timer_add(loop, &t, 1000, count_fire, &fired), 0);
+    ck_assert_int_eq(sp_timer_add(loop, &t, 1000, NULL, &fired), -1);
+    sp_event_loop_destroy(loop);        /* frees its heap, not the timer */
+    ck_assert_int_eq(fired, 0);
+}
+END_TEST
+
+Suite *
+sp_test_event_suite(void)
+{
+    Suite *s = suite_create("event");
+    TCase *tc = tcase_create("event");
+
+    tcase_add_test(tc, test_create_destroy);
+    tcase_add_test(tc, test_default_max_fds);
+    tcase_add_test(tc, test_add_errors);
+    tcase_add_test(tc, test_read_ready);
+    tcase_add_test(tc, test_write_ready);
+    tcase_add_test(tc, test_edge_triggered);
+    tcase_add_test(tc, test_level_triggered);
+    tcase_add_test(tc, test_peer_shutdown_and_close);
+    tcase_add_test(tc, test_error_on_pipe);
+    tcase_add_test(tc, test_modify_interest);
+    tcase_add_test(tc, test_modify_within_batch);
+    tcase_add_test(tc, test_del_then_no_dispatch);
+    tcase_add_test(tc, test_handler_removes_itself);
+    tcase_add_test(tc, test_stale_event_guard);
+    tcase_add_test(tc, test_eintr_is_zero);
+    tcase_add_test(tc, test_timer_order);
+    tcase_add_test(tc, test_timer_delete);
+    tcase_add_test(tc, test_timer_rearm);
+    tcase_add_test(tc, test_timer_many_random);
+    tcase_add_test(tc, test_timer_bounds_poll);
+    tcase_add_test(tc, test_timer_rearm_zero_no_spin);
+    tcase_add_test(tc, test_timer_phase_delete_other);
+    tcase_add_test(tc, test_timer_phase_rearm_other);
+    tcase_add_test(tc, test_timer_armed_by_handler_fires_same_poll);
+    tcase_add_test(tc, test_destroy_with_armed_timer);
+    suite_add_tcase(s, tc);
+    return s;
+}
