@@ -1,0 +1,82 @@
+/*
+ * sp_stats.h — stats counters of pools and servers, their sum over workers,
+ * and the JSON object the stats port serves.
+ *
+ * Counters are plain integers in the worker's memory (no atomics: one
+ * worker, one thread). The field lists come from sp_stats_fields.h, so a
+ * field is one line there. The JSON is nutcracker 0.5's, byte for byte in
+ * layout and field order:
+ *
+ *   {"service":"shardproxy", "source":"host", "version":"0.1.0",
+ *    "uptime":12, "timestamp":1795219371, "total_connections":3,
+ *    "curr_connections":3, "POOL": {"client_eof":0, ..., "SERVER": {...}},
+ *    "POOL2": {...}}
+ *
+ * (one line, no newline inside; the stats port sends it followed by "\n",
+ * as nutcracker does), so every exporter that reads nutcracker reads us. Extra fields go beside nutcracker's, never instead of them.
+ */
+#ifndef SP_STATS_H
+#define SP_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sp_stats_fields.h"
+
+#define SP_STATS_FIELD(name, kind, desc) int64_t name;
+struct sp_stats_pool {
+    SP_STATS_POOL_FIELDS(SP_STATS_FIELD)
+};
+struct sp_stats_server {
+    SP_STATS_SERVER_FIELDS(SP_STATS_FIELD)
+};
+#undef SP_STATS_FIELD
+
+/* What the JSON describes: read-only views of names and counters. */
+struct sp_stats_server_view {
+    const char                   *name;
+    const struct sp_stats_server *stats;
+};
+
+struct sp_stats_pool_view {
+    const char                        *name;
+    const struct sp_stats_pool        *stats;
+    const struct sp_stats_server_view *servers;
+    uint32_t                           nservers;
+};
+
+struct sp_stats_view {
+    const char                      *service;       /* "shardproxy" */
+    const char                      *source;        /* hostname */
+    const char                      *version;
+    int64_t                          uptime;        /* s */
+    int64_t                          timestamp;     /* s since the epoch */
+    int64_t                          total_connections;
+    int64_t                          curr_connections;
+    const struct sp_stats_pool_view *pools;
+    uint32_t                         npools;
+};
+
+/* A growable output buffer (the stats port is not a hot path). */
+struct sp_stats_buf {
+    char   *data;
+    size_t  len;
+    size_t  cap;
+    int     failed;     /* out of memory: data holds what fit */
+};
+
+void sp_stats_buf_free(struct sp_stats_buf *buf);
+
+/* Append the JSON object of view to buf. Returns 0, or -1 on ENOMEM. */
+int sp_stats_json(struct sp_stats_buf *buf, const struct sp_stats_view *view);
+
+/*
+ * dst += src, field by field: counters and gauges are summed, timestamps
+ * (server_ejected_at) take the maximum — the master's sum over workers.
+ */
+void sp_stats_pool_add(struct sp_stats_pool *dst,
+                       const struct sp_stats_pool *src);
+void sp_stats_server_add(struct sp_stats_server *dst,
+                         const struct sp_stats_server *src);
+
+#endif /* SP_STATS_H */
