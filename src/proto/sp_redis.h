@@ -1,0 +1,260 @@
+/*
+ * sp_redis.h — the Redis protocol (RESP2): the command table, and
+ * resumable parsers for requests and replies.
+ *
+ * The parsers never copy and never allocate per message. They are fed
+ * contiguous chunks of a connection's byte stream, one after another in
+ * stream order (a chunk is the filled part of one buffer), and they may stop
+ * anywhere: between any two bytes, the state is kept in the parser. Positions
+ * are reported as absolute stream offsets (bytes since the connection
+ * opened), so the caller maps them onto its buffer chain; the parser never
+ * sees buffers.
+ *
+ * A request is a multibulk array of bulk strings (*N\r\n$len\r\nARG\r\n...)
+ * or an inline command (space-separated words ended by \n or \r\n), as Redis
+ * accepts them. For each request the parser reports the command (looked up
+ * in the table from its first argument, case-insensitively, copied into the
+ * parser's small name buffer as it streams past) and the offsets of every
+ * argument that is a key, so routing can hash them and multi-key commands
+ * can be split.
+ *
+ * Input is bounded as Redis bounds it: at most SP_REDIS_MAX_ARGS arguments,
+ * bulk lengths of at most SP_REDIS_MAX_BULK, inline lines of at most
+ * SP_REDIS_MAX_INLINE bytes; anything else is a framing error with a
+ * message to send before closing ("-ERR Protocol error: ...").
+ */
+#ifndef SP_REDIS_H
+#define SP_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SP_REDIS_MAX_ARGS     (1024 * 1024)         /* Redis 7 allows INT_MAX */
+#define SP_REDIS_MAX_BULK     (512LL * 1024 * 1024) /* Redis proto-max-bulk-len */
+#define SP_REDIS_MAX_INLINE   (64 * 1024)
+#define SP_REDIS_MAX_NAME     32                    /* longest command name */
+#define SP_REDIS_MAX_KEYS     SP_REDIS_MAX_ARGS
+
+/* ---- command table ------------------------------------------------------ */
+
+/* How a command is handled. */
+typedef enum sp_redis_kind {
+    SP_REDIS_FORWARD,       /* route by its key(s) to one server */
+    SP_REDIS_FANOUT,        /* split per server, replies merged (see merge) */
+    SP_REDIS_LOCAL,         /* answered by the proxy (PING, ECHO, QUIT, ...) */
+    SP_REDIS_UNSUPPORTED    /* refused: -ERR unknown command (nutcracker has no
+                               way to route it: KEYS, MULTI, SUBSCRIBE, ...) */
+} sp_redis_kind_t;
+
+/* How the replies of a fanned-out command are merged, in key order. */
+typedef enum sp_redis_merge {
+    SP_REDIS_MERGE_NONE,
+    SP_REDIS_MERGE_ARRAY,   /* MGET: one array of the values */
+    SP_REDIS_MERGE_SUM,     /* DEL UNLINK TOUCH EXISTS: sum of integers */
+    SP_REDIS_MERGE_OK       /* MSET: +OK if every part said +OK */
+} sp_redis_merge_t;
+
+/* Commands the proxy answers itself. */
+typedef enum sp_redis_local {
+    SP_REDIS_LOCAL_NONE,
+    SP_REDIS_LOCAL_PING,
+    SP_REDIS_LOCAL_ECHO,
+    SP_REDIS_LOCAL_QUIT,
+    SP_REDIS_LOCAL_AUTH,
+    SP_REDIS_LOCAL_COMMAND,
+    SP_REDIS_LOCAL_SELECT
+} sp_redis_local_t;
+
+/*
+ * The key positions of a row are the keys the proxy needs, which is not
+ * always every key Redis knows of: a FORWARD row names only the key it is
+ * routed by (nutcracker routes SDIFF, SMOVE, RPOPLPUSH, ZUNIONSTORE, ... by
+ * their first key, and so do we), a FANOUT row names every key it is split
+ * by. A FORWARD row with first_key 0 (LOLWUT) has no key; nutcracker sends
+ * it where the empty key hashes.
+ */
+struct sp_redis_command {
+    const char        *name;        /* lower case */
+    int                arity;       /* Redis: N exact (incl. name), -N at least N */
+    int                first_key;   /* argument index of the first key; 0: none */
+    int                last_key;    /* -1: the last argument; -2: one before */
+    int                key_step;    /* 1: every argument; 2: key value pairs */
+    sp_redis_kind_t    kind;
+    sp_redis_merge_t   merge;
+    sp_redis_local_t   local;
+    bool               write;       /* modifies data (for stats, later) */
+    bool               keys_from_numkeys; /* the argument before first_key
+                                             counts the keys from first_key
+                                             on (EVAL, EVALSHA: argument 2;
+                                             ZDIFF ZINTER ZUNION: argument
+                                             1); routed by the first key */
+};
+
+/* The row for name[0..len) (any case), or NULL. */
+const struct sp_redis_command *sp_redis_command_lookup(const char *name,
+                                                       size_t len);
+
+/*
+ * Whether a request of nargs arguments (including the name) has the row's
+ * arity and, for rows of key value pairs up to the last argument (MSET),
+ * a value for every key. The caller answers "-ERR wrong number of
+ * arguments for '<name>' command" otherwise, as Redis does.
+ */
+bool sp_redis_command_arity_ok(const struct sp_redis_command *cmd,
+                               uint32_t nargs);
+
+/* Number of rows, and the rows (COMMAND COUNT, tests). */
+size_t sp_redis_command_count(void);
+const struct sp_redis_command *sp_redis_command_at(size_t i);
+
+/* ---- request parser ------------------------------------------------------ */
+
+typedef enum sp_parse_status {
+    SP_PARSE_AGAIN,     /* consumed the whole chunk; feed more */
+    SP_PARSE_DONE,      /* a whole message ends at *consumed bytes into chunk */
+    SP_PARSE_ERROR      /* framing error: see parser->error; close after reply */
+} sp_parse_status_t;
+
+/* One argument's place in the stream. */
+struct sp_redis_arg {
+    uint64_t offset;    /* stream offset of its first byte */
+    uint32_t len;
+};
+
+/*
+ * Request parser state. The caller provides the key-position array (so the
+ * parser allocates nothing); a request with more keys than `keys_cap`
+ * records only the first keys_cap and sets keys_truncated (the caller then
+ * treats a FANOUT request as an error reply, not a framing error; a FORWARD
+ * request needs only keys[0]). A FORWARD command with first_key > 0 whose
+ * nkeys is 0 cannot be routed: its arity is wrong, or (keys_from_numkeys)
+ * its key count is 0, negative or not a number; the caller replies an error.
+ *
+ * The results, the keys array included, are valid until the next call.
+ */
+struct sp_redis_req_parser {
+    /* results of the last SP_PARSE_DONE */
+    const struct sp_redis_command *command;    /* NULL: unknown */
+    char      name[SP_REDIS_MAX_NAME + 1];     /* lower-cased first argument
+                                                  (truncated if longer) */
+    uint32_t  name_len;                        /* its full length */
+    uint32_t  nargs;                           /* including the name */
+    uint64_t  start;                           /* stream offset of the request */
+    uint64_t  end;                             /* one past its last byte */
+    bool      inline_form;                     /* came as an inline command */
+    struct sp_redis_arg *keys;                 /* caller's array */
+    uint32_t  keys_cap;
+    uint32_t  nkeys;
+    bool      keys_truncated;
+    struct sp_redis_arg arg1;                  /* second argument (ECHO, AUTH,
+                                                  PING msg, SELECT, numkeys) */
+    const char *error;                         /* SP_PARSE_ERROR: the message
+                                                  after "-ERR Protocol error: " */
+
+    /* private state */
+    uint64_t  offset;                          /* stream offset of next byte */
+    int       state;
+    uint32_t  count;                           /* multibulk: arguments declared */
+    int64_t   bulk_left;
+    uint32_t  arg_index;                       /* argument being read */
+    uint64_t  arg_start;
+    uint64_t  number;                          /* length being read */
+    uint32_t  digits;
+    bool      negative;
+    bool      numkeys_ok;                      /* numkeys is a valid count */
+    uint32_t  numkeys;                         /* EVAL: from the numkeys arg */
+    char      error_buf[40];                   /* error text with the byte seen */
+};
+
+/*
+ * Start parsing a stream at stream offset `offset` (0 for a new connection,
+ * or where a handed-over connection's stream resumes). keys/keys_cap is
+ * where key positions go.
+ */
+void sp_redis_req_init(struct sp_redis_req_parser *p, uint64_t offset,
+                       struct sp_redis_arg *keys, uint32_t keys_cap);
+
+/*
+ * Feed the chunk data[0..len), which starts at stream offset p->offset.
+ * On SP_PARSE_DONE *consumed is the number of bytes of this chunk that belong
+ * to the finished request (feed the rest again for the next one); on
+ * SP_PARSE_AGAIN it is len; on SP_PARSE_ERROR it counts the bytes before
+ * the offending one, and every later call fails the same way.
+ *
+ * Skipped as Redis skips them, with no request: empty or blank inline lines,
+ * and multibulks of zero or negative count (*0, *-1); their bytes belong to
+ * the next request but lie before its `start`. An unknown command is not an
+ * error: DONE with command NULL (the caller replies "-ERR unknown command").
+ *
+ * Inline requests: words are separated by spaces, tabs and CRs, the line
+ * ends at LF (at most SP_REDIS_MAX_INLINE bytes before it, wherever the
+ * chunks break); quotes are not interpreted, so a line holding ' or " is a
+ * framing error rather than a request routed by the wrong bytes.
+ */
+sp_parse_status_t sp_redis_req_parse(struct sp_redis_req_parser *p,
+                                     const uint8_t *data, size_t len,
+                                     size_t *consumed);
+
+/* ---- reply parser -------------------------------------------------------- */
+
+typedef enum sp_redis_reply_type {
+    SP_REDIS_REPLY_STATUS,      /* +... */
+    SP_REDIS_REPLY_ERROR,       /* -... */
+    SP_REDIS_REPLY_INTEGER,     /* :N */
+    SP_REDIS_REPLY_BULK,        /* $N ... or $-1 (nil) */
+    SP_REDIS_REPLY_ARRAY        /* *N ... (nested to any depth) or *-1 */
+} sp_redis_reply_type_t;
+
+/*
+ * Reply parser state. For a top-level array (MGET's reply), the caller may
+ * pass an element array to learn where each element starts and ends (its
+ * whole encoding, nested arrays included), so fragments can be merged
+ * without re-parsing; only the first elements_cap are recorded (nelements
+ * below `integer` says some were left out). Nesting depth is bounded only by
+ * `stack_cap` levels of the caller's stack array (deeper replies are a
+ * framing error). The results are valid until the next call.
+ */
+struct sp_redis_reply_parser {
+    /* results of the last SP_PARSE_DONE */
+    sp_redis_reply_type_t type;
+    bool      nil;                  /* $-1 or *-1 */
+    int64_t   integer;              /* :N, and N of $N / *N at top level */
+    uint64_t  start;
+    uint64_t  end;
+    struct sp_redis_arg *elements;  /* caller's; top-level array elements,
+                                       each covering its whole encoding */
+    uint32_t  elements_cap;
+    uint32_t  nelements;
+    const char *error;              /* SP_PARSE_ERROR */
+
+    /* private state */
+    uint64_t  offset;
+    int       state;
+    int64_t  *stack;                /* caller's: elements left per level */
+    uint32_t  stack_cap;
+    uint32_t  depth;
+    uint64_t  number;               /* magnitude of the number being read */
+    uint32_t  digits;
+    bool      negative;
+    int64_t   bulk_left;            /* bulk bytes left; in a +/- line, the
+                                       bytes it may still grow by */
+    uint64_t  element_start;
+    char      first;                /* type byte of the current value */
+};
+
+/*
+ * Replies are bounded as requests are: bulks of at most SP_REDIS_MAX_BULK,
+ * +/- lines of at most SP_REDIS_MAX_BULK bytes, arrays of at most
+ * UINT32_MAX elements, a recorded element of at most UINT32_MAX bytes;
+ * types beyond RESP2 are framing errors.
+ */
+void sp_redis_reply_init(struct sp_redis_reply_parser *p, uint64_t offset,
+                         int64_t *stack, uint32_t stack_cap,
+                         struct sp_redis_arg *elements, uint32_t elements_cap);
+
+sp_parse_status_t sp_redis_reply_parse(struct sp_redis_reply_parser *p,
+                                       const uint8_t *data, size_t len,
+                                       size_t *consumed);
+
+#endif /* SP_REDIS_H */

@@ -1,0 +1,1581 @@
+/*
+ * test_redis.c — the Redis protocol module: the command table (order,
+ * sanity of every row, nutcracker's routed commands, Redis 7 arities), the
+ * request parser and the reply parser.
+ *
+ * Every parser sample is fed whole, split in two at every byte position,
+ * in fixed-size chunks and one byte at a time, and each way must give the
+ * same results (command, name, nargs, keys, arg1, start/end, where the
+ * parser stopped, the error text); the largest samples use a few split
+ * points instead of all of them.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_redis.h"
+#include "sp_test.h"
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#define RUN_MAX   16          /* messages one sample may hold */
+
+/*
+ * For the loops that feed samples millions of times: Check's ck_assert
+ * records a mark point (a write to the runner) even when it holds.
+ */
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);           \
+        }                                                                   \
+    } while (0)
+
+/* ---- building samples ----------------------------------------------------- */
+
+struct tbuf {
+    uint8_t *data;
+    size_t   len;
+    size_t   cap;
+};
+
+static void
+tb_put(struct tbuf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+
+        while (cap < b->len + n) {
+            cap *= 2;
+        }
+        b->data = realloc(b->data, cap);
+        CHECK(b->data != NULL);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static void
+tb_str(struct tbuf *b, const char *s)
+{
+    tb_put(b, s, strlen(s));
+}
+
+static void
+tb_printf(struct tbuf *b, const char *fmt, ...)
+{
+    char text[64];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    ck_assert(n > 0 && (size_t)n < sizeof(text));
+    tb_put(b, text, (size_t)n);
+}
+
+static void
+tb_free(struct tbuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Appends one multibulk request of argc arguments (lens NULL: strlen);
+ * offs[i], when offs is not NULL, gets argument i's offset in the buffer.
+ */
+static void
+tb_mb(struct tbuf *b, size_t argc, const char *const *argv,
+      const size_t *lens, uint64_t *offs)
+{
+    tb_printf(b, "*%zu\r\n", argc);
+    for (size_t i = 0; i < argc; i++) {
+        size_t n = lens != NULL ? lens[i] : strlen(argv[i]);
+
+        tb_printf(b, "$%zu\r\n", n);
+        if (offs != NULL) {
+            offs[i] = b->len;
+        }
+        tb_put(b, argv[i], n);
+        tb_str(b, "\r\n");
+    }
+}
+
+#define ARGV(...)  ((const char *const[]){ __VA_ARGS__ })
+#define ARGC(...)  (sizeof(ARGV(__VA_ARGS__)) / sizeof(const char *))
+#define TB_MB(b, offs, ...) \
+    tb_mb((b), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), NULL, (offs))
+
+/* ---- running the request parser ------------------------------------------ */
+
+struct req_out {
+    const struct sp_redis_command *command;
+    char     name[SP_REDIS_MAX_NAME + 1];
+    uint32_t name_len;
+    uint32_t nargs;
+    uint64_t start;
+    uint64_t end;
+    bool     inline_form;
+    uint32_t nkeys;
+    bool     keys_truncated;
+    struct sp_redis_arg arg1;
+    struct sp_redis_arg *keys;      /* copy, nkeys of them */
+};
+
+struct req_run {
+    struct req_out out[RUN_MAX];
+    size_t   n;
+    sp_parse_status_t status;       /* ERROR, or AGAIN: no error */
+    char     error[64];
+    uint64_t offset;                /* where the parser stopped */
+};
+
+/*
+ * Feeds data[0..len) to a fresh request parser (stream offset `base`) in
+ * chunks: two, split at `split`, when split > 0; otherwise of `step` bytes.
+ * Each DONE's rest of chunk is fed again, as a caller does.
+ */
+static void
+run_req(const uint8_t *data, size_t len, size_t split, size_t step,
+        uint32_t keys_cap, uint64_t base, struct req_run *run)
+{
+    struct sp_redis_req_parser p;
+    struct sp_redis_arg *keys = calloc(keys_cap + 1, sizeof(*keys));
+    size_t at = 0;
+
+    CHECK(keys != NULL);
+    memset(run, 0, sizeof(*run));
+    run->status = SP_PARSE_AGAIN;
+    sp_redis_req_init(&p, base, keys, keys_cap);
+    while (at < len && run->status != SP_PARSE_ERROR) {
+        size_t end = split > 0 ? (at < split ? split : len)
+                               : (len - at > step ? at + step : len);
+
+        while (at < end) {
+            size_t used = SIZE_MAX;
+
+            run->status = sp_redis_req_parse(&p, data + at, end - at, &used);
+            CHECK(used <= end - at);
+            at += used;
+            CHECK(p.offset == base + at);
+            if (run->status == SP_PARSE_ERROR) {
+                CHECK(p.error != NULL);
+                snprintf(run->error, sizeof(run->error), "%s", p.error);
+                /* the error stays */
+                CHECK(sp_redis_req_parse(&p, data + at, end - at, &used)
+                      == SP_PARSE_ERROR);
+                CHECK(used == 0);
+                break;
+            }
+            if (run->status == SP_PARSE_AGAIN) {
+                CHECK(at == end);
+                break;
+            }
+            {
+                struct req_out *o = &run->out[run->n++];
+
+                CHECK(used > 0);
+                CHECK(run->n <= RUN_MAX);
+                o->command = p.command;
+                memcpy(o->name, p.name, sizeof(o->name));
+                o->name_len = p.name_len;
+                o->nargs = p.nargs;
+                o->start = p.start;
+                o->end = p.end;
+                o->inline_form = p.inline_form;
+                o->nkeys = p.nkeys;
+                o->keys_truncated = p.keys_truncated;
+                o->arg1 = p.arg1;
+                CHECK(p.nkeys <= keys_cap);
+                o->keys = calloc(p.nkeys + 1, sizeof(*o->keys));
+                CHECK(o->keys != NULL);
+                memcpy(o->keys, keys, p.nkeys * sizeof(*keys));
+                CHECK(p.end == base + at);
+            }
+        }
+    }
+    if (run->status == SP_PARSE_DONE) {
+        run->status = SP_PARSE_AGAIN;       /* nothing pending either way */
+    }
+    run->offset = p.offset;
+    free(keys);
+}
+
+static void
+req_run_free(struct req_run *run)
+{
+    for (size_t i = 0; i < run->n; i++) {
+        free(run->out[i].keys);
+    }
+}
+
+static void
+req_run_same(const struct req_run *a, const struct req_run *b,
+             size_t split, size_t step)
+{
+#define SAME(cond)                                                          \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            ck_abort_msg("split %zu step %zu: %s", split, step, #cond);     \
+        }                                                                   \
+    } while (0)
+    SAME(a->n == b->n);
+    SAME(a->status == b->status);
+    SAME(strcmp(a->error, b->error) == 0);
+    SAME(a->offset == b->offset);
+    for (size_t i = 0; i < a->n; i++) {
+        const struct req_out *x = &a->out[i], *y = &b->out[i];
+
+        SAME(x->command == y->command);
+        SAME(strcmp(x->name, y->name) == 0);
+        SAME(x->name_len == y->name_len);
+        SAME(x->nargs == y->nargs);
+        SAME(x->start == y->start);
+        SAME(x->end == y->end);
+        SAME(x->inline_form == y->inline_form);
+        SAME(x->nkeys == y->nkeys);
+        SAME(x->keys_truncated == y->keys_truncated);
+        SAME(x->arg1.offset == y->arg1.offset);
+        SAME(x->arg1.len == y->arg1.len);
+        SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
+    }
+#undef SAME
+}
+
+/* The chunk sizes every sample is also fed in (1: a byte at a time). */
+static const size_t sp_test_steps[] = { 1, 2, 3, 7, 64, 4096 };
+
+/*
+ * Parses a sample whole into *whole, then every other way, all of which
+ * must agree with it; every_split: at every byte position, else a few.
+ */
+static void
+verify_req_at(const struct tbuf *b, uint32_t keys_cap, bool every_split,
+              uint64_t base, struct req_run *whole)
+{
+    struct req_run other;
+    size_t few[] = { 1, 2, b->len / 3, b->len / 2, b->len - 2, b->len - 1 };
+
+    run_req(b->data, b->len, 0, b->len, keys_cap, base, whole);
+    for (size_t k = 1; every_split && k < b->len; k++) {
+        run_req(b->data, b->len, k, 0, keys_cap, base, &other);
+        req_run_same(whole, &other, k, 0);
+        req_run_free(&other);
+    }
+    for (size_t i = 0; !every_split && i < NELEMS(few); i++) {
+        if (few[i] > 0 && few[i] < b->len) {
+            run_req(b->data, b->len, few[i], 0, keys_cap, base, &other);
+            req_run_same(whole, &other, few[i], 0);
+            req_run_free(&other);
+        }
+    }
+    for (size_t i = 0; i < NELEMS(sp_test_steps); i++) {
+        run_req(b->data, b->len, 0, sp_test_steps[i], keys_cap, base, &other);
+        req_run_same(whole, &other, 0, sp_test_steps[i]);
+        req_run_free(&other);
+    }
+}
+
+static void
+verify_req(const struct tbuf *b, uint32_t keys_cap, struct req_run *whole)
+{
+    verify_req_at(b, keys_cap, true, 0, whole);
+}
+
+/* Checks one parsed request's command, nargs and extent. */
+static void
+expect_req(const struct req_out *o, const char *name, uint32_t nargs,
+           uint64_t start, uint64_t end)
+{
+    ck_assert_ptr_nonnull(o->command);
+    ck_assert_str_eq(o->command->name, name);
+    ck_assert_str_eq(o->name, name);
+    ck_assert_uint_eq(o->name_len, strlen(name));
+    ck_assert_uint_eq(o->nargs, nargs);
+    ck_assert_uint_eq(o->start, start);
+    ck_assert_uint_eq(o->end, end);
+}
+
+static void
+expect_key(const struct req_out *o, uint32_t i, uint64_t offset, uint32_t len)
+{
+    ck_assert_uint_lt(i, o->nkeys);
+    ck_assert_uint_eq(o->keys[i].offset, offset);
+    ck_assert_uint_eq(o->keys[i].len, len);
+}
+
+/* A sample that must fail with `error` at buffer offset `at`. */
+static void
+expect_req_error(const char *sample, size_t len, const char *error,
+                 uint64_t at)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    tb_put(&b, sample, len);
+    verify_req(&b, 8, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
+    ck_assert_str_eq(run.error, error);
+    ck_assert_uint_eq(run.offset, at);
+    req_run_free(&run);
+    tb_free(&b);
+}
+
+#define EXPECT_REQ_ERROR(s, error, at) \
+    expect_req_error((s), sizeof(s) - 1, (error), (at))
+
+/* ---- command table ---------------------------------------------------------- */
+
+START_TEST(test_table_sorted_and_found)
+{
+    size_t n = sp_redis_command_count();
+
+    ck_assert_uint_gt(n, 100);
+    ck_assert_ptr_null(sp_redis_command_at(n));
+    for (size_t i = 0; i < n; i++) {
+        const struct sp_redis_command *c = sp_redis_command_at(i);
+        char upper[SP_REDIS_MAX_NAME + 1];
+        size_t len = strlen(c->name);
+
+        if (i > 0) {
+            ck_assert_int_lt(strcmp(sp_redis_command_at(i - 1)->name,
+                                    c->name), 0);
+        }
+        ck_assert_ptr_eq(sp_redis_command_lookup(c->name, len), c);
+        for (size_t j = 0; j <= len; j++) {
+            upper[j] = (c->name[j] >= 'a' && c->name[j] <= 'z')
+                       ? (char)(c->name[j] - 'a' + 'A') : c->name[j];
+        }
+        ck_assert_ptr_eq(sp_redis_command_lookup(upper, len), c);
+        /* a prefix or an extension of a name is not that command */
+        ck_assert_ptr_ne(sp_redis_command_lookup(c->name, len - 1), c);
+    }
+}
+END_TEST
+
+START_TEST(test_table_lookup_case_and_misses)
+{
+    const struct sp_redis_command *get = sp_redis_command_lookup("get", 3);
+    static const char *const absent[] = {
+        "", "ge", "gett", "keys", "scan", "multi", "exec", "watch",
+        "subscribe", "publish", "info", "config", "flushall", "blpop",
+        "brpop", "client", "monitor", "shutdown", "zzzz", "a",
+    };
+
+    ck_assert_ptr_nonnull(get);
+    ck_assert_ptr_eq(sp_redis_command_lookup("GET", 3), get);
+    ck_assert_ptr_eq(sp_redis_command_lookup("gEt", 3), get);
+    ck_assert_ptr_eq(sp_redis_command_lookup("GETxyz", 3), get);
+    ck_assert_ptr_null(sp_redis_command_lookup("get\0", 4));
+    ck_assert_ptr_null(sp_redis_command_lookup("ge\0", 3));
+    ck_assert_ptr_eq(sp_redis_command_lookup("ZREMRANGEBYSCORE", 16),
+                     sp_redis_command_lookup("zremrangebyscore", 16));
+    for (size_t i = 0; i < NELEMS(absent); i++) {
+        ck_assert_ptr_null(sp_redis_command_lookup(absent[i],
+                                                   strlen(absent[i])));
+    }
+    ck_assert_ptr_null(sp_redis_command_lookup(
+        "getgetgetgetgetgetgetgetgetgetgetget", 36));
+}
+END_TEST
+
+START_TEST(test_table_rows_sane)
+{
+    for (size_t i = 0; i < sp_redis_command_count(); i++) {
+        const struct sp_redis_command *c = sp_redis_command_at(i);
+        int min_args = c->arity < 0 ? -c->arity : c->arity;
+        size_t len = strlen(c->name);
+
+        ck_assert_msg(len > 0 && len <= SP_REDIS_MAX_NAME, "%s", c->name);
+        for (size_t j = 0; j < len; j++) {
+            ck_assert_msg((c->name[j] >= 'a' && c->name[j] <= 'z')
+                          || c->name[j] == '_', "%s", c->name);
+        }
+        ck_assert_msg(min_args >= 1, "%s", c->name);
+        ck_assert_msg(c->key_step >= 1, "%s", c->name);
+        ck_assert_msg(c->first_key >= 0, "%s", c->name);
+        /* the first key is within the shortest valid request */
+        ck_assert_msg(c->first_key < min_args
+                      || (c->keys_from_numkeys && c->first_key == min_args),
+                      "%s", c->name);
+        if (c->first_key > 0 && !c->keys_from_numkeys) {
+            ck_assert_msg(c->last_key == -1 || c->last_key >= c->first_key,
+                          "%s", c->name);
+            ck_assert_msg(c->arity < 0 || c->last_key < c->arity, "%s",
+                          c->name);
+        }
+        switch (c->kind) {
+        case SP_REDIS_FORWARD:
+            ck_assert_msg(c->merge == SP_REDIS_MERGE_NONE, "%s", c->name);
+            ck_assert_msg(c->local == SP_REDIS_LOCAL_NONE, "%s", c->name);
+            if (c->keys_from_numkeys) {
+                ck_assert_msg(c->first_key >= 2, "%s", c->name);
+            } else if (c->first_key > 0) {
+                /* routed by one key, as nutcracker does */
+                ck_assert_msg(c->first_key == 1 && c->last_key == 1, "%s",
+                              c->name);
+            }
+            break;
+        case SP_REDIS_FANOUT:
+            ck_assert_msg(c->merge != SP_REDIS_MERGE_NONE, "%s", c->name);
+            ck_assert_msg(c->first_key == 1 && c->last_key == -1, "%s",
+                          c->name);
+            ck_assert_msg(!c->keys_from_numkeys, "%s", c->name);
+            break;
+        case SP_REDIS_LOCAL:
+            ck_assert_msg(c->local != SP_REDIS_LOCAL_NONE, "%s", c->name);
+            ck_assert_msg(c->first_key == 0, "%s", c->name);
+            break;
+        case SP_REDIS_UNSUPPORTED:
+            ck_assert_msg(c->first_key == 0, "%s", c->name);
+            break;
+        default:
+            ck_abort_msg("%s: bad kind", c->name);
+        }
+    }
+}
+END_TEST
+
+/* Rows checked against redis-server 7.0's COMMAND INFO. */
+START_TEST(test_table_spot_checks)
+{
+    static const struct {
+        const char *name;
+        int arity, first_key, last_key, key_step;
+        sp_redis_kind_t kind;
+        sp_redis_merge_t merge;
+        bool write;
+    } rows[] = {
+        { "get",      2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE, false },
+        { "set",     -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE, true },
+        { "mset",    -3, 1, -1, 2, SP_REDIS_FANOUT, SP_REDIS_MERGE_OK, true },
+        { "mget",    -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_ARRAY,
+          false },
+        { "del",     -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM, true },
+        { "unlink",  -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM, true },
+        { "touch",   -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM, false },
+        { "exists",  -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM, false },
+        { "eval",    -3, 3, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE, true },
+        { "evalsha", -3, 3, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
+          true },
+        { "zunion",  -3, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
+          false },
+        { "linsert",  5, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE, true },
+        { "smove",    4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE, true },
+        { "georadius", -6, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
+          true },
+        { "zrangebyscore", -4, 1, 1, 1, SP_REDIS_FORWARD,
+          SP_REDIS_MERGE_NONE, false },
+        { "restore", -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
+          true },
+        { "lolwut",  -1, 0, 0, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
+          false },
+    };
+    static const struct {
+        const char *name;
+        int arity;
+        sp_redis_local_t local;
+    } locals[] = {
+        { "ping", -1, SP_REDIS_LOCAL_PING },
+        { "echo", 2, SP_REDIS_LOCAL_ECHO },
+        { "quit", -1, SP_REDIS_LOCAL_QUIT },
+        { "auth", -2, SP_REDIS_LOCAL_AUTH },
+        { "command", -1, SP_REDIS_LOCAL_COMMAND },
+        { "select", 2, SP_REDIS_LOCAL_SELECT },
+    };
+
+    for (size_t i = 0; i < NELEMS(rows); i++) {
+        const struct sp_redis_command *c =
+            sp_redis_command_lookup(rows[i].name, strlen(rows[i].name));
+
+        ck_assert_msg(c != NULL, "%s", rows[i].name);
+        ck_assert_msg(c->arity == rows[i].arity, "%s", rows[i].name);
+        ck_assert_msg(c->first_key == rows[i].first_key, "%s", rows[i].name);
+        ck_assert_msg(c->last_key == rows[i].last_key, "%s", rows[i].name);
+        ck_assert_msg(c->key_step == rows[i].key_step, "%s", rows[i].name);
+        ck_assert_msg(c->kind == rows[i].kind, "%s", rows[i].name);
+        ck_assert_msg(c->merge == rows[i].merge, "%s", rows[i].name);
+        ck_assert_msg(c->write == rows[i].write, "%s", rows[i].name);
+    }
+    ck_assert(sp_redis_command_lookup("eval", 4)->keys_from_numkeys);
+    ck_assert(sp_redis_command_lookup("zinter", 6)->keys_from_numkeys);
+    ck_assert(!sp_redis_command_lookup("zinterstore", 11)->keys_from_numkeys);
+    for (size_t i = 0; i < NELEMS(locals); i++) {
+        const struct sp_redis_command *c =
+            sp_redis_command_lookup(locals[i].name, strlen(locals[i].name));
+
+        ck_assert_msg(c != NULL, "%s", locals[i].name);
+        ck_assert_int_eq(c->kind, SP_REDIS_LOCAL);
+        ck_assert_int_eq(c->arity, locals[i].arity);
+        ck_assert_int_eq(c->local, locals[i].local);
+    }
+}
+END_TEST
+
+/* Every command nutcracker 0.5 routes is routed here (notes/redis.md). */
+START_TEST(test_table_nutcracker_commands)
+{
+    static const char *const routed[] = {
+        "del", "dump", "exists", "expire", "expireat", "persist", "pexpire",
+        "pexpireat", "pttl", "restore", "sort", "touch", "ttl", "type",
+        "unlink", "append", "bitcount", "bitpos", "decr", "decrby", "get",
+        "getbit", "getrange", "getset", "incr", "incrby", "incrbyfloat",
+        "mget", "mset", "psetex", "set", "setbit", "setex", "setnx",
+        "setrange", "strlen", "hdel", "hexists", "hget", "hgetall",
+        "hincrby", "hincrbyfloat", "hkeys", "hlen", "hmget", "hmset", "hset",
+        "hsetnx", "hscan", "hvals", "hstrlen", "lindex", "linsert", "llen",
+        "lpop", "lpush", "lpushx", "lrange", "lrem", "lset", "ltrim", "rpop",
+        "rpoplpush", "rpush", "rpushx", "sadd", "scard", "sdiff",
+        "sdiffstore", "sinter", "sinterstore", "sismember", "smembers",
+        "smove", "spop", "srandmember", "srem", "sunion", "sunionstore",
+        "sscan", "zadd", "zcard", "zcount", "zincrby", "zinterstore",
+        "zlexcount", "zrange", "zrangebylex", "zrangebyscore", "zrank",
+        "zrem", "zremrangebylex", "zremrangebyrank", "zremrangebyscore",
+        "zrevrange", "zrevrangebyscore", "zrevrank", "zscore", "zunionstore",
+        "zscan", "pfadd", "pfcount", "pfmerge", "geoadd", "geodist",
+        "geohash", "georadius", "georadiusbymember", "geopos", "eval",
+        "evalsha",
+        /* also accepted by Debian's nutcracker 0.5.0 */
+        "bitfield", "copy", "geosearch", "geosearchstore", "getdel",
+        "getex", "hrandfield", "lmove", "lolwut", "lpos", "smismember",
+        "zdiff", "zdiffstore", "zinter", "zmscore", "zpopmax", "zpopmin",
+        "zrandmember", "zrangestore", "zrevrangebylex", "zunion",
+    };
+
+    for (size_t i = 0; i < NELEMS(routed); i++) {
+        const struct sp_redis_command *c =
+            sp_redis_command_lookup(routed[i], strlen(routed[i]));
+
+        ck_assert_msg(c != NULL, "%s", routed[i]);
+        ck_assert_msg(c->kind == SP_REDIS_FORWARD
+                      || c->kind == SP_REDIS_FANOUT, "%s", routed[i]);
+    }
+    /* the table holds nothing else but the local commands */
+    ck_assert_uint_eq(sp_redis_command_count(), NELEMS(routed) + 6);
+}
+END_TEST
+
+START_TEST(test_table_arity)
+{
+    const struct sp_redis_command *get = sp_redis_command_lookup("get", 3);
+    const struct sp_redis_command *mset = sp_redis_command_lookup("mset", 4);
+    const struct sp_redis_command *eval = sp_redis_command_lookup("eval", 4);
+    const struct sp_redis_command *ping = sp_redis_command_lookup("ping", 4);
+
+    ck_assert(!sp_redis_command_arity_ok(get, 1));
+    ck_assert(sp_redis_command_arity_ok(get, 2));
+    ck_assert(!sp_redis_command_arity_ok(get, 3));
+    ck_assert(!sp_redis_command_arity_ok(mset, 2));
+    ck_assert(sp_redis_command_arity_ok(mset, 3));
+    ck_assert(!sp_redis_command_arity_ok(mset, 4));
+    ck_assert(sp_redis_command_arity_ok(mset, 5));
+    ck_assert(!sp_redis_command_arity_ok(eval, 2));
+    ck_assert(sp_redis_command_arity_ok(eval, 3));
+    ck_assert(sp_redis_command_arity_ok(eval, 7));
+    ck_assert(sp_redis_command_arity_ok(ping, 1));
+    ck_assert(sp_redis_command_arity_ok(ping, 2));
+}
+END_TEST
+
+/* ---- request parser: requests --------------------------------------------- */
+
+START_TEST(test_req_get_set)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+    uint64_t get[2], set[3];
+
+    TB_MB(&b, get, "GET", "foo");
+    TB_MB(&b, set, "SET", "foo", "bar");
+    verify_req(&b, 8, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 2);
+    ck_assert_uint_eq(run.offset, b.len);
+    expect_req(&run.out[0], "get", 2, 0, 22);
+    ck_assert(!run.out[0].inline_form);
+    ck_assert_int_eq(run.out[0].command->kind, SP_REDIS_FORWARD);
+    ck_assert_uint_eq(run.out[0].nkeys, 1);
+    expect_key(&run.out[0], 0, get[1], 3);
+    ck_assert_uint_eq(get[1], 17);
+    ck_assert_uint_eq(run.out[0].arg1.offset, 17);
+    ck_assert_uint_eq(run.out[0].arg1.len, 3);
+    expect_req(&run.out[1], "set", 3, 22, b.len);
+    ck_assert_uint_eq(run.out[1].nkeys, 1);
+    expect_key(&run.out[1], 0, set[1], 3);
+    ck_assert(!run.out[1].keys_truncated);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_mget_mset_del)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+    uint64_t mget[9], mset[7], del[4];
+
+    TB_MB(&b, mget, "MGET", "k1", "k2", "key3", "k4", "k5", "k6", "k7", "k8");
+    TB_MB(&b, mset, "mset", "a", "1", "bb", "22", "ccc", "333");
+    TB_MB(&b, del, "del", "a", "bb", "ccc");
+    verify_req(&b, 16, &run);
+    ck_assert_uint_eq(run.n, 3);
+    expect_req(&run.out[0], "mget", 9, 0, run.out[1].start);
+    ck_assert_uint_eq(run.out[0].nkeys, 8);
+    for (uint32_t i = 0; i < 8; i++) {
+        expect_key(&run.out[0], i, mget[i + 1], i == 2 ? 4 : 2);
+    }
+    expect_req(&run.out[1], "mset", 7, run.out[0].end, run.out[2].start);
+    ck_assert_uint_eq(run.out[1].nkeys, 3);
+    expect_key(&run.out[1], 0, mset[1], 1);
+    expect_key(&run.out[1], 1, mset[3], 2);
+    expect_key(&run.out[1], 2, mset[5], 3);
+    ck_assert_int_eq(run.out[1].command->merge, SP_REDIS_MERGE_OK);
+    expect_req(&run.out[2], "del", 4, run.out[1].end, b.len);
+    ck_assert_uint_eq(run.out[2].nkeys, 3);
+    expect_key(&run.out[2], 2, del[3], 3);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_eval_evalsha)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+    uint64_t eval[6], sha[5], zu[5];
+
+    TB_MB(&b, eval, "EVAL", "return redis.call('get', KEYS[1])", "2",
+          "{t}k1", "{t}k2", "argv1");
+    TB_MB(&b, sha, "evalsha", "e0e1f9fabfc9d4800c877a703b823ac0578ff831",
+          "1", "key", "arg");
+    TB_MB(&b, zu, "zunion", "2", "za", "zb", "WITHSCORES");
+    verify_req(&b, 8, &run);
+    ck_assert_uint_eq(run.n, 3);
+    expect_req(&run.out[0], "eval", 6, 0, run.out[1].start);
+    ck_assert_uint_eq(run.out[0].nkeys, 2);
+    expect_key(&run.out[0], 0, eval[3], 5);
+    expect_key(&run.out[0], 1, eval[4], 5);
+    ck_assert_uint_eq(run.out[0].arg1.offset, eval[1]);
+    ck_assert_uint_eq(run.out[0].arg1.len, 33);
+    expect_req(&run.out[1], "evalsha", 5, run.out[0].end, run.out[2].start);
+    ck_assert_uint_eq(run.out[1].nkeys, 1);
+    expect_key(&run.out[1], 0, sha[3], 3);
+    expect_req(&run.out[2], "zunion", 5, run.out[1].end, b.len);
+    ck_assert_uint_eq(run.out[2].nkeys, 2);
+    expect_key(&run.out[2], 0, zu[2], 2);
+    expect_key(&run.out[2], 1, zu[3], 2);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+/* numkeys 0, not a number, negative, or past the arguments. */
+START_TEST(test_req_eval_bad_numkeys)
+{
+    static const char *const counts[] = {
+        "0", "x", "-1", "01", "1x", "", " 1", "+1", "99999999999999999999",
+    };
+    struct tbuf b = { 0 };
+    struct req_run run;
+    uint64_t offs[5];
+
+    for (size_t i = 0; i < NELEMS(counts); i++) {
+        TB_MB(&b, NULL, "eval", "return 1", counts[i], "k", "a");
+    }
+    TB_MB(&b, offs, "eval", "return 1", "5", "k1", "k2");
+    verify_req(&b, 8, &run);
+    ck_assert_uint_eq(run.n, NELEMS(counts) + 1);
+    for (size_t i = 0; i < NELEMS(counts); i++) {
+        expect_req(&run.out[i], "eval", 5, run.out[i].start, run.out[i].end);
+        ck_assert_msg(run.out[i].nkeys == 0, "numkeys '%s'", counts[i]);
+        ck_assert(!run.out[i].keys_truncated);
+    }
+    /* more keys than arguments: those there are (Redis will refuse it) */
+    ck_assert_uint_eq(run.out[NELEMS(counts)].nkeys, 2);
+    expect_key(&run.out[NELEMS(counts)], 0, offs[3], 2);
+    expect_key(&run.out[NELEMS(counts)], 1, offs[4], 2);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_local_commands)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+    uint64_t echo[2];
+
+    TB_MB(&b, NULL, "PING");
+    TB_MB(&b, echo, "echo", "hello world");
+    TB_MB(&b, NULL, "Ping", "msg");
+    TB_MB(&b, NULL, "select", "0");
+    TB_MB(&b, NULL, "AUTH", "secret");
+    TB_MB(&b, NULL, "QUIT");
+    verify_req(&b, 8, &run);
+    ck_assert_uint_eq(run.n, 6);
+    expect_req(&run.out[0], "ping", 1, 0, 14);
+    ck_assert_int_eq(run.out[0].command->local, SP_REDIS_LOCAL_PING);
+    ck_assert_uint_eq(run.out[0].nkeys, 0);
+    ck_assert_uint_eq(run.out[0].arg1.len, 0);
+    expect_req(&run.out[1], "echo", 2, 14, run.out[2].start);
+    ck_assert_uint_eq(run.out[1].nkeys, 0);
+    ck_assert_uint_eq(run.out[1].arg1.offset, echo[1]);
+    ck_assert_uint_eq(run.out[1].arg1.len, 11);
+    ck_assert_int_eq(run.out[2].command->local, SP_REDIS_LOCAL_PING);
+    ck_assert_uint_eq(run.out[2].arg1.len, 3);
+    ck_assert_int_eq(run.out[3].command->local, SP_REDIS_LOCAL_SELECT);
+    ck_assert_int_eq(run.out[4].command->local, SP_REDIS_LOCAL_AUTH);
+    ck_assert_int_eq(run.out[5].command->local, SP_REDIS_LOCAL_QUIT);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_inline)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    tb_str(&b, "get foo\r\n");                  /*  0.. 9 */
+    tb_str(&b, "PING\n");                       /*  9..14 */
+    tb_str(&b, "\r\n\n  \t \r\n");              /* blank lines, skipped */
+    tb_str(&b, "  mGeT\ta  bb \tccc\r\n");      /* 23..42 */
+    tb_str(&b, "eval s 1 k\n");                 /* 42..53 */
+    tb_str(&b, "mset a 1 b 2 c\n");             /* 53..68 */
+    verify_req(&b, 8, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 5);
+    ck_assert_uint_eq(run.offset, b.len);
+    expect_req(&run.out[0], "get", 2, 0, 9);
+    ck_assert(run.out[0].inline_form);
+    ck_assert_uint_eq(run.out[0].nkeys, 1);
+    expect_key(&run.out[0], 0, 4, 3);
+    ck_assert_uint_eq(run.out[0].arg1.offset, 4);
+    expect_req(&run.out[1], "ping", 1, 9, 14);
+    ck_assert(run.out[1].inline_form);
+    expect_req(&run.out[2], "mget", 4, 23, 42);
+    ck_assert_uint_eq(run.out[2].nkeys, 3);
+    expect_key(&run.out[2], 0, 30, 1);
+    expect_key(&run.out[2], 1, 33, 2);
+    expect_key(&run.out[2], 2, 37, 3);
+    expect_req(&run.out[3], "eval", 4, 42, 53);
+    ck_assert_uint_eq(run.out[3].nkeys, 1);
+    expect_key(&run.out[3], 0, 51, 1);
+    /* MSET with an odd count: its keys, and an arity the caller refuses */
+    expect_req(&run.out[4], "mset", 6, 53, 68);
+    ck_assert_uint_eq(run.out[4].nkeys, 3);
+    expect_key(&run.out[4], 2, 66, 1);
+    ck_assert(!sp_redis_command_arity_ok(run.out[4].command, 6));
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_pipeline_and_skips)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    TB_MB(&b, NULL, "PING");                    /*  0..14 */
+    TB_MB(&b, NULL, "GET", "a");                /* 14..34 */
+    tb_str(&b, "*0\r\n*-1\r\n\r\n");            /* skipped */
+    tb_str(&b, "PING\r\n");                     /* 45..51 */
+    TB_MB(&b, NULL, "set", "x", "y");           /* 51.. */
+    tb_str(&b, "*-12\r\n");                     /* skipped, nothing after */
+    verify_req(&b, 8, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 4);
+    expect_req(&run.out[0], "ping", 1, 0, 14);
+    expect_req(&run.out[1], "get", 2, 14, 34);
+    expect_req(&run.out[2], "ping", 1, 45, 51);
+    ck_assert(run.out[2].inline_form);
+    expect_req(&run.out[3], "set", 3, 51, b.len - 6);
+    ck_assert_uint_eq(run.offset, b.len);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_mixed_case)
+{
+    static const char *const names[] = { "GET", "get", "Get", "gEt", "geT" };
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    for (size_t i = 0; i < NELEMS(names); i++) {
+        TB_MB(&b, NULL, names[i], "k");
+    }
+    TB_MB(&b, NULL, "ZrAnGeByScOrE", "z", "0", "1");
+    verify_req(&b, 8, &run);
+    ck_assert_uint_eq(run.n, NELEMS(names) + 1);
+    for (size_t i = 0; i < NELEMS(names); i++) {
+        expect_req(&run.out[i], "get", 2, run.out[i].start, run.out[i].end);
+        ck_assert_uint_eq(run.out[i].nkeys, 1);
+    }
+    expect_req(&run.out[NELEMS(names)], "zrangebyscore", 4,
+               run.out[NELEMS(names)].start, b.len);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_unknown)
+{
+    static const char *long_name =
+        "ThisCommandNameIsFarLongerThanAnyRedisCommand";
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    TB_MB(&b, NULL, "FooBarX", "a", "b");
+    TB_MB(&b, NULL, "KEYS", "*");
+    TB_MB(&b, NULL, long_name, "x");
+    tb_str(&b, "scan 0\r\n");
+    TB_MB(&b, NULL, "get", "k");
+    verify_req(&b, 8, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 5);
+    ck_assert_ptr_null(run.out[0].command);
+    ck_assert_str_eq(run.out[0].name, "foobarx");
+    ck_assert_uint_eq(run.out[0].name_len, 7);
+    ck_assert_uint_eq(run.out[0].nargs, 3);
+    ck_assert_uint_eq(run.out[0].nkeys, 0);
+    ck_assert_ptr_null(run.out[1].command);
+    ck_assert_str_eq(run.out[1].name, "keys");
+    ck_assert_ptr_null(run.out[2].command);
+    ck_assert_uint_eq(run.out[2].name_len, strlen(long_name));
+    ck_assert_uint_eq(strlen(run.out[2].name), SP_REDIS_MAX_NAME);
+    ck_assert_int_eq(strncmp(run.out[2].name, "thiscommandnameisfarlongerthanany",
+                             SP_REDIS_MAX_NAME), 0);
+    ck_assert_ptr_null(run.out[3].command);
+    ck_assert_str_eq(run.out[3].name, "scan");
+    ck_assert(run.out[3].inline_form);
+    expect_req(&run.out[4], "get", 2, run.out[4].start, b.len);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_empty_and_binary_args)
+{
+    static const char key[] = "a\r\nb\0c\r\n*1\r\n$";
+    struct tbuf b = { 0 };
+    struct req_run run;
+    uint64_t e[2], bin[3], mg[4];
+    const char *argv[] = { "SET", key, "" };
+    size_t lens[] = { 3, sizeof(key) - 1, 0 };
+
+    TB_MB(&b, e, "get", "");
+    tb_mb(&b, 3, argv, lens, bin);
+    TB_MB(&b, mg, "mget", "", "x", "");
+    verify_req(&b, 8, &run);
+    ck_assert_uint_eq(run.n, 3);
+    expect_req(&run.out[0], "get", 2, 0, 19);
+    expect_key(&run.out[0], 0, e[1], 0);
+    ck_assert_uint_eq(run.out[0].arg1.len, 0);
+    expect_req(&run.out[1], "set", 3, 19, run.out[2].start);
+    expect_key(&run.out[1], 0, bin[1], (uint32_t)(sizeof(key) - 1));
+    ck_assert_uint_eq(run.out[2].nkeys, 3);
+    expect_key(&run.out[2], 0, mg[1], 0);
+    expect_key(&run.out[2], 1, mg[2], 1);
+    expect_key(&run.out[2], 2, mg[3], 0);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+/* A 1 MB value spanning many chunks; a few split points. */
+START_TEST(test_req_big_value)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+    size_t size = 1024 * 1024;
+    char *value = malloc(size);
+    const char *argv[] = { "set", "bigkey", value };
+    size_t lens[] = { 3, 6, size };
+    uint64_t offs[3];
+
+    ck_assert_ptr_nonnull(value);
+    for (size_t i = 0; i < size; i++) {
+        value[i] = (char)(i * 131 + 7);         /* \r and \n included */
+    }
+    tb_mb(&b, 3, argv, lens, offs);
+    TB_MB(&b, NULL, "get", "bigkey");
+    verify_req_at(&b, 4, false, 0, &run);
+    ck_assert_uint_eq(run.n, 2);
+    expect_req(&run.out[0], "set", 3, 0, run.out[1].start);
+    expect_key(&run.out[0], 0, offs[1], 6);
+    expect_req(&run.out[1], "get", 2, offs[2] + size + 2, b.len);
+    req_run_free(&run);
+    tb_free(&b);
+    free(value);
+}
+END_TEST
+
+/* 10000 keys; then the same with room for only 100 of them. */
+START_TEST(test_req_many_keys)
+{
+    enum { NKEYS = 10000 };
+    struct tbuf b = { 0 };
+    struct req_run run;
+    char (*names)[16] = calloc(NKEYS, sizeof(*names));
+    const char **argv = calloc(NKEYS + 1, sizeof(*argv));
+    uint64_t *offs = calloc(NKEYS + 1, sizeof(*offs));
+
+    ck_assert(names != NULL && argv != NULL && offs != NULL);
+    argv[0] = "MGET";
+    for (size_t i = 0; i < NKEYS; i++) {
+        snprintf(names[i], sizeof(names[i]), "key:%zu", i);
+        argv[i + 1] = names[i];
+    }
+    tb_mb(&b, NKEYS + 1, argv, NULL, offs);
+    verify_req_at(&b, NKEYS, false, 0, &run);
+    ck_assert_uint_eq(run.n, 1);
+    expect_req(&run.out[0], "mget", NKEYS + 1, 0, b.len);
+    ck_assert_uint_eq(run.out[0].nkeys, NKEYS);
+    ck_assert(!run.out[0].keys_truncated);
+    for (uint32_t i = 0; i < NKEYS; i++) {
+        expect_key(&run.out[0], i, offs[i + 1], (uint32_t)strlen(names[i]));
+    }
+    req_run_free(&run);
+
+    verify_req_at(&b, 100, false, 0, &run);
+    ck_assert_uint_eq(run.out[0].nkeys, 100);
+    ck_assert(run.out[0].keys_truncated);
+    expect_key(&run.out[0], 99, offs[100], (uint32_t)strlen(names[99]));
+    req_run_free(&run);
+
+    /* a FORWARD command with many keys records only its routing key */
+    argv[0] = "SDIFF";
+    b.len = 0;
+    tb_mb(&b, NKEYS + 1, argv, NULL, offs);
+    verify_req_at(&b, 1, false, 0, &run);
+    expect_req(&run.out[0], "sdiff", NKEYS + 1, 0, b.len);
+    ck_assert_uint_eq(run.out[0].nkeys, 1);
+    ck_assert(!run.out[0].keys_truncated);
+    expect_key(&run.out[0], 0, offs[1], 5);
+    req_run_free(&run);
+    tb_free(&b);
+    free(names);
+    free(argv);
+    free(offs);
+}
+END_TEST
+
+/* Offsets are absolute stream offsets, wherever the stream starts. */
+START_TEST(test_req_stream_offset)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+    uint64_t base = (uint64_t)1 << 40;
+    uint64_t offs[2];
+
+    TB_MB(&b, offs, "get", "foo");
+    verify_req_at(&b, 2, true, base, &run);
+    ck_assert_uint_eq(run.n, 1);
+    expect_req(&run.out[0], "get", 2, base, base + b.len);
+    expect_key(&run.out[0], 0, base + offs[1], 3);
+    ck_assert_uint_eq(run.offset, base + b.len);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+/* ---- request parser: framing errors --------------------------------------- */
+
+START_TEST(test_req_error_multibulk_length)
+{
+    EXPECT_REQ_ERROR("*abc\r\n", "invalid multibulk length", 1);
+    EXPECT_REQ_ERROR("*\r\n", "invalid multibulk length", 1);
+    EXPECT_REQ_ERROR("*1x\r\n", "invalid multibulk length", 2);
+    EXPECT_REQ_ERROR("*01\r\n", "invalid multibulk length", 2);
+    EXPECT_REQ_ERROR("*-0\r\n", "invalid multibulk length", 2);
+    EXPECT_REQ_ERROR("*--1\r\n", "invalid multibulk length", 2);
+    EXPECT_REQ_ERROR("*-\r\n", "invalid multibulk length", 2);
+    EXPECT_REQ_ERROR("* 1\r\n", "invalid multibulk length", 1);
+    EXPECT_REQ_ERROR("*+1\r\n", "invalid multibulk length", 1);
+    EXPECT_REQ_ERROR("*1048577\r\n", "invalid multibulk length", 7);
+    EXPECT_REQ_ERROR("*99999999999999999999999\r\n",
+                     "invalid multibulk length", 7);
+    EXPECT_REQ_ERROR("*-99999999999999999999\r\n",
+                     "invalid multibulk length", 20);
+    EXPECT_REQ_ERROR("*1\rx", "invalid multibulk length", 3);
+    EXPECT_REQ_ERROR("*1048576\r\n:", "expected '$', got ':'", 10);
+    /* a bad count after a good request */
+    EXPECT_REQ_ERROR("PING\r\n*x", "invalid multibulk length", 7);
+}
+END_TEST
+
+START_TEST(test_req_error_bulk_length)
+{
+    EXPECT_REQ_ERROR("*1\r\n$-1\r\n", "invalid bulk length", 5);
+    EXPECT_REQ_ERROR("*1\r\n$x\r\n", "invalid bulk length", 5);
+    EXPECT_REQ_ERROR("*1\r\n$\r\n", "invalid bulk length", 5);
+    EXPECT_REQ_ERROR("*1\r\n$3x\r\n", "invalid bulk length", 6);
+    EXPECT_REQ_ERROR("*1\r\n$03\r\n", "invalid bulk length", 6);
+    EXPECT_REQ_ERROR("*1\r\n$536870913\r\n", "invalid bulk length", 13);
+    EXPECT_REQ_ERROR("*1\r\n$99999999999999999999999\r\n",
+                     "invalid bulk length", 13);
+    EXPECT_REQ_ERROR("*1\r\n$3\rx", "invalid bulk length", 7);
+}
+END_TEST
+
+/* The largest count and bulk length are accepted (the rest would follow). */
+START_TEST(test_req_largest_lengths)
+{
+    static const char sample[] = "*1048576\r\n$536870912\r\nabc";
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    tb_str(&b, sample);
+    verify_req(&b, 8, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 0);
+    ck_assert_uint_eq(run.offset, b.len);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_req_error_dollar)
+{
+    EXPECT_REQ_ERROR("*1\r\nx3\r\n", "expected '$', got 'x'", 4);
+    EXPECT_REQ_ERROR("*2\r\n$3\r\nget\r\n:1\r\n", "expected '$', got ':'",
+                     13);
+    EXPECT_REQ_ERROR("*1\r\n\r\n", "expected '$', got ' '", 4);
+    EXPECT_REQ_ERROR("*1\r\n\n", "expected '$', got ' '", 4);
+    EXPECT_REQ_ERROR("*1\r\n\0", "expected '$', got ' '", 4);
+}
+END_TEST
+
+START_TEST(test_req_error_bulk_crlf)
+{
+    EXPECT_REQ_ERROR("*1\r\n$3\r\ngetxx", "expected CRLF after bulk data",
+                     11);
+    EXPECT_REQ_ERROR("*1\r\n$3\r\nget\rx", "expected CRLF after bulk data",
+                     12);
+    EXPECT_REQ_ERROR("*1\r\n$0\r\n\n", "expected CRLF after bulk data", 8);
+    EXPECT_REQ_ERROR("*2\r\n$3\r\nget\r\n$1\r\nab\r\n",
+                     "expected CRLF after bulk data", 18);
+}
+END_TEST
+
+START_TEST(test_req_error_inline)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    EXPECT_REQ_ERROR("set k \"a b\"\r\n",
+                     "quotes in inline requests are not supported", 6);
+    EXPECT_REQ_ERROR("get it's\n",
+                     "quotes in inline requests are not supported", 6);
+
+    /* the longest line is accepted, one byte more is not */
+    tb_str(&b, "get ");
+    while (b.len < SP_REDIS_MAX_INLINE) {
+        tb_str(&b, "k");
+    }
+    tb_str(&b, "\n");
+    verify_req_at(&b, 2, false, 0, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 1);
+    expect_req(&run.out[0], "get", 2, 0, b.len);
+    expect_key(&run.out[0], 0, 4, SP_REDIS_MAX_INLINE - 4);
+    req_run_free(&run);
+
+    b.len--;
+    tb_str(&b, "k\r\n");
+    verify_req_at(&b, 2, false, 0, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
+    ck_assert_str_eq(run.error, "too big inline request");
+    ck_assert_uint_eq(run.offset, SP_REDIS_MAX_INLINE);
+    ck_assert_uint_eq(run.n, 0);
+    req_run_free(&run);
+
+    /* a request before the long line is still parsed */
+    b.len = 0;
+    tb_str(&b, "PING\r\n");
+    while (b.len < 6 + SP_REDIS_MAX_INLINE + 10) {
+        tb_str(&b, " ");
+    }
+    verify_req_at(&b, 2, false, 0, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
+    ck_assert_str_eq(run.error, "too big inline request");
+    ck_assert_uint_eq(run.offset, 6 + SP_REDIS_MAX_INLINE);
+    ck_assert_uint_eq(run.n, 1);
+    req_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+/* ---- reply parser -------------------------------------------------------- */
+
+struct reply_out {
+    sp_redis_reply_type_t type;
+    bool     nil;
+    int64_t  integer;
+    uint64_t start;
+    uint64_t end;
+    uint32_t nelements;
+    struct sp_redis_arg *elements;  /* copy */
+};
+
+struct reply_run {
+    struct reply_out out[RUN_MAX];
+    size_t   n;
+    sp_parse_status_t status;
+    char     error[64];
+    uint64_t offset;
+};
+
+static void
+run_reply(const uint8_t *data, size_t len, size_t split, size_t step,
+          uint32_t stack_cap, uint32_t elements_cap, struct reply_run *run)
+{
+    struct sp_redis_reply_parser p;
+    int64_t *stack = calloc(stack_cap + 1, sizeof(*stack));
+    struct sp_redis_arg *elements = calloc(elements_cap + 1,
+                                           sizeof(*elements));
+    size_t at = 0;
+
+    CHECK(stack != NULL && elements != NULL);
+    memset(run, 0, sizeof(*run));
+    run->status = SP_PARSE_AGAIN;
+    sp_redis_reply_init(&p, 0, stack, stack_cap, elements, elements_cap);
+    while (at < len && run->status != SP_PARSE_ERROR) {
+        size_t end = split > 0 ? (at < split ? split : len)
+                               : (len - at > step ? at + step : len);
+
+        while (at < end) {
+            size_t used = SIZE_MAX;
+
+            run->status = sp_redis_reply_parse(&p, data + at, end - at,
+                                               &used);
+            CHECK(used <= end - at);
+            at += used;
+            CHECK(p.offset == at);
+            if (run->status == SP_PARSE_ERROR) {
+                CHECK(p.error != NULL);
+                snprintf(run->error, sizeof(run->error), "%s", p.error);
+                CHECK(sp_redis_reply_parse(&p, data + at, end - at, &used)
+                      == SP_PARSE_ERROR);
+                CHECK(used == 0);
+                break;
+            }
+            if (run->status == SP_PARSE_AGAIN) {
+                CHECK(at == end);
+                break;
+            }
+            {
+                struct reply_out *o = &run->out[run->n++];
+
+                CHECK(run->n <= RUN_MAX);
+                CHECK(used > 0);
+                o->type = p.type;
+                o->nil = p.nil;
+                o->integer = p.integer;
+                o->start = p.start;
+                o->end = p.end;
+                o->nelements = p.nelements;
+                CHECK(p.nelements <= elements_cap);
+                o->elements = calloc(p.nelements + 1, sizeof(*o->elements));
+                CHECK(o->elements != NULL);
+                memcpy(o->elements, elements,
+                       p.nelements * sizeof(*elements));
+                CHECK(p.end == at);
+                CHECK(p.depth == 0);
+            }
+        }
+    }
+    if (run->status == SP_PARSE_DONE) {
+        run->status = SP_PARSE_AGAIN;       /* nothing pending either way */
+    }
+    run->offset = p.offset;
+    free(stack);
+    free(elements);
+}
+
+static void
+reply_run_free(struct reply_run *run)
+{
+    for (size_t i = 0; i < run->n; i++) {
+        free(run->out[i].elements);
+    }
+}
+
+static void
+reply_run_same(const struct reply_run *a, const struct reply_run *b,
+               size_t split, size_t step)
+{
+#define SAME(cond)                                                          \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            ck_abort_msg("split %zu step %zu: %s", split, step, #cond);     \
+        }                                                                   \
+    } while (0)
+    SAME(a->n == b->n);
+    SAME(a->status == b->status);
+    SAME(strcmp(a->error, b->error) == 0);
+    SAME(a->offset == b->offset);
+    for (size_t i = 0; i < a->n; i++) {
+        const struct reply_out *x = &a->out[i], *y = &b->out[i];
+
+        SAME(x->type == y->type);
+        SAME(x->nil == y->nil);
+        SAME(x->integer == y->integer);
+        SAME(x->start == y->start);
+        SAME(x->end == y->end);
+        SAME(x->nelements == y->nelements);
+        SAME(memcmp(x->elements, y->elements,
+                    x->nelements * sizeof(*x->elements)) == 0);
+    }
+#undef SAME
+}
+
+static void
+verify_reply_at(const struct tbuf *b, uint32_t stack_cap,
+                uint32_t elements_cap, bool every_split,
+                struct reply_run *whole)
+{
+    struct reply_run other;
+    size_t few[] = { 1, 2, b->len / 3, b->len / 2, b->len - 2, b->len - 1 };
+
+    run_reply(b->data, b->len, 0, b->len, stack_cap, elements_cap, whole);
+    for (size_t k = 1; every_split && k < b->len; k++) {
+        run_reply(b->data, b->len, k, 0, stack_cap, elements_cap, &other);
+        reply_run_same(whole, &other, k, 0);
+        reply_run_free(&other);
+    }
+    for (size_t i = 0; !every_split && i < NELEMS(few); i++) {
+        if (few[i] > 0 && few[i] < b->len) {
+            run_reply(b->data, b->len, few[i], 0, stack_cap, elements_cap,
+                      &other);
+            reply_run_same(whole, &other, few[i], 0);
+            reply_run_free(&other);
+        }
+    }
+    for (size_t i = 0; i < NELEMS(sp_test_steps); i++) {
+        run_reply(b->data, b->len, 0, sp_test_steps[i], stack_cap,
+                  elements_cap, &other);
+        reply_run_same(whole, &other, 0, sp_test_steps[i]);
+        reply_run_free(&other);
+    }
+}
+
+static void
+verify_reply(const struct tbuf *b, struct reply_run *whole)
+{
+    verify_reply_at(b, 8, 8, true, whole);
+}
+
+static void
+expect_reply(const struct reply_out *o, sp_redis_reply_type_t type,
+             bool nil, int64_t integer, uint64_t start, uint64_t end)
+{
+    ck_assert_int_eq(o->type, type);
+    ck_assert_int_eq(o->nil, nil);
+    ck_assert_int_eq(o->integer, integer);
+    ck_assert_uint_eq(o->start, start);
+    ck_assert_uint_eq(o->end, end);
+}
+
+static void
+expect_reply_error(const char *sample, size_t len, const char *error,
+                   uint64_t at)
+{
+    struct tbuf b = { 0 };
+    struct reply_run run;
+
+    tb_put(&b, sample, len);
+    verify_reply(&b, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
+    ck_assert_str_eq(run.error, error);
+    ck_assert_uint_eq(run.offset, at);
+    reply_run_free(&run);
+    tb_free(&b);
+}
+
+#define EXPECT_REPLY_ERROR(s, error, at) \
+    expect_reply_error((s), sizeof(s) - 1, (error), (at))
+
+/* Each simple reply alone, then all of them pipelined. */
+START_TEST(test_reply_simple)
+{
+    static const struct {
+        const char *text;
+        sp_redis_reply_type_t type;
+        bool nil;
+        int64_t integer;
+    } samples[] = {
+        { "+OK\r\n", SP_REDIS_REPLY_STATUS, false, 0 },
+        { "-ERR x\r\n", SP_REDIS_REPLY_ERROR, false, 0 },
+        { "+\r\n", SP_REDIS_REPLY_STATUS, false, 0 },
+        { ":123\r\n", SP_REDIS_REPLY_INTEGER, false, 123 },
+        { ":-5\r\n", SP_REDIS_REPLY_INTEGER, false, -5 },
+        { ":0\r\n", SP_REDIS_REPLY_INTEGER, false, 0 },
+        { ":9223372036854775807\r\n", SP_REDIS_REPLY_INTEGER, false,
+          INT64_MAX },
+        { ":-9223372036854775808\r\n", SP_REDIS_REPLY_INTEGER, false,
+          INT64_MIN },
+        { "$3\r\nfoo\r\n", SP_REDIS_REPLY_BULK, false, 3 },
+        { "$-1\r\n", SP_REDIS_REPLY_BULK, true, -1 },
+        { "$0\r\n\r\n", SP_REDIS_REPLY_BULK, false, 0 },
+        { "$4\r\n\r\n\r\n\r\n", SP_REDIS_REPLY_BULK, false, 4 },
+        { "*-1\r\n", SP_REDIS_REPLY_ARRAY, true, -1 },
+        { "*0\r\n", SP_REDIS_REPLY_ARRAY, false, 0 },
+    };
+    struct tbuf all = { 0 };
+    struct reply_run run;
+
+    for (size_t i = 0; i < NELEMS(samples); i++) {
+        struct tbuf b = { 0 };
+        size_t len = strlen(samples[i].text);
+
+        tb_put(&b, samples[i].text, len);
+        tb_put(&all, samples[i].text, len);
+        verify_reply(&b, &run);
+        ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+        ck_assert_uint_eq(run.n, 1);
+        expect_reply(&run.out[0], samples[i].type, samples[i].nil,
+                     samples[i].integer, 0, len);
+        ck_assert_uint_eq(run.out[0].nelements, 0);
+        reply_run_free(&run);
+        tb_free(&b);
+    }
+    run_reply(all.data, all.len, 0, all.len, 4, 4, &run);
+    ck_assert_uint_eq(run.n, NELEMS(samples));
+    for (size_t i = 0, at = 0; i < NELEMS(samples); i++) {
+        size_t len = strlen(samples[i].text);
+
+        expect_reply(&run.out[i], samples[i].type, samples[i].nil,
+                     samples[i].integer, at, at + len);
+        at += len;
+    }
+    reply_run_free(&run);
+    tb_free(&all);
+}
+END_TEST
+
+START_TEST(test_reply_mget_elements)
+{
+    struct tbuf b = { 0 };
+    struct reply_run run;
+
+    tb_str(&b, "*4\r\n$1\r\na\r\n$-1\r\n$3\r\nb\r\n\r\n$0\r\n\r\n");
+    tb_str(&b, "*3\r\n:1\r\n+OK\r\n-ERR no\r\n");
+    verify_reply(&b, &run);
+    ck_assert_uint_eq(run.n, 2);
+    expect_reply(&run.out[0], SP_REDIS_REPLY_ARRAY, false, 4, 0, 31);
+    ck_assert_uint_eq(run.out[0].nelements, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].offset, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].len, 7);
+    ck_assert_uint_eq(run.out[0].elements[1].offset, 11);
+    ck_assert_uint_eq(run.out[0].elements[1].len, 5);
+    ck_assert_uint_eq(run.out[0].elements[2].offset, 16);
+    ck_assert_uint_eq(run.out[0].elements[2].len, 9);
+    ck_assert_uint_eq(run.out[0].elements[3].offset, 25);
+    ck_assert_uint_eq(run.out[0].elements[3].len, 6);
+    expect_reply(&run.out[1], SP_REDIS_REPLY_ARRAY, false, 3, 31, b.len);
+    ck_assert_uint_eq(run.out[1].nelements, 3);
+    ck_assert_uint_eq(run.out[1].elements[0].offset, 35);
+    ck_assert_uint_eq(run.out[1].elements[0].len, 4);
+    ck_assert_uint_eq(run.out[1].elements[2].offset, 44);
+    ck_assert_uint_eq(run.out[1].elements[2].len, 9);
+    reply_run_free(&run);
+
+    /* room for two elements: the rest are parsed, not recorded */
+    verify_reply_at(&b, 8, 2, true, &run);
+    ck_assert_uint_eq(run.n, 2);
+    ck_assert_uint_eq(run.out[0].nelements, 2);
+    ck_assert_int_eq(run.out[0].integer, 4);
+    ck_assert_uint_eq(run.out[0].elements[1].offset, 11);
+    reply_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_reply_nested_depth3)
+{
+    struct tbuf b = { 0 };
+    struct reply_run run;
+
+    /* [[[1], "a"], OK, [], nil] */
+    tb_str(&b, "*4\r\n*2\r\n*1\r\n:1\r\n$1\r\na\r\n+OK\r\n*0\r\n*-1\r\n");
+    verify_reply(&b, &run);
+    ck_assert_uint_eq(run.n, 1);
+    expect_reply(&run.out[0], SP_REDIS_REPLY_ARRAY, false, 4, 0, b.len);
+    ck_assert_uint_eq(run.out[0].nelements, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].offset, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].len, 19);
+    ck_assert_uint_eq(run.out[0].elements[1].offset, 23);
+    ck_assert_uint_eq(run.out[0].elements[1].len, 5);
+    ck_assert_uint_eq(run.out[0].elements[2].offset, 28);
+    ck_assert_uint_eq(run.out[0].elements[2].len, 4);
+    ck_assert_uint_eq(run.out[0].elements[3].offset, 32);
+    ck_assert_uint_eq(run.out[0].elements[3].len, 5);
+    reply_run_free(&run);
+
+    /* three levels need a stack of three */
+    verify_reply_at(&b, 3, 8, true, &run);
+    ck_assert_uint_eq(run.n, 1);
+    reply_run_free(&run);
+    verify_reply_at(&b, 2, 8, true, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
+    ck_assert_str_eq(run.error, "reply nested too deep");
+    ck_assert_uint_eq(run.offset, 11);
+    reply_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_reply_nested_depth10000)
+{
+    enum { DEPTH = 10000 };
+    struct tbuf b = { 0 };
+    struct reply_run run;
+
+    for (int i = 0; i < DEPTH; i++) {
+        tb_str(&b, "*1\r\n");
+    }
+    tb_str(&b, ":1\r\n+after\r\n");
+    verify_reply_at(&b, DEPTH, 4, false, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 2);
+    expect_reply(&run.out[0], SP_REDIS_REPLY_ARRAY, false, 1, 0,
+                 4 * DEPTH + 4);
+    ck_assert_uint_eq(run.out[0].nelements, 1);
+    ck_assert_uint_eq(run.out[0].elements[0].offset, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].len, 4 * DEPTH);
+    expect_reply(&run.out[1], SP_REDIS_REPLY_STATUS, false, 0,
+                 4 * DEPTH + 4, b.len);
+    reply_run_free(&run);
+
+    verify_reply_at(&b, DEPTH - 1, 4, false, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
+    ck_assert_str_eq(run.error, "reply nested too deep");
+    ck_assert_uint_eq(run.offset, 4 * DEPTH - 1);
+    ck_assert_uint_eq(run.n, 0);
+    reply_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+/* A 1 MB bulk inside an array, then a reply after it. */
+START_TEST(test_reply_big_bulk)
+{
+    struct tbuf b = { 0 };
+    struct reply_run run;
+    size_t size = 1024 * 1024 + 3;
+
+    tb_printf(&b, "*2\r\n$%zu\r\n", size);
+    for (size_t i = 0; i < size; i++) {
+        uint8_t byte = (uint8_t)(i * 13);
+
+        tb_put(&b, &byte, 1);
+    }
+    tb_str(&b, "\r\n:7\r\n+OK\r\n");
+    verify_reply_at(&b, 2, 2, false, &run);
+    ck_assert_uint_eq(run.n, 2);
+    expect_reply(&run.out[0], SP_REDIS_REPLY_ARRAY, false, 2, 0, b.len - 5);
+    ck_assert_uint_eq(run.out[0].nelements, 2);
+    ck_assert_uint_eq(run.out[0].elements[0].offset, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].len, 10 + size + 2);
+    ck_assert_uint_eq(run.out[0].elements[1].len, 4);
+    reply_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+START_TEST(test_reply_errors)
+{
+    EXPECT_REPLY_ERROR("?x\r\n", "invalid reply type", 0);
+    EXPECT_REPLY_ERROR("%1\r\n", "invalid reply type", 0);
+    EXPECT_REPLY_ERROR("+OK\r\n_\r\n", "invalid reply type", 5);
+    EXPECT_REPLY_ERROR("*2\r\n:1\r\n\r\n", "invalid reply type", 8);
+    EXPECT_REPLY_ERROR(":12a\r\n", "invalid integer", 3);
+    EXPECT_REPLY_ERROR(":\r\n", "invalid integer", 1);
+    EXPECT_REPLY_ERROR(":-\r\n", "invalid integer", 2);
+    EXPECT_REPLY_ERROR(":-0\r\n", "invalid integer", 3);
+    EXPECT_REPLY_ERROR(":9223372036854775808\r\n", "invalid integer", 19);
+    EXPECT_REPLY_ERROR(":-9223372036854775809\r\n", "invalid integer", 20);
+    EXPECT_REPLY_ERROR("$-2\r\n", "invalid bulk length", 2);
+    EXPECT_REPLY_ERROR("$-10\r\n", "invalid bulk length", 3);
+    EXPECT_REPLY_ERROR("$x\r\n", "invalid bulk length", 1);
+    EXPECT_REPLY_ERROR("$536870913\r\n", "invalid bulk length", 9);
+    EXPECT_REPLY_ERROR("*-2\r\n", "invalid multibulk length", 2);
+    EXPECT_REPLY_ERROR("*4294967296\r\n", "invalid multibulk length", 10);
+    EXPECT_REPLY_ERROR("$3\r\nfooXY", "expected CRLF after bulk data", 7);
+    EXPECT_REPLY_ERROR("$3\r\nfoo\rX", "expected CRLF after bulk data", 8);
+    EXPECT_REPLY_ERROR("+OK\n", "expected CRLF", 3);
+    EXPECT_REPLY_ERROR("+OK\rX", "expected CRLF", 4);
+    EXPECT_REPLY_ERROR(":1\rX", "expected CRLF", 3);
+}
+END_TEST
+
+/* Array counts up to 2^32 - 1 are framed (the elements are not here). */
+START_TEST(test_reply_large_count)
+{
+    struct tbuf b = { 0 };
+    struct reply_run run;
+
+    tb_str(&b, "*4294967295\r\n$1\r\nx\r\n");
+    verify_reply(&b, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 0);
+    ck_assert_uint_eq(run.offset, b.len);
+    reply_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+Suite *
+sp_test_redis_suite(void)
+{
+    Suite *s = suite_create("redis");
+    TCase *table = tcase_create("command table");
+    TCase *req = tcase_create("request parser");
+    TCase *reply = tcase_create("reply parser");
+
+    tcase_add_test(table, test_table_sorted_and_found);
+    tcase_add_test(table, test_table_lookup_case_and_misses);
+    tcase_add_test(table, test_table_rows_sane);
+    tcase_add_test(table, test_table_spot_checks);
+    tcase_add_test(table, test_table_nutcracker_commands);
+    tcase_add_test(table, test_table_arity);
+    suite_add_tcase(s, table);
+
+    tcase_set_timeout(req, 120);
+    tcase_add_test(req, test_req_get_set);
+    tcase_add_test(req, test_req_mget_mset_del);
+    tcase_add_test(req, test_req_eval_evalsha);
+    tcase_add_test(req, test_req_eval_bad_numkeys);
+    tcase_add_test(req, test_req_local_commands);
+    tcase_add_test(req, test_req_inline);
+    tcase_add_test(req, test_req_pipeline_and_skips);
+    tcase_add_test(req, test_req_mixed_case);
+    tcase_add_test(req, test_req_unknown);
+    tcase_add_test(req, test_req_empty_and_binary_args);
+    tcase_add_test(req, test_req_big_value);
+    tcase_add_test(req, test_req_many_keys);
+    tcase_add_test(req, test_req_stream_offset);
+    tcase_add_test(req, test_req_error_multibulk_length);
+    tcase_add_test(req, test_req_error_bulk_length);
+    tcase_add_test(req, test_req_largest_lengths);
+    tcase_add_test(req, test_req_error_dollar);
+    tcase_add_test(req, test_req_error_bulk_crlf);
+    tcase_add_test(req, test_req_error_inline);
+    suite_add_tcase(s, req);
+
+    tcase_set_timeout(reply, 120);
+    tcase_add_test(reply, test_reply_simple);
+    tcase_add_test(reply, test_reply_mget_elements);
+    tcase_add_test(reply, test_reply_nested_depth3);
+    tcase_add_test(reply, test_reply_nested_depth10000);
+    tcase_add_test(reply, test_reply_big_bulk);
+    tcase_add_test(reply, test_reply_errors);
+    tcase_add_test(reply, test_reply_large_count);
+    suite_add_tcase(s, reply);
+    return s;
+}
