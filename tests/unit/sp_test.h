@@ -14,6 +14,8 @@ Suite *sp_test_event_suite(void);
 Suite *sp_test_hash_suite(void);
 Suite *sp_test_log_suite(void);
 Suite *sp_test_mbuf_suite(void);
+Suite *sp_test_memcache_suite(void);
+Suite *sp_test_redis_suite(void);
 Suite *sp_test_stats_suite(void);
 
 #endif /* SP_TEST_H */

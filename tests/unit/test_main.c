@@ -18,6 +18,7 @@ main(void)
     srunner_add_suite(runner, sp_test_cli_suite());
     srunner_add_suite(runner, sp_test_log_suite());
     srunner_add_suite(runner, sp_test_mbuf_suite());
+    srunner_add_suite(runner, sp_test_memcache_suite());
     srunner_add_suite(runner, sp_test_redis_suite());
     srunner_add_suite(runner, sp_test_stats_suite());
     srunner_run_all(runner, CK_NORMAL);
