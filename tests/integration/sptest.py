@@ -354,9 +354,23 @@ class MemcachedServer:
         return f"127.0.0.1:{self.port}"
 
 
-class NutcrackerServer:
-    """A running nutcracker: .pools maps pool name -> listen port (TCP pools)
-    or socket path (unix pools), .stats_port, .conf_path."""
+def read_stats(port, timeout=5.0):
+    """The JSON object a nutcracker-style stats port serves (then closes)."""
+    import json
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+class ProxyServer:
+    """A running proxy (nutcracker or shardproxy): .pools maps pool name ->
+    listen port (TCP pools) or socket path (unix pools), .stats_port,
+    .conf_path."""
 
     def __init__(self, proc, conf_path, stats_port, pools):
         self.proc, self.conf_path = proc, conf_path
@@ -430,15 +444,26 @@ class Harness:
 
     def close(self):
         """Stop every process (by pid); show log tails if a test failed;
-        remove the temp dir unless a test failed or SPTEST_KEEP is set."""
+        remove the temp dir unless a test failed or SPTEST_KEEP is set.
+        A process started with clean_exit=True (shardproxy) must exit 0 on
+        SIGTERM: under ASan a leak or error report makes it exit non-zero,
+        and that fails the test class here."""
+        unclean = []
         try:
             self.stop_all()
+            unclean = [p for p in self.procs
+                       if getattr(p, "clean_exit", False) and p.returncode != 0]
+            if unclean:
+                self.failed = True
         finally:
             if self.failed:
                 for proc in self.procs:
                     print(f"\n=== {proc.name} (pid {proc.pid}, exit {proc.returncode}) ===\n"
                           f"{proc.log_tail()}", file=sys.stderr)
             self.tmp.cleanup(keep=self.failed)
+        if unclean:
+            raise AssertionError("exited unclean on SIGTERM: " + ", ".join(
+                f"{p.name} (pid {p.pid}, exit {p.returncode})" for p in unclean))
 
     # -- redis
     def start_redis(self, port=None, extra_args=(), unixsocket=False):
@@ -492,11 +517,18 @@ class Harness:
         """nutcracker with `conf`: a YAML string, or a callable returning one
         (called again on each retry, so it can pick fresh ports).  Ready when
         this pid listens on every pool's port (and socket) and the stats port."""
-        exe = require_binary("nutcracker")
+        return self._start_proxy(require_binary("nutcracker"), "nutcracker",
+                                 conf, extra_args)
 
+    def start_shardproxy(self, conf, extra_args=()):
+        """shardproxy, started and judged ready exactly as nutcracker is."""
+        return self._start_proxy(shardproxy_bin(), "shardproxy", conf,
+                                 extra_args)
+
+    def _start_proxy(self, exe, kind, conf, extra_args):
         def once():
             text = conf() if callable(conf) else conf
-            name = self.unique("nutcracker")
+            name = self.unique(kind)
             conf_path = self.tmp.file(f"{name}.yml", text)
             log_path = self.tmp.path / f"{name}.log"
             stats_port = free_port()
@@ -513,9 +545,10 @@ class Harness:
                         return False
                 return all(tcp_accepts(t) for t in pools.values() if isinstance(t, int))
             proc = self.start_process(name, argv, ready,
-                                      f"nutcracker listening on {sorted(pools)}",
+                                      f"{kind} listening on {sorted(pools)}",
                                       extra_logs=[log_path])
-            return NutcrackerServer(proc, conf_path, stats_port, pools)
+            proc.clean_exit = kind == "shardproxy"
+            return ProxyServer(proc, conf_path, stats_port, pools)
 
         return _start_with_retries(START_ATTEMPTS if callable(conf) else 1, once)
 

@@ -1,0 +1,27 @@
+/*
+ * sp_client.h — client connections: accept (with client_connections
+ * enforced and accept storms survived), read and parse requests, hand them
+ * to the protocol, and write replies back in request order.
+ */
+#ifndef SP_CLIENT_H
+#define SP_CLIENT_H
+
+#include "sp_conn.h"
+#include "sp_msg.h"
+
+/* Accept every pending connection on a pool's listener. */
+void sp_client_accept(struct sp_conn *listener);
+
+/* Readiness of a client connection. */
+void sp_client_on_event(struct sp_conn *conn, uint32_t ready);
+
+/* Write the replies that are ready, in order. */
+void sp_client_flush(struct sp_conn *conn);
+
+/* Close now; requests still waiting for servers become orphans. */
+void sp_client_close(struct sp_conn *conn);
+
+/* A request of this client got its whole reply. */
+void sp_client_reply_ready(struct sp_msg *msg);
+
+#endif /* SP_CLIENT_H */

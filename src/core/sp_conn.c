@@ -1,0 +1,183 @@
+/*
+ * sp_conn.c — connection objects: life, reading into buffers, consuming
+ * input, key access, flush requests (see sp_conn.h). What a connection does
+ * with its bytes lives in sp_client.c and sp_server.c.
+ */
+#include "sp_conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sp_worker.h"
+
+void sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                        void *data);
+
+struct sp_conn *
+sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
+{
+    struct sp_conn *conn = calloc(1, sizeof(*conn));
+
+    if (conn == NULL) {
+        return NULL;
+    }
+    conn->fd = fd;
+    conn->kind = kind;
+    conn->worker = worker;
+    sp_mbuf_chain_init(&conn->in);
+    TAILQ_INIT(&conn->queue);
+    TAILQ_INIT(&conn->inflight);
+    conn->rsp_fresh = true;
+    worker->total_connections++;
+    worker->curr_connections++;
+    return conn;
+}
+
+int
+sp_conn_register(struct sp_conn *conn)
+{
+    uint32_t interest = SP_EV_READ | SP_EV_WRITE;
+
+    if (conn->kind == SP_CONN_LISTENER || conn->kind == SP_CONN_STATS) {
+        interest = SP_EV_READ | SP_EV_LEVEL;
+    }
+    return sp_event_add(conn->worker->loop, conn->fd, interest,
+                        sp_worker_on_event, conn);
+}
+
+void
+sp_conn_free(struct sp_conn *conn)
+{
+    struct sp_worker *worker = conn->worker;
+
+    if (conn->in_flush) {
+        struct sp_conn_list *list = conn->kind == SP_CONN_SERVER
+                                    ? &worker->flush_servers
+                                    : &worker->flush_clients;
+        TAILQ_REMOVE(list, conn, flush_link);
+        conn->in_flush = false;
+    }
+    sp_timer_del(worker->loop, &conn->timer);
+    if (conn->fd >= 0) {
+        sp_event_del(worker->loop, conn->fd);
+        close(conn->fd);
+        conn->fd = -1;
+    }
+    sp_mbuf_chain_release(&worker->mbufs, &conn->in);
+    free(conn->rstack);
+    free(conn->relems);
+    worker->curr_connections--;
+    free(conn);
+}
+
+ssize_t
+sp_conn_read(struct sp_conn *conn, sp_conn_data_fn on_data)
+{
+    struct sp_worker *worker = conn->worker;
+    ssize_t total = 0;
+
+    for (;;) {
+        struct sp_mbuf *tail = conn->in.tail;
+
+        if (tail == NULL || sp_mbuf_room(tail) == 0) {
+            tail = sp_mbuf_get(&worker->mbufs);
+            if (tail == NULL) {
+                errno = ENOMEM;
+                return -1;
+            }
+            sp_mbuf_chain_append(&conn->in, tail);
+        }
+
+        ssize_t n = read(conn->fd, tail->last, sp_mbuf_room(tail));
+        if (n > 0) {
+            const uint8_t *data = tail->last;
+            tail->last += n;
+            conn->in_end += (uint64_t)n;
+            total += n;
+            /* the handler never frees conn; it sets conn->closing to stop */
+            if (on_data(conn, data, (size_t)n) != 0 || conn->closing) {
+                return total;
+            }
+            continue;
+        }
+        if (n == 0) {
+            conn->eof = true;
+            return total;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return total;
+        }
+        return -1;
+    }
+}
+
+void
+sp_conn_consume(struct sp_conn *conn, uint64_t upto)
+{
+    struct sp_worker *worker = conn->worker;
+
+    while (conn->in_base < upto && conn->in.head != NULL) {
+        struct sp_mbuf *head = conn->in.head;
+        uint64_t have = sp_mbuf_length(head);
+        uint64_t take = upto - conn->in_base;
+
+        if (take < have) {
+            head->pos += take;
+            conn->in_base += take;
+            return;
+        }
+        head->pos += have;
+        conn->in_base += have;
+        /* keep the tail buffer while it has room: reads continue into it */
+        if (head == conn->in.tail && sp_mbuf_room(head) > 0) {
+            return;
+        }
+        sp_mbuf_unref(&worker->mbufs, sp_mbuf_chain_pop(&conn->in));
+    }
+}
+
+const uint8_t *
+sp_conn_key(struct sp_conn *conn, const struct sp_redis_arg *key)
+{
+    uint64_t at = conn->in_base;
+
+    for (struct sp_mbuf *m = conn->in.head; m != NULL; m = m->next) {
+        uint64_t len = sp_mbuf_length(m);
+
+        if (key->offset < at + len) {
+            uint64_t skip = key->offset - at;
+            if (skip + key->len <= len) {
+                return m->pos + skip;       /* in place */
+            }
+            break;
+        }
+        at += len;
+    }
+    uint8_t *copy = sp_worker_scratch(conn->worker, key->len);
+    if (copy == NULL) {
+        return NULL;
+    }
+    sp_mbuf_chain_copy(&conn->in, key->offset - conn->in_base, copy, key->len);
+    return copy;
+}
+
+void
+sp_conn_want_flush(struct sp_conn *conn)
+{
+    struct sp_worker *worker = conn->worker;
+
+    if (conn->in_flush || conn->fd < 0) {
+        return;
+    }
+    conn->in_flush = true;
+    if (conn->kind == SP_CONN_SERVER) {
+        TAILQ_INSERT_TAIL(&worker->flush_servers, conn, flush_link);
+    } else {
+        TAILQ_INSERT_TAIL(&worker->flush_clients, conn, flush_link);
+    }
+}

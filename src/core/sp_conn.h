@@ -1,0 +1,112 @@
+/*
+ * sp_conn.h — connections of a worker: pool listeners, clients, servers,
+ * and the stats listener, with their input buffers and queues.
+ *
+ * Every socket is non-blocking and registered once with the event loop,
+ * edge-triggered for read and write. The owner reads until EAGAIN into the
+ * tail buffer of `in` and writes until EAGAIN; `write_ready` remembers that
+ * the socket can take more, so output produced later in the same wake-up is
+ * written by the worker's flush, one writev per connection per wake-up.
+ *
+ * Stream offsets: `in_base` is the stream offset of in.head->pos (what was
+ * consumed before it is gone), `in_end` the offset one past the last byte
+ * read. Parsers report offsets in this stream.
+ */
+#ifndef SP_CONN_H
+#define SP_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "sp_event.h"
+#include "sp_mbuf.h"
+#include "sp_msg.h"
+#include "sp_redis.h"
+
+struct sp_pool;
+struct sp_server;
+struct sp_worker;
+
+typedef enum sp_conn_kind {
+    SP_CONN_LISTENER,       /* a pool's listening socket */
+    SP_CONN_CLIENT,
+    SP_CONN_SERVER,
+    SP_CONN_STATS           /* the stats port's listening socket */
+} sp_conn_kind_t;
+
+#define SP_CONN_KEYS 4      /* keys the request parser records (routing) */
+
+struct sp_conn {
+    int                  fd;
+    sp_conn_kind_t       kind;
+    struct sp_worker    *worker;
+    struct sp_pool      *pool;      /* listener, client, server */
+    struct sp_server    *server;    /* server connections */
+
+    struct sp_mbuf_chain in;
+    uint64_t             in_base;
+    uint64_t             in_end;
+
+    union {
+        struct sp_redis_req_parser   req;       /* clients */
+        struct sp_redis_reply_parser rsp;       /* servers */
+    } parser;
+    struct sp_redis_arg  keys[SP_CONN_KEYS];    /* client parser's keys */
+    bool                 rsp_fresh;             /* reply parser not started */
+    int64_t             *rstack;                /* reply parser nesting */
+    uint32_t             rstack_cap;
+    struct sp_redis_arg *relems;                /* reply array elements */
+    uint32_t             relems_cap;
+
+    struct sp_msg_queue  queue;     /* client: requests in order;
+                                       server: to be sent */
+    struct sp_msg_queue  inflight;  /* server: sent, awaiting replies */
+    uint32_t             nqueued;
+
+    bool                 write_ready;
+    bool                 connecting;    /* server: connect() in progress */
+    bool                 eof;           /* peer closed its side */
+    bool                 closing;       /* close once output is written */
+    bool                 authenticated; /* client passed AUTH (redis_auth) */
+    bool                 in_flush;      /* on the worker's flush list */
+
+    TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */
+    TAILQ_ENTRY(sp_conn) flush_link;
+    struct sp_timer      timer;     /* server: connect / reply deadline */
+};
+
+TAILQ_HEAD(sp_conn_list, sp_conn);
+
+/* A connection object for fd (not yet registered). NULL: ENOMEM. */
+struct sp_conn *sp_conn_new(struct sp_worker *worker, int fd,
+                            sp_conn_kind_t kind);
+
+/* Unregister, close the socket, release buffers; the object is freed. */
+void sp_conn_free(struct sp_conn *conn);
+
+/* Register with the loop (edge-triggered, or level for listeners). */
+int sp_conn_register(struct sp_conn *conn);
+
+/*
+ * Read until EAGAIN, EOF or error into the input chain; for each newly
+ * filled span call on_data(conn, data, len), which must not free conn and
+ * stops the reading by returning -1 or setting conn->closing. Returns the
+ * bytes read; sets conn->eof on EOF; -1 on a read error (errno kept) or
+ * ENOMEM.
+ */
+typedef int (*sp_conn_data_fn)(struct sp_conn *conn, const uint8_t *data,
+                               size_t len);
+ssize_t sp_conn_read(struct sp_conn *conn, sp_conn_data_fn on_data);
+
+/* Drop input bytes before stream offset `upto` (they belong to messages). */
+void sp_conn_consume(struct sp_conn *conn, uint64_t upto);
+
+/* Key bytes at (offset, len) of the input stream: in place when they sit in
+ * one buffer, else copied into the worker's scratch. NULL: ENOMEM. */
+const uint8_t *sp_conn_key(struct sp_conn *conn, const struct sp_redis_arg *key);
+
+/* Put on the worker's flush list (output to write at the end of the wake-up). */
+void sp_conn_want_flush(struct sp_conn *conn);
+
+#endif /* SP_CONN_H */

@@ -1,0 +1,155 @@
+/*
+ * sp_msg.c — message objects and their free list (see sp_msg.h).
+ */
+#include "sp_msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_worker.h"
+
+struct sp_msg *
+sp_msg_get(struct sp_worker *worker)
+{
+    struct sp_msg *msg = worker->free_msgs;
+
+    if (msg != NULL) {
+        worker->free_msgs = msg->free_next;
+        worker->nfree_msgs--;
+        if (worker->nfree_msgs < worker->free_msgs_low) {
+            worker->free_msgs_low = worker->nfree_msgs;
+        }
+    } else {
+        msg = calloc(1, sizeof(*msg));
+        if (msg == NULL) {
+            return NULL;
+        }
+    }
+    msg->free_next = NULL;
+    return msg;
+}
+
+/* Reset a message for reuse, keeping its arrays. */
+static void
+sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
+{
+    sp_seglist_clear(&worker->mbufs, &msg->req);
+    sp_seglist_clear(&worker->mbufs, &msg->rsp);
+    msg->client = NULL;
+    msg->sconn = NULL;
+    msg->parent = NULL;
+    msg->cmd = NULL;
+    msg->server = 0;
+    msg->send_seg = msg->send_off = 0;
+    msg->out_seg = msg->out_off = 0;
+    msg->gen_len = 0;
+    msg->pending = 0;
+    msg->done = msg->quit = msg->internal = msg->in_flight = false;
+    msg->rsp_error = msg->rsp_array = false;
+    msg->error = NULL;
+    msg->sent_ms = 0;
+    msg->nfrags = 0;
+    msg->nkeys = 0;
+    msg->sum = 0;
+    msg->nelems = 0;
+}
+
+void
+sp_msg_put(struct sp_worker *worker, struct sp_msg *msg)
+{
+    for (uint32_t i = 0; i < msg->nfrags; i++) {
+        sp_msg_put(worker, msg->frags[i]);
+    }
+    sp_msg_reset(worker, msg);
+    msg->free_next = worker->free_msgs;
+    worker->free_msgs = msg;
+    worker->nfree_msgs++;
+}
+
+static void
+sp_msg_destroy(struct sp_worker *worker, struct sp_msg *msg)
+{
+    sp_seglist_free(&worker->mbufs, &msg->req);
+    sp_seglist_free(&worker->mbufs, &msg->rsp);
+    free(msg->gen);
+    free(msg->frags);
+    free(msg->key_frag);
+    free(msg->elems);
+    free(msg);
+}
+
+void
+sp_msg_trim(struct sp_worker *worker, uint32_t keep)
+{
+    uint32_t excess = worker->free_msgs_low;
+
+    if (worker->nfree_msgs < keep) {
+        excess = 0;
+    } else if (worker->nfree_msgs - excess < keep) {
+        excess = worker->nfree_msgs - keep;
+    }
+    while (excess-- > 0 && worker->free_msgs != NULL) {
+        struct sp_msg *msg = worker->free_msgs;
+        worker->free_msgs = msg->free_next;
+        worker->nfree_msgs--;
+        sp_msg_destroy(worker, msg);
+    }
+    worker->free_msgs_low = worker->nfree_msgs;
+}
+
+void
+sp_msg_free_all(struct sp_worker *worker)
+{
+    while (worker->free_msgs != NULL) {
+        struct sp_msg *msg = worker->free_msgs;
+        worker->free_msgs = msg->free_next;
+        sp_msg_destroy(worker, msg);
+    }
+    worker->nfree_msgs = worker->free_msgs_low = 0;
+}
+
+int
+sp_msg_gen_reserve(struct sp_msg *msg, uint32_t n)
+{
+    if (msg->gen_cap - msg->gen_len >= n) {
+        return 0;
+    }
+    uint32_t cap = msg->gen_cap == 0 ? 64 : msg->gen_cap;
+    while (cap - msg->gen_len < n) {
+        cap *= 2;
+    }
+    uint8_t *gen = realloc(msg->gen, cap);
+    if (gen == NULL) {
+        return -1;
+    }
+    msg->gen = gen;
+    msg->gen_cap = cap;
+    return 0;
+}
+
+int
+sp_msg_gen_push(struct sp_msg *msg, struct sp_seglist *list, const void *text,
+                uint32_t len)
+{
+    uint8_t *at;
+
+    /* callers reserve first: pointers into gen must stay valid */
+    if (msg->gen_cap - msg->gen_len < len) {
+        return -1;
+    }
+    at = msg->gen + msg->gen_len;
+    memcpy(at, text, len);
+    msg->gen_len += len;
+    return sp_seglist_push(list, NULL, at, len);
+}
+
+int
+sp_msg_reply_static(struct sp_msg *msg, const char *text)
+{
+    if (sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)text,
+                        (uint32_t)strlen(text)) != 0) {
+        return -1;
+    }
+    msg->done = true;
+    return 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * sp_pool.h — a pool at run time: its configuration, router, servers and
+ * their connections, clients, and counters; server failure accounting,
+ * ejection and return (auto_eject_hosts).
+ */
+#ifndef SP_POOL_H
+#define SP_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sp_conf.h"
+#include "sp_conn.h"
+#include "sp_route.h"
+#include "sp_stats.h"
+
+struct sp_worker;
+
+struct sp_server {
+    struct sp_pool              *pool;
+    uint32_t                     index;
+    const struct sp_conf_server *conf;
+    struct sp_conn_list          conns;
+    uint32_t                     nconns;
+    uint32_t                     next_conn;     /* round robin */
+    uint32_t                     failures;      /* in a row */
+    uint64_t                     retry_at_ms;   /* ejected until (loop clock) */
+    bool                         ejected;
+    struct sp_stats_server       stats;
+};
+
+struct sp_pool {
+    struct sp_worker            *worker;
+    uint32_t                     index;
+    const struct sp_conf_pool   *conf;
+    struct sp_router             router;
+    struct sp_dist_server       *dist_servers;  /* liveness for the router */
+    struct sp_server            *servers;
+    uint32_t                     nservers;
+    struct sp_conn              *listener;
+    struct sp_conn_list          clients;
+    uint32_t                     nclients;
+    struct sp_timer              retry_timer;   /* next ejected server's return */
+    struct sp_stats_pool         stats;
+};
+
+/* Set up pool from its configuration (no sockets yet). 0 / -1. */
+int sp_pool_init(struct sp_pool *pool, struct sp_worker *worker,
+                 uint32_t index, const struct sp_conf_pool *conf);
+
+/* Close every connection and release the pool. */
+void sp_pool_deinit(struct sp_pool *pool);
+
+/* The server owning key (routing by the pool's router). */
+struct sp_server *sp_pool_route(struct sp_pool *pool, const uint8_t *key,
+                                size_t len);
+
+/* A connection to server failed (error, refusal, timeout): count it and,
+ * with auto_eject_hosts, eject the server at the limit. */
+void sp_server_failed(struct sp_server *server);
+
+/* A reply arrived: the server is healthy. */
+void sp_server_ok(struct sp_server *server);
+
+/* Connect every server (preconnect). */
+void sp_pool_preconnect(struct sp_pool *pool);
+
+#endif /* SP_POOL_H */

@@ -1,0 +1,77 @@
+/*
+ * sp_seg.h — segment lists: the bytes of one message as a list of
+ * (buffer, pointer, length) pieces, written out with one writev.
+ *
+ * A segment either references bytes inside an mbuf (and holds a reference
+ * on it, so the buffer outlives the connection that read it) or points at
+ * bytes the message owns or static text (mbuf == NULL). Requests are
+ * forwarded and replies returned as segment lists over the buffers they were
+ * read into: zero-copy. A list keeps its array when emptied, so a recycled
+ * message allocates nothing.
+ */
+#ifndef SP_SEG_H
+#define SP_SEG_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "sp_mbuf.h"
+
+struct sp_seg {
+    struct sp_mbuf *mbuf;       /* referenced, or NULL */
+    const uint8_t  *data;
+    uint32_t        len;
+};
+
+struct sp_seglist {
+    struct sp_seg *segs;
+    uint32_t       n;
+    uint32_t       cap;
+    uint64_t       bytes;       /* sum of lengths */
+};
+
+/* Append a piece; takes a new reference on mbuf (when not NULL). 0 / -1. */
+int sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
+                    const uint8_t *data, uint32_t len);
+
+/*
+ * Append the stream bytes [start, end) of a chain whose head's pos is at
+ * stream offset `base`. The range must lie within the chain. 0 / -1.
+ */
+int sp_seglist_from_chain(struct sp_seglist *list,
+                          const struct sp_mbuf_chain *chain, uint64_t base,
+                          uint64_t start, uint64_t end);
+
+/* Append the bytes [off, off + len) of another list (references shared). */
+int sp_seglist_slice(struct sp_seglist *dst, const struct sp_seglist *src,
+                     uint64_t off, uint64_t len);
+
+/* A pointer to bytes [off, off + len) when they lie in one segment, or NULL. */
+const uint8_t *sp_seglist_contiguous(const struct sp_seglist *list,
+                                     uint64_t off, uint64_t len);
+
+/* Copy up to len bytes from offset off of the list into out; returns count. */
+size_t sp_seglist_copy(const struct sp_seglist *list, uint64_t off,
+                       uint8_t *out, size_t len);
+
+/* Drop every reference and empty the list (its array is kept). */
+void sp_seglist_clear(struct sp_mbuf_pool *pool, struct sp_seglist *list);
+
+/* Release the array too. */
+void sp_seglist_free(struct sp_mbuf_pool *pool, struct sp_seglist *list);
+
+/*
+ * Fill up to max iovecs with the list's bytes from position (seg, off).
+ * Returns the number of iovecs filled.
+ */
+int sp_seglist_iov(const struct sp_seglist *list, uint32_t seg, uint32_t off,
+                   struct iovec *iov, int max);
+
+/*
+ * Advance a position (seg, off) by n bytes; returns the bytes left over
+ * when the list ends first (0 normally).
+ */
+size_t sp_seglist_advance(const struct sp_seglist *list, uint32_t *seg,
+                          uint32_t *off, size_t n);
+
+#endif /* SP_SEG_H */

@@ -1,0 +1,657 @@
+/*
+ * sp_redis_proxy.c — what the proxy does with one parsed Redis request, and
+ * how a finished request's reply is put together.
+ *
+ *   unknown / wrong arity / NOAUTH  ─► error reply, connection stays open
+ *   LOCAL    PING ECHO QUIT AUTH SELECT COMMAND answered here
+ *   FORWARD  routed by its key to one server, reply passed through as is
+ *   FANOUT   MGET DEL UNLINK TOUCH EXISTS MSET: one fragment per server
+ *            (zero-copy: generated headers + slices of the request), the
+ *            replies merged in key order; any failed fragment fails the
+ *            whole request with that error, as nutcracker.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_client.h"
+#include "sp_conn.h"
+#include "sp_pool.h"
+#include "sp_redis.h"
+#include "sp_server.h"
+#include "sp_worker.h"
+
+int sp_redis_request(struct sp_conn *client);
+void sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg);
+
+static const char sp_crlf[] = "\r\n";
+
+/* ---- small reply builders ---------------------------------------------- */
+
+static int
+sp_reply_text(struct sp_msg *msg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+sp_reply_text(struct sp_msg *msg, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return -1;
+    }
+    if ((size_t)n >= sizeof(text)) {
+        n = sizeof(text) - 1;
+    }
+    if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+        || sp_msg_gen_push(msg, &msg->rsp, text, (uint32_t)n) != 0) {
+        return -1;
+    }
+    msg->done = true;
+    return 0;
+}
+
+/* A bulk reply whose value is request bytes [off, off + len) (zero-copy). */
+static int
+sp_reply_bulk_of_request(struct sp_msg *msg, uint64_t off, uint32_t len)
+{
+    char head[24];
+    int n = snprintf(head, sizeof(head), "$%" PRIu32 "\r\n", len);
+
+    if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+        || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0
+        || sp_seglist_slice(&msg->rsp, &msg->req, off, len) != 0
+        || sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
+        return -1;
+    }
+    msg->done = true;
+    return 0;
+}
+
+/* Printable form of the command name for error texts. */
+static const char *
+sp_redis_name(const struct sp_redis_req_parser *p, char *buf, size_t len)
+{
+    size_t n = p->name_len < SP_REDIS_MAX_NAME ? p->name_len : SP_REDIS_MAX_NAME;
+
+    if (n >= len) {
+        n = len - 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p->name[i];
+        buf[i] = c < 0x20 || c == 0x7f || c == '\'' ? ' ' : (char)c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* ---- local commands ------------------------------------------------------ */
+
+static bool
+sp_request_arg_equals(const struct sp_msg *msg, uint64_t start,
+                      const struct sp_redis_arg *arg, const char *text)
+{
+    size_t len = strlen(text);
+    uint8_t buf[256];
+
+    if (arg->len != len || len > sizeof(buf)) {
+        return false;
+    }
+    sp_seglist_copy(&msg->req, arg->offset - start, buf, len);
+    return memcmp(buf, text, len) == 0;
+}
+
+static int
+sp_redis_command_reply(struct sp_msg *msg, const struct sp_redis_req_parser *p)
+{
+    size_t count = sp_redis_command_count();
+
+    if (p->nargs == 2 && (sp_request_arg_equals(msg, p->start, &p->arg1, "count")
+                          || sp_request_arg_equals(msg, p->start, &p->arg1,
+                                                   "COUNT"))) {
+        return sp_reply_text(msg, ":%zu\r\n", count);
+    }
+    if (p->nargs != 1) {
+        return sp_reply_text(msg, "-ERR only COMMAND and COMMAND COUNT are "
+                             "served by the proxy\r\n");
+    }
+    /* *6 name arity flags first last step, per row */
+    uint32_t need = 16 + (uint32_t)count * 160;
+    char row[160];
+
+    if (sp_msg_gen_reserve(msg, need) != 0) {
+        return -1;
+    }
+    int n = snprintf(row, sizeof(row), "*%zu\r\n", count);
+    if (sp_msg_gen_push(msg, &msg->rsp, row, (uint32_t)n) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct sp_redis_command *c = sp_redis_command_at(i);
+        n = snprintf(row, sizeof(row), "*6\r\n$%zu\r\n%s\r\n:%d\r\n*1\r\n+%s\r\n"
+                     ":%d\r\n:%d\r\n:%d\r\n", strlen(c->name), c->name,
+                     c->arity, c->write ? "write" : "readonly", c->first_key,
+                     c->last_key, c->key_step);
+        if (n < 0 || (size_t)n >= sizeof(row)
+            || sp_msg_gen_push(msg, &msg->rsp, row, (uint32_t)n) != 0) {
+            return -1;
+        }
+    }
+    msg->done = true;
+    return 0;
+}
+
+static int
+sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
+               const struct sp_redis_req_parser *p)
+{
+    const struct sp_conf_pool *conf = client->pool->conf;
+    uint64_t arg1 = p->arg1.offset - p->start;
+
+    switch (p->command->local) {
+    case SP_REDIS_LOCAL_PING:
+        if (p->nargs == 1) {
+            return sp_msg_reply_static(msg, "+PONG\r\n");
+        }
+        return sp_reply_bulk_of_request(msg, arg1, p->arg1.len);
+    case SP_REDIS_LOCAL_ECHO:
+        return sp_reply_bulk_of_request(msg, arg1, p->arg1.len);
+    case SP_REDIS_LOCAL_QUIT:
+        msg->quit = true;
+        client->closing = true;
+        return sp_msg_reply_static(msg, "+OK\r\n");
+    case SP_REDIS_LOCAL_AUTH:
+        if (conf->redis_auth == NULL) {
+            return sp_msg_reply_static(msg, "-ERR Client sent AUTH, but no "
+                                       "password is set\r\n");
+        }
+        if (sp_request_arg_equals(msg, p->start, &p->arg1, conf->redis_auth)) {
+            client->authenticated = true;
+            return sp_msg_reply_static(msg, "+OK\r\n");
+        }
+        client->authenticated = false;
+        return sp_msg_reply_static(msg, "-ERR invalid password\r\n");
+    case SP_REDIS_LOCAL_SELECT: {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", conf->redis_db);
+        if (sp_request_arg_equals(msg, p->start, &p->arg1, db)) {
+            return sp_msg_reply_static(msg, "+OK\r\n");
+        }
+        return sp_reply_text(msg, "-ERR SELECT is not supported by the "
+                             "proxy: this pool uses database %d "
+                             "(redis_db)\r\n", conf->redis_db);
+    }
+    case SP_REDIS_LOCAL_COMMAND:
+        return sp_redis_command_reply(msg, p);
+    default:
+        return sp_msg_reply_static(msg, "-ERR unknown command\r\n");
+    }
+}
+
+/* ---- forwarding -------------------------------------------------------------- */
+
+static void
+sp_redis_fail(struct sp_pool *pool, struct sp_msg *msg, int err)
+{
+    pool->stats.forward_error++;
+    sp_msg_reply_static(msg, sp_server_error_text(err));
+}
+
+static int
+sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
+                 const struct sp_redis_req_parser *p)
+{
+    struct sp_pool *pool = client->pool;
+    const uint8_t *key = (const uint8_t *)"";
+    size_t keylen = 0;
+
+    if (p->command->first_key > 0) {
+        if (p->nkeys == 0) {
+            return sp_reply_text(msg, "-ERR invalid number of keys for '%s' "
+                                 "command\r\n", p->command->name);
+        }
+        key = sp_conn_key(client, &p->keys[0]);
+        keylen = p->keys[0].len;
+        if (key == NULL) {
+            sp_redis_fail(pool, msg, ENOMEM);
+            return 0;
+        }
+    }
+    struct sp_server *server = sp_pool_route(pool, key, keylen);
+    struct sp_conn *sconn = server != NULL ? sp_server_conn(server) : NULL;
+    if (sconn == NULL) {
+        int err = server != NULL ? errno : EHOSTUNREACH;
+        if (server != NULL) {
+            server->stats.server_err++;
+            sp_server_failed(server);
+        }
+        sp_redis_fail(pool, msg, err);
+        return 0;
+    }
+    msg->server = server->index;
+    msg->pending = 1;
+    sp_server_enqueue(sconn, msg);
+    return 0;
+}
+
+/* ---- fan-out ------------------------------------------------------------------- */
+
+/*
+ * Argument positions (relative to the request start) of a complete request
+ * held in a segment list: the multibulk form is walked by its headers,
+ * skipping bulk data; the inline form split on blanks.
+ */
+struct sp_cursor {
+    const struct sp_seglist *list;
+    uint32_t seg, off;
+    uint64_t pos;
+};
+
+static int
+sp_cursor_byte(struct sp_cursor *c)
+{
+    while (c->seg < c->list->n && c->off >= c->list->segs[c->seg].len) {
+        c->seg++;
+        c->off = 0;
+    }
+    if (c->seg >= c->list->n) {
+        return -1;
+    }
+    c->pos++;
+    return c->list->segs[c->seg].data[c->off++];
+}
+
+static void
+sp_cursor_skip(struct sp_cursor *c, uint64_t n)
+{
+    size_t left = sp_seglist_advance(c->list, &c->seg, &c->off, n);
+    c->pos += n - left;
+}
+
+/* A decimal number ended by CRLF, after the type byte. */
+static int64_t
+sp_cursor_number(struct sp_cursor *c)
+{
+    int64_t value = 0;
+    int ch;
+
+    while ((ch = sp_cursor_byte(c)) >= '0' && ch <= '9') {
+        value = value * 10 + (ch - '0');
+    }
+    sp_cursor_byte(c);          /* the \n after \r */
+    return value;
+}
+
+static int
+sp_redis_scan_args(const struct sp_msg *msg, bool inline_form,
+                   struct sp_redis_arg *args, uint32_t nargs)
+{
+    struct sp_cursor c = { &msg->req, 0, 0, 0 };
+    uint32_t i = 0;
+    int ch;
+
+    if (!inline_form) {
+        if (sp_cursor_byte(&c) != '*') {
+            return -1;
+        }
+        sp_cursor_number(&c);
+        for (i = 0; i < nargs; i++) {
+            if (sp_cursor_byte(&c) != '$') {
+                return -1;
+            }
+            int64_t len = sp_cursor_number(&c);
+            args[i].offset = c.pos;
+            args[i].len = (uint32_t)len;
+            sp_cursor_skip(&c, (uint64_t)len + 2);
+        }
+        return 0;
+    }
+    while (i < nargs && (ch = sp_cursor_byte(&c)) >= 0) {
+        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+            continue;
+        }
+        args[i].offset = c.pos - 1;
+        args[i].len = 1;
+        while ((ch = sp_cursor_byte(&c)) >= 0 && ch != ' ' && ch != '\t'
+               && ch != '\r' && ch != '\n') {
+            args[i].len++;
+        }
+        i++;
+    }
+    return i == nargs ? 0 : -1;
+}
+
+static int
+sp_grow(void **array, uint32_t *cap, uint32_t need, size_t size)
+{
+    if (*cap >= need) {
+        return 0;
+    }
+    uint32_t ncap = *cap == 0 ? 8 : *cap;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    void *grown = realloc(*array, (size_t)ncap * size);
+    if (grown == NULL) {
+        return -1;
+    }
+    *array = grown;
+    *cap = ncap;
+    return 0;
+}
+
+/* Append "$len\r\n<arg>\r\n" for one argument of the request. */
+static int
+sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
+                 const struct sp_redis_arg *arg)
+{
+    char head[16];
+    int n = snprintf(head, sizeof(head), "$%" PRIu32 "\r\n", arg->len);
+
+    if (sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0
+        || sp_seglist_slice(&frag->req, &msg->req, arg->offset, arg->len) != 0
+        || sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The server owning a request argument: the key is hashed in place when it
+ * lies in one segment, else from a copy (stack for short keys).
+ */
+static struct sp_server *
+sp_redis_route_arg(struct sp_pool *pool, const struct sp_msg *msg,
+                   const struct sp_redis_arg *key)
+{
+    const uint8_t *bytes = sp_seglist_contiguous(&msg->req, key->offset,
+                                                 key->len);
+    uint8_t keybuf[512], *heap = NULL;
+    struct sp_server *server;
+
+    if (bytes == NULL) {
+        if (key->len > sizeof(keybuf)) {
+            heap = malloc(key->len);
+            if (heap == NULL) {
+                errno = ENOMEM;
+                return NULL;
+            }
+        }
+        uint8_t *copy = heap != NULL ? heap : keybuf;
+        sp_seglist_copy(&msg->req, key->offset, copy, key->len);
+        bytes = copy;
+    }
+    server = sp_pool_route(pool, bytes, key->len);
+    free(heap);
+    if (server == NULL) {
+        errno = EHOSTUNREACH;
+    }
+    return server;
+}
+
+static int
+sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
+                const struct sp_redis_req_parser *p)
+{
+    struct sp_worker *worker = client->worker;
+    struct sp_pool *pool = client->pool;
+    const struct sp_redis_command *cmd = p->command;
+    uint32_t step = (uint32_t)cmd->key_step, nargs = p->nargs;
+    uint32_t nkeys = (nargs - 1) / step;
+    struct sp_redis_arg *args;
+    int32_t *frag_of_server;
+
+    if (sp_grow((void **)&worker->args, &worker->args_cap, nargs,
+                sizeof(*worker->args)) != 0
+        || sp_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
+                   sizeof(*msg->key_frag)) != 0) {
+        sp_redis_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    args = worker->args;
+    if (sp_redis_scan_args(msg, p->inline_form, args, nargs) != 0) {
+        return sp_reply_text(msg, "-ERR Protocol error: cannot split "
+                             "request\r\n");
+    }
+    frag_of_server = (int32_t *)sp_worker_scratch(worker,
+                        pool->nservers * sizeof(int32_t));
+    if (frag_of_server == NULL) {
+        sp_redis_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        frag_of_server[s] = -1;
+    }
+
+    /* group keys by server: one fragment each */
+    msg->nkeys = nkeys;
+    for (uint32_t k = 0; k < nkeys; k++) {
+        struct sp_server *server = sp_redis_route_arg(pool, msg,
+                                                      &args[1 + k * step]);
+        if (server == NULL) {
+            sp_redis_fail(pool, msg, errno);
+            return 0;
+        }
+        uint32_t s = server->index;
+        if (frag_of_server[s] < 0) {
+            frag_of_server[s] = (int32_t)msg->nfrags++;
+        }
+        msg->key_frag[k] = (uint32_t)frag_of_server[s];
+    }
+
+    uint32_t nfrags = msg->nfrags;
+    msg->nfrags = 0;
+    if (sp_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
+                sizeof(*msg->frags)) != 0) {
+        sp_redis_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = sp_msg_get(worker);
+        if (frag == NULL) {
+            sp_redis_fail(pool, msg, ENOMEM);
+            return 0;
+        }
+        frag->parent = msg;
+        frag->cmd = cmd;
+        msg->frags[msg->nfrags++] = frag;
+    }
+    /* which server each fragment goes to */
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        if (frag_of_server[s] >= 0) {
+            msg->frags[frag_of_server[s]]->server = s;
+        }
+    }
+    for (uint32_t k = 0; k < nkeys; k++) {
+        msg->frags[msg->key_frag[k]]->nkeys++;
+    }
+
+    /* build each fragment: header, then its keys (and values) in order */
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        char head[64];
+        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
+                         1 + frag->nkeys * step, strlen(cmd->name), cmd->name);
+
+        if (sp_msg_gen_reserve(frag, (uint32_t)n + frag->nkeys * step * 16) != 0
+            || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0) {
+            sp_redis_fail(pool, msg, ENOMEM);
+            return 0;
+        }
+    }
+    for (uint32_t k = 0; k < nkeys; k++) {
+        struct sp_msg *frag = msg->frags[msg->key_frag[k]];
+        for (uint32_t a = 0; a < step; a++) {
+            if (sp_frag_push_arg(frag, msg, &args[1 + k * step + a]) != 0) {
+                sp_redis_fail(pool, msg, ENOMEM);
+                return 0;
+            }
+        }
+    }
+
+    /* send them; a fragment that cannot be sent fails at once */
+    pool->stats.fragments += nfrags;
+    msg->pending = nfrags;
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        struct sp_server *server = &pool->servers[frag->server];
+        struct sp_conn *sconn = sp_server_conn(server);
+
+        if (sconn == NULL) {
+            server->stats.server_err++;
+            sp_server_failed(server);
+            pool->stats.forward_error++;
+            frag->error = sp_server_error_text(errno);
+            sp_msg_part_done(worker, frag);
+            continue;
+        }
+        sp_server_enqueue(sconn, frag);
+    }
+    return 0;
+}
+
+/* ---- merging ---------------------------------------------------------------------- */
+
+static void
+sp_redis_merge_fail(struct sp_worker *worker, struct sp_msg *msg,
+                    const char *error)
+{
+    sp_seglist_clear(&worker->mbufs, &msg->rsp);
+    sp_msg_reply_static(msg, error);
+}
+
+static void
+sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
+{
+    const struct sp_redis_command *cmd = msg->cmd;
+
+    /* the first failed fragment decides, as in nutcracker */
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        if (frag->error != NULL) {
+            sp_msg_reply_static(msg, frag->error);
+            return;
+        }
+        if (frag->rsp_error) {
+            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, frag->rsp.bytes);
+            msg->done = true;
+            return;
+        }
+    }
+
+    switch (cmd->merge) {
+    case SP_REDIS_MERGE_SUM: {
+        int64_t sum = 0;
+        for (uint32_t f = 0; f < msg->nfrags; f++) {
+            sum += msg->frags[f]->sum;
+        }
+        if (sp_reply_text(msg, ":%" PRId64 "\r\n", sum) != 0) {
+            sp_redis_merge_fail(worker, msg, sp_server_error_text(ENOMEM));
+        }
+        return;
+    }
+    case SP_REDIS_MERGE_OK:
+        sp_msg_reply_static(msg, "+OK\r\n");
+        return;
+    case SP_REDIS_MERGE_ARRAY: {
+        uint32_t *next = (uint32_t *)sp_worker_scratch(worker,
+                            msg->nfrags * sizeof(uint32_t));
+        char head[24];
+        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->nkeys);
+
+        for (uint32_t f = 0; f < msg->nfrags; f++) {
+            struct sp_msg *frag = msg->frags[f];
+            if (!frag->rsp_array || frag->nelems != frag->nkeys) {
+                sp_redis_merge_fail(worker, msg, "-ERR unexpected reply from a "
+                                    "server to a split request\r\n");
+                return;
+            }
+        }
+        if (next == NULL || sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+            || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
+            sp_redis_merge_fail(worker, msg, sp_server_error_text(ENOMEM));
+            return;
+        }
+        memset(next, 0, msg->nfrags * sizeof(uint32_t));
+        for (uint32_t k = 0; k < msg->nkeys; k++) {
+            struct sp_msg *frag = msg->frags[msg->key_frag[k]];
+            const struct sp_redis_arg *e = &frag->elems[next[msg->key_frag[k]]++];
+            if (sp_seglist_slice(&msg->rsp, &frag->rsp, e->offset, e->len) != 0) {
+                sp_redis_merge_fail(worker, msg, sp_server_error_text(ENOMEM));
+                return;
+            }
+        }
+        msg->done = true;
+        return;
+    }
+    default:
+        sp_redis_merge_fail(worker, msg, "-ERR cannot merge replies\r\n");
+        return;
+    }
+}
+
+void
+sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
+{
+    if (msg->nfrags > 0) {
+        sp_redis_merge(worker, msg);
+    } else if (msg->error != NULL) {
+        sp_seglist_clear(&worker->mbufs, &msg->rsp);
+        sp_msg_reply_static(msg, msg->error);
+    }
+    msg->done = true;
+}
+
+/* ---- entry ---------------------------------------------------------------------- */
+
+int
+sp_redis_request(struct sp_conn *client)
+{
+    struct sp_worker *worker = client->worker;
+    const struct sp_redis_req_parser *p = &client->parser.req;
+    struct sp_msg *msg = sp_msg_get(worker);
+    char name[SP_REDIS_MAX_NAME + 1];
+    int rc = 0;
+
+    if (msg == NULL) {
+        return -1;
+    }
+    msg->client = client;
+    msg->cmd = p->command;
+    TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+    if (sp_seglist_from_chain(&msg->req, &client->in, client->in_base,
+                              p->start, p->end) != 0) {
+        return -1;
+    }
+
+    if (p->command == NULL || p->command->kind == SP_REDIS_UNSUPPORTED) {
+        rc = sp_reply_text(msg, "-ERR unknown command '%s'\r\n",
+                           sp_redis_name(p, name, sizeof(name)));
+    } else if (!sp_redis_command_arity_ok(p->command, p->nargs)) {
+        rc = sp_reply_text(msg, "-ERR wrong number of arguments for '%s' "
+                           "command\r\n", p->command->name);
+    } else if (!client->authenticated
+               && p->command->local != SP_REDIS_LOCAL_AUTH
+               && p->command->local != SP_REDIS_LOCAL_QUIT) {
+        rc = sp_msg_reply_static(msg, "-NOAUTH Authentication required.\r\n");
+    } else if (p->command->kind == SP_REDIS_LOCAL) {
+        rc = sp_redis_local(client, msg, p);
+    } else if (p->command->kind == SP_REDIS_FANOUT) {
+        rc = sp_redis_fanout(client, msg, p);
+    } else {
+        rc = sp_redis_forward(client, msg, p);
+    }
+
+    sp_conn_consume(client, p->end);
+    if (msg->done && msg->pending == 0) {
+        sp_client_reply_ready(msg);
+    }
+    return rc;
+}

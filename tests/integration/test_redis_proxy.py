@@ -1,0 +1,474 @@
+"""The Redis data path of one shardproxy process against real redis-servers,
+with real clients (python3-redis, redis-cli, redis-benchmark) and raw sockets:
+every command family, pipelines, byte-at-a-time requests, huge values in small
+buffers, fan-out equal to the same operations done directly, errors that keep
+the connection open, AUTH, stats, and failing backends (killed, stopped,
+ejected and returned).
+
+Run: /usr/bin/python3 tests/integration/test_redis_proxy.py
+"""
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+
+import redis
+
+import sptest
+
+TIMEOUT_MS = 600
+
+
+def pool_yaml(name, port, servers, **keys):
+    """A redis pool: servers is a list of (port, weight, name or None)."""
+    lines = [f"{name}:", f"  listen: 127.0.0.1:{port}", "  redis: true"]
+    lines += [f"  {k}: {v}" for k, v in keys.items()]
+    lines.append("  servers:")
+    for sport, weight, sname in servers:
+        entry = f"127.0.0.1:{sport}:{weight}" + (f" {sname}" if sname else "")
+        lines.append(f"   - {entry}")
+    return "\n".join(lines) + "\n"
+
+
+def raw_exchange(port, payload, expect_replies, timeout=5.0, chunk=None):
+    """Send payload (optionally in chunks of `chunk` bytes), read until
+    `expect_replies` complete RESP replies arrived (counted by a tiny RESP
+    reader) or the peer closes; returns (bytes, closed)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if chunk:
+            for i in range(0, len(payload), chunk):
+                sock.sendall(payload[i:i + chunk])
+        else:
+            sock.sendall(payload)
+        data, closed = b"", False
+        deadline = time.monotonic() + timeout
+        while count_replies(data) < expect_replies and time.monotonic() < deadline:
+            try:
+                part = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not part:
+                closed = True
+                break
+            data += part
+        return data, closed
+    finally:
+        sock.close()
+
+
+def count_replies(data):
+    """How many complete RESP2 replies `data` starts with."""
+    pos, n = 0, 0
+
+    def one(pos):
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        kind, body = data[pos:pos + 1], data[pos + 1:end]
+        pos = end + 2
+        if kind in (b"+", b"-", b":"):
+            return pos
+        if kind == b"$":
+            size = int(body)
+            if size < 0:
+                return pos
+            return pos + size + 2 if len(data) >= pos + size + 2 else None
+        if kind == b"*":
+            for _ in range(max(int(body), 0)):
+                pos = one(pos)
+                if pos is None:
+                    return None
+            return pos
+        raise AssertionError(f"bad reply byte {kind!r} in {data[:80]!r}")
+
+    while pos < len(data):
+        nxt = one(pos)
+        if nxt is None:
+            break
+        pos, n = nxt, n + 1
+    return n
+
+
+def resp(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class RedisProxyTest(sptest.HarnessTestCase):
+    """One proxy over 4 shared backends for the tests that do not break them."""
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.backends = [h.start_redis() for _ in range(4)]
+        cls.port = sptest.free_port()
+        cls.auth_port = sptest.free_port()
+        servers = [(b.port, w, n) for b, w, n in
+                   zip(cls.backends, (1, 2, 1, 3), ("r0", None, "r2", None))]
+        conf = (pool_yaml("alpha", cls.port, servers, hash="fnv1a_64",
+                          distribution="ketama", timeout=2000)
+                + pool_yaml("secure", cls.auth_port, servers[:2],
+                            redis_auth="s3cret", redis_db=2))
+        cls.proxy = h.start_shardproxy(conf)
+
+    def client(self, port=None, **kwargs):
+        c = redis.Redis(port=port or self.port, socket_timeout=10, **kwargs)
+        self.addCleanup(c.close)
+        return c
+
+    def direct(self, key):
+        """The backend that holds key (asked directly)."""
+        owners = [b for b in self.backends if b.client().exists(key)]
+        self.assertEqual(len(owners), 1, f"{key!r} on {len(owners)} backends")
+        return owners[0]
+
+    # -- command families ---------------------------------------------------
+    def test_strings_and_keys(self):
+        c = self.client()
+        self.assertTrue(c.set("s:1", "v1"))
+        self.assertEqual(c.get("s:1"), b"v1")
+        self.assertEqual(c.append("s:1", "x"), 3)
+        self.assertEqual(c.strlen("s:1"), 3)
+        self.assertEqual(c.incr("s:n"), 1)
+        self.assertEqual(c.incrby("s:n", 41), 42)
+        self.assertAlmostEqual(c.incrbyfloat("s:f", 1.5), 1.5)
+        self.assertEqual(c.getrange("s:1", 0, 1), b"v1")
+        self.assertTrue(c.expire("s:1", 100))
+        self.assertGreater(c.ttl("s:1"), 0)
+        self.assertEqual(c.type("s:1"), b"string")
+        self.assertIsNone(c.get("s:missing"))
+        self.assertEqual(c.setnx("s:1", "no"), False)
+        self.assertEqual(c.getset("s:1", "new"), b"v1x")
+        self.assertEqual(c.setbit("s:bits", 7, 1), 0)
+        self.assertEqual(c.bitcount("s:bits"), 1)
+
+    def test_hashes_lists_sets_zsets(self):
+        c = self.client()
+        self.assertEqual(c.hset("h:1", mapping={"a": 1, "b": 2}), 2)
+        self.assertEqual(c.hgetall("h:1"), {b"a": b"1", b"b": b"2"})
+        self.assertEqual(c.hincrby("h:1", "a", 5), 6)
+        self.assertEqual(c.hmget("h:1", "a", "b", "z"), [b"6", b"2", None])
+        self.assertEqual(c.rpush("l:1", *range(10)), 10)
+        self.assertEqual(c.lrange("l:1", 0, 2), [b"0", b"1", b"2"])
+        self.assertEqual(c.lpop("l:1"), b"0")
+        self.assertEqual(c.llen("l:1"), 9)
+        self.assertEqual(c.sadd("set:1", "a", "b", "c"), 3)
+        self.assertEqual(c.smembers("set:1"), {b"a", b"b", b"c"})
+        self.assertTrue(c.sismember("set:1", "a"))
+        self.assertEqual(c.zadd("z:1", {"a": 1, "b": 2, "c": 3}), 3)
+        self.assertEqual(c.zrange("z:1", 0, -1, withscores=True),
+                         [(b"a", 1.0), (b"b", 2.0), (b"c", 3.0)])
+        self.assertEqual(c.zrank("z:1", "c"), 2)
+        self.assertEqual(c.pfadd("hll:1", *range(100)), 1)
+        self.assertAlmostEqual(c.pfcount("hll:1"), 100, delta=3)
+        self.assertEqual(c.geoadd("geo:1", (13.361389, 38.115556, "Palermo")), 1)
+        self.assertEqual(len(c.geopos("geo:1", "Palermo")), 1)
+
+    def test_eval_routes_by_first_key(self):
+        c = self.client()
+        self.assertEqual(c.eval("return redis.call('set', KEYS[1], ARGV[1])",
+                                1, "ev:1", "x"), b"OK")
+        self.assertEqual(c.get("ev:1"), b"x")
+        sha = self.backends[0].client().script_load("return KEYS[1]")
+        for b in self.backends[1:]:
+            b.client().script_load("return KEYS[1]")
+        self.assertEqual(c.evalsha(sha, 1, "ev:k"), b"ev:k")
+        with self.assertRaisesRegex(redis.ResponseError, "number of keys"):
+            c.eval("return 1", 0)
+
+    def test_local_commands(self):
+        c = self.client()
+        self.assertTrue(c.ping())
+        data, _ = raw_exchange(self.port, resp("PING", "hi"), 1)
+        self.assertEqual(data, b"$2\r\nhi\r\n")
+        self.assertEqual(c.echo("hello world"), b"hello world")
+        self.assertGreater(c.command_count(), 100)
+        self.assertEqual(len(c.command()), c.command_count())
+        self.assertTrue(c.execute_command("SELECT", 0))
+        with self.assertRaisesRegex(redis.ResponseError, "SELECT is not supported"):
+            c.execute_command("SELECT", 3)
+
+    def test_errors_keep_the_connection(self):
+        port = self.port
+        data, closed = raw_exchange(port, resp("FOO", "x") + resp("GET") +
+                                    resp("KEYS", "*") + resp("SET", "e:1", "v") +
+                                    resp("GET", "e:1"), 5)
+        self.assertFalse(closed)
+        self.assertEqual(data, b"-ERR unknown command 'foo'\r\n"
+                               b"-ERR wrong number of arguments for 'get' command\r\n"
+                               b"-ERR unknown command 'keys'\r\n"
+                               b"+OK\r\n$1\r\nv\r\n")
+
+    def test_protocol_error_replies_then_closes(self):
+        data, closed = raw_exchange(self.port, resp("SET", "pe:1", "v") +
+                                    b"*1\r\n$x\r\n", 2)
+        self.assertTrue(data.startswith(b"+OK\r\n-ERR Protocol error: "), data)
+        _, closed = raw_exchange(self.port, b"*1\r\n$x\r\n", 5, timeout=2)
+        self.assertTrue(closed)
+
+    def test_quit_answers_then_closes(self):
+        data, closed = raw_exchange(self.port, resp("PING") + resp("QUIT") +
+                                    resp("PING"), 3, timeout=3)
+        self.assertEqual(data, b"+PONG\r\n+OK\r\n")
+        self.assertTrue(closed)
+
+    def test_inline_commands(self):
+        data, _ = raw_exchange(self.port, b"SET in:1 inline\r\nGET in:1\r\nPING\n", 3)
+        self.assertEqual(data, b"+OK\r\n$6\r\ninline\r\n+PONG\r\n")
+
+    # -- pipelines and framing ------------------------------------------------------
+    def test_pipeline_1000_deep(self):
+        c = self.client()
+        pipe = c.pipeline(transaction=False)
+        for i in range(1000):
+            pipe.set(f"p:{i}", i)
+            pipe.get(f"p:{i}")
+        results = pipe.execute()
+        self.assertEqual(len(results), 2000)
+        for i in range(1000):
+            self.assertTrue(results[2 * i])
+            self.assertEqual(results[2 * i + 1], str(i).encode())
+
+    def test_request_one_byte_at_a_time(self):
+        payload = resp("SET", "bt:1", "x" * 300) + resp("GET", "bt:1") + resp("MGET", "bt:1", "bt:none")
+        data, _ = raw_exchange(self.port, payload, 3, chunk=1, timeout=20)
+        self.assertEqual(data, b"+OK\r\n$300\r\n" + b"x" * 300 +
+                         b"\r\n*2\r\n$300\r\n" + b"x" * 300 + b"\r\n$-1\r\n")
+
+    def test_binary_keys_and_values(self):
+        c = self.client()
+        key, value = bytes(range(256)), bytes(reversed(range(256))) * 100
+        self.assertTrue(c.set(key, value))
+        self.assertEqual(c.get(key), value)
+        self.assertEqual(c.mget([key, b"\x00\r\n"]), [value, None])
+
+    # -- fan-out ----------------------------------------------------------------------------
+    def test_mget_del_exists_1000_keys_equal_direct(self):
+        c = self.client()
+        keys = [f"fan:{i}:{random.random()}" for i in range(1000)]
+        self.assertTrue(c.mset({k: k[::-1] for k in keys[:800]}))
+        got = c.mget(keys)
+        self.assertEqual(got, [k[::-1].encode() if i < 800 else None
+                               for i, k in enumerate(keys)])
+        # the keys really spread over the 4 backends, each where --locate says
+        per_backend = [len(b.client().keys("fan:*")) for b in self.backends]
+        self.assertEqual(sum(per_backend), 800)
+        self.assertTrue(all(n > 50 for n in per_backend), per_backend)
+        self.assertEqual(c.exists(*keys), 800)
+        self.assertEqual(c.touch(*keys[:100]), 100)
+        self.assertEqual(c.delete(*keys[:500]), 500)
+        self.assertEqual(c.unlink(*keys), 300)
+        self.assertEqual(c.exists(*keys), 0)
+
+    def test_mset_odd_arguments(self):
+        data, closed = raw_exchange(self.port, resp("MSET", "a", "1", "b"), 1)
+        self.assertEqual(data, b"-ERR wrong number of arguments for 'mset' command\r\n")
+        self.assertFalse(closed)
+
+    def test_mget_of_a_non_string_is_nil_as_in_redis(self):
+        c = self.client()
+        keys = [f"wt:{i}:{random.random()}" for i in range(20)]
+        c.mset({k: "1" for k in keys})
+        c.delete(keys[7])
+        c.lpush(keys[7], "x")
+        got = c.mget(keys)
+        self.assertIsNone(got[7])
+        self.assertEqual(got[:7] + got[8:], [b"1"] * 19)
+
+    # -- AUTH and redis_db ----------------------------------------------------------------
+    def test_auth(self):
+        c = self.client(self.auth_port)
+        with self.assertRaisesRegex(redis.AuthenticationError, "Authentication required"):
+            c.get("a:1")
+        with self.assertRaisesRegex(redis.AuthenticationError, "invalid password"):
+            c.execute_command("AUTH", "wrong")
+        self.assertTrue(c.execute_command("AUTH", "s3cret"))
+        self.assertTrue(c.set("a:1", "v"))
+        self.assertEqual(c.get("a:1"), b"v")
+        # redis_db: 2 means the key lives in db 2 of its backend
+        owners = [b for b in self.backends[:2] if b.client(db=2).exists("a:1")]
+        self.assertEqual(len(owners), 1)
+        self.assertFalse(any(b.client(db=0).exists("a:1") for b in self.backends[:2]))
+        data, closed = raw_exchange(self.port, resp("AUTH", "x") + resp("PING"), 2)
+        self.assertEqual(data, b"-ERR Client sent AUTH, but no password is set\r\n"
+                               b"+PONG\r\n")
+        self.assertFalse(closed)
+
+    # -- real load tools ------------------------------------------------------------------
+    def test_redis_benchmark_zero_errors(self):
+        exe = sptest.require_binary("redis-benchmark")
+        r = subprocess.run([exe, "-p", str(self.port), "-n", "2000", "-c", "20",
+                            "-t", "set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,spop,"
+                                  "zadd,lrange_100,mset,ping", "-q"],
+                           capture_output=True, timeout=120, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [l for l in r.stdout.replace("\r", "\n").splitlines()
+                 if "requests per second" in l]
+        self.assertGreaterEqual(len(lines), 14, r.stdout)
+        self.assertNotIn("ERR", r.stdout + r.stderr)
+
+    def test_redis_cli(self):
+        exe = sptest.require_binary("redis-cli")
+        r = subprocess.run([exe, "-p", str(self.port), "set", "cli:1", "x"],
+                           capture_output=True, timeout=10, text=True)
+        self.assertEqual(r.stdout.strip(), "OK")
+        r = subprocess.run([exe, "-p", str(self.port), "get", "cli:1"],
+                           capture_output=True, timeout=10, text=True)
+        self.assertEqual(r.stdout.strip(), "x")
+
+    def test_stats_count_what_was_sent(self):
+        before = sptest.read_stats(self.proxy.stats_port)
+        c = self.client()
+        keys = [f"st:{i}:{random.random()}" for i in range(50)]
+        for key in keys:
+            c.set(key, "v")
+        self.assertEqual(c.mget(keys), [b"v"] * 50)
+        after = sptest.read_stats(self.proxy.stats_port)
+        holders = sum(1 for b in self.backends
+                      if any(b.client().exists(k) for k in keys))
+        self.assertEqual(after["service"], "shardproxy")
+        pool_b, pool_a = before["alpha"], after["alpha"]
+        names = [k for k, v in pool_a.items() if isinstance(v, dict)]
+        self.assertEqual(len(names), 4)
+        requests = sum(pool_a[n]["requests"] - pool_b[n]["requests"] for n in names)
+        responses = sum(pool_a[n]["responses"] - pool_b[n]["responses"] for n in names)
+        frags = pool_a["fragments"] - pool_b["fragments"]
+        self.assertEqual(requests, 50 + frags)
+        self.assertEqual(responses, requests)
+        self.assertEqual(frags, holders)     # one fragment per server involved
+        self.assertGreaterEqual(holders, 2)
+        self.assertGreaterEqual(pool_a["client_connections"], 1)
+
+
+class BigValueTest(sptest.HarnessTestCase):
+    """16 MB values through 512-byte buffers."""
+
+    def test_16mb_values_with_small_buffers(self):
+        h = self.harness
+        backend = h.start_redis(extra_args=["--proto-max-bulk-len", "64mb"])
+        port = sptest.free_port()
+        h.start_shardproxy(pool_yaml("big", port, [(backend.port, 1, None)]),
+                           extra_args=["-m", "512"])
+        c = redis.Redis(port=port, socket_timeout=60)
+        self.addCleanup(c.close)
+        value = os.urandom(16 * 1024 * 1024)
+        self.assertTrue(c.set("big:1", value))
+        self.assertEqual(c.get("big:1"), value)
+        self.assertEqual(c.mget(["big:1", "big:none"]), [value, None])
+
+
+class FailingBackendTest(sptest.HarnessTestCase):
+    """Backends that die, stall, get ejected and come back."""
+
+    def start(self, nservers, **keys):
+        h = self.harness
+        backends = [h.start_redis() for _ in range(nservers)]
+        port = sptest.free_port()
+        proxy = h.start_shardproxy(pool_yaml(
+            "p", port, [(b.port, 1, f"s{i}") for i, b in enumerate(backends)],
+            **keys))
+        c = redis.Redis(port=port, socket_timeout=10)
+        self.addCleanup(c.close)
+        return backends, proxy, c
+
+    def key_on(self, backends, index, c, prefix="k"):
+        """A key that the proxy stores on backends[index]."""
+        for i in range(10000):
+            key = f"{prefix}:{i}"
+            c.set(key, "v")
+            if backends[index].client().exists(key):
+                return key
+        self.fail("no key found for the backend")
+
+    def test_killed_backend_error_then_recovery(self):
+        backends, _, c = self.start(2, timeout=TIMEOUT_MS)
+        key = self.key_on(backends, 1, c)
+        port = backends[1].port
+        backends[1].proc.stop()
+        with self.assertRaisesRegex(redis.ResponseError,
+                                    "Connection (refused|reset by peer)"):
+            c.get(key)
+        with self.assertRaisesRegex(redis.ResponseError, "Connection refused"):
+            c.get(key)
+        # a multi-key request touching the dead server fails as a whole
+        other = next(f"o:{i}" for i in range(10000)
+                     if self._set_ok(c, f"o:{i}"))
+        with self.assertRaisesRegex(redis.ResponseError, "Connection refused"):
+            c.mget([other, key])
+        self.assertTrue(c.ping())                    # the client connection lives
+        self.harness.start_redis(port=port)
+        self.assertTrue(sptest.poll_until(lambda: self._works(c, key),
+                                          "proxy reconnects", timeout=10))
+
+    @staticmethod
+    def _set_ok(c, key):
+        try:
+            return c.set(key, "v") is True
+        except redis.ResponseError:
+            return False
+
+    @staticmethod
+    def _works(c, key):
+        try:
+            return c.set(key, "again") is True
+        except redis.ResponseError:
+            return False
+
+    def test_stopped_backend_times_out_then_recovers(self):
+        backends, proxy, c = self.start(2, timeout=TIMEOUT_MS)
+        key = self.key_on(backends, 0, c)
+        backends[0].proc.signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with self.assertRaisesRegex(redis.ResponseError, "Connection timed out"):
+                c.get(key)
+            elapsed = time.monotonic() - start
+            self.assertGreaterEqual(elapsed, TIMEOUT_MS / 1000 * 0.9)
+            self.assertLess(elapsed, 5)
+        finally:
+            backends[0].proc.signal(signal.SIGCONT)
+        self.assertTrue(sptest.poll_until(lambda: self._works(c, key),
+                                          "backend answers again", timeout=10))
+        stats = sptest.read_stats(proxy.stats_port)
+        self.assertGreaterEqual(stats["p"]["s0"]["server_timedout"], 1)
+
+    def test_auto_eject_moves_keys_and_takes_them_back(self):
+        backends, proxy, c = self.start(
+            3, auto_eject_hosts="true", server_failure_limit=1,
+            server_retry_timeout=1500, timeout=TIMEOUT_MS)
+        key = self.key_on(backends, 2, c)
+        port = backends[2].port
+        backends[2].proc.stop()
+        with self.assertRaises(redis.ResponseError):
+            c.get(key)                                # the failure that ejects
+        # now the key lives elsewhere: writes succeed on the other servers
+        self.assertTrue(c.set(key, "moved"))
+        self.assertEqual(c.get(key), b"moved")
+        self.assertEqual(sum(b.client().exists(key) for b in backends[:2]), 1)
+        stats = sptest.read_stats(proxy.stats_port)["p"]
+        self.assertEqual(stats["server_ejects"], 1)
+        self.assertGreater(stats["s2"]["server_ejected_at"], 0)
+        # the server returns after server_retry_timeout and owns the key again
+        self.harness.start_redis(port=port)
+        self.assertTrue(sptest.poll_until(
+            lambda: self._owned_by_port(c, key, port), "key returns to its server",
+            timeout=10))
+
+    @staticmethod
+    def _owned_by_port(c, key, port):
+        try:
+            c.set(key, "home")
+        except redis.ResponseError:
+            return False
+        return redis.Redis(port=port, socket_timeout=2).exists(key) == 1
+
+
+if __name__ == "__main__":
+    sptest.main()
