@@ -347,6 +347,76 @@ class RedisProxyTest(sptest.HarnessTestCase):
         self.assertGreaterEqual(pool_a["client_connections"], 1)
 
 
+class ListenerTest(sptest.HarnessTestCase):
+    """Listener and connection settings: client_connections, Unix sockets
+    with permissions, server_connections with preconnect."""
+
+    def test_client_connections_limit(self):
+        h = self.harness
+        backend = h.start_redis()
+        port = sptest.free_port()
+        proxy = h.start_shardproxy(pool_yaml("lim", port, [(backend.port, 1, None)],
+                                             client_connections=2))
+        # the readiness probe's connection must be gone first
+        sptest.poll_until(lambda: sptest.read_stats(proxy.stats_port)["lim"]
+                          ["client_connections"] == 0, "probe closed", timeout=5)
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5)
+                for _ in range(2)]
+        for sock in held:
+            self.addCleanup(sock.close)
+            sock.sendall(resp("PING"))
+            self.assertEqual(sock.recv(100), b"+PONG\r\n")
+        # a second reply never comes: this waits for the close itself
+        data, closed = raw_exchange(port, resp("PING"), 2, timeout=3)
+        self.assertEqual(data, b"-ERR max number of clients reached\r\n")
+        self.assertTrue(closed)
+        stats = sptest.read_stats(proxy.stats_port)["lim"]
+        self.assertEqual(stats["client_connections"], 2)
+        self.assertGreaterEqual(stats["client_err"], 1)
+        held[0].close()
+        self.assertTrue(sptest.poll_until(
+            lambda: raw_exchange(port, resp("PING"), 1, timeout=2)[0] == b"+PONG\r\n",
+            "a slot frees up", timeout=5))
+
+    def test_unix_socket_listener_with_permissions(self):
+        h = self.harness
+        backend = h.start_redis()
+        path = str(h.tmp.path / "sp.sock")
+        conf = ("unixpool:\n  listen: %s 0600\n  redis: true\n  servers:\n"
+                "   - 127.0.0.1:%d:1\n" % (path, backend.port))
+        h.start_shardproxy(conf)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        c = redis.Redis(unix_socket_path=path, socket_timeout=5)
+        self.addCleanup(c.close)
+        self.assertTrue(c.set("u:1", "v"))
+        self.assertEqual(c.get("u:1"), b"v")
+        self.assertEqual(backend.client().get("u:1"), b"v")
+
+    def test_server_connections_and_preconnect(self):
+        h = self.harness
+        backends = [h.start_redis() for _ in range(2)]
+        port = sptest.free_port()
+        proxy = h.start_shardproxy(pool_yaml(
+            "pre", port, [(b.port, 1, f"b{i}") for i, b in enumerate(backends)],
+            server_connections=3, preconnect="true"))
+        def all_connected():
+            stats = sptest.read_stats(proxy.stats_port)["pre"]
+            return all(stats[f"b{i}"]["server_connections"] == 3 for i in range(2))
+        self.assertTrue(sptest.poll_until(all_connected, "3 connections per server",
+                                          timeout=5))
+        for b in backends:      # the backends see them (plus our own client)
+            clients = b.client().client_list()
+            self.assertGreaterEqual(len(clients), 3)
+        c = redis.Redis(port=port, socket_timeout=10)
+        self.addCleanup(c.close)
+        pipe = c.pipeline(transaction=False)
+        for i in range(300):
+            pipe.set(f"sc:{i}", i)
+        self.assertTrue(all(pipe.execute()))
+        self.assertEqual(c.mget([f"sc:{i}" for i in range(300)]),
+                         [str(i).encode() for i in range(300)])
+
+
 class BigValueTest(sptest.HarnessTestCase):
     """16 MB values through 512-byte buffers."""
 
