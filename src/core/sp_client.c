@@ -2,7 +2,7 @@
  * sp_client.c — client connections (see sp_client.h).
  *
  *   accept4 ─► client ─(readable: read until EAGAIN)─► parse ─► request
- *   (sp_redis_request routes it) ─► ... ─► reply ready ─► flush: one writev
+ *   (the pool's protocol routes it) ─► ... ─► reply ready ─► flush: one writev
  *   of every finished reply at the head of the queue, in request order.
  *
  * A protocol error gets its "-ERR Protocol error: ..." reply after the
@@ -13,6 +13,7 @@
 #include "sp_client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,8 +26,7 @@
 
 #define SP_IOV_MAX              1024
 #define SP_ACCEPT_RETRY_MS      100     /* after EMFILE / ENFILE */
-
-int sp_redis_request(struct sp_conn *client);
+#define SP_LINGER_MS            1000    /* a refused client's last words */
 
 static void
 sp_listener_resume(struct sp_event_loop *loop, struct sp_timer *timer)
@@ -50,23 +50,72 @@ sp_listener_pause(struct sp_conn *listener, int err)
                  sp_listener_resume, listener);
 }
 
-static void
-sp_client_refuse(struct sp_pool *pool, int fd)
+void
+sp_client_linger_end(struct sp_conn *conn)
 {
-    static const char full[] = "-ERR max number of clients reached\r\n";
-
-    if (pool->conf->redis && write(fd, full, sizeof(full) - 1) < 0) {
-        /* the client goes anyway */
-    }
-    close(fd);
-    pool->stats.client_err++;
+    TAILQ_REMOVE(&conn->worker->lingering, conn, link);
+    sp_conn_free(conn);
 }
 
 static void
-sp_client_init_parser(struct sp_conn *conn)
+sp_linger_done(struct sp_event_loop *loop, struct sp_timer *timer)
 {
-    sp_redis_req_init(&conn->parser.req, conn->in_end, conn->keys,
-                      SP_CONN_KEYS);
+    (void)loop;
+    sp_client_linger_end(timer->data);
+}
+
+/*
+ * A refused client gets its error, then a lingering close (nginx style):
+ * our side is shut for writing and what the client already sent is read
+ * and dropped until it closes or SP_LINGER_MS pass, so the close does not
+ * reset the connection and destroy the error before the client reads it.
+ */
+static void
+sp_client_refuse(struct sp_pool *pool, int fd)
+{
+    static const char redis_full[] = "-ERR max number of clients reached\r\n";
+    static const char mc_full[] = "SERVER_ERROR max number of clients "
+                                  "reached\r\n";
+    const char *full = pool->conf->redis ? redis_full : mc_full;
+    struct sp_conn *conn;
+
+    pool->stats.client_err++;
+    if (write(fd, full, strlen(full)) < 0 || shutdown(fd, SHUT_WR) != 0
+        || (conn = sp_conn_new(pool->worker, fd, SP_CONN_CLIENT)) == NULL) {
+        close(fd);
+        return;
+    }
+    conn->pool = pool;
+    conn->lingering = true;
+    if (sp_conn_register(conn) != 0) {
+        sp_conn_free(conn);
+        return;
+    }
+    TAILQ_INSERT_TAIL(&pool->worker->lingering, conn, link);
+    sp_timer_add(pool->worker->loop, &conn->timer, SP_LINGER_MS,
+                 sp_linger_done, conn);
+}
+
+/* Drop what a lingering client sends; free it at its EOF or error. */
+static void
+sp_client_linger(struct sp_conn *conn)
+{
+    uint8_t sink[4096];
+
+    for (;;) {
+        ssize_t n = read(conn->fd, sink, sizeof(sink));
+        if (n > 0) {
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        sp_client_linger_end(conn);
+        return;
+    }
 }
 
 void
@@ -111,7 +160,7 @@ sp_client_accept(struct sp_conn *listener)
         if (pool->conf->tcpkeepalive) {
             sp_net_set_keepalive(fd);
         }
-        sp_client_init_parser(conn);
+        pool->proto->client_init(conn);
         if (sp_conn_register(conn) != 0) {
             sp_log_error(worker->log, errno, "pool '%s': cannot watch a new "
                          "client", pool->conf->name);
@@ -145,29 +194,22 @@ sp_client_close(struct sp_conn *conn)
     sp_conn_free(conn);
 }
 
-/* A framing error: answer it after what is owed, then close. */
-static int
-sp_client_protocol_error(struct sp_conn *conn)
+int
+sp_client_fail(struct sp_conn *conn, const char *text, size_t len)
 {
     struct sp_worker *worker = conn->worker;
     struct sp_msg *msg = sp_msg_get(worker);
-    const char *why = conn->parser.req.error;
-    char text[160];
-    int n = snprintf(text, sizeof(text), "-ERR Protocol error: %s\r\n",
-                     why != NULL ? why : "malformed request");
 
     conn->closing = true;
     conn->pool->stats.client_err++;
-    if (msg == NULL || n < 0) {
+    if (msg == NULL) {
         return -1;
     }
-    if ((size_t)n >= sizeof(text)) {
-        n = sizeof(text) - 1;
-    }
     msg->client = conn;
+    msg->pool = conn->pool;
     msg->quit = true;
-    if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
-        || sp_msg_gen_push(msg, &msg->rsp, text, (uint32_t)n) != 0) {
+    if (sp_msg_gen_reserve(msg, (uint32_t)len) != 0
+        || sp_msg_gen_push(msg, &msg->rsp, text, (uint32_t)len) != 0) {
         sp_msg_put(worker, msg);
         return -1;
     }
@@ -175,31 +217,6 @@ sp_client_protocol_error(struct sp_conn *conn)
     TAILQ_INSERT_TAIL(&conn->queue, msg, clink);
     sp_conn_want_flush(conn);
     return -1;
-}
-
-static int
-sp_client_on_data(struct sp_conn *conn, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        size_t consumed = 0;
-        sp_parse_status_t status = sp_redis_req_parse(&conn->parser.req, data,
-                                                      len, &consumed);
-        if (status == SP_PARSE_ERROR) {
-            return sp_client_protocol_error(conn);
-        }
-        data += consumed;
-        len -= consumed;
-        if (status == SP_PARSE_DONE) {
-            if (sp_redis_request(conn) != 0) {
-                conn->closing = true;
-                return -1;
-            }
-            if (conn->closing) {
-                return -1;      /* QUIT: read no further */
-            }
-        }
-    }
-    return 0;
 }
 
 void
@@ -239,10 +256,7 @@ sp_client_flush(struct sp_conn *conn)
                 break;
             }
         }
-        if (niov == 0) {
-            break;
-        }
-        ssize_t n = writev(conn->fd, iov, niov);
+        ssize_t n = niov > 0 ? writev(conn->fd, iov, niov) : 0;
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -256,6 +270,7 @@ sp_client_flush(struct sp_conn *conn)
             return;
         }
         size_t left = (size_t)n;
+        bool progress = false;
         while ((msg = TAILQ_FIRST(&conn->queue)) != NULL && msg->done) {
             left = sp_seglist_advance(&msg->rsp, &msg->out_seg, &msg->out_off,
                                       left);
@@ -265,10 +280,14 @@ sp_client_flush(struct sp_conn *conn)
             TAILQ_REMOVE(&conn->queue, msg, clink);
             bool quit = msg->quit;
             sp_msg_put(worker, msg);
+            progress = true;
             if (quit) {
                 sp_client_close(conn);
                 return;
             }
+        }
+        if (niov == 0 && !progress) {
+            break;      /* nothing finished to write */
         }
     }
     if (sp_client_finished(conn)) {
@@ -279,12 +298,16 @@ sp_client_flush(struct sp_conn *conn)
 void
 sp_client_on_event(struct sp_conn *conn, uint32_t ready)
 {
+    if (conn->lingering) {
+        sp_client_linger(conn);
+        return;
+    }
     if (ready & SP_EV_WRITE) {
         conn->write_ready = true;
         sp_conn_want_flush(conn);
     }
     if ((ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP)) && !conn->closing) {
-        ssize_t n = sp_conn_read(conn, sp_client_on_data);
+        ssize_t n = sp_conn_read(conn, conn->pool->proto->client_data);
 
         if (n < 0) {
             conn->pool->stats.client_err++;

@@ -21,6 +21,13 @@ void sp_client_flush(struct sp_conn *conn);
 /* Close now; requests still waiting for servers become orphans. */
 void sp_client_close(struct sp_conn *conn);
 
+/* Answer `text` after every reply owed, then close; stop reading now.
+ * Returns -1 (for protocol handlers to return). */
+int sp_client_fail(struct sp_conn *conn, const char *text, size_t len);
+
+/* Free a refused client that was draining (lingering close). */
+void sp_client_linger_end(struct sp_conn *conn);
+
 /* A request of this client got its whole reply. */
 void sp_client_reply_ready(struct sp_msg *msg);
 

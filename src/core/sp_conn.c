@@ -68,6 +68,7 @@ sp_conn_free(struct sp_conn *conn)
     sp_mbuf_chain_release(&worker->mbufs, &conn->in);
     free(conn->rstack);
     free(conn->relems);
+    free(conn->mitems);
     worker->curr_connections--;
     free(conn);
 }

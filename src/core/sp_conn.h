@@ -22,6 +22,7 @@
 #include "sp_event.h"
 #include "sp_mbuf.h"
 #include "sp_msg.h"
+#include "sp_memcache.h"
 #include "sp_redis.h"
 
 struct sp_pool;
@@ -49,8 +50,10 @@ struct sp_conn {
     uint64_t             in_end;
 
     union {
-        struct sp_redis_req_parser   req;       /* clients */
-        struct sp_redis_reply_parser rsp;       /* servers */
+        struct sp_redis_req_parser      req;    /* redis clients */
+        struct sp_redis_reply_parser    rsp;    /* redis servers */
+        struct sp_memcache_req_parser   mreq;   /* memcache clients */
+        struct sp_memcache_reply_parser mrsp;   /* memcache servers */
     } parser;
     struct sp_redis_arg  keys[SP_CONN_KEYS];    /* client parser's keys */
     bool                 rsp_fresh;             /* reply parser not started */
@@ -58,6 +61,8 @@ struct sp_conn {
     uint32_t             rstack_cap;
     struct sp_redis_arg *relems;                /* reply array elements */
     uint32_t             relems_cap;
+    struct sp_memcache_item *mitems;            /* memcache VALUE items */
+    uint32_t             mitems_cap;
 
     struct sp_msg_queue  queue;     /* client: requests in order;
                                        server: to be sent */
@@ -69,6 +74,7 @@ struct sp_conn {
     bool                 eof;           /* peer closed its side */
     bool                 closing;       /* close once output is written */
     bool                 authenticated; /* client passed AUTH (redis_auth) */
+    bool                 lingering;     /* refused client: drain, then close */
     bool                 in_flush;      /* on the worker's flush list */
 
     TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */

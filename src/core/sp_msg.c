@@ -35,10 +35,12 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
 {
     sp_seglist_clear(&worker->mbufs, &msg->req);
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
+    msg->pool = NULL;
     msg->client = NULL;
     msg->sconn = NULL;
     msg->parent = NULL;
     msg->cmd = NULL;
+    msg->mcmd = NULL;
     msg->server = 0;
     msg->send_seg = msg->send_off = 0;
     msg->out_seg = msg->out_off = 0;
@@ -46,6 +48,7 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
     msg->pending = 0;
     msg->done = msg->quit = msg->internal = msg->in_flight = false;
     msg->rsp_error = msg->rsp_array = false;
+    msg->noreply = msg->quiet = msg->mn_pending = false;
     msg->error = NULL;
     msg->sent_ms = 0;
     msg->nfrags = 0;

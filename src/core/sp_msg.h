@@ -25,10 +25,12 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "sp_memcache.h"
 #include "sp_redis.h"
 #include "sp_seg.h"
 
 struct sp_conn;
+struct sp_pool;
 struct sp_worker;
 
 struct sp_msg {
@@ -36,10 +38,12 @@ struct sp_msg {
     TAILQ_ENTRY(sp_msg) slink;      /* server connection's queue */
     struct sp_msg      *free_next;
 
+    struct sp_pool     *pool;
     struct sp_conn     *client;     /* NULL: orphan, or internal */
     struct sp_conn     *sconn;      /* server connection it is queued on */
     struct sp_msg      *parent;     /* a fragment's request */
     const struct sp_redis_command *cmd;
+    const struct sp_memcache_command *mcmd;
     uint32_t            server;     /* index of the target server in its pool */
 
     struct sp_seglist   req;        /* bytes for the server */
@@ -60,6 +64,9 @@ struct sp_msg {
     bool                in_flight;  /* sent, waiting for its reply */
     bool                rsp_error;  /* fragment: the server replied an error */
     bool                rsp_array;  /* fragment: the reply is a (non-nil) array */
+    bool                noreply;    /* the server sends no reply (memcache) */
+    bool                quiet;      /* memcache meta q flag: "mn" follows */
+    bool                mn_pending; /* quiet: a reply came, its MN is next */
     const char         *error;      /* set when a server part failed */
     uint64_t            sent_ms;    /* loop clock when written (timeouts) */
 

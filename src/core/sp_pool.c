@@ -9,6 +9,7 @@
  */
 #include "sp_pool.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -44,6 +45,7 @@ sp_pool_init(struct sp_pool *pool, struct sp_worker *worker, uint32_t index,
     pool->worker = worker;
     pool->index = index;
     pool->conf = conf;
+    pool->proto = conf->redis ? &sp_proto_redis : &sp_proto_memcache;
     pool->nservers = conf->nservers;
     TAILQ_INIT(&pool->clients);
 
@@ -82,7 +84,7 @@ sp_pool_deinit(struct sp_pool *pool)
     }
     for (uint32_t i = 0; i < pool->nservers; i++) {
         while ((conn = TAILQ_FIRST(&pool->servers[i].conns)) != NULL) {
-            sp_server_close(conn, "-ERR proxy shutting down\r\n");
+            sp_server_close(conn, pool->proto->error_reply(ESHUTDOWN));
         }
     }
     if (pool->listener != NULL) {

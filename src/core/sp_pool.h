@@ -11,6 +11,7 @@
 
 #include "sp_conf.h"
 #include "sp_conn.h"
+#include "sp_proto.h"
 #include "sp_route.h"
 #include "sp_stats.h"
 
@@ -33,6 +34,7 @@ struct sp_pool {
     struct sp_worker            *worker;
     uint32_t                     index;
     const struct sp_conf_pool   *conf;
+    const struct sp_proto       *proto;         /* redis or memcache */
     struct sp_router             router;
     struct sp_dist_server       *dist_servers;  /* liveness for the router */
     struct sp_server            *servers;

@@ -27,38 +27,8 @@
 #include "sp_worker.h"
 
 #define SP_IOV_MAX      1024
-#define SP_RSTACK_MIN   16
-
-const char *
-sp_server_error_text(int err)
-{
-    switch (err) {
-    case ECONNREFUSED:
-        return "-ERR Connection refused\r\n";
-    case ETIMEDOUT:
-        return "-ERR Connection timed out\r\n";
-    case ECONNRESET:
-        return "-ERR Connection reset by peer\r\n";
-    case EPIPE:
-        return "-ERR Broken pipe\r\n";
-    case EHOSTUNREACH:
-        return "-ERR No route to host\r\n";
-    case ENETUNREACH:
-        return "-ERR Network is unreachable\r\n";
-    case ENOENT:
-        return "-ERR No such file or directory\r\n";
-    case ENOMEM:
-        return "-ERR Cannot allocate memory\r\n";
-    case EPROTO:
-        return "-ERR Protocol error from server\r\n";
-    default:
-        return "-ERR Connection failed\r\n";
-    }
-}
 
 /* ---- completing requests ------------------------------------------------- */
-
-void sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg);
 
 void
 sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
@@ -76,7 +46,7 @@ sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
     if (top->pending > 0) {
         return;
     }
-    sp_redis_complete(worker, top);
+    top->pool->proto->complete(worker, top);
     if (top->client == NULL) {
         sp_msg_put(worker, top);       /* orphan: its client left */
         return;
@@ -99,30 +69,22 @@ sp_server_arm_timer(struct sp_conn *conn)
     }
 }
 
-/* An internal request sent first on a new connection (AUTH, SELECT). */
-static int
-sp_server_internal(struct sp_conn *conn, const char *verb, const char *arg)
+int
+sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len)
 {
     struct sp_worker *worker = conn->worker;
     struct sp_msg *msg = sp_msg_get(worker);
-    char head[64];
-    size_t vlen = strlen(verb), alen = strlen(arg);
-    int n;
 
     if (msg == NULL) {
         return -1;
     }
-    n = snprintf(head, sizeof(head), "*2\r\n$%zu\r\n%s\r\n$%zu\r\n", vlen,
-                 verb, alen);
-    if (n < 0 || (size_t)n >= sizeof(head)
-        || sp_msg_gen_reserve(msg, (uint32_t)(n + alen + 2)) != 0
-        || sp_msg_gen_push(msg, &msg->req, head, (uint32_t)n) != 0
-        || sp_msg_gen_push(msg, &msg->req, arg, (uint32_t)alen) != 0
-        || sp_msg_gen_push(msg, &msg->req, "\r\n", 2) != 0) {
+    if (sp_msg_gen_reserve(msg, len) != 0
+        || sp_msg_gen_push(msg, &msg->req, bytes, len) != 0) {
         sp_msg_put(worker, msg);
         return -1;
     }
     msg->internal = true;
+    msg->pool = conn->pool;
     sp_server_enqueue(conn, msg);
     return 0;
 }
@@ -170,13 +132,8 @@ sp_server_connect(struct sp_server *server)
     server->stats.server_connections++;
     sp_server_arm_timer(conn);
 
-    char db[16];
-    snprintf(db, sizeof(db), "%d", conf->redis_db);
-    if ((conf->redis && conf->redis_auth != NULL
-         && sp_server_internal(conn, "AUTH", conf->redis_auth) != 0)
-        || (conf->redis && conf->redis_db > 0
-            && sp_server_internal(conn, "SELECT", db) != 0)) {
-        sp_server_close(conn, sp_server_error_text(ENOMEM));
+    if (pool->proto->server_init(conn) != 0) {
+        sp_server_close(conn, pool->proto->error_reply(ENOMEM));
         errno = ENOMEM;
         return NULL;
     }
@@ -230,6 +187,10 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     conn->nqueued--;
     st->in_queue--;
     st->in_queue_bytes -= (int64_t)msg->req.bytes;
+    if (msg->noreply) {
+        sp_msg_part_done(conn->worker, msg);    /* no reply will come */
+        return;
+    }
     TAILQ_INSERT_TAIL(&conn->inflight, msg, slink);
     msg->in_flight = true;
     msg->sent_ms = sp_event_now_ms(conn->worker->loop);
@@ -266,7 +227,7 @@ sp_server_flush(struct sp_conn *conn)
             }
             conn->server->stats.server_err++;
             sp_server_failed(conn->server);
-            sp_server_close(conn, sp_server_error_text(errno));
+            sp_server_close(conn, conn->pool->proto->error_reply(errno));
             return;
         }
         size_t left = (size_t)n;
@@ -352,53 +313,14 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
                 conn->connecting ? " connecting" : "");
     conn->server->stats.server_timedout++;
     sp_server_failed(conn->server);
-    sp_server_close(conn, sp_server_error_text(ETIMEDOUT));
+    sp_server_close(conn, conn->pool->proto->error_reply(ETIMEDOUT));
 }
 
-/* ---- replies -------------------------------------------------------------------- */
+/* ---- replies ---------------------------------------------------------------- */
 
-static int
-sp_server_grow(void **array, uint32_t *cap, uint32_t need, size_t size)
+struct sp_msg *
+sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
 {
-    if (*cap >= need) {
-        return 0;
-    }
-    uint32_t ncap = *cap == 0 ? SP_RSTACK_MIN : *cap;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *grown = realloc(*array, (size_t)ncap * size);
-    if (grown == NULL) {
-        return -1;
-    }
-    *array = grown;
-    *cap = ncap;
-    return 0;
-}
-
-/* Start parsing the reply of the oldest in-flight request at `offset`. */
-static int
-sp_server_reply_start(struct sp_conn *conn, uint64_t offset)
-{
-    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
-    uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
-
-    if (sp_server_grow((void **)&conn->rstack, &conn->rstack_cap,
-                       SP_RSTACK_MIN, sizeof(*conn->rstack)) != 0
-        || sp_server_grow((void **)&conn->relems, &conn->relems_cap,
-                          elems, sizeof(*conn->relems)) != 0) {
-        return -1;
-    }
-    sp_redis_reply_init(&conn->parser.rsp, offset, conn->rstack,
-                        conn->rstack_cap, conn->relems, elems);
-    conn->rsp_fresh = false;
-    return 0;
-}
-
-static int
-sp_server_reply(struct sp_conn *conn)
-{
-    struct sp_redis_reply_parser *p = &conn->parser.rsp;
     struct sp_stats_server *st = &conn->server->stats;
     struct sp_msg *msg = TAILQ_FIRST(&conn->inflight);
 
@@ -406,7 +328,7 @@ sp_server_reply(struct sp_conn *conn)
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent a "
                      "reply nobody asked for", conn->pool->conf->name,
                      conn->server->conf->name);
-        return -1;
+        return NULL;
     }
     TAILQ_REMOVE(&conn->inflight, msg, slink);
     msg->in_flight = false;
@@ -414,72 +336,15 @@ sp_server_reply(struct sp_conn *conn)
     st->out_queue_bytes -= (int64_t)msg->req.bytes;
     if (!msg->internal) {
         st->responses++;
-        st->response_bytes += (int64_t)(p->end - p->start);
+        st->response_bytes += (int64_t)(end - start);
     }
-    if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, p->start,
-                              p->end) != 0) {
-        msg->error = sp_server_error_text(ENOMEM);
+    if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, start,
+                              end) != 0) {
+        msg->error = conn->pool->proto->error_reply(ENOMEM);
     }
-    if (msg->internal && p->type == SP_REDIS_REPLY_ERROR) {
-        sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' refused "
-                     "redis_auth or redis_db", conn->pool->conf->name,
-                     conn->server->conf->name);
-    }
-    if (msg->parent != NULL) {
-        /* a fragment: keep what the merge needs */
-        msg->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
-        msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;
-        msg->rsp_array = p->type == SP_REDIS_REPLY_ARRAY && !p->nil;
-        if (p->type == SP_REDIS_REPLY_ARRAY && !p->nil) {
-            if (sp_server_grow((void **)&msg->elems, &msg->elems_cap,
-                               p->nelements, sizeof(*msg->elems)) != 0) {
-                msg->error = sp_server_error_text(ENOMEM);
-            } else {
-                for (uint32_t i = 0; i < p->nelements; i++) {
-                    msg->elems[i].offset = p->elements[i].offset - p->start;
-                    msg->elems[i].len = p->elements[i].len;
-                }
-                msg->nelems = p->nelements;
-            }
-        }
-    }
-    sp_conn_consume(conn, p->end);
-    conn->rsp_fresh = true;
+    sp_conn_consume(conn, end);
     sp_server_ok(conn->server);
-    sp_msg_part_done(conn->worker, msg);
-    return 0;
-}
-
-static int
-sp_server_on_data(struct sp_conn *conn, const uint8_t *data, size_t len)
-{
-    uint64_t offset = conn->in_end - len;
-
-    while (len > 0) {
-        size_t consumed = 0;
-
-        if (conn->rsp_fresh && sp_server_reply_start(conn, offset) != 0) {
-            conn->closing = true;
-            return -1;
-        }
-        sp_parse_status_t status = sp_redis_reply_parse(&conn->parser.rsp,
-                                                        data, len, &consumed);
-        if (status == SP_PARSE_ERROR) {
-            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
-                         "a malformed reply: %s", conn->pool->conf->name,
-                         conn->server->conf->name, conn->parser.rsp.error);
-            conn->closing = true;
-            return -1;
-        }
-        data += consumed;
-        len -= consumed;
-        offset += consumed;
-        if (status == SP_PARSE_DONE && sp_server_reply(conn) != 0) {
-            conn->closing = true;
-            return -1;
-        }
-    }
-    return 0;
+    return msg;
 }
 
 void
@@ -495,7 +360,7 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
                         server->conf->name);
             server->stats.server_err++;
             sp_server_failed(server);
-            sp_server_close(conn, sp_server_error_text(err));
+            sp_server_close(conn, conn->pool->proto->error_reply(err));
             return;
         }
         conn->connecting = false;
@@ -511,20 +376,22 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
         }
     }
     if (ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP)) {
-        ssize_t n = sp_conn_read(conn, sp_server_on_data);
+        const struct sp_proto *proto = conn->pool->proto;
+        ssize_t n = sp_conn_read(conn, proto->server_data);
 
         if (conn->closing) {
             server->stats.server_err++;
             sp_server_failed(server);
-            sp_server_close(conn, sp_server_error_text(EPROTO));
+            sp_server_close(conn, proto->error_reply(EPROTO));
         } else if (n < 0) {
             int err = errno;
             server->stats.server_err++;
             sp_server_failed(server);
-            sp_server_close(conn, sp_server_error_text(err));
+            sp_server_close(conn, proto->error_reply(err));
         } else if (conn->eof) {
             server->stats.server_eof++;
-            sp_server_close(conn, sp_server_error_text(ECONNRESET));
+            sp_server_failed(server);
+            sp_server_close(conn, proto->error_reply(ECONNRESET));
         }
     }
 }

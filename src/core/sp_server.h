@@ -40,7 +40,17 @@ void sp_server_close(struct sp_conn *conn, const char *error);
  */
 void sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg);
 
-/* The static "-ERR <strerror>\r\n" reply for an errno (nutcracker's texts). */
-const char *sp_server_error_text(int err);
+/* Queue bytes to send before any request (AUTH, SELECT); their reply is
+ * checked by the protocol and dropped. 0 / -1. */
+int sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len);
+
+/*
+ * The reply to the oldest in-flight request is the stream bytes
+ * [start, end): dequeue that request, give it the reply (by reference),
+ * count it, drop the bytes from the input. Returns the request (the caller
+ * completes it with sp_msg_part_done), or NULL for a reply nobody asked for.
+ */
+struct sp_msg *sp_server_reply_take(struct sp_conn *conn, uint64_t start,
+                                    uint64_t end);
 
 #endif /* SP_SERVER_H */

@@ -268,6 +268,7 @@ sp_worker_create(const struct sp_conf *conf,
     worker->started_s = (int64_t)time(NULL);
     TAILQ_INIT(&worker->flush_servers);
     TAILQ_INIT(&worker->flush_clients);
+    TAILQ_INIT(&worker->lingering);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
 
     worker->loop = sp_event_loop_create(0, 0, log);
@@ -292,13 +293,6 @@ sp_worker_create(const struct sp_conf *conf,
             return NULL;
         }
         worker->npools = i + 1;
-        if (!conf->pools[i].redis) {
-            sp_log_error(log, 0, "pool '%s': memcache pools are not served by "
-                         "this build yet (redis: true pools are)",
-                         conf->pools[i].name);
-            sp_worker_destroy(worker);
-            return NULL;
-        }
         if (sp_worker_listen(worker, &worker->pools[i]) != 0) {
             sp_worker_destroy(worker);
             return NULL;
@@ -323,6 +317,9 @@ sp_worker_destroy(struct sp_worker *worker)
 {
     if (worker == NULL) {
         return;
+    }
+    while (!TAILQ_EMPTY(&worker->lingering)) {
+        sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
     }
     for (uint32_t i = 0; i < worker->npools; i++) {
         sp_pool_deinit(&worker->pools[i]);

@@ -48,6 +48,7 @@ struct sp_worker {
 
     struct sp_conn_list     flush_servers;
     struct sp_conn_list     flush_clients;
+    struct sp_conn_list     lingering;      /* refused clients draining */
 
     uint8_t                *scratch;        /* keys spanning buffers */
     size_t                  scratch_cap;

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +20,42 @@
 #include "sp_client.h"
 #include "sp_conn.h"
 #include "sp_pool.h"
+#include "sp_proto.h"
 #include "sp_redis.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
-int sp_redis_request(struct sp_conn *client);
-void sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg);
-
 static const char sp_crlf[] = "\r\n";
+
+/* nutcracker's texts: "-ERR " and strerror */
+static const char *
+sp_redis_error_reply(int err)
+{
+    switch (err) {
+    case ECONNREFUSED:
+        return "-ERR Connection refused\r\n";
+    case ETIMEDOUT:
+        return "-ERR Connection timed out\r\n";
+    case ECONNRESET:
+        return "-ERR Connection reset by peer\r\n";
+    case EPIPE:
+        return "-ERR Broken pipe\r\n";
+    case EHOSTUNREACH:
+        return "-ERR No route to host\r\n";
+    case ENETUNREACH:
+        return "-ERR Network is unreachable\r\n";
+    case ENOENT:
+        return "-ERR No such file or directory\r\n";
+    case ENOMEM:
+        return "-ERR Cannot allocate memory\r\n";
+    case EPROTO:
+        return "-ERR Protocol error from server\r\n";
+    case ESHUTDOWN:
+        return "-ERR proxy shutting down\r\n";
+    default:
+        return "-ERR Connection failed\r\n";
+    }
+}
 
 /* ---- small reply builders ---------------------------------------------- */
 
@@ -201,7 +230,7 @@ static void
 sp_redis_fail(struct sp_pool *pool, struct sp_msg *msg, int err)
 {
     pool->stats.forward_error++;
-    sp_msg_reply_static(msg, sp_server_error_text(err));
+    sp_msg_reply_static(msg, sp_redis_error_reply(err));
 }
 
 static int
@@ -460,6 +489,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
         frag->parent = msg;
+        frag->pool = pool;
         frag->cmd = cmd;
         msg->frags[msg->nfrags++] = frag;
     }
@@ -508,7 +538,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
             server->stats.server_err++;
             sp_server_failed(server);
             pool->stats.forward_error++;
-            frag->error = sp_server_error_text(errno);
+            frag->error = sp_redis_error_reply(errno);
             sp_msg_part_done(worker, frag);
             continue;
         }
@@ -553,7 +583,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
             sum += msg->frags[f]->sum;
         }
         if (sp_reply_text(msg, ":%" PRId64 "\r\n", sum) != 0) {
-            sp_redis_merge_fail(worker, msg, sp_server_error_text(ENOMEM));
+            sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
         }
         return;
     }
@@ -576,7 +606,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         }
         if (next == NULL || sp_msg_gen_reserve(msg, (uint32_t)n) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
-            sp_redis_merge_fail(worker, msg, sp_server_error_text(ENOMEM));
+            sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return;
         }
         memset(next, 0, msg->nfrags * sizeof(uint32_t));
@@ -584,7 +614,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
             struct sp_msg *frag = msg->frags[msg->key_frag[k]];
             const struct sp_redis_arg *e = &frag->elems[next[msg->key_frag[k]]++];
             if (sp_seglist_slice(&msg->rsp, &frag->rsp, e->offset, e->len) != 0) {
-                sp_redis_merge_fail(worker, msg, sp_server_error_text(ENOMEM));
+                sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
                 return;
             }
         }
@@ -597,7 +627,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
     }
 }
 
-void
+static void
 sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
     if (msg->nfrags > 0) {
@@ -611,7 +641,7 @@ sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 
 /* ---- entry ---------------------------------------------------------------------- */
 
-int
+static int
 sp_redis_request(struct sp_conn *client)
 {
     struct sp_worker *worker = client->worker;
@@ -624,6 +654,7 @@ sp_redis_request(struct sp_conn *client)
         return -1;
     }
     msg->client = client;
+    msg->pool = client->pool;
     msg->cmd = p->command;
     TAILQ_INSERT_TAIL(&client->queue, msg, clink);
     if (sp_seglist_from_chain(&msg->req, &client->in, client->in_base,
@@ -655,3 +686,173 @@ sp_redis_request(struct sp_conn *client)
     }
     return rc;
 }
+
+/* ---- client and server streams -------------------------------------------- */
+
+static void
+sp_redis_client_init(struct sp_conn *client)
+{
+    sp_redis_req_init(&client->parser.req, client->in_end, client->keys,
+                      SP_CONN_KEYS);
+}
+
+static int
+sp_redis_client_data(struct sp_conn *client, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        size_t consumed = 0;
+        sp_parse_status_t status = sp_redis_req_parse(&client->parser.req,
+                                                      data, len, &consumed);
+        if (status == SP_PARSE_ERROR) {
+            char text[160];
+            const char *why = client->parser.req.error;
+            int n = snprintf(text, sizeof(text), "-ERR Protocol error: %s\r\n",
+                             why != NULL ? why : "malformed request");
+            if (n < 0 || (size_t)n >= sizeof(text)) {
+                n = (int)strlen(strcpy(text, "-ERR Protocol error\r\n"));
+            }
+            return sp_client_fail(client, text, (size_t)n);
+        }
+        data += consumed;
+        len -= consumed;
+        if (status == SP_PARSE_DONE) {
+            if (sp_redis_request(client) != 0) {
+                client->closing = true;
+                return -1;
+            }
+            if (client->closing) {
+                return -1;      /* QUIT: read no further */
+            }
+        }
+    }
+    return 0;
+}
+
+/* AUTH and SELECT go first on every new server connection. */
+static int
+sp_redis_server_init(struct sp_conn *server)
+{
+    const struct sp_conf_pool *conf = server->pool->conf;
+    char cmd[600];
+    int n;
+
+    if (conf->redis_auth != NULL) {
+        size_t len = strlen(conf->redis_auth);
+        n = snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n",
+                     len, conf->redis_auth);
+        if (n < 0 || (size_t)n >= sizeof(cmd)
+            || sp_server_internal(server, cmd, (uint32_t)n) != 0) {
+            return -1;
+        }
+    }
+    if (conf->redis_db > 0) {
+        char db[16];
+        int dlen = snprintf(db, sizeof(db), "%d", conf->redis_db);
+        n = snprintf(cmd, sizeof(cmd), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n",
+                     dlen, db);
+        if (sp_server_internal(server, cmd, (uint32_t)n) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define SP_RSTACK_MIN 16
+
+/* Start parsing the reply of the oldest in-flight request at `offset`. */
+static int
+sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
+{
+    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
+    uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
+
+    if (sp_grow((void **)&conn->rstack, &conn->rstack_cap, SP_RSTACK_MIN,
+                sizeof(*conn->rstack)) != 0
+        || sp_grow((void **)&conn->relems, &conn->relems_cap, elems,
+                   sizeof(*conn->relems)) != 0) {
+        return -1;
+    }
+    sp_redis_reply_init(&conn->parser.rsp, offset, conn->rstack,
+                        conn->rstack_cap, conn->relems, elems);
+    conn->rsp_fresh = false;
+    return 0;
+}
+
+static int
+sp_redis_reply(struct sp_conn *conn)
+{
+    struct sp_redis_reply_parser *p = &conn->parser.rsp;
+    struct sp_msg *msg = sp_server_reply_take(conn, p->start, p->end);
+
+    conn->rsp_fresh = true;
+    if (msg == NULL) {
+        return -1;
+    }
+    if (msg->internal && p->type == SP_REDIS_REPLY_ERROR) {
+        sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' refused "
+                     "redis_auth or redis_db", conn->pool->conf->name,
+                     conn->server->conf->name);
+    }
+    if (msg->parent != NULL) {
+        /* a fragment: keep what the merge needs */
+        msg->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
+        msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;
+        msg->rsp_array = p->type == SP_REDIS_REPLY_ARRAY && !p->nil;
+        if (msg->rsp_array) {
+            if (sp_grow((void **)&msg->elems, &msg->elems_cap, p->nelements,
+                        sizeof(*msg->elems)) != 0) {
+                msg->error = sp_redis_error_reply(ENOMEM);
+            } else {
+                for (uint32_t i = 0; i < p->nelements; i++) {
+                    msg->elems[i].offset = p->elements[i].offset - p->start;
+                    msg->elems[i].len = p->elements[i].len;
+                }
+                msg->nelems = p->nelements;
+            }
+        }
+    }
+    sp_msg_part_done(conn->worker, msg);
+    return 0;
+}
+
+static int
+sp_redis_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
+{
+    uint64_t offset = conn->in_end - len;
+
+    while (len > 0) {
+        size_t consumed = 0;
+
+        if (conn->rsp_fresh && sp_redis_reply_start(conn, offset) != 0) {
+            conn->closing = true;
+            return -1;
+        }
+        sp_parse_status_t status = sp_redis_reply_parse(&conn->parser.rsp,
+                                                        data, len, &consumed);
+        if (status == SP_PARSE_ERROR) {
+            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
+                         "a malformed reply: %s", conn->pool->conf->name,
+                         conn->server->conf->name, conn->parser.rsp.error);
+            conn->closing = true;
+            return -1;
+        }
+        data += consumed;
+        len -= consumed;
+        offset += consumed;
+        if (status == SP_PARSE_DONE && sp_redis_reply(conn) != 0) {
+            conn->closing = true;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const struct sp_proto sp_proto_redis = {
+    .name = "redis",
+    .client_init = sp_redis_client_init,
+    .client_data = sp_redis_client_data,
+    .server_init = sp_redis_server_init,
+    .server_data = sp_redis_server_data,
+    .complete = sp_redis_complete,
+    .error_reply = sp_redis_error_reply,
+};

@@ -1,0 +1,47 @@
+/*
+ * sp_proto.h — what the connection code asks of a protocol (Redis,
+ * Memcached): a small table of operations chosen per pool, so client and
+ * server connections stay protocol-free (as the event backend sits behind
+ * its own table).
+ */
+#ifndef SP_PROTO_H
+#define SP_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sp_conn;
+struct sp_msg;
+struct sp_worker;
+
+struct sp_proto {
+    const char *name;
+
+    /* A new client connection: set up its request parser. */
+    void (*client_init)(struct sp_conn *client);
+
+    /* Bytes read from a client: parse and dispatch every whole request.
+     * Returns -1 (and may set client->closing) to stop reading. */
+    int (*client_data)(struct sp_conn *client, const uint8_t *data,
+                       size_t len);
+
+    /* A new server connection: queue what must precede requests (AUTH,
+     * SELECT). 0 / -1. */
+    int (*server_init)(struct sp_conn *server);
+
+    /* Bytes read from a server: parse replies and match them to requests.
+     * Returns -1 (and sets server->closing) when the stream is broken. */
+    int (*server_data)(struct sp_conn *server, const uint8_t *data,
+                       size_t len);
+
+    /* Every server part of a request is done: build its reply. */
+    void (*complete)(struct sp_worker *worker, struct sp_msg *msg);
+
+    /* The static error reply for an errno ("-ERR Connection refused\r\n"). */
+    const char *(*error_reply)(int err);
+};
+
+extern const struct sp_proto sp_proto_redis;
+extern const struct sp_proto sp_proto_memcache;
+
+#endif /* SP_PROTO_H */

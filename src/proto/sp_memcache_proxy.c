@@ -1,0 +1,642 @@
+/*
+ * sp_memcache_proxy.c — what the proxy does with one parsed Memcached
+ * request (ASCII and meta), and how replies are matched and merged.
+ *
+ *   unknown command       ─► ERROR, connection stays open
+ *   bad line              ─► CLIENT_ERROR <reason>, stays open (the parser
+ *                            has resynchronised at the next line)
+ *   quit                  ─► close, no reply;  mn ─► MN;  version ─► forwarded
+ *                            to the pool's first server
+ *   set add replace append prepend cas delete incr decr touch, mg ms md ma me
+ *                         ─► routed by key; `noreply` requests expect no reply
+ *   get gets gat gats     ─► one fragment per server, the VALUE items merged
+ *                            in key order, one END; a failed fragment fails
+ *                            the request with its error
+ *
+ * Meta commands with the q flag may get no reply at all; "mn\r\n" is sent
+ * right after them, so the next reply is either theirs (then MN follows and
+ * is dropped) or MN (they had nothing to say).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_client.h"
+#include "sp_conn.h"
+#include "sp_memcache.h"
+#include "sp_pool.h"
+#include "sp_proto.h"
+#include "sp_server.h"
+#include "sp_worker.h"
+
+#define SP_MEMCACHE_PROXY_MAX_VALUE (64u * 1024 * 1024)
+
+static const char sp_mc_crlf[] = "\r\n";
+static const char sp_mc_mn[] = "mn\r\n";
+
+static const char *
+sp_memcache_error_reply(int err)
+{
+    switch (err) {
+    case ECONNREFUSED:
+        return "SERVER_ERROR Connection refused\r\n";
+    case ETIMEDOUT:
+        return "SERVER_ERROR Connection timed out\r\n";
+    case ECONNRESET:
+        return "SERVER_ERROR Connection reset by peer\r\n";
+    case EPIPE:
+        return "SERVER_ERROR Broken pipe\r\n";
+    case EHOSTUNREACH:
+        return "SERVER_ERROR No route to host\r\n";
+    case ENETUNREACH:
+        return "SERVER_ERROR Network is unreachable\r\n";
+    case ENOENT:
+        return "SERVER_ERROR No such file or directory\r\n";
+    case ENOMEM:
+        return "SERVER_ERROR Cannot allocate memory\r\n";
+    case EPROTO:
+        return "SERVER_ERROR Protocol error from server\r\n";
+    case ESHUTDOWN:
+        return "SERVER_ERROR proxy shutting down\r\n";
+    default:
+        return "SERVER_ERROR Connection failed\r\n";
+    }
+}
+
+static int
+sp_mc_grow(void **array, uint32_t *cap, uint32_t need, size_t size)
+{
+    if (*cap >= need) {
+        return 0;
+    }
+    uint32_t ncap = *cap == 0 ? 8 : *cap;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    void *grown = realloc(*array, (size_t)ncap * size);
+    if (grown == NULL) {
+        return -1;
+    }
+    *array = grown;
+    *cap = ncap;
+    return 0;
+}
+
+static void
+sp_mc_fail(struct sp_pool *pool, struct sp_msg *msg, int err)
+{
+    pool->stats.forward_error++;
+    sp_msg_reply_static(msg, sp_memcache_error_reply(err));
+}
+
+/* "<text>\r\n" as the reply. */
+static int
+sp_mc_reply_line(struct sp_msg *msg, const char *text)
+{
+    uint32_t len = (uint32_t)strlen(text);
+
+    if (sp_msg_gen_reserve(msg, len + 2) != 0
+        || sp_msg_gen_push(msg, &msg->rsp, text, len) != 0
+        || sp_msg_gen_push(msg, &msg->rsp, sp_mc_crlf, 2) != 0) {
+        return -1;
+    }
+    msg->done = true;
+    return 0;
+}
+
+/* ---- forwarding ------------------------------------------------------------ */
+
+static void
+sp_mc_send(struct sp_pool *pool, struct sp_msg *msg, const uint8_t *key,
+           size_t keylen)
+{
+    struct sp_server *server = sp_pool_route(pool, key, keylen);
+    struct sp_conn *sconn = server != NULL ? sp_server_conn(server) : NULL;
+
+    if (sconn == NULL) {
+        int err = server != NULL ? errno : EHOSTUNREACH;
+        if (server != NULL) {
+            server->stats.server_err++;
+            sp_server_failed(server);
+        }
+        if (msg->parent != NULL) {
+            pool->stats.forward_error++;
+            msg->error = sp_memcache_error_reply(err);
+            sp_msg_part_done(pool->worker, msg);
+        } else {
+            sp_mc_fail(pool, msg, err);
+        }
+        return;
+    }
+    msg->server = server->index;
+    if (msg->parent == NULL) {
+        msg->pending = 1;
+    }
+    sp_server_enqueue(sconn, msg);
+}
+
+static int
+sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
+              const struct sp_memcache_req_parser *p)
+{
+    const uint8_t *key = (const uint8_t *)"";
+    size_t keylen = 0;
+
+    if (p->nkeys > 0) {
+        key = sp_conn_key(client, &p->keys[0]);
+        keylen = p->keys[0].len;
+        if (key == NULL) {
+            sp_mc_fail(client->pool, msg, ENOMEM);
+            return 0;
+        }
+    }
+    msg->noreply = p->noreply;
+    if (p->quiet && sp_seglist_push(&msg->req, NULL,
+                                    (const uint8_t *)sp_mc_mn, 4) == 0) {
+        msg->quiet = true;
+    }
+    sp_mc_send(client->pool, msg, key, keylen);
+    return 0;
+}
+
+/* ---- multi-get fan-out ---------------------------------------------------- */
+
+/* Token positions (relative to the request) of a complete request line. */
+static uint32_t
+sp_mc_tokens(const struct sp_msg *msg, struct sp_redis_arg *tokens,
+             uint32_t cap)
+{
+    uint64_t at = 0, start = 0;
+    uint32_t n = 0;
+    bool in_token = false;
+
+    for (uint32_t s = 0; s < msg->req.n; s++) {
+        const struct sp_seg *seg = &msg->req.segs[s];
+        for (uint32_t i = 0; i < seg->len; i++, at++) {
+            uint8_t c = seg->data[i];
+            bool blank = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+            if (!blank && !in_token) {
+                start = at;
+                in_token = true;
+            } else if (blank && in_token) {
+                if (n < cap) {
+                    tokens[n].offset = start;
+                    tokens[n].len = (uint32_t)(at - start);
+                }
+                n++;
+                in_token = false;
+            }
+            if (c == '\n') {
+                return n;
+            }
+        }
+    }
+    return n;
+}
+
+static struct sp_server *
+sp_mc_route_token(struct sp_pool *pool, const struct sp_msg *msg,
+                  const struct sp_redis_arg *key)
+{
+    uint8_t buf[SP_MEMCACHE_MAX_KEY];
+    const uint8_t *bytes = sp_seglist_contiguous(&msg->req, key->offset,
+                                                 key->len);
+
+    if (bytes == NULL) {
+        sp_seglist_copy(&msg->req, key->offset, buf,
+                        key->len < sizeof(buf) ? key->len : sizeof(buf));
+        bytes = buf;
+    }
+    return sp_pool_route(pool, bytes, key->len);
+}
+
+static int
+sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
+             const struct sp_memcache_req_parser *p)
+{
+    struct sp_worker *worker = client->worker;
+    struct sp_pool *pool = client->pool;
+    const struct sp_memcache_command *cmd = p->command;
+    uint32_t first = cmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
+    uint32_t ntokens = p->ntokens;
+    uint32_t nkeys = ntokens > first ? ntokens - first : 0;
+    struct sp_redis_arg *tokens;
+    int32_t *frag_of_server;
+
+    if (sp_mc_grow((void **)&worker->args, &worker->args_cap, ntokens,
+                   sizeof(*worker->args)) != 0
+        || sp_mc_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
+                      sizeof(*msg->key_frag)) != 0) {
+        sp_mc_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    tokens = worker->args;
+    if (nkeys == 0 || sp_mc_tokens(msg, tokens, ntokens) != ntokens) {
+        return sp_mc_reply_line(msg, SP_MEMCACHE_ERR_UNKNOWN);
+    }
+    frag_of_server = (int32_t *)sp_worker_scratch(worker,
+                        pool->nservers * sizeof(int32_t));
+    if (frag_of_server == NULL) {
+        sp_mc_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        frag_of_server[s] = -1;
+    }
+    msg->nkeys = nkeys;
+    for (uint32_t k = 0; k < nkeys; k++) {
+        struct sp_server *server = sp_mc_route_token(pool, msg,
+                                                     &tokens[first + k]);
+        if (server == NULL) {
+            sp_mc_fail(pool, msg, EHOSTUNREACH);
+            return 0;
+        }
+        if (frag_of_server[server->index] < 0) {
+            frag_of_server[server->index] = (int32_t)msg->nfrags++;
+        }
+        msg->key_frag[k] = (uint32_t)frag_of_server[server->index];
+    }
+
+    uint32_t nfrags = msg->nfrags;
+    msg->nfrags = 0;
+    if (sp_mc_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
+                   sizeof(*msg->frags)) != 0) {
+        sp_mc_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = sp_msg_get(worker);
+        if (frag == NULL) {
+            sp_mc_fail(pool, msg, ENOMEM);
+            return 0;
+        }
+        frag->parent = msg;
+        frag->pool = pool;
+        frag->mcmd = cmd;
+        msg->frags[msg->nfrags++] = frag;
+    }
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        if (frag_of_server[s] >= 0) {
+            msg->frags[frag_of_server[s]]->server = s;
+        }
+    }
+    /* "<cmd> [exptime]" then " key" per key, then CRLF */
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        if (sp_msg_gen_reserve(frag, 64) != 0
+            || sp_seglist_slice(&frag->req, &msg->req, tokens[0].offset,
+                                tokens[0].len) != 0
+            || (first == 2
+                && (sp_msg_gen_push(frag, &frag->req, " ", 1) != 0
+                    || sp_seglist_slice(&frag->req, &msg->req,
+                                        tokens[1].offset, tokens[1].len) != 0))) {
+            sp_mc_fail(pool, msg, ENOMEM);
+            return 0;
+        }
+    }
+    for (uint32_t k = 0; k < nkeys; k++) {
+        struct sp_msg *frag = msg->frags[msg->key_frag[k]];
+        frag->nkeys++;
+        if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)" ", 1) != 0
+            || sp_seglist_slice(&frag->req, &msg->req, tokens[first + k].offset,
+                                tokens[first + k].len) != 0) {
+            sp_mc_fail(pool, msg, ENOMEM);
+            return 0;
+        }
+    }
+    pool->stats.fragments += nfrags;
+    msg->pending = nfrags;
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_mc_crlf,
+                            2) != 0) {
+            frag->error = sp_memcache_error_reply(ENOMEM);
+            sp_msg_part_done(worker, frag);
+            continue;
+        }
+        struct sp_server *server = &pool->servers[frag->server];
+        struct sp_conn *sconn = sp_server_conn(server);
+        if (sconn == NULL) {
+            server->stats.server_err++;
+            sp_server_failed(server);
+            pool->stats.forward_error++;
+            frag->error = sp_memcache_error_reply(errno);
+            sp_msg_part_done(worker, frag);
+            continue;
+        }
+        sp_server_enqueue(sconn, frag);
+    }
+    return 0;
+}
+
+/* Do the item's key and the request's key k have the same bytes? */
+static bool
+sp_mc_same_key(const struct sp_msg *msg, const struct sp_redis_arg *token,
+               const struct sp_msg *frag, const struct sp_redis_arg *item_key)
+{
+    uint8_t a[SP_MEMCACHE_MAX_KEY], b[SP_MEMCACHE_MAX_KEY];
+
+    if (token->len != item_key->len || token->len > sizeof(a)) {
+        return false;
+    }
+    sp_seglist_copy(&msg->req, token->offset, a, token->len);
+    sp_seglist_copy(&frag->rsp, item_key->offset, b, item_key->len);
+    return memcmp(a, b, token->len) == 0;
+}
+
+static void
+sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
+{
+    uint32_t first = msg->mcmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
+    struct sp_redis_arg *tokens;
+    uint32_t *next;
+
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        if (frag->error != NULL) {
+            sp_msg_reply_static(msg, frag->error);
+            return;
+        }
+        if (frag->rsp_error) {
+            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, frag->rsp.bytes);
+            msg->done = true;
+            return;
+        }
+    }
+    /* the request's tokens again (the scan buffer was reused since) */
+    if (sp_mc_grow((void **)&worker->args, &worker->args_cap,
+                   first + msg->nkeys, sizeof(*worker->args)) != 0
+        || (next = (uint32_t *)sp_worker_scratch(worker,
+                        msg->nfrags * sizeof(uint32_t))) == NULL) {
+        sp_msg_reply_static(msg, sp_memcache_error_reply(ENOMEM));
+        return;
+    }
+    tokens = worker->args;
+    sp_mc_tokens(msg, tokens, first + msg->nkeys);
+    memset(next, 0, msg->nfrags * sizeof(uint32_t));
+    for (uint32_t k = 0; k < msg->nkeys; k++) {
+        uint32_t f = msg->key_frag[k];
+        struct sp_msg *frag = msg->frags[f];
+        if (next[f] >= frag->nelems) {
+            continue;
+        }
+        /* elems: pairs of (item, key) per VALUE item, relative to rsp */
+        const struct sp_redis_arg *item = &frag->elems[2 * next[f]];
+        const struct sp_redis_arg *item_key = &frag->elems[2 * next[f] + 1];
+        if (!sp_mc_same_key(msg, &tokens[first + k], frag, item_key)) {
+            continue;       /* a miss: memcached sends nothing for it */
+        }
+        next[f]++;
+        if (sp_seglist_slice(&msg->rsp, &frag->rsp, item->offset,
+                             item->len) != 0) {
+            sp_seglist_clear(&worker->mbufs, &msg->rsp);
+            sp_msg_reply_static(msg, sp_memcache_error_reply(ENOMEM));
+            return;
+        }
+    }
+    sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)"END\r\n", 5);
+    msg->done = true;
+}
+
+static void
+sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
+{
+    if (msg->nfrags > 0) {
+        sp_mc_merge(worker, msg);
+    } else if (msg->error != NULL) {
+        sp_seglist_clear(&worker->mbufs, &msg->rsp);
+        sp_msg_reply_static(msg, msg->error);
+    }
+    msg->done = true;
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static int
+sp_memcache_request(struct sp_conn *client)
+{
+    struct sp_worker *worker = client->worker;
+    const struct sp_memcache_req_parser *p = &client->parser.mreq;
+    struct sp_msg *msg = sp_msg_get(worker);
+    int rc = 0;
+
+    if (msg == NULL) {
+        return -1;
+    }
+    msg->client = client;
+    msg->pool = client->pool;
+    msg->mcmd = p->command;
+    TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+    if (sp_seglist_from_chain(&msg->req, &client->in, client->in_base,
+                              p->start, p->end) != 0) {
+        return -1;
+    }
+
+    if (p->command == NULL || p->error != NULL) {
+        if (p->noreply) {
+            msg->done = true;                   /* memcached is silent too */
+        } else {
+            rc = sp_mc_reply_line(msg, p->error != NULL
+                                       ? p->error : SP_MEMCACHE_ERR_UNKNOWN);
+        }
+    } else if (p->command->local == SP_MEMCACHE_LOCAL_QUIT) {
+        msg->quit = true;
+        msg->done = true;
+        client->closing = true;
+    } else if (p->command->local == SP_MEMCACHE_LOCAL_NOOP) {
+        rc = sp_msg_reply_static(msg, "MN\r\n");
+    } else if (p->command->local == SP_MEMCACHE_LOCAL_VERSION) {
+        sp_mc_send(client->pool, msg, (const uint8_t *)"", 0);
+    } else if (p->command->kind == SP_MEMCACHE_FANOUT) {
+        rc = sp_mc_fanout(client, msg, p);
+    } else {
+        rc = sp_mc_forward(client, msg, p);
+    }
+
+    sp_conn_consume(client, p->end);
+    if (msg->done && msg->pending == 0) {
+        sp_client_reply_ready(msg);
+    }
+    return rc;
+}
+
+static void
+sp_memcache_client_init(struct sp_conn *client)
+{
+    sp_memcache_req_init(&client->parser.mreq, client->in_end, client->keys,
+                         SP_CONN_KEYS, SP_MEMCACHE_PROXY_MAX_VALUE);
+}
+
+static int
+sp_memcache_client_data(struct sp_conn *client, const uint8_t *data,
+                        size_t len)
+{
+    while (len > 0) {
+        size_t consumed = 0;
+        sp_parse_status_t status = sp_memcache_req_parse(&client->parser.mreq,
+                                                         data, len, &consumed);
+        if (status == SP_PARSE_ERROR) {
+            char text[160];
+            const char *why = client->parser.mreq.error;
+            int n = snprintf(text, sizeof(text), "%s\r\n",
+                             why != NULL ? why : SP_MEMCACHE_ERR_FORMAT);
+            if (n < 0 || (size_t)n >= sizeof(text)) {
+                n = (int)strlen(strcpy(text, "CLIENT_ERROR bad request\r\n"));
+            }
+            return sp_client_fail(client, text, (size_t)n);
+        }
+        data += consumed;
+        len -= consumed;
+        if (status == SP_PARSE_DONE) {
+            if (sp_memcache_request(client) != 0) {
+                client->closing = true;
+                return -1;
+            }
+            if (client->closing) {
+                return -1;      /* quit */
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+sp_memcache_server_init(struct sp_conn *server)
+{
+    (void)server;
+    return 0;
+}
+
+/* ---- replies ---------------------------------------------------------------------- */
+
+static int
+sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
+{
+    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
+    uint32_t items = head != NULL && head->parent != NULL ? head->nkeys : 0;
+
+    if (head == NULL) {
+        return -1;          /* bytes nobody asked for */
+    }
+    if (sp_mc_grow((void **)&conn->mitems, &conn->mitems_cap, items,
+                   sizeof(*conn->mitems)) != 0) {
+        return -1;
+    }
+    sp_memcache_reply_init(&conn->parser.mrsp, offset, conn->mitems, items);
+    sp_memcache_reply_expect(&conn->parser.mrsp, head->mn_pending
+                             ? sp_memcache_command_lookup("mn", 2)
+                             : head->mcmd);
+    conn->rsp_fresh = false;
+    return 0;
+}
+
+static int
+sp_mc_reply(struct sp_conn *conn)
+{
+    struct sp_memcache_reply_parser *p = &conn->parser.mrsp;
+    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
+    struct sp_msg *msg;
+
+    conn->rsp_fresh = true;
+    if (head == NULL) {
+        return -1;
+    }
+    if (head->quiet && !head->mn_pending && p->type != SP_MEMCACHE_REPLY_MN) {
+        /* the quiet command's own reply: keep it, its MN comes next */
+        if (sp_seglist_from_chain(&head->rsp, &conn->in, conn->in_base,
+                                  p->start, p->end) != 0) {
+            return -1;
+        }
+        sp_conn_consume(conn, p->end);
+        head->mn_pending = true;
+        return 0;
+    }
+    if (head->quiet) {
+        /* MN: drop its bytes, keep what came before */
+        struct sp_seglist saved = head->rsp;
+        memset(&head->rsp, 0, sizeof(head->rsp));
+        msg = sp_server_reply_take(conn, p->start, p->end);
+        if (msg == NULL) {
+            head->rsp = saved;
+            return -1;
+        }
+        sp_seglist_clear(&conn->worker->mbufs, &msg->rsp);
+        free(msg->rsp.segs);
+        msg->rsp = saved;
+    } else {
+        msg = sp_server_reply_take(conn, p->start, p->end);
+        if (msg == NULL) {
+            return -1;
+        }
+    }
+    if (msg->parent != NULL) {
+        bool ok = p->type == SP_MEMCACHE_REPLY_END;
+        msg->rsp_error = !ok;
+        msg->nelems = 0;
+        if (ok && p->nitems > 0) {
+            if (sp_mc_grow((void **)&msg->elems, &msg->elems_cap,
+                           2 * p->nitems, sizeof(*msg->elems)) != 0) {
+                msg->error = sp_memcache_error_reply(ENOMEM);
+            } else {
+                for (uint32_t i = 0; i < p->nitems; i++) {
+                    msg->elems[2 * i].offset = p->items[i].offset - p->start;
+                    msg->elems[2 * i].len = p->items[i].len;
+                    msg->elems[2 * i + 1].offset = p->items[i].key_offset
+                                                   - p->start;
+                    msg->elems[2 * i + 1].len = p->items[i].key_len;
+                }
+                msg->nelems = p->nitems;
+            }
+        }
+    }
+    sp_msg_part_done(conn->worker, msg);
+    return 0;
+}
+
+static int
+sp_memcache_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
+{
+    uint64_t offset = conn->in_end - len;
+
+    while (len > 0) {
+        size_t consumed = 0;
+
+        if (conn->rsp_fresh && sp_mc_reply_start(conn, offset) != 0) {
+            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
+                         "bytes nobody asked for", conn->pool->conf->name,
+                         conn->server->conf->name);
+            conn->closing = true;
+            return -1;
+        }
+        sp_parse_status_t status = sp_memcache_reply_parse(&conn->parser.mrsp,
+                                                           data, len,
+                                                           &consumed);
+        if (status == SP_PARSE_ERROR) {
+            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
+                         "a malformed reply: %s", conn->pool->conf->name,
+                         conn->server->conf->name, conn->parser.mrsp.error);
+            conn->closing = true;
+            return -1;
+        }
+        data += consumed;
+        len -= consumed;
+        offset += consumed;
+        if (status == SP_PARSE_DONE && sp_mc_reply(conn) != 0) {
+            conn->closing = true;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const struct sp_proto sp_proto_memcache = {
+    .name = "memcache",
+    .client_init = sp_memcache_client_init,
+    .client_data = sp_memcache_client_data,
+    .server_init = sp_memcache_server_init,
+    .server_data = sp_memcache_server_data,
+    .complete = sp_memcache_complete,
+    .error_reply = sp_memcache_error_reply,
+};
