@@ -1,7 +1,9 @@
 # shardproxy — the two commands of the README, and their parts.
 #   make run    install what is missing, build, start demo backends and the proxy
 #   make test   install what is missing, build, run every test (ctest)
-# Other targets: deps, build, build-asan, build-clang, unit, clean.
+# Other targets: deps, build, build-asan, build-clang, unit, clean, and
+#   make bench  shardproxy vs nutcracker side by side -> bench/RESULTS.md
+#               (BENCH_ARGS=--quick for a 30-second smoke run; --help lists options)
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
@@ -12,8 +14,9 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_PKGS = cmake make gcc clang pkg-config libyaml-dev libjemalloc-dev check
 TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
              python3-redis python3-pymemcache libmemcached-tools
+RUN_PKGS   = netcat-openbsd
 
-.PHONY: all deps build build-asan build-clang unit test run clean
+.PHONY: all deps build build-asan build-clang unit test run bench clean
 
 all: build
 
@@ -53,7 +56,12 @@ test: deps
 	    ctest --output-on-failure -j $(JOBS)
 
 run: deps build
+	@scripts/install-deps.sh $(RUN_PKGS)
 	scripts/run-demo.sh $(BUILD)/shardproxy conf/shardproxy.yml
+
+# Needs the test packages (make deps) and, for syscall counts, linux-perf.
+bench: build
+	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG)

@@ -38,7 +38,7 @@ wait_port() {
     return 1
 }
 
-for port in 6379 6380 11211 22121 22122; do
+for port in 6379 6380 11211 22121 22122 22222; do
     if port_busy "$port"; then
         echo "run-demo: 127.0.0.1:$port is already in use (a system redis or" \
              "memcached?); stop it or edit $conf" >&2
@@ -59,6 +59,10 @@ done
 echo "run-demo: redis-server on 6379 and 6380, memcached on 11211 (logs in $rundir)"
 
 "$bin" -t -c "$conf"
-echo "run-demo: this build has no data path yet (it lands with the Redis data-path work);"
-echo "run-demo: try: $bin -c $conf --locate redis_pool user:1 'cart{user:1}'"
-"$bin" -c "$conf" --locate redis_pool user:1 'cart{user:1}'
+echo "run-demo: shardproxy in the foreground; in another terminal try:"
+echo "run-demo:   redis-cli -p 22121 set user:1 alice; redis-cli -p 22121 mget user:1 user:2"
+echo "run-demo:   printf 'set k 0 0 1\\r\\nv\\r\\nget k\\r\\n' | nc -q1 127.0.0.1 22122"
+echo "run-demo:   nc 127.0.0.1 22222        (stats);  Ctrl-C stops everything"
+status=0
+"$bin" -c "$conf" -s 22222 -a 127.0.0.1 || status=$?
+exit "$status"

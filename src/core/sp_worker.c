@@ -215,9 +215,10 @@ sp_worker_listen(struct sp_worker *worker, struct sp_pool *pool)
                      conf->name);
         return -1;
     }
-    sp_log_notice(worker->log, "pool '%s' listening on %s (%s, %u servers)",
+    sp_log_notice(worker->log, "pool '%s' listening on %s (%s, %u server%s)",
                   conf->name, conf->listen_pname,
-                  conf->redis ? "redis" : "memcache", conf->nservers);
+                  conf->redis ? "redis" : "memcache", conf->nservers,
+                  conf->nservers == 1 ? "" : "s");
     return 0;
 }
 
