@@ -16,6 +16,7 @@ Suite *sp_test_log_suite(void);
 Suite *sp_test_mbuf_suite(void);
 Suite *sp_test_memcache_suite(void);
 Suite *sp_test_redis_suite(void);
+Suite *sp_test_seg_suite(void);
 Suite *sp_test_stats_suite(void);
 
 #endif /* SP_TEST_H */

@@ -20,6 +20,7 @@ main(void)
     srunner_add_suite(runner, sp_test_mbuf_suite());
     srunner_add_suite(runner, sp_test_memcache_suite());
     srunner_add_suite(runner, sp_test_redis_suite());
+    srunner_add_suite(runner, sp_test_seg_suite());
     srunner_add_suite(runner, sp_test_stats_suite());
     srunner_run_all(runner, CK_NORMAL);
     failed = srunner_ntests_failed(runner);
