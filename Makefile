@@ -1,7 +1,8 @@
 # shardproxy — the two commands of the README, and their parts.
 #   make run    install what is missing, build, start demo backends and the proxy
 #   make test   install what is missing, build, run every test (ctest)
-# Other targets: deps, build, build-asan, build-clang, unit, clean, and
+# Other targets: deps, build, build-asan, build-clang, unit, clean,
+#   make fuzz   every libFuzzer target for FUZZ_SECONDS (600) each, and
 #   make bench  shardproxy vs nutcracker side by side -> bench/RESULTS.md
 #               (BENCH_ARGS=--quick for a 30-second smoke run; --help lists options)
 
@@ -11,12 +12,13 @@ BUILD_CLANG ?= build-clang
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages, by name: to build, to test, to run the demo.
-BUILD_PKGS = cmake make gcc clang pkg-config libyaml-dev libjemalloc-dev check
+BUILD_PKGS = cmake make gcc clang libclang-rt-14-dev pkg-config libyaml-dev \
+             libjemalloc-dev check
 TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
              python3-redis python3-pymemcache libmemcached-tools
 RUN_PKGS   = netcat-openbsd
 
-.PHONY: all deps build build-asan build-clang unit test run bench clean
+.PHONY: all deps build build-asan build-clang unit test fuzz run bench clean
 
 all: build
 
@@ -47,13 +49,21 @@ unit: build
 
 # The whole suite: unit + integration against real servers, then the same
 # suite again on the AddressSanitizer + UBSan build; clang must compile it all
-# without a warning.
+# without a warning; every fuzz target runs for FUZZ_TEST_SECONDS.
+FUZZ_TEST_SECONDS ?= 10
+FUZZ_SECONDS      ?= 600
+
 test: deps
 	$(MAKE) build build-asan build-clang
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure -j $(JOBS)
+	FUZZ_JOBS=$(JOBS) tests/fuzz/run.sh build-fuzz $(FUZZ_TEST_SECONDS)
+
+# Longer fuzzing (FUZZ_SECONDS per target; FUZZ_TARGETS to choose).
+fuzz: deps
+	FUZZ_JOBS=$(JOBS) tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 run: deps build
 	@scripts/install-deps.sh $(RUN_PKGS)
@@ -64,4 +74,4 @@ bench: build
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) build-fuzz

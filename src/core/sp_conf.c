@@ -45,6 +45,12 @@ sp_conf_fail(struct sp_conf_loader *ld, const yaml_node_t *node,
         vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
         va_end(ap);
     }
+    /* one line, whatever the file's names and values hold */
+    for (char *c = ld->err; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            *c = ' ';
+        }
+    }
     return -1;
 }
 
@@ -168,11 +174,24 @@ sp_conf_read_pool(struct sp_conf_loader *ld, yaml_node_t *knode,
                   yaml_node_t *vnode)
 {
     struct sp_conf *conf = ld->conf;
-    struct sp_conf_pool *pool = &conf->pools[conf->npools];
+    struct sp_conf_pool *pool;
     const char *name = (const char *)knode->data.scalar.value;
     char section[160];
     int rc;
 
+    /* grown as pools are met: how many there are depends on how each
+     * top-level entry reads (a pool, or a section holding pools) */
+    if (conf->npools == ld->pools_cap) {
+        uint32_t cap = ld->pools_cap == 0 ? 8 : ld->pools_cap * 2;
+        struct sp_conf_pool *pools = realloc(conf->pools,
+                                             cap * sizeof(*pools));
+        if (pools == NULL) {
+            return sp_conf_fail(ld, knode, "out of memory");
+        }
+        conf->pools = pools;
+        ld->pools_cap = cap;
+    }
+    pool = &conf->pools[conf->npools];
     memset(pool, 0, sizeof(*pool));
     conf->npools++;     /* counted now so sp_conf_free releases it */
     pool->name = strdup(name);
@@ -207,12 +226,6 @@ sp_conf_read_global(struct sp_conf_loader *ld, yaml_node_t *vnode)
                               sp_conf_nglobal_keys, &ld->conf->global);
     ld->section = NULL;
     return rc;
-}
-
-static size_t
-sp_conf_mapping_size(const yaml_node_t *map)
-{
-    return (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
 }
 
 /* Is this top-level entry a section (global:, pools:) rather than a pool? */
@@ -260,7 +273,6 @@ static int
 sp_conf_read_root(struct sp_conf_loader *ld)
 {
     yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
-    size_t npools = 0;
     bool seen_global = false, seen_pools = false;
 
     if (root == NULL) {
@@ -271,18 +283,6 @@ sp_conf_read_root(struct sp_conf_loader *ld)
         return sp_conf_fail(ld, root, "the top level must be a mapping of "
                             "pool names to pools, not %s",
                             sp_conf_node_kind(root));
-    }
-
-    /* room for every pool: top-level entries plus those under pools: */
-    npools = sp_conf_mapping_size(root);
-    yaml_node_t *pools_node = sp_conf_mapping_get(ld, root, "pools");
-    if (pools_node != NULL && pools_node->type == YAML_MAPPING_NODE) {
-        npools += sp_conf_mapping_size(pools_node);
-    }
-    ld->conf->pools = calloc(npools > 0 ? npools : 1,
-                             sizeof(*ld->conf->pools));
-    if (ld->conf->pools == NULL) {
-        return sp_conf_fail(ld, root, "out of memory");
     }
 
     for (yaml_node_pair_t *pair = root->data.mapping.pairs.start;

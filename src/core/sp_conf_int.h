@@ -20,6 +20,7 @@ struct sp_conf_loader {
     yaml_document_t  doc;
     struct sp_conf  *conf;
     const char      *section;   /* "pool 'alpha'", "global", or NULL */
+    uint32_t         pools_cap; /* room in conf->pools */
     char            *err;
     size_t           errlen;
 };

@@ -273,6 +273,30 @@ START_TEST(test_nutcracker_order)
 }
 END_TEST
 
+/* Found by the fuzz target: a `pools` entry read as a pool, then a second
+ * `pools` section with more pools than were counted, overflowed the array. */
+START_TEST(test_pools_twice_grows)
+{
+    static const char yaml[] =
+        "pools: {listen: /tmp/sp-p0, servers: [/s:1]}\n"
+        "pools: {a: {listen: /tmp/sp-pa, servers: [/s:1]},"
+        " b: {listen: /tmp/sp-pb, servers: [/s:1]},"
+        " c: {listen: /tmp/sp-pc, servers: [/s:1]},"
+        " d: {listen: /tmp/sp-pd, servers: [/s:1]},"
+        " e: {listen: /tmp/sp-pe, servers: [/s:1]},"
+        " f: {listen: /tmp/sp-pf, servers: [/s:1]},"
+        " g: {listen: /tmp/sp-pg, servers: [/s:1]},"
+        " h: {listen: /tmp/sp-ph, servers: [/s:1]},"
+        " i: {listen: /tmp/sp-pi, servers: [/s:1]}}\n";
+    struct sp_conf *conf = load_ok(yaml);
+
+    ck_assert_uint_eq(conf->npools, 10);
+    ck_assert_ptr_nonnull(sp_conf_pool_find(conf, "pools"));
+    ck_assert_ptr_nonnull(sp_conf_pool_find(conf, "i"));
+    sp_conf_free(conf);
+}
+END_TEST
+
 START_TEST(test_shipped_configs_load)
 {
     static const char *const files[] = { "shardproxy.yml", "nutcracker.yml" };
@@ -446,6 +470,9 @@ static const struct bad_conf bad_confs[] = {
       "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:28: global: worker_cpu_affinity CPU 'x' is not a non-negative "
       "integer (0..4095 expected)" },
+    { "\"bad\\nkey\": 1\n",
+      "t.yml:1:13: pool 'bad key' must be a mapping of keys, not a single "
+      "value" },
     { "global:\n  max_openfiles: 99999999999\n"
       "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:18: global: max_openfiles '99999999999' is out of range "
@@ -483,6 +510,7 @@ sp_test_conf_suite(void)
     tcase_add_test(good, test_global_with_listen_is_a_pool);
     tcase_add_test(good, test_meitu_layout);
     tcase_add_test(good, test_nutcracker_order);
+    tcase_add_test(good, test_pools_twice_grows);
     tcase_add_test(good, test_shipped_configs_load);
     tcase_add_test(good, test_missing_file);
     tcase_add_loop_test(bad, test_bad_config_message, 0,
