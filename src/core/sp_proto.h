@@ -7,6 +7,7 @@
 #ifndef SP_PROTO_H
 #define SP_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ struct sp_proto {
     /* The static error reply for an errno ("-ERR Connection refused\r\n"). */
     const char *(*error_reply)(int err);
 };
+
+/* The error reply for a server failure errno, in either protocol. */
+const char *sp_proto_error_text(int err, bool redis);
 
 extern const struct sp_proto sp_proto_redis;
 extern const struct sp_proto sp_proto_memcache;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_array.h"
 #include "sp_client.h"
 #include "sp_conn.h"
 #include "sp_memcache.h"
@@ -39,49 +40,7 @@ static const char sp_mc_mn[] = "mn\r\n";
 static const char *
 sp_memcache_error_reply(int err)
 {
-    switch (err) {
-    case ECONNREFUSED:
-        return "SERVER_ERROR Connection refused\r\n";
-    case ETIMEDOUT:
-        return "SERVER_ERROR Connection timed out\r\n";
-    case ECONNRESET:
-        return "SERVER_ERROR Connection reset by peer\r\n";
-    case EPIPE:
-        return "SERVER_ERROR Broken pipe\r\n";
-    case EHOSTUNREACH:
-        return "SERVER_ERROR No route to host\r\n";
-    case ENETUNREACH:
-        return "SERVER_ERROR Network is unreachable\r\n";
-    case ENOENT:
-        return "SERVER_ERROR No such file or directory\r\n";
-    case ENOMEM:
-        return "SERVER_ERROR Cannot allocate memory\r\n";
-    case EPROTO:
-        return "SERVER_ERROR Protocol error from server\r\n";
-    case ESHUTDOWN:
-        return "SERVER_ERROR proxy shutting down\r\n";
-    default:
-        return "SERVER_ERROR Connection failed\r\n";
-    }
-}
-
-static int
-sp_mc_grow(void **array, uint32_t *cap, uint32_t need, size_t size)
-{
-    if (*cap >= need) {
-        return 0;
-    }
-    uint32_t ncap = *cap == 0 ? 8 : *cap;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *grown = realloc(*array, (size_t)ncap * size);
-    if (grown == NULL) {
-        return -1;
-    }
-    *array = grown;
-    *cap = ncap;
-    return 0;
+    return sp_proto_error_text(err, false);
 }
 
 static void
@@ -225,9 +184,9 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     struct sp_redis_arg *tokens;
     int32_t *frag_of_server;
 
-    if (sp_mc_grow((void **)&worker->args, &worker->args_cap, ntokens,
+    if (sp_array_grow((void **)&worker->args, &worker->args_cap, ntokens,
                    sizeof(*worker->args)) != 0
-        || sp_mc_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
+        || sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
                       sizeof(*msg->key_frag)) != 0) {
         sp_mc_fail(pool, msg, ENOMEM);
         return 0;
@@ -261,7 +220,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
 
     uint32_t nfrags = msg->nfrags;
     msg->nfrags = 0;
-    if (sp_mc_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
+    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
                    sizeof(*msg->frags)) != 0) {
         sp_mc_fail(pool, msg, ENOMEM);
         return 0;
@@ -366,7 +325,7 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
         }
     }
     /* the request's tokens again (the scan buffer was reused since) */
-    if (sp_mc_grow((void **)&worker->args, &worker->args_cap,
+    if (sp_array_grow((void **)&worker->args, &worker->args_cap,
                    first + msg->nkeys, sizeof(*worker->args)) != 0
         || (next = (uint32_t *)sp_worker_scratch(worker,
                         msg->nfrags * sizeof(uint32_t))) == NULL) {
@@ -520,7 +479,7 @@ sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
     if (head == NULL) {
         return -1;          /* bytes nobody asked for */
     }
-    if (sp_mc_grow((void **)&conn->mitems, &conn->mitems_cap, items,
+    if (sp_array_grow((void **)&conn->mitems, &conn->mitems_cap, items,
                    sizeof(*conn->mitems)) != 0) {
         return -1;
     }
@@ -576,7 +535,7 @@ sp_mc_reply(struct sp_conn *conn)
         msg->rsp_error = !ok;
         msg->nelems = 0;
         if (ok && p->nitems > 0) {
-            if (sp_mc_grow((void **)&msg->elems, &msg->elems_cap,
+            if (sp_array_grow((void **)&msg->elems, &msg->elems_cap,
                            2 * p->nitems, sizeof(*msg->elems)) != 0) {
                 msg->error = sp_memcache_error_reply(ENOMEM);
             } else {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_array.h"
 #include "sp_client.h"
 #include "sp_conn.h"
 #include "sp_pool.h"
@@ -27,34 +28,10 @@
 
 static const char sp_crlf[] = "\r\n";
 
-/* nutcracker's texts: "-ERR " and strerror */
 static const char *
 sp_redis_error_reply(int err)
 {
-    switch (err) {
-    case ECONNREFUSED:
-        return "-ERR Connection refused\r\n";
-    case ETIMEDOUT:
-        return "-ERR Connection timed out\r\n";
-    case ECONNRESET:
-        return "-ERR Connection reset by peer\r\n";
-    case EPIPE:
-        return "-ERR Broken pipe\r\n";
-    case EHOSTUNREACH:
-        return "-ERR No route to host\r\n";
-    case ENETUNREACH:
-        return "-ERR Network is unreachable\r\n";
-    case ENOENT:
-        return "-ERR No such file or directory\r\n";
-    case ENOMEM:
-        return "-ERR Cannot allocate memory\r\n";
-    case EPROTO:
-        return "-ERR Protocol error from server\r\n";
-    case ESHUTDOWN:
-        return "-ERR proxy shutting down\r\n";
-    default:
-        return "-ERR Connection failed\r\n";
-    }
+    return sp_proto_error_text(err, true);
 }
 
 /* ---- small reply builders ---------------------------------------------- */
@@ -357,25 +334,6 @@ sp_redis_scan_args(const struct sp_msg *msg, bool inline_form,
     return i == nargs ? 0 : -1;
 }
 
-static int
-sp_grow(void **array, uint32_t *cap, uint32_t need, size_t size)
-{
-    if (*cap >= need) {
-        return 0;
-    }
-    uint32_t ncap = *cap == 0 ? 8 : *cap;
-    while (ncap < need) {
-        ncap *= 2;
-    }
-    void *grown = realloc(*array, (size_t)ncap * size);
-    if (grown == NULL) {
-        return -1;
-    }
-    *array = grown;
-    *cap = ncap;
-    return 0;
-}
-
 /* Append "$len\r\n<arg>\r\n" for one argument of the request. */
 static int
 sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
@@ -437,9 +395,9 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
     struct sp_redis_arg *args;
     int32_t *frag_of_server;
 
-    if (sp_grow((void **)&worker->args, &worker->args_cap, nargs,
+    if (sp_array_grow((void **)&worker->args, &worker->args_cap, nargs,
                 sizeof(*worker->args)) != 0
-        || sp_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
+        || sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
                    sizeof(*msg->key_frag)) != 0) {
         sp_redis_fail(pool, msg, ENOMEM);
         return 0;
@@ -477,7 +435,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
 
     uint32_t nfrags = msg->nfrags;
     msg->nfrags = 0;
-    if (sp_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
+    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
                 sizeof(*msg->frags)) != 0) {
         sp_redis_fail(pool, msg, ENOMEM);
         return 0;
@@ -766,9 +724,9 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
     uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
-    if (sp_grow((void **)&conn->rstack, &conn->rstack_cap, SP_RSTACK_MIN,
+    if (sp_array_grow((void **)&conn->rstack, &conn->rstack_cap, SP_RSTACK_MIN,
                 sizeof(*conn->rstack)) != 0
-        || sp_grow((void **)&conn->relems, &conn->relems_cap, elems,
+        || sp_array_grow((void **)&conn->relems, &conn->relems_cap, elems,
                    sizeof(*conn->relems)) != 0) {
         return -1;
     }
@@ -799,7 +757,7 @@ sp_redis_reply(struct sp_conn *conn)
         msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;
         msg->rsp_array = p->type == SP_REDIS_REPLY_ARRAY && !p->nil;
         if (msg->rsp_array) {
-            if (sp_grow((void **)&msg->elems, &msg->elems_cap, p->nelements,
+            if (sp_array_grow((void **)&msg->elems, &msg->elems_cap, p->nelements,
                         sizeof(*msg->elems)) != 0) {
                 msg->error = sp_redis_error_reply(ENOMEM);
             } else {
