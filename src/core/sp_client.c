@@ -307,7 +307,7 @@ sp_client_on_event(struct sp_conn *conn, uint32_t ready)
         sp_conn_want_flush(conn);
     }
     if ((ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP)) && !conn->closing) {
-        ssize_t n = sp_conn_read(conn, conn->pool->proto->client_data);
+        ssize_t n = sp_conn_read(conn, ready, conn->pool->proto->client_data);
 
         if (n < 0) {
             conn->pool->stats.client_err++;

@@ -74,8 +74,10 @@ sp_conn_free(struct sp_conn *conn)
 }
 
 ssize_t
-sp_conn_read(struct sp_conn *conn, sp_conn_data_fn on_data)
+sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
 {
+    /* the peer's FIN came with this event: read on to see the EOF */
+    bool pending_eof = (ready & (SP_EV_RDHUP | SP_EV_ERROR)) != 0;
     struct sp_worker *worker = conn->worker;
     ssize_t total = 0;
 
@@ -91,7 +93,8 @@ sp_conn_read(struct sp_conn *conn, sp_conn_data_fn on_data)
             sp_mbuf_chain_append(&conn->in, tail);
         }
 
-        ssize_t n = read(conn->fd, tail->last, sp_mbuf_room(tail));
+        size_t room = sp_mbuf_room(tail);
+        ssize_t n = read(conn->fd, tail->last, room);
         if (n > 0) {
             const uint8_t *data = tail->last;
             tail->last += n;
@@ -99,6 +102,14 @@ sp_conn_read(struct sp_conn *conn, sp_conn_data_fn on_data)
             total += n;
             /* the handler never frees conn; it sets conn->closing to stop */
             if (on_data(conn, data, (size_t)n) != 0 || conn->closing) {
+                return total;
+            }
+            /*
+             * Edge-triggered: a short read drained the socket, and bytes
+             * (or a FIN) arriving later raise a new edge, so the read that
+             * would only say EAGAIN is skipped (nginx does the same).
+             */
+            if ((size_t)n < room && !pending_eof) {
                 return total;
             }
             continue;

@@ -95,7 +95,10 @@ void sp_conn_free(struct sp_conn *conn);
 int sp_conn_register(struct sp_conn *conn);
 
 /*
- * Read until EAGAIN, EOF or error into the input chain; for each newly
+ * Read until the socket is drained (EAGAIN, or a short read: with
+ * edge-triggered events a later arrival raises a new edge; but with
+ * SP_EV_RDHUP or SP_EV_ERROR in `ready`, on to the EOF), EOF or error into
+ * the input chain; for each newly
  * filled span call on_data(conn, data, len), which must not free conn and
  * stops the reading by returning -1 or setting conn->closing. Returns the
  * bytes read; sets conn->eof on EOF; -1 on a read error (errno kept) or
@@ -103,7 +106,8 @@ int sp_conn_register(struct sp_conn *conn);
  */
 typedef int (*sp_conn_data_fn)(struct sp_conn *conn, const uint8_t *data,
                                size_t len);
-ssize_t sp_conn_read(struct sp_conn *conn, sp_conn_data_fn on_data);
+ssize_t sp_conn_read(struct sp_conn *conn, uint32_t ready,
+                     sp_conn_data_fn on_data);
 
 /* Drop input bytes before stream offset `upto` (they belong to messages). */
 void sp_conn_consume(struct sp_conn *conn, uint64_t upto);

@@ -377,7 +377,7 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
     }
     if (ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP)) {
         const struct sp_proto *proto = conn->pool->proto;
-        ssize_t n = sp_conn_read(conn, proto->server_data);
+        ssize_t n = sp_conn_read(conn, ready, proto->server_data);
 
         if (conn->closing) {
             server->stats.server_err++;

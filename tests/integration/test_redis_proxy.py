@@ -219,6 +219,22 @@ class RedisProxyTest(sptest.HarnessTestCase):
         self.assertEqual(data, b"+PONG\r\n+OK\r\n")
         self.assertTrue(closed)
 
+    def test_half_close_gets_replies_then_connection_is_released(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(sock.close)
+        sock.sendall(resp("SET", "hc:1", "v") + resp("GET", "hc:1"))
+        sock.shutdown(socket.SHUT_WR)           # FIN right behind the data
+        data = b""
+        while True:
+            part = sock.recv(65536)
+            if not part:
+                break
+            data += part
+        self.assertEqual(data, b"+OK\r\n$1\r\nv\r\n")   # then the proxy closed
+        self.assertTrue(sptest.poll_until(
+            lambda: sptest.read_stats(self.proxy.stats_port)["alpha"]
+            ["client_connections"] == 0, "connection released", timeout=5))
+
     def test_inline_commands(self):
         data, _ = raw_exchange(self.port, b"SET in:1 inline\r\nGET in:1\r\nPING\n", 3)
         self.assertEqual(data, b"+OK\r\n$6\r\ninline\r\n+PONG\r\n")
