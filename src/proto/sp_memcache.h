@@ -336,6 +336,7 @@ struct sp_memcache_reply_parser {
     int       state;
     int       line;                 /* type of the line being read */
     uint64_t  line_start;
+    uint64_t  word_start;           /* the line's first word */
     uint32_t  ntokens;
     bool      in_token;
     uint64_t  token_start;

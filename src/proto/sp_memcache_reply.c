@@ -142,7 +142,10 @@ sp_reply_classify(const struct sp_memcache_reply_parser *p)
     }
     for (size_t i = 0; i < sizeof(sp_mc_reply_words)
                            / sizeof(sp_mc_reply_words[0]); i++) {
-        if (strcmp(p->word, sp_mc_reply_words[i].word) == 0) {
+        /* by length: a NUL inside the word must not end it early */
+        const char *word = sp_mc_reply_words[i].word;
+        if (strlen(word) == p->token_len
+            && memcmp(p->word, word, p->token_len) == 0) {
             return sp_mc_reply_words[i].type;
         }
     }
@@ -157,6 +160,9 @@ sp_reply_token_bytes(struct sp_memcache_reply_parser *p, const uint8_t *s,
     if (!p->in_token) {
         p->in_token = true;
         p->token_start = at;
+        if (p->ntokens == 0) {
+            p->word_start = at;     /* an item starts at its VALUE */
+        }
         p->token_len = 0;
         p->num = 0;
         p->digits = 0;
@@ -268,8 +274,8 @@ sp_reply_data_end(struct sp_memcache_reply_parser *p, uint64_t at)
     if (p->nitems < p->items_cap) {
         struct sp_memcache_item *item = &p->items[p->nitems++];
 
-        item->offset = p->line_start;
-        item->len = (uint32_t)(at + 1 - p->line_start);
+        item->offset = p->word_start;
+        item->len = (uint32_t)(at + 1 - p->word_start);
         item->key_offset = p->key_offset;
         item->key_len = p->key_len;
     } else {

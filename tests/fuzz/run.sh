@@ -47,7 +47,7 @@ CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 # max_len stays small for speed: the protocol targets reach 64 KiB lines and
 # large payloads through run expansion (see fuzz_split.h).
 declare -A SRCS LIBS MAXLEN
-ALL_TARGETS="fuzz_redis_req fuzz_redis_reply fuzz_conf"
+ALL_TARGETS="fuzz_redis_req fuzz_redis_reply fuzz_mc_req fuzz_mc_reply fuzz_conf"
 
 SRCS[fuzz_redis_req]="src/proto/sp_redis_req.c src/proto/sp_redis_cmd.c"
 LIBS[fuzz_redis_req]=""
@@ -57,14 +57,17 @@ SRCS[fuzz_redis_reply]="src/proto/sp_redis_reply.c"
 LIBS[fuzz_redis_reply]=""
 MAXLEN[fuzz_redis_reply]=4096
 
+SRCS[fuzz_mc_req]="src/proto/sp_memcache_req.c src/proto/sp_memcache_cmd.c"
+LIBS[fuzz_mc_req]=""
+MAXLEN[fuzz_mc_req]=4096
+
+SRCS[fuzz_mc_reply]="src/proto/sp_memcache_reply.c src/proto/sp_memcache_cmd.c"
+LIBS[fuzz_mc_reply]=""
+MAXLEN[fuzz_mc_reply]=4096
+
 SRCS[fuzz_conf]="$(echo src/core/sp_conf*.c src/core/sp_hash*.c src/core/sp_md5.c src/core/sp_dist.c)"
 LIBS[fuzz_conf]="-lyaml -lm -ldl"
 MAXLEN[fuzz_conf]=4096
-
-# Memcached parsers (src/proto/sp_memcache*.c, in progress): add
-#   fuzz_mc_req and fuzz_mc_reply to ALL_TARGETS with their sources here,
-#   written like fuzz_redis_req.c on top of fuzz_split.h, with seed corpora
-#   in tests/fuzz/corpus/fuzz_mc_req/ and .../fuzz_mc_reply/.
 
 targets="${FUZZ_TARGETS:-$ALL_TARGETS}"
 
