@@ -1,0 +1,1098 @@
+#!/usr/bin/python3
+"""shardproxy side by side with nutcracker: the `make bench` harness (DESIGN §7).
+
+Owns the benchmark, start to finish:
+  * its own backends on free loopback ports: 2 redis-server (no persistence),
+    2 memcached (-m 1024, no UDP);
+  * each proxy under test with the SAME nutcracker-format config (a Redis pool
+    over the 2 redis, a Memcached pool over the 2 memcached, ketama, fnv1a_64),
+    started with `-s <free port> -a 127.0.0.1 -o <log>`: Debian's nutcracker,
+    and shardproxy (build/shardproxy or $SHARDPROXY_BIN) -- while shardproxy
+    cannot serve yet ("no data path"), its cells are n/a and the bench goes on;
+  * a direct baseline: the same load straight to backend #1, no proxy;
+  * the cells (see --list): Redis GET/SET x 16/512 B x pipeline 1/16 with 50
+    clients (redis-benchmark), GET/SET with a new connection per request,
+    MGET of 10 keys, Memcached get/set x 16/512 B (memcaslap);
+  * per cell, rounds in which every target runs once, the order reversed every
+    other round (A B, B A, ...); a round during which other processes used
+    much CPU is repeated (bounded);
+  * per run: requests/s, p50/p99 latency, proxy CPU microseconds per request
+    (utime+stime from /proc/<pid>/stat of the proxy and all its descendants,
+    reaped children included), and a check that the backends really saw the
+    requests;
+  * proxy syscalls per request (perf stat -e raw_syscalls:sys_enter -p <pids>;
+    n/a with the reason if perf cannot) in separate perf rounds after the timed
+    ones: a counting tracepoint costs the proxy CPU on every syscall (measured
+    10-40% more CPU/request), so the timed runs go without it;
+  * the report: per-target medians, shardproxy/nutcracker paired ratios (median
+    of the per-round ratios), written to bench/RESULTS.md (+ every run in
+    bench/RESULTS.json) and printed.
+
+Process handling (free ports, start, readiness, stop by pid, kill on our
+death) is tests/integration/sptest.py's.  Every child is stopped by pid on exit,
+Ctrl-C or failure; load generators run in their own process group, killed by
+that group id on timeout.  Loopback only, no stdin, every wait bounded.
+
+    /usr/bin/python3 bench/bench.py             full run (5 rounds, every cell)
+    /usr/bin/python3 bench/bench.py --quick     smoke test (~30 s): 2 rounds,
+                                                small counts, 5 cells, written
+                                                to bench/RESULTS-quick.md
+    /usr/bin/python3 bench/bench.py --list      the cells and their counts
+    ... --cells 'redis-get-*,mc-*' --rounds 7 --scale 2 --targets nutcracker,direct
+"""
+
+import argparse
+import csv
+import datetime
+import fnmatch
+import io
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+import sptest  # noqa: E402  (the shared process harness)
+
+HZ = os.sysconf("SC_CLK_TCK")
+NCPU = len(os.sched_getaffinity(0))
+CLIENTS = 50                   # concurrent client connections, every cell
+KEYSPACE = 100000              # redis-benchmark -r: keys key:000000000000 ..
+MC_THREADS = 2                 # memcaslap -T
+MC_WINDOW = "1k"               # memcaslap -w: get cells first set CLIENTS*1024 keys
+MC_OVERWRITE = "0.99"          # memcaslap -o for set cells: 99% overwrite, so
+                               # SETs do not fill memcached with new keys
+PERF_EVENTS = "raw_syscalls:sys_enter,task-clock"
+MIN_FORWARDED = 0.98           # backend commands per request below this: the
+                               # target answered without forwarding (errors)
+PROXIES = ("nutcracker", "shardproxy")
+TARGETS = PROXIES + ("direct",)
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------- cells
+
+class Cell:
+    """One benchmark configuration: a command, value size, pipeline depth,
+    connection mode, and the request count of one run (full mode)."""
+
+    def __init__(self, name, proto, op, size, count, pipeline=1,
+                 keepalive=True, quick=False, what=""):
+        self.name, self.proto, self.op, self.size = name, proto, op, size
+        self.count, self.pipeline, self.keepalive = count, pipeline, keepalive
+        self.quick, self.what = quick, what
+
+    def needs_prefill(self):
+        """Redis reads need every key of the key space present."""
+        return self.proto == "redis" and self.op in ("get", "mget")
+
+
+def all_cells():
+    cells = []
+    for op in ("get", "set"):
+        for size in (16, 512):
+            for pipe, count in ((1, 100000), (16, 500000)):
+                cells.append(Cell(f"redis-{op}-{size}-p{pipe}", "redis", op, size,
+                                  count, pipeline=pipe,
+                                  quick=(op, size, pipe) in (("get", 16, 1), ("set", 512, 16)),
+                                  what=f"{op.upper()} {size} B, pipeline {pipe}"))
+    for op in ("get", "set"):
+        cells.append(Cell(f"redis-{op}-16-newconn", "redis", op, 16, 20000,
+                          keepalive=False, quick=op == "get",
+                          what=f"{op.upper()} 16 B, new connection per request"))
+    cells.append(Cell("redis-mget10-16", "redis", "mget", 16, 50000, quick=True,
+                      what="MGET of 10 random keys (16 B values)"))
+    for op in ("get", "set"):
+        for size in (16, 512):
+            cells.append(Cell(f"mc-{op}-{size}", "mc", op, size,
+                              300000 if op == "get" else 200000,
+                              quick=(op, size) == ("get", 16),
+                              what=f"memcached {op} {size} B"))
+    return cells
+
+
+def select_cells(args):
+    cells = all_cells()
+    if args.cells:
+        pats = [p.strip() for p in args.cells.split(",") if p.strip()]
+        cells = [c for c in cells if any(fnmatch.fnmatch(c.name, p) for p in pats)]
+    elif args.quick:
+        cells = [c for c in cells if c.quick]
+    return cells
+
+
+def run_count(cell, args):
+    """Requests in one measured run: the cell's count, scaled (quick: /10)."""
+    scale = args.scale * (0.1 if args.quick else 1.0)
+    return max(1000, int(cell.count * scale))
+
+
+# ------------------------------------------------------------ /proc and rusage
+
+def _stat_fields(pid):
+    """Fields of /proc/<pid>/stat after the command name (index 0 = state)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def children_map():
+    """{ppid: [pid, ...]} of every process now, from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            f = _stat_fields(entry)
+            if f is not None:
+                children.setdefault(int(f[1]), []).append(int(entry))
+    return children
+
+
+def proc_tree(pid, children=None):
+    """pid and all its live descendants (by ppid, from /proc)."""
+    children = children_map() if children is None else children
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, ()))
+    return [p for p in tree if _stat_fields(p) is not None]
+
+
+def tree_ticks(pid, children=None):
+    """CPU clock ticks used by pid's process tree: utime+stime of every live
+    member plus cutime+cstime (children it has reaped, e.g. dead workers)."""
+    total = 0
+    for p in proc_tree(pid, children):
+        f = _stat_fields(p)
+        if f is not None:
+            total += sum(int(x) for x in f[11:15])
+    return total
+
+
+def machine_busy_ticks():
+    """Busy ticks of all CPUs from /proc/stat: user+nice+system+steal.  irq and
+    softirq are left out: loopback traffic is mostly softirq work that the
+    kernel does not charge to any process, so it is ours but unattributable."""
+    f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, steal = int(f[0]), int(f[1]), int(f[2]), int(f[7])
+    return user + nice + system + steal
+
+
+def rusage_seconds(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+class Snapshot:
+    """CPU accounting at one instant: the machine, our processes, one proxy."""
+
+    def __init__(self, bench, target):
+        children = children_map()
+        self.t = time.monotonic()
+        self.busy = machine_busy_ticks()
+        self.ours = sum(tree_ticks(p.pid, children) for p in bench.harness.procs if p.alive())
+        self.reaped = rusage_seconds(resource.RUSAGE_CHILDREN) + \
+            rusage_seconds(resource.RUSAGE_SELF)
+        self.proxy = tree_ticks(target.proc.pid, children) if target.proc else None
+
+
+def other_cpu_fraction(a, b):
+    """Share of the machine's CPU capacity used between snapshots a and b by
+    processes that are not ours (backends, proxies, load generator, perf,
+    this script)."""
+    elapsed = max(b.t - a.t, 1e-6)
+    other = (b.busy - a.busy - (b.ours - a.ours)) / HZ - (b.reaped - a.reaped)
+    return max(0.0, other) / (elapsed * NCPU)
+
+
+# ----------------------------------------------------------------------- perf
+
+def perf_probe(pid):
+    """(True, "") if `perf stat -e raw_syscalls:sys_enter -p pid` works here,
+    else (False, why)."""
+    exe = shutil.which("perf")
+    if exe is None:
+        return False, "perf not installed (Debian package linux-perf)"
+    try:
+        r = subprocess.run([exe, "stat", "-x,", "-e", PERF_EVENTS, "-p", str(pid),
+                            "--", "sleep", "0.05"], capture_output=True, text=True,
+                           timeout=20, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False, "perf stat did not finish within 20 s"
+    if r.returncode != 0 or "raw_syscalls:sys_enter" not in r.stderr:
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        why = " / ".join(lines[:3]) or f"exit {r.returncode}"
+        return False, f"perf stat failed: {why}"
+    if "<not supported>" in r.stderr:
+        return False, "perf: raw_syscalls:sys_enter not supported by this kernel"
+    return True, ""
+
+
+def parse_perf(path):
+    """{event: count} from `perf stat -x,` output; "<not counted>" is 0 (the
+    process never ran during the window)."""
+    counts = {}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return counts
+    for line in lines:
+        f = line.split(",")
+        if len(f) < 3 or line.startswith("#"):
+            continue
+        value = 0.0 if f[0].startswith("<not counted>") else _float(f[0])
+        if value is not None:
+            counts[f[2]] = value
+    return counts
+
+
+def _float(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------ load generators
+
+def redis_argv(cell, port, n):
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", port, "-c", CLIENTS,
+            "-n", n, "-r", KEYSPACE, "-P", cell.pipeline, "--csv"]
+    if not cell.keepalive:
+        argv += ["-k", "0"]
+    if cell.op == "mget":
+        return argv + ["MGET"] + ["key:__rand_int__"] * 10
+    return argv + ["-d", cell.size, "-t", cell.op]
+
+
+def memcaslap_cfg(bench, cell):
+    """memcaslap's -F file: 16 B keys, fixed value size, get-only or set-only."""
+    set_prop, get_prop = ("1", "0") if cell.op == "set" else ("0", "1")
+    text = (f"key\n16 16 1\nvalue\n{cell.size} {cell.size} 1\n"
+            f"cmd\n0 {set_prop}\n1 {get_prop}\n")
+    return bench.harness.tmp.file(f"memcaslap-{cell.op}-{cell.size}.cfg", text)
+
+
+def memcaslap_argv(bench, cell, port, n):
+    argv = ["memcaslap", "-s", f"127.0.0.1:{port}", "-F", memcaslap_cfg(bench, cell),
+            "-T", MC_THREADS, "-c", CLIENTS, "-x", n, "-X", cell.size,
+            "-w", MC_WINDOW, "-S", "3600s"]
+    if cell.op == "set":
+        argv += ["-o", MC_OVERWRITE]
+    return argv
+
+
+def parse_redis_benchmark(out, n):
+    """{rps, p50_ms, p99_ms, requests} from redis-benchmark --csv output."""
+    rows = [r for r in csv.reader(io.StringIO(out)) if r]
+    for header, row in zip(rows, rows[1:]):
+        if "rps" in header and len(row) == len(header):
+            d = dict(zip(header, row))
+            return {"rps": float(d["rps"]), "p50_ms": float(d["p50_latency_ms"]),
+                    "p99_ms": float(d["p99_latency_ms"]), "requests": n}
+    raise ValueError("no CSV result line in redis-benchmark output")
+
+
+def log2_percentile(buckets, q):
+    """Percentile q (0..1) in microseconds from memcaslap's log2 histogram:
+    bucket i holds latencies in (2^(i-1), 2^i] us; linear within a bucket."""
+    total = sum(buckets.values())
+    rank, seen = q * total, 0
+    for i in sorted(buckets):
+        if seen + buckets[i] >= rank and buckets[i]:
+            lo, hi = (2 ** (i - 1) if i else 0), 2 ** i
+            return lo + (hi - lo) * (rank - seen) / buckets[i]
+        seen += buckets[i]
+    return float(2 ** max(buckets)) if buckets else None
+
+
+def parse_memcaslap(out):
+    """{rps, p50_ms, p99_ms, requests, measured, get_misses} from memcaslap
+    output.  A get-only run first sets its key window (not timed, not in the
+    latency statistics, but counted in Ops): rps is the timed ops (the
+    'Total Statistics (N events)') over the timed phase (Ops/TPS, since 'Run
+    time' is printed to 0.1 s); requests (the CPU and syscall denominator) is
+    every op the proxy handled, Ops.  Latency: the final log2 histogram."""
+    m = re.search(r"Run time: \S+ Ops: (\d+) TPS: (\d+)", out)
+    ev = re.search(r"Total Statistics \((\d+) events\)", out)
+    if not m or not ev or not int(m.group(2)):
+        raise ValueError("no 'Total Statistics' or 'Run time: ... Ops: ... TPS:' "
+                         "in memcaslap output")
+    ops, tps, measured = int(m.group(1)), int(m.group(2)), int(ev.group(1))
+    buckets = {}
+    block = out.split("Total Statistics (", 1)
+    if "Log2 Dist:" in block[1]:
+        dist = block[1].split("Log2 Dist:", 1)[1]
+        for line in dist.splitlines()[1:]:
+            if not line.strip():
+                break
+            first, *counts = line.split()
+            base = int(first.rstrip(":"))
+            for k, c in enumerate(counts):
+                buckets[base + k] = int(c)
+    p50 = log2_percentile(buckets, 0.50)
+    p99 = log2_percentile(buckets, 0.99)
+    misses = re.search(r"get_misses: (\d+)", out)
+    return {"rps": measured / (ops / tps), "requests": ops, "measured": measured,
+            "p50_ms": p50 / 1000 if p50 is not None else None,
+            "p99_ms": p99 / 1000 if p99 is not None else None,
+            "get_misses": int(misses.group(1)) if misses else None}
+
+
+def run_loadgen(argv, perf_pids, outdir, tag, timeout):
+    """Run argv (under `perf stat -p perf_pids` when given) in its own process
+    group; return (exit status or None on timeout, stdout, stderr, perf counts).
+    On timeout or interruption the whole group is killed by its id."""
+    argv = [str(a) for a in argv]
+    perf_out = outdir / f"{tag}.perf"
+    if perf_pids:
+        argv = ["perf", "stat", "-x,", "-o", str(perf_out), "-e", PERF_EVENTS,
+                "-p", ",".join(map(str, perf_pids)), "--"] + argv
+    out_path, err_path = outdir / f"{tag}.stdout", outdir / f"{tag}.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                             start_new_session=True, preexec_fn=sptest._die_with_parent)
+    status = None
+    try:
+        status = p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if p.poll() is None:
+            _kill_group(p)
+    text = out_path.read_text(errors="replace")
+    errs = err_path.read_text(errors="replace")
+    return status, text, errs, (parse_perf(perf_out) if perf_pids else {})
+
+
+def _kill_group(p):
+    """SIGKILL the process group we created for p (its id is p's pid)."""
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait(10)
+
+
+# ------------------------------------------------------------------- backends
+
+def redis_call(port, payload, timeout=10.0):
+    """Send raw RESP bytes, return the first reply's bytes (bulk strings read
+    whole).  Small admin use only (INFO)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(payload)
+        data = b""
+        for _ in range(10000):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if data.startswith(b"$") and b"\r\n" in data:
+                head, _, rest = data.partition(b"\r\n")
+                if len(rest) >= int(head[1:]) + 2:
+                    return rest[:int(head[1:])]
+            elif not data.startswith(b"$") and data.endswith(b"\r\n"):
+                return data
+    raise OSError(f"short reply from redis on port {port}")
+
+
+def redis_info(port):
+    text = redis_call(port, b"INFO stats\r\n").decode()
+    return dict(ln.split(":", 1) for ln in text.splitlines() if ":" in ln)
+
+
+def memcached_stats(port):
+    reply = sptest.tcp_request(port, b"stats\r\n", until=b"END\r\n", timeout=10.0)
+    if reply is None:
+        raise OSError(f"memcached on port {port} does not answer stats")
+    stats = {}
+    for line in reply.decode().splitlines():
+        f = line.split()
+        if len(f) == 3 and f[0] == "STAT":
+            stats[f[1]] = f[2]
+    return stats
+
+
+def backend_counters(bench, proto):
+    """Commands the backends of `proto` have processed so far, summed, and
+    read hits/misses (redis) or get misses (memcached)."""
+    c = {"commands": 0, "hits": 0, "misses": 0}
+    if proto == "redis":
+        for r in bench.redis:
+            info = redis_info(r.port)
+            c["commands"] += int(info["total_commands_processed"])
+            c["hits"] += int(info["keyspace_hits"])
+            c["misses"] += int(info["keyspace_misses"])
+    else:
+        for m in bench.memcached:
+            st = memcached_stats(m.port)
+            c["commands"] += int(st["cmd_get"]) + int(st["cmd_set"])
+            c["hits"] += int(st["get_hits"])
+            c["misses"] += int(st["get_misses"])
+    return c
+
+
+def prefill_redis(bench, size):
+    """SET every key redis-benchmark -r KEYSPACE can ask for, on both redis
+    servers, so GET and MGET always hit whichever server a key maps to."""
+    value = b"v" * size
+    for r in bench.redis:
+        with socket.create_connection(("127.0.0.1", r.port), timeout=30) as s:
+            for start in range(0, KEYSPACE, 5000):
+                cmds = b"".join(
+                    b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n" % (i, size, value)
+                    for i in range(start, min(start + 5000, KEYSPACE)))
+                s.sendall(cmds)
+                _read_ok_replies(s, min(5000, KEYSPACE - start))
+
+
+def _read_ok_replies(sock, n):
+    data = b""
+    for _ in range(100000):
+        if data.count(b"\r\n") >= n:
+            break
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            raise OSError("redis closed the connection during prefill")
+        data += chunk
+    if data.count(b"+OK\r\n") != n:
+        raise OSError(f"prefill: expected {n} +OK, got {data[:80]!r}...")
+
+
+# -------------------------------------------------------------------- targets
+
+class Target:
+    """Where the load goes: a proxy (proc) or straight to backend #1 (no proc).
+    `reason` is set when the target is n/a."""
+
+    def __init__(self, name, redis_port=None, mc_port=None, proc=None, reason=None):
+        self.name, self.redis_port, self.mc_port = name, redis_port, mc_port
+        self.proc, self.reason = proc, reason
+
+    def port(self, proto):
+        return self.redis_port if proto == "redis" else self.mc_port
+
+    def check_alive(self):
+        """Mark the target n/a if its proxy died; True if usable."""
+        if self.reason is None and self.proc is not None and not self.proc.alive():
+            self.reason = (f"{self.name} exited during the bench (status "
+                           f"{self.proc.returncode}); log tail in the report notes")
+        return self.reason is None
+
+
+def pool_conf(redis_servers, mc_servers):
+    """A callable giving the nutcracker config text on fresh listen ports:
+    the pools `bench_redis` and `bench_mc`, ketama + fnv1a_64."""
+    def pool(name, port, redis, servers):
+        lines = [f"{name}:", f"  listen: 127.0.0.1:{port}", "  hash: fnv1a_64",
+                 "  distribution: ketama", f"  redis: {'true' if redis else 'false'}",
+                 "  servers:"]
+        lines += [f"   - 127.0.0.1:{s.port}:1" for s in servers]
+        return "\n".join(lines) + "\n"
+
+    def text():
+        return (pool("bench_redis", sptest.free_port(), True, redis_servers) + "\n" +
+                pool("bench_mc", sptest.free_port(), False, mc_servers))
+    return text
+
+
+def start_nutcracker(h, conf):
+    try:
+        nc = h.start_nutcracker(conf)
+    except sptest.StartError as e:
+        return Target("nutcracker", reason=f"did not start: {_first_line(e)}")
+    return Target("nutcracker", nc.pools["bench_redis"], nc.pools["bench_mc"], nc.proc)
+
+
+def shardproxy_exe():
+    env = os.environ.get("SHARDPROXY_BIN")
+    path = Path(env) if env else REPO / "build" / "shardproxy"
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def start_shardproxy(h, conf):
+    """shardproxy with the nutcracker config unchanged and nutcracker's flags.
+    Ready when its process tree listens on both pool ports.  If it exits (e.g.
+    "no data path yet") or never gets ready, the target is n/a with the reason."""
+    exe = shardproxy_exe()
+    if exe is None:
+        return Target("shardproxy", reason="binary not found (build/shardproxy or $SHARDPROXY_BIN)")
+
+    def once():
+        text = conf()
+        name = h.unique("shardproxy")
+        conf_path = h.tmp.file(f"{name}.yml", text)
+        log_path = h.tmp.path / f"{name}.log"
+        pools = sptest.conf_listens(text)
+        argv = [exe, "-c", conf_path, "-o", log_path, "-s", sptest.free_port(),
+                "-a", "127.0.0.1"]
+
+        def ready(proc):
+            tree = proc_tree(proc.pid)
+            return all(any(sptest.owns_listener(p, port) for p in tree) and
+                       sptest.tcp_accepts(port) for port in pools.values())
+        proc = h.start_process(name, argv, ready, f"shardproxy listening on {sorted(pools)}",
+                               extra_logs=[log_path])
+        return Target("shardproxy", pools["bench_redis"], pools["bench_mc"], proc)
+
+    try:
+        return sptest._start_with_retries(sptest.START_ATTEMPTS, once)
+    except sptest.StartError as e:
+        if "no data path" in str(e):
+            return Target("shardproxy", reason="this build has no data path yet "
+                          "(shardproxy -c CONF exits 1: \"...no data path yet...\")")
+        return Target("shardproxy", reason=f"did not start: {_first_line(e)}")
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0][:200]
+
+
+# ---------------------------------------------------------------------- bench
+
+class Bench:
+    """Everything one bench run owns: the harness (temp dir + processes), the
+    backends, the targets, perf availability, and the options."""
+
+    def __init__(self, args):
+        self.args = args
+        self.harness = sptest.Harness("bench")
+        self.rundir = self.harness.tmp.path / "runs"
+        self.rundir.mkdir()
+        self.redis, self.memcached, self.targets = [], [], []
+        self.perf_ok, self.perf_reason = False, "not probed"
+        self.notes = []
+        self.seq = 0
+
+    def start(self):
+        h = self.harness
+        self.redis = [h.start_redis() for _ in range(2)]
+        self.memcached = [h.start_memcached(extra_args=["-m", "1024"]) for _ in range(2)]
+        log("backends: redis " + ", ".join(str(r.port) for r in self.redis) +
+            "; memcached " + ", ".join(str(m.port) for m in self.memcached))
+        conf = pool_conf(self.redis, self.memcached)
+        wanted = self.args.targets.split(",")
+        if "nutcracker" in wanted:
+            self.targets.append(start_nutcracker(h, conf))
+        if "shardproxy" in wanted:
+            self.targets.append(start_shardproxy(h, conf))
+        if "direct" in wanted:
+            self.targets.append(Target("direct", self.redis[0].port, self.memcached[0].port))
+        for t in self.targets:
+            log(f"target {t.name}: " + (f"n/a -- {t.reason}" if t.reason else
+                f"redis pool :{t.redis_port}, memcached pool :{t.mc_port}"
+                + (f", pid {t.proc.pid}" if t.proc else "")))
+        self._probe_perf()
+
+    def _probe_perf(self):
+        if self.args.no_perf:
+            self.perf_ok, self.perf_reason = False, "disabled by --no-perf"
+        else:
+            self.perf_ok, self.perf_reason = perf_probe(self.redis[0].pid)
+        log("perf: " + ("raw_syscalls:sys_enter counting works" if self.perf_ok
+                        else f"n/a -- {self.perf_reason}"))
+
+    def usable_targets(self):
+        return [t for t in self.targets if t.check_alive()]
+
+    def next_tag(self, cell, target):
+        self.seq += 1
+        return f"{self.seq:04d}-{cell.name}-{target.name}"
+
+
+def loadgen_argv(bench, cell, target, n):
+    port = target.port(cell.proto)
+    if cell.proto == "redis":
+        return redis_argv(cell, port, n)
+    return memcaslap_argv(bench, cell, port, n)
+
+
+def run_once(bench, cell, target, n, perf=False):
+    """One bounded run of `cell` through `target` (under perf stat when `perf`
+    and the target is a proxy); returns the measurements (or an "error")."""
+    pids = proc_tree(target.proc.pid) if target.proc and perf else []
+    tag = bench.next_tag(cell, target)
+    argv = loadgen_argv(bench, cell, target, n)
+    before, counters0 = Snapshot(bench, target), backend_counters(bench, cell.proto)
+    status, out, errs, counts = run_loadgen(argv, pids, bench.rundir, tag,
+                                            bench.args.run_timeout)
+    after, counters1 = Snapshot(bench, target), backend_counters(bench, cell.proto)
+    run = {"target": target.name, "tag": tag, "seconds": round(after.t - before.t, 3),
+           "other_cpu": round(other_cpu_fraction(before, after), 4)}
+    if status is None:
+        return dict(run, error=f"timed out after {bench.args.run_timeout}s")
+    try:
+        res = (parse_redis_benchmark(out, n) if cell.proto == "redis" else parse_memcaslap(out))
+    except (ValueError, IndexError, KeyError) as e:
+        tail = " / ".join((errs or out).strip().splitlines()[-2:])
+        return dict(run, error=f"exit {status}: {e}; {tail[:200]}")
+    run.update(res)
+    seen = counters1["commands"] - counters0["commands"]
+    run["backend_commands"] = seen
+    reads = (counters1["hits"] - counters0["hits"]) + (counters1["misses"] - counters0["misses"])
+    if cell.op in ("get", "mget") and reads:
+        run["hit_ratio"] = round((counters1["hits"] - counters0["hits"]) / reads, 4)
+    if seen < MIN_FORWARDED * res["requests"]:
+        return dict(run, error=f"backends saw {seen} commands for {res['requests']} "
+                    f"requests (errors instead of replies?)")
+    if target.proc:
+        run["cpu_us_per_req"] = (after.proxy - before.proxy) / HZ * 1e6 / res["requests"]
+        if "raw_syscalls:sys_enter" in counts:
+            run["syscalls_per_req"] = counts["raw_syscalls:sys_enter"] / res["requests"]
+        if "task-clock" in counts:
+            run["perf_cpu_us_per_req"] = counts["task-clock"] * 1e3 / res["requests"]
+    return run
+
+
+def prepare_cell(bench, cell, targets):
+    """Prefill (redis reads), then one short unmeasured warm-up run per target."""
+    if cell.needs_prefill():
+        prefill_redis(bench, cell.size)
+    n = max(1000, run_count(cell, bench.args) // 10)
+    for t in targets:
+        run = run_once(bench, cell, t, n)
+        if "error" in run:
+            log(f"  warm-up {t.name}: {run['error']}")
+
+
+def run_round(bench, cell, order, n, perf):
+    """Every target once, in `order`; repeated (bounded) while another process
+    used more than --busy-limit of the machine during one of the runs.  Keeps
+    the quietest attempt."""
+    limit, retries = bench.args.busy_limit, bench.args.retries
+    best = None
+    for attempt in range(retries + 1):
+        runs = [run_once(bench, cell, t, n, perf) for t in order]
+        noisy = max(r["other_cpu"] for r in runs)
+        if best is None or noisy < best[0]:
+            best = (noisy, runs)
+        if noisy <= limit:
+            break
+        log(f"  other processes used {noisy:.0%} of the CPUs during a run"
+            + (" -- repeating the round" if attempt < retries else ""))
+    return {"perf": perf, "attempts": attempt + 1, "noisy": best[0] > limit,
+            "other_cpu": best[0], "runs": best[1]}
+
+
+def round_plan(bench, targets):
+    """[(targets in order, perf?)]: the timed rounds (every target, order
+    reversed every other round), then the perf rounds (proxies only)."""
+    plan = []
+    for r in range(bench.args.rounds):
+        plan.append((targets if r % 2 == 0 else targets[::-1], False))
+    proxies = [t for t in targets if t.proc is not None]
+    if bench.perf_ok and proxies:
+        for r in range(bench.args.perf_rounds):
+            plan.append((proxies if r % 2 == 0 else proxies[::-1], True))
+    return plan
+
+
+def run_cell(bench, cell, deadline):
+    targets = bench.usable_targets()
+    n = run_count(cell, bench.args)
+    log(f"cell {cell.name} ({cell.what}): {n} requests per run, targets "
+        + ", ".join(t.name for t in targets))
+    prepare_cell(bench, cell, targets)
+    rounds = []
+    for i, (order, perf) in enumerate(round_plan(bench, targets)):
+        if time.monotonic() > deadline:
+            bench.notes.append(f"{cell.name}: stopped after {i} rounds (--max-minutes reached)")
+            break
+        order = [t for t in order if t.check_alive()]
+        if not order:
+            break
+        rnd = run_round(bench, cell, order, n, perf)
+        rounds.append(rnd)
+        log(f"  {'perf round' if perf else 'round'} {i + 1}: "
+            + "; ".join(_brief(run) for run in rnd["runs"]))
+    return {"cell": cell.name, "what": cell.what, "requests_per_run": n, "rounds": rounds}
+
+
+def _brief(run):
+    if "error" in run:
+        return f"{run['target']} ERROR {run['error'][:80]}"
+    s = f"{run['target']} {run['rps']:.0f}/s"
+    if "cpu_us_per_req" in run:
+        s += f" {run['cpu_us_per_req']:.2f}us"
+    if "syscalls_per_req" in run:
+        s += f" {run['syscalls_per_req']:.2f}sc"
+    return s
+
+
+# ---------------------------------------------------------------- aggregation
+
+METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "syscalls_per_req")
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _rounds_for(metric, cell_result):
+    """Syscalls come from the perf rounds, everything else from the timed ones."""
+    want_perf = metric == "syscalls_per_req"
+    return [rnd for rnd in cell_result["rounds"] if rnd["perf"] == want_perf]
+
+
+def summarize(cell_result, targets):
+    """Per target: median of each metric over its rounds, rps spread
+    ((max-min)/median), run and error counts; plus the paired ratios
+    shardproxy/nutcracker (median over rounds where both ran)."""
+    summary = {}
+    for t in targets:
+        runs = [run for rnd in cell_result["rounds"] for run in rnd["runs"]
+                if run["target"] == t.name]
+        s = {"runs": len(runs), "errors": [run["error"] for run in runs if "error" in run]}
+        for m in METRICS:
+            s[m] = _median([run.get(m) for rnd in _rounds_for(m, cell_result)
+                            for run in rnd["runs"]
+                            if run["target"] == t.name and "error" not in run])
+        rps = [run["rps"] for rnd in _rounds_for("rps", cell_result) for run in rnd["runs"]
+               if run["target"] == t.name and "error" not in run]
+        s["spread"] = (max(rps) - min(rps)) / s["rps"] if len(rps) > 1 and s["rps"] else None
+        summary[t.name] = s
+    ratios = {}
+    for m in METRICS:
+        per_round = []
+        for rnd in _rounds_for(m, cell_result):
+            by = {run["target"]: run for run in rnd["runs"] if "error" not in run}
+            a, b = by.get("shardproxy", {}).get(m), by.get("nutcracker", {}).get(m)
+            if a is not None and b:
+                per_round.append(a / b)
+        ratios[m] = _median(per_round)
+    return summary, ratios
+
+
+# -------------------------------------------------------------------- report
+
+def _fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+
+def table_rows(bench, results):
+    """Markdown table lines: one row per cell and target, then the ratios."""
+    head = ["| cell | target | req/s | vs direct | p50 ms | p99 ms | proxy CPU us/req "
+            "| proxy syscalls/req | req/s spread | runs (err) |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    ratio_head = ["| cell | req/s | p50 | p99 | CPU us/req | syscalls/req |",
+                  "|---|--:|--:|--:|--:|--:|"]
+    rows, ratio_rows = [], []
+    for res in results:
+        summary, ratios = res["summary"], res["ratios"]
+        direct = summary.get("direct", {}).get("rps")
+        for t in bench.targets:
+            s = summary.get(t.name)
+            if s is None or (t.reason and not s["runs"]):
+                rows.append(f"| {res['cell']} | {t.name} | n/a | | | | | | | 0 |")
+                continue
+            proxy = t.proc is not None
+            vs = s["rps"] / direct if direct and s["rps"] and t.name != "direct" else None
+            sc = s["syscalls_per_req"] if proxy and bench.perf_ok else None
+            rows.append(
+                f"| {res['cell']} | {t.name} | {_fmt(s['rps'], ',.0f')} | {_fmt(vs, '.2f')} "
+                f"| {_fmt(s['p50_ms'], '.3f')} | {_fmt(s['p99_ms'], '.3f')} "
+                f"| {_fmt(s['cpu_us_per_req'], '.2f') if proxy else '-'} "
+                f"| {_fmt(sc, '.2f') if proxy else '-'} "
+                f"| {_fmt(s['spread'] * 100 if s['spread'] is not None else None, '.1f')}% "
+                f"| {s['runs']} ({len(s['errors'])}) |")
+        ratio_rows.append(f"| {res['cell']} | " + " | ".join(
+            _fmt(ratios[m], ".3f") for m in METRICS) + " |")
+    return head + rows, ratio_head + ratio_rows
+
+
+def machine_info():
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    return {"nproc": NCPU, "cpu": model, "kernel": platform.release(),
+            "memory_gib": round(int(mem) / 1048576, 1)}
+
+
+def tool_version(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unavailable ({e})"
+    text = (r.stdout + r.stderr).strip().splitlines()
+    return text[0].strip() if text else f"exit {r.returncode}"
+
+
+def source_revision():
+    """The repository commit the shardproxy build comes from (+ "-dirty")."""
+    try:
+        r = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                           capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return r.stdout.strip() or "unknown"
+
+
+def versions():
+    sp = shardproxy_exe()
+    return {"nutcracker": tool_version(["nutcracker", "-V"]),
+            "shardproxy": (f"{tool_version([sp, '-V'])} ({sp}, source {source_revision()})"
+                           if sp else "not built"),
+            "redis-server": tool_version(["redis-server", "--version"]),
+            "redis-benchmark": tool_version(["redis-benchmark", "--version"]),
+            "memcached": tool_version(["memcached", "-V"]),
+            "memcaslap": tool_version(["memcaslap", "-V"]),
+            "perf": tool_version(["perf", "--version"]),
+            "python": platform.python_version()}
+
+
+METHOD = """\
+- Backends: 2 `redis-server --save '' --appendonly no`, 2 `memcached -m 1024 -U 0`,
+  all on free loopback ports, started by the bench. Each proxy gets the same
+  nutcracker config (pool `bench_redis` over the 2 redis, pool `bench_mc` over the
+  2 memcached; ketama, fnv1a_64, defaults otherwise) and `-s <port> -a 127.0.0.1
+  -o <log>`. `direct` sends the same load straight to backend #1 (no proxy).
+- Load: redis-benchmark, {clients} clients, `-r {keyspace}` random keys
+  (`key:000000000000`..), `-d` value size, `-P` pipeline, `-k 0` for new
+  connection per request; MGET = `MGET key:__rand_int__` x10. Redis reads are
+  preceded by a prefill of all {keyspace} keys on both redis (hit ratio checked).
+  memcaslap `-T {mct} -c {clients} -X <size> -w {mcw}`: get cells are get-only
+  after memcaslap's own untimed prefill of {clients}x1024 keys; their req/s and
+  latency cover the timed gets only, while proxy CPU and syscalls per request
+  divide by all ops the proxy handled, the prefill SETs included (about 15%).
+  Set cells are set-only with `-o {mco}` (99% overwrite existing keys, so
+  memcached does not fill up).
+- Per cell: one unmeasured warm-up run per target, then {rounds} timed rounds; in
+  each round every target runs once with the same request count, the order
+  reversed every other round; then {perf_rounds} perf round(s), proxies only.
+  A round in which processes other than ours used more than {busy:.0%} of the
+  CPUs (/proc/stat user+nice+system+steal minus the CPU of the backends,
+  proxies, load generator, perf and this script) is repeated, at most
+  {retries} times.
+- Per run: req/s and latency from the load generator (redis-benchmark's p50/p99;
+  memcaslap's are interpolated from its log2 histogram, so coarse);
+  proxy CPU us/req = utime+stime (incl. reaped children) of the proxy's process
+  tree from /proc/<pid>/stat, before/after the run, / requests. Proxy
+  syscalls/req = `perf stat -e raw_syscalls:sys_enter -p <proxy pids>` /
+  requests, from the perf rounds only: the counting tracepoint itself costs the
+  proxy CPU on every syscall (10-40% more CPU/request here; see Notes), so the
+  timed rounds run without perf. Each run is checked: the backends must
+  have processed >= 98% as many commands as requests.
+- Table: medians over rounds; `vs direct` = req/s / direct's req/s; spread =
+  (max-min)/median of req/s. Ratios are shardproxy/nutcracker, median of the
+  per-round ratios (both ran in the same round)."""
+
+
+def render_markdown(bench, results, info, vers, started, elapsed, argv):
+    main_rows, ratio_rows = table_rows(bench, results)
+    out = ["# shardproxy vs nutcracker: benchmark results", "",
+           f"Generated by `bench/bench.py` ({'QUICK mode: smoke test, not for comparison' if bench.args.quick else 'full mode'}) "
+           f"on {started} in {elapsed / 60:.1f} min; command: `{' '.join(argv)}`.", "",
+           "## Machine", "",
+           f"- CPUs: {info['nproc']} x {info['cpu']}; memory {info['memory_gib']} GiB; "
+           f"kernel {info['kernel']}",
+           "- The load generator, the proxies and the 4 backends all share these "
+           "CPUs (loopback), so req/s is a whole-system figure; proxy CPU per request "
+           "is the proxy's own cost.", "",
+           "## Versions", ""]
+    out += [f"- {k}: {v}" for k, v in vers.items()]
+    out += ["", "## Targets", ""]
+    for t in bench.targets:
+        out.append(f"- {t.name}: " + (f"n/a -- {t.reason}" if t.reason else "measured"))
+    out.append(f"- perf syscall counting: " + ("yes" if bench.perf_ok else f"n/a -- {bench.perf_reason}"))
+    out += ["", "## Results (medians)", ""] + main_rows
+    out += ["", "## shardproxy / nutcracker (median of per-round ratios; < 1 is "
+            "better for latency, CPU and syscalls, > 1 for req/s)", ""] + ratio_rows
+    out += ["", "## Method", "", METHOD.format(
+        clients=CLIENTS, keyspace=KEYSPACE, mct=MC_THREADS, mcw=MC_WINDOW, mco=MC_OVERWRITE,
+        busy=bench.args.busy_limit, retries=bench.args.retries,
+        rounds=bench.args.rounds, perf_rounds=bench.args.perf_rounds if bench.perf_ok else 0)]
+    notes = list(bench.notes) + result_notes(results)
+    if notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(out) + "\n"
+
+
+def perf_overhead_note(results):
+    """How much perf stat itself raised each proxy's CPU per request: median
+    over cells of (CPU/req in perf rounds) / (CPU/req in timed rounds)."""
+    parts = []
+    for name in PROXIES:
+        ratios = []
+        for res in results:
+            by_kind = {True: [], False: []}
+            for rnd in res["rounds"]:
+                by_kind[rnd["perf"]] += [run["cpu_us_per_req"] for run in rnd["runs"]
+                                         if run["target"] == name and "cpu_us_per_req" in run]
+            if by_kind[True] and by_kind[False]:
+                ratios.append(statistics.median(by_kind[True]) /
+                              statistics.median(by_kind[False]))
+        if ratios:
+            parts.append(f"{name} x{statistics.median(ratios):.2f} "
+                         f"(cells: {min(ratios):.2f}..{max(ratios):.2f})")
+    if not parts:
+        return []
+    return ["perf stat's own cost, seen this run (CPU/req in perf rounds over timed "
+            "rounds, median of cells): " + "; ".join(parts) +
+            " -- why syscalls are counted in separate rounds"]
+
+
+def result_notes(results):
+    """Errors, repeated rounds, low hit ratios, perf's own cost; one line each."""
+    notes = perf_overhead_note(results)
+    for res in results:
+        repeats = sum(r["attempts"] - 1 for r in res["rounds"])
+        noisy = sum(1 for r in res["rounds"] if r["noisy"])
+        other = [run["other_cpu"] for r in res["rounds"] for run in r["runs"]]
+        if repeats or noisy:
+            notes.append(f"{res['cell']}: {repeats} round(s) repeated for CPU noise, "
+                         f"{noisy} of {len(res['rounds'])} kept noisy; other processes' "
+                         f"CPU during runs: median {statistics.median(other):.0%}, "
+                         f"max {max(other):.0%} of the machine")
+        for name, s in res["summary"].items():
+            for err in sorted(set(s["errors"])):
+                notes.append(f"{res['cell']} {name}: {s['errors'].count(err)} run(s) failed: {err}")
+        hits = [run.get("hit_ratio") for r in res["rounds"] for run in r["runs"]
+                if run.get("hit_ratio") is not None]
+        if hits and min(hits) < 0.99:
+            notes.append(f"{res['cell']}: lowest read hit ratio {min(hits):.3f}")
+    return notes
+
+
+# ----------------------------------------------------------------------- main
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 2 rounds, 1/10 of the counts, 5 cells")
+    p.add_argument("--rounds", type=int, help="rounds per cell (default 5; quick 2)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply every cell's request count (default 1)")
+    p.add_argument("--cells", help="comma-separated cell names or globs (see --list)")
+    p.add_argument("--targets", default=",".join(TARGETS),
+                   help="comma-separated subset of " + ",".join(TARGETS))
+    p.add_argument("--run-timeout", type=float, default=60.0,
+                   help="seconds one load-generator run may take (default 60)")
+    p.add_argument("--busy-limit", type=float, default=0.10,
+                   help="repeat a round when other processes used more than this "
+                        "share of all CPUs during a run (default 0.10)")
+    p.add_argument("--retries", type=int,
+                   help="repeats of a noisy round (default 2; quick 0)")
+    p.add_argument("--max-minutes", type=float, default=60.0,
+                   help="stop starting new rounds after this long (default 60)")
+    p.add_argument("--perf-rounds", type=int,
+                   help="extra rounds under perf stat, proxies only, for syscalls/request "
+                        "(default 2; quick 1)")
+    p.add_argument("--no-perf", action="store_true", help="do not count syscalls")
+    p.add_argument("--out", help="markdown report (default bench/RESULTS.md; "
+                                 "quick: bench/RESULTS-quick.md); raw runs go beside it "
+                                 "as .json")
+    p.add_argument("--list", action="store_true", help="list the cells and exit")
+    args = p.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 5
+    if args.retries is None:
+        args.retries = 0 if args.quick else 2
+    if args.perf_rounds is None:
+        args.perf_rounds = 1 if args.quick else 2
+    bad = set(args.targets.split(",")) - set(TARGETS)
+    if bad or args.rounds < 1:
+        p.error(f"unknown target(s) {sorted(bad)}" if bad else "--rounds must be >= 1")
+    if args.out is None:
+        args.out = str(HERE / ("RESULTS-quick.md" if args.quick else "RESULTS.md"))
+    return args
+
+
+def list_cells(args):
+    for c in all_cells():
+        mark = "quick" if c.quick else ""
+        print(f"{c.name:24} {run_count(c, args):>8}  {mark:6} {c.what}")
+
+
+def raise_on_term(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def write_outputs(bench, results, started, t0, argv):
+    info, vers = machine_info(), versions()
+    md = render_markdown(bench, results, info, vers, started, time.monotonic() - t0, argv)
+    out = Path(bench.args.out)
+    out.write_text(md)
+    raw = {"machine": info, "versions": vers, "started": started, "args": vars(bench.args),
+           "perf": bench.perf_ok or bench.perf_reason,
+           "targets": {t.name: t.reason or "measured" for t in bench.targets},
+           "cells": results}
+    out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+    main_rows, ratio_rows = table_rows(bench, results)
+    print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows))
+    log(f"wrote {out} and {out.with_suffix('.json').name}")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.list:
+        list_cells(args)
+        return 0
+    cells = select_cells(args)
+    if not cells:
+        log("no cell matches --cells")
+        return 2
+    for tool in ("redis-server", "redis-benchmark", "memcached", "memcaslap"):
+        sptest.require_binary(tool)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited ignored
+    signal.signal(signal.SIGTERM, raise_on_term)
+    signal.signal(signal.SIGHUP, raise_on_term)
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    t0 = time.monotonic()
+    bench = Bench(args)
+    try:
+        bench.start()
+        deadline = t0 + args.max_minutes * 60
+        results = []
+        for cell in cells:
+            if not bench.usable_targets():
+                log("no target left to measure")
+                break
+            res = run_cell(bench, cell, deadline)
+            res["summary"], res["ratios"] = summarize(res, bench.targets)
+            results.append(res)
+        for t in bench.targets:
+            if t.proc is not None and t.reason and not t.proc.alive():
+                bench.notes.append(f"{t.name} log tail: " + " / ".join(
+                    t.proc.log_tail(5).splitlines()[-5:]))
+        write_outputs(bench, results, started, t0, ["bench/bench.py"] + argv)
+        return 0
+    except (KeyboardInterrupt, SystemExit):
+        log("interrupted; stopping everything")
+        raise
+    except BaseException:
+        bench.harness.failed = True   # keep the temp dir, show log tails
+        raise
+    finally:
+        bench.harness.close()
+        log(f"done in {time.monotonic() - t0:.0f}s; every process started was stopped")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
