@@ -223,10 +223,68 @@ void
 sp_client_reply_ready(struct sp_msg *msg)
 {
     struct sp_conn *client = msg->client;
+    int limit;
 
-    if (client != NULL && TAILQ_FIRST(&client->queue) == msg) {
+    if (client == NULL) {
+        return;
+    }
+    if (client->overflow) {
+        /* doomed: drop the reply now so its buffers recycle at once */
+        sp_seglist_clear(&client->worker->mbufs, &msg->rsp);
+        return;
+    }
+    if (!msg->rsp_counted) {
+        msg->rsp_counted = true;
+        client->rsp_held += msg->rsp.bytes;
+        limit = client->pool->conf->client_output_limit;
+        if (limit > 0 && client->rsp_held > (uint64_t)limit
+            && !client->overflow) {
+            /* it does not read its replies: close it at the flush (never
+             * from here, which runs inside other connections' reads) */
+            client->overflow = true;
+            client->closing = true;
+            sp_conn_want_flush(client);
+        }
+    }
+    if (TAILQ_FIRST(&client->queue) == msg) {
         sp_conn_want_flush(client);
     }
+}
+
+/* Remove a written (or abandoned) request from the client's accounts. */
+static void
+sp_client_release(struct sp_conn *conn, struct sp_msg *msg)
+{
+    conn->req_held -= msg->req.bytes <= conn->req_held ? msg->req.bytes
+                                                        : conn->req_held;
+    if (msg->rsp_counted) {
+        conn->rsp_held -= msg->rsp.bytes <= conn->rsp_held ? msg->rsp.bytes
+                                                            : conn->rsp_held;
+    }
+}
+
+/* Over client_buffer_limit: answer that, after what is owed, and close. */
+static bool
+sp_client_over_buffer_limit(struct sp_conn *conn)
+{
+    int limit = conn->pool->conf->client_buffer_limit;
+    uint64_t held = conn->req_held + (conn->in_end - conn->in_base);
+    static const char redis_text[] = "-ERR client_buffer_limit reached\r\n";
+    static const char mc_text[] = "SERVER_ERROR client_buffer_limit "
+                                  "reached\r\n";
+
+    if (limit <= 0 || held <= (uint64_t)limit || conn->closing) {
+        return false;
+    }
+    sp_log_warn(conn->worker->log, 0, "pool '%s': a client holds %llu bytes "
+                "of requests, over client_buffer_limit %d: closing it",
+                conn->pool->conf->name, (unsigned long long)held, limit);
+    if (conn->pool->conf->redis) {
+        sp_client_fail(conn, redis_text, sizeof(redis_text) - 1);
+    } else {
+        sp_client_fail(conn, mc_text, sizeof(mc_text) - 1);
+    }
+    return true;
 }
 
 /* Close when asked to, once every owed reply is written. */
@@ -242,6 +300,17 @@ sp_client_flush(struct sp_conn *conn)
     struct sp_worker *worker = conn->worker;
     struct iovec iov[SP_IOV_MAX];
     struct sp_msg *msg;
+
+    if (conn->overflow) {
+        sp_log_warn(worker->log, 0, "pool '%s': a client has %llu bytes of "
+                    "replies unread, over client_output_limit %d: closing it",
+                    conn->pool->conf->name,
+                    (unsigned long long)conn->rsp_held,
+                    conn->pool->conf->client_output_limit);
+        conn->pool->stats.client_err++;
+        sp_client_close(conn);
+        return;
+    }
 
     while (conn->write_ready) {
         int niov = 0;
@@ -278,6 +347,7 @@ sp_client_flush(struct sp_conn *conn)
                 break;
             }
             TAILQ_REMOVE(&conn->queue, msg, clink);
+            sp_client_release(conn, msg);
             bool quit = msg->quit;
             sp_msg_put(worker, msg);
             progress = true;
@@ -314,6 +384,7 @@ sp_client_on_event(struct sp_conn *conn, uint32_t ready)
             sp_client_close(conn);
             return;
         }
+        sp_client_over_buffer_limit(conn);
         if (conn->eof) {
             conn->pool->stats.client_eof++;
         }

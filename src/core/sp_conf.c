@@ -167,6 +167,8 @@ sp_conf_pool_defaults(struct sp_conf_pool *pool)
     pool->server_failure_limit = SP_CONF_DEFAULT_SERVER_FAILURE_LIMIT;
     pool->tcpkeepalive = false;
     pool->reuseport = false;
+    pool->client_buffer_limit = SP_CONF_DEFAULT_CLIENT_BUFFER_LIMIT;
+    pool->client_output_limit = SP_CONF_DEFAULT_CLIENT_OUTPUT_LIMIT;
 }
 
 static int

@@ -41,6 +41,10 @@
 #define SP_CONF_DEFAULT_SERVER_FAILURE_LIMIT 2
 #define SP_CONF_KETAMA_DEFAULT_PORT          11211
 
+/* shardproxy's own pool keys */
+#define SP_CONF_DEFAULT_CLIENT_BUFFER_LIMIT  (128 * 1024 * 1024)  /* bytes */
+#define SP_CONF_DEFAULT_CLIENT_OUTPUT_LIMIT  (256 * 1024 * 1024)  /* bytes */
+
 /* process-wide defaults */
 #define SP_CONF_WORKERS_AUTO                 (-1)
 #define SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT     30     /* s */
@@ -85,6 +89,10 @@ struct sp_conf_pool {
     int                    server_failure_limit;
     bool                   tcpkeepalive;
     bool                   reuseport;
+    int                    client_buffer_limit;  /* request bytes a client
+                                                    may have in the proxy */
+    int                    client_output_limit;  /* reply bytes waiting for
+                                                    a client to read them */
     struct sp_conf_server *servers;
     uint32_t               nservers;
 };

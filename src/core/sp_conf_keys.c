@@ -357,6 +357,8 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "server_failure_limit", sp_conf_set_number,       SP_POOL_FIELD(server_failure_limit), SP_INT_MAX },
     { "tcpkeepalive",         sp_conf_set_bool,         SP_POOL_FIELD(tcpkeepalive), 0 },
     { "reuseport",            sp_conf_set_bool,         SP_POOL_FIELD(reuseport), 0 },
+    { "client_buffer_limit",  sp_conf_set_number,       SP_POOL_FIELD(client_buffer_limit), SP_INT_MAX },
+    { "client_output_limit",  sp_conf_set_number,       SP_POOL_FIELD(client_output_limit), SP_INT_MAX },
     { "servers",              sp_conf_set_servers,      0, 0 },
 };
 

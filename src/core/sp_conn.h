@@ -75,6 +75,9 @@ struct sp_conn {
     bool                 closing;       /* close once output is written */
     bool                 authenticated; /* client passed AUTH (redis_auth) */
     bool                 lingering;     /* refused client: drain, then close */
+    bool                 overflow;      /* client went over client_output_limit */
+    uint64_t             req_held;      /* client: bytes of requests in the proxy */
+    uint64_t             rsp_held;      /* client: bytes of replies to write */
     bool                 in_flush;      /* on the worker's flush list */
 
     TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */

@@ -49,6 +49,7 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
     msg->done = msg->quit = msg->internal = msg->in_flight = false;
     msg->rsp_error = msg->rsp_array = false;
     msg->noreply = msg->quiet = msg->mn_pending = false;
+    msg->rsp_counted = false;
     msg->error = NULL;
     msg->sent_ms = 0;
     msg->nfrags = 0;

@@ -67,6 +67,7 @@ struct sp_msg {
     bool                noreply;    /* the server sends no reply (memcache) */
     bool                quiet;      /* memcache meta q flag: "mn" follows */
     bool                mn_pending; /* quiet: a reply came, its MN is next */
+    bool                rsp_counted;/* its reply is in client->rsp_held */
     const char         *error;      /* set when a server part failed */
     uint64_t            sent_ms;    /* loop clock when written (timeouts) */
 

@@ -392,6 +392,7 @@ sp_memcache_request(struct sp_conn *client)
                               p->start, p->end) != 0) {
         return -1;
     }
+    client->req_held += msg->req.bytes;     /* client_buffer_limit */
 
     if (p->command == NULL || p->error != NULL) {
         if (p->noreply) {

@@ -619,6 +619,7 @@ sp_redis_request(struct sp_conn *client)
                               p->start, p->end) != 0) {
         return -1;
     }
+    client->req_held += msg->req.bytes;     /* client_buffer_limit */
 
     if (p->command == NULL || p->command->kind == SP_REDIS_UNSUPPORTED) {
         rc = sp_reply_text(msg, "-ERR unknown command '%s'\r\n",

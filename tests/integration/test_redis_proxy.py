@@ -433,6 +433,86 @@ class ListenerTest(sptest.HarnessTestCase):
                          [str(i).encode() for i in range(300)])
 
 
+def proxy_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class ClientLimitTest(sptest.HarnessTestCase):
+    """client_output_limit and client_buffer_limit bound what one client can
+    make the proxy hold; the others do not notice."""
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.backend = h.start_redis()
+        cls.port = sptest.free_port()
+        cls.proxy = h.start_shardproxy(pool_yaml(
+            "lim", cls.port, [(cls.backend.port, 1, None)],
+            client_output_limit=1000000, client_buffer_limit=1000000))
+
+    def stats(self):
+        return sptest.read_stats(self.proxy.stats_port)["lim"]
+
+    def test_client_that_does_not_read_is_closed(self):
+        c = redis.Redis(port=self.port, socket_timeout=10)
+        self.addCleanup(c.close)
+        c.set("big", b"x" * 200000)
+        errors_before = self.stats()["client_err"]
+        rss_before = proxy_rss_kb(self.proxy.pid)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.port))
+        self.addCleanup(sock.close)
+        sock.settimeout(10)
+        sent = 0
+        try:
+            for _ in range(500):            # 100 MB of replies asked for
+                sock.sendall(resp("GET", "big"))
+                sent += 1
+        except OSError:
+            pass                            # the proxy closed on us
+        self.assertTrue(sptest.poll_until(
+            lambda: self.stats()["client_err"] > errors_before,
+            "the proxy closes the client", timeout=10))
+        rss_after = proxy_rss_kb(self.proxy.pid)
+        # bounded: the limit (1 MB) plus socket buffers, not 100 MB
+        self.assertLess(rss_after - rss_before, 30 * 1024)
+        self.assertTrue(c.ping())           # others never noticed
+        self.assertEqual(len(c.get("big")), 200000)
+        print(f"\n  unread client: {sent} GETs sent, closed; proxy RSS "
+              f"{rss_before} -> {rss_after} kB")
+
+    def test_request_over_buffer_limit(self):
+        errors_before = self.stats()["client_err"]
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(sock.close)
+        sock.sendall(resp("PING"))
+        sock.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5000000\r\n")
+        data = b""
+        try:
+            for _ in range(40):
+                sock.sendall(b"y" * 65536)
+        except OSError:
+            pass
+        while True:
+            try:
+                part = sock.recv(65536)
+            except OSError:
+                break
+            if not part:
+                break
+            data += part
+        self.assertEqual(data, b"+PONG\r\n-ERR client_buffer_limit reached\r\n")
+        self.assertGreater(self.stats()["client_err"], errors_before)
+        c = redis.Redis(port=self.port, socket_timeout=10)
+        self.addCleanup(c.close)
+        self.assertTrue(c.ping())
+
+
 class BigValueTest(sptest.HarnessTestCase):
     """16 MB values through 512-byte buffers."""
 
