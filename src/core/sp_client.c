@@ -70,6 +70,32 @@ sp_linger_done(struct sp_event_loop *loop, struct sp_timer *timer)
  * and dropped until it closes or SP_LINGER_MS pass, so the close does not
  * reset the connection and destroy the error before the client reads it.
  */
+/*
+ * client_timeout: a client that has gone that long without sending a whole
+ * request, and waits for nothing, is closed -- an idle one, or one that
+ * trickles a request byte by byte. One timer per client, checked when it
+ * fires rather than re-armed per request.
+ */
+static void
+sp_client_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct sp_conn *conn = timer->data;
+    uint64_t timeout = (uint64_t)conn->pool->conf->client_timeout;
+    uint64_t now = sp_event_now_ms(loop);
+    uint64_t due = conn->progress_ms + timeout;
+
+    if (now < due || !TAILQ_EMPTY(&conn->queue)) {
+        sp_timer_add(loop, &conn->timer, now < due ? due - now : timeout,
+                     sp_client_timeout, conn);
+        return;
+    }
+    sp_log_info(conn->worker->log, "pool '%s': closing a client silent for "
+                "%llu ms (client_timeout)", conn->pool->conf->name,
+                (unsigned long long)(now - conn->progress_ms));
+    conn->pool->stats.client_err++;
+    sp_client_close(conn);
+}
+
 static void
 sp_client_refuse(struct sp_pool *pool, int fd)
 {
@@ -170,6 +196,12 @@ sp_client_accept(struct sp_conn *listener)
         TAILQ_INSERT_TAIL(&pool->clients, conn, link);
         pool->nclients++;
         pool->stats.client_connections++;
+        conn->progress_ms = sp_event_now_ms(worker->loop);
+        if (pool->conf->client_timeout > 0) {
+            sp_timer_add(worker->loop, &conn->timer,
+                         (uint64_t)pool->conf->client_timeout,
+                         sp_client_timeout, conn);
+        }
     }
 }
 
@@ -348,6 +380,7 @@ sp_client_flush(struct sp_conn *conn)
             }
             TAILQ_REMOVE(&conn->queue, msg, clink);
             sp_client_release(conn, msg);
+            conn->progress_ms = sp_event_now_ms(worker->loop);
             bool quit = msg->quit;
             sp_msg_put(worker, msg);
             progress = true;

@@ -93,6 +93,8 @@ struct sp_conf_pool {
                                                     may have in the proxy */
     int                    client_output_limit;  /* reply bytes waiting for
                                                     a client to read them */
+    int                    client_timeout;       /* ms without a whole
+                                                    request; 0: off */
     struct sp_conf_server *servers;
     uint32_t               nservers;
 };

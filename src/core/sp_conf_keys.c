@@ -359,6 +359,7 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "reuseport",            sp_conf_set_bool,         SP_POOL_FIELD(reuseport), 0 },
     { "client_buffer_limit",  sp_conf_set_number,       SP_POOL_FIELD(client_buffer_limit), SP_INT_MAX },
     { "client_output_limit",  sp_conf_set_number,       SP_POOL_FIELD(client_output_limit), SP_INT_MAX },
+    { "client_timeout",       sp_conf_set_number,       SP_POOL_FIELD(client_timeout), SP_INT_MAX },
     { "servers",              sp_conf_set_servers,      0, 0 },
 };
 

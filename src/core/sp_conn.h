@@ -78,6 +78,7 @@ struct sp_conn {
     bool                 overflow;      /* client went over client_output_limit */
     uint64_t             req_held;      /* client: bytes of requests in the proxy */
     uint64_t             rsp_held;      /* client: bytes of replies to write */
+    uint64_t             progress_ms;   /* client: last whole request (loop clock) */
     bool                 in_flush;      /* on the worker's flush list */
 
     TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */

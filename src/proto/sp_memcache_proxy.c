@@ -393,6 +393,7 @@ sp_memcache_request(struct sp_conn *client)
         return -1;
     }
     client->req_held += msg->req.bytes;     /* client_buffer_limit */
+    client->progress_ms = sp_event_now_ms(worker->loop);    /* client_timeout */
 
     if (p->command == NULL || p->error != NULL) {
         if (p->noreply) {

@@ -620,6 +620,7 @@ sp_redis_request(struct sp_conn *client)
         return -1;
     }
     client->req_held += msg->req.bytes;     /* client_buffer_limit */
+    client->progress_ms = sp_event_now_ms(worker->loop);    /* client_timeout */
 
     if (p->command == NULL || p->command->kind == SP_REDIS_UNSUPPORTED) {
         rc = sp_reply_text(msg, "-ERR unknown command '%s'\r\n",

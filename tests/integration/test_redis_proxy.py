@@ -513,6 +513,59 @@ class ClientLimitTest(sptest.HarnessTestCase):
         self.assertTrue(c.ping())
 
 
+class ClientTimeoutTest(sptest.HarnessTestCase):
+    """client_timeout closes idle and trickling clients, never active ones."""
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        backend = h.start_redis()
+        cls.port = sptest.free_port()
+        h.start_shardproxy(pool_yaml("ct", cls.port, [(backend.port, 1, None)],
+                                     client_timeout=300))
+
+    def closed_after(self, sock, feed=b"", interval=0.1, limit=3.0):
+        """Feed bytes one at a time every `interval` s until the proxy closes;
+        return the seconds it took (None if it never closed)."""
+        sock.settimeout(interval)
+        start = time.monotonic()
+        i = 0
+        while time.monotonic() - start < limit:
+            if i < len(feed):
+                sock.sendall(feed[i:i + 1])
+                i += 1
+            try:
+                if sock.recv(100) == b"":
+                    return time.monotonic() - start
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                return time.monotonic() - start
+        return None
+
+    def test_idle_client_closed(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(sock.close)
+        took = self.closed_after(sock)
+        self.assertIsNotNone(took)
+        self.assertGreaterEqual(took, 0.25)
+
+    def test_trickling_client_closed(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(sock.close)
+        took = self.closed_after(sock, feed=resp("SET", "t", "x" * 40))
+        self.assertIsNotNone(took)
+        self.assertGreaterEqual(took, 0.25)
+
+    def test_active_client_kept(self):
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(sock.close)
+        for _ in range(12):                 # 1.2 s, a request every 100 ms
+            sock.sendall(resp("PING"))
+            self.assertEqual(sock.recv(100), b"+PONG\r\n")
+            time.sleep(0.1)                 # the client's pace, not a sync
+
+
 class BigValueTest(sptest.HarnessTestCase):
     """16 MB values through 512-byte buffers."""
 
