@@ -520,12 +520,13 @@ class Harness:
         return self._start_proxy(require_binary("nutcracker"), "nutcracker",
                                  conf, extra_args)
 
-    def start_shardproxy(self, conf, extra_args=()):
-        """shardproxy, started and judged ready exactly as nutcracker is."""
+    def start_shardproxy(self, conf, extra_args=(), prefix=()):
+        """shardproxy, started and judged ready exactly as nutcracker is.
+        `prefix` runs it through a command that execs it (e.g. prlimit)."""
         return self._start_proxy(shardproxy_bin(), "shardproxy", conf,
-                                 extra_args)
+                                 extra_args, prefix)
 
-    def _start_proxy(self, exe, kind, conf, extra_args):
+    def _start_proxy(self, exe, kind, conf, extra_args, prefix=()):
         def once():
             text = conf() if callable(conf) else conf
             name = self.unique(kind)
@@ -533,8 +534,9 @@ class Harness:
             log_path = self.tmp.path / f"{name}.log"
             stats_port = free_port()
             pools = conf_listens(text)
-            argv = [exe, "-c", conf_path, "-o", log_path, "-s", stats_port,
-                    "-a", "127.0.0.1"] + list(extra_args)
+            argv = list(prefix) + [exe, "-c", conf_path, "-o", log_path,
+                                   "-s", stats_port, "-a", "127.0.0.1"] \
+                + list(extra_args)
 
             def ready(proc):
                 for target in list(pools.values()) + [stats_port]:

@@ -566,6 +566,48 @@ class ClientTimeoutTest(sptest.HarnessTestCase):
             time.sleep(0.1)                 # the client's pace, not a sync
 
 
+def proxy_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DescriptorLimitTest(sptest.HarnessTestCase):
+    """Out of descriptors (RLIMIT_NOFILE 128, 600 clients): the proxy pauses
+    accepting instead of spinning, keeps serving its clients, and takes the
+    waiting ones once descriptors free up."""
+
+    def test_accept_storm_with_low_fd_limit(self):
+        h = self.harness
+        backend = h.start_redis()
+        port = sptest.free_port()
+        prlimit = sptest.require_binary("prlimit")
+        proxy = h.start_shardproxy(pool_yaml("fd", port, [(backend.port, 1, None)]),
+                                   prefix=[prlimit, "--nofile=128:128", "--"])
+        first = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(first.close)
+        first.sendall(resp("PING"))
+        self.assertEqual(first.recv(100), b"+PONG\r\n")
+        crowd = []
+        self.addCleanup(lambda: [c.close() for c in crowd])
+        for _ in range(600):
+            crowd.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        cpu_before = proxy_cpu_seconds(proxy.pid)
+        time.sleep(1.0)                     # a window to measure spinning in
+        cpu_spent = proxy_cpu_seconds(proxy.pid) - cpu_before
+        self.assertLess(cpu_spent, 0.3, "the proxy spins on EMFILE")
+        first.sendall(resp("PING"))         # its clients are still served
+        self.assertEqual(first.recv(100), b"+PONG\r\n")
+        self.assertTrue(proxy.proc.alive())
+        for c in crowd[:-1]:
+            c.close()
+        last = crowd[-1]                    # waited in the backlog
+        last.settimeout(10)
+        last.sendall(resp("PING"))
+        self.assertEqual(last.recv(100), b"+PONG\r\n")
+        self.assertIn("pausing accepts", proxy.proc.log_text())
+
+
 class BigValueTest(sptest.HarnessTestCase):
     """16 MB values through 512-byte buffers."""
 
