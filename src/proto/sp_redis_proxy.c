@@ -717,7 +717,9 @@ sp_redis_server_init(struct sp_conn *server)
     return 0;
 }
 
-#define SP_RSTACK_MIN 16
+/* Replies nested deeper than this are refused (the server connection is
+ * closed, its requests get an error): 8 KB per connection bounds it. */
+#define SP_RSTACK_DEPTH 1024
 
 /* Start parsing the reply of the oldest in-flight request at `offset`. */
 static int
@@ -726,7 +728,7 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
     uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
-    if (sp_array_grow((void **)&conn->rstack, &conn->rstack_cap, SP_RSTACK_MIN,
+    if (sp_array_grow((void **)&conn->rstack, &conn->rstack_cap, SP_RSTACK_DEPTH,
                 sizeof(*conn->rstack)) != 0
         || sp_array_grow((void **)&conn->relems, &conn->relems_cap, elems,
                    sizeof(*conn->relems)) != 0) {

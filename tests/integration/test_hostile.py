@@ -1,0 +1,190 @@
+"""Hostile input, each case against a running proxy that must stay up,
+bounded, and fair to its other clients: malformed lengths, huge counts, a
+million arguments, binary garbage, and backends that send garbage, stray
+replies, deeply nested arrays, close mid-reply or never read.
+
+Run: /usr/bin/python3 tests/integration/test_hostile.py
+"""
+
+import os
+import random
+import socket
+import sys
+import time
+
+import redis
+
+import sptest
+from test_redis_proxy import pool_yaml, raw_exchange, resp
+
+FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_backend.py")
+
+
+class HostileClientTest(sptest.HarnessTestCase):
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.backend = h.start_redis()
+        cls.port = sptest.free_port()
+        cls.proxy = h.start_shardproxy(pool_yaml(
+            "h", cls.port, [(cls.backend.port, 1, None)]))
+
+    def assert_healthy(self):
+        c = redis.Redis(port=self.port, socket_timeout=10)
+        try:
+            self.assertTrue(c.set("alive", "1"))
+            self.assertEqual(c.get("alive"), b"1")
+        finally:
+            c.close()
+        self.assertTrue(self.proxy.proc.alive())
+
+    def closes_with(self, payload, message):
+        data, closed = raw_exchange(self.port, payload, 5, timeout=5)
+        self.assertTrue(closed, f"still open after {payload[:40]!r}")
+        self.assertIn(message, data)
+        self.assert_healthy()
+
+    def test_bad_lengths(self):
+        self.closes_with(b"*1\r\n$99999999999\r\n", b"-ERR Protocol error: invalid bulk length")
+        self.closes_with(b"*1\r\n$-5\r\n", b"-ERR Protocol error: invalid bulk length")
+        self.closes_with(b"*1\r\n$abc\r\n", b"-ERR Protocol error: invalid bulk length")
+        self.closes_with(b"*abc\r\n", b"-ERR Protocol error: invalid multibulk length")
+        self.closes_with(b"*1000000000\r\n", b"-ERR Protocol error: invalid multibulk length")
+        self.closes_with(b"*2\r\n$3\r\nGET\r\nxx", b"-ERR Protocol error: expected '$'")
+
+    def test_a_million_arguments(self):
+        payload = b"*1000000\r\n$3\r\nFOO\r\n" + b"$1\r\na\r\n" * 999999
+        data, closed = raw_exchange(self.port, payload + resp("PING"), 2, timeout=30)
+        self.assertEqual(data, b"-ERR unknown command 'foo'\r\n+PONG\r\n")
+        self.assertFalse(closed)
+        self.assert_healthy()
+
+    def test_binary_garbage(self):
+        rng = random.Random(7)
+        for _ in range(20):
+            junk = bytes(rng.randrange(256) for _ in range(4096))
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            try:
+                sock.sendall(junk)
+                sock.settimeout(2)
+                try:
+                    while sock.recv(65536):
+                        pass
+                except (socket.timeout, ConnectionResetError):
+                    pass
+            finally:
+                sock.close()
+        self.assert_healthy()
+
+    def test_slow_client_does_not_stall_others(self):
+        slow = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(slow.close)
+        payload = resp("SET", "slow", "v")
+        c = redis.Redis(port=self.port, socket_timeout=5)
+        self.addCleanup(c.close)
+        for i in range(10):                 # one byte per 100 ms for 1 s
+            slow.sendall(payload[i:i + 1])
+            self.assertTrue(c.ping())       # everyone else is served meanwhile
+            time.sleep(0.1)                 # the slow client's pace
+        slow.sendall(payload[10:])
+        self.assertEqual(slow.recv(100), b"+OK\r\n")
+
+
+class HostileBackendTest(sptest.HarnessTestCase):
+    """A pool of a real redis and a fake one: requests to the fake get errors,
+    the rest works, the client connection stays open."""
+
+    def start(self, *mode):
+        h = self.harness
+        real = h.start_redis()
+        fake_port = sptest.free_port()
+        h.start_process("fake-" + mode[0], [sys.executable, FAKE, str(fake_port)]
+                        + list(mode), lambda p: sptest.tcp_accepts(fake_port),
+                        f"fake backend on {fake_port}")
+        port = sptest.free_port()
+        proxy = h.start_shardproxy(pool_yaml(
+            "f", port, [(real.port, 1, "real"), (fake_port, 1, "fake")],
+            timeout=500, distribution="modula", hash="crc32a"))
+        c = redis.Redis(port=port, socket_timeout=10)
+        self.addCleanup(c.close)
+        return real, proxy, c
+
+    def keys_for(self, c, real):
+        """One key the proxy sends to the real server and one to the fake."""
+        real_key = fake_key = None
+        for i in range(1000):
+            key = f"k{i}"
+            try:
+                c.set(key, "v")
+                if real.client().exists(key):
+                    real_key = real_key or key
+            except redis.ResponseError:
+                fake_key = fake_key or key
+            if real_key and fake_key:
+                return real_key, fake_key
+        self.fail("no key for each server")
+
+    def check(self, mode_args, error):
+        real, proxy, c = self.start(*mode_args)
+        real_key, fake_key = self.keys_for(c, real)
+        for _ in range(3):
+            with self.assertRaisesRegex(redis.ResponseError, error):
+                c.get(fake_key)
+            self.assertEqual(c.get(real_key), b"v")     # same connection, fine
+        self.assertTrue(proxy.proc.alive())
+        return proxy
+
+    def test_garbage_replies(self):
+        self.check(["garbage"], "Protocol error from server")
+
+    def test_stray_reply(self):
+        # A reply that comes while nothing is in flight on that connection is
+        # detected: the connection goes and is counted, and the next request
+        # gets its own reply on a new one. (One that comes while a request is
+        # in flight cannot be told from that request's reply, by any proxy.)
+        real, proxy, c = self.start("stray")
+        fake_key = next(f"s{i}" for i in range(1000)
+                        if c.set(f"s{i}", "v") and not real.client().exists(f"s{i}"))
+        stats = lambda: sptest.read_stats(proxy.stats_port)["f"]["fake"]
+        for round_ in range(3):
+            errors = stats()["server_err"]
+            self.assertTrue(sptest.poll_until(lambda: stats()["server_err"] > errors,
+                                              "the stray reply is noticed", timeout=5))
+            self.assertTrue(c.set(fake_key, "v"))    # a fresh connection, +OK
+        self.assertIn("reply nobody asked for", proxy.proc.log_text())
+        real_key = next(f"r{i}" for i in range(1000)
+                        if c.set(f"r{i}", "v") and real.client().exists(f"r{i}"))
+        self.assertEqual(c.get(real_key), b"v")     # the healthy server is fine
+
+    def test_close_mid_reply(self):
+        self.check(["close-mid"], "Connection reset by peer")
+
+    def test_never_reads(self):
+        proxy = self.check(["never-read"], "Connection timed out")
+        self.assertGreaterEqual(sptest.read_stats(proxy.stats_port)["f"]["fake"]
+                                ["server_timedout"], 3)
+
+    def test_deeply_nested_reply(self):
+        self.check(["deep", "10000"], "Protocol error from server")
+
+    def test_nested_reply_within_bounds_passes(self):
+        real, proxy, c = self.start("deep", "100")
+        _, fake_key = self.keys_for_deep(c, real)
+        value = c.get(fake_key)
+        for _ in range(99):
+            self.assertEqual(len(value), 1)
+            value = value[0]
+        self.assertEqual(value, [1])
+
+    def keys_for_deep(self, c, real):
+        for i in range(1000):
+            key = f"k{i}"
+            reply = c.get(key)
+            if isinstance(reply, list):
+                return None, key
+        self.fail("no key for the fake server")
+
+
+if __name__ == "__main__":
+    sptest.main()
