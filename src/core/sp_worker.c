@@ -5,6 +5,7 @@
 #include "sp_worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #define SP_MBUF_KEEP        64      /* buffers kept through idle periods */
 #define SP_MSG_KEEP         256
 #define SP_STATS_SNDTIMEO   200     /* ms a stats client may take to read */
+#define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
 
 void sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
                         void *data);
@@ -104,17 +106,60 @@ out:
 }
 
 static void
+sp_stats_resume(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct sp_conn *listener = timer->data;
+
+    sp_event_modify(loop, listener->fd, SP_EV_READ | SP_EV_LEVEL);
+}
+
+/*
+ * Out of descriptors, stats still answer: the worker keeps one spare
+ * descriptor, gives it up for the stats connection, and takes it back
+ * (the nginx/HAProxy trick). If even that fails, the listener pauses
+ * instead of waking the loop in a spin.
+ */
+static int
+sp_stats_accept_spare(struct sp_worker *worker, int listen_fd)
+{
+    int fd;
+
+    if (worker->spare_fd < 0) {
+        return -1;
+    }
+    close(worker->spare_fd);
+    worker->spare_fd = -1;
+    fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0) {
+        sp_stats_serve(worker, fd);
+        close(fd);
+    }
+    worker->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0 ? 0 : -1;
+}
+
+static void
 sp_stats_accept(struct sp_conn *listener)
 {
+    struct sp_worker *worker = listener->worker;
+
     for (;;) {
         int fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR) {
                 continue;
             }
+            if ((errno == EMFILE || errno == ENFILE)
+                && sp_stats_accept_spare(worker, listener->fd) != 0) {
+                sp_log_error(worker->log, errno, "stats: accept4() failed; "
+                             "pausing for %d ms", SP_STATS_RETRY_MS);
+                sp_event_modify(worker->loop, listener->fd, 0);
+                sp_timer_add(worker->loop, &listener->timer,
+                             SP_STATS_RETRY_MS, sp_stats_resume, listener);
+            }
             return;
         }
-        sp_stats_serve(listener->worker, fd);
+        sp_stats_serve(worker, fd);
         close(fd);
     }
 }
@@ -267,6 +312,7 @@ sp_worker_create(const struct sp_conf *conf,
     worker->conf = conf;
     worker->stop = stop;
     worker->started_s = (int64_t)time(NULL);
+    worker->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     TAILQ_INIT(&worker->flush_servers);
     TAILQ_INIT(&worker->flush_clients);
     TAILQ_INIT(&worker->lingering);
@@ -336,6 +382,9 @@ sp_worker_destroy(struct sp_worker *worker)
     sp_mbuf_pool_destroy(&worker->mbufs);
     free(worker->scratch);
     free(worker->args);
+    if (worker->spare_fd >= 0) {
+        close(worker->spare_fd);
+    }
     if (worker->loop != NULL) {
         sp_event_loop_destroy(worker->loop);
     }

@@ -45,6 +45,7 @@ struct sp_worker {
     struct sp_pool         *pools;
     uint32_t                npools;
     struct sp_conn         *stats_listener;
+    int                     spare_fd;       /* kept for stats under EMFILE */
 
     struct sp_conn_list     flush_servers;
     struct sp_conn_list     flush_clients;

@@ -608,6 +608,56 @@ class DescriptorLimitTest(sptest.HarnessTestCase):
         self.assertIn("pausing accepts", proxy.proc.log_text())
 
 
+class TenThousandClientsTest(sptest.HarnessTestCase):
+    """10,000 concurrent connections against a proxy limited to 1024
+    descriptors: it takes what it can, pauses accepting instead of spinning,
+    keeps serving, and recovers when they leave."""
+
+    def test_ten_thousand_connections(self):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 10000
+        if soft < want + 500:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, want + 500), hard))
+            soft = min(hard, want + 500)
+        count = min(want, soft - 500)
+        h = self.harness
+        backend = h.start_redis()
+        port = sptest.free_port()
+        prlimit = sptest.require_binary("prlimit")
+        proxy = h.start_shardproxy(
+            pool_yaml("many", port, [(backend.port, 1, None)], backlog=4096),
+            prefix=[prlimit, "--nofile=1024:1024", "--"])
+        first = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.addCleanup(first.close)
+        crowd = []
+        self.addCleanup(lambda: [c.close() for c in crowd])
+        for _ in range(count):              # non-blocking: never wait on SYNs
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            crowd.append(sock)
+        cpu_before = proxy_cpu_seconds(proxy.pid)
+        time.sleep(1.0)                     # a window to measure spinning in
+        self.assertLess(proxy_cpu_seconds(proxy.pid) - cpu_before, 0.5)
+        first.sendall(resp("PING"))
+        self.assertEqual(first.recv(100), b"+PONG\r\n")
+        held = sptest.read_stats(proxy.stats_port)["many"]["client_connections"]
+        self.assertGreater(held, 500)       # it took what its limit allows
+        self.assertLess(held, 1024)
+        for sock in crowd:
+            sock.close()
+        crowd.clear()
+        self.assertTrue(sptest.poll_until(
+            lambda: sptest.read_stats(proxy.stats_port)["many"]
+            ["client_connections"] <= 1, "the crowd is gone", timeout=30))
+        c = redis.Redis(port=port, socket_timeout=5)
+        self.addCleanup(c.close)
+        self.assertTrue(c.set("after", "crowd"))
+        print(f"\n  {count} connections: {held} held at the 1024-fd limit, "
+              f"then all released")
+
+
 class BigValueTest(sptest.HarnessTestCase):
     """16 MB values through 512-byte buffers."""
 
