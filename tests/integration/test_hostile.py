@@ -30,6 +30,23 @@ class HostileClientTest(sptest.HarnessTestCase):
         cls.proxy = h.start_shardproxy(pool_yaml(
             "h", cls.port, [(cls.backend.port, 1, None)]))
 
+    def setUp(self):
+        super().setUp()
+        self.rss_before = self.rss_kb()
+
+    def tearDown(self):
+        # bounded: no hostile case leaves the proxy much bigger
+        grown = self.rss_kb() - self.rss_before
+        self.assertLess(grown, 64 * 1024, f"proxy grew by {grown} kB")
+        super().tearDown()
+
+    def rss_kb(self):
+        with open(f"/proc/{self.proxy.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
     def assert_healthy(self):
         c = redis.Redis(port=self.port, socket_timeout=10)
         try:
