@@ -347,6 +347,41 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
     return msg;
 }
 
+int
+sp_server_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
+               const struct sp_reply_stream *stream)
+{
+    uint64_t offset = conn->in_end - len;
+
+    while (len > 0) {
+        size_t consumed = 0;
+
+        if (conn->rsp_fresh && stream->start(conn, offset) != 0) {
+            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
+                         "bytes nobody asked for (or out of memory)",
+                         conn->pool->conf->name, conn->server->conf->name);
+            conn->closing = true;
+            return -1;
+        }
+        sp_parse_status_t status = stream->parse(conn, data, len, &consumed);
+        if (status == SP_PARSE_ERROR) {
+            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
+                         "a malformed reply: %s", conn->pool->conf->name,
+                         conn->server->conf->name, stream->error(conn));
+            conn->closing = true;
+            return -1;
+        }
+        data += consumed;
+        len -= consumed;
+        offset += consumed;
+        if (status == SP_PARSE_DONE && stream->done(conn) != 0) {
+            conn->closing = true;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void
 sp_server_on_event(struct sp_conn *conn, uint32_t ready)
 {

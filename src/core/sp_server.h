@@ -40,6 +40,24 @@ void sp_server_close(struct sp_conn *conn, const char *error);
  */
 void sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg);
 
+/* A protocol's reply parser, as the shared reply loop drives it. */
+struct sp_reply_stream {
+    /* start parsing the next reply at stream `offset` (the oldest request
+     * in flight tells what to expect); -1: nothing is in flight */
+    int (*start)(struct sp_conn *conn, uint64_t offset);
+    sp_parse_status_t (*parse)(struct sp_conn *conn, const uint8_t *data,
+                               size_t len, size_t *consumed);
+    const char *(*error)(struct sp_conn *conn);     /* after SP_PARSE_ERROR */
+    /* a whole reply was parsed: match it to its request; -1: broken */
+    int (*done)(struct sp_conn *conn);
+};
+
+/* Feed bytes read from a server through a protocol's reply parser: every
+ * whole reply goes to stream->done. Returns -1 and sets conn->closing when
+ * the stream is broken (logged). */
+int sp_server_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
+                   const struct sp_reply_stream *stream);
+
 /* Queue bytes to send before any request (AUTH, SELECT); their reply is
  * checked by the protocol and dropped. 0 / -1. */
 int sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len);

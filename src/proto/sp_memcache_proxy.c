@@ -556,40 +556,30 @@ sp_mc_reply(struct sp_conn *conn)
     return 0;
 }
 
+static sp_parse_status_t
+sp_mc_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
+                 size_t *consumed)
+{
+    return sp_memcache_reply_parse(&conn->parser.mrsp, data, len, consumed);
+}
+
+static const char *
+sp_mc_reply_error(struct sp_conn *conn)
+{
+    return conn->parser.mrsp.error;
+}
+
+static const struct sp_reply_stream sp_mc_replies = {
+    .start = sp_mc_reply_start,
+    .parse = sp_mc_reply_feed,
+    .error = sp_mc_reply_error,
+    .done = sp_mc_reply,
+};
+
 static int
 sp_memcache_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
 {
-    uint64_t offset = conn->in_end - len;
-
-    while (len > 0) {
-        size_t consumed = 0;
-
-        if (conn->rsp_fresh && sp_mc_reply_start(conn, offset) != 0) {
-            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
-                         "bytes nobody asked for", conn->pool->conf->name,
-                         conn->server->conf->name);
-            conn->closing = true;
-            return -1;
-        }
-        sp_parse_status_t status = sp_memcache_reply_parse(&conn->parser.mrsp,
-                                                           data, len,
-                                                           &consumed);
-        if (status == SP_PARSE_ERROR) {
-            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
-                         "a malformed reply: %s", conn->pool->conf->name,
-                         conn->server->conf->name, conn->parser.mrsp.error);
-            conn->closing = true;
-            return -1;
-        }
-        data += consumed;
-        len -= consumed;
-        offset += consumed;
-        if (status == SP_PARSE_DONE && sp_mc_reply(conn) != 0) {
-            conn->closing = true;
-            return -1;
-        }
-    }
-    return 0;
+    return sp_server_feed(conn, data, len, &sp_mc_replies);
 }
 
 const struct sp_proto sp_proto_memcache = {

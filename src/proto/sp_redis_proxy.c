@@ -777,36 +777,30 @@ sp_redis_reply(struct sp_conn *conn)
     return 0;
 }
 
+static sp_parse_status_t
+sp_redis_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
+                    size_t *consumed)
+{
+    return sp_redis_reply_parse(&conn->parser.rsp, data, len, consumed);
+}
+
+static const char *
+sp_redis_reply_error(struct sp_conn *conn)
+{
+    return conn->parser.rsp.error;
+}
+
+static const struct sp_reply_stream sp_redis_replies = {
+    .start = sp_redis_reply_start,
+    .parse = sp_redis_reply_feed,
+    .error = sp_redis_reply_error,
+    .done = sp_redis_reply,
+};
+
 static int
 sp_redis_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
 {
-    uint64_t offset = conn->in_end - len;
-
-    while (len > 0) {
-        size_t consumed = 0;
-
-        if (conn->rsp_fresh && sp_redis_reply_start(conn, offset) != 0) {
-            conn->closing = true;
-            return -1;
-        }
-        sp_parse_status_t status = sp_redis_reply_parse(&conn->parser.rsp,
-                                                        data, len, &consumed);
-        if (status == SP_PARSE_ERROR) {
-            sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
-                         "a malformed reply: %s", conn->pool->conf->name,
-                         conn->server->conf->name, conn->parser.rsp.error);
-            conn->closing = true;
-            return -1;
-        }
-        data += consumed;
-        len -= consumed;
-        offset += consumed;
-        if (status == SP_PARSE_DONE && sp_redis_reply(conn) != 0) {
-            conn->closing = true;
-            return -1;
-        }
-    }
-    return 0;
+    return sp_server_feed(conn, data, len, &sp_redis_replies);
 }
 
 const struct sp_proto sp_proto_redis = {
