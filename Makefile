@@ -17,6 +17,7 @@ BUILD_PKGS = cmake make gcc clang libclang-rt-14-dev pkg-config libyaml-dev \
 TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
              python3-redis python3-pymemcache libmemcached-tools
 RUN_PKGS   = netcat-openbsd
+BENCH_PKGS = linux-perf
 
 .PHONY: all deps build build-asan build-clang unit test fuzz run bench clean
 
@@ -69,8 +70,10 @@ run: deps build
 	@scripts/install-deps.sh $(RUN_PKGS)
 	scripts/run-demo.sh $(BUILD)/shardproxy conf/shardproxy.yml
 
-# Needs the test packages (make deps) and, for syscall counts, linux-perf.
-bench: build
+# The backends and load generators come with the test packages; linux-perf
+# counts syscalls (without it they show n/a, with the reason).
+bench: deps build
+	@scripts/install-deps.sh $(BENCH_PKGS)
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 clean:
