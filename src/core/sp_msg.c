@@ -24,6 +24,7 @@ sp_msg_get(struct sp_worker *worker)
         if (msg == NULL) {
             return NULL;
         }
+        worker->msg_nalloc++;
     }
     msg->free_next = NULL;
     return msg;

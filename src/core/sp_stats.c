@@ -128,6 +128,11 @@ sp_stats_json(struct sp_stats_buf *buf, const struct sp_stats_view *view)
                     ", \"curr_connections\":%" PRId64,
                     view->uptime, view->timestamp, view->total_connections,
                     view->curr_connections);
+    for (uint32_t i = 0; i < view->nextras; i++) {
+        sp_stats_printf(buf, ", ");
+        sp_stats_string(buf, view->extras[i].name);
+        sp_stats_printf(buf, ":%" PRId64, view->extras[i].value);
+    }
     for (uint32_t i = 0; i < view->npools; i++) {
         /* nutcracker: ", " before the first pool, "," between pools */
         sp_stats_printf(buf, i == 0 ? ", " : ",");

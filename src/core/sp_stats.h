@@ -45,6 +45,12 @@ struct sp_stats_pool_view {
     uint32_t                           nservers;
 };
 
+/* A shardproxy-only top-level number, written after nutcracker's fields. */
+struct sp_stats_extra {
+    const char *name;
+    int64_t     value;
+};
+
 struct sp_stats_view {
     const char                      *service;       /* "shardproxy" */
     const char                      *source;        /* hostname */
@@ -55,6 +61,8 @@ struct sp_stats_view {
     int64_t                          curr_connections;
     const struct sp_stats_pool_view *pools;
     uint32_t                         npools;
+    const struct sp_stats_extra     *extras;        /* may be NULL */
+    uint32_t                         nextras;
 };
 
 /* A growable output buffer (the stats port is not a hot path). */

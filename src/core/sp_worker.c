@@ -80,6 +80,15 @@ sp_stats_serve(struct sp_worker *worker, int fd)
             at++;
         }
     }
+    /* beside nutcracker's fields: what the free lists hold (steady state
+     * allocates nothing: the *_allocated counts stay put under load) */
+    struct sp_stats_extra extras[] = {
+        { "buffers_allocated", (int64_t)worker->mbufs.nalloc },
+        { "buffers_in_use", (int64_t)worker->mbufs.nused },
+        { "buffers_free", (int64_t)worker->mbufs.nfree },
+        { "messages_allocated", (int64_t)worker->msg_nalloc },
+        { "messages_free", (int64_t)worker->nfree_msgs },
+    };
     struct sp_stats_view view = {
         .service = "shardproxy",
         .source = host,
@@ -90,6 +99,8 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         .curr_connections = (int64_t)worker->curr_connections,
         .pools = pools,
         .npools = worker->npools,
+        .extras = extras,
+        .nextras = sizeof(extras) / sizeof(extras[0]),
     };
     if (sp_stats_json(&buf, &view) == 0) {
         /* a short bounded blocking write: the stats port is not a hot path */

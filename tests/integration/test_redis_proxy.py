@@ -330,6 +330,39 @@ class RedisProxyTest(sptest.HarnessTestCase):
         self.assertGreaterEqual(len(lines), 14, r.stdout)
         self.assertNotIn("ERR", r.stdout + r.stderr)
 
+    def test_steady_state_allocates_nothing(self):
+        exe = sptest.require_binary("redis-benchmark")
+        load = subprocess.Popen([exe, "-p", str(self.port), "-n", "3000000",
+                                 "-c", "20", "-P", "4", "-t", "set,get", "-q"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def requests(stats):
+                pool = stats["alpha"]
+                return sum(v["requests"] for v in pool.values() if isinstance(v, dict))
+            # warm up: the free lists grow to what this load needs
+            sptest.poll_until(lambda: requests(sptest.read_stats(self.proxy.stats_port)) > 60000,
+                              "the load warms up", timeout=60)
+            first = sptest.read_stats(self.proxy.stats_port)
+            sptest.poll_until(lambda: requests(sptest.read_stats(self.proxy.stats_port))
+                              > requests(first) + 50000, "50,000 more requests", timeout=60)
+            second = sptest.read_stats(self.proxy.stats_port)
+        finally:
+            load.kill()
+            load.wait(10)
+        served = requests(second) - requests(first)
+        self.assertGreater(served, 50000)
+        # Nothing per request: the free lists serve it. A rare new peak of
+        # concurrency may still add a buffer, so: under 1 per 10,000.
+        bufs = second["buffers_allocated"] - first["buffers_allocated"]
+        msgs = second["messages_allocated"] - first["messages_allocated"]
+        self.assertLessEqual(bufs, served // 10000,
+                             f"{bufs} buffers allocated for {served} requests")
+        self.assertLessEqual(msgs, served // 10000,
+                             f"{msgs} messages allocated for {served} requests")
+        print(f"\n  steady state: {served} requests, {bufs} buffers and {msgs} "
+              f"messages allocated ({second['buffers_allocated']} buffers, "
+              f"{second['messages_allocated']} messages in all)")
+
     def test_redis_cli(self):
         exe = sptest.require_binary("redis-cli")
         r = subprocess.run([exe, "-p", str(self.port), "set", "cli:1", "x"],

@@ -79,6 +79,23 @@ START_TEST(test_no_pools)
 }
 END_TEST
 
+START_TEST(test_extra_fields_beside_nutcrackers)
+{
+    struct sp_stats_extra extras[] = { { "buffers_allocated", 12 },
+                                       { "messages_free", 3 } };
+    struct sp_stats_view view = { "shardproxy", "h", "v", 0, 0, 0, 0, NULL, 0,
+                                  extras, 2 };
+    struct sp_stats_buf buf = { 0 };
+
+    ck_assert_int_eq(sp_stats_json(&buf, &view), 0);
+    ck_assert_str_eq(buf.data, "{\"service\":\"shardproxy\", \"source\":\"h\", "
+                     "\"version\":\"v\", \"uptime\":0, \"timestamp\":0, "
+                     "\"total_connections\":0, \"curr_connections\":0, "
+                     "\"buffers_allocated\":12, \"messages_free\":3}");
+    sp_stats_buf_free(&buf);
+}
+END_TEST
+
 START_TEST(test_sum_over_workers)
 {
     struct sp_stats_pool total = { 0 };
@@ -111,6 +128,7 @@ sp_test_stats_suite(void)
     tcase_add_test(tc, test_json_matches_nutcracker);
     tcase_add_test(tc, test_values_and_escaping);
     tcase_add_test(tc, test_no_pools);
+    tcase_add_test(tc, test_extra_fields_beside_nutcrackers);
     tcase_add_test(tc, test_sum_over_workers);
     suite_add_tcase(s, tc);
     return s;
