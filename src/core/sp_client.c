@@ -226,6 +226,37 @@ sp_client_close(struct sp_conn *conn)
     sp_conn_free(conn);
 }
 
+struct sp_msg *
+sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
+{
+    struct sp_worker *worker = client->worker;
+    struct sp_msg *msg = sp_msg_get(worker);
+
+    if (msg == NULL) {
+        return NULL;
+    }
+    msg->client = client;
+    msg->pool = client->pool;
+    TAILQ_INSERT_TAIL(&client->queue, msg, clink);     /* freed with it */
+    if (sp_seglist_from_chain(&msg->req, &client->in, client->in_base, start,
+                              end) != 0) {
+        return NULL;
+    }
+    client->req_held += msg->req.bytes;                 /* client_buffer_limit */
+    client->progress_ms = sp_event_now_ms(worker->loop);   /* client_timeout */
+    return msg;
+}
+
+void
+sp_client_request_end(struct sp_conn *client, struct sp_msg *msg,
+                      uint64_t end)
+{
+    sp_conn_consume(client, end);
+    if (msg->done && msg->pending == 0) {
+        sp_client_reply_ready(msg);
+    }
+}
+
 int
 sp_client_fail(struct sp_conn *conn, const char *text, size_t len)
 {

@@ -21,6 +21,19 @@ void sp_client_flush(struct sp_conn *conn);
 /* Close now; requests still waiting for servers become orphans. */
 void sp_client_close(struct sp_conn *conn);
 
+/*
+ * A whole request was parsed at stream bytes [start, end): its message, in
+ * the client's queue, holding those bytes, counted against the client's
+ * limits. NULL: out of memory (close the client).
+ */
+struct sp_msg *sp_client_request_begin(struct sp_conn *client, uint64_t start,
+                                       uint64_t end);
+
+/* The protocol has handled msg: drop its input bytes; a reply made on the
+ * spot goes out at the flush. */
+void sp_client_request_end(struct sp_conn *client, struct sp_msg *msg,
+                           uint64_t end);
+
 /* Answer `text` after every reply owed, then close; stop reading now.
  * Returns -1 (for protocol handlers to return). */
 int sp_client_fail(struct sp_conn *conn, const char *text, size_t len);

@@ -26,6 +26,7 @@
 #include "sp_array.h"
 #include "sp_client.h"
 #include "sp_conn.h"
+#include "sp_forward.h"
 #include "sp_memcache.h"
 #include "sp_pool.h"
 #include "sp_proto.h"
@@ -67,35 +68,6 @@ sp_mc_reply_line(struct sp_msg *msg, const char *text)
 
 /* ---- forwarding ------------------------------------------------------------ */
 
-static void
-sp_mc_send(struct sp_pool *pool, struct sp_msg *msg, const uint8_t *key,
-           size_t keylen)
-{
-    struct sp_server *server = sp_pool_route(pool, key, keylen);
-    struct sp_conn *sconn = server != NULL ? sp_server_conn(server) : NULL;
-
-    if (sconn == NULL) {
-        int err = server != NULL ? errno : EHOSTUNREACH;
-        if (server != NULL) {
-            server->stats.server_err++;
-            sp_server_failed(server);
-        }
-        if (msg->parent != NULL) {
-            pool->stats.forward_error++;
-            msg->error = sp_memcache_error_reply(err);
-            sp_msg_part_done(pool->worker, msg);
-        } else {
-            sp_mc_fail(pool, msg, err);
-        }
-        return;
-    }
-    msg->server = server->index;
-    if (msg->parent == NULL) {
-        msg->pending = 1;
-    }
-    sp_server_enqueue(sconn, msg);
-}
-
 static int
 sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
               const struct sp_memcache_req_parser *p)
@@ -116,7 +88,7 @@ sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
                                     (const uint8_t *)sp_mc_mn, 4) == 0) {
         msg->quiet = true;
     }
-    sp_mc_send(client->pool, msg, key, keylen);
+    sp_forward_to(client->pool, msg, sp_pool_route(client->pool, key, keylen));
     return 0;
 }
 
@@ -155,22 +127,6 @@ sp_mc_tokens(const struct sp_msg *msg, struct sp_redis_arg *tokens,
     return n;
 }
 
-static struct sp_server *
-sp_mc_route_token(struct sp_pool *pool, const struct sp_msg *msg,
-                  const struct sp_redis_arg *key)
-{
-    uint8_t buf[SP_MEMCACHE_MAX_KEY];
-    const uint8_t *bytes = sp_seglist_contiguous(&msg->req, key->offset,
-                                                 key->len);
-
-    if (bytes == NULL) {
-        sp_seglist_copy(&msg->req, key->offset, buf,
-                        key->len < sizeof(buf) ? key->len : sizeof(buf));
-        bytes = buf;
-    }
-    return sp_pool_route(pool, bytes, key->len);
-}
-
 static int
 sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
              const struct sp_memcache_req_parser *p)
@@ -182,12 +138,9 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     uint32_t ntokens = p->ntokens;
     uint32_t nkeys = ntokens > first ? ntokens - first : 0;
     struct sp_redis_arg *tokens;
-    int32_t *frag_of_server;
 
     if (sp_array_grow((void **)&worker->args, &worker->args_cap, ntokens,
-                   sizeof(*worker->args)) != 0
-        || sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
-                      sizeof(*msg->key_frag)) != 0) {
+                      sizeof(*worker->args)) != 0) {
         sp_mc_fail(pool, msg, ENOMEM);
         return 0;
     }
@@ -195,54 +148,13 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     if (nkeys == 0 || sp_mc_tokens(msg, tokens, ntokens) != ntokens) {
         return sp_mc_reply_line(msg, SP_MEMCACHE_ERR_UNKNOWN);
     }
-    frag_of_server = (int32_t *)sp_worker_scratch(worker,
-                        pool->nservers * sizeof(int32_t));
-    if (frag_of_server == NULL) {
-        sp_mc_fail(pool, msg, ENOMEM);
+    int err = sp_forward_split(pool, msg, &tokens[first], nkeys, 1);
+    if (err != 0) {
+        sp_mc_fail(pool, msg, err);
         return 0;
-    }
-    for (uint32_t s = 0; s < pool->nservers; s++) {
-        frag_of_server[s] = -1;
-    }
-    msg->nkeys = nkeys;
-    for (uint32_t k = 0; k < nkeys; k++) {
-        struct sp_server *server = sp_mc_route_token(pool, msg,
-                                                     &tokens[first + k]);
-        if (server == NULL) {
-            sp_mc_fail(pool, msg, EHOSTUNREACH);
-            return 0;
-        }
-        if (frag_of_server[server->index] < 0) {
-            frag_of_server[server->index] = (int32_t)msg->nfrags++;
-        }
-        msg->key_frag[k] = (uint32_t)frag_of_server[server->index];
-    }
-
-    uint32_t nfrags = msg->nfrags;
-    msg->nfrags = 0;
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
-                   sizeof(*msg->frags)) != 0) {
-        sp_mc_fail(pool, msg, ENOMEM);
-        return 0;
-    }
-    for (uint32_t f = 0; f < nfrags; f++) {
-        struct sp_msg *frag = sp_msg_get(worker);
-        if (frag == NULL) {
-            sp_mc_fail(pool, msg, ENOMEM);
-            return 0;
-        }
-        frag->parent = msg;
-        frag->pool = pool;
-        frag->mcmd = cmd;
-        msg->frags[msg->nfrags++] = frag;
-    }
-    for (uint32_t s = 0; s < pool->nservers; s++) {
-        if (frag_of_server[s] >= 0) {
-            msg->frags[frag_of_server[s]]->server = s;
-        }
     }
     /* "<cmd> [exptime]" then " key" per key, then CRLF */
-    for (uint32_t f = 0; f < nfrags; f++) {
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
         struct sp_msg *frag = msg->frags[f];
         if (sp_msg_gen_reserve(frag, 64) != 0
             || sp_seglist_slice(&frag->req, &msg->req, tokens[0].offset,
@@ -257,7 +169,6 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     }
     for (uint32_t k = 0; k < nkeys; k++) {
         struct sp_msg *frag = msg->frags[msg->key_frag[k]];
-        frag->nkeys++;
         if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)" ", 1) != 0
             || sp_seglist_slice(&frag->req, &msg->req, tokens[first + k].offset,
                                 tokens[first + k].len) != 0) {
@@ -265,28 +176,14 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    pool->stats.fragments += nfrags;
-    msg->pending = nfrags;
-    for (uint32_t f = 0; f < nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
-        if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_mc_crlf,
-                            2) != 0) {
-            frag->error = sp_memcache_error_reply(ENOMEM);
-            sp_msg_part_done(worker, frag);
-            continue;
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
+        if (sp_seglist_push(&msg->frags[f]->req, NULL,
+                            (const uint8_t *)sp_mc_crlf, 2) != 0) {
+            sp_mc_fail(pool, msg, ENOMEM);
+            return 0;
         }
-        struct sp_server *server = &pool->servers[frag->server];
-        struct sp_conn *sconn = sp_server_conn(server);
-        if (sconn == NULL) {
-            server->stats.server_err++;
-            sp_server_failed(server);
-            pool->stats.forward_error++;
-            frag->error = sp_memcache_error_reply(errno);
-            sp_msg_part_done(worker, frag);
-            continue;
-        }
-        sp_server_enqueue(sconn, frag);
     }
+    sp_forward_fragments(pool, msg);
     return 0;
 }
 
@@ -312,17 +209,8 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_redis_arg *tokens;
     uint32_t *next;
 
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
-        if (frag->error != NULL) {
-            sp_msg_reply_static(msg, frag->error);
-            return;
-        }
-        if (frag->rsp_error) {
-            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, frag->rsp.bytes);
-            msg->done = true;
-            return;
-        }
+    if (sp_forward_failed_part(msg)) {
+        return;
     }
     /* the request's tokens again (the scan buffer was reused since) */
     if (sp_array_grow((void **)&worker->args, &worker->args_cap,
@@ -376,24 +264,14 @@ sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
 static int
 sp_memcache_request(struct sp_conn *client)
 {
-    struct sp_worker *worker = client->worker;
     const struct sp_memcache_req_parser *p = &client->parser.mreq;
-    struct sp_msg *msg = sp_msg_get(worker);
+    struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     int rc = 0;
 
     if (msg == NULL) {
         return -1;
     }
-    msg->client = client;
-    msg->pool = client->pool;
     msg->mcmd = p->command;
-    TAILQ_INSERT_TAIL(&client->queue, msg, clink);
-    if (sp_seglist_from_chain(&msg->req, &client->in, client->in_base,
-                              p->start, p->end) != 0) {
-        return -1;
-    }
-    client->req_held += msg->req.bytes;     /* client_buffer_limit */
-    client->progress_ms = sp_event_now_ms(worker->loop);    /* client_timeout */
 
     if (p->command == NULL || p->error != NULL) {
         if (p->noreply) {
@@ -409,17 +287,14 @@ sp_memcache_request(struct sp_conn *client)
     } else if (p->command->local == SP_MEMCACHE_LOCAL_NOOP) {
         rc = sp_msg_reply_static(msg, "MN\r\n");
     } else if (p->command->local == SP_MEMCACHE_LOCAL_VERSION) {
-        sp_mc_send(client->pool, msg, (const uint8_t *)"", 0);
+        sp_forward_to(client->pool, msg,
+                      sp_pool_route(client->pool, (const uint8_t *)"", 0));
     } else if (p->command->kind == SP_MEMCACHE_FANOUT) {
         rc = sp_mc_fanout(client, msg, p);
     } else {
         rc = sp_mc_forward(client, msg, p);
     }
-
-    sp_conn_consume(client, p->end);
-    if (msg->done && msg->pending == 0) {
-        sp_client_reply_ready(msg);
-    }
+    sp_client_request_end(client, msg, p->end);
     return rc;
 }
 

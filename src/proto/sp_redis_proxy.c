@@ -20,6 +20,7 @@
 #include "sp_array.h"
 #include "sp_client.h"
 #include "sp_conn.h"
+#include "sp_forward.h"
 #include "sp_pool.h"
 #include "sp_proto.h"
 #include "sp_redis.h"
@@ -230,20 +231,7 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    struct sp_server *server = sp_pool_route(pool, key, keylen);
-    struct sp_conn *sconn = server != NULL ? sp_server_conn(server) : NULL;
-    if (sconn == NULL) {
-        int err = server != NULL ? errno : EHOSTUNREACH;
-        if (server != NULL) {
-            server->stats.server_err++;
-            sp_server_failed(server);
-        }
-        sp_redis_fail(pool, msg, err);
-        return 0;
-    }
-    msg->server = server->index;
-    msg->pending = 1;
-    sp_server_enqueue(sconn, msg);
+    sp_forward_to(pool, msg, sp_pool_route(pool, key, keylen));
     return 0;
 }
 
@@ -350,39 +338,6 @@ sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
     return 0;
 }
 
-/*
- * The server owning a request argument: the key is hashed in place when it
- * lies in one segment, else from a copy (stack for short keys).
- */
-static struct sp_server *
-sp_redis_route_arg(struct sp_pool *pool, const struct sp_msg *msg,
-                   const struct sp_redis_arg *key)
-{
-    const uint8_t *bytes = sp_seglist_contiguous(&msg->req, key->offset,
-                                                 key->len);
-    uint8_t keybuf[512], *heap = NULL;
-    struct sp_server *server;
-
-    if (bytes == NULL) {
-        if (key->len > sizeof(keybuf)) {
-            heap = malloc(key->len);
-            if (heap == NULL) {
-                errno = ENOMEM;
-                return NULL;
-            }
-        }
-        uint8_t *copy = heap != NULL ? heap : keybuf;
-        sp_seglist_copy(&msg->req, key->offset, copy, key->len);
-        bytes = copy;
-    }
-    server = sp_pool_route(pool, bytes, key->len);
-    free(heap);
-    if (server == NULL) {
-        errno = EHOSTUNREACH;
-    }
-    return server;
-}
-
 static int
 sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
                 const struct sp_redis_req_parser *p)
@@ -393,12 +348,9 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
     uint32_t step = (uint32_t)cmd->key_step, nargs = p->nargs;
     uint32_t nkeys = (nargs - 1) / step;
     struct sp_redis_arg *args;
-    int32_t *frag_of_server;
 
     if (sp_array_grow((void **)&worker->args, &worker->args_cap, nargs,
-                sizeof(*worker->args)) != 0
-        || sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
-                   sizeof(*msg->key_frag)) != 0) {
+                      sizeof(*worker->args)) != 0) {
         sp_redis_fail(pool, msg, ENOMEM);
         return 0;
     }
@@ -407,62 +359,14 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
         return sp_reply_text(msg, "-ERR Protocol error: cannot split "
                              "request\r\n");
     }
-    frag_of_server = (int32_t *)sp_worker_scratch(worker,
-                        pool->nservers * sizeof(int32_t));
-    if (frag_of_server == NULL) {
-        sp_redis_fail(pool, msg, ENOMEM);
+    int err = sp_forward_split(pool, msg, &args[1], nkeys, step);
+    if (err != 0) {
+        sp_redis_fail(pool, msg, err);
         return 0;
-    }
-    for (uint32_t s = 0; s < pool->nservers; s++) {
-        frag_of_server[s] = -1;
-    }
-
-    /* group keys by server: one fragment each */
-    msg->nkeys = nkeys;
-    for (uint32_t k = 0; k < nkeys; k++) {
-        struct sp_server *server = sp_redis_route_arg(pool, msg,
-                                                      &args[1 + k * step]);
-        if (server == NULL) {
-            sp_redis_fail(pool, msg, errno);
-            return 0;
-        }
-        uint32_t s = server->index;
-        if (frag_of_server[s] < 0) {
-            frag_of_server[s] = (int32_t)msg->nfrags++;
-        }
-        msg->key_frag[k] = (uint32_t)frag_of_server[s];
-    }
-
-    uint32_t nfrags = msg->nfrags;
-    msg->nfrags = 0;
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
-                sizeof(*msg->frags)) != 0) {
-        sp_redis_fail(pool, msg, ENOMEM);
-        return 0;
-    }
-    for (uint32_t f = 0; f < nfrags; f++) {
-        struct sp_msg *frag = sp_msg_get(worker);
-        if (frag == NULL) {
-            sp_redis_fail(pool, msg, ENOMEM);
-            return 0;
-        }
-        frag->parent = msg;
-        frag->pool = pool;
-        frag->cmd = cmd;
-        msg->frags[msg->nfrags++] = frag;
-    }
-    /* which server each fragment goes to */
-    for (uint32_t s = 0; s < pool->nservers; s++) {
-        if (frag_of_server[s] >= 0) {
-            msg->frags[frag_of_server[s]]->server = s;
-        }
-    }
-    for (uint32_t k = 0; k < nkeys; k++) {
-        msg->frags[msg->key_frag[k]]->nkeys++;
     }
 
     /* build each fragment: header, then its keys (and values) in order */
-    for (uint32_t f = 0; f < nfrags; f++) {
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
         struct sp_msg *frag = msg->frags[f];
         char head[64];
         int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
@@ -484,24 +388,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
         }
     }
 
-    /* send them; a fragment that cannot be sent fails at once */
-    pool->stats.fragments += nfrags;
-    msg->pending = nfrags;
-    for (uint32_t f = 0; f < nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
-        struct sp_server *server = &pool->servers[frag->server];
-        struct sp_conn *sconn = sp_server_conn(server);
-
-        if (sconn == NULL) {
-            server->stats.server_err++;
-            sp_server_failed(server);
-            pool->stats.forward_error++;
-            frag->error = sp_redis_error_reply(errno);
-            sp_msg_part_done(worker, frag);
-            continue;
-        }
-        sp_server_enqueue(sconn, frag);
-    }
+    sp_forward_fragments(pool, msg);
     return 0;
 }
 
@@ -520,18 +407,8 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
 {
     const struct sp_redis_command *cmd = msg->cmd;
 
-    /* the first failed fragment decides, as in nutcracker */
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
-        if (frag->error != NULL) {
-            sp_msg_reply_static(msg, frag->error);
-            return;
-        }
-        if (frag->rsp_error) {
-            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, frag->rsp.bytes);
-            msg->done = true;
-            return;
-        }
+    if (sp_forward_failed_part(msg)) {
+        return;
     }
 
     switch (cmd->merge) {
@@ -602,25 +479,15 @@ sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 static int
 sp_redis_request(struct sp_conn *client)
 {
-    struct sp_worker *worker = client->worker;
     const struct sp_redis_req_parser *p = &client->parser.req;
-    struct sp_msg *msg = sp_msg_get(worker);
+    struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     char name[SP_REDIS_MAX_NAME + 1];
     int rc = 0;
 
     if (msg == NULL) {
         return -1;
     }
-    msg->client = client;
-    msg->pool = client->pool;
     msg->cmd = p->command;
-    TAILQ_INSERT_TAIL(&client->queue, msg, clink);
-    if (sp_seglist_from_chain(&msg->req, &client->in, client->in_base,
-                              p->start, p->end) != 0) {
-        return -1;
-    }
-    client->req_held += msg->req.bytes;     /* client_buffer_limit */
-    client->progress_ms = sp_event_now_ms(worker->loop);    /* client_timeout */
 
     if (p->command == NULL || p->command->kind == SP_REDIS_UNSUPPORTED) {
         rc = sp_reply_text(msg, "-ERR unknown command '%s'\r\n",
@@ -639,11 +506,7 @@ sp_redis_request(struct sp_conn *client)
     } else {
         rc = sp_redis_forward(client, msg, p);
     }
-
-    sp_conn_consume(client, p->end);
-    if (msg->done && msg->pending == 0) {
-        sp_client_reply_ready(msg);
-    }
+    sp_client_request_end(client, msg, p->end);
     return rc;
 }
 

@@ -1,0 +1,165 @@
+/*
+ * sp_forward.c — requests and fragments to servers (see sp_forward.h).
+ */
+#include "sp_forward.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_array.h"
+#include "sp_server.h"
+#include "sp_worker.h"
+
+void
+sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
+              struct sp_server *server)
+{
+    struct sp_conn *sconn = server != NULL ? sp_server_conn(server) : NULL;
+
+    if (sconn == NULL) {
+        int err = server != NULL ? errno : EHOSTUNREACH;
+
+        if (server != NULL) {
+            server->stats.server_err++;
+            sp_server_failed(server);
+        }
+        pool->stats.forward_error++;
+        if (msg->parent != NULL) {
+            msg->error = pool->proto->error_reply(err);
+            sp_msg_part_done(pool->worker, msg);
+        } else {
+            sp_msg_reply_static(msg, pool->proto->error_reply(err));
+        }
+        return;
+    }
+    msg->server = server->index;
+    if (msg->parent == NULL) {
+        msg->pending = 1;
+    }
+    sp_server_enqueue(sconn, msg);
+}
+
+struct sp_server *
+sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
+                 const struct sp_redis_arg *key)
+{
+    const uint8_t *bytes = sp_seglist_contiguous(&msg->req, key->offset,
+                                                 key->len);
+    uint8_t keybuf[512], *heap = NULL;
+    struct sp_server *server;
+
+    if (bytes == NULL) {
+        if (key->len > sizeof(keybuf)) {
+            heap = malloc(key->len);
+            if (heap == NULL) {
+                errno = ENOMEM;
+                return NULL;
+            }
+        }
+        uint8_t *copy = heap != NULL ? heap : keybuf;
+        sp_seglist_copy(&msg->req, key->offset, copy, key->len);
+        bytes = copy;
+    }
+    server = sp_pool_route(pool, bytes, key->len);
+    free(heap);
+    if (server == NULL) {
+        errno = EHOSTUNREACH;
+    }
+    return server;
+}
+
+int
+sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
+                 const struct sp_redis_arg *keys, uint32_t nkeys,
+                 uint32_t stride)
+{
+    struct sp_worker *worker = pool->worker;
+    int32_t *frag_of_server;
+    uint32_t nfrags = 0;
+
+    if (sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
+                      sizeof(*msg->key_frag)) != 0) {
+        return ENOMEM;
+    }
+    frag_of_server = (int32_t *)sp_worker_scratch(worker,
+                        pool->nservers * sizeof(int32_t));
+    if (frag_of_server == NULL) {
+        return ENOMEM;
+    }
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        frag_of_server[s] = -1;
+    }
+
+    /* group keys by server: one fragment each, in order of first use */
+    msg->nkeys = nkeys;
+    for (uint32_t k = 0; k < nkeys; k++) {
+        struct sp_server *server = sp_forward_route(pool, msg,
+                                                    &keys[k * stride]);
+        if (server == NULL) {
+            return errno;
+        }
+        if (frag_of_server[server->index] < 0) {
+            frag_of_server[server->index] = (int32_t)nfrags++;
+        }
+        msg->key_frag[k] = (uint32_t)frag_of_server[server->index];
+    }
+
+    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
+                      sizeof(*msg->frags)) != 0) {
+        return ENOMEM;
+    }
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = sp_msg_get(worker);
+        if (frag == NULL) {
+            return ENOMEM;
+        }
+        frag->parent = msg;
+        frag->pool = pool;
+        frag->cmd = msg->cmd;
+        frag->mcmd = msg->mcmd;
+        msg->frags[msg->nfrags++] = frag;
+    }
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        if (frag_of_server[s] >= 0) {
+            msg->frags[frag_of_server[s]]->server = s;
+        }
+    }
+    for (uint32_t k = 0; k < nkeys; k++) {
+        msg->frags[msg->key_frag[k]]->nkeys++;
+    }
+    return 0;
+}
+
+void
+sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg)
+{
+    uint32_t nfrags = msg->nfrags;
+
+    pool->stats.fragments += nfrags;
+    msg->pending = nfrags;
+    /* a fragment may fail (and complete msg) at once: count first */
+    for (uint32_t f = 0; f < nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        sp_forward_to(pool, frag, &pool->servers[frag->server]);
+    }
+}
+
+bool
+sp_forward_failed_part(struct sp_msg *msg)
+{
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+
+        if (frag->error != NULL) {
+            sp_msg_reply_static(msg, frag->error);
+            return true;
+        }
+        if (frag->rsp_error) {
+            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, frag->rsp.bytes);
+            msg->done = true;
+            return true;
+        }
+    }
+    return false;
+}

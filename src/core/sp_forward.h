@@ -1,0 +1,52 @@
+/*
+ * sp_forward.h — sending requests to servers, for both protocols: a whole
+ * request routed by its key, or a multi-key request split into one
+ * fragment per server. What differs by protocol (the bytes of a fragment,
+ * how replies merge) stays in src/proto; the routing, the connection, the
+ * accounting and the "fails at once" path are here, once.
+ */
+#ifndef SP_FORWARD_H
+#define SP_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sp_msg.h"
+#include "sp_pool.h"
+
+/*
+ * Queue msg (a request, or a fragment of one) on a connection to server.
+ * When server is NULL or no connection can be had, the part fails at once
+ * with the pool protocol's error reply (a fragment through
+ * sp_msg_part_done, a request as its own reply), counted as a forward error.
+ */
+void sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
+                   struct sp_server *server);
+
+/* The server owning a key held in the request at `key` (offsets relative
+ * to the request): in place when it lies in one segment, else a copy. */
+struct sp_server *sp_forward_route(struct sp_pool *pool,
+                                   const struct sp_msg *msg,
+                                   const struct sp_redis_arg *key);
+
+/*
+ * Split msg by its keys (keys[0], keys[stride], ... nkeys of them): one
+ * fragment per server involved, each with its parent, pool, command,
+ * server and key count; msg->key_frag tells each key's fragment. The
+ * fragments' bytes are the caller's to build. 0, or an errno (ENOMEM;
+ * EHOSTUNREACH when a key has no server).
+ */
+int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
+                     const struct sp_redis_arg *keys, uint32_t nkeys,
+                     uint32_t stride);
+
+/* Send every fragment of msg (counted in the pool's `fragments`). */
+void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg);
+
+/*
+ * The first failed fragment decides the reply, as in nutcracker: its error
+ * text, or its server's error reply. Returns true (reply set) if one failed.
+ */
+bool sp_forward_failed_part(struct sp_msg *msg);
+
+#endif /* SP_FORWARD_H */
