@@ -12,6 +12,7 @@ sp_mbuf_pool_init(struct sp_mbuf_pool *pool, size_t chunk_size)
     memset(pool, 0, sizeof(*pool));
     pool->chunk_size = chunk_size;
     pool->data_size = chunk_size - sizeof(struct sp_mbuf);
+    sp_trim_init(&pool->trim, 0);
 }
 
 void
@@ -23,7 +24,7 @@ sp_mbuf_pool_destroy(struct sp_mbuf_pool *pool)
         free(mbuf);
     }
     pool->nfree = 0;
-    pool->free_low = 0;
+    sp_trim_init(&pool->trim, 0);
 }
 
 static void
@@ -43,9 +44,7 @@ sp_mbuf_get(struct sp_mbuf_pool *pool)
     if (mbuf != NULL) {
         pool->free = mbuf->next;
         pool->nfree--;
-        if (pool->nfree < pool->free_low) {
-            pool->free_low = pool->nfree;
-        }
+        sp_trim_note(&pool->trim, pool->nfree);
     } else {
         mbuf = malloc(pool->chunk_size);
         if (mbuf == NULL) {
@@ -73,22 +72,15 @@ sp_mbuf_unref(struct sp_mbuf_pool *pool, struct sp_mbuf *mbuf)
 uint32_t
 sp_mbuf_pool_trim(struct sp_mbuf_pool *pool, uint32_t keep)
 {
-    uint32_t excess = pool->free_low, freed = 0;
+    uint32_t excess = sp_trim_period_end(&pool->trim, pool->nfree, keep);
 
-    if (pool->nfree < keep) {
-        excess = 0;
-    } else if (pool->nfree - excess < keep) {
-        excess = pool->nfree - keep;
-    }
-    while (freed < excess && pool->free != NULL) {
+    for (uint32_t i = 0; i < excess; i++) {
         struct sp_mbuf *mbuf = pool->free;
         pool->free = mbuf->next;
         free(mbuf);
-        pool->nfree--;
-        freed++;
     }
-    pool->free_low = pool->nfree;   /* a new period starts */
-    return freed;
+    pool->nfree -= excess;
+    return excess;
 }
 
 void

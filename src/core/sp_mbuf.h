@@ -16,8 +16,8 @@
  * copied, and the outbound side can reference bytes without owning them.
  *
  * The pool's free list shrinks back when idle (twemproxy's never did: users
- * saw 100 GB): sp_mbuf_pool_trim, called periodically, frees the buffers
- * that stayed unused for a whole period. No allocation happens in steady
+ * saw 100 GB): sp_mbuf_pool_trim, called once a period, frees the buffers
+ * that stayed unused through a whole window of periods (sp_trim.h). No allocation happens in steady
  * state: a busy pool is served from its free list.
  */
 #ifndef SP_MBUF_H
@@ -25,6 +25,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sp_trim.h"
 
 struct sp_mbuf {
     struct sp_mbuf *next;       /* in a chain, or in the free list */
@@ -41,7 +43,7 @@ struct sp_mbuf_pool {
     struct sp_mbuf *free;
     uint32_t        nfree;
     uint32_t        nused;          /* handed out, not yet returned */
-    uint32_t        free_low;       /* fewest free since the last trim */
+    struct sp_trim  trim;           /* what stayed unused, for trimming */
     uint64_t        nalloc;         /* malloc calls ever (tests, stats) */
 };
 
@@ -63,9 +65,8 @@ sp_mbuf_ref(struct sp_mbuf *mbuf)
 void sp_mbuf_unref(struct sp_mbuf_pool *pool, struct sp_mbuf *mbuf);
 
 /*
- * Free the buffers that were not needed during the last period (the low
- * watermark of the free list), keeping at least `keep`. Returns how many
- * were freed.
+ * End a period: free the buffers that were not needed during the whole
+ * trim window, keeping at least `keep`. Returns how many were freed.
  */
 uint32_t sp_mbuf_pool_trim(struct sp_mbuf_pool *pool, uint32_t keep);
 

@@ -16,9 +16,7 @@ sp_msg_get(struct sp_worker *worker)
     if (msg != NULL) {
         worker->free_msgs = msg->free_next;
         worker->nfree_msgs--;
-        if (worker->nfree_msgs < worker->free_msgs_low) {
-            worker->free_msgs_low = worker->nfree_msgs;
-        }
+        sp_trim_note(&worker->msgs_trim, worker->nfree_msgs);
     } else {
         msg = calloc(1, sizeof(*msg));
         if (msg == NULL) {
@@ -86,20 +84,15 @@ sp_msg_destroy(struct sp_worker *worker, struct sp_msg *msg)
 void
 sp_msg_trim(struct sp_worker *worker, uint32_t keep)
 {
-    uint32_t excess = worker->free_msgs_low;
+    uint32_t excess = sp_trim_period_end(&worker->msgs_trim, worker->nfree_msgs,
+                                         keep);
 
-    if (worker->nfree_msgs < keep) {
-        excess = 0;
-    } else if (worker->nfree_msgs - excess < keep) {
-        excess = worker->nfree_msgs - keep;
-    }
-    while (excess-- > 0 && worker->free_msgs != NULL) {
+    for (uint32_t i = 0; i < excess; i++) {
         struct sp_msg *msg = worker->free_msgs;
         worker->free_msgs = msg->free_next;
-        worker->nfree_msgs--;
         sp_msg_destroy(worker, msg);
     }
-    worker->free_msgs_low = worker->nfree_msgs;
+    worker->nfree_msgs -= excess;
 }
 
 void
@@ -110,7 +103,8 @@ sp_msg_free_all(struct sp_worker *worker)
         worker->free_msgs = msg->free_next;
         sp_msg_destroy(worker, msg);
     }
-    worker->nfree_msgs = worker->free_msgs_low = 0;
+    worker->nfree_msgs = 0;
+    sp_trim_init(&worker->msgs_trim, 0);
 }
 
 int

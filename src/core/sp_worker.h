@@ -40,7 +40,7 @@ struct sp_worker {
 
     struct sp_msg          *free_msgs;
     uint32_t                nfree_msgs;
-    uint32_t                free_msgs_low;
+    struct sp_trim          msgs_trim;      /* what stayed unused */
     uint64_t                msg_nalloc;     /* messages ever allocated */
 
     struct sp_pool         *pools;

@@ -351,13 +351,15 @@ class RedisProxyTest(sptest.HarnessTestCase):
             load.wait(10)
         served = requests(second) - requests(first)
         self.assertGreater(served, 50000)
-        # Nothing per request: the free lists serve it. A rare new peak of
-        # concurrency may still add a buffer, so: under 1 per 10,000.
+        # Nothing per request: the free lists serve it. An allocation per
+        # request (or per 100) would show tens of thousands here; what may
+        # still happen is a new peak of concurrency adding a few buffers
+        # (a slow CI machine queues deeper), so: under 1 per 1,000.
         bufs = second["buffers_allocated"] - first["buffers_allocated"]
         msgs = second["messages_allocated"] - first["messages_allocated"]
-        self.assertLessEqual(bufs, served // 10000,
+        self.assertLessEqual(bufs, served // 1000,
                              f"{bufs} buffers allocated for {served} requests")
-        self.assertLessEqual(msgs, served // 10000,
+        self.assertLessEqual(msgs, served // 1000,
                              f"{msgs} messages allocated for {served} requests")
         print(f"\n  steady state: {served} requests, {bufs} buffers and {msgs} "
               f"messages allocated ({second['buffers_allocated']} buffers, "

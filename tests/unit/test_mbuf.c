@@ -78,36 +78,63 @@ START_TEST(test_refcount_shares)
 }
 END_TEST
 
-START_TEST(test_trim_shrinks_after_idle_period)
+/* Take `n` buffers and give them back: one period's peak need. */
+static void
+need(struct sp_mbuf_pool *pool, int n)
+{
+    struct sp_mbuf *held[128];
+
+    for (int i = 0; i < n; i++) {
+        held[i] = sp_mbuf_get(pool);
+    }
+    for (int i = 0; i < n; i++) {
+        sp_mbuf_unref(pool, held[i]);
+    }
+}
+
+START_TEST(test_trim_shrinks_after_idle_window)
 {
     struct sp_mbuf_pool pool;
-    struct sp_mbuf *held[100];
 
     sp_mbuf_pool_init(&pool, 512);
-    /* a burst needs 100 buffers, then load drops to 10 */
-    for (int i = 0; i < 100; i++) {
-        held[i] = sp_mbuf_get(&pool);
+    need(&pool, 100);                       /* a burst needs 100 */
+    ck_assert_uint_eq(pool.nalloc, 100);
+    ck_assert_uint_eq(sp_mbuf_pool_trim(&pool, 0), 0);  /* its period ends */
+    /* load drops to 10: the 90 stay for the whole window */
+    for (int period = 0; period < SP_TRIM_PERIODS - 1; period++) {
+        need(&pool, 10);
+        ck_assert_uint_eq(sp_mbuf_pool_trim(&pool, 0), 0);
     }
-    for (int i = 0; i < 100; i++) {
-        sp_mbuf_unref(&pool, held[i]);
-    }
-    sp_mbuf_pool_trim(&pool, 0);            /* the burst's period: keeps all */
+    need(&pool, 10);
     ck_assert_uint_eq(pool.nfree, 100);
-    for (int i = 0; i < 10; i++) {
-        held[i] = sp_mbuf_get(&pool);
-    }
-    for (int i = 0; i < 10; i++) {
-        sp_mbuf_unref(&pool, held[i]);
-    }
-    /* 90 were never needed in this period: they go */
+    /* the burst's period leaves the window: 90 were never needed since */
     ck_assert_uint_eq(sp_mbuf_pool_trim(&pool, 0), 90);
     ck_assert_uint_eq(pool.nfree, 10);
-    /* an idle period frees the rest down to `keep` */
+    /* idle from now on: the rest goes down to `keep` a window later */
+    for (int period = 0; period < SP_TRIM_PERIODS - 1; period++) {
+        ck_assert_uint_eq(sp_mbuf_pool_trim(&pool, 4), 0);
+    }
     ck_assert_uint_eq(sp_mbuf_pool_trim(&pool, 4), 6);
     ck_assert_uint_eq(pool.nfree, 4);
     ck_assert_uint_eq(sp_mbuf_pool_trim(&pool, 4), 0);
     sp_mbuf_pool_destroy(&pool);
     ck_assert_uint_eq(pool.nfree, 0);
+}
+END_TEST
+
+START_TEST(test_trim_keeps_what_a_bursty_load_needs)
+{
+    struct sp_mbuf_pool pool;
+
+    sp_mbuf_pool_init(&pool, 512);
+    /* a steady load whose peak comes every few periods, never in all */
+    for (int period = 0; period < 5 * SP_TRIM_PERIODS; period++) {
+        need(&pool, period % 4 == 0 ? 100 : 20);
+        sp_mbuf_pool_trim(&pool, 0);
+    }
+    ck_assert_uint_eq(pool.nalloc, 100);    /* never freed, never again */
+    ck_assert_uint_eq(pool.nfree, 100);
+    sp_mbuf_pool_destroy(&pool);
 }
 END_TEST
 
@@ -168,7 +195,8 @@ sp_test_mbuf_suite(void)
     tcase_add_test(tc, test_sizes_and_markers);
     tcase_add_test(tc, test_recycling_allocates_nothing);
     tcase_add_test(tc, test_refcount_shares);
-    tcase_add_test(tc, test_trim_shrinks_after_idle_period);
+    tcase_add_test(tc, test_trim_shrinks_after_idle_window);
+    tcase_add_test(tc, test_trim_keeps_what_a_bursty_load_needs);
     tcase_add_test(tc, test_chain_copy_across_buffers);
     suite_add_tcase(s, tc);
     return s;
