@@ -36,7 +36,8 @@
 #define SP_EVENT_BATCH_DEFAULT  512
 #define SP_EVENT_BATCH_MAX      65536
 #define SP_EVENT_FDS_UNLIMITED  (1 << 20)   /* RLIM_INFINITY: nr_open default */
-#define SP_EVENT_INTEREST       (SP_EV_READ | SP_EV_WRITE | SP_EV_LEVEL)
+#define SP_EVENT_INTEREST       (SP_EV_READ | SP_EV_WRITE | SP_EV_LEVEL \
+                                 | SP_EV_FIRST | SP_EV_EXCLUSIVE)
 #define SP_EVENT_ALWAYS         (SP_EV_ERROR | SP_EV_RDHUP)
 
 #define sp_event_log(loop, lvl, err, ...)                                     \
@@ -64,6 +65,9 @@ struct sp_event_loop {
     struct sp_event_fired *fired;       /* batch long */
     uint64_t               now_ms;
     struct sp_timer_heap   timers;
+    void                 (*first_hook)(void *data);
+    void                  *first_data;
+    const void            *wait_sigmask;
 };
 
 static uint64_t
@@ -271,6 +275,20 @@ sp_event_del(struct sp_event_loop *loop, int fd)
     return 0;
 }
 
+void
+sp_event_set_first_pass_hook(struct sp_event_loop *loop,
+                             void (*hook)(void *data), void *data)
+{
+    loop->first_hook = hook;
+    loop->first_data = data;
+}
+
+void
+sp_event_set_wait_sigmask(struct sp_event_loop *loop, const void *mask)
+{
+    loop->wait_sigmask = mask;
+}
+
 uint64_t
 sp_event_now_ms(const struct sp_event_loop *loop)
 {
@@ -295,10 +313,15 @@ sp_event_timeout(const struct sp_event_loop *loop, int timeout_ms)
     return timeout_ms < 0 || timer_ms < timeout_ms ? timer_ms : timeout_ms;
 }
 
-/* Call the handler of one reported event unless it has gone stale. */
+enum { SP_EVENT_PASS_ALL, SP_EVENT_PASS_FIRST, SP_EVENT_PASS_REST };
+
+/*
+ * Call the handler of one reported event unless it has gone stale or
+ * belongs to the other pass.
+ */
 static bool
 sp_event_dispatch_one(struct sp_event_loop *loop,
-                      const struct sp_event_fired *fired)
+                      const struct sp_event_fired *fired, int pass)
 {
     int fd = (int)(uint32_t)fired->cookie;
     uint32_t generation = (uint32_t)(fired->cookie >> 32);
@@ -314,6 +337,10 @@ sp_event_dispatch_one(struct sp_event_loop *loop,
     }
     ready = fired->ready & ((slot->interest & (SP_EV_READ | SP_EV_WRITE))
                             | SP_EVENT_ALWAYS);
+    if (pass != SP_EVENT_PASS_ALL
+        && ((slot->interest & SP_EV_FIRST) != 0) != (pass == SP_EVENT_PASS_FIRST)) {
+        return false;
+    }
     if (ready == 0) {
         return false;
     }
@@ -327,7 +354,8 @@ sp_event_poll(struct sp_event_loop *loop, int timeout_ms)
     int nfired, ndispatched = 0;
 
     nfired = loop->ops->poll(loop->backend, loop->fired, loop->batch,
-                             sp_event_timeout(loop, timeout_ms));
+                             sp_event_timeout(loop, timeout_ms),
+                             loop->wait_sigmask);
     if (nfired < 0) {
         int err = errno;
         sp_event_log(loop, SP_LOG_ALERT, err, "%s failed",
@@ -338,8 +366,21 @@ sp_event_poll(struct sp_event_loop *loop, int timeout_ms)
     }
     sp_event_update_time(loop);
 
-    for (int i = 0; i < nfired; i++) {
-        ndispatched += sp_event_dispatch_one(loop, &loop->fired[i]);
+    if (loop->first_hook == NULL) {
+        for (int i = 0; i < nfired; i++) {
+            ndispatched += sp_event_dispatch_one(loop, &loop->fired[i],
+                                                 SP_EVENT_PASS_ALL);
+        }
+    } else {
+        for (int i = 0; i < nfired; i++) {
+            ndispatched += sp_event_dispatch_one(loop, &loop->fired[i],
+                                                 SP_EVENT_PASS_FIRST);
+        }
+        loop->first_hook(loop->first_data);
+        for (int i = 0; i < nfired; i++) {
+            ndispatched += sp_event_dispatch_one(loop, &loop->fired[i],
+                                                 SP_EVENT_PASS_REST);
+        }
     }
 
     if (ndispatched > 0) {

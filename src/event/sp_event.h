@@ -39,6 +39,10 @@ struct sp_event_loop;
 #define SP_EV_ERROR   0x04u     /* readiness only: EPOLLERR / EPOLLHUP */
 #define SP_EV_RDHUP   0x08u     /* readiness only: peer closed its write side */
 #define SP_EV_LEVEL   0x10u     /* interest only: level-triggered */
+#define SP_EV_FIRST   0x20u     /* interest only: dispatched in the first pass */
+#define SP_EV_EXCLUSIVE 0x40u   /* interest only: a descriptor shared by several
+                                   processes wakes one of them (EPOLLEXCLUSIVE;
+                                   add only, never modify) */
 
 /*
  * Called with the readiness bits of fd (SP_EV_READ, SP_EV_WRITE,
@@ -100,6 +104,23 @@ int sp_event_del(struct sp_event_loop *loop, int fd);
  * events dispatched, or -1 with errno (EINTR is returned as 0).
  */
 int sp_event_poll(struct sp_event_loop *loop, int timeout_ms);
+
+/*
+ * Two-pass dispatch (the accept lock): the events of descriptors registered
+ * with SP_EV_FIRST are dispatched first, then hook(data) runs (it releases
+ * the lock), then the rest of the batch. NULL: no hook.
+ */
+void sp_event_set_first_pass_hook(struct sp_event_loop *loop,
+                                  void (*hook)(void *data), void *data);
+
+/*
+ * Signals: while the loop waits (and only then) the signal mask is `mask`
+ * (epoll_pwait), so a process that blocks its signals everywhere else gets
+ * them delivered only inside the wait, like sigsuspend: handlers set flags
+ * and the caller reads them when sp_event_poll returns. NULL: keep the
+ * process mask while waiting.
+ */
+void sp_event_set_wait_sigmask(struct sp_event_loop *loop, const void *mask);
 
 /* The loop's clock: CLOCK_MONOTONIC ms, read once per wake-up. */
 uint64_t sp_event_now_ms(const struct sp_event_loop *loop);

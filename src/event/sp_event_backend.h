@@ -38,11 +38,12 @@ struct sp_event_backend_ops {
     int   (*del)(void *backend, int fd);
 
     /*
-     * Wait up to timeout_ms (-1: forever) and fill at most nfired reports.
+     * Wait up to timeout_ms (-1: forever), with the signal mask sigmask
+     * (a sigset_t; NULL: unchanged) and fill at most nfired reports.
      * Returns their number (0 when interrupted by a signal), or -1 + errno.
      */
     int   (*poll)(void *backend, struct sp_event_fired *fired, int nfired,
-                  int timeout_ms);
+                  int timeout_ms, const void *sigmask);
 };
 
 extern const struct sp_event_backend_ops sp_event_epoll_ops;

@@ -4,7 +4,9 @@
  * Interest maps to EPOLLIN (with EPOLLRDHUP) and EPOLLOUT, edge-triggered
  * (EPOLLET) unless SP_EV_LEVEL is set. Readiness maps back: EPOLLIN ->
  * SP_EV_READ, EPOLLOUT -> SP_EV_WRITE, EPOLLERR/EPOLLHUP -> SP_EV_ERROR,
- * EPOLLRDHUP -> SP_EV_RDHUP. The cookie travels in epoll_data.u64.
+ * EPOLLRDHUP -> SP_EV_RDHUP. SP_EV_EXCLUSIVE adds EPOLLEXCLUSIVE. The
+ * cookie travels in epoll_data.u64. The wait is epoll_pwait, so the loop's
+ * owner can have signals delivered only while it waits.
  *
  * EPOLLRDHUP is asked for only with read interest: it is read-side news,
  * and level-triggered it would wake a write-only registration forever.
@@ -83,6 +85,9 @@ sp_epoll_events(uint32_t interest)
     if (!(interest & SP_EV_LEVEL)) {
         events |= EPOLLET;
     }
+    if (interest & SP_EV_EXCLUSIVE) {
+        events |= EPOLLEXCLUSIVE;
+    }
     return events;
 }
 
@@ -140,7 +145,7 @@ sp_epoll_del(void *backend, int fd)
 
 static int
 sp_epoll_poll(void *backend, struct sp_event_fired *fired, int nfired,
-              int timeout_ms)
+              int timeout_ms, const void *sigmask)
 {
     struct sp_epoll *ep = backend;
     int n;
@@ -148,7 +153,7 @@ sp_epoll_poll(void *backend, struct sp_event_fired *fired, int nfired,
     if (nfired > ep->nevents) {
         nfired = ep->nevents;
     }
-    n = epoll_wait(ep->epfd, ep->events, nfired, timeout_ms);
+    n = epoll_pwait(ep->epfd, ep->events, nfired, timeout_ms, sigmask);
     if (n < 0) {
         return errno == EINTR ? 0 : -1;
     }
@@ -163,7 +168,7 @@ const struct sp_event_backend_ops sp_event_epoll_ops = {
     .name = "epoll",
     .init_call = "epoll_create1()",
     .ctl_call = "epoll_ctl()",
-    .poll_call = "epoll_wait()",
+    .poll_call = "epoll_pwait()",
     .init = sp_epoll_init,
     .destroy = sp_epoll_destroy,
     .add = sp_epoll_add,

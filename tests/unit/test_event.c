@@ -647,6 +647,119 @@ START_TEST(test_eintr_is_zero)
 }
 END_TEST
 
+/* ---- two-pass dispatch and the wait's signal mask ------------------------ */
+
+struct pass_log {
+    char order[8];
+    int  n;
+};
+
+static void
+pass_handler(struct sp_event_loop *loop, int fd, uint32_t ready, void *data)
+{
+    struct pass_log *log = *(struct pass_log **)data;
+    char tag = ((char *)data)[sizeof(struct pass_log *)];
+
+    (void)loop;
+    (void)ready;
+    drain(fd);
+    log->order[log->n++] = tag;
+}
+
+static void
+pass_hook(void *data)
+{
+    struct pass_log *log = data;
+
+    log->order[log->n++] = 'H';
+}
+
+START_TEST(test_first_pass_then_hook_then_rest)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct pass_log log = { { 0 }, 0 };
+    struct { struct pass_log *log; char tag; } a = { &log, 'a' }, b = { &log, 'b' },
+                                               c = { &log, 'c' };
+    int pa[2], pb[2], pc[2];
+
+    new_pipe(pa);
+    new_pipe(pb);
+    new_pipe(pc);
+    /* registered in the order a, b (first), c: b must still run first */
+    ck_assert_int_eq(sp_event_add(loop, pa[0], SP_EV_READ, pass_handler, &a), 0);
+    ck_assert_int_eq(sp_event_add(loop, pb[0], SP_EV_READ | SP_EV_FIRST,
+                                  pass_handler, &b), 0);
+    ck_assert_int_eq(sp_event_add(loop, pc[0], SP_EV_READ, pass_handler, &c), 0);
+    put_byte(pa[1]);
+    put_byte(pc[1]);
+    put_byte(pb[1]);
+    sp_event_set_first_pass_hook(loop, pass_hook, &log);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 3);
+    ck_assert_int_eq(log.n, 4);
+    ck_assert_int_eq(log.order[0], 'b');
+    ck_assert_int_eq(log.order[1], 'H');
+    ck_assert(memchr(log.order + 2, 'a', 2) != NULL);
+    ck_assert(memchr(log.order + 2, 'c', 2) != NULL);
+
+    /* without a hook, SP_EV_FIRST descriptors are dispatched like others */
+    sp_event_set_first_pass_hook(loop, NULL, NULL);
+    log.n = 0;
+    put_byte(pb[1]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_int_eq(log.order[0], 'b');
+    for (int i = 0; i < 2; i++) {
+        close(pa[i]);
+        close(pb[i]);
+        close(pc[i]);
+    }
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+static volatile sig_atomic_t usr1_seen;
+
+static void
+on_usr1(int signo)
+{
+    (void)signo;
+    usr1_seen = 1;
+}
+
+START_TEST(test_signal_delivered_only_while_waiting)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct sigaction sa, old;
+    sigset_t block, waitmask, saved;
+    struct sp_timer t = { 0 };
+    int calls = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_usr1;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old), 0);
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    ck_assert_int_eq(sigprocmask(SIG_BLOCK, &block, &saved), 0);
+    sigprocmask(SIG_BLOCK, NULL, &waitmask);
+    sigdelset(&waitmask, SIGUSR1);
+    sp_event_set_wait_sigmask(loop, &waitmask);
+
+    usr1_seen = 0;
+    raise(SIGUSR1);             /* pending: blocked outside the wait */
+    ck_assert_int_eq(usr1_seen, 0);
+    ck_assert_int_eq(sp_timer_add(loop, &t, 60000, count_fire, &calls), 0);
+    ck_assert_int_eq(sp_event_poll(loop, -1), 0);   /* returns at once */
+    ck_assert_int_eq(usr1_seen, 1);
+    ck_assert_int_eq(calls, 0);
+
+    sp_timer_del(loop, &t);
+    sp_event_loop_destroy(loop);
+    ck_assert_int_eq(sigprocmask(SIG_SETMASK, &saved, NULL), 0);
+    ck_assert_int_eq(sigaction(SIGUSR1, &old, NULL), 0);
+}
+END_TEST
+
 /* ---- timers ------------------------------------------------------------- */
 
 struct fire_log {
@@ -1065,6 +1178,8 @@ sp_test_event_suite(void)
     TCase *tc = tcase_create("event");
 
     tcase_add_test(tc, test_create_destroy);
+    tcase_add_test(tc, test_first_pass_then_hook_then_rest);
+    tcase_add_test(tc, test_signal_delivered_only_while_waiting);
     tcase_add_test(tc, test_default_max_fds);
     tcase_add_test(tc, test_add_errors);
     tcase_add_test(tc, test_read_ready);
