@@ -20,35 +20,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "sp_accept.h"
 #include "sp_net.h"
 #include "sp_pool.h"
+#include "sp_shared.h"
 #include "sp_worker.h"
 
 #define SP_IOV_MAX              1024
-#define SP_ACCEPT_RETRY_MS      100     /* after EMFILE / ENFILE */
 #define SP_LINGER_MS            1000    /* a refused client's last words */
-
-static void
-sp_listener_resume(struct sp_event_loop *loop, struct sp_timer *timer)
-{
-    struct sp_conn *listener = timer->data;
-
-    sp_event_modify(loop, listener->fd, SP_EV_READ | SP_EV_LEVEL);
-}
-
-/* Out of descriptors: stop accepting for a moment instead of spinning. */
-static void
-sp_listener_pause(struct sp_conn *listener, int err)
-{
-    struct sp_worker *worker = listener->worker;
-
-    sp_log_error(worker->log, err, "pool '%s': accept4() failed; pausing "
-                 "accepts for %d ms", listener->pool->conf->name,
-                 SP_ACCEPT_RETRY_MS);
-    sp_event_modify(worker->loop, listener->fd, 0);
-    sp_timer_add(worker->loop, &listener->timer, SP_ACCEPT_RETRY_MS,
-                 sp_listener_resume, listener);
-}
 
 void
 sp_client_linger_end(struct sp_conn *conn)
@@ -92,7 +71,7 @@ sp_client_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     sp_log_info(conn->worker->log, "pool '%s': closing a client silent for "
                 "%llu ms (client_timeout)", conn->pool->conf->name,
                 (unsigned long long)(now - conn->progress_ms));
-    conn->pool->stats.client_err++;
+    conn->pool->stats->client_err++;
     sp_client_close(conn);
 }
 
@@ -105,7 +84,7 @@ sp_client_refuse(struct sp_pool *pool, int fd)
     const char *full = pool->conf->redis ? redis_full : mc_full;
     struct sp_conn *conn;
 
-    pool->stats.client_err++;
+    pool->stats->client_err++;
     if (write(fd, full, strlen(full)) < 0 || shutdown(fd, SHUT_WR) != 0
         || (conn = sp_conn_new(pool->worker, fd, SP_CONN_CLIENT)) == NULL) {
         close(fd);
@@ -144,13 +123,31 @@ sp_client_linger(struct sp_conn *conn)
     }
 }
 
+/*
+ * Count a new client of pool against client_connections, over all workers
+ * (a shared atomic count). False: the pool is full.
+ */
+static bool
+sp_client_admit(struct sp_pool *pool)
+{
+    atomic_llong *count = &pool->worker->shared->pool_clients[pool->index];
+    long long limit = pool->conf->client_connections;
+
+    if (atomic_fetch_add(count, 1) >= limit && limit > 0) {
+        atomic_fetch_sub(count, 1);
+        return false;
+    }
+    return true;
+}
+
 void
 sp_client_accept(struct sp_conn *listener)
 {
     struct sp_pool *pool = listener->pool;
     struct sp_worker *worker = listener->worker;
 
-    for (;;) {
+    /* lock mode: past its threshold a worker leaves the rest to others */
+    while (sp_accept_has_room(worker)) {
         int fd = accept4(listener->fd, NULL, NULL,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -159,22 +156,22 @@ sp_client_accept(struct sp_conn *listener)
             }
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
                 || errno == ENOMEM) {
-                sp_listener_pause(listener, errno);
+                sp_accept_pause(listener, errno);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 sp_log_error(worker->log, errno, "pool '%s': accept4() "
                              "failed", pool->conf->name);
             }
             return;
         }
-        if (pool->conf->client_connections > 0
-            && pool->nclients >= (uint32_t)pool->conf->client_connections) {
+        if (!sp_client_admit(pool)) {
             sp_client_refuse(pool, fd);
             continue;
         }
         struct sp_conn *conn = sp_conn_new(worker, fd, SP_CONN_CLIENT);
         if (conn == NULL) {
             close(fd);
-            pool->stats.client_err++;
+            atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
+            pool->stats->client_err++;
             continue;
         }
         conn->pool = pool;
@@ -187,15 +184,16 @@ sp_client_accept(struct sp_conn *listener)
             sp_net_set_keepalive(fd);
         }
         pool->proto->client_init(conn);
+        TAILQ_INSERT_TAIL(&pool->clients, conn, link);
+        pool->nclients++;
+        worker->nclients++;
+        pool->stats->client_connections++;
         if (sp_conn_register(conn) != 0) {
             sp_log_error(worker->log, errno, "pool '%s': cannot watch a new "
                          "client", pool->conf->name);
-            sp_conn_free(conn);
+            sp_client_close(conn);
             continue;
         }
-        TAILQ_INSERT_TAIL(&pool->clients, conn, link);
-        pool->nclients++;
-        pool->stats.client_connections++;
         conn->progress_ms = sp_event_now_ms(worker->loop);
         if (pool->conf->client_timeout > 0) {
             sp_timer_add(worker->loop, &conn->timer,
@@ -222,7 +220,9 @@ sp_client_close(struct sp_conn *conn)
     }
     TAILQ_REMOVE(&pool->clients, conn, link);
     pool->nclients--;
-    pool->stats.client_connections--;
+    worker->nclients--;
+    pool->stats->client_connections--;
+    atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
     sp_conn_free(conn);
 }
 
@@ -264,7 +264,7 @@ sp_client_fail(struct sp_conn *conn, const char *text, size_t len)
     struct sp_msg *msg = sp_msg_get(worker);
 
     conn->closing = true;
-    conn->pool->stats.client_err++;
+    conn->pool->stats->client_err++;
     if (msg == NULL) {
         return -1;
     }
@@ -370,7 +370,7 @@ sp_client_flush(struct sp_conn *conn)
                     conn->pool->conf->name,
                     (unsigned long long)conn->rsp_held,
                     conn->pool->conf->client_output_limit);
-        conn->pool->stats.client_err++;
+        conn->pool->stats->client_err++;
         sp_client_close(conn);
         return;
     }
@@ -397,7 +397,7 @@ sp_client_flush(struct sp_conn *conn)
                 conn->write_ready = false;
                 break;
             }
-            conn->pool->stats.client_err++;
+            conn->pool->stats->client_err++;
             sp_client_close(conn);
             return;
         }
@@ -426,7 +426,9 @@ sp_client_flush(struct sp_conn *conn)
     }
     if (sp_client_finished(conn)) {
         sp_client_close(conn);
+        return;
     }
+    sp_worker_client_idle(conn);
 }
 
 void
@@ -444,16 +446,16 @@ sp_client_on_event(struct sp_conn *conn, uint32_t ready)
         ssize_t n = sp_conn_read(conn, ready, conn->pool->proto->client_data);
 
         if (n < 0) {
-            conn->pool->stats.client_err++;
+            conn->pool->stats->client_err++;
             sp_client_close(conn);
             return;
         }
         sp_client_over_buffer_limit(conn);
         if (conn->eof) {
-            conn->pool->stats.client_eof++;
+            conn->pool->stats->client_eof++;
         }
     }
-    if (conn->eof || conn->closing) {
+    if (conn->eof || conn->closing || conn->worker->draining) {
         sp_conn_want_flush(conn);   /* finish owed replies, then close */
     }
 }

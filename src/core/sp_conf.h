@@ -116,6 +116,8 @@ struct sp_conf_global {
     int                *cpus;                   /* SP_AFFINITY_LIST */
     uint32_t            ncpus;
     sp_accept_mode_t    accept_mode;
+    int                 accept_lock_threshold;  /* clients; 0 = 7/8 of the
+                                                   fd limit */
     int                 worker_shutdown_timeout;/* s */
     int                 max_openfiles;          /* 0 = leave the limit */
     char               *user;                   /* NULL = do not switch */

@@ -367,6 +367,7 @@ const struct sp_conf_key sp_conf_global_keys[] = {
     { "worker_processes",        sp_conf_set_workers,     SP_GLOBAL_FIELD(worker_processes), 1024 },
     { "worker_cpu_affinity",     sp_conf_set_affinity,    0, 0 },
     { "accept_mode",             sp_conf_set_accept_mode, SP_GLOBAL_FIELD(accept_mode), 0 },
+    { "accept_lock_threshold",   sp_conf_set_number,      SP_GLOBAL_FIELD(accept_lock_threshold), SP_INT_MAX },
     { "worker_shutdown_timeout", sp_conf_set_number,      SP_GLOBAL_FIELD(worker_shutdown_timeout), 86400 },
     { "max_openfiles",           sp_conf_set_number,      SP_GLOBAL_FIELD(max_openfiles), 16777216 },
     { "user",                    sp_conf_set_string,      SP_GLOBAL_FIELD(user), 0 },

@@ -10,10 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_shared.h"
 #include "sp_worker.h"
 
-void sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
-                        void *data);
 
 struct sp_conn *
 sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
@@ -30,8 +29,8 @@ sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
     TAILQ_INIT(&conn->queue);
     TAILQ_INIT(&conn->inflight);
     conn->rsp_fresh = true;
-    worker->total_connections++;
-    worker->curr_connections++;
+    worker->slot->total_connections++;
+    worker->slot->curr_connections++;
     return conn;
 }
 
@@ -40,7 +39,8 @@ sp_conn_register(struct sp_conn *conn)
 {
     uint32_t interest = SP_EV_READ | SP_EV_WRITE;
 
-    if (conn->kind == SP_CONN_LISTENER || conn->kind == SP_CONN_STATS) {
+    if (conn->kind == SP_CONN_LISTENER || conn->kind == SP_CONN_STATS
+        || conn->kind == SP_CONN_CHANNEL) {
         interest = SP_EV_READ | SP_EV_LEVEL;
     }
     return sp_event_add(conn->worker->loop, conn->fd, interest,
@@ -69,7 +69,7 @@ sp_conn_free(struct sp_conn *conn)
     free(conn->rstack);
     free(conn->relems);
     free(conn->mitems);
-    worker->curr_connections--;
+    worker->slot->curr_connections--;
     free(conn);
 }
 

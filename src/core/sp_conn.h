@@ -33,7 +33,8 @@ typedef enum sp_conn_kind {
     SP_CONN_LISTENER,       /* a pool's listening socket */
     SP_CONN_CLIENT,
     SP_CONN_SERVER,
-    SP_CONN_STATS           /* the stats port's listening socket */
+    SP_CONN_STATS,          /* the stats port's listening socket */
+    SP_CONN_CHANNEL         /* the worker's end of the master's channel */
 } sp_conn_kind_t;
 
 #define SP_CONN_KEYS 4      /* keys the request parser records (routing) */

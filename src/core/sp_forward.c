@@ -21,10 +21,10 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
         int err = server != NULL ? errno : EHOSTUNREACH;
 
         if (server != NULL) {
-            server->stats.server_err++;
+            server->stats->server_err++;
             sp_server_failed(server);
         }
-        pool->stats.forward_error++;
+        pool->stats->forward_error++;
         if (msg->parent != NULL) {
             msg->error = pool->proto->error_reply(err);
             sp_msg_part_done(pool->worker, msg);
@@ -136,7 +136,7 @@ sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg)
 {
     uint32_t nfrags = msg->nfrags;
 
-    pool->stats.fragments += nfrags;
+    pool->stats->fragments += nfrags;
     msg->pending = nfrags;
     /* a fragment may fail (and complete msg) at once: count first */
     for (uint32_t f = 0; f < nfrags; f++) {

@@ -4,9 +4,9 @@
  * keys, or serve). Exit codes: 0 done, 1 bad input (flags, configuration)
  * or a failure to start.
  *
- * Signals: INT, TERM and QUIT stop the process (handlers only set a flag
- * the loop reads); SIGPIPE is ignored. The master/worker signal set of
- * DESIGN.md §3 comes with the master.
+ * Serving: with worker_processes 0, this process serves alone
+ * (sp_single_process_run); otherwise it becomes the master (sp_master_run)
+ * and forks the workers. Signals are theirs (sp_signal.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,11 @@
 #include "sp_conf.h"
 #include "sp_locate.h"
 #include "sp_log.h"
-#include "sp_worker.h"
+#include "sp_listen.h"
+#include "sp_master.h"
+#include "sp_proctitle.h"
+#include "sp_shared.h"
+#include "sp_worker_process.h"
 
 static int
 sp_main_test_conf(const struct sp_options *opts)
@@ -59,37 +63,6 @@ sp_main_locate(const struct sp_options *opts)
         rc = -1;
     }
     return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
-/* The one flag the signal handlers set (async-signal-safe); see below. */
-struct sp_main_signals {
-    volatile sig_atomic_t stop;
-};
-
-static struct sp_main_signals *sp_main_signals_ctx;
-
-static void
-sp_main_on_signal(int signo)
-{
-    (void)signo;
-    sp_main_signals_ctx->stop = 1;
-}
-
-static int
-sp_main_signals_install(struct sp_main_signals *sig)
-{
-    struct sigaction sa;
-
-    sp_main_signals_ctx = sig;
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = sp_main_on_signal;
-    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0
-        || sigaction(SIGQUIT, &sa, NULL) != 0) {
-        return -1;
-    }
-    sa.sa_handler = SIG_IGN;
-    return sigaction(SIGPIPE, &sa, NULL);
 }
 
 static int
@@ -153,15 +126,64 @@ sp_main_write_pid(const char *path, struct sp_log *log)
     return 0;
 }
 
-static int
-sp_main_serve(const struct sp_options *opts)
+/* worker_processes: auto is one worker per online CPU */
+static uint32_t
+sp_main_nworkers(const struct sp_conf *conf)
 {
-    struct sp_main_signals sig = { 0 };
+    long ncpu;
+
+    if (conf->global.worker_processes != SP_CONF_WORKERS_AUTO) {
+        return (uint32_t)conf->global.worker_processes;
+    }
+    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu > 0 ? (uint32_t)ncpu : 1;
+}
+
+/* worker_processes: 0 — one process, no master (nutcracker's model). */
+static int
+sp_main_single(const struct sp_options *opts, const struct sp_conf *conf,
+               struct sp_log *log, const struct sp_proctitle *title)
+{
+    struct sp_listen_set listen = { 0 };
+    struct sp_shared shared = { 0 };
+    struct sp_listen_spec spec = {
+        .nslots = 1,
+        .per_slot = false,
+        .stats_addr = opts->stats_addr,
+        .stats_port = opts->stats_port,
+        .slot_stats = false,
+    };
+    int rc;
+
+    if (sp_shared_create(&shared, conf, 1) != 0) {
+        sp_log_error(log, errno, "mmap() failed");
+        return EXIT_FAILURE;
+    }
+    if (sp_listen_open(&listen, conf, &spec, log) != 0) {
+        sp_shared_destroy(&shared);
+        return EXIT_FAILURE;
+    }
+    struct sp_worker_process wp = {
+        .conf = conf, .opts = opts, .log = log, .listen = &listen,
+        .shared = &shared, .title = title, .slot = 0, .nslots = 1,
+        .channel_fd = -1, .master_pid = 0,
+    };
+    rc = sp_single_process_run(&wp);
+    if (listen.pools != NULL) {
+        sp_listen_close(&listen);
+    }
+    sp_shared_destroy(&shared);
+    return rc;
+}
+
+static int
+sp_main_serve(const struct sp_options *opts, const struct sp_proctitle *title)
+{
     struct sp_conf *conf = NULL;
-    struct sp_worker *worker;
     struct sp_log log;
     char err[SP_CONF_ERRLEN];
     int rc = EXIT_FAILURE;
+    uint32_t nworkers;
 
     if (sp_log_open(&log, opts->log_file, opts->verbosity) != 0) {
         fprintf(stderr, "shardproxy: cannot open log file '%s': %s\n",
@@ -177,34 +199,16 @@ sp_main_serve(const struct sp_options *opts)
     if (opts->daemonize && sp_main_daemonize(&log) != 0) {
         goto out;
     }
-    if (sp_main_signals_install(&sig) != 0) {
-        sp_log_error(&log, errno, "sigaction() failed");
-        goto out;
-    }
-    if (conf->global.worker_processes != 0) {
-        sp_log_notice(&log, "worker_processes is %s: this build runs one "
-                      "process (the master/worker model comes next)",
-                      conf->global.worker_processes < 0 ? "auto" : "set");
-    }
-
-    struct sp_worker_options wopts = {
-        .mbuf_size = opts->mbuf_size,
-        .stats_addr = opts->stats_addr,
-        .stats_port = opts->stats_port,
-    };
-    worker = sp_worker_create(conf, &wopts, &log, &sig.stop);
-    if (worker == NULL) {
-        goto out;
-    }
     if (opts->pid_file != NULL && sp_main_write_pid(opts->pid_file, &log) != 0) {
-        sp_worker_destroy(worker);
         goto out;
     }
-    sp_log_notice(&log, "shardproxy-%s started on pid %ld",
-                  SP_VERSION_STRING, (long)getpid());
-    rc = sp_worker_run(worker) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    nworkers = sp_main_nworkers(conf);
+    if (nworkers == 0) {
+        rc = sp_main_single(opts, conf, &log, title);
+    } else {
+        rc = sp_master_run(opts, conf, &log, title, nworkers);
+    }
     sp_log_notice(&log, "shardproxy stopping");
-    sp_worker_destroy(worker);
     if (opts->pid_file != NULL) {
         unlink(opts->pid_file);
     }
@@ -214,8 +218,9 @@ out:
     return rc;
 }
 
-int
-main(int argc, char **argv)
+/* Do the one thing the command line asks. */
+static int
+sp_main_dispatch(int argc, char **argv, const struct sp_proctitle *title)
 {
     struct sp_options opts;
 
@@ -240,5 +245,17 @@ main(int argc, char **argv)
     if (opts.locate_pool != NULL) {
         return sp_main_locate(&opts);
     }
-    return sp_main_serve(&opts);
+    return sp_main_serve(&opts, title);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct sp_proctitle title;
+    int rc;
+
+    sp_proctitle_init(&title, argc, argv);     /* before anything keeps argv */
+    rc = sp_main_dispatch(argc, argv, &title);
+    sp_proctitle_free(&title);
+    return rc;
 }

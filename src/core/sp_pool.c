@@ -39,7 +39,8 @@ sp_pool_rebuild(struct sp_pool *pool)
 
 int
 sp_pool_init(struct sp_pool *pool, struct sp_worker *worker, uint32_t index,
-             const struct sp_conf_pool *conf)
+             const struct sp_conf_pool *conf, struct sp_stats_pool *stats,
+             struct sp_stats_server *server_stats)
 {
     memset(pool, 0, sizeof(*pool));
     pool->worker = worker;
@@ -47,6 +48,7 @@ sp_pool_init(struct sp_pool *pool, struct sp_worker *worker, uint32_t index,
     pool->conf = conf;
     pool->proto = conf->redis ? &sp_proto_redis : &sp_proto_memcache;
     pool->nservers = conf->nservers;
+    pool->stats = stats;
     TAILQ_INIT(&pool->clients);
 
     pool->servers = calloc(conf->nservers, sizeof(*pool->servers));
@@ -60,6 +62,7 @@ sp_pool_init(struct sp_pool *pool, struct sp_worker *worker, uint32_t index,
         server->pool = pool;
         server->index = i;
         server->conf = &conf->servers[i];
+        server->stats = &server_stats[i];
         TAILQ_INIT(&server->conns);
         pool->dist_servers[i].identity = conf->servers[i].name;
         pool->dist_servers[i].identity_len = strlen(conf->servers[i].name);
@@ -82,7 +85,7 @@ sp_pool_deinit(struct sp_pool *pool)
     while ((conn = TAILQ_FIRST(&pool->clients)) != NULL) {
         sp_client_close(conn);
     }
-    for (uint32_t i = 0; i < pool->nservers; i++) {
+    for (uint32_t i = 0; pool->servers != NULL && i < pool->nservers; i++) {
         while ((conn = TAILQ_FIRST(&pool->servers[i].conns)) != NULL) {
             sp_server_close(conn, pool->proto->error_reply(ESHUTDOWN));
         }
@@ -173,8 +176,8 @@ sp_server_failed(struct sp_server *server)
     server->ejected = true;
     server->retry_at_ms = sp_event_now_ms(pool->worker->loop)
                           + (uint64_t)conf->server_retry_timeout;
-    server->stats.server_ejected_at = sp_usec_now();
-    pool->stats.server_ejects++;
+    server->stats->server_ejected_at = sp_usec_now();
+    pool->stats->server_ejects++;
     sp_log_warn(pool->worker->log, 0, "pool '%s': server '%s' ejected after "
                 "%u failures, retry in %d ms", conf->name, server->conf->name,
                 server->failures, conf->server_retry_timeout);

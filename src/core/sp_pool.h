@@ -27,7 +27,7 @@ struct sp_server {
     uint32_t                     failures;      /* in a row */
     uint64_t                     retry_at_ms;   /* ejected until (loop clock) */
     bool                         ejected;
-    struct sp_stats_server       stats;
+    struct sp_stats_server      *stats;         /* in the shared slot */
 };
 
 struct sp_pool {
@@ -39,16 +39,21 @@ struct sp_pool {
     struct sp_dist_server       *dist_servers;  /* liveness for the router */
     struct sp_server            *servers;
     uint32_t                     nservers;
-    struct sp_conn              *listener;
+    struct sp_conn              *listener;      /* NULL once draining */
+    bool                         listen_shared; /* every worker has it */
+    bool                         listen_armed;  /* in the event loop */
     struct sp_conn_list          clients;
     uint32_t                     nclients;
     struct sp_timer              retry_timer;   /* next ejected server's return */
-    struct sp_stats_pool         stats;
+    struct sp_stats_pool        *stats;         /* in the shared slot */
 };
 
-/* Set up pool from its configuration (no sockets yet). 0 / -1. */
+/* Set up pool from its configuration (no sockets yet), counting into
+ * stats and server_stats[nservers]. 0 / -1. */
 int sp_pool_init(struct sp_pool *pool, struct sp_worker *worker,
-                 uint32_t index, const struct sp_conf_pool *conf);
+                 uint32_t index, const struct sp_conf_pool *conf,
+                 struct sp_stats_pool *stats,
+                 struct sp_stats_server *server_stats);
 
 /* Close every connection and release the pool. */
 void sp_pool_deinit(struct sp_pool *pool);

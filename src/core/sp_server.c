@@ -129,7 +129,7 @@ sp_server_connect(struct sp_server *server)
     }
     TAILQ_INSERT_TAIL(&server->conns, conn, link);
     server->nconns++;
-    server->stats.server_connections++;
+    server->stats->server_connections++;
     sp_server_arm_timer(conn);
 
     if (pool->proto->server_init(conn) != 0) {
@@ -163,7 +163,7 @@ sp_server_conn(struct sp_server *server)
 void
 sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
 {
-    struct sp_stats_server *st = &sconn->server->stats;
+    struct sp_stats_server *st = sconn->server->stats;
 
     msg->sconn = sconn;
     msg->send_seg = msg->send_off = 0;
@@ -181,7 +181,7 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
 static void
 sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
 {
-    struct sp_stats_server *st = &conn->server->stats;
+    struct sp_stats_server *st = conn->server->stats;
 
     TAILQ_REMOVE(&conn->queue, msg, slink);
     conn->nqueued--;
@@ -225,7 +225,7 @@ sp_server_flush(struct sp_conn *conn)
                 conn->write_ready = false;
                 return;
             }
-            conn->server->stats.server_err++;
+            conn->server->stats->server_err++;
             sp_server_failed(conn->server);
             sp_server_close(conn, conn->pool->proto->error_reply(errno));
             return;
@@ -253,7 +253,7 @@ static void
 sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
                      bool inflight, const char *error)
 {
-    struct sp_stats_server *st = &conn->server->stats;
+    struct sp_stats_server *st = conn->server->stats;
     struct sp_msg *msg;
 
     while ((msg = TAILQ_FIRST(queue)) != NULL) {
@@ -269,7 +269,7 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
         msg->in_flight = false;
         msg->error = error;
         if (!msg->internal && conn->pool != NULL) {
-            conn->pool->stats.forward_error++;
+            conn->pool->stats->forward_error++;
         }
         sp_msg_part_done(conn->worker, msg);
     }
@@ -284,7 +284,7 @@ sp_server_close(struct sp_conn *conn, const char *error)
     sp_server_fail_queue(conn, &conn->queue, false, error);
     TAILQ_REMOVE(&server->conns, conn, link);
     server->nconns--;
-    server->stats.server_connections--;
+    server->stats->server_connections--;
     sp_conn_free(conn);
 }
 
@@ -311,7 +311,7 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
                 "after %d ms%s; closing the connection", conn->pool->conf->name,
                 conn->server->conf->name, timeout,
                 conn->connecting ? " connecting" : "");
-    conn->server->stats.server_timedout++;
+    conn->server->stats->server_timedout++;
     sp_server_failed(conn->server);
     sp_server_close(conn, conn->pool->proto->error_reply(ETIMEDOUT));
 }
@@ -321,7 +321,7 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
 struct sp_msg *
 sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
 {
-    struct sp_stats_server *st = &conn->server->stats;
+    struct sp_stats_server *st = conn->server->stats;
     struct sp_msg *msg = TAILQ_FIRST(&conn->inflight);
 
     if (msg == NULL) {
@@ -393,7 +393,7 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
             sp_log_warn(conn->worker->log, err, "pool '%s': connect to "
                         "server '%s' failed", conn->pool->conf->name,
                         server->conf->name);
-            server->stats.server_err++;
+            server->stats->server_err++;
             sp_server_failed(server);
             sp_server_close(conn, conn->pool->proto->error_reply(err));
             return;
@@ -415,16 +415,16 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
         ssize_t n = sp_conn_read(conn, ready, proto->server_data);
 
         if (conn->closing) {
-            server->stats.server_err++;
+            server->stats->server_err++;
             sp_server_failed(server);
             sp_server_close(conn, proto->error_reply(EPROTO));
         } else if (n < 0) {
             int err = errno;
-            server->stats.server_err++;
+            server->stats->server_err++;
             sp_server_failed(server);
             sp_server_close(conn, proto->error_reply(err));
         } else if (conn->eof) {
-            server->stats.server_eof++;
+            server->stats->server_eof++;
             sp_server_failed(server);
             sp_server_close(conn, proto->error_reply(ECONNRESET));
         }

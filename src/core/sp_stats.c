@@ -164,3 +164,23 @@ sp_stats_server_add(struct sp_stats_server *dst,
     SP_STATS_SERVER_FIELDS(SP_FIELD_ADD)
 #undef SP_FIELD_ADD
 }
+
+#define SP_ZERO_COUNTER(x)      (void)(x)
+#define SP_ZERO_GAUGE(x)        (x) = 0
+#define SP_ZERO_TIMESTAMP(x)    (void)(x)
+
+void
+sp_stats_pool_zero_gauges(struct sp_stats_pool *st)
+{
+#define SP_FIELD_ZERO(name, kind, desc) SP_ZERO_##kind(st->name);
+    SP_STATS_POOL_FIELDS(SP_FIELD_ZERO)
+#undef SP_FIELD_ZERO
+}
+
+void
+sp_stats_server_zero_gauges(struct sp_stats_server *st)
+{
+#define SP_FIELD_ZERO(name, kind, desc) SP_ZERO_##kind(st->name);
+    SP_STATS_SERVER_FIELDS(SP_FIELD_ZERO)
+#undef SP_FIELD_ZERO
+}

@@ -87,4 +87,8 @@ void sp_stats_pool_add(struct sp_stats_pool *dst,
 void sp_stats_server_add(struct sp_stats_server *dst,
                          const struct sp_stats_server *src);
 
+/* Zero the gauges (live connections, queues); counters and timestamps stay. */
+void sp_stats_pool_zero_gauges(struct sp_stats_pool *st);
+void sp_stats_server_zero_gauges(struct sp_stats_server *st);
+
 #endif /* SP_STATS_H */

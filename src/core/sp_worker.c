@@ -1,6 +1,6 @@
 /*
- * sp_worker.c — the worker context, its loop and flush, its stats port
- * (see sp_worker.h).
+ * sp_worker.c — the worker context, its loop and flush, its stats port,
+ * its channel to the master, signals and the drain (see sp_worker.h).
  */
 #include "sp_worker.h"
 
@@ -14,20 +14,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sp_accept.h"
+#include "sp_channel.h"
 #include "sp_cli.h"
 #include "sp_client.h"
 #include "sp_net.h"
 #include "sp_server.h"
+#include "sp_shared.h"
+#include "sp_signal.h"
 #include "sp_stats.h"
+#include "sp_stats_report.h"
 
 #define SP_TICK_MS          1000
 #define SP_MBUF_KEEP        64      /* buffers kept through idle periods */
 #define SP_MSG_KEEP         256
-#define SP_STATS_SNDTIMEO   200     /* ms a stats client may take to read */
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
-
-void sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
-                        void *data);
 
 uint8_t *
 sp_worker_scratch(struct sp_worker *worker, size_t n)
@@ -49,71 +50,46 @@ sp_worker_scratch(struct sp_worker *worker, size_t n)
 
 /* ---- stats port ----------------------------------------------------------- */
 
+/* The free lists' counters into the slot (the master sums slots). */
+static void
+sp_worker_publish(struct sp_worker *worker)
+{
+    struct sp_stats_slot *slot = worker->slot;
+
+    slot->buffers_allocated = (int64_t)worker->mbufs.nalloc;
+    slot->buffers_in_use = (int64_t)worker->mbufs.nused;
+    slot->buffers_free = (int64_t)worker->mbufs.nfree;
+    slot->messages_allocated = (int64_t)worker->msg_nalloc;
+    slot->messages_free = (int64_t)worker->nfree_msgs;
+}
+
 static void
 sp_stats_serve(struct sp_worker *worker, int fd)
 {
-    struct sp_stats_pool_view *pools = calloc(worker->npools, sizeof(*pools));
-    struct sp_stats_server_view *servers = NULL;
     struct sp_stats_buf buf = { 0 };
-    uint32_t nservers = 0;
-    char host[256] = "unknown";
+    struct sp_stats_slot *slot = worker->slot;
 
-    for (uint32_t i = 0; i < worker->npools; i++) {
-        nservers += worker->pools[i].nservers;
-    }
-    servers = calloc(nservers > 0 ? nservers : 1, sizeof(*servers));
-    if (pools == NULL || servers == NULL) {
-        goto out;
-    }
-    gethostname(host, sizeof(host) - 1);
-
-    uint32_t at = 0;
-    for (uint32_t i = 0; i < worker->npools; i++) {
-        struct sp_pool *pool = &worker->pools[i];
-        pools[i].name = pool->conf->name;
-        pools[i].stats = &pool->stats;
-        pools[i].servers = &servers[at];
-        pools[i].nservers = pool->nservers;
-        for (uint32_t s = 0; s < pool->nservers; s++) {
-            servers[at].name = pool->servers[s].conf->name;
-            servers[at].stats = &pool->servers[s].stats;
-            at++;
-        }
-    }
-    /* beside nutcracker's fields: what the free lists hold (steady state
-     * allocates nothing: the *_allocated counts stay put under load) */
+    sp_worker_publish(worker);
+    /* beside nutcracker's fields: who answers, and what the free lists
+     * hold (steady state allocates nothing: *_allocated stay put) */
     struct sp_stats_extra extras[] = {
-        { "buffers_allocated", (int64_t)worker->mbufs.nalloc },
-        { "buffers_in_use", (int64_t)worker->mbufs.nused },
-        { "buffers_free", (int64_t)worker->mbufs.nfree },
-        { "messages_allocated", (int64_t)worker->msg_nalloc },
-        { "messages_free", (int64_t)worker->nfree_msgs },
+        { "pid", (int64_t)worker->pid },
+        { "worker", (int64_t)worker->index },
+        { "buffers_allocated", slot->buffers_allocated },
+        { "buffers_in_use", slot->buffers_in_use },
+        { "buffers_free", slot->buffers_free },
+        { "messages_allocated", slot->messages_allocated },
+        { "messages_free", slot->messages_free },
     };
-    struct sp_stats_view view = {
-        .service = "shardproxy",
-        .source = host,
-        .version = SP_VERSION_STRING,
-        .uptime = (int64_t)(time(NULL) - worker->started_s),
-        .timestamp = (int64_t)time(NULL),
-        .total_connections = (int64_t)worker->total_connections,
-        .curr_connections = (int64_t)worker->curr_connections,
-        .pools = pools,
-        .npools = worker->npools,
-        .extras = extras,
-        .nextras = sizeof(extras) / sizeof(extras[0]),
-    };
-    if (sp_stats_json(&buf, &view) == 0) {
-        /* a short bounded blocking write: the stats port is not a hot path */
-        struct timeval tv = { 0, SP_STATS_SNDTIMEO * 1000 };
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (write(fd, buf.data, buf.len) < 0 || write(fd, "\n", 1) < 0) {
-            sp_log_warn(worker->log, errno, "stats: write() failed");
-        }
+    if (sp_stats_report(&buf, worker->conf, slot,
+                        sp_shared_pool_stats(worker->shared, worker->index, 0),
+                        sp_shared_server_stats(worker->shared, worker->index, 0),
+                        (int64_t)time(NULL) - worker->started_s, extras,
+                        sizeof(extras) / sizeof(extras[0])) == 0
+        && sp_stats_send(fd, &buf) != 0) {
+        sp_log_warn(worker->log, errno, "stats: write() failed");
     }
-out:
     sp_stats_buf_free(&buf);
-    free(pools);
-    free(servers);
 }
 
 static void
@@ -175,6 +151,152 @@ sp_stats_accept(struct sp_conn *listener)
     }
 }
 
+/* ---- the channel and signals ---------------------------------------------- */
+
+static void
+sp_worker_channel_read(struct sp_worker *worker)
+{
+    struct sp_channel_msg msg;
+    int fd, rc;
+
+    while ((rc = sp_channel_recv(worker->channel->fd, &msg, &fd)) > 0) {
+        if (fd >= 0) {
+            close(fd);          /* nothing expects one yet */
+        }
+        sp_log_info(worker->log, "channel: %s", sp_channel_cmd_name(msg.command));
+        switch (msg.command) {
+        case SP_CHANNEL_QUIT:
+            sp_worker_drain(worker);
+            break;
+        case SP_CHANNEL_TERMINATE:
+            worker->stop = true;
+            break;
+        case SP_CHANNEL_REOPEN:
+            if (sp_log_reopen(worker->log) != 0) {
+                sp_log_error(worker->log, errno, "cannot reopen the log");
+            }
+            break;
+        case SP_CHANNEL_LOG_LEVEL:
+            sp_log_level_step(worker->log, (int)msg.arg);
+            break;
+        default:
+            sp_log_warn(worker->log, 0, "channel: unknown command %u",
+                        msg.command);
+            break;
+        }
+    }
+    if (rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        /* the master is gone: no orphan keeps serving on its ports */
+        sp_log_warn(worker->log, rc == 0 ? 0 : errno, "the master is gone; "
+                    "draining and exiting");
+        sp_conn_free(worker->channel);
+        worker->channel = NULL;
+        sp_worker_drain(worker);
+    }
+}
+
+/* The signals a worker (or the single process) acts on. */
+static void
+sp_worker_signals(struct sp_worker *worker)
+{
+    static const int handled[] = {
+        SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
+        SIGWINCH, 0
+    };
+    struct sp_signals *sig = worker->signals;
+    char name[32];
+
+    if (sig == NULL || !sig->any) {
+        return;
+    }
+    sig->any = 0;
+    for (const int *s = handled; *s != 0; s++) {
+        if (!sp_signals_take(sig, *s)) {
+            continue;
+        }
+        sp_log_notice(worker->log, "signal %d (%s) received", *s,
+                      sp_signal_name(*s, name, sizeof(name)));
+        switch (*s) {
+        case SIGINT:
+        case SIGTERM:
+            worker->stop = true;
+            break;
+        case SIGQUIT:
+            sp_worker_drain(worker);
+            break;
+        case SIGUSR1:
+            if (sp_log_reopen(worker->log) != 0) {
+                sp_log_error(worker->log, errno, "cannot reopen the log");
+            }
+            break;
+        case SIGTTIN:
+            sp_log_level_step(worker->log, 1);
+            break;
+        case SIGTTOU:
+            sp_log_level_step(worker->log, -1);
+            break;
+        default:
+            break;      /* HUP, USR2, WINCH: the master's business */
+        }
+    }
+}
+
+/* ---- the drain -------------------------------------------------------------- */
+
+static void
+sp_worker_shutdown_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct sp_worker *worker = timer->data;
+
+    (void)loop;
+    sp_log_warn(worker->log, 0, "worker_shutdown_timeout (%d s): closing "
+                "%u client%s still open", worker->conf->global.worker_shutdown_timeout,
+                worker->nclients, worker->nclients == 1 ? "" : "s");
+    worker->stop = true;
+}
+
+void
+sp_worker_drain(struct sp_worker *worker)
+{
+    struct sp_conn *conn, *next;
+
+    if (worker->draining) {
+        return;
+    }
+    worker->draining = true;
+    sp_log_notice(worker->log, "draining: %u client%s", worker->nclients,
+                  worker->nclients == 1 ? "" : "s");
+    sp_accept_stop(worker);
+    while (!TAILQ_EMPTY(&worker->lingering)) {
+        sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
+    }
+    for (uint32_t i = 0; i < worker->npools; i++) {
+        struct sp_pool *pool = &worker->pools[i];
+        for (conn = TAILQ_FIRST(&pool->clients); conn != NULL; conn = next) {
+            next = TAILQ_NEXT(conn, link);
+            sp_worker_client_idle(conn);
+        }
+    }
+    if (worker->conf->global.worker_shutdown_timeout > 0) {
+        sp_timer_add(worker->loop, &worker->shutdown_timer,
+                     (uint64_t)worker->conf->global.worker_shutdown_timeout * 1000,
+                     sp_worker_shutdown_timeout, worker);
+    }
+}
+
+bool
+sp_worker_client_idle(struct sp_conn *client)
+{
+    if (!client->worker->draining || !TAILQ_EMPTY(&client->queue)
+        || client->in_end != client->in_base || client->lingering) {
+        return false;
+    }
+    /* a request boundary: every request read is answered, nothing partial
+     * is buffered; whatever the client sends next stays unread */
+    sp_client_close(client);
+    return true;
+}
+
 /* ---- events and flush ------------------------------------------------------- */
 
 void
@@ -197,6 +319,9 @@ sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
         break;
     case SP_CONN_STATS:
         sp_stats_accept(conn);
+        break;
+    case SP_CONN_CHANNEL:
+        sp_worker_channel_read(conn->worker);
         break;
     }
 }
@@ -229,91 +354,92 @@ sp_worker_tick(struct sp_event_loop *loop, struct sp_timer *timer)
 
     sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
     sp_msg_trim(worker, SP_MSG_KEEP);
+    sp_worker_publish(worker);
     sp_timer_add(loop, &worker->tick, SP_TICK_MS, sp_worker_tick, worker);
 }
 
 int
 sp_worker_run(struct sp_worker *worker)
 {
-    while (!*worker->stop) {
-        if (sp_event_poll(worker->loop, -1) < 0) {
+    while (!worker->stop) {
+        int wait_ms = sp_accept_cycle(worker);
+
+        if (sp_event_poll(worker->loop, wait_ms) < 0) {
             sp_log_error(worker->log, errno, "event loop failed");
             return -1;
         }
         sp_worker_flush(worker);
+        sp_worker_signals(worker);
+        if (worker->draining && worker->nclients == 0) {
+            sp_log_notice(worker->log, "drained: exiting");
+            break;
+        }
     }
     return 0;
 }
 
 /* ---- creation ------------------------------------------------------------------ */
 
-static int
-sp_worker_listen(struct sp_worker *worker, struct sp_pool *pool)
+/*
+ * The descriptors in opts become the worker's only when creation succeeds;
+ * on failure the caller still owns (and closes) them. So they are wrapped
+ * last, and a failure after that gives them back before the unwinding.
+ */
+static void
+sp_worker_disown(struct sp_worker *worker)
 {
-    const struct sp_conf_pool *conf = pool->conf;
-    char err[SP_NET_ERRLEN];
-    int fd = sp_net_listen(&conf->listen, conf->backlog, conf->reuseport, err,
-                           sizeof(err));
-
-    if (fd < 0) {
-        sp_log_error(worker->log, 0, "pool '%s': cannot listen on %s: %s",
-                     conf->name, conf->listen_pname, err);
-        return -1;
+    for (uint32_t i = 0; i < worker->npools; i++) {
+        if (worker->pools[i].listener != NULL) {
+            sp_event_del(worker->loop, worker->pools[i].listener->fd);
+            worker->pools[i].listener->fd = -1;
+        }
     }
-    pool->listener = sp_conn_new(worker, fd, SP_CONN_LISTENER);
-    if (pool->listener == NULL) {
-        close(fd);
-        return -1;
+    if (worker->stats_listener != NULL) {
+        sp_event_del(worker->loop, worker->stats_listener->fd);
+        worker->stats_listener->fd = -1;
     }
-    pool->listener->pool = pool;
-    if (sp_conn_register(pool->listener) != 0) {
-        sp_log_error(worker->log, errno, "pool '%s': cannot watch listener",
-                     conf->name);
-        return -1;
+    if (worker->channel != NULL) {
+        sp_event_del(worker->loop, worker->channel->fd);
+        worker->channel->fd = -1;
     }
-    sp_log_notice(worker->log, "pool '%s' listening on %s (%s, %u server%s)",
-                  conf->name, conf->listen_pname,
-                  conf->redis ? "redis" : "memcache", conf->nservers,
-                  conf->nservers == 1 ? "" : "s");
-    return 0;
 }
 
 static int
-sp_worker_stats_listen(struct sp_worker *worker,
-                       const struct sp_worker_options *opts)
+sp_worker_wrap(struct sp_worker *worker, const struct sp_worker_options *opts)
 {
-    char err[SP_NET_ERRLEN];
-    int fd;
-
-    if (opts->stats_addr == NULL) {
-        return 0;
+    for (uint32_t i = 0; i < worker->npools; i++) {
+        struct sp_pool *pool = &worker->pools[i];
+        pool->listener = sp_conn_new(worker, opts->listen_fds[i],
+                                     SP_CONN_LISTENER);
+        if (pool->listener == NULL) {
+            return -1;
+        }
+        pool->listener->pool = pool;
+        pool->listen_shared = opts->listen_shared[i];
     }
-    fd = sp_net_listen_host(opts->stats_addr, opts->stats_port, 512, err,
-                            sizeof(err));
-    if (fd < 0) {
-        sp_log_error(worker->log, 0, "stats: cannot listen on %s:%u: %s",
-                     opts->stats_addr, (unsigned)opts->stats_port, err);
-        return -1;
+    if (opts->stats_fd >= 0) {
+        worker->stats_listener = sp_conn_new(worker, opts->stats_fd,
+                                             SP_CONN_STATS);
+        if (worker->stats_listener == NULL) {
+            return -1;
+        }
     }
-    worker->stats_listener = sp_conn_new(worker, fd, SP_CONN_STATS);
-    if (worker->stats_listener == NULL) {
-        close(fd);
-        return -1;
+    if (opts->channel_fd >= 0) {
+        worker->channel = sp_conn_new(worker, opts->channel_fd,
+                                      SP_CONN_CHANNEL);
+        if (worker->channel == NULL) {
+            return -1;
+        }
     }
-    if (sp_conn_register(worker->stats_listener) != 0) {
-        return -1;
-    }
-    sp_log_notice(worker->log, "stats on %s:%u", opts->stats_addr,
-                  (unsigned)opts->stats_port);
     return 0;
 }
 
 struct sp_worker *
 sp_worker_create(const struct sp_conf *conf,
-                 const struct sp_worker_options *opts, struct sp_log *log,
-                 const volatile sig_atomic_t *stop)
+                 const struct sp_worker_options *opts, struct sp_log *log)
 {
     struct sp_worker *worker = calloc(1, sizeof(*worker));
+    uint32_t server_at = 0;
 
     if (worker == NULL) {
         sp_log_error(log, ENOMEM, "cannot create the worker");
@@ -321,7 +447,14 @@ sp_worker_create(const struct sp_conf *conf,
     }
     worker->log = log;
     worker->conf = conf;
-    worker->stop = stop;
+    worker->shared = opts->shared;
+    worker->index = opts->index;
+    worker->slot = sp_shared_slot(opts->shared, opts->index);
+    worker->has_master = opts->has_master;
+    worker->pid = (long)getpid();
+    worker->accept_lock = opts->accept_lock;
+    worker->accept_threshold = opts->accept_threshold;
+    worker->signals = opts->signals;
     worker->started_s = (int64_t)time(NULL);
     worker->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     TAILQ_INIT(&worker->flush_servers);
@@ -332,33 +465,40 @@ sp_worker_create(const struct sp_conf *conf,
     worker->loop = sp_event_loop_create(0, 0, log);
     if (worker->loop == NULL) {
         sp_log_error(log, errno, "cannot create the event loop");
-        free(worker);
-        return NULL;
+        goto fail;
+    }
+    if (opts->signals != NULL) {
+        sp_event_set_wait_sigmask(worker->loop, &opts->signals->wait_mask);
     }
     worker->started_ms = sp_event_now_ms(worker->loop);
 
     worker->pools = calloc(conf->npools, sizeof(*worker->pools));
     if (worker->pools == NULL) {
-        sp_worker_destroy(worker);
-        return NULL;
+        sp_log_error(log, ENOMEM, "cannot create the pools");
+        goto fail;
     }
     for (uint32_t i = 0; i < conf->npools; i++) {
-        if (sp_pool_init(&worker->pools[i], worker, i, &conf->pools[i]) != 0) {
+        worker->npools = i + 1;
+        if (sp_pool_init(&worker->pools[i], worker, i, &conf->pools[i],
+                         sp_shared_pool_stats(opts->shared, opts->index, i),
+                         sp_shared_server_stats(opts->shared, opts->index,
+                                                server_at)) != 0) {
             sp_log_error(log, ENOMEM, "pool '%s': cannot set up",
                          conf->pools[i].name);
-            worker->npools = i + 1;
-            sp_worker_destroy(worker);
-            return NULL;
+            goto fail;
         }
-        worker->npools = i + 1;
-        if (sp_worker_listen(worker, &worker->pools[i]) != 0) {
-            sp_worker_destroy(worker);
-            return NULL;
-        }
+        server_at += conf->pools[i].nservers;
     }
-    if (sp_worker_stats_listen(worker, opts) != 0) {
-        sp_worker_destroy(worker);
-        return NULL;
+    if (sp_worker_wrap(worker, opts) != 0) {
+        sp_log_error(log, ENOMEM, "cannot create the listeners");
+        goto fail;
+    }
+    if (sp_accept_start(worker) != 0
+        || (worker->stats_listener != NULL
+            && sp_conn_register(worker->stats_listener) != 0)
+        || (worker->channel != NULL && sp_conn_register(worker->channel) != 0)) {
+        sp_log_error(log, errno, "cannot watch the listeners");
+        goto fail;
     }
     for (uint32_t i = 0; i < worker->npools; i++) {
         if (worker->pools[i].conf->preconnect) {
@@ -367,7 +507,16 @@ sp_worker_create(const struct sp_conf *conf,
     }
     sp_timer_add(worker->loop, &worker->tick, SP_TICK_MS, sp_worker_tick,
                  worker);
+    /* serving: the master counts the slot from now on */
+    worker->slot->worker = opts->index;
+    worker->slot->started_s = worker->started_s;
+    worker->slot->pid = worker->pid;
     return worker;
+
+fail:
+    sp_worker_disown(worker);
+    sp_worker_destroy(worker);
+    return NULL;
 }
 
 void
@@ -379,6 +528,7 @@ sp_worker_destroy(struct sp_worker *worker)
     while (!TAILQ_EMPTY(&worker->lingering)) {
         sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
     }
+    sp_accept_unlock(worker);
     for (uint32_t i = 0; i < worker->npools; i++) {
         sp_pool_deinit(&worker->pools[i]);
     }
@@ -386,8 +536,12 @@ sp_worker_destroy(struct sp_worker *worker)
     if (worker->stats_listener != NULL) {
         sp_conn_free(worker->stats_listener);
     }
+    if (worker->channel != NULL) {
+        sp_conn_free(worker->channel);
+    }
     if (worker->loop != NULL) {
         sp_timer_del(worker->loop, &worker->tick);
+        sp_timer_del(worker->loop, &worker->shutdown_timer);
     }
     sp_msg_free_all(worker);
     sp_mbuf_pool_destroy(&worker->mbufs);

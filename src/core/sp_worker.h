@@ -9,7 +9,12 @@
  * Main loop: wait for events (sp_event_poll), handle them (reads parse
  * requests and replies and queue work), then flush: every connection that
  * got output during the wake-up writes it with one writev — servers first,
- * then clients.
+ * then clients; then act on the signals that arrived during the wait.
+ *
+ * The worker opens no listening socket itself: the master (or main, with
+ * no master) opens them and hands the descriptors over, so a respawned
+ * worker gets back exactly the sockets, and the connections queued in
+ * them, of the one it replaces.
  */
 #ifndef SP_WORKER_H
 #define SP_WORKER_H
@@ -25,11 +30,29 @@
 #include "sp_mbuf.h"
 #include "sp_msg.h"
 #include "sp_pool.h"
+#include "sp_trim.h"
 
+struct sp_shared;
+struct sp_signals;
+struct sp_stats_slot;
+
+/*
+ * What the process that creates a worker hands it. Every descriptor here
+ * was opened by the caller (the master, or main with no master) and is the
+ * worker's to close; the sockets themselves stay open in the master.
+ */
 struct sp_worker_options {
-    size_t      mbuf_size;
-    const char *stats_addr;     /* NULL: no stats port */
-    uint16_t    stats_port;
+    size_t             mbuf_size;
+    uint32_t           index;           /* the worker's slot */
+    bool               has_master;      /* else: a single process */
+    const int         *listen_fds;      /* per pool */
+    const bool        *listen_shared;   /* per pool: every worker has it */
+    int                stats_fd;        /* -1: no stats port */
+    int                channel_fd;      /* -1: no master */
+    struct sp_shared  *shared;          /* counters, accept lock */
+    bool               accept_lock;     /* accept_mode: lock */
+    uint32_t           accept_threshold;/* clients; 0: no limit */
+    struct sp_signals *signals;         /* this process's received signals */
 };
 
 struct sp_worker {
@@ -45,7 +68,9 @@ struct sp_worker {
 
     struct sp_pool         *pools;
     uint32_t                npools;
+    uint32_t                nclients;       /* over all pools */
     struct sp_conn         *stats_listener;
+    struct sp_conn         *channel;        /* to the master; NULL: none */
     int                     spare_fd;       /* kept for stats under EMFILE */
 
     struct sp_conn_list     flush_servers;
@@ -57,31 +82,55 @@ struct sp_worker {
     struct sp_redis_arg    *args;           /* fan-out argument scan */
     uint32_t                args_cap;
 
+    struct sp_shared       *shared;
+    struct sp_stats_slot   *slot;           /* this worker's counters */
+    uint32_t                index;
+    bool                    has_master;
+    long                    pid;
+
+    bool                    accept_lock;    /* accept_mode: lock */
+    bool                    lock_held;
+    uint32_t                accept_threshold;
+
+    bool                    draining;       /* QUIT: finish, then exit */
+    bool                    stop;           /* leave the loop */
+    struct sp_timer         shutdown_timer; /* worker_shutdown_timeout */
+    struct sp_signals      *signals;
+
     struct sp_timer         tick;           /* once a second: trim */
     uint64_t                started_ms;
     int64_t                 started_s;
-    uint64_t                total_connections;
-    uint32_t                curr_connections;
-    const volatile sig_atomic_t *stop;      /* set by a signal handler */
 };
 
 /*
- * Build a worker for conf: event loop, pools, listeners (opened here), the
- * stats port. Returns NULL after logging why.
+ * Build a worker for conf around the descriptors in opts: event loop,
+ * pools, listeners, the stats port, the channel. Returns NULL after logging
+ * why (the descriptors are closed).
  */
 struct sp_worker *sp_worker_create(const struct sp_conf *conf,
                                    const struct sp_worker_options *opts,
-                                   struct sp_log *log,
-                                   const volatile sig_atomic_t *stop);
+                                   struct sp_log *log);
 void sp_worker_destroy(struct sp_worker *worker);
 
-/* Run until *stop is set. */
+/* Run until told to stop (signals, channel) or drained. 0, or -1. */
 int sp_worker_run(struct sp_worker *worker);
+
+/* Stop accepting, finish what was received, close clients at their next
+ * request boundary, leave the loop when none is left (or at the timeout). */
+void sp_worker_drain(struct sp_worker *worker);
+
+/* A client reached a request boundary (nothing owed, nothing partial):
+ * while draining it is closed. Returns true when it was. */
+bool sp_worker_client_idle(struct sp_conn *client);
 
 /* Write all pending output (end of a wake-up). */
 void sp_worker_flush(struct sp_worker *worker);
 
 /* Worker scratch of at least n bytes (NULL: ENOMEM). */
 uint8_t *sp_worker_scratch(struct sp_worker *worker, size_t n);
+
+/* Every event of the worker's descriptors lands here. */
+void sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                        void *data);
 
 #endif /* SP_WORKER_H */

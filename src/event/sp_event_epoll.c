@@ -87,6 +87,7 @@ sp_epoll_events(uint32_t interest)
     }
     if (interest & SP_EV_EXCLUSIVE) {
         events |= EPOLLEXCLUSIVE;
+        events &= ~(uint32_t)EPOLLRDHUP;    /* not allowed with it */
     }
     return events;
 }

@@ -47,7 +47,7 @@ sp_memcache_error_reply(int err)
 static void
 sp_mc_fail(struct sp_pool *pool, struct sp_msg *msg, int err)
 {
-    pool->stats.forward_error++;
+    pool->stats->forward_error++;
     sp_msg_reply_static(msg, sp_memcache_error_reply(err));
 }
 

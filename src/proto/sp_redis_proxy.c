@@ -207,7 +207,7 @@ sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
 static void
 sp_redis_fail(struct sp_pool *pool, struct sp_msg *msg, int err)
 {
-    pool->stats.forward_error++;
+    pool->stats->forward_error++;
     sp_msg_reply_static(msg, sp_redis_error_reply(err));
 }
 

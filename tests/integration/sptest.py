@@ -65,6 +65,79 @@ def free_port():
     raise RuntimeError("no fresh free port after 200 tries")
 
 
+def free_port_block(n):
+    """A loopback port p such that p .. p+n-1 were all free a moment ago (a
+    shardproxy stats port is followed by one port per worker)."""
+    for _ in range(200):
+        base = free_port()
+        socks = []
+        try:
+            for i in range(1, n):
+                if base + i > 65535 or base + i in _ports_handed_out:
+                    raise OSError
+                sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sk)
+                sk.bind(("127.0.0.1", base + i))
+        except OSError:
+            continue
+        finally:
+            for sk in socks:
+                sk.close()
+        _ports_handed_out.update(range(base, base + n))
+        return base
+    raise RuntimeError(f"no block of {n} free ports after 200 tries")
+
+
+def conf_workers(conf_text):
+    """Worker processes a shardproxy config asks for (auto: online CPUs)."""
+    m = re.search(r"^\s+worker_processes:\s*(\w+)", conf_text, re.M)
+    if m and m.group(1).isdigit():
+        return int(m.group(1))
+    return os.cpu_count() or 1
+
+
+def children(pid):
+    """Pids of the direct children of pid."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def proc_tree(pid):
+    """pid and its direct children (a master and its workers)."""
+    return [pid] + children(pid)
+
+
+def rss_kb(pids):
+    """Resident memory of the processes, summed (kB)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_seconds(pids):
+    """utime + stime of the processes, summed (s)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
 class TempDir:
     """A private temp directory; removed on cleanup unless kept."""
 
@@ -372,13 +445,32 @@ class ProxyServer:
     listen port (TCP pools) or socket path (unix pools), .stats_port,
     .conf_path."""
 
-    def __init__(self, proc, conf_path, stats_port, pools):
+    def __init__(self, proc, conf_path, stats_port, pools, nworkers=0):
         self.proc, self.conf_path = proc, conf_path
         self.stats_port, self.pools = stats_port, pools
+        self.nworkers = nworkers    # shardproxy workers (0: one process)
 
     @property
     def pid(self):
         return self.proc.pid
+
+    def pids(self):
+        """The proxy's processes: the master (or single process) and its
+        workers."""
+        return proc_tree(self.proc.pid)
+
+    def worker_pids(self):
+        return children(self.proc.pid) if self.nworkers else [self.proc.pid]
+
+    def worker_stats_port(self, index):
+        """Worker `index`'s own stats port (stats port + 1 + index)."""
+        return self.stats_port + 1 + index
+
+    def rss_kb(self):
+        return rss_kb(self.pids())
+
+    def cpu_seconds(self):
+        return cpu_seconds(self.pids())
 
 
 def conf_listens(conf_text):
@@ -532,7 +624,10 @@ class Harness:
             name = self.unique(kind)
             conf_path = self.tmp.file(f"{name}.yml", text)
             log_path = self.tmp.path / f"{name}.log"
-            stats_port = free_port()
+            nworkers = 0
+            if kind == "shardproxy":
+                nworkers = conf_workers(text)
+            stats_port = free_port_block(1 + nworkers)
             pools = conf_listens(text)
             argv = list(prefix) + [exe, "-c", conf_path, "-o", log_path,
                                    "-s", stats_port, "-a", "127.0.0.1"] \
@@ -545,12 +640,16 @@ class Harness:
                             return False
                     elif not os.path.exists(target):
                         return False
-                return all(tcp_accepts(t) for t in pools.values() if isinstance(t, int))
+                if not all(tcp_accepts(t) for t in pools.values()
+                           if isinstance(t, int)):
+                    return False
+                # every worker has started (the master counts them)
+                return nworkers == 0 or read_stats(stats_port).get("workers") == nworkers
             proc = self.start_process(name, argv, ready,
                                       f"{kind} listening on {sorted(pools)}",
                                       extra_logs=[log_path])
             proc.clean_exit = kind == "shardproxy"
-            return ProxyServer(proc, conf_path, stats_port, pools)
+            return ProxyServer(proc, conf_path, stats_port, pools, nworkers)
 
         return _start_with_retries(START_ATTEMPTS if callable(conf) else 1, once)
 

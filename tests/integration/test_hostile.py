@@ -41,11 +41,7 @@ class HostileClientTest(sptest.HarnessTestCase):
         super().tearDown()
 
     def rss_kb(self):
-        with open(f"/proc/{self.proxy.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return self.proxy.rss_kb()
 
     def assert_healthy(self):
         c = redis.Redis(port=self.port, socket_timeout=10)

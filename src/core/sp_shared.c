@@ -1,0 +1,147 @@
+/*
+ * sp_shared.c — the generation's shared memory (see sp_shared.h).
+ */
+#include "sp_shared.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SP_SHARED_ALIGN 64      /* slots on their own cache lines */
+
+static size_t
+sp_shared_round(size_t n)
+{
+    return (n + SP_SHARED_ALIGN - 1) / SP_SHARED_ALIGN * SP_SHARED_ALIGN;
+}
+
+static size_t
+sp_shared_slots_offset(uint32_t npools)
+{
+    return sp_shared_round(sizeof(struct sp_shared_header))
+           + sp_shared_round(npools * sizeof(atomic_llong));
+}
+
+int
+sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
+                 uint32_t nslots)
+{
+    uint32_t nservers = 0;
+    size_t slot_size, size;
+    void *base;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        nservers += conf->pools[i].nservers;
+    }
+    slot_size = sp_shared_round(sizeof(struct sp_stats_slot)
+                                + conf->npools * sizeof(struct sp_stats_pool)
+                                + nservers * sizeof(struct sp_stats_server));
+    size = sp_shared_slots_offset(conf->npools) + nslots * slot_size;
+    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                -1, 0);
+    if (base == MAP_FAILED) {
+        return -1;
+    }
+    /* anonymous mappings are zeroed: counters start at 0, the lock free */
+    shared->header = base;
+    shared->size = size;
+    shared->header->npools = conf->npools;
+    shared->header->nservers = nservers;
+    shared->header->nslots = nslots;
+    shared->header->slot_size = slot_size;
+    atomic_init(&shared->header->accept_lock, 0);
+    shared->pool_clients = (atomic_llong *)((char *)base
+                           + sp_shared_round(sizeof(struct sp_shared_header)));
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        atomic_init(&shared->pool_clients[i], 0);
+    }
+    return 0;
+}
+
+void
+sp_shared_destroy(struct sp_shared *shared)
+{
+    if (shared->header != NULL) {
+        munmap(shared->header, shared->size);
+    }
+    memset(shared, 0, sizeof(*shared));
+}
+
+struct sp_stats_slot *
+sp_shared_slot(const struct sp_shared *shared, uint32_t slot)
+{
+    const struct sp_shared_header *h = shared->header;
+
+    return (struct sp_stats_slot *)((char *)h
+                                    + sp_shared_slots_offset(h->npools)
+                                    + slot * h->slot_size);
+}
+
+struct sp_stats_pool *
+sp_shared_pool_stats(const struct sp_shared *shared, uint32_t slot,
+                     uint32_t pool)
+{
+    struct sp_stats_pool *pools =
+        (struct sp_stats_pool *)(sp_shared_slot(shared, slot) + 1);
+
+    return &pools[pool];
+}
+
+struct sp_stats_server *
+sp_shared_server_stats(const struct sp_shared *shared, uint32_t slot,
+                       uint32_t server)
+{
+    struct sp_stats_server *servers = (struct sp_stats_server *)
+        sp_shared_pool_stats(shared, slot, shared->header->npools);
+
+    return &servers[server];
+}
+
+void
+sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
+{
+    const struct sp_shared_header *h = shared->header;
+    struct sp_stats_slot *proc = sp_shared_slot(shared, slot);
+
+    for (uint32_t i = 0; i < h->npools; i++) {
+        struct sp_stats_pool *st = sp_shared_pool_stats(shared, slot, i);
+        atomic_fetch_sub(&shared->pool_clients[i], st->client_connections);
+        sp_stats_pool_zero_gauges(st);
+    }
+    for (uint32_t i = 0; i < h->nservers; i++) {
+        sp_stats_server_zero_gauges(sp_shared_server_stats(shared, slot, i));
+    }
+    proc->pid = 0;
+    proc->curr_connections = 0;
+    proc->buffers_in_use = 0;
+    proc->buffers_free = 0;
+    proc->messages_free = 0;
+}
+
+void
+sp_shared_sum(const struct sp_shared *shared, struct sp_stats_slot *proc,
+              struct sp_stats_pool *pools, struct sp_stats_server *servers)
+{
+    const struct sp_shared_header *h = shared->header;
+
+    memset(proc, 0, sizeof(*proc));
+    memset(pools, 0, h->npools * sizeof(*pools));
+    memset(servers, 0, h->nservers * sizeof(*servers));
+    for (uint32_t s = 0; s < h->nslots; s++) {
+        const struct sp_stats_slot *p = sp_shared_slot(shared, s);
+        proc->total_connections += p->total_connections;
+        proc->curr_connections += p->curr_connections;
+        proc->buffers_allocated += p->buffers_allocated;
+        proc->buffers_in_use += p->buffers_in_use;
+        proc->buffers_free += p->buffers_free;
+        proc->messages_allocated += p->messages_allocated;
+        proc->messages_free += p->messages_free;
+        for (uint32_t i = 0; i < h->npools; i++) {
+            sp_stats_pool_add(&pools[i], sp_shared_pool_stats(shared, s, i));
+        }
+        for (uint32_t i = 0; i < h->nservers; i++) {
+            sp_stats_server_add(&servers[i],
+                                sp_shared_server_stats(shared, s, i));
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/*
+ * sp_shared.h — the memory one generation of processes shares: the accept
+ * lock, each pool's live client count, and one stats slot per worker.
+ *
+ *   +--------------------+------------------------+---------+---------+--
+ *   | header             | pool_clients[npools]   | slot 0  | slot 1  | ..
+ *   | accept_lock        | (atomic, all workers)  |         |         |
+ *   +--------------------+------------------------+---------+---------+--
+ *   slot: struct sp_stats_slot (process counters), then the pools'
+ *   struct sp_stats_pool [npools], then the servers' struct sp_stats_server
+ *   [nservers], pool by pool in configuration order.
+ *
+ * The master maps it (MAP_SHARED | MAP_ANONYMOUS) before forking, so every
+ * worker inherits it at the same address. A worker writes only its own slot
+ * (plain stores: one writer per slot) and the atomics; the master reads the
+ * slots to serve the summed stats without asking any worker, so a busy or
+ * hung worker cannot stall the stats port, and a respawned worker continues
+ * its slot's counters (the master zeroes the gauges of a dead one first).
+ * With worker_processes 0 the single process maps one slot the same way.
+ */
+#ifndef SP_SHARED_H
+#define SP_SHARED_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sp_conf.h"
+#include "sp_stats.h"
+
+/* A worker's process-wide counters, beside its pools' and servers'. */
+struct sp_stats_slot {
+    int64_t pid;                /* 0: no worker in the slot */
+    int64_t worker;             /* index */
+    int64_t started_s;          /* time(NULL) at the worker's start */
+    int64_t total_connections;
+    int64_t curr_connections;
+    int64_t buffers_allocated;  /* free-list counters, refreshed each second */
+    int64_t buffers_in_use;
+    int64_t buffers_free;
+    int64_t messages_allocated;
+    int64_t messages_free;
+};
+
+struct sp_shared_header {
+    atomic_int          accept_lock;    /* 0 free, else the holder's pid */
+    uint32_t            npools;
+    uint32_t            nservers;
+    uint32_t            nslots;
+    size_t              slot_size;
+};
+
+struct sp_shared {
+    struct sp_shared_header *header;    /* the mapping starts here */
+    size_t                   size;
+    atomic_llong            *pool_clients;
+};
+
+/* Map the shared memory for conf and nslots workers. 0, or -1 + errno. */
+int sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
+                     uint32_t nslots);
+void sp_shared_destroy(struct sp_shared *shared);
+
+struct sp_stats_slot *sp_shared_slot(const struct sp_shared *shared,
+                                     uint32_t slot);
+struct sp_stats_pool *sp_shared_pool_stats(const struct sp_shared *shared,
+                                           uint32_t slot, uint32_t pool);
+/* Servers numbered across pools in configuration order. */
+struct sp_stats_server *sp_shared_server_stats(const struct sp_shared *shared,
+                                               uint32_t slot, uint32_t server);
+
+/*
+ * A worker in `slot` is gone: take its live clients out of the pools'
+ * counts and zero its gauges (its connections died with it); its counters
+ * stay, for the next worker in the slot to continue.
+ */
+void sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot);
+
+/*
+ * dst (npools pool stats, then nservers server stats, as in a slot) = the
+ * sum over every slot; process counters into *proc. dst has room for
+ * npools + nservers entries of their types.
+ */
+void sp_shared_sum(const struct sp_shared *shared, struct sp_stats_slot *proc,
+                   struct sp_stats_pool *pools, struct sp_stats_server *servers);
+
+#endif /* SP_SHARED_H */

@@ -1,0 +1,80 @@
+/*
+ * sp_stats_report.c — the stats document of a configuration (see
+ * sp_stats_report.h).
+ */
+#include "sp_stats_report.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "sp_cli.h"
+
+#define SP_STATS_SNDTIMEO_MS 200
+
+int
+sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
+                const struct sp_stats_slot *proc,
+                const struct sp_stats_pool *pools,
+                const struct sp_stats_server *servers, int64_t uptime,
+                const struct sp_stats_extra *extras, uint32_t nextras)
+{
+    struct sp_stats_pool_view *pviews = calloc(conf->npools + 1, sizeof(*pviews));
+    struct sp_stats_server_view *sviews = NULL;
+    uint32_t nservers = 0, at = 0;
+    char host[256] = "unknown";
+    int rc = -1;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        nservers += conf->pools[i].nservers;
+    }
+    sviews = calloc(nservers + 1, sizeof(*sviews));
+    if (pviews == NULL || sviews == NULL) {
+        goto out;
+    }
+    gethostname(host, sizeof(host) - 1);
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        const struct sp_conf_pool *pool = &conf->pools[i];
+        pviews[i].name = pool->name;
+        pviews[i].stats = &pools[i];
+        pviews[i].servers = &sviews[at];
+        pviews[i].nservers = pool->nservers;
+        for (uint32_t s = 0; s < pool->nservers; s++, at++) {
+            sviews[at].name = pool->servers[s].name;
+            sviews[at].stats = &servers[at];
+        }
+    }
+    struct sp_stats_view view = {
+        .service = "shardproxy",
+        .source = host,
+        .version = SP_VERSION_STRING,
+        .uptime = uptime,
+        .timestamp = (int64_t)time(NULL),
+        .total_connections = proc->total_connections,
+        .curr_connections = proc->curr_connections,
+        .pools = pviews,
+        .npools = conf->npools,
+        .extras = extras,
+        .nextras = nextras,
+    };
+    rc = sp_stats_json(buf, &view);
+out:
+    free(pviews);
+    free(sviews);
+    return rc;
+}
+
+int
+sp_stats_send(int fd, const struct sp_stats_buf *buf)
+{
+    /* a short bounded blocking write: the stats port is not a hot path */
+    struct timeval tv = { 0, SP_STATS_SNDTIMEO_MS * 1000 };
+
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (write(fd, buf->data, buf->len) < 0 || write(fd, "\n", 1) < 0) {
+        return -1;
+    }
+    return 0;
+}

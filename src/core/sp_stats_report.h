@@ -1,0 +1,32 @@
+/*
+ * sp_stats_report.h — the stats document of one configuration: pool and
+ * server names from the configuration, numbers from one worker's slot or
+ * from the sum over all slots (sp_shared.h), extra fields beside
+ * nutcracker's. Both a worker's stats port and the master's use it.
+ */
+#ifndef SP_STATS_REPORT_H
+#define SP_STATS_REPORT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "sp_conf.h"
+#include "sp_shared.h"
+#include "sp_stats.h"
+
+/*
+ * Append the JSON object to buf. pools and servers are laid out as in a
+ * slot (servers pool by pool in configuration order). Returns 0 or -1
+ * (ENOMEM).
+ */
+int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
+                    const struct sp_stats_slot *proc,
+                    const struct sp_stats_pool *pools,
+                    const struct sp_stats_server *servers,
+                    int64_t uptime, const struct sp_stats_extra *extras,
+                    uint32_t nextras);
+
+/* Write buf and a newline to a connected socket within a bounded time. */
+int sp_stats_send(int fd, const struct sp_stats_buf *buf);
+
+#endif /* SP_STATS_REPORT_H */

@@ -1,0 +1,71 @@
+/*
+ * sp_listen.h — the listening sockets of one generation, opened by the
+ * master (or by the single process) and never by a worker.
+ *
+ * Per pool, by accept mode:
+ *   reuseport, TCP   one SO_REUSEPORT socket per worker slot (the kernel
+ *                    balances new connections over them);
+ *   lock, TCP        one socket shared by every worker;
+ *   Unix socket      bound once, shared by every worker, whatever the mode.
+ * Stats: the master's port (the sum over workers) and, with workers, one
+ * port per worker: worker i serves its own stats on stats_port + 1 + i, on
+ * the same address.
+ *
+ * The master keeps every socket open for the life of the generation, so a
+ * worker that dies and is respawned gets back the very sockets it had,
+ * with the connections queued in them.
+ */
+#ifndef SP_LISTEN_H
+#define SP_LISTEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sp_conf.h"
+#include "sp_log.h"
+
+struct sp_listen_pool {
+    int     *fds;           /* one per slot, or one shared */
+    uint32_t nfds;
+    bool     shared;
+};
+
+struct sp_listen_set {
+    struct sp_listen_pool *pools;
+    uint32_t               npools;
+    uint32_t               nslots;
+    int                    stats_fd;        /* -1: no stats port */
+    int                   *slot_stats_fds;  /* nslots, or NULL */
+};
+
+struct sp_listen_spec {
+    uint32_t    nslots;         /* worker slots (1 for a single process) */
+    bool        per_slot;       /* reuseport mode: a TCP socket per slot */
+    const char *stats_addr;     /* NULL: no stats port */
+    uint16_t    stats_port;
+    bool        slot_stats;     /* a stats port per worker */
+};
+
+/* Open everything spec asks for conf. 0, or -1 after logging (nothing
+ * stays open). */
+int sp_listen_open(struct sp_listen_set *set, const struct sp_conf *conf,
+                   const struct sp_listen_spec *spec, struct sp_log *log);
+void sp_listen_close(struct sp_listen_set *set);
+
+/* The socket slot uses for pool. */
+int sp_listen_fd(const struct sp_listen_set *set, uint32_t pool,
+                 uint32_t slot);
+
+/*
+ * The descriptors of `slot` now belong to a worker (in this process): close
+ * every other one (other slots', the master's stats port unless it was
+ * handed over too: keep_stats) and free the set without closing the
+ * slot's.
+ */
+void sp_listen_hand_over(struct sp_listen_set *set, uint32_t slot,
+                         bool keep_stats);
+
+/* The stats port of worker slot (stats_port + 1 + slot). */
+unsigned sp_listen_slot_stats_port(uint16_t stats_port, uint32_t slot);
+
+#endif /* SP_LISTEN_H */

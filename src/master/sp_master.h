@@ -1,0 +1,29 @@
+/*
+ * sp_master.h — the master process: it opens the listeners and the shared
+ * memory, forks the workers, supervises them through their channels and
+ * signals, respawns the ones that die, and serves the stats summed over
+ * all workers. It carries no client traffic.
+ *
+ *   signals (handlers set flags) ──► master loop: epoll_pwait with the
+ *   signals unblocked only inside the wait (sigsuspend's guarantee), plus
+ *   the stats port and the respawn timer
+ *      CHLD         reap; respawn (backoff if a worker keeps dying)
+ *      QUIT         workers drain, then everyone exits
+ *      TERM, INT    workers exit now; the master when they are gone
+ *      USR1         reopen the logs (master and workers)
+ *      TTIN, TTOU   log level up / down (master and workers)
+ */
+#ifndef SP_MASTER_H
+#define SP_MASTER_H
+
+#include "sp_cli.h"
+#include "sp_conf.h"
+#include "sp_log.h"
+#include "sp_proctitle.h"
+
+/* Serve conf with `nworkers` workers until stopped; returns the exit code. */
+int sp_master_run(const struct sp_options *opts, const struct sp_conf *conf,
+                  struct sp_log *log, const struct sp_proctitle *title,
+                  uint32_t nworkers);
+
+#endif /* SP_MASTER_H */
