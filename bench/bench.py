@@ -367,7 +367,7 @@ def run_loadgen(argv, perf_pids, outdir, tag, timeout):
     out_path, err_path = outdir / f"{tag}.stdout", outdir / f"{tag}.stderr"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                             start_new_session=True, preexec_fn=sptest._die_with_parent)
+                             start_new_session=True, preexec_fn=sptest.die_with_parent)
     status = None
     try:
         status = p.wait(timeout)
@@ -552,7 +552,7 @@ def start_shardproxy(h, conf):
         return Target("shardproxy", pools["bench_redis"], pools["bench_mc"], proc)
 
     try:
-        return sptest._start_with_retries(sptest.START_ATTEMPTS, once)
+        return sptest.start_with_retries(sptest.START_ATTEMPTS, once)
     except sptest.StartError as e:
         if "no data path" in str(e):
             return Target("shardproxy", reason="this build has no data path yet "

@@ -62,6 +62,7 @@ sp_accept_start(struct sp_worker *worker)
         return 0;       /* armed by sp_accept_cycle when the lock is ours */
     }
     for (uint32_t i = 0; i < worker->npools; i++) {
+        worker->has_shared |= worker->pools[i].listen_shared;
         sp_accept_arm(worker, &worker->pools[i]);
         if (!worker->pools[i].listen_armed) {
             return -1;
@@ -70,11 +71,36 @@ sp_accept_start(struct sp_worker *worker)
     return 0;
 }
 
-bool
-sp_accept_has_room(const struct sp_worker *worker)
+/* Not too far ahead of the least loaded other worker (lock mode). */
+static bool
+sp_accept_fair(const struct sp_worker *worker)
 {
-    return worker->accept_threshold == 0
-           || worker->nclients < worker->accept_threshold;
+    const struct sp_shared_header *h = worker->shared->header;
+    int64_t least = -1, slack;
+
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        const struct sp_stats_slot *slot = sp_shared_slot(worker->shared, i);
+        if (i != worker->index && slot->pid != 0
+            && (least < 0 || slot->clients < least)) {
+            least = slot->clients;
+        }
+    }
+    if (least < 0) {
+        return true;            /* alone */
+    }
+    slack = least / 8 > SP_ACCEPT_SLACK ? least / 8 : SP_ACCEPT_SLACK;
+    return (int64_t)worker->nclients < least + slack;
+}
+
+bool
+sp_accept_has_room(const struct sp_worker *worker, const struct sp_pool *pool)
+{
+    if (worker->accept_threshold != 0
+        && worker->nclients >= worker->accept_threshold) {
+        return false;
+    }
+    return !(worker->accept_lock || pool->listen_shared)
+           || sp_accept_fair(worker);
 }
 
 static bool
@@ -89,22 +115,43 @@ sp_accept_trylock(struct sp_worker *worker)
 int
 sp_accept_cycle(struct sp_worker *worker)
 {
-    bool take;
+    bool take, fair;
+    int wait_ms = -1;
 
-    if (!worker->accept_lock || worker->draining) {
+    if (worker->draining || !(worker->accept_lock || worker->has_shared)) {
         return -1;
     }
-    take = sp_accept_has_room(worker) && sp_accept_trylock(worker);
-    worker->lock_held = take;
+    fair = (worker->accept_threshold == 0
+            || worker->nclients < worker->accept_threshold)
+           && sp_accept_fair(worker);
+    if (worker->accept_lock) {
+        take = fair && sp_accept_trylock(worker);
+        worker->lock_held = take;
+        for (uint32_t i = 0; i < worker->npools; i++) {
+            if (take) {
+                sp_accept_arm(worker, &worker->pools[i]);
+            } else {
+                sp_accept_disarm(worker, &worker->pools[i]);
+            }
+        }
+        /* without the lock, look again soon: the holder may fill up */
+        return take ? -1 : SP_ACCEPT_LOCK_DELAY_MS;
+    }
+    /* reuseport mode: a shared (Unix) listener is armed only while this
+     * worker is not ahead of the others; look again soon when it is not */
     for (uint32_t i = 0; i < worker->npools; i++) {
-        if (take) {
-            sp_accept_arm(worker, &worker->pools[i]);
+        struct sp_pool *pool = &worker->pools[i];
+        if (!pool->listen_shared) {
+            continue;
+        }
+        if (fair) {
+            sp_accept_arm(worker, pool);
         } else {
-            sp_accept_disarm(worker, &worker->pools[i]);
+            sp_accept_disarm(worker, pool);
+            wait_ms = SP_ACCEPT_LOCK_DELAY_MS;
         }
     }
-    /* without the lock, look again soon: the holder may fill up or stop */
-    return take ? -1 : SP_ACCEPT_LOCK_DELAY_MS;
+    return wait_ms;
 }
 
 void

@@ -5,7 +5,9 @@
  *   reuseport  every worker has its own SO_REUSEPORT socket per TCP address
  *              (the kernel balances) and keeps it armed; a listener shared
  *              by all workers (a Unix socket) is armed with EPOLLEXCLUSIVE,
- *              so a connection wakes one worker, not all.
+ *              so a connection wakes one worker, not all, and only while
+ *              the worker is not ahead of the others (the balance rule
+ *              below), since the kernel tends to wake the same one.
  *   lock       one socket per address, shared. Before each wait a worker
  *              that is under its threshold of live clients tries the lock
  *              (non-blocking, in shared memory): holding it, it arms the
@@ -14,7 +16,11 @@
  *              are dispatched first in a wake-up (SP_EV_FIRST), then the
  *              lock is released, then the rest of the batch (nginx's
  *              accept_mutex). A worker over its threshold stops competing
- *              until it falls back under.
+ *              until it falls back under; so does one holding more than
+ *              SP_ACCEPT_SLACK (or 1/8) clients over the least loaded
+ *              other worker, so connections spread over the workers at any
+ *              load, not only near the threshold (nginx's accept_mutex sends
+ *              every connection of a light load to one worker).
  *
  * A listener paused after EMFILE/ENFILE stays disarmed for
  * SP_ACCEPT_RETRY_MS whatever the mode.
@@ -27,7 +33,8 @@
 struct sp_conn;
 struct sp_worker;
 
-#define SP_ACCEPT_LOCK_DELAY_MS 50
+#define SP_ACCEPT_LOCK_DELAY_MS 10
+#define SP_ACCEPT_SLACK         8
 
 /* Start accepting (creation): arm listeners as the mode says. 0 / -1. */
 int sp_accept_start(struct sp_worker *worker);
@@ -41,8 +48,11 @@ int sp_accept_cycle(struct sp_worker *worker);
 /* Between the two dispatch passes: release the lock (lock mode). */
 void sp_accept_unlock(void *worker);
 
-/* Whether the worker may take one more client now (its threshold). */
-bool sp_accept_has_room(const struct sp_worker *worker);
+/* Whether the worker may take one more client of pool now (threshold,
+ * and the balance of a lock or a shared listener). */
+struct sp_pool;
+bool sp_accept_has_room(const struct sp_worker *worker,
+                        const struct sp_pool *pool);
 
 /* EMFILE and friends: disarm listener for a moment. */
 void sp_accept_pause(struct sp_conn *listener, int err);

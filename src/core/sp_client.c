@@ -147,7 +147,7 @@ sp_client_accept(struct sp_conn *listener)
     struct sp_worker *worker = listener->worker;
 
     /* lock mode: past its threshold a worker leaves the rest to others */
-    while (sp_accept_has_room(worker)) {
+    while (sp_accept_has_room(worker, pool)) {
         int fd = accept4(listener->fd, NULL, NULL,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -187,6 +187,7 @@ sp_client_accept(struct sp_conn *listener)
         TAILQ_INSERT_TAIL(&pool->clients, conn, link);
         pool->nclients++;
         worker->nclients++;
+        worker->slot->clients = worker->nclients;
         pool->stats->client_connections++;
         if (sp_conn_register(conn) != 0) {
             sp_log_error(worker->log, errno, "pool '%s': cannot watch a new "
@@ -221,6 +222,7 @@ sp_client_close(struct sp_conn *conn)
     TAILQ_REMOVE(&pool->clients, conn, link);
     pool->nclients--;
     worker->nclients--;
+    worker->slot->clients = worker->nclients;
     pool->stats->client_connections--;
     atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
     sp_conn_free(conn);

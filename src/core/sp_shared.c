@@ -113,6 +113,7 @@ sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
     }
     proc->pid = 0;
     proc->curr_connections = 0;
+    proc->clients = 0;
     proc->buffers_in_use = 0;
     proc->buffers_free = 0;
     proc->messages_free = 0;
@@ -131,6 +132,7 @@ sp_shared_sum(const struct sp_shared *shared, struct sp_stats_slot *proc,
         const struct sp_stats_slot *p = sp_shared_slot(shared, s);
         proc->total_connections += p->total_connections;
         proc->curr_connections += p->curr_connections;
+        proc->clients += p->clients;
         proc->buffers_allocated += p->buffers_allocated;
         proc->buffers_in_use += p->buffers_in_use;
         proc->buffers_free += p->buffers_free;

@@ -35,6 +35,7 @@ struct sp_stats_slot {
     int64_t started_s;          /* time(NULL) at the worker's start */
     int64_t total_connections;
     int64_t curr_connections;
+    int64_t clients;            /* live client connections (accept lock) */
     int64_t buffers_allocated;  /* free-list counters, refreshed each second */
     int64_t buffers_in_use;
     int64_t buffers_free;

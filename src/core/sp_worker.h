@@ -89,6 +89,7 @@ struct sp_worker {
     long                    pid;
 
     bool                    accept_lock;    /* accept_mode: lock */
+    bool                    has_shared;     /* a listener every worker has */
     bool                    lock_held;
     uint32_t                accept_threshold;
 

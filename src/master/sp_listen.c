@@ -175,3 +175,19 @@ sp_listen_hand_over(struct sp_listen_set *set, uint32_t slot, bool keep_stats)
     }
     sp_listen_close(set);
 }
+
+void
+sp_listen_close_slot(struct sp_listen_set *set, uint32_t slot)
+{
+    for (uint32_t i = 0; i < set->npools; i++) {
+        struct sp_listen_pool *lp = &set->pools[i];
+        if (!lp->shared && lp->fds[slot] >= 0) {
+            close(lp->fds[slot]);
+            lp->fds[slot] = -1;
+        }
+    }
+    if (set->slot_stats_fds != NULL && set->slot_stats_fds[slot] >= 0) {
+        close(set->slot_stats_fds[slot]);
+        set->slot_stats_fds[slot] = -1;
+    }
+}

@@ -65,6 +65,12 @@ int sp_listen_fd(const struct sp_listen_set *set, uint32_t pool,
 void sp_listen_hand_over(struct sp_listen_set *set, uint32_t slot,
                          bool keep_stats);
 
+/*
+ * No worker will serve `slot` again: close its own sockets (a reuseport
+ * socket nobody accepts on would keep taking its share of connections).
+ */
+void sp_listen_close_slot(struct sp_listen_set *set, uint32_t slot);
+
 /* The stats port of worker slot (stats_port + 1 + slot). */
 unsigned sp_listen_slot_stats_port(uint16_t stats_port, uint32_t slot);
 

@@ -223,6 +223,8 @@ sp_master_reap(struct sp_master *master)
             break;
         case SP_PROCESS_GIVE_UP:
             sp_log_at(master->log, SP_LOG_ALERT, 0, "%s", text);
+            /* its share of new connections goes to the others */
+            sp_listen_close_slot(&master->listen, proc->slot);
             break;
         }
     }

@@ -238,6 +238,27 @@ def _socket_inodes(pid):
     return inodes
 
 
+def connection_owner(server_port, client_port, pids):
+    """Which of `pids` holds the accepted end of the loopback TCP connection
+    from `client_port` to `server_port` (None: none of them)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if (len(f) > 9 and f[3] == "01"
+                    and int(f[1].rsplit(":", 1)[1], 16) == server_port
+                    and int(f[2].rsplit(":", 1)[1], 16) == client_port):
+                inodes.add(f[9])
+    for pid in pids:
+        if inodes & _socket_inodes(pid):
+            return pid
+    return None
+
+
 def owns_listener(pid, port):
     """True if process `pid` holds a listening TCP socket on `port`.  This is
     how a starter knows the port is ours and not another process's."""
@@ -263,7 +284,7 @@ except OSError:  # pragma: no cover - Linux always has it
     _libc = None
 
 
-def _die_with_parent():
+def die_with_parent():
     """In the child: get SIGKILL if the test runner dies (e.g. a ctest timeout),
     so no server outlives the run.  Note: Linux ties this to the *thread* that
     forked, so start processes from the main thread."""
@@ -290,7 +311,7 @@ class Proc:
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.popen = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                env=env, cwd=cwd, preexec_fn=_die_with_parent, close_fds=True)
+                env=env, cwd=cwd, preexec_fn=die_with_parent, close_fds=True)
         _live_procs.add(self)
 
     @property
@@ -384,7 +405,7 @@ _ADDR_IN_USE = re.compile(r"address already in use|could not create server tcp l
                           r"failed to listen", re.I)
 
 
-def _start_with_retries(attempts, start_once):
+def start_with_retries(attempts, start_once):
     """Call start_once() up to `attempts` times while it raises PortTaken."""
     for attempt in range(1, attempts + 1):
         try:
@@ -581,7 +602,7 @@ class Harness:
             proc = self.start_process(self.unique("redis"), argv, ready, f"redis PONG on port {p}")
             return RedisServer(proc, p, sock)
 
-        return _start_with_retries(1 if port else START_ATTEMPTS, once)
+        return start_with_retries(1 if port else START_ATTEMPTS, once)
 
     # -- memcached
     def start_memcached(self, port=None, extra_args=()):
@@ -602,7 +623,7 @@ class Harness:
             proc = self.start_process(self.unique("memcached"), argv, ready, f"memcached VERSION on port {p}")
             return MemcachedServer(proc, p)
 
-        return _start_with_retries(1 if port else START_ATTEMPTS, once)
+        return start_with_retries(1 if port else START_ATTEMPTS, once)
 
     # -- nutcracker
     def start_nutcracker(self, conf, extra_args=()):
@@ -612,13 +633,16 @@ class Harness:
         return self._start_proxy(require_binary("nutcracker"), "nutcracker",
                                  conf, extra_args)
 
-    def start_shardproxy(self, conf, extra_args=(), prefix=()):
-        """shardproxy, started and judged ready exactly as nutcracker is.
-        `prefix` runs it through a command that execs it (e.g. prlimit)."""
+    def start_shardproxy(self, conf, extra_args=(), prefix=(), ready_workers=None):
+        """shardproxy, started and judged ready exactly as nutcracker is,
+        plus (with workers) once the master counts `ready_workers` serving
+        (default: every worker the config asks for).  `prefix` runs it
+        through a command that execs it (e.g. prlimit)."""
         return self._start_proxy(shardproxy_bin(), "shardproxy", conf,
-                                 extra_args, prefix)
+                                 extra_args, prefix, ready_workers)
 
-    def _start_proxy(self, exe, kind, conf, extra_args, prefix=()):
+    def _start_proxy(self, exe, kind, conf, extra_args, prefix=(),
+                     ready_workers=None):
         def once():
             text = conf() if callable(conf) else conf
             name = self.unique(kind)
@@ -644,14 +668,15 @@ class Harness:
                            if isinstance(t, int)):
                     return False
                 # every worker has started (the master counts them)
-                return nworkers == 0 or read_stats(stats_port).get("workers") == nworkers
+                want = nworkers if ready_workers is None else ready_workers
+                return nworkers == 0 or read_stats(stats_port).get("workers") == want
             proc = self.start_process(name, argv, ready,
                                       f"{kind} listening on {sorted(pools)}",
                                       extra_logs=[log_path])
             proc.clean_exit = kind == "shardproxy"
             return ProxyServer(proc, conf_path, stats_port, pools, nworkers)
 
-        return _start_with_retries(START_ATTEMPTS if callable(conf) else 1, once)
+        return start_with_retries(START_ATTEMPTS if callable(conf) else 1, once)
 
     # -- shardproxy CLI
     def run_shardproxy(self, args, input=b"", timeout=30.0, skip_if_missing=False):
@@ -661,7 +686,7 @@ class Harness:
         argv = [shardproxy_bin(skip_if_missing)] + [str(a) for a in args]
         try:
             return subprocess.run(argv, input=input, capture_output=True,
-                                  timeout=timeout, preexec_fn=_die_with_parent)
+                                  timeout=timeout, preexec_fn=die_with_parent)
         except subprocess.TimeoutExpired as e:
             err = (e.stderr or b"")[-2000:].decode("utf-8", "replace")
             raise AssertionError(f"shardproxy {' '.join(argv[1:])} did not finish "
