@@ -7,8 +7,10 @@ Owns the benchmark, start to finish:
   * each proxy under test with the SAME nutcracker-format config (a Redis pool
     over the 2 redis, a Memcached pool over the 2 memcached, ketama, fnv1a_64),
     started with `-s <free port> -a 127.0.0.1 -o <log>`: Debian's nutcracker,
-    and shardproxy (build/shardproxy or $SHARDPROXY_BIN) -- while shardproxy
-    cannot serve yet ("no data path"), its cells are n/a and the bench goes on;
+    and shardproxy (build/shardproxy or $SHARDPROXY_BIN) twice: with one
+    worker ("shardproxy", the comparison the ratios are about) and with two
+    ("shardproxy-2w": how it grows with workers); a target that cannot start
+    is n/a with the reason and the bench goes on;
   * a direct baseline: the same load straight to backend #1, no proxy;
   * the cells (see --list): Redis GET/SET x 16/512 B x pipeline 1/16 with 50
     clients (redis-benchmark), GET/SET with a new connection per request,
@@ -24,8 +26,8 @@ Owns the benchmark, start to finish:
     n/a with the reason if perf cannot) in separate perf rounds after the timed
     ones: a counting tracepoint costs the proxy CPU on every syscall (measured
     10-40% more CPU/request), so the timed runs go without it;
-  * the report: per-target medians, shardproxy/nutcracker paired ratios (median
-    of the per-round ratios), written to bench/RESULTS.md (+ every run in
+  * the report: per-target medians, shardproxy/nutcracker and
+    shardproxy-2w/nutcracker paired ratios (median of the per-round ratios), written to bench/RESULTS.md (+ every run in
     bench/RESULTS.json) and printed.
 
 Process handling (free ports, start, readiness, stop by pid, kill on our
@@ -76,7 +78,10 @@ MC_OVERWRITE = "0.99"          # memcaslap -o for set cells: 99% overwrite, so
 PERF_EVENTS = "raw_syscalls:sys_enter,task-clock"
 MIN_FORWARDED = 0.98           # backend commands per request below this: the
                                # target answered without forwarding (errors)
-PROXIES = ("nutcracker", "shardproxy")
+# shardproxy runs with one worker (the issue-7 comparison: the same work as
+# nutcracker's one process) and with two (how it grows with workers)
+SHARDPROXY_WORKERS = {"shardproxy": 1, "shardproxy-2w": 2}
+PROXIES = ("nutcracker",) + tuple(SHARDPROXY_WORKERS)
 TARGETS = PROXIES + ("direct",)
 
 
@@ -526,38 +531,39 @@ def shardproxy_exe():
     return str(path) if path.is_file() and os.access(path, os.X_OK) else None
 
 
-def start_shardproxy(h, conf):
-    """shardproxy with the nutcracker config unchanged and nutcracker's flags.
-    Ready when its process tree listens on both pool ports.  If it exits (e.g.
-    "no data path yet") or never gets ready, the target is n/a with the reason."""
+def start_shardproxy(h, conf, name="shardproxy"):
+    """shardproxy with the nutcracker config unchanged (plus `global:
+    worker_processes`) and nutcracker's flags. Ready when its process tree
+    listens on both pool ports and the master counts every worker serving.
+    If it exits or never gets ready, the target is n/a with the reason."""
     exe = shardproxy_exe()
+    workers = SHARDPROXY_WORKERS[name]
     if exe is None:
-        return Target("shardproxy", reason="binary not found (build/shardproxy or $SHARDPROXY_BIN)")
+        return Target(name, reason="binary not found (build/shardproxy or $SHARDPROXY_BIN)")
 
     def once():
-        text = conf()
-        name = h.unique("shardproxy")
-        conf_path = h.tmp.file(f"{name}.yml", text)
-        log_path = h.tmp.path / f"{name}.log"
+        text = f"global:\n  worker_processes: {workers}\n" + conf()
+        tag = h.unique(name)
+        conf_path = h.tmp.file(f"{tag}.yml", text)
+        log_path = h.tmp.path / f"{tag}.log"
         pools = sptest.conf_listens(text)
-        argv = [exe, "-c", conf_path, "-o", log_path, "-s", sptest.free_port(),
+        stats_port = sptest.free_port_block(1 + workers)
+        argv = [exe, "-c", conf_path, "-o", log_path, "-s", stats_port,
                 "-a", "127.0.0.1"]
 
         def ready(proc):
             tree = proc_tree(proc.pid)
-            return all(any(sptest.owns_listener(p, port) for p in tree) and
-                       sptest.tcp_accepts(port) for port in pools.values())
-        proc = h.start_process(name, argv, ready, f"shardproxy listening on {sorted(pools)}",
+            return (all(any(sptest.owns_listener(p, port) for p in tree) and
+                        sptest.tcp_accepts(port) for port in pools.values())
+                    and sptest.read_stats(stats_port).get("workers") == workers)
+        proc = h.start_process(tag, argv, ready, f"{name} listening on {sorted(pools)}",
                                extra_logs=[log_path])
-        return Target("shardproxy", pools["bench_redis"], pools["bench_mc"], proc)
+        return Target(name, pools["bench_redis"], pools["bench_mc"], proc)
 
     try:
         return sptest.start_with_retries(sptest.START_ATTEMPTS, once)
     except sptest.StartError as e:
-        if "no data path" in str(e):
-            return Target("shardproxy", reason="this build has no data path yet "
-                          "(shardproxy -c CONF exits 1: \"...no data path yet...\")")
-        return Target("shardproxy", reason=f"did not start: {_first_line(e)}")
+        return Target(name, reason=f"did not start: {_first_line(e)}")
 
 
 def _first_line(exc):
@@ -590,8 +596,9 @@ class Bench:
         wanted = self.args.targets.split(",")
         if "nutcracker" in wanted:
             self.targets.append(start_nutcracker(h, conf))
-        if "shardproxy" in wanted:
-            self.targets.append(start_shardproxy(h, conf))
+        for name in SHARDPROXY_WORKERS:
+            if name in wanted:
+                self.targets.append(start_shardproxy(h, conf, name))
         if "direct" in wanted:
             self.targets.append(Target("direct", self.redis[0].port, self.memcached[0].port))
         for t in self.targets:
@@ -769,14 +776,16 @@ def summarize(cell_result, targets):
         s["spread"] = (max(rps) - min(rps)) / s["rps"] if len(rps) > 1 and s["rps"] else None
         summary[t.name] = s
     ratios = {}
-    for m in METRICS:
-        per_round = []
-        for rnd in _rounds_for(m, cell_result):
-            by = {run["target"]: run for run in rnd["runs"] if "error" not in run}
-            a, b = by.get("shardproxy", {}).get(m), by.get("nutcracker", {}).get(m)
-            if a is not None and b:
-                per_round.append(a / b)
-        ratios[m] = _median(per_round)
+    for name in SHARDPROXY_WORKERS:
+        ratios[name] = {}
+        for m in METRICS:
+            per_round = []
+            for rnd in _rounds_for(m, cell_result):
+                by = {run["target"]: run for run in rnd["runs"] if "error" not in run}
+                a, b = by.get(name, {}).get(m), by.get("nutcracker", {}).get(m)
+                if a is not None and b:
+                    per_round.append(a / b)
+            ratios[name][m] = _median(per_round)
     return summary, ratios
 
 
@@ -791,8 +800,8 @@ def table_rows(bench, results):
     head = ["| cell | target | req/s | vs direct | p50 ms | p99 ms | proxy CPU us/req "
             "| proxy syscalls/req | req/s spread | runs (err) |",
             "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    ratio_head = ["| cell | req/s | p50 | p99 | CPU us/req | syscalls/req |",
-                  "|---|--:|--:|--:|--:|--:|"]
+    ratio_head = ["| cell | shardproxy | req/s | p50 | p99 | CPU us/req | syscalls/req |",
+                  "|---|---|--:|--:|--:|--:|--:|"]
     rows, ratio_rows = [], []
     for res in results:
         summary, ratios = res["summary"], res["ratios"]
@@ -812,8 +821,10 @@ def table_rows(bench, results):
                 f"| {_fmt(sc, '.2f') if proxy else '-'} "
                 f"| {_fmt(s['spread'] * 100 if s['spread'] is not None else None, '.1f')}% "
                 f"| {s['runs']} ({len(s['errors'])}) |")
-        ratio_rows.append(f"| {res['cell']} | " + " | ".join(
-            _fmt(ratios[m], ".3f") for m in METRICS) + " |")
+        for name in SHARDPROXY_WORKERS:
+            if any(ratios[name][m] is not None for m in METRICS):
+                ratio_rows.append(f"| {res['cell']} | {name} | " + " | ".join(
+                    _fmt(ratios[name][m], ".3f") for m in METRICS) + " |")
     return head + rows, ratio_head + ratio_rows
 
 

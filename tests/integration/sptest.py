@@ -65,19 +65,30 @@ def free_port():
     raise RuntimeError("no fresh free port after 200 tries")
 
 
+def _ephemeral_low():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port_block(n):
     """A loopback port p such that p .. p+n-1 were all free a moment ago (a
-    shardproxy stats port is followed by one port per worker)."""
-    for _ in range(200):
-        base = free_port()
+    shardproxy stats port is followed by one port per worker).  Drawn below
+    the ephemeral range, where client sockets (and their TIME_WAIT
+    leftovers, thousands after a load test) never sit."""
+    import random
+    high = _ephemeral_low() - n
+    for _ in range(500):
+        base = random.randrange(10000, high)
+        if any(p in _ports_handed_out for p in range(base, base + n)):
+            continue
         socks = []
         try:
-            for i in range(1, n):
-                if base + i > 65535 or base + i in _ports_handed_out:
-                    raise OSError
+            for port in range(base, base + n):
                 sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 socks.append(sk)
-                sk.bind(("127.0.0.1", base + i))
+                sk.bind(("127.0.0.1", port))
         except OSError:
             continue
         finally:
@@ -85,7 +96,7 @@ def free_port_block(n):
                 sk.close()
         _ports_handed_out.update(range(base, base + n))
         return base
-    raise RuntimeError(f"no block of {n} free ports after 200 tries")
+    raise RuntimeError(f"no block of {n} free ports after 500 tries")
 
 
 def conf_workers(conf_text):

@@ -9,6 +9,7 @@ master's death."""
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -257,6 +258,49 @@ class WorkersTest(sptest.HarnessTestCase):
         print(f"\n  respawned worker #{victim_slot} served its stats "
               f"{respawn_s * 1000:.0f} ms after kill -9; {served[0]} requests "
               f"on the other worker, 0 errors")
+
+    def test_segv_logs_a_backtrace_and_is_respawned(self):
+        proxy, port = self.start()
+        victim = self.worker_stats(proxy, 1)["pid"]
+        os.kill(victim, signal.SIGSEGV)
+        self.assertTrue(sptest.poll_until(
+            lambda: sptest.read_stats(proxy.stats_port)["respawns"] == 1
+            and sptest.read_stats(proxy.stats_port)["workers"] == 2,
+            "the crashed worker is respawned", timeout=10))
+        log = proxy.proc.log_text()
+        self.assertIn(f"{victim} signal 11 (SIGSEGV) received, backtrace:", log)
+        self.assertIn("sp_worker_run", log)     # a symbolised frame
+        self.assertIn(f"worker #1 (pid {victim}) killed by signal 11 (SIGSEGV)", log)
+        self.assertNotEqual(self.worker_stats(proxy, 1)["pid"], victim)
+
+    def test_daemon_with_pid_file(self):
+        port = sptest.free_port()
+        stats = sptest.free_port_block(3)
+        tmp = self.harness.tmp
+        conf_path = tmp.file("daemon.yml", conf(port, [b.port for b in self.backends]))
+        pid_path, log_path = tmp.path / "sp.pid", tmp.path / "daemon.log"
+        r = subprocess.run([sptest.shardproxy_bin(), "-d", "-p", pid_path, "-c",
+                            conf_path, "-o", log_path, "-s", str(stats), "-a",
+                            "127.0.0.1"], timeout=10, capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(sptest.poll_until(lambda: pid_path.exists()
+                                          and pid_path.read_text().strip(),
+                                          "the pid file", timeout=10))
+        master = int(pid_path.read_text())
+        self.addCleanup(lambda: sptest.pid_alive(master) and os.kill(master, signal.SIGKILL))
+        self.assertTrue(sptest.poll_until(
+            lambda: sptest.tcp_accepts(port)
+            and sptest.read_stats(stats).get("workers") == 2,
+            "the daemon serves", timeout=10))
+        self.assertTrue(cmdline(master).startswith("shardproxy: master process"))
+        self.assertEqual(len(sptest.children(master)), 2)
+        s = self.hold_connections(port, 1)[0]
+        s.close()
+        os.kill(master, signal.SIGTERM)
+        self.assertTrue(sptest.poll_until(lambda: not sptest.pid_alive(master),
+                                          "the daemon exits", timeout=10))
+        self.assertFalse(pid_path.exists())
+        self.assertIn("signal 15 (SIGTERM) received", log_path.read_text())
 
     def test_five_kills_in_a_second_back_off(self):
         proxy, port = self.start()
