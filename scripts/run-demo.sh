@@ -38,7 +38,8 @@ wait_port() {
     return 1
 }
 
-for port in 6379 6380 11211 22121 22122 22222; do
+# 22222: the summed stats; 22223.. one per worker (worker_processes: auto)
+for port in 6379 6380 11211 22121 22122 $(seq 22222 $((22222 + $(nproc)))); do
     if port_busy "$port"; then
         echo "run-demo: 127.0.0.1:$port is already in use (a system redis or" \
              "memcached?); stop it or edit $conf" >&2
@@ -62,7 +63,7 @@ echo "run-demo: redis-server on 6379 and 6380, memcached on 11211 (logs in $rund
 echo "run-demo: shardproxy in the foreground; in another terminal try:"
 echo "run-demo:   redis-cli -p 22121 set user:1 alice; redis-cli -p 22121 mget user:1 user:2"
 echo "run-demo:   printf 'set k 0 0 1\\r\\nv\\r\\nget k\\r\\n' | nc -q1 127.0.0.1 22122"
-echo "run-demo:   nc 127.0.0.1 22222        (stats);  Ctrl-C stops everything"
+echo "run-demo:   nc 127.0.0.1 22222        (stats, summed over workers; worker i on 22223+i);  Ctrl-C stops everything"
 status=0
 "$bin" -c "$conf" -s 22222 -a 127.0.0.1 || status=$?
 exit "$status"
