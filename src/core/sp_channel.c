@@ -101,6 +101,9 @@ sp_channel_cmd_name(uint32_t command)
     case SP_CHANNEL_TERMINATE:  return "TERMINATE";
     case SP_CHANNEL_REOPEN:     return "REOPEN";
     case SP_CHANNEL_LOG_LEVEL:  return "LOG_LEVEL";
+    case SP_CHANNEL_RETIRE:     return "RETIRE";
+    case SP_CHANNEL_HANDOFF:    return "HANDOFF";
+    case SP_CHANNEL_ADOPT:      return "ADOPT";
     default:                    return "unknown";
     }
 }

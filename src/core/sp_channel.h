@@ -3,6 +3,9 @@
  * fixed-size messages, a descriptor passed with SCM_RIGHTS when one rides
  * along (nginx's ngx_channel.c).
  *
+ * The same messages go between an old master and the new binary it started
+ * (USR2): clients handed over from one to the other, named by pool.
+ *
  * SOCK_SEQPACKET keeps message boundaries, so a read returns one whole
  * message or nothing: no reassembly, no partial message ever. Both ends
  * are non-blocking and close-on-exec; the master keeps end [0], the worker
@@ -19,14 +22,29 @@ enum sp_channel_cmd {
     SP_CHANNEL_QUIT = 1,        /* drain: stop accepting, finish, exit */
     SP_CHANNEL_TERMINATE,       /* exit now */
     SP_CHANNEL_REOPEN,          /* reopen the log file */
-    SP_CHANNEL_LOG_LEVEL        /* arg: +1 or -1 */
+    SP_CHANNEL_LOG_LEVEL,       /* arg: +1 or -1 */
+    SP_CHANNEL_RETIRE,          /* drain, handing each client over (reload) */
+    SP_CHANNEL_HANDOFF,         /* worker -> master: a client at a request
+                                   boundary; fd attached, slot = its pool in
+                                   the worker's configuration, arg = flags */
+    SP_CHANNEL_ADOPT            /* master -> worker: serve this client; fd
+                                   attached, slot = its pool, arg = flags */
 };
+
+/* HANDOFF / ADOPT flags: the client's small state. */
+#define SP_CHANNEL_AUTHENTICATED 0x1
+#define SP_CHANNEL_REDIS         0x2    /* between masters: the protocol */
+
+#define SP_CHANNEL_NAME 96
 
 struct sp_channel_msg {
     uint32_t command;           /* enum sp_channel_cmd */
-    int32_t  slot;              /* the worker it concerns */
+    int32_t  slot;              /* the worker (or the pool) it concerns */
     int64_t  pid;
     int64_t  arg;
+    uint64_t auth;              /* ADOPT between masters: a hash of the
+                                   pool's redis_auth (0: none) */
+    char     name[SP_CHANNEL_NAME];     /* ... and the pool's name */
 };
 
 /* A connected pair. 0, or -1 with errno. */

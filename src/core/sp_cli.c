@@ -5,6 +5,7 @@
 #include "sp_cli.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +31,23 @@ static const struct option sp_cli_long_options[] = {
     { "pid-file",       required_argument, NULL, 'p' },
     { "mbuf-size",      required_argument, NULL, 'm' },
     { "locate",         required_argument, NULL, SP_OPT_LOCATE },
+    { "signal",         required_argument, NULL, 'k' },
     { NULL,             0,                 NULL, 0 }
 };
 
-static const char sp_cli_short_options[] = ":hVtdDv:o:c:s:i:a:p:m:";
+static const char sp_cli_short_options[] = ":hVtdDv:o:c:s:i:a:p:m:k:";
+
+/* -k VERB: what an operator asks a running master, and the signal it is. */
+static const struct {
+    const char *verb;
+    int         signo;
+} sp_cli_verbs[] = {
+    { "reload",  SIGHUP },
+    { "reopen",  SIGUSR1 },
+    { "quit",    SIGQUIT },
+    { "stop",    SIGTERM },
+    { "upgrade", SIGUSR2 },
+};
 
 /* A whole decimal number in [min, max]. */
 static int
@@ -144,6 +158,20 @@ sp_cli_parse(int argc, char **argv, struct sp_options *opts, FILE *err)
         case SP_OPT_LOCATE:
             opts->locate_pool = optarg;
             break;
+        case 'k':
+            for (size_t i = 0; i < sizeof(sp_cli_verbs) / sizeof(sp_cli_verbs[0]);
+                 i++) {
+                if (strcmp(optarg, sp_cli_verbs[i].verb) == 0) {
+                    opts->signal_verb = sp_cli_verbs[i].verb;
+                    opts->signal_number = sp_cli_verbs[i].signo;
+                }
+            }
+            if (opts->signal_verb == NULL) {
+                fprintf(err, "shardproxy: option -k requires one of reload, "
+                        "reopen, quit, stop, upgrade\n");
+                return -1;
+            }
+            break;
         case ':':
             if (optopt > 0 && optopt < SP_OPT_LOCATE) {
                 fprintf(err, "shardproxy: option -%c requires a value\n",
@@ -193,6 +221,7 @@ sp_cli_usage(FILE *out)
         "                  [-c conf file] [-s stats port] [-a stats addr]\n"
         "                  [-i stats interval] [-p pid file] [-m mbuf size]\n"
         "       shardproxy [-c conf file] --locate POOL [KEY...]\n"
+        "       shardproxy -p pid file -k reload|reopen|quit|stop|upgrade\n"
         "\n"
         "Options:\n"
         "  -h, --help             : this help\n"
@@ -209,7 +238,10 @@ sp_cli_usage(FILE *out)
         "  -p, --pid-file=S       : set pid file (default: off)\n"
         "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: %d bytes)\n"
         "      --locate POOL      : print the server owning each KEY (or each line\n"
-        "                           of stdin) in POOL, and exit\n",
+        "                           of stdin) in POOL, and exit\n"
+        "  -k, --signal=S         : signal the master whose pid is in the pid file:\n"
+        "                           reload (HUP), reopen (USR1), quit (QUIT),\n"
+        "                           stop (TERM), upgrade (USR2)\n",
         SP_LOG_LEVEL_DEFAULT, SP_LOG_LEVEL_MIN, SP_LOG_LEVEL_MAX,
         SP_DEFAULT_CONF_FILE, SP_DEFAULT_STATS_PORT, SP_DEFAULT_STATS_ADDR,
         SP_DEFAULT_STATS_INTERVAL, SP_DEFAULT_MBUF_SIZE);

@@ -1,6 +1,6 @@
 /*
  * sp_cli.h — the command line: nutcracker's flags with its long names,
- * defaults and limits, plus shardproxy's own (--locate). Parsing fills a
+ * defaults and limits, plus shardproxy's own (--locate, -k/--signal). Parsing fills a
  * struct and prints nothing but the reason of a refusal; the texts of
  * --help, --version and --describe-stats are written to a caller's stream.
  */
@@ -39,6 +39,8 @@ struct sp_options {
     const char *locate_pool;        /* --locate POOL: non-NULL */
     char      **locate_keys;        /* the KEY arguments after the flags */
     int         nlocate_keys;       /* 0: keys come on stdin, one a line */
+    const char *signal_verb;        /* -k: reload reopen quit stop upgrade */
+    int         signal_number;      /* ... as the signal it sends */
 };
 
 /* Fill opts with the defaults, then apply argv. Returns 0, or -1 after

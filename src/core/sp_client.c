@@ -140,6 +140,46 @@ sp_client_admit(struct sp_pool *pool)
     return true;
 }
 
+struct sp_conn *
+sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
+{
+    struct sp_worker *worker = pool->worker;
+    struct sp_conn *conn = sp_conn_new(worker, fd, SP_CONN_CLIENT);
+
+    if (conn == NULL) {
+        return NULL;
+    }
+    conn->pool = pool;
+    conn->write_ready = true;
+    conn->authenticated = authenticated || pool->conf->redis_auth == NULL;
+    if (!pool->conf->listen.is_unix) {
+        sp_net_set_nodelay(fd);
+    }
+    if (pool->conf->tcpkeepalive) {
+        sp_net_set_keepalive(fd);
+    }
+    pool->proto->client_init(conn);
+    if (sp_conn_register(conn) != 0) {
+        sp_log_error(worker->log, errno, "pool '%s': cannot watch a new "
+                     "client", pool->conf->name);
+        conn->fd = -1;              /* the caller still owns fd */
+        sp_conn_free(conn);
+        return NULL;
+    }
+    TAILQ_INSERT_TAIL(&pool->clients, conn, link);
+    pool->nclients++;
+    worker->nclients++;
+    worker->slot->clients = worker->nclients;
+    pool->stats->client_connections++;
+    conn->progress_ms = sp_event_now_ms(worker->loop);
+    if (pool->conf->client_timeout > 0) {
+        sp_timer_add(worker->loop, &conn->timer,
+                     (uint64_t)pool->conf->client_timeout,
+                     sp_client_timeout, conn);
+    }
+    return conn;
+}
+
 void
 sp_client_accept(struct sp_conn *listener)
 {
@@ -167,39 +207,10 @@ sp_client_accept(struct sp_conn *listener)
             sp_client_refuse(pool, fd);
             continue;
         }
-        struct sp_conn *conn = sp_conn_new(worker, fd, SP_CONN_CLIENT);
-        if (conn == NULL) {
+        if (sp_client_open(pool, fd, false) == NULL) {
             close(fd);
             atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
             pool->stats->client_err++;
-            continue;
-        }
-        conn->pool = pool;
-        conn->write_ready = true;
-        conn->authenticated = pool->conf->redis_auth == NULL;
-        if (!pool->conf->listen.is_unix) {
-            sp_net_set_nodelay(fd);
-        }
-        if (pool->conf->tcpkeepalive) {
-            sp_net_set_keepalive(fd);
-        }
-        pool->proto->client_init(conn);
-        TAILQ_INSERT_TAIL(&pool->clients, conn, link);
-        pool->nclients++;
-        worker->nclients++;
-        worker->slot->clients = worker->nclients;
-        pool->stats->client_connections++;
-        if (sp_conn_register(conn) != 0) {
-            sp_log_error(worker->log, errno, "pool '%s': cannot watch a new "
-                         "client", pool->conf->name);
-            sp_client_close(conn);
-            continue;
-        }
-        conn->progress_ms = sp_event_now_ms(worker->loop);
-        if (pool->conf->client_timeout > 0) {
-            sp_timer_add(worker->loop, &conn->timer,
-                         (uint64_t)pool->conf->client_timeout,
-                         sp_client_timeout, conn);
         }
     }
 }

@@ -6,11 +6,21 @@
 #ifndef SP_CLIENT_H
 #define SP_CLIENT_H
 
+#include <stdbool.h>
+
 #include "sp_conn.h"
 #include "sp_msg.h"
 
 /* Accept every pending connection on a pool's listener. */
 void sp_client_accept(struct sp_conn *listener);
+
+/*
+ * Serve fd (connected, non-blocking) as a client of pool, counted in the
+ * pool; the caller has counted it in the shared client count (and takes it
+ * back on failure). NULL on failure: fd is still the caller's.
+ */
+struct sp_conn *sp_client_open(struct sp_pool *pool, int fd,
+                               bool authenticated);
 
 /* Readiness of a client connection. */
 void sp_client_on_event(struct sp_conn *conn, uint32_t ready);

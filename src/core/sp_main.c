@@ -25,6 +25,7 @@
 #include "sp_master.h"
 #include "sp_proctitle.h"
 #include "sp_shared.h"
+#include "sp_upgrade.h"
 #include "sp_worker_process.h"
 
 static int
@@ -108,24 +109,6 @@ sp_main_daemonize(struct sp_log *log)
     return 0;
 }
 
-static int
-sp_main_write_pid(const char *path, struct sp_log *log)
-{
-    char text[32];
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-
-    if (fd < 0 || write(fd, text, (size_t)n) != n) {
-        sp_log_error(log, errno, "cannot write pid file '%s'", path);
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    close(fd);
-    return 0;
-}
-
 /* worker_processes: auto is one worker per online CPU */
 static uint32_t
 sp_main_nworkers(const struct sp_conf *conf)
@@ -159,7 +142,7 @@ sp_main_single(const struct sp_options *opts, const struct sp_conf *conf,
         sp_log_error(log, errno, "mmap() failed");
         return EXIT_FAILURE;
     }
-    if (sp_listen_open(&listen, conf, &spec, log) != 0) {
+    if (sp_listen_open(&listen, conf, &spec, log, NULL, NULL) != 0) {
         sp_shared_destroy(&shared);
         return EXIT_FAILURE;
     }
@@ -179,10 +162,12 @@ sp_main_single(const struct sp_options *opts, const struct sp_conf *conf,
 static int
 sp_main_serve(const struct sp_options *opts, const struct sp_proctitle *title)
 {
+    struct sp_listen_inherited inherited;
     struct sp_conf *conf = NULL;
     struct sp_log log;
-    char err[SP_CONF_ERRLEN];
+    char err[SP_CONF_ERRLEN], exe[4096];
     int rc = EXIT_FAILURE;
+    ssize_t n;
     uint32_t nworkers;
 
     if (sp_log_open(&log, opts->log_file, opts->verbosity) != 0) {
@@ -190,32 +175,93 @@ sp_main_serve(const struct sp_options *opts, const struct sp_proctitle *title)
                 opts->log_file, strerror(errno));
         return EXIT_FAILURE;
     }
+    /* started by an old master (USR2): its sockets are ours */
+    if (sp_listen_inherit(&inherited, getenv(SP_LISTEN_ENV)) != 0) {
+        sp_log_error(&log, 0, "%s is malformed: ignored", SP_LISTEN_ENV);
+        memset(&inherited, 0, sizeof(inherited));
+    }
+    unsetenv(SP_LISTEN_ENV);
+    const char *peer_env = getenv(SP_UPGRADE_PEER_ENV);
+    int peer_fd = peer_env != NULL && inherited.n > 0 ? atoi(peer_env) : -1;
+    unsetenv(SP_UPGRADE_PEER_ENV);
+    if (peer_fd >= 0) {
+        fcntl(peer_fd, F_SETFD, FD_CLOEXEC);
+    }
     if (sp_conf_load(opts->conf_file, &conf, err, sizeof(err)) != 0) {
         sp_log_error(&log, 0, "%s", err);
         fprintf(stderr, "%s\n", err);
-        sp_log_close(&log);
-        return EXIT_FAILURE;
-    }
-    if (opts->daemonize && sp_main_daemonize(&log) != 0) {
         goto out;
     }
-    if (opts->pid_file != NULL && sp_main_write_pid(opts->pid_file, &log) != 0) {
+    /* the binary on disk, by path: what USR2 executes (a new build) */
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    if (opts->daemonize && inherited.n == 0 && sp_main_daemonize(&log) != 0) {
         goto out;
     }
     nworkers = sp_main_nworkers(conf);
     if (nworkers == 0) {
+        if (opts->pid_file != NULL && sp_pid_file_write(opts->pid_file, &log) != 0) {
+            goto out;
+        }
+        if (peer_fd >= 0) {
+            close(peer_fd);     /* a single process hands nothing over */
+        }
         rc = sp_main_single(opts, conf, &log, title);
+        if (opts->pid_file != NULL) {
+            unlink(opts->pid_file);
+        }
     } else {
-        rc = sp_master_run(opts, conf, &log, title, nworkers);
+        struct sp_master_args args = {
+            .opts = opts, .conf = conf, .log = &log, .title = title,
+            .nworkers = nworkers, .exe = exe, .argv = title->argv,
+            .inherited = &inherited, .peer_fd = peer_fd,
+        };
+        rc = sp_master_run(&args);
     }
     sp_log_notice(&log, "shardproxy stopping");
-    if (opts->pid_file != NULL) {
-        unlink(opts->pid_file);
-    }
 out:
+    sp_listen_inherited_free(&inherited);
     sp_conf_free(conf);
     sp_log_close(&log);
     return rc;
+}
+
+/* -k VERB: signal the master named by the pid file. */
+static int
+sp_main_signal(const struct sp_options *opts)
+{
+    char text[32] = "";
+    long pid;
+    char *end;
+    FILE *f;
+
+    if (opts->pid_file == NULL) {
+        fprintf(stderr, "shardproxy: -k %s needs the pid file (-p FILE)\n",
+                opts->signal_verb);
+        return EXIT_FAILURE;
+    }
+    f = fopen(opts->pid_file, "r");
+    if (f == NULL) {
+        fprintf(stderr, "shardproxy: cannot read pid file '%s': %s\n",
+                opts->pid_file, strerror(errno));
+        return EXIT_FAILURE;
+    }
+    if (fgets(text, sizeof(text), f) == NULL) {
+        text[0] = '\0';
+    }
+    fclose(f);
+    pid = strtol(text, &end, 10);
+    if (pid <= 0 || (*end != '\n' && *end != '\0')) {
+        fprintf(stderr, "shardproxy: pid file '%s' holds no pid\n",
+                opts->pid_file);
+        return EXIT_FAILURE;
+    }
+    if (kill((pid_t)pid, opts->signal_number) != 0) {
+        fprintf(stderr, "shardproxy: cannot signal pid %ld (%s): %s\n", pid,
+                opts->signal_verb, strerror(errno));
+        return EXIT_FAILURE;
+    }
+    return EXIT_SUCCESS;
 }
 
 /* Do the one thing the command line asks. */
@@ -244,6 +290,9 @@ sp_main_dispatch(int argc, char **argv, const struct sp_proctitle *title)
     }
     if (opts.locate_pool != NULL) {
         return sp_main_locate(&opts);
+    }
+    if (opts.signal_verb != NULL) {
+        return sp_main_signal(&opts);
     }
     return sp_main_serve(&opts, title);
 }

@@ -29,6 +29,7 @@
 #define SP_MBUF_KEEP        64      /* buffers kept through idle periods */
 #define SP_MSG_KEEP         256
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
+#define SP_DRAIN_TICK_MS    20      /* draining: look for boundaries */
 
 uint8_t *
 sp_worker_scratch(struct sp_worker *worker, size_t n)
@@ -153,6 +154,33 @@ sp_stats_accept(struct sp_conn *listener)
 
 /* ---- the channel and signals ---------------------------------------------- */
 
+/* A client handed over from a retiring worker (reload): serve it. */
+static void
+sp_worker_adopt(struct sp_worker *worker, const struct sp_channel_msg *msg,
+                int fd)
+{
+    struct sp_pool *pool;
+
+    if (fd < 0 || msg->slot < 0 || (uint32_t)msg->slot >= worker->npools
+        || worker->draining) {
+        sp_log_warn(worker->log, 0, "channel: cannot adopt a client (pool "
+                    "%d, fd %d)", msg->slot, fd);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    pool = &worker->pools[msg->slot];
+    atomic_fetch_add(&worker->shared->pool_clients[pool->index], 1);
+    if (sp_client_open(pool, fd, (msg->arg & SP_CHANNEL_AUTHENTICATED) != 0)
+        == NULL) {
+        atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
+        close(fd);
+        return;
+    }
+    worker->adopted++;
+}
+
 static void
 sp_worker_channel_read(struct sp_worker *worker)
 {
@@ -160,13 +188,20 @@ sp_worker_channel_read(struct sp_worker *worker)
     int fd, rc;
 
     while ((rc = sp_channel_recv(worker->channel->fd, &msg, &fd)) > 0) {
+        if (msg.command == SP_CHANNEL_ADOPT) {
+            sp_worker_adopt(worker, &msg, fd);
+            continue;
+        }
         if (fd >= 0) {
-            close(fd);          /* nothing expects one yet */
+            close(fd);          /* no other command carries one */
         }
         sp_log_info(worker->log, "channel: %s", sp_channel_cmd_name(msg.command));
         switch (msg.command) {
         case SP_CHANNEL_QUIT:
-            sp_worker_drain(worker);
+            sp_worker_drain(worker, false);
+            break;
+        case SP_CHANNEL_RETIRE:
+            sp_worker_drain(worker, true);
             break;
         case SP_CHANNEL_TERMINATE:
             worker->stop = true;
@@ -174,6 +209,8 @@ sp_worker_channel_read(struct sp_worker *worker)
         case SP_CHANNEL_REOPEN:
             if (sp_log_reopen(worker->log) != 0) {
                 sp_log_error(worker->log, errno, "cannot reopen the log");
+            } else {
+                sp_log_notice(worker->log, "log file reopened");
             }
             break;
         case SP_CHANNEL_LOG_LEVEL:
@@ -191,7 +228,7 @@ sp_worker_channel_read(struct sp_worker *worker)
                     "draining and exiting");
         sp_conn_free(worker->channel);
         worker->channel = NULL;
-        sp_worker_drain(worker);
+        sp_worker_drain(worker, false);
     }
 }
 
@@ -222,11 +259,13 @@ sp_worker_signals(struct sp_worker *worker)
             worker->stop = true;
             break;
         case SIGQUIT:
-            sp_worker_drain(worker);
+            sp_worker_drain(worker, false);
             break;
         case SIGUSR1:
             if (sp_log_reopen(worker->log) != 0) {
                 sp_log_error(worker->log, errno, "cannot reopen the log");
+            } else {
+                sp_log_notice(worker->log, "log file reopened");
             }
             break;
         case SIGTTIN:
@@ -255,21 +294,13 @@ sp_worker_shutdown_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     worker->stop = true;
 }
 
-void
-sp_worker_drain(struct sp_worker *worker)
+/* While draining: walk the clients for boundaries (handoffs to retry). */
+static void
+sp_worker_drain_tick(struct sp_event_loop *loop, struct sp_timer *timer)
 {
+    struct sp_worker *worker = timer->data;
     struct sp_conn *conn, *next;
 
-    if (worker->draining) {
-        return;
-    }
-    worker->draining = true;
-    sp_log_notice(worker->log, "draining: %u client%s", worker->nclients,
-                  worker->nclients == 1 ? "" : "s");
-    sp_accept_stop(worker);
-    while (!TAILQ_EMPTY(&worker->lingering)) {
-        sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
-    }
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
         for (conn = TAILQ_FIRST(&pool->clients); conn != NULL; conn = next) {
@@ -277,22 +308,77 @@ sp_worker_drain(struct sp_worker *worker)
             sp_worker_client_idle(conn);
         }
     }
+    if (worker->nclients > 0) {
+        sp_timer_add(loop, &worker->drain_timer, SP_DRAIN_TICK_MS,
+                     sp_worker_drain_tick, worker);
+    }
+}
+
+void
+sp_worker_drain(struct sp_worker *worker, bool handoff)
+{
+    if (worker->draining) {
+        worker->handoff = worker->handoff && handoff;   /* QUIT wins */
+        return;
+    }
+    worker->draining = true;
+    worker->handoff = handoff && worker->channel != NULL;
+    sp_log_notice(worker->log, "draining: %u client%s%s", worker->nclients,
+                  worker->nclients == 1 ? "" : "s",
+                  worker->handoff ? ", each handed over at its next request "
+                                    "boundary" : "");
+    sp_accept_stop(worker);
+    while (!TAILQ_EMPTY(&worker->lingering)) {
+        sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
+    }
     if (worker->conf->global.worker_shutdown_timeout > 0) {
         sp_timer_add(worker->loop, &worker->shutdown_timer,
                      (uint64_t)worker->conf->global.worker_shutdown_timeout * 1000,
                      sp_worker_shutdown_timeout, worker);
     }
+    worker->drain_timer.data = worker;
+    sp_worker_drain_tick(worker->loop, &worker->drain_timer);
+}
+
+/* Send client to the master for a new-generation worker. 0, or -1 (EAGAIN:
+ * try again later; other errors: close it instead). */
+static int
+sp_worker_hand_off(struct sp_conn *client)
+{
+    struct sp_worker *worker = client->worker;
+    struct sp_channel_msg msg = {
+        .command = SP_CHANNEL_HANDOFF,
+        .slot = (int32_t)client->pool->index,
+        .pid = worker->pid,
+        .arg = client->authenticated ? SP_CHANNEL_AUTHENTICATED : 0,
+    };
+
+    return sp_channel_send(worker->channel->fd, &msg, client->fd);
 }
 
 bool
 sp_worker_client_idle(struct sp_conn *client)
 {
-    if (!client->worker->draining || !TAILQ_EMPTY(&client->queue)
-        || client->in_end != client->in_base || client->lingering) {
+    struct sp_worker *worker = client->worker;
+
+    if (!worker->draining || !TAILQ_EMPTY(&client->queue)
+        || client->in_end != client->in_base || client->lingering
+        || client->closing) {
         return false;
     }
     /* a request boundary: every request read is answered, nothing partial
-     * is buffered; whatever the client sends next stays unread */
+     * is buffered; whatever the client sends next stays in the socket */
+    if (worker->handoff && worker->channel != NULL && !client->eof) {
+        if (sp_worker_hand_off(client) != 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+                return false;       /* the drain tick tries again */
+            }
+            sp_log_warn(worker->log, errno, "cannot hand a client over; "
+                        "closing it");
+        } else {
+            worker->handed_off++;
+        }
+    }
     sp_client_close(client);
     return true;
 }
@@ -371,7 +457,9 @@ sp_worker_run(struct sp_worker *worker)
         sp_worker_flush(worker);
         sp_worker_signals(worker);
         if (worker->draining && worker->nclients == 0) {
-            sp_log_notice(worker->log, "drained: exiting");
+            sp_log_notice(worker->log, "drained: exiting (%llu client%s "
+                          "handed over)", (unsigned long long)worker->handed_off,
+                          worker->handed_off == 1 ? "" : "s");
             break;
         }
     }
@@ -542,6 +630,7 @@ sp_worker_destroy(struct sp_worker *worker)
     if (worker->loop != NULL) {
         sp_timer_del(worker->loop, &worker->tick);
         sp_timer_del(worker->loop, &worker->shutdown_timer);
+        sp_timer_del(worker->loop, &worker->drain_timer);
     }
     sp_msg_free_all(worker);
     sp_mbuf_pool_destroy(&worker->mbufs);

@@ -94,6 +94,10 @@ struct sp_worker {
     uint32_t                accept_threshold;
 
     bool                    draining;       /* QUIT: finish, then exit */
+    bool                    handoff;        /* RETIRE: hand clients over */
+    struct sp_timer         drain_timer;
+    uint64_t                handed_off;     /* clients sent to the master */
+    uint64_t                adopted;        /* clients received from it */
     bool                    stop;           /* leave the loop */
     struct sp_timer         shutdown_timer; /* worker_shutdown_timeout */
     struct sp_signals      *signals;
@@ -116,12 +120,14 @@ void sp_worker_destroy(struct sp_worker *worker);
 /* Run until told to stop (signals, channel) or drained. 0, or -1. */
 int sp_worker_run(struct sp_worker *worker);
 
-/* Stop accepting, finish what was received, close clients at their next
- * request boundary, leave the loop when none is left (or at the timeout). */
-void sp_worker_drain(struct sp_worker *worker);
+/* Stop accepting, finish what was received, and at each client's next
+ * request boundary close it — or, with handoff (a reload), send it to the
+ * master for a new-generation worker; leave the loop when none is left (or
+ * at worker_shutdown_timeout). */
+void sp_worker_drain(struct sp_worker *worker, bool handoff);
 
 /* A client reached a request boundary (nothing owed, nothing partial):
- * while draining it is closed. Returns true when it was. */
+ * while draining it is handed over or closed. Returns true when it left. */
 bool sp_worker_client_idle(struct sp_conn *client);
 
 /* Write all pending output (end of a wake-up). */

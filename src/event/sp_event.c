@@ -68,6 +68,7 @@ struct sp_event_loop {
     void                 (*first_hook)(void *data);
     void                  *first_data;
     const void            *wait_sigmask;
+    void                  *owner;
 };
 
 static uint64_t
@@ -281,6 +282,18 @@ sp_event_set_first_pass_hook(struct sp_event_loop *loop,
 {
     loop->first_hook = hook;
     loop->first_data = data;
+}
+
+void
+sp_event_set_owner(struct sp_event_loop *loop, void *owner)
+{
+    loop->owner = owner;
+}
+
+void *
+sp_event_loop_owner(const struct sp_event_loop *loop)
+{
+    return loop->owner;
 }
 
 void

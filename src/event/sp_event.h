@@ -122,6 +122,10 @@ void sp_event_set_first_pass_hook(struct sp_event_loop *loop,
  */
 void sp_event_set_wait_sigmask(struct sp_event_loop *loop, const void *mask);
 
+/* An opaque pointer for handlers to find their owner (the loop keeps it). */
+void sp_event_set_owner(struct sp_event_loop *loop, void *owner);
+void *sp_event_loop_owner(const struct sp_event_loop *loop);
+
 /* The loop's clock: CLOCK_MONOTONIC ms, read once per wake-up. */
 uint64_t sp_event_now_ms(const struct sp_event_loop *loop);
 

@@ -14,6 +14,13 @@
  * The master keeps every socket open for the life of the generation, so a
  * worker that dies and is respawned gets back the very sockets it had,
  * with the connections queued in them.
+ *
+ * Sockets outlive generations: a reload opens the new generation's set
+ * from the old one, moving every socket whose address (its key,
+ * "inet:127.0.0.1:22121" or "unix:/path") and kind still match, so those
+ * are never closed and reopened and nothing queued in them is lost. A new
+ * binary (USR2) inherits them the same way, named in the environment:
+ *   SHARDPROXY_LISTEN_FDS="5=inet:127.0.0.1:22121;6=stats;7=wstats:0;..."
  */
 #ifndef SP_LISTEN_H
 #define SP_LISTEN_H
@@ -24,10 +31,14 @@
 #include "sp_conf.h"
 #include "sp_log.h"
 
+#define SP_LISTEN_ENV    "SHARDPROXY_LISTEN_FDS"
+#define SP_LISTEN_KEYLEN 160
+
 struct sp_listen_pool {
     int     *fds;           /* one per slot, or one shared */
     uint32_t nfds;
     bool     shared;
+    char     key[SP_LISTEN_KEYLEN];
 };
 
 struct sp_listen_set {
@@ -36,6 +47,7 @@ struct sp_listen_set {
     uint32_t               nslots;
     int                    stats_fd;        /* -1: no stats port */
     int                   *slot_stats_fds;  /* nslots, or NULL */
+    uint32_t               nslot_stats;
 };
 
 struct sp_listen_spec {
@@ -46,10 +58,25 @@ struct sp_listen_spec {
     bool        slot_stats;     /* a stats port per worker */
 };
 
-/* Open everything spec asks for conf. 0, or -1 after logging (nothing
- * stays open). */
+/* Sockets handed down by the previous binary (USR2), from the environment. */
+struct sp_listen_inherited {
+    struct {
+        int  fd;
+        char key[SP_LISTEN_KEYLEN];
+    }       *fds;
+    uint32_t n;
+};
+
+/*
+ * Open everything spec asks for conf, taking matching sockets from `from`
+ * (the previous generation; those move, the rest of it is left alone) and
+ * from `inherited` first. 0, or -1 after logging (nothing new stays open,
+ * nothing moved is lost: it goes back).
+ */
 int sp_listen_open(struct sp_listen_set *set, const struct sp_conf *conf,
-                   const struct sp_listen_spec *spec, struct sp_log *log);
+                   const struct sp_listen_spec *spec, struct sp_log *log,
+                   struct sp_listen_set *from,
+                   struct sp_listen_inherited *inherited);
 void sp_listen_close(struct sp_listen_set *set);
 
 /* The socket slot uses for pool. */
@@ -73,5 +100,17 @@ void sp_listen_close_slot(struct sp_listen_set *set, uint32_t slot);
 
 /* The stats port of worker slot (stats_port + 1 + slot). */
 unsigned sp_listen_slot_stats_port(uint16_t stats_port, uint32_t slot);
+
+/*
+ * For exec: "fd=key;..." naming every socket of set (into a malloc'd
+ * string), and clear their close-on-exec flags. NULL: ENOMEM.
+ */
+char *sp_listen_export(const struct sp_listen_set *set);
+
+/* Parse SP_LISTEN_ENV (absent: nothing inherited). 0, or -1 if malformed. */
+int sp_listen_inherit(struct sp_listen_inherited *inh, const char *env);
+
+/* Close what nobody took and free. */
+void sp_listen_inherited_free(struct sp_listen_inherited *inh);
 
 #endif /* SP_LISTEN_H */

@@ -29,7 +29,10 @@ typedef enum sp_process_state {
     SP_PROCESS_FAILED       /* failed its initialisation: left alone */
 } sp_process_state_t;
 
+struct sp_generation;
+
 struct sp_process {
+    struct sp_generation *gen;          /* the generation it serves */
     uint32_t            slot;
     sp_process_state_t  state;
     pid_t               pid;

@@ -59,6 +59,7 @@ sp_proctitle_init(struct sp_proctitle *title, int argc, char **argv)
         }
         argv[i] = copy;
     }
+    title->argv = argv;
     title->area = start;
     title->size = (size_t)(end - start);
 }

@@ -18,6 +18,7 @@ struct sp_proctitle {
     char   *area;       /* where argv[0] was; NULL: titles unavailable */
     size_t  size;       /* contiguous argv + environ bytes */
     char   *cmdline;    /* the original command line, joined by spaces */
+    char  **argv;       /* the arguments (heap copies), NULL-terminated */
 };
 
 void sp_proctitle_init(struct sp_proctitle *title, int argc, char **argv);

@@ -644,12 +644,14 @@ class Harness:
         return self._start_proxy(require_binary("nutcracker"), "nutcracker",
                                  conf, extra_args)
 
-    def start_shardproxy(self, conf, extra_args=(), prefix=(), ready_workers=None):
+    def start_shardproxy(self, conf, extra_args=(), prefix=(), ready_workers=None,
+                         exe=None):
         """shardproxy, started and judged ready exactly as nutcracker is,
         plus (with workers) once the master counts `ready_workers` serving
         (default: every worker the config asks for).  `prefix` runs it
-        through a command that execs it (e.g. prlimit)."""
-        return self._start_proxy(shardproxy_bin(), "shardproxy", conf,
+        through a command that execs it (e.g. prlimit); `exe` runs another
+        copy of the binary."""
+        return self._start_proxy(exe or shardproxy_bin(), "shardproxy", conf,
                                  extra_args, prefix, ready_workers)
 
     def _start_proxy(self, exe, kind, conf, extra_args, prefix=(),
