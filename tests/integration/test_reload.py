@@ -196,6 +196,8 @@ class ReloadTest(sptest.HarnessTestCase):
         load = Load(self.port, reconnect=False, tag="hup").start()
         self.addCleanup(load.finish)
         load.wait_progress()
+        sockets = sptest._listening_inodes(self.port)
+        self.assertEqual(len(sockets), proxy.nworkers)      # one per worker
         timings = []
         for n in range(10):
             with_beta = n % 2 == 0
@@ -211,6 +213,8 @@ class ReloadTest(sptest.HarnessTestCase):
                 self.assertFalse(sptest.tcp_accepts(self.beta_port))
             load.wait_progress(100)
         load.finish()
+        # the very same listening sockets all along: never closed, reopened
+        self.assertEqual(sptest._listening_inodes(self.port), sockets)
         self.assertEqual(load.errors, [])
         self.assertEqual(load.lost, 0)
         self.assertEqual(load.wrong, 0)
@@ -255,6 +259,31 @@ class ReloadTest(sptest.HarnessTestCase):
         proxy.conf_path.write_text(good)           # and a good one works after
         proxy.proc.signal(signal.SIGHUP)
         self.wait_generation(proxy, 2)
+
+    def test_hup_during_a_reload_and_a_half_sent_request(self):
+        proxy = self.start()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        self.addCleanup(s.close)
+        whole = resp("SET", "half", "sent")
+        reader = Reader(s)
+        # one write: the PING's reply proves the worker read the partial SET
+        # behind it, which generation 1 now holds
+        s.sendall(resp("PING") + whole[:-6])
+        self.assertEqual(reader.reply(), b"+PONG")
+        proxy.proc.signal(signal.SIGHUP)
+        self.assertTrue(sptest.poll_until(
+            lambda: self.stats(proxy)["generation"] == 2, "generation 2", timeout=10))
+        self.assertEqual(self.stats(proxy)["retiring"], 1)   # waits for our request
+        proxy.proc.signal(signal.SIGHUP)                      # a HUP during a reload
+        self.assertTrue(sptest.poll_until(
+            lambda: self.stats(proxy)["generation"] == 3, "generation 3", timeout=10))
+        self.assertEqual(self.stats(proxy)["retiring"], 1)   # 2 retired at once
+        s.sendall(whole[-6:])
+        self.assertEqual(reader.reply(), b"+OK")             # from generation 1
+        self.wait_generation(proxy, 3)                        # then handed over
+        s.sendall(resp("GET", "half"))
+        self.assertEqual(reader.reply(), b"sent")            # from generation 3
+        self.assertEqual(self.stats(proxy)["handoffs"], 1)
 
     def test_removed_pool_closes_its_clients_at_a_boundary(self):
         proxy = self.start(beta=True)
