@@ -272,12 +272,16 @@ class ReloadTest(sptest.HarnessTestCase):
         self.assertEqual(reader.reply(), b"+PONG")
         proxy.proc.signal(signal.SIGHUP)
         self.assertTrue(sptest.poll_until(
-            lambda: self.stats(proxy)["generation"] == 2, "generation 2", timeout=10))
+            lambda: self.stats(proxy)["generation"] == 2
+            and self.stats(proxy)["workers"] == 2, "generation 2", timeout=10))
         self.assertEqual(self.stats(proxy)["retiring"], 1)   # waits for our request
         proxy.proc.signal(signal.SIGHUP)                      # a HUP during a reload
         self.assertTrue(sptest.poll_until(
             lambda: self.stats(proxy)["generation"] == 3, "generation 3", timeout=10))
-        self.assertEqual(self.stats(proxy)["retiring"], 1)   # 2 retired at once
+        # generation 2 (no client) retires at once; 1 still holds our request
+        self.assertTrue(sptest.poll_until(
+            lambda: self.stats(proxy)["retiring"] == 1, "generation 2 retired",
+            timeout=10))
         s.sendall(whole[-6:])
         self.assertEqual(reader.reply(), b"+OK")             # from generation 1
         self.wait_generation(proxy, 3)                        # then handed over
