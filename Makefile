@@ -15,7 +15,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_PKGS = cmake make gcc clang libclang-rt-14-dev pkg-config libyaml-dev \
              libjemalloc-dev check
 TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
-             python3-redis python3-pymemcache libmemcached-tools
+             python3-redis python3-pymemcache python3-prometheus-client libmemcached-tools
 RUN_PKGS   = netcat-openbsd
 BENCH_PKGS = linux-perf
 

@@ -24,6 +24,7 @@
 #include "sp_net.h"
 #include "sp_pool.h"
 #include "sp_shared.h"
+#include "sp_slowlog.h"
 #include "sp_worker.h"
 
 #define SP_IOV_MAX              1024
@@ -256,6 +257,7 @@ sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
         return NULL;
     }
     client->req_held += msg->req.bytes;                 /* client_buffer_limit */
+    msg->recv_us = sp_event_now_us(worker->loop);       /* latency */
     client->progress_ms = sp_event_now_ms(worker->loop);   /* client_timeout */
     return msg;
 }
@@ -370,6 +372,25 @@ sp_client_finished(struct sp_conn *conn)
     return (conn->closing || conn->eof) && TAILQ_EMPTY(&conn->queue);
 }
 
+/* A reply is written: the request's latency, and the slow log. */
+static void
+sp_client_replied(struct sp_conn *conn, const struct sp_msg *msg)
+{
+    struct sp_worker *worker = conn->worker;
+    uint64_t took;
+
+    if (msg->recv_us == 0) {
+        return;                 /* the proxy's own error reply, no request */
+    }
+    took = sp_event_now_us(worker->loop) - msg->recv_us;
+    if (worker->histograms) {
+        sp_hist_observe(&conn->pool->stats->latency, took);
+    }
+    if (worker->slowlog_us != 0 && took >= worker->slowlog_us) {
+        sp_slowlog_note(worker, conn->pool, msg, took);
+    }
+}
+
 void
 sp_client_flush(struct sp_conn *conn)
 {
@@ -425,6 +446,7 @@ sp_client_flush(struct sp_conn *conn)
             TAILQ_REMOVE(&conn->queue, msg, clink);
             sp_client_release(conn, msg);
             conn->progress_ms = sp_event_now_ms(worker->loop);
+            sp_client_replied(conn, msg);
             bool quit = msg->quit;
             sp_msg_put(worker, msg);
             progress = true;

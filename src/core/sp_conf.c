@@ -340,6 +340,8 @@ sp_conf_global_defaults(struct sp_conf_global *global)
     global->affinity = SP_AFFINITY_AUTO;
     global->accept_mode = SP_ACCEPT_REUSEPORT;
     global->worker_shutdown_timeout = SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT;
+    global->latency_histograms = true;
+    global->hot_keys = true;
 }
 
 int
@@ -465,6 +467,8 @@ sp_conf_free(struct sp_conf *conf)
     free(conf->global.cpus);
     free(conf->global.user);
     free(conf->global.group);
+    free(conf->global.metrics_listen);
+    sp_conf_addr_free(&conf->global.metrics_addr);
     free(conf->path);
     free(conf);
 }

@@ -121,6 +121,12 @@ struct sp_conf_global {
     int                 worker_shutdown_timeout;/* s */
     int                 max_openfiles;          /* 0 = leave the limit */
     char               *user;                   /* NULL = do not switch */
+    int                 slowlog_threshold;      /* ms; 0 = off */
+    int                 hot_server_share;       /* %; 0 = off */
+    bool                latency_histograms;     /* default true */
+    bool                hot_keys;               /* default true */
+    char               *metrics_listen;         /* host:port; NULL = off */
+    struct sp_conf_addr metrics_addr;
     char               *group;
 };
 

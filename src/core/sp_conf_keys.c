@@ -177,6 +177,33 @@ sp_conf_set_listen(struct sp_conf_loader *ld, const struct sp_conf_key *key,
     return 0;
 }
 
+/* global metrics_listen: host:port (TCP only) */
+static int
+sp_conf_set_metrics_listen(struct sp_conf_loader *ld,
+                           const struct sp_conf_key *key, yaml_node_t *value,
+                           void *field)
+{
+    struct sp_conf_global *global = field;
+    const char *s = sp_conf_scalar(ld, key, value), *why;
+
+    if (s == NULL) {
+        return -1;
+    }
+    global->metrics_listen = sp_conf_strdup(ld, value, s);
+    if (global->metrics_listen == NULL) {
+        return -1;
+    }
+    if (sp_conf_parse_listen(s, &global->metrics_addr, &why) != 0
+        || sp_conf_resolve_listen(&global->metrics_addr, &why) != 0) {
+        return sp_conf_fail(ld, value, "%s '%s' %s", key->name, s, why);
+    }
+    if (global->metrics_addr.is_unix) {
+        return sp_conf_fail(ld, value, "%s '%s' must be host:port", key->name,
+                            s);
+    }
+    return 0;
+}
+
 static int
 sp_conf_set_servers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
                     yaml_node_t *value, void *field)
@@ -371,6 +398,11 @@ const struct sp_conf_key sp_conf_global_keys[] = {
     { "worker_shutdown_timeout", sp_conf_set_number,      SP_GLOBAL_FIELD(worker_shutdown_timeout), 86400 },
     { "max_openfiles",           sp_conf_set_number,      SP_GLOBAL_FIELD(max_openfiles), 16777216 },
     { "user",                    sp_conf_set_string,      SP_GLOBAL_FIELD(user), 0 },
+    { "slowlog_threshold",       sp_conf_set_number,      SP_GLOBAL_FIELD(slowlog_threshold), 3600000 },
+    { "hot_server_share",        sp_conf_set_number,      SP_GLOBAL_FIELD(hot_server_share), 100 },
+    { "latency_histograms",      sp_conf_set_bool,        SP_GLOBAL_FIELD(latency_histograms), 0 },
+    { "hot_keys",                sp_conf_set_bool,        SP_GLOBAL_FIELD(hot_keys), 0 },
+    { "metrics_listen",          sp_conf_set_metrics_listen, 0, 0 },
     { "group",                   sp_conf_set_string,      SP_GLOBAL_FIELD(group), 0 },
 };
 

@@ -51,6 +51,7 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
     msg->rsp_counted = false;
     msg->error = NULL;
     msg->sent_ms = 0;
+    msg->rtt_us = msg->recv_us = msg->sent_us = 0;
     msg->nfrags = 0;
     msg->nkeys = 0;
     msg->sum = 0;

@@ -70,6 +70,9 @@ struct sp_msg {
     bool                rsp_counted;/* its reply is in client->rsp_held */
     const char         *error;      /* set when a server part failed */
     uint64_t            sent_ms;    /* loop clock when written (timeouts) */
+    uint64_t            recv_us;    /* loop clock when read from the client */
+    uint64_t            sent_us;    /* ... when written to its server */
+    uint64_t            rtt_us;     /* server round trip (the longest part) */
 
     /* fan-out (top level) */
     struct sp_msg     **frags;

@@ -106,7 +106,13 @@ sp_pool_route(struct sp_pool *pool, const uint8_t *key, size_t len)
 {
     int64_t index = sp_router_route(&pool->router, key, len);
 
-    return index < 0 ? NULL : &pool->servers[index];
+    if (index < 0) {
+        return NULL;
+    }
+    if (len > 0 && pool->conf_hot_keys) {
+        sp_hot_sample(&pool->hot, key, len, (uint32_t)index);
+    }
+    return &pool->servers[index];
 }
 
 static void

@@ -11,6 +11,7 @@
 
 #include "sp_conf.h"
 #include "sp_conn.h"
+#include "sp_hotkeys.h"
 #include "sp_proto.h"
 #include "sp_route.h"
 #include "sp_stats.h"
@@ -46,6 +47,9 @@ struct sp_pool {
     uint32_t                     nclients;
     struct sp_timer              retry_timer;   /* next ejected server's return */
     struct sp_stats_pool        *stats;         /* in the shared slot */
+    struct sp_hot_sketch         hot;           /* which keys take the load */
+    bool                         conf_hot_keys; /* global hot_keys */
+    struct sp_hot_view          *hot_view;      /* published, in the slot */
 };
 
 /* Set up pool from its configuration (no sockets yet), counting into
@@ -58,7 +62,8 @@ int sp_pool_init(struct sp_pool *pool, struct sp_worker *worker,
 /* Close every connection and release the pool. */
 void sp_pool_deinit(struct sp_pool *pool);
 
-/* The server owning key (routing by the pool's router). */
+/* The server owning key (routing by the pool's router); the key is
+ * sampled for the hot-key sketch. */
 struct sp_server *sp_pool_route(struct sp_pool *pool, const uint8_t *key,
                                 size_t len);
 

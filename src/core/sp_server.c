@@ -194,6 +194,7 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     TAILQ_INSERT_TAIL(&conn->inflight, msg, slink);
     msg->in_flight = true;
     msg->sent_ms = sp_event_now_ms(conn->worker->loop);
+    msg->sent_us = sp_event_now_us(conn->worker->loop);
     st->out_queue++;
     st->out_queue_bytes += (int64_t)msg->req.bytes;
     sp_server_arm_timer(conn);
@@ -335,8 +336,16 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
     st->out_queue--;
     st->out_queue_bytes -= (int64_t)msg->req.bytes;
     if (!msg->internal) {
+        uint64_t rtt = sp_event_now_us(conn->worker->loop) - msg->sent_us;
         st->responses++;
         st->response_bytes += (int64_t)(end - start);
+        if (conn->worker->histograms) {
+            sp_hist_observe(&st->rtt, rtt);
+        }
+        msg->rtt_us = rtt;
+        if (msg->parent != NULL && msg->parent->rtt_us < rtt) {
+            msg->parent->rtt_us = rtt;      /* a fan-out waits for its slowest */
+        }
     }
     if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, start,
                               end) != 0) {

@@ -35,7 +35,8 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     }
     slot_size = sp_shared_round(sizeof(struct sp_stats_slot)
                                 + conf->npools * sizeof(struct sp_stats_pool)
-                                + nservers * sizeof(struct sp_stats_server));
+                                + nservers * sizeof(struct sp_stats_server)
+                                + conf->npools * sizeof(struct sp_hot_view));
     size = sp_shared_slots_offset(conf->npools) + nslots * slot_size;
     base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                 -1, 0);
@@ -97,6 +98,16 @@ sp_shared_server_stats(const struct sp_shared *shared, uint32_t slot,
     return &servers[server];
 }
 
+struct sp_hot_view *
+sp_shared_pool_hot(const struct sp_shared *shared, uint32_t slot,
+                   uint32_t pool)
+{
+    struct sp_hot_view *views = (struct sp_hot_view *)
+        sp_shared_server_stats(shared, slot, shared->header->nservers);
+
+    return &views[pool];
+}
+
 void
 sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
 {
@@ -110,6 +121,9 @@ sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
     }
     for (uint32_t i = 0; i < h->nservers; i++) {
         sp_stats_server_zero_gauges(sp_shared_server_stats(shared, slot, i));
+    }
+    for (uint32_t i = 0; i < h->npools; i++) {
+        sp_shared_pool_hot(shared, slot, i)->n = 0;     /* no longer current */
     }
     proc->pid = 0;
     proc->curr_connections = 0;

@@ -8,7 +8,8 @@
  *   +--------------------+------------------------+---------+---------+--
  *   slot: struct sp_stats_slot (process counters), then the pools'
  *   struct sp_stats_pool [npools], then the servers' struct sp_stats_server
- *   [nservers], pool by pool in configuration order.
+ *   [nservers], pool by pool in configuration order, then each pool's hot
+ *   keys, struct sp_hot_view [npools].
  *
  * The master maps it (MAP_SHARED | MAP_ANONYMOUS) before forking, so every
  * worker inherits it at the same address. A worker writes only its own slot
@@ -26,6 +27,7 @@
 #include <stdint.h>
 
 #include "sp_conf.h"
+#include "sp_hotkeys.h"
 #include "sp_stats.h"
 
 /* A worker's process-wide counters, beside its pools' and servers'. */
@@ -69,6 +71,10 @@ struct sp_stats_pool *sp_shared_pool_stats(const struct sp_shared *shared,
 /* Servers numbered across pools in configuration order. */
 struct sp_stats_server *sp_shared_server_stats(const struct sp_shared *shared,
                                                uint32_t slot, uint32_t server);
+
+/* The hot keys worker `slot` published for pool. */
+struct sp_hot_view *sp_shared_pool_hot(const struct sp_shared *shared,
+                                       uint32_t slot, uint32_t pool);
 
 /*
  * A worker in `slot` is gone: take its live clients out of the pools'

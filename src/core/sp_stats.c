@@ -16,12 +16,8 @@ sp_stats_buf_free(struct sp_stats_buf *buf)
     memset(buf, 0, sizeof(*buf));
 }
 
-static void
-sp_stats_printf(struct sp_stats_buf *buf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-sp_stats_printf(struct sp_stats_buf *buf, const char *fmt, ...)
+void
+sp_stats_buf_printf(struct sp_stats_buf *buf, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -59,20 +55,20 @@ sp_stats_printf(struct sp_stats_buf *buf, const char *fmt, ...)
 }
 
 /* A JSON string body: names come from the configuration, so escape them. */
-static void
-sp_stats_string(struct sp_stats_buf *buf, const char *s)
+void
+sp_stats_buf_string(struct sp_stats_buf *buf, const char *s)
 {
-    sp_stats_printf(buf, "\"");
+    sp_stats_buf_printf(buf, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
         if (*p == '"' || *p == '\\') {
-            sp_stats_printf(buf, "\\%c", *p);
+            sp_stats_buf_printf(buf, "\\%c", *p);
         } else if (*p < 0x20) {
-            sp_stats_printf(buf, "\\u%04x", *p);
+            sp_stats_buf_printf(buf, "\\u%04x", *p);
         } else {
-            sp_stats_printf(buf, "%c", *p);
+            sp_stats_buf_printf(buf, "%c", *p);
         }
     }
-    sp_stats_printf(buf, "\"");
+    sp_stats_buf_printf(buf, "\"");
 }
 
 static void
@@ -82,14 +78,17 @@ sp_stats_server_json(struct sp_stats_buf *buf,
     const struct sp_stats_server *st = server->stats;
     const char *sep = "";
 
-    sp_stats_string(buf, server->name);
-    sp_stats_printf(buf, ": {");
+    sp_stats_buf_string(buf, server->name);
+    sp_stats_buf_printf(buf, ": {");
 #define SP_FIELD_JSON(name, kind, desc)                                      \
-    sp_stats_printf(buf, "%s\"" #name "\":%" PRId64, sep, st->name);          \
+    sp_stats_buf_printf(buf, "%s\"" #name "\":%" PRId64, sep, st->name);          \
     sep = ", ";
     SP_STATS_SERVER_FIELDS(SP_FIELD_JSON)
 #undef SP_FIELD_JSON
-    sp_stats_printf(buf, "}");
+    if (server->extra != NULL) {
+        sp_stats_buf_printf(buf, "%s", server->extra);
+    }
+    sp_stats_buf_printf(buf, "}");
 }
 
 static void
@@ -99,46 +98,49 @@ sp_stats_pool_json(struct sp_stats_buf *buf,
     const struct sp_stats_pool *st = pool->stats;
     const char *sep = "";
 
-    sp_stats_string(buf, pool->name);
-    sp_stats_printf(buf, ": {");
+    sp_stats_buf_string(buf, pool->name);
+    sp_stats_buf_printf(buf, ": {");
 #define SP_FIELD_JSON(name, kind, desc)                                      \
-    sp_stats_printf(buf, "%s\"" #name "\":%" PRId64, sep, st->name);          \
+    sp_stats_buf_printf(buf, "%s\"" #name "\":%" PRId64, sep, st->name);          \
     sep = ", ";
     SP_STATS_POOL_FIELDS(SP_FIELD_JSON)
 #undef SP_FIELD_JSON
+    if (pool->extra != NULL) {
+        sp_stats_buf_printf(buf, "%s", pool->extra);
+    }
     for (uint32_t i = 0; i < pool->nservers; i++) {
         /* nutcracker: ", " before the first server, "," between servers */
-        sp_stats_printf(buf, i == 0 ? ", " : ",");
+        sp_stats_buf_printf(buf, i == 0 ? ", " : ",");
         sp_stats_server_json(buf, &pool->servers[i]);
     }
-    sp_stats_printf(buf, "}");
+    sp_stats_buf_printf(buf, "}");
 }
 
 int
 sp_stats_json(struct sp_stats_buf *buf, const struct sp_stats_view *view)
 {
-    sp_stats_printf(buf, "{\"service\":");
-    sp_stats_string(buf, view->service);
-    sp_stats_printf(buf, ", \"source\":");
-    sp_stats_string(buf, view->source);
-    sp_stats_printf(buf, ", \"version\":");
-    sp_stats_string(buf, view->version);
-    sp_stats_printf(buf, ", \"uptime\":%" PRId64 ", \"timestamp\":%" PRId64
+    sp_stats_buf_printf(buf, "{\"service\":");
+    sp_stats_buf_string(buf, view->service);
+    sp_stats_buf_printf(buf, ", \"source\":");
+    sp_stats_buf_string(buf, view->source);
+    sp_stats_buf_printf(buf, ", \"version\":");
+    sp_stats_buf_string(buf, view->version);
+    sp_stats_buf_printf(buf, ", \"uptime\":%" PRId64 ", \"timestamp\":%" PRId64
                     ", \"total_connections\":%" PRId64
                     ", \"curr_connections\":%" PRId64,
                     view->uptime, view->timestamp, view->total_connections,
                     view->curr_connections);
     for (uint32_t i = 0; i < view->nextras; i++) {
-        sp_stats_printf(buf, ", ");
-        sp_stats_string(buf, view->extras[i].name);
-        sp_stats_printf(buf, ":%" PRId64, view->extras[i].value);
+        sp_stats_buf_printf(buf, ", ");
+        sp_stats_buf_string(buf, view->extras[i].name);
+        sp_stats_buf_printf(buf, ":%" PRId64, view->extras[i].value);
     }
     for (uint32_t i = 0; i < view->npools; i++) {
         /* nutcracker: ", " before the first pool, "," between pools */
-        sp_stats_printf(buf, i == 0 ? ", " : ",");
+        sp_stats_buf_printf(buf, i == 0 ? ", " : ",");
         sp_stats_pool_json(buf, &view->pools[i]);
     }
-    sp_stats_printf(buf, "}");
+    sp_stats_buf_printf(buf, "}");
     return buf->failed ? -1 : 0;
 }
 
@@ -153,6 +155,7 @@ sp_stats_pool_add(struct sp_stats_pool *dst, const struct sp_stats_pool *src)
     dst->name = SP_SUM_##kind(dst->name, src->name);
     SP_STATS_POOL_FIELDS(SP_FIELD_ADD)
 #undef SP_FIELD_ADD
+    sp_hist_add(&dst->latency, &src->latency);
 }
 
 void
@@ -163,6 +166,7 @@ sp_stats_server_add(struct sp_stats_server *dst,
     dst->name = SP_SUM_##kind(dst->name, src->name);
     SP_STATS_SERVER_FIELDS(SP_FIELD_ADD)
 #undef SP_FIELD_ADD
+    sp_hist_add(&dst->rtt, &src->rtt);
 }
 
 #define SP_ZERO_COUNTER(x)      (void)(x)

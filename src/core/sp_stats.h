@@ -21,14 +21,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sp_hist.h"
 #include "sp_stats_fields.h"
 
 #define SP_STATS_FIELD(name, kind, desc) int64_t name;
 struct sp_stats_pool {
     SP_STATS_POOL_FIELDS(SP_STATS_FIELD)
+    struct sp_hist latency;     /* request received -> reply written */
 };
 struct sp_stats_server {
     SP_STATS_SERVER_FIELDS(SP_STATS_FIELD)
+    struct sp_hist rtt;         /* request written -> reply read */
 };
 #undef SP_STATS_FIELD
 
@@ -36,6 +39,7 @@ struct sp_stats_server {
 struct sp_stats_server_view {
     const char                   *name;
     const struct sp_stats_server *stats;
+    const char                   *extra;    /* ", \"k\":v..." after the fields */
 };
 
 struct sp_stats_pool_view {
@@ -43,6 +47,8 @@ struct sp_stats_pool_view {
     const struct sp_stats_pool        *stats;
     const struct sp_stats_server_view *servers;
     uint32_t                           nservers;
+    const char                        *extra;   /* ", \"k\":v..." before
+                                                   the servers */
 };
 
 /* A shardproxy-only top-level number, written after nutcracker's fields. */
@@ -74,6 +80,11 @@ struct sp_stats_buf {
 };
 
 void sp_stats_buf_free(struct sp_stats_buf *buf);
+
+/* Append to buf: formatted text; a JSON string (quoted, escaped). */
+void sp_stats_buf_printf(struct sp_stats_buf *buf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void sp_stats_buf_string(struct sp_stats_buf *buf, const char *s);
 
 /* Append the JSON object of view to buf. Returns 0, or -1 on ENOMEM. */
 int sp_stats_json(struct sp_stats_buf *buf, const struct sp_stats_view *view);

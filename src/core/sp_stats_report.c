@@ -14,12 +14,70 @@
 
 #define SP_STATS_SNDTIMEO_MS 200
 
+void
+sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
+                     const struct sp_hist *h)
+{
+    static const struct {
+        const char *name;
+        double      q;
+    } qs[] = { { "p50", 0.5 }, { "p90", 0.9 }, { "p99", 0.99 },
+               { "p999", 0.999 } };
+
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        sp_stats_buf_printf(buf, ", \"%s_%s_us\":%llu", prefix, qs[i].name,
+                            (unsigned long long)sp_hist_quantile_us(h, qs[i].q));
+    }
+}
+
+static char *
+sp_stats_report_hist_string(const char *prefix, const struct sp_hist *h)
+{
+    struct sp_stats_buf buf = { 0 };
+
+    sp_stats_report_hist(&buf, prefix, h);
+    if (buf.failed) {
+        sp_stats_buf_free(&buf);
+        return NULL;
+    }
+    return buf.data;        /* NUL-terminated by vsnprintf */
+}
+
+int
+sp_stats_report_latency(const struct sp_conf *conf,
+                        const struct sp_stats_pool *pools,
+                        const struct sp_stats_server *servers,
+                        char **out_pools, char **out_servers)
+{
+    uint32_t at = 0;
+    int rc = 0;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        out_pools[i] = sp_stats_report_hist_string("latency", &pools[i].latency);
+        rc |= out_pools[i] == NULL ? -1 : 0;
+        for (uint32_t s = 0; s < conf->pools[i].nservers; s++, at++) {
+            out_servers[at] = sp_stats_report_hist_string("rtt",
+                                                          &servers[at].rtt);
+            rc |= out_servers[at] == NULL ? -1 : 0;
+        }
+    }
+    return rc;
+}
+
+void
+sp_stats_report_extras_free(char **strings, uint32_t n)
+{
+    for (uint32_t i = 0; strings != NULL && i < n; i++) {
+        free(strings[i]);
+    }
+}
+
 int
 sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
                 const struct sp_stats_slot *proc,
                 const struct sp_stats_pool *pools,
                 const struct sp_stats_server *servers, int64_t uptime,
-                const struct sp_stats_extra *extras, uint32_t nextras)
+                const struct sp_stats_report_extra *extra)
 {
     struct sp_stats_pool_view *pviews = calloc(conf->npools + 1, sizeof(*pviews));
     struct sp_stats_server_view *sviews = NULL;
@@ -41,9 +99,13 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
         pviews[i].stats = &pools[i];
         pviews[i].servers = &sviews[at];
         pviews[i].nservers = pool->nservers;
+        pviews[i].extra = extra != NULL && extra->pools != NULL
+                          ? extra->pools[i] : NULL;
         for (uint32_t s = 0; s < pool->nservers; s++, at++) {
             sviews[at].name = pool->servers[s].name;
             sviews[at].stats = &servers[at];
+            sviews[at].extra = extra != NULL && extra->servers != NULL
+                               ? extra->servers[at] : NULL;
         }
     }
     struct sp_stats_view view = {
@@ -56,8 +118,8 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
         .curr_connections = proc->curr_connections,
         .pools = pviews,
         .npools = conf->npools,
-        .extras = extras,
-        .nextras = nextras,
+        .extras = extra != NULL ? extra->top : NULL,
+        .nextras = extra != NULL ? extra->ntop : 0,
     };
     rc = sp_stats_json(buf, &view);
 out:

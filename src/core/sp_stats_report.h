@@ -19,12 +19,35 @@
  * slot (servers pool by pool in configuration order). Returns 0 or -1
  * (ENOMEM).
  */
+struct sp_stats_report_extra {
+    const struct sp_stats_extra *top;       /* top-level numbers */
+    uint32_t                     ntop;
+    char *const                 *pools;     /* per pool: JSON after its
+                                               fields (", \"k\":v"), or NULL */
+    char *const                 *servers;   /* per server, the same */
+};
+
 int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
                     const struct sp_stats_slot *proc,
                     const struct sp_stats_pool *pools,
                     const struct sp_stats_server *servers,
-                    int64_t uptime, const struct sp_stats_extra *extras,
-                    uint32_t nextras);
+                    int64_t uptime, const struct sp_stats_report_extra *extra);
+
+/*
+ * ", \"<prefix>_p50_us\":N, ..._p90_us, _p99_us, _p999_us" for h, appended
+ * to buf: the derived percentiles beside nutcracker's fields.
+ */
+void sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
+                          const struct sp_hist *h);
+
+/* Per-pool and per-server latency percentiles (pool latency, server rtt)
+ * as malloc'd strings in out_pools[npools], out_servers[nservers]; free
+ * with sp_stats_report_extras_free. 0, or -1 (ENOMEM). */
+int sp_stats_report_latency(const struct sp_conf *conf,
+                            const struct sp_stats_pool *pools,
+                            const struct sp_stats_server *servers,
+                            char **out_pools, char **out_servers);
+void sp_stats_report_extras_free(char **strings, uint32_t n);
 
 /* Write buf and a newline to a connected socket within a bounded time. */
 int sp_stats_send(int fd, const struct sp_stats_buf *buf);

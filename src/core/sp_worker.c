@@ -82,14 +82,29 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "messages_allocated", slot->messages_allocated },
         { "messages_free", slot->messages_free },
     };
-    if (sp_stats_report(&buf, worker->conf, slot,
-                        sp_shared_pool_stats(worker->shared, worker->index, 0),
-                        sp_shared_server_stats(worker->shared, worker->index, 0),
-                        (int64_t)time(NULL) - worker->started_s, extras,
-                        sizeof(extras) / sizeof(extras[0])) == 0
+    const struct sp_stats_pool *pools =
+        sp_shared_pool_stats(worker->shared, worker->index, 0);
+    const struct sp_stats_server *servers =
+        sp_shared_server_stats(worker->shared, worker->index, 0);
+    uint32_t nservers = worker->shared->header->nservers;
+    char **pool_extra = calloc(worker->npools + 1, sizeof(char *));
+    char **server_extra = calloc(nservers + 1, sizeof(char *));
+    struct sp_stats_report_extra extra = {
+        extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra
+    };
+
+    if (pool_extra != NULL && server_extra != NULL
+        && sp_stats_report_latency(worker->conf, pools, servers, pool_extra,
+                                   server_extra) == 0
+        && sp_stats_report(&buf, worker->conf, slot, pools, servers,
+                           (int64_t)time(NULL) - worker->started_s, &extra) == 0
         && sp_stats_send(fd, &buf) != 0) {
         sp_log_warn(worker->log, errno, "stats: write() failed");
     }
+    sp_stats_report_extras_free(pool_extra, pool_extra != NULL ? worker->npools : 0);
+    sp_stats_report_extras_free(server_extra, server_extra != NULL ? nservers : 0);
+    free(pool_extra);
+    free(server_extra);
     sp_stats_buf_free(&buf);
 }
 
@@ -441,6 +456,13 @@ sp_worker_tick(struct sp_event_loop *loop, struct sp_timer *timer)
     sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
     sp_msg_trim(worker, SP_MSG_KEEP);
     sp_worker_publish(worker);
+    for (uint32_t i = 0; i < worker->npools; i++) {
+        struct sp_pool *pool = &worker->pools[i];
+        uint64_t now = sp_event_now_ms(loop);
+        if (now - pool->hot.since_ms >= SP_HOT_WINDOW_MS) {
+            sp_hot_publish(&pool->hot, pool->hot_view, now);
+        }
+    }
     sp_timer_add(loop, &worker->tick, SP_TICK_MS, sp_worker_tick, worker);
 }
 
@@ -543,6 +565,8 @@ sp_worker_create(const struct sp_conf *conf,
     worker->accept_lock = opts->accept_lock;
     worker->accept_threshold = opts->accept_threshold;
     worker->signals = opts->signals;
+    worker->slowlog_us = (uint64_t)conf->global.slowlog_threshold * 1000;
+    worker->histograms = conf->global.latency_histograms;
     worker->started_s = (int64_t)time(NULL);
     worker->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     TAILQ_INIT(&worker->flush_servers);
@@ -576,6 +600,10 @@ sp_worker_create(const struct sp_conf *conf,
             goto fail;
         }
         server_at += conf->pools[i].nservers;
+        worker->pools[i].hot_view = sp_shared_pool_hot(opts->shared,
+                                                       opts->index, i);
+        worker->pools[i].hot.since_ms = worker->started_ms;
+        worker->pools[i].conf_hot_keys = conf->global.hot_keys;
     }
     if (sp_worker_wrap(worker, opts) != 0) {
         sp_log_error(log, ENOMEM, "cannot create the listeners");

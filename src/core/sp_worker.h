@@ -102,6 +102,12 @@ struct sp_worker {
     struct sp_timer         shutdown_timer; /* worker_shutdown_timeout */
     struct sp_signals      *signals;
 
+    uint64_t                slowlog_us;     /* slowlog_threshold; 0: off */
+    uint64_t                slowlog_window_ms;
+    uint32_t                slowlog_lines;  /* in this second */
+    uint64_t                slowlog_suppressed;
+    bool                    histograms;     /* latency_histograms */
+
     struct sp_timer         tick;           /* once a second: trim */
     uint64_t                started_ms;
     int64_t                 started_s;

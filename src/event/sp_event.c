@@ -64,6 +64,7 @@ struct sp_event_loop {
     int                    batch;
     struct sp_event_fired *fired;       /* batch long */
     uint64_t               now_ms;
+    uint64_t               now_us;      /* the same instant, in us */
     struct sp_timer_heap   timers;
     void                 (*first_hook)(void *data);
     void                  *first_data;
@@ -72,12 +73,12 @@ struct sp_event_loop {
 };
 
 static uint64_t
-sp_event_clock_ms(void)
+sp_event_clock_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static int
@@ -136,7 +137,8 @@ sp_event_loop_create(int max_fds, int batch, struct sp_log *log)
                      loop->ops->init_call);
         goto fail;
     }
-    loop->now_ms = sp_event_clock_ms();
+    loop->now_us = sp_event_clock_us();
+    loop->now_ms = loop->now_us / 1000u;
     return loop;
 
 fail:
@@ -311,7 +313,14 @@ sp_event_now_ms(const struct sp_event_loop *loop)
 void
 sp_event_update_time(struct sp_event_loop *loop)
 {
-    loop->now_ms = sp_event_clock_ms();
+    loop->now_us = sp_event_clock_us();
+    loop->now_ms = loop->now_us / 1000u;
+}
+
+uint64_t
+sp_event_now_us(const struct sp_event_loop *loop)
+{
+    return loop->now_us;
 }
 
 /* The backend's timeout: the caller's, never past the earliest timer. */

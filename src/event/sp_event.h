@@ -129,6 +129,9 @@ void *sp_event_loop_owner(const struct sp_event_loop *loop);
 /* The loop's clock: CLOCK_MONOTONIC ms, read once per wake-up. */
 uint64_t sp_event_now_ms(const struct sp_event_loop *loop);
 
+/* The same cached clock in microseconds (latency histograms). */
+uint64_t sp_event_now_us(const struct sp_event_loop *loop);
+
 /* Refresh the cached clock (e.g. after a long computation). */
 void sp_event_update_time(struct sp_event_loop *loop);
 

@@ -9,6 +9,7 @@
  *             it on to a current worker (ADOPT) with SCM_RIGHTS
  */
 #include "sp_master.h"
+#include "sp_master_int.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -37,52 +38,6 @@
 #define SP_MASTER_KILL_AFTER_MS   5000  /* TERM: then SIGKILL what is left */
 #define SP_MASTER_RETRY_MS        10    /* handoffs waiting for a worker */
 #define SP_MASTER_HANDOFF_MAX_MS  5000  /* ... and how long they may wait */
-
-/* A client on its way from a retiring worker to a current one, or to the
- * other master (upgrade). */
-struct sp_handoff {
-    int      fd;
-    uint32_t pool;          /* in the current configuration (to a worker) */
-    uint32_t flags;
-    uint64_t since_ms;
-    bool     to_peer;
-    uint64_t auth;          /* to the peer: hash of the pool's redis_auth */
-    char     name[SP_CHANNEL_NAME];  /* to the peer: the pool's name */
-};
-
-struct sp_master {
-    const struct sp_options   *opts;
-    struct sp_log             *log;
-    const struct sp_proctitle *title;
-    const char                *exe;         /* for USR2 */
-    char *const               *argv;
-    struct sp_signals          signals;
-    struct sp_event_loop      *loop;
-    struct sp_generation      *current;
-    struct sp_generation      *retiring;    /* list, newest first */
-    uint32_t                   next_gen_id;
-    struct sp_totals           retired;     /* counters of exited generations */
-    struct sp_timer            respawn_timer;
-    struct sp_timer            kill_timer;
-    struct sp_timer            handoff_timer;
-    struct sp_handoff         *handoffs;    /* waiting for a current worker */
-    uint32_t                   nhandoffs;
-    uint32_t                   handoffs_cap;
-    uint32_t                   next_target;  /* round robin over workers */
-    uint64_t                   respawns;
-    uint64_t                   reloads;
-    uint64_t                   reload_failed;
-    uint64_t                   handed_over;  /* clients passed on */
-    uint64_t                   handoff_closed; /* ... and closed instead */
-    pid_t                      upgrade_pid;  /* the new binary, 0: none */
-    int                        peer_fd;      /* channel to the other master
-                                                of an upgrade, -1: none */
-    bool                       quitting;
-    bool                       terminating;
-    bool                       winched;     /* WINCH: no workers on purpose */
-    bool                       unclean;     /* a worker failed its stop */
-    int64_t                    started_s;
-};
 
 static const int sp_master_signal_set[] = {
     SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
@@ -179,6 +134,10 @@ sp_master_spawn(struct sp_master *master, struct sp_process *proc)
         if (master->peer_fd >= 0) {
             close(master->peer_fd);
             master->peer_fd = -1;
+        }
+        if (master->metrics_fd >= 0) {
+            close(master->metrics_fd);
+            master->metrics_fd = -1;
         }
         for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
             if (g->listen.pools != NULL) {
@@ -807,6 +766,7 @@ sp_master_reload(struct sp_master *master)
     }
     master->next_gen_id++;
     master->current = gen;
+    sp_master_stats_reload(master);
     master->winched = false;
     master->reloads++;
     /* the old generation's sockets that moved are the new one's; what is
@@ -937,85 +897,6 @@ sp_master_signals(struct sp_master *master)
     }
 }
 
-/* ---- the stats port: the sum over workers and generations ----------------------- */
-
-static int64_t
-sp_master_retiring(const struct sp_master *master)
-{
-    int64_t n = 0;
-
-    for (const struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
-        n++;
-    }
-    return n;
-}
-
-static void
-sp_master_stats_serve(struct sp_master *master, int fd)
-{
-    const struct sp_conf *conf = master->current->conf;
-    struct sp_stats_buf buf = { 0 };
-    struct sp_totals now;
-
-    if (sp_totals_init(&now, conf) != 0) {
-        return;
-    }
-    int rc = sp_totals_add_shared(&now, conf, &master->current->shared);
-    for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
-        rc |= sp_totals_add_shared(&now, g->conf, &g->shared);
-    }
-    sp_totals_add(&now, master->retired.conf, &master->retired.proc,
-                  master->retired.pools, master->retired.servers);
-    struct sp_stats_extra extras[] = {
-        { "workers", sp_generation_serving(master->current) },
-        { "respawns", (int64_t)master->respawns },
-        { "generation", (int64_t)master->current->id },
-        { "retiring", sp_master_retiring(master) },
-        { "reloads", (int64_t)master->reloads },
-        { "reload_failed", (int64_t)master->reload_failed },
-        { "handoffs", (int64_t)master->handed_over },
-        { "handoffs_closed", (int64_t)master->handoff_closed },
-        { "buffers_allocated", now.proc.buffers_allocated },
-        { "buffers_in_use", now.proc.buffers_in_use },
-        { "buffers_free", now.proc.buffers_free },
-        { "messages_allocated", now.proc.messages_allocated },
-        { "messages_free", now.proc.messages_free },
-    };
-    if (rc == 0
-        && sp_stats_report(&buf, conf, &now.proc, now.pools, now.servers,
-                           (int64_t)time(NULL) - master->started_s, extras,
-                           sizeof(extras) / sizeof(extras[0])) == 0
-        && sp_stats_send(fd, &buf) != 0) {
-        sp_log_warn(master->log, errno, "stats: write() failed");
-    }
-    sp_stats_buf_free(&buf);
-    sp_totals_free(&now);
-}
-
-static void
-sp_master_stats_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
-                       void *data)
-{
-    struct sp_master *master = data;
-
-    (void)loop;
-    (void)ready;
-    for (;;) {
-        int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-        if (conn < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                sp_log_error(master->log, errno, "stats: accept4() failed");
-            }
-            return;
-        }
-        sp_master_stats_serve(master, conn);
-        close(conn);
-    }
-}
-
 /* ---- life ------------------------------------------------------------------------ */
 
 static int
@@ -1074,6 +955,7 @@ sp_master_init(struct sp_master *master, struct sp_conf *conf,
 static void
 sp_master_free_all(struct sp_master *master)
 {
+    sp_master_stats_stop(master);
     for (uint32_t i = 0; i < master->nhandoffs; i++) {
         close(master->handoffs[i].fd);
     }
@@ -1130,12 +1012,13 @@ sp_master_run(const struct sp_master_args *args)
     struct sp_master master = {
         .opts = args->opts, .log = args->log, .title = args->title,
         .exe = args->exe, .argv = args->argv, .peer_fd = args->peer_fd,
+        .metrics_fd = -1,
     };
     char text[512];
     int rc = EXIT_SUCCESS;
 
     if (sp_master_init(&master, args->conf, args->nworkers, args->inherited)
-        != 0) {
+        != 0 || sp_master_stats_start(&master) != 0) {
         sp_master_free_all(&master);
         return EXIT_FAILURE;
     }

@@ -1,0 +1,109 @@
+/*
+ * sp_hotkeys.c — the space-saving sketch and its publication (see
+ * sp_hotkeys.h).
+ */
+#include "sp_hotkeys.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t
+sp_hot_hash(const uint8_t *key, size_t len)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ key[i]) * UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+void
+sp_hot_add(struct sp_hot_sketch *s, const uint8_t *key, size_t len,
+           uint32_t server)
+{
+    uint64_t h = sp_hot_hash(key, len);
+    struct sp_hot_entry *e, *min = NULL;
+
+    for (uint32_t i = 0; i < s->n; i++) {
+        e = &s->e[i];
+        if (e->hash == h) {
+            e->count++;
+            e->server = server;
+            return;
+        }
+        if (min == NULL || e->count < min->count) {
+            min = e;
+        }
+    }
+    if (s->n < SP_HOT_K) {
+        e = &s->e[s->n++];
+        e->count = 1;
+        e->err = 0;
+    } else {
+        e = min;
+        e->err = e->count;      /* inherits the evicted key's count */
+        e->count++;
+    }
+    e->hash = h;
+    e->server = server;
+    e->len = (uint32_t)len;
+    memcpy(e->key, key, len < SP_HOT_KEYLEN ? len : SP_HOT_KEYLEN);
+}
+
+static int
+sp_hot_by_count(const void *a, const void *b)
+{
+    const struct sp_hot_entry *x = a, *y = b;
+
+    return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
+void
+sp_hot_publish(struct sp_hot_sketch *s, struct sp_hot_view *v, uint64_t now_ms)
+{
+    unsigned seq = atomic_load_explicit(&v->seq, memory_order_relaxed);
+
+    qsort(s->e, s->n, sizeof(s->e[0]), sp_hot_by_count);
+    atomic_store_explicit(&v->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    v->n = s->n < SP_HOT_PUBLISH ? s->n : SP_HOT_PUBLISH;
+    v->window_ms = (int64_t)(now_ms - s->since_ms);
+    memcpy(v->e, s->e, v->n * sizeof(v->e[0]));
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&v->seq, seq + 2, memory_order_relaxed);
+    s->n = 0;
+    s->since_ms = now_ms;
+}
+
+int
+sp_hot_read(const struct sp_hot_view *v, struct sp_hot_view *out)
+{
+    for (int tries = 0; tries < 4; tries++) {
+        unsigned before = atomic_load_explicit(&v->seq, memory_order_acquire);
+        if (before & 1) {
+            continue;
+        }
+        out->n = v->n;
+        out->window_ms = v->window_ms;
+        memcpy(out->e, v->e, sizeof(out->e));
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&v->seq, memory_order_relaxed) == before) {
+            if (out->n > SP_HOT_PUBLISH) {
+                out->n = SP_HOT_PUBLISH;
+            }
+            return 0;
+        }
+    }
+    return -1;
+}
+
+double
+sp_hot_rate(const struct sp_hot_entry *e, int64_t window_ms)
+{
+    if (window_ms <= 0) {
+        return 0;
+    }
+    return (double)(e->count - e->err) * SP_HOT_SAMPLE * 1000.0
+           / (double)window_ms;
+}

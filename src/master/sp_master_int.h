@@ -1,0 +1,92 @@
+/*
+ * sp_master_int.h — the master's state, shared by the files that make up
+ * the master (sp_master.c: the loop, processes, reloads, handoffs;
+ * sp_master_stats.c: the stats port, the Prometheus endpoint, observation).
+ * Private to src/master.
+ */
+#ifndef SP_MASTER_INT_H
+#define SP_MASTER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sp_channel.h"
+#include "sp_cli.h"
+#include "sp_event.h"
+#include "sp_generation.h"
+#include "sp_log.h"
+#include "sp_observe.h"
+#include "sp_proctitle.h"
+#include "sp_signal.h"
+#include "sp_totals.h"
+
+/* A client on its way from a retiring worker to a current one, or to the
+ * other master (upgrade). */
+struct sp_handoff {
+    int      fd;
+    uint32_t pool;          /* in the current configuration (to a worker) */
+    uint32_t flags;
+    uint64_t since_ms;
+    bool     to_peer;
+    uint64_t auth;          /* to the peer: hash of the pool's redis_auth */
+    char     name[SP_CHANNEL_NAME];  /* to the peer: the pool's name */
+};
+
+struct sp_master {
+    const struct sp_options   *opts;
+    struct sp_log             *log;
+    const struct sp_proctitle *title;
+    const char                *exe;         /* for USR2 */
+    char *const               *argv;
+    struct sp_signals          signals;
+    struct sp_event_loop      *loop;
+    struct sp_generation      *current;
+    struct sp_generation      *retiring;    /* list, newest first */
+    uint32_t                   next_gen_id;
+    struct sp_totals           retired;     /* counters of exited generations */
+    struct sp_timer            respawn_timer;
+    struct sp_timer            kill_timer;
+    struct sp_timer            handoff_timer;
+    struct sp_handoff         *handoffs;    /* waiting for a current worker */
+    uint32_t                   nhandoffs;
+    uint32_t                   handoffs_cap;
+    uint32_t                   next_target;  /* round robin over workers */
+    uint64_t                   respawns;
+    uint64_t                   reloads;
+    uint64_t                   reload_failed;
+    uint64_t                   handed_over;  /* clients passed on */
+    uint64_t                   handoff_closed; /* ... and closed instead */
+    pid_t                      upgrade_pid;  /* the new binary, 0: none */
+    int                        peer_fd;      /* channel to the other master
+                                                of an upgrade, -1: none */
+    bool                       quitting;
+    bool                       terminating;
+    bool                       winched;     /* WINCH: no workers on purpose */
+    bool                       unclean;     /* a worker failed its stop */
+    int64_t                    started_s;
+    struct sp_observe          observe;     /* rates, skew, hot keys */
+    struct sp_timer            observe_timer;
+    int                        metrics_fd;  /* Prometheus; -1: none */
+    uint32_t                   metrics_conns;   /* scrapes under way */
+};
+
+
+/* The stats port: one connection answered with the summed JSON. */
+void sp_master_stats_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
+                            void *data);
+
+/* Everything summed now, laid out for the current configuration. 0 / -1. */
+int sp_master_totals(struct sp_master *master, struct sp_totals *now);
+
+/* Start the observation tick and the Prometheus endpoint. 0 / -1. */
+int sp_master_stats_start(struct sp_master *master);
+
+/* The configuration changed (reload): observation starts over. */
+void sp_master_stats_reload(struct sp_master *master);
+
+void sp_master_stats_stop(struct sp_master *master);
+
+int64_t sp_master_retiring(const struct sp_master *master);
+
+#endif /* SP_MASTER_INT_H */

@@ -1,0 +1,254 @@
+/*
+ * sp_metrics.c — the Prometheus text format (see sp_metrics.h).
+ *
+ * Names: shardproxy_<what>, counters end in _total, durations are in
+ * seconds; every nutcracker field keeps its name inside ours
+ * (server_eof -> shardproxy_server_eof_total{pool,server}).
+ */
+#include "sp_metrics.h"
+
+#include <string.h>
+
+#include "sp_stats_fields.h"
+
+/* A label value: backslash, quote and newline escaped. */
+static void
+sp_metrics_label(struct sp_stats_buf *out, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        switch (*s) {
+        case '\\': sp_stats_buf_printf(out, "\\\\"); break;
+        case '"':  sp_stats_buf_printf(out, "\\\""); break;
+        case '\n': sp_stats_buf_printf(out, "\\n"); break;
+        default:   sp_stats_buf_printf(out, "%c", *s); break;
+        }
+    }
+}
+
+static void
+sp_metrics_family(struct sp_stats_buf *out, const char *name, const char *type,
+                  const char *help)
+{
+    sp_stats_buf_printf(out, "# HELP %s ", name);
+    for (const char *p = help; *p != '\0'; p++) {
+        sp_stats_buf_printf(out, *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : "%c",
+                            *p);
+    }
+    sp_stats_buf_printf(out, "\n# TYPE %s %s\n", name, type);
+}
+
+static void
+sp_metrics_pool_labels(struct sp_stats_buf *out, const char *pool,
+                       const char *server)
+{
+    sp_stats_buf_printf(out, "{pool=\"");
+    sp_metrics_label(out, pool);
+    if (server != NULL) {
+        sp_stats_buf_printf(out, "\",server=\"");
+        sp_metrics_label(out, server);
+    }
+    sp_stats_buf_printf(out, "\"");
+}
+
+static void
+sp_metrics_scalar(struct sp_stats_buf *out, const char *name, const char *type,
+                  const char *help, double value)
+{
+    sp_metrics_family(out, name, type, help);
+    sp_stats_buf_printf(out, "%s %.17g\n", name, value);
+}
+
+/* The histogram h (us) as seconds, under labels already open ("{...\""). */
+static void
+sp_metrics_hist(struct sp_stats_buf *out, const char *name, const char *pool,
+                const char *server, const struct sp_hist *h)
+{
+    int64_t cum = 0;
+
+    for (int i = 0; i < SP_HIST_BUCKETS; i++) {
+        cum += h->buckets[i];
+        sp_stats_buf_printf(out, "%s_bucket", name);
+        sp_metrics_pool_labels(out, pool, server);
+        if (i < SP_HIST_BOUNDS) {
+            sp_stats_buf_printf(out, ",le=\"%g\"} %lld\n",
+                                sp_hist_bounds_us[i] / 1e6, (long long)cum);
+        } else {
+            sp_stats_buf_printf(out, ",le=\"+Inf\"} %lld\n", (long long)cum);
+        }
+    }
+    sp_stats_buf_printf(out, "%s_sum", name);
+    sp_metrics_pool_labels(out, pool, server);
+    sp_stats_buf_printf(out, "} %.6f\n%s_count", (double)h->sum_us / 1e6, name);
+    sp_metrics_pool_labels(out, pool, server);
+    sp_stats_buf_printf(out, "} %lld\n", (long long)h->count);
+}
+
+#define SP_METRICS_TYPE_COUNTER   "counter"
+#define SP_METRICS_TYPE_GAUGE     "gauge"
+#define SP_METRICS_TYPE_TIMESTAMP "gauge"
+#define SP_METRICS_SUFFIX_COUNTER   "_total"
+#define SP_METRICS_SUFFIX_GAUGE     ""
+#define SP_METRICS_SUFFIX_TIMESTAMP "_seconds"
+#define SP_METRICS_SCALE_COUNTER    1.0
+#define SP_METRICS_SCALE_GAUGE      1.0
+#define SP_METRICS_SCALE_TIMESTAMP  1e-6
+
+static void
+sp_metrics_pools(struct sp_stats_buf *out, const struct sp_metrics_input *in)
+{
+    const struct sp_conf *conf = in->totals->conf;
+
+#define SP_POOL_METRIC(field, kind, desc)                                     \
+    sp_metrics_family(out, "shardproxy_pool_" #field                         \
+                      SP_METRICS_SUFFIX_##kind, SP_METRICS_TYPE_##kind, desc); \
+    for (uint32_t p = 0; p < conf->npools; p++) {                            \
+        sp_stats_buf_printf(out, "shardproxy_pool_" #field                   \
+                            SP_METRICS_SUFFIX_##kind);                       \
+        sp_metrics_pool_labels(out, conf->pools[p].name, NULL);              \
+        sp_stats_buf_printf(out, "} %.17g\n", (double)in->totals->pools[p].field \
+                            * SP_METRICS_SCALE_##kind);                      \
+    }
+    SP_STATS_POOL_FIELDS(SP_POOL_METRIC)
+#undef SP_POOL_METRIC
+
+#define SP_SERVER_METRIC(field, kind, desc)                                   \
+    sp_metrics_family(out, "shardproxy_server_" #field                       \
+                      SP_METRICS_SUFFIX_##kind, SP_METRICS_TYPE_##kind, desc); \
+    for (uint32_t p = 0, at = 0; p < conf->npools; p++) {                    \
+        for (uint32_t s = 0; s < conf->pools[p].nservers; s++, at++) {       \
+            sp_stats_buf_printf(out, "shardproxy_server_" #field             \
+                                SP_METRICS_SUFFIX_##kind);                   \
+            sp_metrics_pool_labels(out, conf->pools[p].name,                 \
+                                   conf->pools[p].servers[s].name);          \
+            sp_stats_buf_printf(out, "} %.17g\n",                            \
+                                (double)in->totals->servers[at].field        \
+                                * SP_METRICS_SCALE_##kind);                  \
+        }                                                                    \
+    }
+    SP_STATS_SERVER_FIELDS(SP_SERVER_METRIC)
+#undef SP_SERVER_METRIC
+}
+
+static void
+sp_metrics_latency(struct sp_stats_buf *out, const struct sp_metrics_input *in)
+{
+    const struct sp_conf *conf = in->totals->conf;
+
+    sp_metrics_family(out, "shardproxy_request_duration_seconds", "histogram",
+                      "requests from received to reply written, by pool");
+    for (uint32_t p = 0; p < conf->npools; p++) {
+        sp_metrics_hist(out, "shardproxy_request_duration_seconds",
+                        conf->pools[p].name, NULL, &in->totals->pools[p].latency);
+    }
+    sp_metrics_family(out, "shardproxy_server_duration_seconds", "histogram",
+                      "server round trips, from written to reply read");
+    for (uint32_t p = 0, at = 0; p < conf->npools; p++) {
+        for (uint32_t s = 0; s < conf->pools[p].nservers; s++, at++) {
+            sp_metrics_hist(out, "shardproxy_server_duration_seconds",
+                            conf->pools[p].name, conf->pools[p].servers[s].name,
+                            &in->totals->servers[at].rtt);
+        }
+    }
+}
+
+static void
+sp_metrics_skew(struct sp_stats_buf *out, const struct sp_metrics_input *in)
+{
+    const struct sp_conf *conf = in->totals->conf;
+    const struct sp_observe *obs = in->observe;
+    struct sp_hot_key hot[SP_HOT_PUBLISH];
+
+    if (obs->conf != conf) {
+        return;
+    }
+    sp_metrics_family(out, "shardproxy_server_request_rate", "gauge",
+                      "requests per second to the server over the last 10 s");
+    for (uint32_t p = 0, at = 0; p < conf->npools; p++) {
+        for (uint32_t s = 0; s < conf->pools[p].nservers; s++, at++) {
+            sp_stats_buf_printf(out, "shardproxy_server_request_rate");
+            sp_metrics_pool_labels(out, conf->pools[p].name,
+                                   conf->pools[p].servers[s].name);
+            sp_stats_buf_printf(out, "} %.3f\n", obs->rate[at]);
+        }
+    }
+    sp_metrics_family(out, "shardproxy_pool_skew", "gauge",
+                      "the busiest server's request rate over the pool's mean");
+    for (uint32_t p = 0; p < conf->npools; p++) {
+        double rate, skew, share;
+        uint32_t busiest;
+        sp_observe_pool(obs, p, &rate, &skew, &busiest, &share);
+        sp_stats_buf_printf(out, "shardproxy_pool_skew");
+        sp_metrics_pool_labels(out, conf->pools[p].name, NULL);
+        sp_stats_buf_printf(out, "} %.3f\n", skew);
+    }
+    sp_metrics_family(out, "shardproxy_hot_key_request_rate", "gauge",
+                      "estimated requests per second of the pool's hottest "
+                      "keys (sampled top-K sketch)");
+    for (uint32_t p = 0; p < conf->npools && in->gen->conf == conf; p++) {
+        uint32_t n = sp_observe_hot(in->gen, p, hot);
+        for (uint32_t i = 0; i < n; i++) {
+            const struct sp_conf_pool *pool = &conf->pools[p];
+            sp_stats_buf_printf(out, "shardproxy_hot_key_request_rate");
+            sp_metrics_pool_labels(out, pool->name,
+                                   hot[i].server < pool->nservers
+                                   ? pool->servers[hot[i].server].name : "?");
+            sp_stats_buf_printf(out, ",key=\"");
+            sp_metrics_label(out, hot[i].key);
+            sp_stats_buf_printf(out, "\"} %.3f\n", hot[i].rate);
+        }
+    }
+}
+
+static void
+sp_metrics_workers(struct sp_stats_buf *out, const struct sp_metrics_input *in)
+{
+    const struct sp_generation *gen = in->gen;
+
+    sp_metrics_family(out, "shardproxy_worker_clients", "gauge",
+                      "client connections a worker holds");
+    for (uint32_t i = 0; i < gen->nprocs; i++) {
+        const struct sp_stats_slot *slot = sp_shared_slot(&gen->shared, i);
+        sp_stats_buf_printf(out, "shardproxy_worker_clients{worker=\"%u\"} "
+                            "%lld\n", i, (long long)slot->clients);
+    }
+    sp_metrics_family(out, "shardproxy_worker_connections_total", "counter",
+                      "connections a worker's slot has opened (clients, "
+                      "servers)");
+    for (uint32_t i = 0; i < gen->nprocs; i++) {
+        const struct sp_stats_slot *slot = sp_shared_slot(&gen->shared, i);
+        sp_stats_buf_printf(out, "shardproxy_worker_connections_total"
+                            "{worker=\"%u\"} %lld\n", i,
+                            (long long)slot->total_connections);
+    }
+}
+
+void
+sp_metrics_render(struct sp_stats_buf *out, const struct sp_metrics_input *in)
+{
+    const struct sp_stats_slot *proc = &in->totals->proc;
+
+    sp_metrics_scalar(out, "shardproxy_uptime_seconds", "gauge",
+                      "seconds since the master started", (double)in->uptime_s);
+    sp_metrics_scalar(out, "shardproxy_connections_total", "counter",
+                      "connections opened (nutcracker's total_connections)",
+                      (double)proc->total_connections);
+    sp_metrics_scalar(out, "shardproxy_connections", "gauge",
+                      "connections open (nutcracker's curr_connections)",
+                      (double)proc->curr_connections);
+    sp_metrics_scalar(out, "shardproxy_workers", "gauge",
+                      "workers serving", (double)sp_generation_serving(in->gen));
+    sp_metrics_scalar(out, "shardproxy_respawns_total", "counter",
+                      "workers respawned after dying", (double)in->respawns);
+    sp_metrics_scalar(out, "shardproxy_reloads_total", "counter",
+                      "configuration reloads", (double)in->reloads);
+    sp_metrics_scalar(out, "shardproxy_reload_failed_total", "counter",
+                      "reloads refused (invalid configuration)",
+                      (double)in->reload_failed);
+    sp_metrics_scalar(out, "shardproxy_handoffs_total", "counter",
+                      "client connections handed from worker to worker",
+                      (double)in->handoffs);
+    sp_metrics_pools(out, in);
+    sp_metrics_latency(out, in);
+    sp_metrics_skew(out, in);
+    sp_metrics_workers(out, in);
+}
