@@ -51,6 +51,9 @@ sp_mbuf_get(struct sp_mbuf_pool *pool)
             return NULL;
         }
         pool->nalloc++;
+        if (pool->nalloc_shown != NULL) {
+            *pool->nalloc_shown = (int64_t)pool->nalloc;
+        }
     }
     sp_mbuf_reset(pool, mbuf);
     pool->nused++;

@@ -45,6 +45,8 @@ struct sp_mbuf_pool {
     uint32_t        nused;          /* handed out, not yet returned */
     struct sp_trim  trim;           /* what stayed unused, for trimming */
     uint64_t        nalloc;         /* malloc calls ever (tests, stats) */
+    int64_t        *nalloc_shown;   /* mirrored here at once (shared stats);
+                                       NULL: nowhere */
 };
 
 void sp_mbuf_pool_init(struct sp_mbuf_pool *pool, size_t chunk_size);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_shared.h"
 #include "sp_worker.h"
 
 struct sp_msg *
@@ -23,6 +24,7 @@ sp_msg_get(struct sp_worker *worker)
             return NULL;
         }
         worker->msg_nalloc++;
+        worker->slot->messages_allocated = (int64_t)worker->msg_nalloc;
     }
     msg->free_next = NULL;
     return msg;

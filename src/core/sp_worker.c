@@ -573,6 +573,9 @@ sp_worker_create(const struct sp_conf *conf,
     TAILQ_INIT(&worker->flush_clients);
     TAILQ_INIT(&worker->lingering);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
+    /* allocations show in the shared stats at once (steady state must be
+     * seen allocating nothing); the other free-list figures each second */
+    worker->mbufs.nalloc_shown = &worker->slot->buffers_allocated;
 
     worker->loop = sp_event_loop_create(0, 0, log);
     if (worker->loop == NULL) {
