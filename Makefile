@@ -17,7 +17,7 @@ BUILD_PKGS = cmake make gcc clang libclang-rt-14-dev pkg-config libyaml-dev \
 TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
              python3-redis python3-pymemcache python3-prometheus-client libmemcached-tools
 RUN_PKGS   = netcat-openbsd
-BENCH_PKGS = linux-perf
+BENCH_PKGS = linux-perf valgrind
 
 .PHONY: all deps build build-asan build-clang unit test fuzz run bench clean
 

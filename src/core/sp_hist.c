@@ -8,10 +8,20 @@ const uint32_t sp_hist_bounds_us[SP_HIST_BOUNDS] = {
     100000, 200000, 500000, 1000000, 2000000, 5000000, 10000000
 };
 
+int64_t
+sp_hist_count(const struct sp_hist *h)
+{
+    int64_t n = 0;
+
+    for (int i = 0; i < SP_HIST_BUCKETS; i++) {
+        n += h->buckets[i];
+    }
+    return n;
+}
+
 void
 sp_hist_add(struct sp_hist *dst, const struct sp_hist *src)
 {
-    dst->count += src->count;
     dst->sum_us += src->sum_us;
     for (int i = 0; i < SP_HIST_BUCKETS; i++) {
         dst->buckets[i] += src->buckets[i];
@@ -22,11 +32,12 @@ uint64_t
 sp_hist_quantile_us(const struct sp_hist *h, double q)
 {
     double rank, seen = 0;
+    int64_t count = sp_hist_count(h);
 
-    if (h->count <= 0) {
+    if (count <= 0) {
         return 0;
     }
-    rank = q * (double)h->count;
+    rank = q * (double)count;
     for (int i = 0; i < SP_HIST_BUCKETS; i++) {
         double n = (double)h->buckets[i];
         if (n > 0 && seen + n >= rank) {

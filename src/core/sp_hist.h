@@ -13,9 +13,9 @@
 #define SP_HIST_BUCKETS (SP_HIST_BOUNDS + 1)    /* + over 10 s */
 
 struct sp_hist {
-    int64_t count;
     int64_t sum_us;
-    int64_t buckets[SP_HIST_BUCKETS];   /* not cumulative */
+    int64_t buckets[SP_HIST_BUCKETS];   /* not cumulative; their sum is
+                                           the count (sp_hist_count) */
 };
 
 extern const uint32_t sp_hist_bounds_us[SP_HIST_BOUNDS];
@@ -29,9 +29,10 @@ sp_hist_observe(struct sp_hist *h, uint64_t us)
         i++;
     }
     h->buckets[i]++;
-    h->count++;
     h->sum_us += (int64_t)us;
 }
+
+int64_t sp_hist_count(const struct sp_hist *h);
 
 void sp_hist_add(struct sp_hist *dst, const struct sp_hist *src);
 

@@ -23,28 +23,33 @@ sp_hot_add(struct sp_hot_sketch *s, const uint8_t *key, size_t len,
            uint32_t server)
 {
     uint64_t h = sp_hot_hash(key, len);
-    struct sp_hot_entry *e, *min = NULL;
+    struct sp_hot_entry *e;
+    uint32_t i, at;
 
-    for (uint32_t i = 0; i < s->n; i++) {
-        e = &s->e[i];
-        if (e->hash == h) {
-            e->count++;
-            e->server = server;
+    for (i = 0; i < s->n; i++) {            /* the common case: a hit */
+        if (s->hashes[i] == h) {
+            s->e[i].count++;
+            s->e[i].server = server;
             return;
-        }
-        if (min == NULL || e->count < min->count) {
-            min = e;
         }
     }
     if (s->n < SP_HOT_K) {
-        e = &s->e[s->n++];
+        at = s->n++;
+        e = &s->e[at];
         e->count = 1;
         e->err = 0;
     } else {
-        e = min;
+        at = 0;
+        for (i = 1; i < SP_HOT_K; i++) {
+            if (s->e[i].count < s->e[at].count) {
+                at = i;
+            }
+        }
+        e = &s->e[at];
         e->err = e->count;      /* inherits the evicted key's count */
         e->count++;
     }
+    s->hashes[at] = h;
     e->hash = h;
     e->server = server;
     e->len = (uint32_t)len;

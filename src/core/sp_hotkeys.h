@@ -25,7 +25,7 @@
 #define SP_HOT_K          32
 #define SP_HOT_PUBLISH    10
 #define SP_HOT_KEYLEN     48        /* bytes of a key kept for display */
-#define SP_HOT_SAMPLE     8
+#define SP_HOT_SAMPLE     64
 #define SP_HOT_WINDOW_MS  5000
 
 struct sp_hot_entry {
@@ -38,6 +38,7 @@ struct sp_hot_entry {
 };
 
 struct sp_hot_sketch {
+    uint64_t            hashes[SP_HOT_K];   /* e[i].hash, packed for the scan */
     struct sp_hot_entry e[SP_HOT_K];
     uint32_t            n;
     uint32_t            tick;   /* requests since the last sample */

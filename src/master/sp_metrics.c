@@ -80,7 +80,7 @@ sp_metrics_hist(struct sp_stats_buf *out, const char *name, const char *pool,
     sp_metrics_pool_labels(out, pool, server);
     sp_stats_buf_printf(out, "} %.6f\n%s_count", (double)h->sum_us / 1e6, name);
     sp_metrics_pool_labels(out, pool, server);
-    sp_stats_buf_printf(out, "} %lld\n", (long long)h->count);
+    sp_stats_buf_printf(out, "} %lld\n", (long long)cum);
 }
 
 #define SP_METRICS_TYPE_COUNTER   "counter"
