@@ -7,6 +7,7 @@
 
 #include <check.h>
 
+Suite *sp_test_channel_suite(void);
 Suite *sp_test_cli_suite(void);
 Suite *sp_test_conf_suite(void);
 Suite *sp_test_dist_suite(void);
@@ -14,6 +15,7 @@ Suite *sp_test_event_suite(void);
 Suite *sp_test_hash_suite(void);
 Suite *sp_test_log_suite(void);
 Suite *sp_test_mbuf_suite(void);
+Suite *sp_test_observe_suite(void);
 Suite *sp_test_memcache_suite(void);
 Suite *sp_test_redis_suite(void);
 Suite *sp_test_seg_suite(void);

@@ -57,6 +57,10 @@ START_TEST(test_defaults_are_nutcrackers)
     ck_assert_int_eq(conf->global.worker_processes, SP_CONF_WORKERS_AUTO);
     ck_assert_int_eq(conf->global.affinity, SP_AFFINITY_AUTO);
     ck_assert_int_eq(conf->global.accept_mode, SP_ACCEPT_REUSEPORT);
+    ck_assert_ptr_null(conf->global.metrics_listen);    /* observability: */
+    ck_assert_int_eq(conf->global.slowlog_threshold, 0); /* off, or on and */
+    ck_assert(conf->global.latency_histograms);          /* cheap */
+    ck_assert(conf->global.hot_keys);
     sp_conf_free(conf);
 }
 END_TEST
@@ -183,8 +187,22 @@ START_TEST(test_global_section)
         "  max_openfiles: 65536\n"
         "  user: nobody\n"
         "  group: nogroup\n"
+        "  accept_lock_threshold: 100\n"
+        "  metrics_listen: 127.0.0.1:9121\n"
+        "  slowlog_threshold: 20\n"
+        "  hot_server_share: 60\n"
+        "  latency_histograms: false\n"
+        "  hot_keys: false\n"
         "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS);
     const struct sp_conf_global *g = &conf->global;
+
+    ck_assert_int_eq(g->accept_lock_threshold, 100);
+    ck_assert_str_eq(g->metrics_listen, "127.0.0.1:9121");
+    ck_assert_int_eq(g->metrics_addr.port, 9121);
+    ck_assert_int_eq(g->slowlog_threshold, 20);
+    ck_assert_int_eq(g->hot_server_share, 60);
+    ck_assert(!g->latency_histograms);
+    ck_assert(!g->hot_keys);
 
     ck_assert_uint_eq(conf->npools, 1);
     ck_assert_int_eq(g->worker_processes, 4);
@@ -463,6 +481,13 @@ static const struct bad_conf bad_confs[] = {
       "integer (0..1024 expected)" },
     { "global:\n  workers: 2\nalpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:3: global: unknown key 'workers'" },
+    { "global:\n  metrics_listen: /tmp/m.sock\nalpha:\n  listen: 127.0.0.1:22121\n"
+      SERVERS,
+      "t.yml:2:19: global: metrics_listen '/tmp/m.sock' must be host:port" },
+    { "global:\n  hot_server_share: 150\nalpha:\n  listen: 127.0.0.1:22121\n"
+      SERVERS,
+      "t.yml:2:21: global: hot_server_share '150' is out of range "
+      "(0..100 expected)" },
     { "global:\n  accept_mode: mutex\nalpha:\n  listen: 127.0.0.1:22121\n"
       SERVERS,
       "t.yml:2:16: global: accept_mode 'mutex' is not one of reuseport, lock" },

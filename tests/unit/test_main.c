@@ -22,6 +22,8 @@ main(void)
     srunner_add_suite(runner, sp_test_redis_suite());
     srunner_add_suite(runner, sp_test_seg_suite());
     srunner_add_suite(runner, sp_test_stats_suite());
+    srunner_add_suite(runner, sp_test_channel_suite());
+    srunner_add_suite(runner, sp_test_observe_suite());
     srunner_run_all(runner, CK_NORMAL);
     failed = srunner_ntests_failed(runner);
     srunner_free(runner);
