@@ -287,7 +287,9 @@ class ReloadTest(sptest.HarnessTestCase):
         self.wait_generation(proxy, 3)                        # then handed over
         s.sendall(resp("GET", "half"))
         self.assertEqual(reader.reply(), b"sent")            # from generation 3
-        self.assertEqual(self.stats(proxy)["handoffs"], 1)
+        # handed over once (1 -> 3), or twice if generation 1 had not read
+        # the partial request before it retired (1 -> 2 -> 3)
+        self.assertIn(self.stats(proxy)["handoffs"], (1, 2))
 
     def test_removed_pool_closes_its_clients_at_a_boundary(self):
         proxy = self.start(beta=True)
