@@ -749,6 +749,14 @@ sp_master_reload(struct sp_master *master)
         sp_master_reload_failed(master, "no such user or group");
         return;
     }
+    const char *was = old->conf->global.metrics_listen,
+               *now = conf->global.metrics_listen;
+    if ((was == NULL) != (now == NULL)
+        || (was != NULL && strcmp(was, now) != 0)) {
+        sp_log_warn(master->log, 0, "reload: metrics_listen changes take a "
+                    "restart; the endpoint stays on %s",
+                    was != NULL ? was : "(none)");
+    }
     struct sp_listen_spec spec = sp_master_spec(master, conf, nworkers);
     gen = sp_generation_create(master->next_gen_id, conf, true, nworkers,
                                &spec, &old->listen, NULL, master->log);

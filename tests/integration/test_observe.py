@@ -231,8 +231,8 @@ class ObserveTest(sptest.HarnessTestCase):
         self.assertIn("(hot_server_share 80%", proxy.proc.log_text())
 
     def test_slow_log(self):
-        proxy = self.start(slowlog_threshold=20)
-        spin = "local i=0 while i<4000000 do i=i+1 end return i"
+        proxy = self.start(slowlog_threshold=50)
+        spin = "local i=0 while i<8000000 do i=i+1 end return i"
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
             s.sendall(resp("EVAL", spin, "1", "slow:key:1"))
             data = b""
@@ -251,7 +251,7 @@ class ObserveTest(sptest.HarnessTestCase):
                               r"'slow:key:1' took \d+\.\d\d ms \(server \d+\.\d\d ms\)")
         self.assertNotIn("'fast'", log)
         # a storm of slow requests: at most 10 lines a second per worker
-        tiny = "local i=0 while i<150000 do i=i+1 end return i"
+        tiny = "local i=0 while i<600000 do i=i+1 end return i"
         t0 = time.monotonic()
         socks = [socket.create_connection(("127.0.0.1", self.port), timeout=30)
                  for _ in range(4)]
