@@ -218,9 +218,17 @@ def tcp_request(port, payload, host="127.0.0.1", until=b"\r\n", timeout=2.0):
         return None
 
 
-def _listening_inodes(port):
-    """Socket inodes of TCP sockets in LISTEN state on `port` (v4 and v6)."""
-    inodes = set()
+def resp(*args):
+    """A RESP request: the multibulk of args (str, int or bytes)."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def _tcp_sockets():
+    """(state, local port, remote port, inode) of every TCP socket, v4 and v6."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -228,9 +236,15 @@ def _listening_inodes(port):
             continue
         for line in lines:
             f = line.split()
-            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f[9])
-    return inodes
+            if len(f) > 9:
+                yield (f[3], int(f[1].rsplit(":", 1)[1], 16),
+                       int(f[2].rsplit(":", 1)[1], 16), f[9])
+
+
+def listening_inodes(port):
+    """Socket inodes of TCP sockets in LISTEN state on `port` (v4 and v6)."""
+    return {inode for state, local, _, inode in _tcp_sockets()
+            if state == "0A" and local == port}
 
 
 def _socket_inodes(pid):
@@ -252,18 +266,8 @@ def _socket_inodes(pid):
 def connection_owner(server_port, client_port, pids):
     """Which of `pids` holds the accepted end of the loopback TCP connection
     from `client_port` to `server_port` (None: none of them)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if (len(f) > 9 and f[3] == "01"
-                    and int(f[1].rsplit(":", 1)[1], 16) == server_port
-                    and int(f[2].rsplit(":", 1)[1], 16) == client_port):
-                inodes.add(f[9])
+    inodes = {inode for state, local, remote, inode in _tcp_sockets()
+              if state == "01" and local == server_port and remote == client_port}
     for pid in pids:
         if inodes & _socket_inodes(pid):
             return pid
@@ -273,7 +277,7 @@ def connection_owner(server_port, client_port, pids):
 def owns_listener(pid, port):
     """True if process `pid` holds a listening TCP socket on `port`.  This is
     how a starter knows the port is ours and not another process's."""
-    return bool(_listening_inodes(port) & _socket_inodes(pid))
+    return bool(listening_inodes(port) & _socket_inodes(pid))
 
 
 # ------------------------------------------------------------------ processes

@@ -13,12 +13,7 @@ import sptest
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def resp(*args):
-    out = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+resp = sptest.resp
 
 
 def count_replies(data):
@@ -86,16 +81,7 @@ def conf(port, backends, **global_keys):
 
 
 def scrape(port):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head.decode(), body.decode()
+    return scrape_path(port, "/metrics")
 
 
 def families(body):

@@ -93,12 +93,7 @@ def count_replies(data):
     return n
 
 
-def resp(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+resp = sptest.resp
 
 
 class RedisProxyTest(sptest.HarnessTestCase):

@@ -21,12 +21,7 @@ NCONN = 16
 PAIRS = 4               # SET/GET pairs per pipelined batch
 
 
-def resp(*args):
-    out = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+resp = sptest.resp
 
 
 class Reader:
@@ -196,7 +191,7 @@ class ReloadTest(sptest.HarnessTestCase):
         load = Load(self.port, reconnect=False, tag="hup").start()
         self.addCleanup(load.finish)
         load.wait_progress()
-        sockets = sptest._listening_inodes(self.port)
+        sockets = sptest.listening_inodes(self.port)
         self.assertEqual(len(sockets), proxy.nworkers)      # one per worker
         timings = []
         for n in range(10):
@@ -214,7 +209,7 @@ class ReloadTest(sptest.HarnessTestCase):
             load.wait_progress(100)
         load.finish()
         # the very same listening sockets all along: never closed, reopened
-        self.assertEqual(sptest._listening_inodes(self.port), sockets)
+        self.assertEqual(sptest.listening_inodes(self.port), sockets)
         self.assertEqual(load.errors, [])
         self.assertEqual(load.lost, 0)
         self.assertEqual(load.wrong, 0)

@@ -26,12 +26,7 @@ def conf(port, backend_ports, workers=2, pool="alpha", **global_keys):
     return "\n".join(lines) + "\n"
 
 
-def resp(*args):
-    out = [f"*{len(args)}\r\n".encode()]
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
+resp = sptest.resp
 
 
 def read_line(sock):
