@@ -151,3 +151,13 @@ sp_log_write(struct sp_log *log, int level, int err, const char *fmt, ...)
     va_end(ap);
     errno = saved;
 }
+
+void
+sp_log_rotate(struct sp_log *log)
+{
+    if (sp_log_reopen(log) != 0) {
+        sp_log_error(log, errno, "cannot reopen the log file");
+    } else {
+        sp_log_notice(log, "log file reopened");
+    }
+}

@@ -45,6 +45,10 @@ int sp_log_open(struct sp_log *log, const char *path, int level);
 /* Reopen the file (after logrotate moved it). No-op for stderr. */
 int sp_log_reopen(struct sp_log *log);
 
+/* Reopen (logrotate moved the file) and say so in the new file, or why
+ * not in the old one. */
+void sp_log_rotate(struct sp_log *log);
+
 void sp_log_close(struct sp_log *log);
 
 /* Raise (+1) or lower (-1) the level within bounds (SIGTTIN / SIGTTOU). */

@@ -222,11 +222,7 @@ sp_worker_channel_read(struct sp_worker *worker)
             worker->stop = true;
             break;
         case SP_CHANNEL_REOPEN:
-            if (sp_log_reopen(worker->log) != 0) {
-                sp_log_error(worker->log, errno, "cannot reopen the log");
-            } else {
-                sp_log_notice(worker->log, "log file reopened");
-            }
+            sp_log_rotate(worker->log);
             break;
         case SP_CHANNEL_LOG_LEVEL:
             sp_log_level_step(worker->log, (int)msg.arg);
@@ -247,14 +243,15 @@ sp_worker_channel_read(struct sp_worker *worker)
     }
 }
 
-/* The signals a worker (or the single process) acts on. */
+const int sp_worker_signal_set[] = {
+    SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
+    SIGWINCH, 0
+};
+
+/* Act on the signals that arrived during the wait. */
 static void
 sp_worker_signals(struct sp_worker *worker)
 {
-    static const int handled[] = {
-        SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
-        SIGWINCH, 0
-    };
     struct sp_signals *sig = worker->signals;
     char name[32];
 
@@ -262,7 +259,7 @@ sp_worker_signals(struct sp_worker *worker)
         return;
     }
     sig->any = 0;
-    for (const int *s = handled; *s != 0; s++) {
+    for (const int *s = sp_worker_signal_set; *s != 0; s++) {
         if (!sp_signals_take(sig, *s)) {
             continue;
         }
@@ -277,11 +274,7 @@ sp_worker_signals(struct sp_worker *worker)
             sp_worker_drain(worker, false);
             break;
         case SIGUSR1:
-            if (sp_log_reopen(worker->log) != 0) {
-                sp_log_error(worker->log, errno, "cannot reopen the log");
-            } else {
-                sp_log_notice(worker->log, "log file reopened");
-            }
+            sp_log_rotate(worker->log);
             break;
         case SIGTTIN:
             sp_log_level_step(worker->log, 1);

@@ -142,6 +142,9 @@ void sp_worker_flush(struct sp_worker *worker);
 /* Worker scratch of at least n bytes (NULL: ENOMEM). */
 uint8_t *sp_worker_scratch(struct sp_worker *worker, size_t n);
 
+/* The signals a worker (or the single process) handles, 0-terminated. */
+extern const int sp_worker_signal_set[];
+
 /* Every event of the worker's descriptors lands here. */
 void sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
                         void *data);

@@ -729,9 +729,7 @@ sp_master_reload(struct sp_master *master)
     char err[SP_CONF_ERRLEN];
     uint32_t nworkers;
 
-    if (sp_log_reopen(master->log) != 0) {
-        sp_log_error(master->log, errno, "cannot reopen the log");
-    }
+    sp_log_rotate(master->log);
     sp_master_tell(master, SP_CHANNEL_REOPEN, 0, SIGUSR1);
     if (sp_conf_load(master->opts->conf_file, &conf, err, sizeof(err)) != 0) {
         sp_master_reload_failed(master, err);
@@ -886,11 +884,7 @@ sp_master_signals(struct sp_master *master)
             sp_master_winch(master);
             break;
         case SIGUSR1:
-            if (sp_log_reopen(master->log) != 0) {
-                sp_log_error(master->log, errno, "cannot reopen the log");
-            } else {
-                sp_log_notice(master->log, "log file reopened");
-            }
+            sp_log_rotate(master->log);
             sp_master_tell(master, SP_CHANNEL_REOPEN, 0, SIGUSR1);
             break;
         case SIGTTIN:

@@ -19,11 +19,6 @@
 #include "sp_signal.h"
 #include "sp_worker.h"
 
-static const int sp_worker_signal_set[] = {
-    SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
-    SIGWINCH, 0
-};
-
 int
 sp_worker_cpu(const struct sp_conf *conf, uint32_t slot)
 {
