@@ -403,15 +403,21 @@ class ListenerTest(sptest.HarnessTestCase):
         port = sptest.free_port()
         proxy = h.start_shardproxy(pool_yaml("lim", port, [(backend.port, 1, None)],
                                              client_connections=2))
-        # the readiness probe's connection must be gone first
-        sptest.poll_until(lambda: sptest.read_stats(proxy.stats_port)["lim"]
-                          ["client_connections"] == 0, "probe closed", timeout=5)
-        held = [socket.create_connection(("127.0.0.1", port), timeout=5)
-                for _ in range(2)]
-        for sock in held:
-            self.addCleanup(sock.close)
+        # the readiness probes' connections must be gone first (one may
+        # still wait in a worker's queue and count for a moment when taken)
+        held = []
+
+        def hold_one():
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.sendall(resp("PING"))
-            self.assertEqual(sock.recv(100), b"+PONG\r\n")
+            if sock.recv(100) == b"+PONG\r\n":
+                held.append(sock)
+                self.addCleanup(sock.close)
+                return True
+            sock.close()
+            return False
+        for _ in range(2):
+            self.assertTrue(sptest.poll_until(hold_one, "a client slot", timeout=5))
         # a second reply never comes: this waits for the close itself
         data, closed = raw_exchange(port, resp("PING"), 2, timeout=3)
         self.assertEqual(data, b"-ERR max number of clients reached\r\n")
