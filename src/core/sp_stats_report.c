@@ -5,6 +5,7 @@
 #include "sp_stats_report.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -129,13 +130,46 @@ out:
 }
 
 int
+sp_stats_write_all(int fd, const void *data, size_t len, int timeout_ms)
+{
+    const char *p = data;
+    struct pollfd pfd = { fd, POLLOUT, 0 };
+    struct timespec start, now;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return -1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long spent = (now.tv_sec - start.tv_sec) * 1000
+                     + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (spent >= timeout_ms) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (poll(&pfd, 1, (int)(timeout_ms - spent)) < 0 && errno != EINTR) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
 sp_stats_send(int fd, const struct sp_stats_buf *buf)
 {
-    /* a short bounded blocking write: the stats port is not a hot path */
-    struct timeval tv = { 0, SP_STATS_SNDTIMEO_MS * 1000 };
-
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (write(fd, buf->data, buf->len) < 0 || write(fd, "\n", 1) < 0) {
+    /* a short bounded write: the stats port is not a hot path */
+    if (sp_stats_write_all(fd, buf->data, buf->len, SP_STATS_SNDTIMEO_MS) != 0
+        || sp_stats_write_all(fd, "\n", 1, SP_STATS_SNDTIMEO_MS) != 0) {
         return -1;
     }
     return 0;

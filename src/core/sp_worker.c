@@ -176,6 +176,17 @@ sp_worker_adopt(struct sp_worker *worker, const struct sp_channel_msg *msg,
 {
     struct sp_pool *pool;
 
+    if (fd >= 0 && worker->draining && worker->handoff && worker->channel != NULL
+        && msg->slot >= 0 && (uint32_t)msg->slot < worker->npools) {
+        /* retiring ourselves: straight back, for a current worker */
+        struct sp_channel_msg back = *msg;
+        back.command = SP_CHANNEL_HANDOFF;
+        back.pid = worker->pid;
+        if (sp_channel_send(worker->channel->fd, &back, fd) == 0) {
+            close(fd);
+            return;
+        }
+    }
     if (fd < 0 || msg->slot < 0 || (uint32_t)msg->slot >= worker->npools
         || worker->draining) {
         sp_log_warn(worker->log, 0, "channel: cannot adopt a client (pool "

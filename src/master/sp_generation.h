@@ -31,7 +31,9 @@ struct sp_generation {
     struct sp_shared       shared;
     struct sp_process     *procs;
     uint32_t               nprocs;
-    bool                   retiring;    /* told to hand over and exit */
+    bool                   retiring;    /* replaced by a newer generation */
+    bool                   retire_sent; /* ... and told to hand over, once
+                                           the newer one serves */
     struct sp_timer        kill_timer;  /* retiring: SIGKILL what is left */
     struct sp_generation  *next;        /* the master's list of retiring ones */
 };

@@ -38,6 +38,7 @@
 #define SP_MASTER_KILL_AFTER_MS   5000  /* TERM: then SIGKILL what is left */
 #define SP_MASTER_RETRY_MS        10    /* handoffs waiting for a worker */
 #define SP_MASTER_HANDOFF_MAX_MS  5000  /* ... and how long they may wait */
+#define SP_MASTER_SPAWN_RETRY_MS  1000  /* after a failed fork */
 
 static const int sp_master_signal_set[] = {
     SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
@@ -45,6 +46,7 @@ static const int sp_master_signal_set[] = {
 };
 
 static void sp_master_free_all(struct sp_master *master);
+static void sp_master_retire_check(struct sp_master *master);
 static void sp_master_channel_event(struct sp_event_loop *loop, int fd,
                                     uint32_t ready, void *data);
 
@@ -139,6 +141,13 @@ sp_master_spawn(struct sp_master *master, struct sp_process *proc)
             close(master->metrics_fd);
             master->metrics_fd = -1;
         }
+        /* clients queued for a handoff are not this worker's to hold: a
+         * copy here would keep them open after their new worker closes */
+        for (uint32_t i = 0; i < master->nhandoffs; i++) {
+            close(master->handoffs[i].fd);
+        }
+        master->nhandoffs = 0;
+        sp_master_stats_forget(master);
         for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
             if (g->listen.pools != NULL) {
                 sp_listen_close(&g->listen);
@@ -293,6 +302,10 @@ sp_master_reap(struct sp_master *master)
         bool respawn = current && !master->quitting && !master->terminating
                        && !master->winched;
         sp_master_close_channel(master, proc);
+        /* a lock holder that died cannot release the accept lock itself */
+        int holder = (int)pid;
+        atomic_compare_exchange_strong(&proc->gen->shared.header->accept_lock,
+                                       &holder, 0);
         /* its connections died with it: its gauges go, its counters stay */
         sp_shared_slot_vacate(&proc->gen->shared, proc->slot);
         if ((master->quitting || master->terminating)
@@ -333,48 +346,76 @@ sp_master_count(const struct sp_master *master, sp_process_state_t state)
 
 /* ---- handoffs: retiring worker -> master -> current worker ---------------------- */
 
-/* Where a client of pool `pool` of `from` belongs now: -1 if nowhere. */
-static int64_t
-sp_master_map_pool(const struct sp_conf *from, uint32_t pool,
-                   const struct sp_conf *to, uint32_t *flags)
-{
-    const struct sp_conf_pool *old = &from->pools[pool];
+/*
+ * A handed-over client travels by its pool's name, protocol and password
+ * hash (struct sp_handoff), never by an index: it is placed against the
+ * configuration current when it is passed on, which a later reload may
+ * have changed while it waited.
+ */
 
-    for (uint32_t i = 0; i < to->npools; i++) {
-        const struct sp_conf_pool *now = &to->pools[i];
-        if (strcmp(now->name, old->name) != 0) {
+/* Hash of a redis_auth, to compare passwords without keeping them. */
+static uint64_t
+sp_master_auth_hash(const char *auth)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    if (auth == NULL) {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)auth; *p != '\0'; p++) {
+        h = (h ^ *p) * UINT64_C(1099511628211);
+    }
+    return h | 1;
+}
+
+/* Our workers stop while the other master of an upgrade serves. */
+static bool
+sp_master_to_peer(const struct sp_master *master)
+{
+    return master->peer_fd >= 0 && (master->winched || master->quitting);
+}
+
+/* The current pool for h (-1: gone, or another protocol); clears the
+ * authenticated flag when the password changed. */
+static int64_t
+sp_master_place(const struct sp_master *master, struct sp_handoff *h)
+{
+    const struct sp_conf *conf = master->current->conf;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        const struct sp_conf_pool *cp = &conf->pools[i];
+        if (strcmp(cp->name, h->name) != 0) {
             continue;
         }
-        if (now->redis != old->redis) {
+        if (cp->redis != ((h->flags & SP_CHANNEL_REDIS) != 0)) {
             return -1;          /* another protocol: a client cannot follow */
         }
-        bool same_auth = (now->redis_auth == NULL && old->redis_auth == NULL)
-                         || (now->redis_auth != NULL && old->redis_auth != NULL
-                             && strcmp(now->redis_auth, old->redis_auth) == 0);
-        if (!same_auth) {
-            *flags &= ~(uint32_t)SP_CHANNEL_AUTHENTICATED;  /* AUTH again */
+        if (sp_master_auth_hash(cp->redis_auth) != h->auth) {
+            h->flags &= ~(uint32_t)SP_CHANNEL_AUTHENTICATED;   /* AUTH again */
         }
         return i;
     }
     return -1;
 }
 
-/* Pass one client to a current worker. 0, or -1 (no worker could take it now). */
+/*
+ * Pass one client on: to the other master of an upgrade when ours stop,
+ * else to a current worker. 0 done (passed on, or closed: its pool is
+ * gone), or -1: nobody can take it now (try again later).
+ */
 static int
 sp_master_adopt(struct sp_master *master, struct sp_handoff *h)
 {
     struct sp_generation *gen = master->current;
+    struct sp_channel_msg msg = {
+        .command = SP_CHANNEL_ADOPT, .pid = getpid(), .auth = h->auth,
+    };
+    int64_t pool;
 
-    if (h->to_peer) {
-        struct sp_channel_msg msg = {
-            .command = SP_CHANNEL_ADOPT, .slot = -1, .pid = getpid(),
-            .arg = h->flags, .auth = h->auth,
-        };
-        memcpy(msg.name, h->name, sizeof(msg.name));
-        if (master->peer_fd < 0) {
-            errno = EPIPE;
-            return -1;
-        }
+    memcpy(msg.name, h->name, sizeof(msg.name));
+    if (sp_master_to_peer(master)) {
+        msg.slot = -1;
+        msg.arg = h->flags;
         if (sp_channel_send(master->peer_fd, &msg, h->fd) != 0) {
             return -1;
         }
@@ -382,15 +423,22 @@ sp_master_adopt(struct sp_master *master, struct sp_handoff *h)
         master->handed_over++;
         return 0;
     }
-
+    /* stopping with no other master: nobody will serve it */
+    pool = master->terminating || master->quitting ? -1
+           : sp_master_place(master, h);
+    if (pool < 0) {
+        close(h->fd);           /* its pool is gone: at a boundary, so clean */
+        master->handoff_closed++;
+        return 0;
+    }
+    msg.slot = (int32_t)pool;
+    msg.arg = h->flags & SP_CHANNEL_AUTHENTICATED;
     for (uint32_t tries = 0; tries < gen->nprocs; tries++) {
         struct sp_process *proc = &gen->procs[master->next_target++ % gen->nprocs];
-        struct sp_channel_msg msg = {
-            SP_CHANNEL_ADOPT, (int32_t)h->pool, proc->pid, h->flags
-        };
         if (proc->state != SP_PROCESS_RUNNING || proc->channel < 0) {
             continue;
         }
+        msg.pid = proc->pid;
         if (sp_channel_send(proc->channel, &msg, h->fd) == 0) {
             close(h->fd);           /* in flight: the worker has it now */
             master->handed_over++;
@@ -428,132 +476,11 @@ sp_master_handoff_retry(struct sp_event_loop *loop, struct sp_timer *timer)
     }
 }
 
-/* Hash of a redis_auth, to compare passwords across masters unseen. */
-static uint64_t
-sp_master_auth_hash(const char *auth)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-
-    if (auth == NULL) {
-        return 0;
-    }
-    for (const unsigned char *p = (const unsigned char *)auth; *p != '\0'; p++) {
-        h = (h ^ *p) * UINT64_C(1099511628211);
-    }
-    return h | 1;
-}
-
-/* Our workers stop while the other master of an upgrade serves. */
-static bool
-sp_master_to_peer(const struct sp_master *master)
-{
-    return master->peer_fd >= 0 && (master->winched || master->quitting);
-}
-
-static void sp_master_queue(struct sp_master *master, struct sp_handoff *h);
-
-static void
-sp_master_handoff(struct sp_master *master, struct sp_process *from,
-                  const struct sp_channel_msg *msg, int fd)
-{
-    uint32_t flags = (uint32_t)msg->arg;
-    int64_t pool = -1;
-    struct sp_handoff h = { .fd = fd, .since_ms = sp_event_now_ms(master->loop) };
-
-    if (fd < 0) {
-        return;
-    }
-    if (msg->slot < 0 || (uint32_t)msg->slot >= from->gen->conf->npools
-        || master->terminating) {
-        close(fd);
-        master->handoff_closed++;
-        return;
-    }
-    if (sp_master_to_peer(master)) {
-        const struct sp_conf_pool *cp = &from->gen->conf->pools[msg->slot];
-        h.to_peer = true;
-        h.flags = flags | (cp->redis ? SP_CHANNEL_REDIS : 0);
-        h.auth = sp_master_auth_hash(cp->redis_auth);
-        snprintf(h.name, sizeof(h.name), "%s", cp->name);
-        sp_master_queue(master, &h);
-        return;
-    }
-    if (!master->quitting) {
-        pool = sp_master_map_pool(from->gen->conf, (uint32_t)msg->slot,
-                                  master->current->conf, &flags);
-    }
-    if (pool < 0) {
-        close(fd);              /* its pool is gone: at a boundary, so clean */
-        master->handoff_closed++;
-        return;
-    }
-    h.pool = (uint32_t)pool;
-    h.flags = flags;
-    sp_master_queue(master, &h);
-}
-
-/* From the other master of an upgrade: a client for one of our pools. */
-static void
-sp_master_peer_adopt(struct sp_master *master, const struct sp_channel_msg *msg,
-                     int fd)
-{
-    const struct sp_conf *conf = master->current->conf;
-    struct sp_handoff h = { .fd = fd, .since_ms = sp_event_now_ms(master->loop) };
-    char name[SP_CHANNEL_NAME];
-
-    if (fd < 0) {
-        return;
-    }
-    memcpy(name, msg->name, sizeof(name));
-    name[sizeof(name) - 1] = '\0';
-    for (uint32_t i = 0; i < conf->npools && !master->quitting
-                         && !master->terminating; i++) {
-        const struct sp_conf_pool *cp = &conf->pools[i];
-        if (strcmp(cp->name, name) != 0
-            || cp->redis != ((msg->arg & SP_CHANNEL_REDIS) != 0)) {
-            continue;
-        }
-        h.pool = i;
-        h.flags = (uint32_t)msg->arg & SP_CHANNEL_AUTHENTICATED;
-        if (sp_master_auth_hash(cp->redis_auth) != msg->auth) {
-            h.flags = 0;        /* another password: AUTH again */
-        }
-        sp_master_queue(master, &h);
-        return;
-    }
-    close(fd);
-    master->handoff_closed++;
-}
-
-static void
-sp_master_peer_event(struct sp_event_loop *loop, int fd, uint32_t ready,
-                     void *data)
-{
-    struct sp_master *master = data;
-    struct sp_channel_msg msg;
-    int passed, rc;
-
-    (void)loop;
-    (void)ready;
-    while ((rc = sp_channel_recv(fd, &msg, &passed)) > 0) {
-        if (msg.command == SP_CHANNEL_ADOPT) {
-            sp_master_peer_adopt(master, &msg, passed);
-        } else if (passed >= 0) {
-            close(passed);
-        }
-    }
-    if (rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-        sp_log_notice(master->log, "upgrade: the other master is gone");
-        sp_master_close_peer(master);
-    }
-}
-
 /* Pass h on now, or keep it (in order) until someone can take it. */
 static void
 sp_master_queue(struct sp_master *master, struct sp_handoff *hp)
 {
     struct sp_handoff h = *hp;
-    int fd = h.fd;
 
     if (master->nhandoffs == 0 && sp_master_adopt(master, &h) == 0) {
         return;
@@ -562,7 +489,7 @@ sp_master_queue(struct sp_master *master, struct sp_handoff *hp)
         uint32_t cap = master->handoffs_cap == 0 ? 64 : master->handoffs_cap * 2;
         struct sp_handoff *grown = realloc(master->handoffs, cap * sizeof(h));
         if (grown == NULL) {
-            close(fd);
+            close(h.fd);
             master->handoff_closed++;
             return;
         }
@@ -576,6 +503,85 @@ sp_master_queue(struct sp_master *master, struct sp_handoff *hp)
     }
 }
 
+/* From a retiring (or draining) worker of ours: a client at a boundary. */
+static void
+sp_master_handoff(struct sp_master *master, struct sp_process *from,
+                  const struct sp_channel_msg *msg, int fd)
+{
+    struct sp_handoff h = { .fd = fd, .since_ms = sp_event_now_ms(master->loop) };
+    const struct sp_conf_pool *cp;
+
+    if (fd < 0) {
+        return;
+    }
+    if (msg->slot < 0 || (uint32_t)msg->slot >= from->gen->conf->npools) {
+        close(fd);
+        master->handoff_closed++;
+        return;
+    }
+    cp = &from->gen->conf->pools[msg->slot];
+    h.flags = ((uint32_t)msg->arg & SP_CHANNEL_AUTHENTICATED)
+              | (cp->redis ? SP_CHANNEL_REDIS : 0);
+    h.auth = sp_master_auth_hash(cp->redis_auth);
+    snprintf(h.name, sizeof(h.name), "%s", cp->name);
+    sp_master_queue(master, &h);
+}
+
+/* From the other master of an upgrade: a client for one of our pools. */
+static void
+sp_master_peer_adopt(struct sp_master *master, const struct sp_channel_msg *msg,
+                     int fd)
+{
+    struct sp_handoff h = { .fd = fd, .since_ms = sp_event_now_ms(master->loop) };
+
+    if (fd < 0) {
+        return;
+    }
+    memcpy(h.name, msg->name, sizeof(h.name));
+    h.name[sizeof(h.name) - 1] = '\0';
+    h.flags = (uint32_t)msg->arg & (SP_CHANNEL_AUTHENTICATED | SP_CHANNEL_REDIS);
+    h.auth = msg->auth;
+    sp_master_queue(master, &h);
+}
+
+/* A channel message that could not be read whole (EBADMSG: out of
+ * descriptors for an attached one) is skipped; other errors end it. */
+static bool
+sp_master_channel_broken(int rc)
+{
+    return rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+                       && errno != EBADMSG);
+}
+
+static void
+sp_master_peer_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                     void *data)
+{
+    struct sp_master *master = data;
+    struct sp_channel_msg msg;
+    int passed, rc;
+
+    (void)loop;
+    (void)ready;
+    while ((rc = sp_channel_recv(fd, &msg, &passed)) > 0
+           || (rc < 0 && errno == EBADMSG)) {
+        if (rc < 0) {
+            sp_log_error(master->log, EBADMSG, "upgrade: a message from the "
+                         "other master was cut short; skipped");
+            continue;
+        }
+        if (msg.command == SP_CHANNEL_ADOPT) {
+            sp_master_peer_adopt(master, &msg, passed);
+        } else if (passed >= 0) {
+            close(passed);
+        }
+    }
+    if (sp_master_channel_broken(rc)) {
+        sp_log_notice(master->log, "upgrade: the other master is gone");
+        sp_master_close_peer(master);
+    }
+}
+
 static void
 sp_master_channel_event(struct sp_event_loop *loop, int fd, uint32_t ready,
                         void *data)
@@ -586,14 +592,20 @@ sp_master_channel_event(struct sp_event_loop *loop, int fd, uint32_t ready,
     int passed, rc;
 
     (void)ready;
-    while ((rc = sp_channel_recv(fd, &msg, &passed)) > 0) {
+    while ((rc = sp_channel_recv(fd, &msg, &passed)) > 0
+           || (rc < 0 && errno == EBADMSG)) {
+        if (rc < 0) {
+            sp_log_error(master->log, EBADMSG, "worker #%u: a channel message "
+                         "was cut short; skipped", proc->slot);
+            continue;
+        }
         if (msg.command == SP_CHANNEL_HANDOFF) {
             sp_master_handoff(master, proc, &msg, passed);
         } else if (passed >= 0) {
             close(passed);
         }
     }
-    if (rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (sp_master_channel_broken(rc)) {
         sp_master_close_channel(master, proc);  /* it exits; CHLD follows */
     }
 }
@@ -787,19 +799,62 @@ sp_master_reload(struct sp_master *master)
         }
     }
     for (uint32_t i = 0; i < gen->nprocs; i++) {
-        sp_master_spawn(master, &gen->procs[i]);
-    }
-    sp_master_tell_gen(master, old, SP_CHANNEL_RETIRE, 0, SIGQUIT);
-    if (conf->global.worker_shutdown_timeout > 0) {
-        sp_timer_add(master->loop, &old->kill_timer,
-                     (uint64_t)old->conf->global.worker_shutdown_timeout * 1000
-                     + SP_MASTER_KILL_AFTER_MS, sp_master_kill_retired, old);
+        if (sp_master_spawn(master, &gen->procs[i]) != 0) {
+            gen->procs[i].state = SP_PROCESS_WAITING;      /* try again */
+            gen->procs[i].respawn_at_ms = sp_event_now_ms(master->loop)
+                                          + SP_MASTER_SPAWN_RETRY_MS;
+        }
     }
     sp_log_notice(master->log, "reloaded '%s': generation %u with %u "
-                  "worker%s; generation %u hands its clients over and retires",
-                  master->opts->conf_file, gen->id, nworkers,
+                  "worker%s; generation %u hands its clients over and retires "
+                  "once it serves", master->opts->conf_file, gen->id, nworkers,
                   nworkers == 1 ? "" : "s", old->id);
+    sp_master_respawn(master);
+    sp_master_retire_check(master);
     sp_master_bury(master);
+}
+
+static void sp_master_retire_due(struct sp_event_loop *loop,
+                                 struct sp_timer *timer);
+
+/*
+ * Retiring generations are told to hand their clients over only once the
+ * current one serves (a worker has set up): if the new workers cannot
+ * start (a bad CPU list, a limit they may not raise), the old ones simply
+ * keep serving.
+ */
+static void
+sp_master_retire_check(struct sp_master *master)
+{
+    bool pending = false;
+
+    for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
+        if (g->retire_sent) {
+            continue;
+        }
+        if (sp_generation_serving(master->current) == 0) {
+            pending = true;
+            continue;
+        }
+        g->retire_sent = true;
+        sp_master_tell_gen(master, g, SP_CHANNEL_RETIRE, 0, SIGQUIT);
+        if (g->conf->global.worker_shutdown_timeout > 0) {
+            sp_timer_add(master->loop, &g->kill_timer,
+                         (uint64_t)g->conf->global.worker_shutdown_timeout * 1000
+                         + SP_MASTER_KILL_AFTER_MS, sp_master_kill_retired, g);
+        }
+    }
+    if (pending && !master->retire_timer.armed) {
+        sp_timer_add(master->loop, &master->retire_timer, SP_MASTER_RETRY_MS,
+                     sp_master_retire_due, master);
+    }
+}
+
+static void
+sp_master_retire_due(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    (void)loop;
+    sp_master_retire_check(timer->data);
 }
 
 static void
@@ -968,6 +1023,7 @@ sp_master_free_all(struct sp_master *master)
         sp_timer_del(master->loop, &master->respawn_timer);
         sp_timer_del(master->loop, &master->kill_timer);
         sp_timer_del(master->loop, &master->handoff_timer);
+        sp_timer_del(master->loop, &master->retire_timer);
         for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
             sp_timer_del(master->loop, &g->kill_timer);
         }
@@ -1052,6 +1108,7 @@ sp_master_run(const struct sp_master_args *args)
             rc = EXIT_FAILURE;
         }
         sp_master_signals(&master);
+        sp_master_retire_check(&master);
     }
     if (master.unclean) {
         sp_log_error(args->log, 0, "a worker did not stop cleanly");

@@ -22,16 +22,18 @@
 #include "sp_totals.h"
 
 /* A client on its way from a retiring worker to a current one, or to the
- * other master (upgrade). */
+ * other master (upgrade), named by its pool (not an index: a reload may
+ * come while it waits). */
 struct sp_handoff {
     int      fd;
-    uint32_t pool;          /* in the current configuration (to a worker) */
-    uint32_t flags;
+    uint32_t flags;         /* SP_CHANNEL_AUTHENTICATED, SP_CHANNEL_REDIS */
     uint64_t since_ms;
-    bool     to_peer;
-    uint64_t auth;          /* to the peer: hash of the pool's redis_auth */
-    char     name[SP_CHANNEL_NAME];  /* to the peer: the pool's name */
+    uint64_t auth;          /* hash of the pool's redis_auth (0: none) */
+    char     name[SP_CHANNEL_NAME];  /* the pool */
 };
+
+#define SP_MASTER_HTTP_MAX 16       /* Prometheus scrapes at once */
+struct sp_http_conn;
 
 struct sp_master {
     const struct sp_options   *opts;
@@ -65,10 +67,14 @@ struct sp_master {
     bool                       winched;     /* WINCH: no workers on purpose */
     bool                       unclean;     /* a worker failed its stop */
     int64_t                    started_s;
+    bool                       retire_pending;  /* the newest retiring
+                                                   generation waits for the
+                                                   current one to serve */
+    struct sp_timer            retire_timer;
     struct sp_observe          observe;     /* rates, skew, hot keys */
     struct sp_timer            observe_timer;
     int                        metrics_fd;  /* Prometheus; -1: none */
-    uint32_t                   metrics_conns;   /* scrapes under way */
+    struct sp_http_conn       *scrapes[SP_MASTER_HTTP_MAX];  /* under way */
 };
 
 
@@ -86,6 +92,9 @@ int sp_master_stats_start(struct sp_master *master);
 void sp_master_stats_reload(struct sp_master *master);
 
 void sp_master_stats_stop(struct sp_master *master);
+
+/* In a forked worker: close the scrape connections (not its to hold). */
+void sp_master_stats_forget(struct sp_master *master);
 
 int64_t sp_master_retiring(const struct sp_master *master);
 

@@ -22,7 +22,6 @@
 #define SP_OBSERVE_TICK_MS   1000
 #define SP_HTTP_REQUEST_MAX  8192       /* a scrape's request head */
 #define SP_HTTP_TIMEOUT_MS   2000       /* to send it */
-#define SP_HTTP_MAX_CONNS    16
 
 int64_t
 sp_master_retiring(const struct sp_master *master)
@@ -159,10 +158,13 @@ sp_master_stats_reload(struct sp_master *master)
 
 /* ---- the Prometheus endpoint ------------------------------------------------------ */
 
-/* One scrape: read the request head, answer, close. */
+/* One scrape: read the request head (within SP_HTTP_TIMEOUT_MS), answer,
+ * close. */
 struct sp_http_conn {
     struct sp_master *master;
     int               fd;
+    uint32_t          index;        /* in master->scrapes */
+    struct sp_timer   timer;
     size_t            len;
     char              req[SP_HTTP_REQUEST_MAX];
 };
@@ -170,10 +172,22 @@ struct sp_http_conn {
 static void
 sp_http_close(struct sp_http_conn *c)
 {
-    sp_event_del(c->master->loop, c->fd);
+    struct sp_master *master = c->master;
+
+    if (master->loop != NULL) {
+        sp_timer_del(master->loop, &c->timer);
+        sp_event_del(master->loop, c->fd);
+    }
     close(c->fd);
-    c->master->metrics_conns--;
+    master->scrapes[c->index] = NULL;
     free(c);
+}
+
+static void
+sp_http_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    (void)loop;
+    sp_http_close(timer->data);     /* a client that never asked */
 }
 
 static void
@@ -181,7 +195,6 @@ sp_http_respond(struct sp_http_conn *c)
 {
     struct sp_master *master = c->master;
     struct sp_stats_buf body = { 0 }, head = { 0 };
-    struct timeval tv = { SP_HTTP_TIMEOUT_MS / 1000, 0 };
     const char *status = "200 OK";
     bool get = strncmp(c->req, "GET ", 4) == 0;
     bool path_ok = strncmp(c->req + 4, "/metrics ", 9) == 0
@@ -214,11 +227,14 @@ sp_http_respond(struct sp_http_conn *c)
     sp_stats_buf_printf(&head, "HTTP/1.1 %s\r\nContent-Type: text/plain; "
                         "version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n"
                         "Connection: close\r\n\r\n", status, body.len);
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    /* the whole answer, within the deadline (a big configuration makes a
+     * body of hundreds of kB: more than a socket buffer) */
     if (!head.failed && !body.failed
-        && (write(c->fd, head.data, head.len) < 0
-            || (body.len > 0 && write(c->fd, body.data, body.len) < 0))) {
-        sp_log_warn(master->log, errno, "metrics: write() failed");
+        && (sp_stats_write_all(c->fd, head.data, head.len, SP_HTTP_TIMEOUT_MS) != 0
+            || sp_stats_write_all(c->fd, body.data, body.len,
+                                  SP_HTTP_TIMEOUT_MS) != 0)) {
+        sp_log_warn(master->log, errno, "metrics: the answer could not be "
+                    "written whole");
     }
     sp_stats_buf_free(&head);
     sp_stats_buf_free(&body);
@@ -264,6 +280,8 @@ sp_master_metrics_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
     (void)ready;
     for (;;) {
         int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        uint32_t i = 0;
+
         if (conn < 0) {
             if (errno == EINTR) {
                 continue;
@@ -273,22 +291,39 @@ sp_master_metrics_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
             }
             return;
         }
-        struct sp_http_conn *c = NULL;
-        if (master->metrics_conns < SP_HTTP_MAX_CONNS) {
-            c = calloc(1, sizeof(*c));
+        while (i < SP_MASTER_HTTP_MAX && master->scrapes[i] != NULL) {
+            i++;
         }
+        struct sp_http_conn *c = i < SP_MASTER_HTTP_MAX ? calloc(1, sizeof(*c))
+                                                        : NULL;
         if (c == NULL) {
             close(conn);        /* busy: the scraper retries */
             continue;
         }
         c->master = master;
         c->fd = conn;
-        master->metrics_conns++;
+        c->index = i;
+        master->scrapes[i] = c;
         if (sp_event_add(loop, conn, SP_EV_READ | SP_EV_LEVEL, sp_http_readable,
                          c) != 0) {
+            sp_log_error(master->log, errno, "metrics: cannot watch a scrape");
+            master->scrapes[i] = NULL;
             close(conn);
-            master->metrics_conns--;
             free(c);
+            continue;
+        }
+        sp_timer_add(loop, &c->timer, SP_HTTP_TIMEOUT_MS, sp_http_timeout, c);
+    }
+}
+
+void
+sp_master_stats_forget(struct sp_master *master)
+{
+    for (uint32_t i = 0; i < SP_MASTER_HTTP_MAX; i++) {
+        if (master->scrapes[i] != NULL) {
+            close(master->scrapes[i]->fd);
+            free(master->scrapes[i]);
+            master->scrapes[i] = NULL;
         }
     }
 }
@@ -327,6 +362,11 @@ sp_master_stats_start(struct sp_master *master)
 void
 sp_master_stats_stop(struct sp_master *master)
 {
+    for (uint32_t i = 0; i < SP_MASTER_HTTP_MAX; i++) {
+        if (master->scrapes[i] != NULL) {
+            sp_http_close(master->scrapes[i]);
+        }
+    }
     if (master->loop != NULL) {
         sp_timer_del(master->loop, &master->observe_timer);
         if (master->metrics_fd >= 0) {

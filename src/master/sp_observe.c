@@ -134,7 +134,6 @@ sp_observe_hot(const struct sp_generation *gen, uint32_t pool,
                struct sp_hot_key *out)
 {
     struct sp_hot_key all[SP_HOT_PUBLISH * 64];
-    uint64_t hashes[SP_HOT_PUBLISH * 64];
     uint32_t n = 0;
     struct sp_hot_view view;
 
@@ -145,25 +144,27 @@ sp_observe_hot(const struct sp_generation *gen, uint32_t pool,
         }
         for (uint32_t i = 0; i < view.n; i++) {
             const struct sp_hot_entry *e = &view.e[i];
-            double rate = sp_hot_rate(e, view.window_ms);
+            struct sp_hot_key *k = &all[n < SP_HOT_PUBLISH * 64 ? n : 0];
             uint32_t j = 0;
 
-            while (j < n && hashes[j] != e->hash) {
-                j++;
-            }
-            if (j < n) {
-                all[j].rate += rate;            /* the same key elsewhere */
-                continue;
-            }
             if (n == sizeof(all) / sizeof(all[0])) {
                 continue;
             }
-            hashes[n] = e->hash;
-            all[n].server = e->server;
-            all[n].rate = rate;
+            k->server = e->server;
+            k->rate = sp_hot_rate(e, view.window_ms);
             sp_slowlog_key_text((const uint8_t *)e->key,
                                 e->len < SP_HOT_KEYLEN ? e->len : SP_HOT_KEYLEN,
-                                e->len, all[n].key, sizeof(all[n].key));
+                                e->len, k->key, sizeof(k->key));
+            /* merged by what is shown: the same key from another worker,
+             * or keys that only differ past the bytes kept, are one line */
+            while (j < n && (all[j].server != k->server
+                             || strcmp(all[j].key, k->key) != 0)) {
+                j++;
+            }
+            if (j < n) {
+                all[j].rate += k->rate;
+                continue;
+            }
             n++;
         }
     }

@@ -175,6 +175,48 @@ class ObserveTest(sptest.HarnessTestCase):
         head, _ = scrape_path(self.metrics_port, "/nothing")
         self.assertTrue(head.startswith("HTTP/1.1 404"), head)
 
+    def test_big_answers_whole_and_idle_scrapers_dropped(self):
+        port, metrics = sptest.free_port(), sptest.free_port()
+        # 400 servers (never contacted): a Prometheus answer of ~1 MB
+        text = (f"global:\n  worker_processes: 1\n  metrics_listen: 127.0.0.1:{metrics}\n"
+                f"alpha:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n")
+        text += "".join(f"   - 127.0.0.1:{10000 + i}:1 s{i}\n" for i in range(400))
+        self.harness.start_shardproxy(text)
+        # 16 idle connections that never send a request ...
+        idle = [socket.create_connection(("127.0.0.1", metrics), timeout=5)
+                for _ in range(16)]
+        self.addCleanup(lambda: [c.close() for c in idle])
+        # ... are dropped after their deadline, and a real scrape with a
+        # small receive buffer, read slowly, gets the whole answer
+        def whole_answer():
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(10)
+            try:
+                s.connect(("127.0.0.1", metrics))
+                s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                return False
+            finally:
+                s.close()
+            head, _, body = data.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                return False
+            length = int([l for l in head.split(b"\r\n")
+                          if l.lower().startswith(b"content-length:")][0].split(b":")[1])
+            self.assertGreater(length, 500000)
+            self.assertEqual(len(body), length)
+            fams = families(body.decode())
+            self.assertEqual(len(fams["shardproxy_server_requests"].samples), 400)
+            return True
+        self.assertTrue(sptest.poll_until(whole_answer, "a whole answer", timeout=15))
+
     def test_five_hot_keys_and_their_servers(self):
         proxy = self.start(hot_server_share=0)
         hot = [f"hot:{i}" for i in range(5)]

@@ -115,6 +115,21 @@ class WorkersTest(sptest.HarnessTestCase):
         proxy, port = self.start(accept_mode="lock")
         self.check_both_accept(proxy, port)
 
+    def test_lock_mode_survives_the_death_of_the_lock_holder(self):
+        proxy, port = self.start(accept_mode="lock")
+        self.hold_connections(port, 4)
+        # one of them holds the accept lock while it sleeps: kill both, one
+        # after the other, and the lock must not die with its holder
+        for pid in proxy.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+            self.assertTrue(sptest.poll_until(
+                lambda: sptest.read_stats(proxy.stats_port)["workers"] == 2
+                and pid not in proxy.worker_pids(), "the respawn", timeout=10))
+        socks = self.hold_connections(port, 20)
+        held = [self.worker_stats(proxy, i)["alpha"]["client_connections"]
+                for i in range(2)]
+        self.assertEqual(sum(held), 20)
+
     def test_lock_threshold_moves_connections_to_the_other_worker(self):
         proxy, port = self.start(accept_mode="lock", accept_lock_threshold=10)
         self.hold_connections(port, 18)
