@@ -61,7 +61,14 @@ sp_conn_free(struct sp_conn *conn)
     }
     sp_timer_del(worker->loop, &conn->timer);
     if (conn->fd >= 0) {
-        sp_event_del(worker->loop, conn->fd);
+        if ((conn->kind == SP_CONN_CLIENT || conn->kind == SP_CONN_SERVER)
+            && !conn->fd_shared) {
+            /* ours alone: close() takes it out of epoll, no epoll_ctl */
+            sp_event_forget(worker->loop, conn->fd);
+        } else {
+            sp_event_del(worker->loop, conn->fd);   /* listeners, channel,
+                                                       handed-over clients */
+        }
         close(conn->fd);
         conn->fd = -1;
     }

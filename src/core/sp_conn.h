@@ -81,6 +81,8 @@ struct sp_conn {
     uint64_t             rsp_held;      /* client: bytes of replies to write */
     uint64_t             progress_ms;   /* client: last whole request (loop clock) */
     bool                 in_flush;      /* on the worker's flush list */
+    bool                 fd_shared;     /* another descriptor refers to the
+                                           socket (handed over) */
 
     TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */
     TAILQ_ENTRY(sp_conn) flush_link;

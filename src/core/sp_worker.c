@@ -396,6 +396,7 @@ sp_worker_client_idle(struct sp_conn *client)
                         "closing it");
         } else {
             worker->handed_off++;
+            client->fd_shared = true;   /* the master holds it in flight */
         }
     }
     sp_client_close(client);

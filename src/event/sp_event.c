@@ -304,6 +304,22 @@ sp_event_set_wait_sigmask(struct sp_event_loop *loop, const void *mask)
     loop->wait_sigmask = mask;
 }
 
+int
+sp_event_forget(struct sp_event_loop *loop, int fd)
+{
+    struct sp_event_slot *slot = sp_event_registered_slot(loop, fd);
+
+    if (slot == NULL) {
+        return -1;
+    }
+    slot->generation++;
+    slot->registered = false;
+    slot->handler = NULL;
+    slot->data = NULL;
+    slot->interest = 0;
+    return 0;
+}
+
 uint64_t
 sp_event_now_ms(const struct sp_event_loop *loop)
 {

@@ -647,6 +647,36 @@ START_TEST(test_eintr_is_zero)
 }
 END_TEST
 
+START_TEST(test_forget_then_close_leaves_nothing_behind)
+{
+    struct sp_event_loop *loop = new_loop();
+    struct rec old, fresh;
+    int p[2], q[2];
+
+    rec_reset(&old);
+    rec_reset(&fresh);
+    new_pipe(p);
+    ck_assert_int_eq(sp_event_add(loop, p[0], SP_EV_READ, rec_handler, &old), 0);
+    put_byte(p[1]);
+    ck_assert_int_eq(sp_event_forget(loop, p[0]), 0);
+    ck_assert_int_eq(sp_event_forget(loop, p[0]), -1);     /* not registered */
+    close(p[0]);                    /* close() takes it out of epoll */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(old.calls, 0);
+    new_pipe(q);                    /* likely the same descriptor number */
+    ck_assert_int_eq(sp_event_add(loop, q[0], SP_EV_READ, rec_handler, &fresh), 0);
+    put_byte(q[1]);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
+    ck_assert_int_eq(fresh.calls, 1);
+    ck_assert_int_eq(old.calls, 0);
+    ck_assert_int_eq(sp_event_del(loop, q[0]), 0);
+    close(q[0]);
+    close(q[1]);
+    close(p[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
 /* ---- two-pass dispatch and the wait's signal mask ------------------------ */
 
 struct pass_log {
@@ -1179,6 +1209,7 @@ sp_test_event_suite(void)
 
     tcase_add_test(tc, test_create_destroy);
     tcase_add_test(tc, test_first_pass_then_hook_then_rest);
+    tcase_add_test(tc, test_forget_then_close_leaves_nothing_behind);
     tcase_add_test(tc, test_signal_delivered_only_while_waiting);
     tcase_add_test(tc, test_default_max_fds);
     tcase_add_test(tc, test_add_errors);
