@@ -153,12 +153,7 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
     conn->pool = pool;
     conn->write_ready = true;
     conn->authenticated = authenticated || pool->conf->redis_auth == NULL;
-    if (!pool->conf->listen.is_unix) {
-        sp_net_set_nodelay(fd);
-    }
-    if (pool->conf->tcpkeepalive) {
-        sp_net_set_keepalive(fd);
-    }
+    /* TCP_NODELAY and SO_KEEPALIVE come from the listener (sp_listen.c) */
     pool->proto->client_init(conn);
     if (sp_conn_register(conn) != 0) {
         sp_log_error(worker->log, errno, "pool '%s': cannot watch a new "

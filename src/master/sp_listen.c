@@ -5,6 +5,8 @@
 #include "sp_listen.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -114,6 +116,13 @@ sp_listen_pool_open(struct sp_listen_pool *lp, const struct sp_conf_pool *pool,
                          pool->name, pool->listen_pname, err);
             return -1;
         }
+    }
+    /* accepted sockets inherit these from the listener (Linux): the
+     * workers spare a setsockopt per connection */
+    for (uint32_t i = 0; !pool->listen.is_unix && i < lp->nfds; i++) {
+        int on = 1, keep = pool->tcpkeepalive ? 1 : 0;
+        setsockopt(lp->fds[i], IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        setsockopt(lp->fds[i], SOL_SOCKET, SO_KEEPALIVE, &keep, sizeof(keep));
     }
     sp_log_notice(log, "pool '%s' listening on %s (%s, %u server%s%s)%s",
                   pool->name, pool->listen_pname,
