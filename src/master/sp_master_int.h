@@ -15,6 +15,8 @@
 #include "sp_cli.h"
 #include "sp_event.h"
 #include "sp_generation.h"
+#include "sp_listen.h"
+#include "sp_process.h"
 #include "sp_log.h"
 #include "sp_observe.h"
 #include "sp_proctitle.h"
@@ -77,6 +79,49 @@ struct sp_master {
     struct sp_http_conn       *scrapes[SP_MASTER_HTTP_MAX];  /* under way */
 };
 
+
+#define SP_MASTER_KILL_AFTER_MS   5000  /* TERM: then SIGKILL what is left */
+#define SP_MASTER_RETRY_MS        10    /* handoffs waiting for a worker */
+#define SP_MASTER_HANDOFF_MAX_MS  5000  /* ... and how long they may wait */
+#define SP_MASTER_SPAWN_RETRY_MS  1000  /* after a failed fork */
+
+extern const int sp_master_signal_set[];
+
+/* sp_master.c: telling workers, stopping */
+void sp_master_tell_gen(struct sp_master *master, struct sp_generation *gen,
+                        uint32_t command, int64_t arg, int signo);
+void sp_master_tell(struct sp_master *master, uint32_t command, int64_t arg,
+                    int signo);
+void sp_master_terminate(struct sp_master *master);
+void sp_master_quit(struct sp_master *master);
+void sp_master_kill_retired(struct sp_event_loop *loop, struct sp_timer *timer);
+void sp_master_free_all(struct sp_master *master);
+
+/* sp_master_procs.c: the workers */
+int sp_master_spawn(struct sp_master *master, struct sp_process *proc);
+void sp_master_respawn(struct sp_master *master);
+void sp_master_reap(struct sp_master *master);
+void sp_master_bury(struct sp_master *master);
+void sp_master_close_channel(struct sp_master *master, struct sp_process *proc);
+void sp_master_close_peer(struct sp_master *master);
+uint32_t sp_master_count(const struct sp_master *master,
+                         sp_process_state_t state);
+
+/* sp_handoff.c: clients between workers, and between masters */
+void sp_master_channel_event(struct sp_event_loop *loop, int fd,
+                             uint32_t ready, void *data);
+void sp_master_peer_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                          void *data);
+
+/* sp_reload.c */
+void sp_master_reload(struct sp_master *master);
+void sp_master_retire_check(struct sp_master *master);
+void sp_master_upgrade(struct sp_master *master);
+void sp_master_winch(struct sp_master *master);
+int sp_master_check_user(const struct sp_conf *conf, struct sp_log *log);
+struct sp_listen_spec sp_master_spec(const struct sp_master *master,
+                                     const struct sp_conf *conf,
+                                     uint32_t nworkers);
 
 /* The stats port: one connection answered with the summed JSON. */
 void sp_master_stats_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
