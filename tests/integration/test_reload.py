@@ -286,6 +286,38 @@ class ReloadTest(sptest.HarnessTestCase):
         # the partial request before it retired (1 -> 2 -> 3)
         self.assertIn(self.stats(proxy)["handoffs"], (1, 2))
 
+    def test_a_thousand_idle_clients_follow_a_reload(self):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        if want < 1200:
+            self.skipTest(f"a descriptor limit of {hard} is too low")
+        proxy = self.start()
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(1000):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            socks.append(s)
+        for s in socks:                     # each served once by generation 1
+            s.sendall(resp("PING"))
+        for s in socks:
+            self.assertEqual(Reader(s).reply(), b"+PONG")
+        t0 = time.monotonic()
+        proxy.proc.signal(signal.SIGHUP)
+        self.wait_generation(proxy, 2, timeout=30)
+        took = time.monotonic() - t0
+        for s in socks:                     # ... and by generation 2 now
+            s.sendall(resp("PING"))
+        for s in socks:
+            self.assertEqual(Reader(s).reply(), b"+PONG")
+        stats = self.stats(proxy)
+        self.assertEqual(stats["handoffs"], 1000)
+        self.assertEqual(stats["handoffs_closed"], 0)
+        self.assertEqual(stats["alpha"]["client_connections"], 1000)
+        print(f"\n  1000 idle clients handed over in {took * 1000:.0f} ms")
+
     def test_removed_pool_closes_its_clients_at_a_boundary(self):
         proxy = self.start(beta=True)
         with socket.create_connection(("127.0.0.1", self.beta_port), timeout=5) as s:
