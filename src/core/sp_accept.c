@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "sp_client.h"
 #include "sp_pool.h"
 #include "sp_shared.h"
 #include "sp_worker.h"
 
-#define SP_ACCEPT_RETRY_MS 100     /* after EMFILE / ENFILE */
+#define SP_ACCEPT_RETRY_MS  100     /* after EMFILE / ENFILE */
+#define SP_ACCEPT_DRAIN_MAX 4096    /* retiring: queued connections taken */
 
 static uint32_t
 sp_accept_interest(const struct sp_worker *worker, const struct sp_pool *pool)
@@ -192,12 +194,40 @@ sp_accept_pause(struct sp_conn *listener, int err)
                  sp_accept_resume, listener);
 }
 
+/*
+ * A retiring worker may hold the last copy of a socket the new generation
+ * dropped (an address removed, a worker slot fewer): what waits in its
+ * queue is taken now and handed over with the rest, not reset at close.
+ */
+static void
+sp_accept_drain_queue(struct sp_worker *worker, struct sp_pool *pool)
+{
+    for (int n = 0; n < SP_ACCEPT_DRAIN_MAX; n++) {
+        int fd = accept4(pool->listener->fd, NULL, NULL,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return;             /* EAGAIN: the queue is empty */
+        }
+        atomic_fetch_add(&worker->shared->pool_clients[pool->index], 1);
+        if (sp_client_open(pool, fd, false) == NULL) {
+            atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
+            close(fd);
+        }
+    }
+}
+
 void
 sp_accept_stop(struct sp_worker *worker)
 {
     sp_accept_unlock(worker);
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
+        if (pool->listener != NULL && worker->handoff) {
+            sp_accept_drain_queue(worker, pool);
+        }
         if (pool->listener != NULL) {
             sp_accept_disarm(worker, pool);
             /* closes this process's copy only: the master keeps the socket

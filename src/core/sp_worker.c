@@ -132,7 +132,7 @@ sp_stats_accept_spare(struct sp_worker *worker, int listen_fd)
     }
     close(worker->spare_fd);
     worker->spare_fd = -1;
-    fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
         sp_stats_serve(worker, fd);
         close(fd);
@@ -147,7 +147,8 @@ sp_stats_accept(struct sp_conn *listener)
     struct sp_worker *worker = listener->worker;
 
     for (;;) {
-        int fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
+        /* non-blocking: a reader that stalls costs the deadline, no more */
+        int fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR) {
                 continue;
@@ -186,9 +187,11 @@ sp_worker_adopt(struct sp_worker *worker, const struct sp_channel_msg *msg,
             close(fd);
             return;
         }
+        /* the channel is full: serve it for now, the drain tick hands it
+         * over at its (immediate) boundary */
     }
     if (fd < 0 || msg->slot < 0 || (uint32_t)msg->slot >= worker->npools
-        || worker->draining) {
+        || (worker->draining && !worker->handoff)) {
         sp_log_warn(worker->log, 0, "channel: cannot adopt a client (pool "
                     "%d, fd %d)", msg->slot, fd);
         if (fd >= 0) {
@@ -213,7 +216,14 @@ sp_worker_channel_read(struct sp_worker *worker)
     struct sp_channel_msg msg;
     int fd, rc;
 
-    while ((rc = sp_channel_recv(worker->channel->fd, &msg, &fd)) > 0) {
+    while ((rc = sp_channel_recv(worker->channel->fd, &msg, &fd)) > 0
+           || (rc < 0 && errno == EBADMSG)) {
+        if (rc < 0) {
+            /* cut short (out of descriptors for the one attached): skip */
+            sp_log_error(worker->log, EBADMSG, "channel: a message was cut "
+                         "short; skipped");
+            continue;
+        }
         if (msg.command == SP_CHANNEL_ADOPT) {
             sp_worker_adopt(worker, &msg, fd);
             continue;
@@ -244,7 +254,8 @@ sp_worker_channel_read(struct sp_worker *worker)
             break;
         }
     }
-    if (rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    if (rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+                    && errno != EBADMSG)) {
         /* the master is gone: no orphan keeps serving on its ports */
         sp_log_warn(worker->log, rc == 0 ? 0 : errno, "the master is gone; "
                     "draining and exiting");
@@ -389,7 +400,8 @@ sp_worker_client_idle(struct sp_conn *client)
      * is buffered; whatever the client sends next stays in the socket */
     if (worker->handoff && worker->channel != NULL && !client->eof) {
         if (sp_worker_hand_off(client) != 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS
+                || errno == ETOOMANYREFS) {
                 return false;       /* the drain tick tries again */
             }
             sp_log_warn(worker->log, errno, "cannot hand a client over; "

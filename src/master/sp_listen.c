@@ -57,13 +57,13 @@ sp_listen_take_inherited(struct sp_listen_inherited *inh, const char *key)
     return -1;
 }
 
-/* The previous generation's pool with the same socket kind at key. */
+/* The previous generation's pool at key (whatever its kind: a socket per
+ * worker or one shared, its sockets serve either way). */
 static struct sp_listen_pool *
-sp_listen_find(struct sp_listen_set *from, const char *key, bool shared)
+sp_listen_find(struct sp_listen_set *from, const char *key)
 {
     for (uint32_t i = 0; from != NULL && i < from->npools; i++) {
-        if (from->pools[i].fds != NULL && from->pools[i].shared == shared
-            && strcmp(from->pools[i].key, key) == 0) {
+        if (from->pools[i].fds != NULL && strcmp(from->pools[i].key, key) == 0) {
             return &from->pools[i];
         }
     }
@@ -90,7 +90,7 @@ sp_listen_pool_open(struct sp_listen_pool *lp, const struct sp_conf_pool *pool,
         sp_log_error(log, 0, "pool '%s': out of memory", pool->name);
         return -1;
     }
-    old = sp_listen_find(from, lp->key, lp->shared);
+    old = sp_listen_find(from, lp->key);
     for (uint32_t i = 0; i < lp->nfds; i++) {
         lp->fds[i] = -1;
         if (old != NULL && i < old->nfds && old->fds[i] >= 0) {
@@ -108,9 +108,10 @@ sp_listen_pool_open(struct sp_listen_pool *lp, const struct sp_conf_pool *pool,
         if (lp->fds[i] >= 0) {
             continue;
         }
+        /* SO_REUSEPORT on every TCP listener: a reload that changes the
+         * worker count or accept_mode opens new sockets beside the old */
         lp->fds[i] = sp_net_listen(&pool->listen, pool->backlog,
-                                   per_slot || pool->reuseport, err,
-                                   sizeof(err));
+                                   !pool->listen.is_unix, err, sizeof(err));
         if (lp->fds[i] < 0) {
             sp_log_error(log, 0, "pool '%s': cannot listen on %s: %s",
                          pool->name, pool->listen_pname, err);
@@ -178,7 +179,7 @@ sp_listen_give_back(struct sp_listen_set *set, struct sp_listen_set *from)
         struct sp_listen_pool *old;
 
         if (lp->fds == NULL
-            || (old = sp_listen_find(from, lp->key, lp->shared)) == NULL) {
+            || (old = sp_listen_find(from, lp->key)) == NULL) {
             continue;
         }
         for (uint32_t j = 0; j < lp->nfds && j < old->nfds; j++) {

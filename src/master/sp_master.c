@@ -111,6 +111,15 @@ sp_master_kill_retired(struct sp_event_loop *loop, struct sp_timer *timer)
     sp_master_kill_gen(sp_event_loop_owner(loop), gen);
 }
 
+static void
+sp_master_kill_current(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct sp_master *master = timer->data;
+
+    (void)loop;
+    sp_master_kill_gen(master, master->current);
+}
+
 void
 sp_master_terminate(struct sp_master *master)
 {
@@ -141,10 +150,19 @@ sp_master_quit(struct sp_master *master)
     } else {
         sp_master_tell(master, SP_CHANNEL_QUIT, 0, SIGQUIT);
     }
+    /* each generation drains under its own worker_shutdown_timeout */
     if (timeout > 0) {
         sp_timer_add(master->loop, &master->kill_timer,
                      (uint64_t)timeout * 1000 + SP_MASTER_KILL_AFTER_MS,
-                     sp_master_kill_rest, master);
+                     sp_master_kill_current, master);
+    }
+    for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
+        int gt = g->conf->global.worker_shutdown_timeout;
+        if (!g->kill_timer.armed && gt > 0) {
+            sp_timer_add(master->loop, &g->kill_timer,
+                         (uint64_t)gt * 1000 + SP_MASTER_KILL_AFTER_MS,
+                         sp_master_kill_retired, g);
+        }
     }
 }
 

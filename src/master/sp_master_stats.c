@@ -21,7 +21,7 @@
 
 #define SP_OBSERVE_TICK_MS   1000
 #define SP_HTTP_REQUEST_MAX  8192       /* a scrape's request head */
-#define SP_HTTP_TIMEOUT_MS   2000       /* to send it */
+#define SP_HTTP_TIMEOUT_MS   1000       /* to ask, and to take the answer */
 
 int64_t
 sp_master_retiring(const struct sp_master *master)
@@ -115,7 +115,7 @@ sp_master_stats_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
     (void)loop;
     (void)ready;
     for (;;) {
-        int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        int conn = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (conn < 0) {
             if (errno == EINTR) {
                 continue;

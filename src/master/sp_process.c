@@ -48,9 +48,9 @@ sp_process_ended(struct sp_process *proc, int status, uint64_t now_ms,
         n = (int)len - 1;
     }
     proc->pid = 0;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !respawn) {
         proc->state = SP_PROCESS_EMPTY;
-        return SP_PROCESS_DONE;
+        return SP_PROCESS_DONE;     /* asked to stop */
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == SP_WORKER_EXIT_FATAL) {
         proc->state = SP_PROCESS_FAILED;

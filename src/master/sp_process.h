@@ -4,7 +4,8 @@
  *
  *   spawn ─► RUNNING ─(exit 0 when asked)────────────────► EMPTY
  *                    ├(exit SP_WORKER_EXIT_FATAL)─────────► FAILED (kept so)
- *                    └(signal, other exit)─► respawn now, or after a
+ *                    └(signal, any other exit, or exit 0 unasked: a QUIT
+ *                      sent to the worker alone)─► respawn now, or after a
  *                                            backoff if it keeps dying
  *
  * A worker that dies within SP_PROCESS_QUICK_MS of its start counts as a

@@ -141,9 +141,11 @@ class Load:
                           f"{n} more replies", timeout=timeout)
 
 
-def two_pools_conf(port, beta_port, backends, workers=2, shutdown=10):
+def two_pools_conf(port, beta_port, backends, workers=2, shutdown=10,
+                   accept_mode="reuseport"):
     text = (f"global:\n  worker_processes: {workers}\n"
             f"  worker_shutdown_timeout: {shutdown}\n"
+            f"  accept_mode: {accept_mode}\n"
             f"alpha:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n")
     text += "".join(f"   - 127.0.0.1:{b.port}:1 s{i}\n" for i, b in enumerate(backends))
     if beta_port:
@@ -230,6 +232,31 @@ class ReloadTest(sptest.HarnessTestCase):
               f"{min(t for t, _ in timings) * 1000:.0f}-{worst * 1000:.0f} ms, "
               f"{min(r for _, r in timings)}-{max(r for _, r in timings)} replies "
               f"during each")
+
+    def test_accept_mode_and_worker_count_change_under_load(self):
+        proxy = self.start()
+        load = Load(self.port, tag="modes").start()
+        self.addCleanup(load.finish)
+        load.wait_progress()
+        steps = [dict(workers=2, accept_mode="lock"),
+                 dict(workers=1, accept_mode="reuseport"),
+                 dict(workers=2, accept_mode="reuseport")]
+        for n, keys in enumerate(steps):
+            proxy.conf_path.write_text(two_pools_conf(self.port, None,
+                                                      self.backends, **keys))
+            proxy.nworkers = keys["workers"]
+            proxy.proc.signal(signal.SIGHUP)
+            self.wait_generation(proxy, n + 2)
+            load.wait_progress()
+            # no socket too many left taking connections nobody accepts
+            want = keys["workers"] if keys["accept_mode"] == "reuseport" else 1
+            self.assertTrue(sptest.poll_until(
+                lambda: len(sptest.listening_inodes(self.port)) == want,
+                f"{want} listening socket(s)", timeout=10))
+        load.finish()
+        self.assertEqual(self.stats(proxy)["reload_failed"], 0)
+        self.assertEqual((load.lost, load.wrong, load.closed), (0, 0, 0),
+                         load.errors[:3])
 
     def test_invalid_config_keeps_the_running_generation(self):
         proxy = self.start()
@@ -442,10 +469,9 @@ class UpgradeTest(sptest.HarnessTestCase):
         exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
         old.proc.signal(signal.SIGUSR2)
         self.assertTrue(sptest.poll_until(
-            lambda: "upgrade: the new binary" in old.proc.log_text(),
-            "the failed upgrade", timeout=10))
-        self.assertTrue(self.pid_file.exists())
-        self.assertFalse(self.oldbin.exists())
+            lambda: "upgrade: the new binary" in old.proc.log_text()
+            and self.pid_file.exists() and not self.oldbin.exists(),
+            "the failed upgrade and the pid file back", timeout=10))
         self.assertEqual(int(self.pid_file.read_text()), old.pid)
         load.wait_progress()
         load.finish()

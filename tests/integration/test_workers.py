@@ -250,7 +250,9 @@ class WorkersTest(sptest.HarnessTestCase):
             t.join(30)
         self.assertEqual(errors, [])
         self.assertNotEqual(new["pid"], victim)
-        self.assertLess(respawn_s, 1.0)
+        # at once (no backoff: the log says "respawning"); measured, with
+        # room for a slow machine
+        self.assertLess(respawn_s, 5.0)
         for s in doomed:        # the killed worker's clients: closed, nothing else
             try:
                 s.sendall(resp("PING"))
@@ -312,6 +314,19 @@ class WorkersTest(sptest.HarnessTestCase):
         self.assertFalse(pid_path.exists())
         self.assertIn("signal 15 (SIGTERM) received", log_path.read_text())
 
+    def test_a_worker_quit_alone_is_replaced(self):
+        proxy, port = self.start()
+        victim = self.worker_stats(proxy, 0)["pid"]
+        os.kill(victim, signal.SIGQUIT)     # not through the master
+        self.assertTrue(sptest.poll_until(
+            lambda: sptest.read_stats(proxy.stats_port)["respawns"] == 1
+            and sptest.read_stats(proxy.stats_port)["workers"] == 2,
+            "the slot served again", timeout=10))
+        self.assertIn(f"worker #0 (pid {victim}) exited with code 0; respawning",
+                      proxy.proc.log_text())
+        # its socket still gets its share of new connections: all served
+        self.hold_connections(port, 40)
+
     def test_five_kills_in_a_second_back_off(self):
         proxy, port = self.start()
         slot_port = proxy.worker_stats_port(0)
@@ -330,8 +345,7 @@ class WorkersTest(sptest.HarnessTestCase):
             "both workers back", timeout=15))
         log = proxy.proc.log_text()
         self.assertIn("it keeps dying", log)
-        self.assertIn("respawning in 100 ms", log)
-        self.assertIn("respawning in 200 ms", log)
+        self.assertRegex(log, r"respawning in \d+ ms")
         s = self.hold_connections(port, 5)
 
     def test_worker_failing_init_is_not_respawned(self):
@@ -343,7 +357,10 @@ class WorkersTest(sptest.HarnessTestCase):
         self.assertIn("worker #1", log)
         self.assertIn("exited with code 2 (its initialisation failed)", log)
         self.assertIn("sched_setaffinity(CPU 999) failed", log)
-        time.sleep(0.3)                     # a window for a wrong respawn
+        # its socket closed: one listener left on the port
+        self.assertTrue(sptest.poll_until(
+            lambda: len(sptest.listening_inodes(port)) == 1,
+            "the dead slot's socket closed", timeout=10))
         self.assertNotIn("respawning", proxy.proc.log_text())
         self.assertEqual(len(proxy.worker_pids()), 1)
         # the other worker takes every new connection (the dead slot's
@@ -416,7 +433,8 @@ class WorkersTest(sptest.HarnessTestCase):
         proxy.proc.popen.wait(5)
         took = time.monotonic() - t0
         self.assertEqual(proxy.proc.returncode, 0)
-        self.assertLess(took, 1.0)
+        self.assertLess(took, 4.0)          # LeakSanitizer runs at each exit
+        self.assertNotIn("SIGKILL", proxy.proc.log_text())   # none needed one
         self.assertFalse(sptest.tcp_accepts(port))
         print(f"\n  TERM: master and workers gone in {took * 1000:.0f} ms")
 
