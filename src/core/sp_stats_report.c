@@ -5,7 +5,6 @@
 #include "sp_stats_report.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -13,7 +12,6 @@
 
 #include "sp_cli.h"
 
-#define SP_STATS_SNDTIMEO_MS 200
 
 void
 sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
@@ -127,50 +125,4 @@ out:
     free(pviews);
     free(sviews);
     return rc;
-}
-
-int
-sp_stats_write_all(int fd, const void *data, size_t len, int timeout_ms)
-{
-    const char *p = data;
-    struct pollfd pfd = { fd, POLLOUT, 0 };
-    struct timespec start, now;
-
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            return -1;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long spent = (now.tv_sec - start.tv_sec) * 1000
-                     + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (spent >= timeout_ms) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (poll(&pfd, 1, (int)(timeout_ms - spent)) < 0 && errno != EINTR) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int
-sp_stats_send(int fd, const struct sp_stats_buf *buf)
-{
-    /* a short bounded write: the stats port is not a hot path */
-    if (sp_stats_write_all(fd, buf->data, buf->len, SP_STATS_SNDTIMEO_MS) != 0
-        || sp_stats_write_all(fd, "\n", 1, SP_STATS_SNDTIMEO_MS) != 0) {
-        return -1;
-    }
-    return 0;
 }

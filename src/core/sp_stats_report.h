@@ -49,11 +49,6 @@ int sp_stats_report_latency(const struct sp_conf *conf,
                             char **out_pools, char **out_servers);
 void sp_stats_report_extras_free(char **strings, uint32_t n);
 
-/* Write buf and a newline to a connected socket within a bounded time. */
-int sp_stats_send(int fd, const struct sp_stats_buf *buf);
 
-/* Write all len bytes to a socket (blocking or not) within timeout_ms.
- * 0, or -1 with errno (ETIMEDOUT when the peer does not read). */
-int sp_stats_write_all(int fd, const void *data, size_t len, int timeout_ms);
 
 #endif /* SP_STATS_REPORT_H */

@@ -30,6 +30,7 @@
 #define SP_MSG_KEEP         256
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
 #define SP_DRAIN_TICK_MS    20      /* draining: look for boundaries */
+#define SP_STATS_DEADLINE_MS 1000   /* a stats reader must read by then */
 
 uint8_t *
 sp_worker_scratch(struct sp_worker *worker, size_t n)
@@ -97,10 +98,12 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         && sp_stats_report_latency(worker->conf, pools, servers, pool_extra,
                                    server_extra) == 0
         && sp_stats_report(&buf, worker->conf, slot, pools, servers,
-                           (int64_t)time(NULL) - worker->started_s, &extra) == 0
-        && sp_stats_send(fd, &buf) != 0) {
-        sp_log_warn(worker->log, errno, "stats: write() failed");
+                           (int64_t)time(NULL) - worker->started_s, &extra) == 0) {
+        sp_stats_buf_printf(&buf, "\n");
     }
+    /* written as the reader reads: a reader that stalls costs nothing */
+    sp_oneshot_send(worker->loop, &worker->oneshots, fd, &buf,
+                    SP_STATS_DEADLINE_MS);
     sp_stats_report_extras_free(pool_extra, pool_extra != NULL ? worker->npools : 0);
     sp_stats_report_extras_free(server_extra, server_extra != NULL ? nservers : 0);
     free(pool_extra);
@@ -134,8 +137,7 @@ sp_stats_accept_spare(struct sp_worker *worker, int listen_fd)
     worker->spare_fd = -1;
     fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-        sp_stats_serve(worker, fd);
-        close(fd);
+        sp_stats_serve(worker, fd);     /* takes fd */
     }
     worker->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return fd >= 0 ? 0 : -1;
@@ -163,8 +165,7 @@ sp_stats_accept(struct sp_conn *listener)
             }
             return;
         }
-        sp_stats_serve(worker, fd);
-        close(fd);
+        sp_stats_serve(worker, fd);     /* takes fd */
     }
 }
 
@@ -589,6 +590,7 @@ sp_worker_create(const struct sp_conf *conf,
     TAILQ_INIT(&worker->flush_servers);
     TAILQ_INIT(&worker->flush_clients);
     TAILQ_INIT(&worker->lingering);
+    TAILQ_INIT(&worker->oneshots);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
     /* allocations show in the shared stats at once (steady state must be
      * seen allocating nothing); the other free-list figures each second */
@@ -675,6 +677,7 @@ sp_worker_destroy(struct sp_worker *worker)
     if (worker->channel != NULL) {
         sp_conn_free(worker->channel);
     }
+    sp_oneshot_drop_all(&worker->oneshots);
     if (worker->loop != NULL) {
         sp_timer_del(worker->loop, &worker->tick);
         sp_timer_del(worker->loop, &worker->shutdown_timer);

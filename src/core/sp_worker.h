@@ -29,6 +29,7 @@
 #include "sp_log.h"
 #include "sp_mbuf.h"
 #include "sp_msg.h"
+#include "sp_oneshot.h"
 #include "sp_pool.h"
 #include "sp_trim.h"
 
@@ -72,6 +73,7 @@ struct sp_worker {
     struct sp_conn         *stats_listener;
     struct sp_conn         *channel;        /* to the master; NULL: none */
     int                     spare_fd;       /* kept for stats under EMFILE */
+    struct sp_oneshot_list  oneshots;       /* stats answers going out */
 
     struct sp_conn_list     flush_servers;
     struct sp_conn_list     flush_clients;

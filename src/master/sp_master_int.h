@@ -19,6 +19,7 @@
 #include "sp_process.h"
 #include "sp_log.h"
 #include "sp_observe.h"
+#include "sp_oneshot.h"
 #include "sp_proctitle.h"
 #include "sp_signal.h"
 #include "sp_totals.h"
@@ -77,6 +78,8 @@ struct sp_master {
     struct sp_timer            observe_timer;
     int                        metrics_fd;  /* Prometheus; -1: none */
     struct sp_http_conn       *scrapes[SP_MASTER_HTTP_MAX];  /* under way */
+    struct sp_oneshot_list     answers;     /* stats and scrape answers
+                                               going out */
 };
 
 

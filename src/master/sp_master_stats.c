@@ -21,7 +21,8 @@
 
 #define SP_OBSERVE_TICK_MS   1000
 #define SP_HTTP_REQUEST_MAX  8192       /* a scrape's request head */
-#define SP_HTTP_TIMEOUT_MS   1000       /* to ask, and to take the answer */
+#define SP_HTTP_TIMEOUT_MS   1000       /* to ask (and x5 to take the answer) */
+#define SP_STATS_DEADLINE_MS 1000       /* a stats reader must read by then */
 
 int64_t
 sp_master_retiring(const struct sp_master *master)
@@ -67,6 +68,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
     char **pool_extra = NULL, **server_extra = NULL;
 
     if (sp_master_totals(master, &now) != 0) {
+        close(fd);
         return;
     }
     pool_extra = calloc(conf->npools + 1, sizeof(char *));
@@ -93,16 +95,17 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         && sp_observe_json(&master->observe, master->current, &now, pool_extra,
                            server_extra) == 0
         && sp_stats_report(&buf, conf, &now.proc, now.pools, now.servers,
-                           (int64_t)time(NULL) - master->started_s, &extra) == 0
-        && sp_stats_send(fd, &buf) != 0) {
-        sp_log_warn(master->log, errno, "stats: write() failed");
+                           (int64_t)time(NULL) - master->started_s, &extra) == 0) {
+        sp_stats_buf_printf(&buf, "\n");
     }
+    /* written as the reader reads: the master never waits for one */
+    sp_oneshot_send(master->loop, &master->answers, fd, &buf,
+                    SP_STATS_DEADLINE_MS);
     sp_stats_report_extras_free(pool_extra, pool_extra != NULL ? conf->npools : 0);
     sp_stats_report_extras_free(server_extra,
                                 server_extra != NULL ? now.nservers : 0);
     free(pool_extra);
     free(server_extra);
-    sp_stats_buf_free(&buf);
     sp_totals_free(&now);
 }
 
@@ -125,8 +128,7 @@ sp_master_stats_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
             }
             return;
         }
-        sp_master_stats_serve(master, conn);
-        close(conn);
+        sp_master_stats_serve(master, conn);     /* takes conn */
     }
 }
 
@@ -176,9 +178,13 @@ sp_http_close(struct sp_http_conn *c)
 
     if (master->loop != NULL) {
         sp_timer_del(master->loop, &c->timer);
-        sp_event_del(master->loop, c->fd);
+        if (c->fd >= 0) {
+            sp_event_del(master->loop, c->fd);
+        }
     }
-    close(c->fd);
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
     master->scrapes[c->index] = NULL;
     free(c);
 }
@@ -227,17 +233,17 @@ sp_http_respond(struct sp_http_conn *c)
     sp_stats_buf_printf(&head, "HTTP/1.1 %s\r\nContent-Type: text/plain; "
                         "version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n"
                         "Connection: close\r\n\r\n", status, body.len);
-    /* the whole answer, within the deadline (a big configuration makes a
-     * body of hundreds of kB: more than a socket buffer) */
-    if (!head.failed && !body.failed
-        && (sp_stats_write_all(c->fd, head.data, head.len, SP_HTTP_TIMEOUT_MS) != 0
-            || sp_stats_write_all(c->fd, body.data, body.len,
-                                  SP_HTTP_TIMEOUT_MS) != 0)) {
-        sp_log_warn(master->log, errno, "metrics: the answer could not be "
-                    "written whole");
+    if (body.len > 0) {
+        sp_stats_buf_printf(&head, "%.*s", (int)body.len, body.data);
     }
-    sp_stats_buf_free(&head);
     sp_stats_buf_free(&body);
+    /* a big configuration makes hundreds of kB: more than a socket buffer;
+     * it goes out as the scraper reads, the master never waits for it */
+    sp_event_del(master->loop, c->fd);
+    sp_timer_del(master->loop, &c->timer);
+    sp_oneshot_send(master->loop, &master->answers, c->fd, &head,
+                    SP_HTTP_TIMEOUT_MS * 5);
+    c->fd = -1;                 /* the answer owns it now */
 }
 
 static void
@@ -319,6 +325,7 @@ sp_master_metrics_accept(struct sp_event_loop *loop, int fd, uint32_t ready,
 void
 sp_master_stats_forget(struct sp_master *master)
 {
+    sp_oneshot_forget_all(&master->answers);
     for (uint32_t i = 0; i < SP_MASTER_HTTP_MAX; i++) {
         if (master->scrapes[i] != NULL) {
             close(master->scrapes[i]->fd);
@@ -334,6 +341,7 @@ sp_master_stats_start(struct sp_master *master)
     const struct sp_conf_global *g = &master->current->conf->global;
     char err[SP_NET_ERRLEN];
 
+    TAILQ_INIT(&master->answers);
     sp_master_stats_reload(master);
     sp_timer_add(master->loop, &master->observe_timer, SP_OBSERVE_TICK_MS,
                  sp_master_observe_tick, master);
@@ -362,6 +370,7 @@ sp_master_stats_start(struct sp_master *master)
 void
 sp_master_stats_stop(struct sp_master *master)
 {
+    sp_oneshot_drop_all(&master->answers);
     for (uint32_t i = 0; i < SP_MASTER_HTTP_MAX; i++) {
         if (master->scrapes[i] != NULL) {
             sp_http_close(master->scrapes[i]);

@@ -184,7 +184,22 @@ class ObserveTest(sptest.HarnessTestCase):
         text = (f"global:\n  worker_processes: 1\n  metrics_listen: 127.0.0.1:{metrics}\n"
                 f"alpha:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n")
         text += "".join(f"   - 127.0.0.1:{10000 + i}:1 s{i}\n" for i in range(400))
-        self.harness.start_shardproxy(text)
+        proxy = self.harness.start_shardproxy(text)
+        # stats readers that never read a ~100 kB answer stall nobody: the
+        # worker serves, the master answers the next stats reader
+        stuck = []
+        self.addCleanup(lambda: [c.close() for c in stuck])
+        for stats_port in [proxy.stats_port, proxy.worker_stats_port(0)] * 10:
+            c = socket.socket()
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            c.connect(("127.0.0.1", stats_port))
+            stuck.append(c)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            t0 = time.monotonic()
+            c.sendall(resp("PING"))
+            self.assertEqual(c.recv(100), b"+PONG\r\n")
+            self.assertLess(time.monotonic() - t0, 1.0)     # was 20 x 200 ms
+        self.assertIn("alpha", sptest.read_stats(proxy.stats_port))
         # 16 idle connections that never send a request ...
         idle = [socket.create_connection(("127.0.0.1", metrics), timeout=5)
                 for _ in range(16)]
