@@ -57,6 +57,30 @@ sp_net_listen_sa(const struct sockaddr *sa, socklen_t salen, int backlog,
 }
 
 int
+sp_net_probe_free(const struct sp_conf_addr *addr, char *err, size_t errlen)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&addr->sa;
+    int one = 1;
+    int fd;
+
+    if (addr->is_unix) {
+        return 0;
+    }
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return sp_net_fail(err, errlen, "socket()", -1);
+    }
+    /* SO_REUSEADDR (TIME_WAIT leftovers do not count), no SO_REUSEPORT: a
+     * socket another process listens on makes this bind fail */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, sa, addr->salen) != 0) {
+        return sp_net_fail(err, errlen, "bind()", fd);
+    }
+    close(fd);
+    return 0;
+}
+
+int
 sp_net_listen(const struct sp_conf_addr *addr, int backlog, bool reuseport,
               char *err, size_t errlen)
 {

@@ -23,6 +23,14 @@
 int sp_net_listen(const struct sp_conf_addr *addr, int backlog, bool reuseport,
                   char *err, size_t errlen);
 
+/*
+ * Whether addr is free, that is nobody (another shardproxy included) listens
+ * there: our listeners all have SO_REUSEPORT, which would otherwise let a
+ * second instance share the port silently. 0, or -1 with err filled.
+ */
+int sp_net_probe_free(const struct sp_conf_addr *addr, char *err,
+                      size_t errlen);
+
 /* Like sp_net_listen for "host:port" given as strings (the stats port). */
 int sp_net_listen_host(const char *host, unsigned port, int backlog,
                        char *err, size_t errlen);

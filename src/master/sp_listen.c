@@ -104,6 +104,12 @@ sp_listen_pool_open(struct sp_listen_pool *lp, const struct sp_conf_pool *pool,
     if (pool->listen.is_unix && pool->listen.perm != 0 && (kept || inherited)) {
         chmod(pool->listen.host, pool->listen.perm);   /* perm may change */
     }
+    if (kept == 0 && inherited == 0
+        && sp_net_probe_free(&pool->listen, err, sizeof(err)) != 0) {
+        sp_log_error(log, 0, "pool '%s': cannot listen on %s: %s", pool->name,
+                     pool->listen_pname, err);
+        return -1;
+    }
     for (uint32_t i = 0; i < lp->nfds; i++) {
         if (lp->fds[i] >= 0) {
             continue;

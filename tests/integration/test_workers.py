@@ -487,6 +487,19 @@ class WorkersTest(sptest.HarnessTestCase):
                                             "timestamp", "total_connections",
                                             "curr_connections"])
 
+    def test_a_second_instance_on_the_same_port_is_refused(self):
+        proxy, port = self.start()
+        # every listener has SO_REUSEPORT; a second instance must still not
+        # share the port silently
+        text = conf(port, [b.port for b in self.backends])
+        path = self.harness.tmp.file("second.yml", text)
+        stats = sptest.free_port_block(3)
+        r = self.harness.run_shardproxy(["-c", path, "-s", stats, "-a", "127.0.0.1"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"cannot listen on 127.0.0.1:{port}: bind(): Address already in use",
+                      r.stderr.decode())
+        self.hold_connections(port, 10)     # the first one serves on
+
     def test_single_process_mode(self):
         proxy, port = self.start(workers=0)
         self.assertEqual(sptest.children(proxy.pid), [])
