@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -236,6 +237,22 @@ sp_master_init(struct sp_master *master, struct sp_conf *conf,
     master->next_gen_id = 1;
     if (sp_master_check_user(conf, master->log) != 0) {
         return -1;
+    }
+    /* the master holds clients in flight during handoffs: it gets the
+     * workers' descriptor limit too (before its loop sizes itself) */
+    if (conf->global.max_openfiles > 0) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            rl.rlim_cur = (rlim_t)conf->global.max_openfiles;
+            if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur) {
+                rl.rlim_max = rl.rlim_cur;
+            }
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+                sp_log_warn(master->log, errno, "setrlimit(RLIMIT_NOFILE, %d) "
+                            "failed; the master keeps its limit",
+                            conf->global.max_openfiles);
+            }
+        }
     }
     if (sp_signals_install(&master->signals, sp_master_signal_set,
                            master->log->fd) != 0) {

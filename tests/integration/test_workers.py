@@ -202,6 +202,9 @@ class WorkersTest(sptest.HarnessTestCase):
                 limits = [l for l in f if l.startswith("Max open files")][0]
             self.assertEqual(limits.split()[3], "4096")
         self.assertEqual(int(status_field(proxy.pid, "Uid")[0]), 0)
+        with open(f"/proc/{proxy.pid}/limits") as f:      # the master too
+            limits = [l for l in f if l.startswith("Max open files")][0]
+        self.assertEqual(limits.split()[3], "4096")
         s = self.hold_connections(port, 1)[0]
         s.sendall(resp("SET", "u", "1"))
         self.assertEqual(read_line(s), b"+OK\r\n")
