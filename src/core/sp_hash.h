@@ -40,6 +40,10 @@ typedef enum sp_hash_type {
 typedef uint32_t (*sp_hash_fn)(const uint8_t *key, size_t len);
 
 uint32_t sp_hash_one_at_a_time(const uint8_t *key, size_t len);
+
+/* True 64-bit FNV-1a (not nutcracker's truncated fnv1a_64, which places
+ * keys): identities inside the proxy, such as hot keys and passwords. */
+uint64_t sp_hash_fnv1a_64_full(const uint8_t *key, size_t len);
 uint32_t sp_hash_md5(const uint8_t *key, size_t len);
 uint32_t sp_hash_crc16(const uint8_t *key, size_t len);
 uint32_t sp_hash_crc32(const uint8_t *key, size_t len);

@@ -88,3 +88,14 @@ sp_hash_fnv1a_32(const uint8_t *key, size_t len)
 
     return hash;
 }
+
+uint64_t
+sp_hash_fnv1a_64_full(const uint8_t *key, size_t len)
+{
+    uint64_t hash = SP_FNV64_BASIS;
+
+    for (size_t i = 0; i < len; i++) {
+        hash = (hash ^ key[i]) * SP_FNV64_PRIME;
+    }
+    return hash;
+}

@@ -7,22 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t
-sp_hot_hash(const uint8_t *key, size_t len)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ key[i]) * UINT64_C(1099511628211);
-    }
-    return h;
-}
+#include "sp_hash.h"
 
 void
 sp_hot_add(struct sp_hot_sketch *s, const uint8_t *key, size_t len,
            uint32_t server)
 {
-    uint64_t h = sp_hot_hash(key, len);
+    uint64_t h = sp_hash_fnv1a_64_full(key, len);
     struct sp_hot_entry *e;
     uint32_t i, at;
 

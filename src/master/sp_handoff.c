@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "sp_master_int.h"
+#include "sp_hash.h"
 #include "sp_channel.h"
 #include "sp_event.h"
 #include "sp_generation.h"
@@ -42,15 +43,10 @@
 static uint64_t
 sp_master_auth_hash(const char *auth)
 {
-    uint64_t h = UINT64_C(14695981039346656037);
-
     if (auth == NULL) {
         return 0;
     }
-    for (const unsigned char *p = (const unsigned char *)auth; *p != '\0'; p++) {
-        h = (h ^ *p) * UINT64_C(1099511628211);
-    }
-    return h | 1;
+    return sp_hash_fnv1a_64_full((const uint8_t *)auth, strlen(auth)) | 1;
 }
 
 /* Our workers stop while the other master of an upgrade serves. */
@@ -229,39 +225,30 @@ sp_master_peer_adopt(struct sp_master *master, const struct sp_channel_msg *msg,
     sp_master_queue(master, &h);
 }
 
-/* A channel message that could not be read whole (EBADMSG: out of
- * descriptors for an attached one) is skipped; other errors end it. */
-static bool
-sp_master_channel_broken(int rc)
-{
-    return rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK
-                       && errno != EBADMSG);
-}
-
 void
 sp_master_peer_event(struct sp_event_loop *loop, int fd, uint32_t ready,
                      void *data)
 {
     struct sp_master *master = data;
     struct sp_channel_msg msg;
+    unsigned dropped = 0;
     int passed, rc;
 
     (void)loop;
     (void)ready;
-    while ((rc = sp_channel_recv(fd, &msg, &passed)) > 0
-           || (rc < 0 && errno == EBADMSG)) {
-        if (rc < 0) {
-            sp_log_error(master->log, EBADMSG, "upgrade: a message from the "
-                         "other master was cut short; skipped");
-            continue;
-        }
+    while ((rc = sp_channel_recv(fd, &msg, &passed, &dropped)) > 0) {
         if (msg.command == SP_CHANNEL_ADOPT) {
             sp_master_peer_adopt(master, &msg, passed);
         } else if (passed >= 0) {
             close(passed);
         }
     }
-    if (sp_master_channel_broken(rc)) {
+    if (dropped > 0) {
+        sp_log_error(master->log, EBADMSG, "upgrade: %u message%s from the "
+                     "other master cut short; skipped", dropped,
+                     dropped == 1 ? "" : "s");
+    }
+    if (sp_channel_gone(rc)) {
         sp_log_notice(master->log, "upgrade: the other master is gone");
         sp_master_close_peer(master);
     }
@@ -274,23 +261,23 @@ sp_master_channel_event(struct sp_event_loop *loop, int fd, uint32_t ready,
     struct sp_process *proc = data;
     struct sp_master *master = sp_event_loop_owner(loop);
     struct sp_channel_msg msg;
+    unsigned dropped = 0;
     int passed, rc;
 
     (void)ready;
-    while ((rc = sp_channel_recv(fd, &msg, &passed)) > 0
-           || (rc < 0 && errno == EBADMSG)) {
-        if (rc < 0) {
-            sp_log_error(master->log, EBADMSG, "worker #%u: a channel message "
-                         "was cut short; skipped", proc->slot);
-            continue;
-        }
+    while ((rc = sp_channel_recv(fd, &msg, &passed, &dropped)) > 0) {
         if (msg.command == SP_CHANNEL_HANDOFF) {
             sp_master_handoff(master, proc, &msg, passed);
         } else if (passed >= 0) {
             close(passed);
         }
     }
-    if (sp_master_channel_broken(rc)) {
+    if (dropped > 0) {
+        sp_log_error(master->log, EBADMSG, "worker #%u: %u channel message%s "
+                     "cut short; skipped", proc->slot, dropped,
+                     dropped == 1 ? "" : "s");
+    }
+    if (sp_channel_gone(rc)) {
         sp_master_close_channel(master, proc);  /* it exits; CHLD follows */
     }
 }
