@@ -109,19 +109,6 @@ sp_main_daemonize(struct sp_log *log)
     return 0;
 }
 
-/* worker_processes: auto is one worker per online CPU */
-static uint32_t
-sp_main_nworkers(const struct sp_conf *conf)
-{
-    long ncpu;
-
-    if (conf->global.worker_processes != SP_CONF_WORKERS_AUTO) {
-        return (uint32_t)conf->global.worker_processes;
-    }
-    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    return ncpu > 0 ? (uint32_t)ncpu : 1;
-}
-
 /* worker_processes: 0 — one process, no master (nutcracker's model). */
 static int
 sp_main_single(const struct sp_options *opts, const struct sp_conf *conf,
@@ -198,7 +185,7 @@ sp_main_serve(const struct sp_options *opts, const struct sp_proctitle *title)
     if (opts->daemonize && inherited.n == 0 && sp_main_daemonize(&log) != 0) {
         goto out;
     }
-    nworkers = sp_main_nworkers(conf);
+    nworkers = sp_worker_count(conf);
     if (nworkers == 0) {
         if (opts->pid_file != NULL && sp_pid_file_write(opts->pid_file, &log) != 0) {
             goto out;

@@ -44,18 +44,6 @@ sp_master_check_user(const struct sp_conf *conf, struct sp_log *log)
     return 0;
 }
 
-static uint32_t
-sp_master_nworkers(const struct sp_conf *conf)
-{
-    long ncpu;
-
-    if (conf->global.worker_processes != SP_CONF_WORKERS_AUTO) {
-        return (uint32_t)conf->global.worker_processes;
-    }
-    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    return ncpu > 0 ? (uint32_t)ncpu : 1;
-}
-
 struct sp_listen_spec
 sp_master_spec(const struct sp_master *master, const struct sp_conf *conf,
                uint32_t nworkers)
@@ -92,7 +80,7 @@ sp_master_reload(struct sp_master *master)
         sp_master_reload_failed(master, err);
         return;
     }
-    nworkers = sp_master_nworkers(conf);
+    nworkers = sp_worker_count(conf);
     if (nworkers == 0) {
         sp_conf_free(conf);
         sp_master_reload_failed(master, "worker_processes 0 (a single "

@@ -19,6 +19,18 @@
 #include "sp_signal.h"
 #include "sp_worker.h"
 
+uint32_t
+sp_worker_count(const struct sp_conf *conf)
+{
+    long ncpu;
+
+    if (conf->global.worker_processes != SP_CONF_WORKERS_AUTO) {
+        return (uint32_t)conf->global.worker_processes;
+    }
+    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu > 0 ? (uint32_t)ncpu : 1;
+}
+
 int
 sp_worker_cpu(const struct sp_conf *conf, uint32_t slot)
 {

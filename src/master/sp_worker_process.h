@@ -44,6 +44,10 @@ int sp_worker_process_run(struct sp_worker_process *wp);
 /* worker_processes 0: one process, no master; returns the exit code. */
 int sp_single_process_run(struct sp_worker_process *wp);
 
+/* Workers conf asks for: worker_processes, auto being one per online CPU
+ * (0: a single process). */
+uint32_t sp_worker_count(const struct sp_conf *conf);
+
 /* The CPU worker slot is pinned to (-1: not pinned). */
 int sp_worker_cpu(const struct sp_conf *conf, uint32_t slot);
 
