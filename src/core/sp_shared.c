@@ -134,6 +134,19 @@ sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
 }
 
 void
+sp_stats_slot_add(struct sp_stats_slot *dst, const struct sp_stats_slot *src)
+{
+    dst->total_connections += src->total_connections;
+    dst->curr_connections += src->curr_connections;
+    dst->clients += src->clients;
+    dst->buffers_allocated += src->buffers_allocated;
+    dst->buffers_in_use += src->buffers_in_use;
+    dst->buffers_free += src->buffers_free;
+    dst->messages_allocated += src->messages_allocated;
+    dst->messages_free += src->messages_free;
+}
+
+void
 sp_shared_sum(const struct sp_shared *shared, struct sp_stats_slot *proc,
               struct sp_stats_pool *pools, struct sp_stats_server *servers)
 {
@@ -143,15 +156,7 @@ sp_shared_sum(const struct sp_shared *shared, struct sp_stats_slot *proc,
     memset(pools, 0, h->npools * sizeof(*pools));
     memset(servers, 0, h->nservers * sizeof(*servers));
     for (uint32_t s = 0; s < h->nslots; s++) {
-        const struct sp_stats_slot *p = sp_shared_slot(shared, s);
-        proc->total_connections += p->total_connections;
-        proc->curr_connections += p->curr_connections;
-        proc->clients += p->clients;
-        proc->buffers_allocated += p->buffers_allocated;
-        proc->buffers_in_use += p->buffers_in_use;
-        proc->buffers_free += p->buffers_free;
-        proc->messages_allocated += p->messages_allocated;
-        proc->messages_free += p->messages_free;
+        sp_stats_slot_add(proc, sp_shared_slot(shared, s));
         for (uint32_t i = 0; i < h->npools; i++) {
             sp_stats_pool_add(&pools[i], sp_shared_pool_stats(shared, s, i));
         }

@@ -83,6 +83,9 @@ struct sp_hot_view *sp_shared_pool_hot(const struct sp_shared *shared,
  */
 void sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot);
 
+/* dst += src: the process counters of two slots (pid and index aside). */
+void sp_stats_slot_add(struct sp_stats_slot *dst, const struct sp_stats_slot *src);
+
 /*
  * dst (npools pool stats, then nservers server stats, as in a slot) = the
  * sum over every slot; process counters into *proc. dst has room for

@@ -66,14 +66,7 @@ sp_totals_add(struct sp_totals *t, const struct sp_conf *src_conf,
 {
     uint32_t src_at = 0;
 
-    t->proc.total_connections += proc->total_connections;
-    t->proc.curr_connections += proc->curr_connections;
-    t->proc.clients += proc->clients;
-    t->proc.buffers_allocated += proc->buffers_allocated;
-    t->proc.buffers_in_use += proc->buffers_in_use;
-    t->proc.buffers_free += proc->buffers_free;
-    t->proc.messages_allocated += proc->messages_allocated;
-    t->proc.messages_free += proc->messages_free;
+    sp_stats_slot_add(&t->proc, proc);
     for (uint32_t i = 0; i < src_conf->npools; i++) {
         const struct sp_conf_pool *sp = &src_conf->pools[i];
         uint32_t dst_at = 0;
