@@ -53,8 +53,9 @@ sp_channel_send(int fd, const struct sp_channel_msg *msg, int pass_fd)
     return 0;
 }
 
-int
-sp_channel_recv(int fd, struct sp_channel_msg *msg, int *passed_fd)
+/* One recvmsg: 1 a whole message, 0 EOF, -1 errno (EBADMSG: cut short). */
+static int
+sp_channel_recv_one(int fd, struct sp_channel_msg *msg, int *passed_fd)
 {
     union {
         struct cmsghdr align;
@@ -91,6 +92,27 @@ sp_channel_recv(int fd, struct sp_channel_msg *msg, int *passed_fd)
         return -1;
     }
     return 1;
+}
+
+int
+sp_channel_recv(int fd, struct sp_channel_msg *msg, int *passed_fd,
+                unsigned *dropped)
+{
+    int rc;
+
+    while ((rc = sp_channel_recv_one(fd, msg, passed_fd)) < 0
+           && errno == EBADMSG) {
+        if (dropped != NULL) {
+            (*dropped)++;       /* cut short: skipped, the next one read */
+        }
+    }
+    return rc;
+}
+
+bool
+sp_channel_gone(int rc)
+{
+    return rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 const char *

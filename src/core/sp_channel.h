@@ -16,6 +16,7 @@
 #ifndef SP_CHANNEL_H
 #define SP_CHANNEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum sp_channel_cmd {
@@ -58,9 +59,16 @@ int sp_channel_send(int fd, const struct sp_channel_msg *msg, int pass_fd);
 
 /*
  * Receive one message; *passed_fd gets an attached descriptor or -1.
- * Returns 1 for a message, 0 at EOF, -1 with errno (EAGAIN: none now).
+ * Returns 1 for a message, 0 at EOF, -1 with errno (EAGAIN: none now). A
+ * message cut short (no descriptor left for the one attached: EMFILE) is
+ * skipped and counted in *dropped (may be NULL), and the next one read.
  */
-int sp_channel_recv(int fd, struct sp_channel_msg *msg, int *passed_fd);
+int sp_channel_recv(int fd, struct sp_channel_msg *msg, int *passed_fd,
+                    unsigned *dropped);
+
+/* After sp_channel_recv returned rc: whether the peer is gone (EOF, or an
+ * error other than "nothing now"). */
+bool sp_channel_gone(int rc);
 
 const char *sp_channel_cmd_name(uint32_t command);
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_log.h"
+
 #define SP_BACKTRACE_DEPTH 64
 
 static struct sp_signals *sp_signals_current;    /* for the handlers only */
@@ -119,6 +121,27 @@ sp_signals_take(struct sp_signals *sig, int signo)
     }
     sig->received[signo] = 0;
     return true;
+}
+
+int
+sp_signals_next(struct sp_signals *sig, const int *set, struct sp_log *log)
+{
+    char name[32];
+
+    if (sig == NULL || !sig->any) {
+        return 0;
+    }
+    for (const int *s = set; *s != 0; s++) {
+        if (sp_signals_take(sig, *s)) {
+            sp_log_notice(log, "signal %d (%s) received", *s,
+                          sp_signal_name(*s, name, sizeof(name)));
+            return *s;
+        }
+    }
+    /* handled signals are blocked outside the wait: none can arrive
+     * between the scan and this */
+    sig->any = 0;
+    return 0;
 }
 
 void

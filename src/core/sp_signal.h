@@ -45,6 +45,14 @@ int sp_signals_install(struct sp_signals *sig, const int *signals,
 /* Whether signo arrived since the last take (and forget it). */
 bool sp_signals_take(struct sp_signals *sig, int signo);
 
+/*
+ * The next signal of set (0-terminated) that arrived during the wait, taken
+ * and logged ("signal 1 (SIGHUP) received"); 0 when none is left. A loop
+ * acts on each: while ((signo = sp_signals_next(sig, set, log)) != 0) ...
+ */
+struct sp_log;
+int sp_signals_next(struct sp_signals *sig, const int *set, struct sp_log *log);
+
 /* Forget everything received (a child after fork starts clean). */
 void sp_signals_clear(struct sp_signals *sig);
 

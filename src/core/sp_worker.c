@@ -215,16 +215,10 @@ static void
 sp_worker_channel_read(struct sp_worker *worker)
 {
     struct sp_channel_msg msg;
+    unsigned dropped = 0;
     int fd, rc;
 
-    while ((rc = sp_channel_recv(worker->channel->fd, &msg, &fd)) > 0
-           || (rc < 0 && errno == EBADMSG)) {
-        if (rc < 0) {
-            /* cut short (out of descriptors for the one attached): skip */
-            sp_log_error(worker->log, EBADMSG, "channel: a message was cut "
-                         "short; skipped");
-            continue;
-        }
+    while ((rc = sp_channel_recv(worker->channel->fd, &msg, &fd, &dropped)) > 0) {
         if (msg.command == SP_CHANNEL_ADOPT) {
             sp_worker_adopt(worker, &msg, fd);
             continue;
@@ -255,8 +249,12 @@ sp_worker_channel_read(struct sp_worker *worker)
             break;
         }
     }
-    if (rc == 0 || (rc < 0 && errno != EAGAIN && errno != EWOULDBLOCK
-                    && errno != EBADMSG)) {
+    if (dropped > 0) {
+        sp_log_error(worker->log, EBADMSG, "channel: %u message%s cut short "
+                     "(out of descriptors?); skipped", dropped,
+                     dropped == 1 ? "" : "s");
+    }
+    if (sp_channel_gone(rc)) {
         /* the master is gone: no orphan keeps serving on its ports */
         sp_log_warn(worker->log, rc == 0 ? 0 : errno, "the master is gone; "
                     "draining and exiting");
@@ -275,20 +273,11 @@ const int sp_worker_signal_set[] = {
 static void
 sp_worker_signals(struct sp_worker *worker)
 {
-    struct sp_signals *sig = worker->signals;
-    char name[32];
+    int signo;
 
-    if (sig == NULL || !sig->any) {
-        return;
-    }
-    sig->any = 0;
-    for (const int *s = sp_worker_signal_set; *s != 0; s++) {
-        if (!sp_signals_take(sig, *s)) {
-            continue;
-        }
-        sp_log_notice(worker->log, "signal %d (%s) received", *s,
-                      sp_signal_name(*s, name, sizeof(name)));
-        switch (*s) {
+    while ((signo = sp_signals_next(worker->signals, sp_worker_signal_set,
+                                    worker->log)) != 0) {
+        switch (signo) {
         case SIGINT:
         case SIGTERM:
             worker->stop = true;

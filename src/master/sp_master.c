@@ -172,20 +172,11 @@ sp_master_quit(struct sp_master *master)
 static void
 sp_master_signals(struct sp_master *master)
 {
-    struct sp_signals *sig = &master->signals;
-    char name[32];
+    int signo;
 
-    if (!sig->any) {
-        return;
-    }
-    sig->any = 0;
-    for (const int *s = sp_master_signal_set; *s != 0; s++) {
-        if (!sp_signals_take(sig, *s)) {
-            continue;
-        }
-        sp_log_notice(master->log, "signal %d (%s) received", *s,
-                      sp_signal_name(*s, name, sizeof(name)));
-        switch (*s) {
+    while ((signo = sp_signals_next(&master->signals, sp_master_signal_set,
+                                    master->log)) != 0) {
+        switch (signo) {
         case SIGCHLD:
             sp_master_reap(master);
             break;
@@ -215,9 +206,9 @@ sp_master_signals(struct sp_master *master)
             break;
         case SIGTTIN:
         case SIGTTOU:
-            sp_log_level_step(master->log, *s == SIGTTIN ? 1 : -1);
-            sp_master_tell(master, SP_CHANNEL_LOG_LEVEL, *s == SIGTTIN ? 1 : -1,
-                           *s);
+            sp_log_level_step(master->log, signo == SIGTTIN ? 1 : -1);
+            sp_master_tell(master, SP_CHANNEL_LOG_LEVEL,
+                           signo == SIGTTIN ? 1 : -1, signo);
             break;
         default:
             break;

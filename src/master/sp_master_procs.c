@@ -160,28 +160,29 @@ sp_master_respawn_due(struct sp_event_loop *loop, struct sp_timer *timer)
     sp_master_respawn(timer->data);
 }
 
+/* Unregister and close a channel of the master's, and forget it. */
+static void
+sp_master_close_fd(struct sp_master *master, int *fd)
+{
+    if (*fd >= 0) {
+        if (master->loop != NULL) {
+            sp_event_del(master->loop, *fd);
+        }
+        close(*fd);
+        *fd = -1;
+    }
+}
+
 void
 sp_master_close_channel(struct sp_master *master, struct sp_process *proc)
 {
-    if (proc->channel >= 0) {
-        if (master->loop != NULL) {
-            sp_event_del(master->loop, proc->channel);
-        }
-        close(proc->channel);
-        proc->channel = -1;
-    }
+    sp_master_close_fd(master, &proc->channel);
 }
 
 void
 sp_master_close_peer(struct sp_master *master)
 {
-    if (master->peer_fd >= 0) {
-        if (master->loop != NULL) {
-            sp_event_del(master->loop, master->peer_fd);
-        }
-        close(master->peer_fd);
-        master->peer_fd = -1;
-    }
+    sp_master_close_fd(master, &master->peer_fd);
 }
 
 /* A retiring generation whose last worker is gone: fold and free it. */

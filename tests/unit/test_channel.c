@@ -19,7 +19,7 @@ START_TEST(test_messages_and_descriptors)
     char buf[8];
 
     ck_assert_int_eq(sp_channel_open(ch), 0);
-    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd), -1);
+    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd, NULL), -1);
     ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
 
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
@@ -27,7 +27,7 @@ START_TEST(test_messages_and_descriptors)
     close(pair[0]);                         /* in flight: still alive */
     ck_assert_int_eq(sp_channel_send(ch[0], &out, -1), 0);
 
-    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd), 1);
+    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd, NULL), 1);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(in.command, SP_CHANNEL_ADOPT);
     ck_assert_int_eq(in.slot, 3);
@@ -39,12 +39,12 @@ START_TEST(test_messages_and_descriptors)
     ck_assert_int_eq(read(pair[1], buf, sizeof(buf)), 2);
     close(fd);
 
-    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd), 1);
+    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd, NULL), 1);
     ck_assert_int_eq(fd, -1);
     ck_assert_str_eq(sp_channel_cmd_name(in.command), "ADOPT");
 
     close(ch[0]);
-    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd), 0);   /* EOF */
+    ck_assert_int_eq(sp_channel_recv(ch[1], &in, &fd, NULL), 0);   /* EOF */
     close(ch[1]);
     close(pair[1]);
 }
