@@ -54,15 +54,11 @@ class PortTaken(StartError):
 
 def free_port():
     """A loopback TCP port that was free a moment ago and not handed out before
-    by this process.  Starters retry with a fresh port if they lose a race."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _ports_handed_out:
-            _ports_handed_out.add(port)
-            return port
-    raise RuntimeError("no fresh free port after 200 tries")
+    by this process.  Drawn below the ephemeral range (see free_port_block):
+    a port from bind(0) could be handed to another test process's bind(0)
+    the moment it is closed, or sit under a client socket.  Starters retry
+    with a fresh port if they lose a race."""
+    return free_port_block(1)
 
 
 def _ephemeral_low():
@@ -495,6 +491,11 @@ class ProxyServer:
         workers."""
         return proc_tree(self.proc.pid)
 
+    def listens_on(self, port):
+        """True if any of the proxy's processes holds a listening socket on
+        `port` (unlike a connect, blind to other processes' sockets)."""
+        return any(owns_listener(pid, port) for pid in self.pids())
+
     def worker_pids(self):
         return children(self.proc.pid) if self.nworkers else [self.proc.pid]
 
@@ -538,6 +539,8 @@ class Harness:
         self.procs = []
         self.failed = False
         self._seq = 0
+        self.class_procs = 0        # procs started by setUpHarness: shared
+        self.failed_ranges = []     # (first, end) procs of each failed test
 
     # -- generic
     def unique(self, prefix):
@@ -585,13 +588,23 @@ class Harness:
                 self.failed = True
         finally:
             if self.failed:
-                for proc in self.procs:
+                for proc in self._procs_to_show(unclean):
                     print(f"\n=== {proc.name} (pid {proc.pid}, exit {proc.returncode}) ===\n"
                           f"{proc.log_tail()}", file=sys.stderr)
             self.tmp.cleanup(keep=self.failed)
         if unclean:
             raise AssertionError("exited unclean on SIGTERM: " + ", ".join(
                 f"{p.name} (pid {p.pid}, exit {p.returncode})" for p in unclean))
+
+    def _procs_to_show(self, unclean):
+        """The shared processes and those of the failed tests (all of them
+        when the failure is not a test's: set-up, or an unclean exit)."""
+        if unclean or not self.failed_ranges:
+            return self.procs
+        show = set(range(self.class_procs))
+        for first, end in self.failed_ranges:
+            show.update(range(first, end))
+        return [p for i, p in enumerate(self.procs) if i in show]
 
     # -- redis
     def start_redis(self, port=None, extra_args=(), unixsocket=False):
@@ -728,6 +741,7 @@ class HarnessTestCase(unittest.TestCase):
         except BaseException:
             cls.harness.failed = True
             raise
+        cls.harness.class_procs = len(cls.harness.procs)
 
     @classmethod
     def setUpHarness(cls):
@@ -735,17 +749,24 @@ class HarnessTestCase(unittest.TestCase):
 
     def setUp(self):
         super().setUp()
+        self._first_proc = len(type(self).harness.procs)
         self.addCleanup(self._note_failure)
 
     def _note_failure(self):
         # Runs after the test body: look the test up in the result's
-        # failures/errors (subtest entries carry .test_case).
+        # failures/errors (subtest entries carry .test_case).  The
+        # traceback is printed at once, ahead of the log tails the class
+        # prints at its end (a CI excerpt may show only the first lines).
         result = getattr(getattr(self, "_outcome", None), "result", None)
         if result is None:
             return
-        for test, _ in list(result.failures) + list(result.errors):
+        for test, trace in list(result.failures) + list(result.errors):
             if getattr(test, "test_case", test) is self:
-                type(self).harness.failed = True
+                harness = type(self).harness
+                harness.failed = True
+                harness.failed_ranges.append((self._first_proc,
+                                              len(harness.procs)))
+                print(f"\n--- {self.id()} failed:\n{trace}", file=sys.stderr)
                 return
 
 

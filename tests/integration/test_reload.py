@@ -207,7 +207,7 @@ class ReloadTest(sptest.HarnessTestCase):
             if with_beta:
                 self.assertEqual(ping(self.beta_port), b"+PONG")
             else:
-                self.assertFalse(sptest.tcp_accepts(self.beta_port))
+                self.assertFalse(proxy.listens_on(self.beta_port))
             load.wait_progress(100)
         load.finish()
         # the very same listening sockets all along: never closed, reopened
@@ -354,7 +354,7 @@ class ReloadTest(sptest.HarnessTestCase):
             proxy.proc.signal(signal.SIGHUP)
             self.wait_generation(proxy, 2)
             self.assertEqual(s.recv(10), b"")          # closed, nothing lost
-        self.assertFalse(sptest.tcp_accepts(self.beta_port))
+        self.assertFalse(proxy.listens_on(self.beta_port))
         self.assertEqual(self.stats(proxy)["handoffs_closed"], 1)
 
 
