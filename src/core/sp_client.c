@@ -153,8 +153,8 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
     conn->pool = pool;
     conn->write_ready = true;
     conn->authenticated = authenticated || pool->conf->redis_auth == NULL;
-    /* TCP_NODELAY and SO_KEEPALIVE come from the listener (sp_listen.c) */
-    pool->proto->client_init(conn);
+    /* TCP_NODELAY and SO_KEEPALIVE come from the listener (sp_listen.c);
+     * the request parser is lent when bytes arrive (sp_client_data) */
     if (sp_conn_register(conn) != 0) {
         sp_log_error(worker->log, errno, "pool '%s': cannot watch a new "
                      "client", pool->conf->name);
@@ -461,6 +461,35 @@ sp_client_flush(struct sp_conn *conn)
     sp_worker_client_idle(conn);
 }
 
+/*
+ * Bytes read from a client: borrow a parser state for them (set up at the
+ * stream offset of their first byte), let the protocol parse and dispatch,
+ * and give the state back when the bytes ended at a request boundary.
+ */
+static int
+sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
+{
+    struct sp_client_parse_pool *parses = &conn->worker->parses;
+    const struct sp_proto *proto = conn->pool->proto;
+
+    if (conn->parse == NULL) {
+        conn->parse = sp_client_parse_get(parses);
+        if (conn->parse == NULL) {
+            sp_log_error(conn->worker->log, ENOMEM, "pool '%s': no memory "
+                         "for a client's request", conn->pool->conf->name);
+            conn->closing = true;
+            return -1;
+        }
+        proto->parse_init(conn->parse, conn->in_end - len);
+    }
+    int rc = proto->client_data(conn, data, len);
+    if (proto->parse_idle(conn->parse)) {
+        sp_client_parse_put(parses, conn->parse);
+        conn->parse = NULL;
+    }
+    return rc;
+}
+
 void
 sp_client_on_event(struct sp_conn *conn, uint32_t ready)
 {
@@ -473,7 +502,7 @@ sp_client_on_event(struct sp_conn *conn, uint32_t ready)
         sp_conn_want_flush(conn);
     }
     if ((ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP)) && !conn->closing) {
-        ssize_t n = sp_conn_read(conn, ready, conn->pool->proto->client_data);
+        ssize_t n = sp_conn_read(conn, ready, sp_client_data);
 
         if (n < 0) {
             conn->pool->stats->client_err++;

@@ -17,18 +17,27 @@
 struct sp_conn *
 sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
 {
-    struct sp_conn *conn = calloc(1, sizeof(*conn));
+    struct sp_conn *conn;
 
-    if (conn == NULL) {
-        return NULL;
+    if (kind == SP_CONN_SERVER) {
+        struct sp_sconn *sc = calloc(1, sizeof(*sc));
+        if (sc == NULL) {
+            return NULL;
+        }
+        TAILQ_INIT(&sc->inflight);
+        sc->rsp_fresh = true;
+        conn = &sc->conn;
+    } else {
+        conn = calloc(1, sizeof(*conn));
+        if (conn == NULL) {
+            return NULL;
+        }
     }
     conn->fd = fd;
     conn->kind = kind;
     conn->worker = worker;
     sp_mbuf_chain_init(&conn->in);
     TAILQ_INIT(&conn->queue);
-    TAILQ_INIT(&conn->inflight);
-    conn->rsp_fresh = true;
     worker->slot->total_connections++;
     worker->slot->curr_connections++;
     return conn;
@@ -73,11 +82,34 @@ sp_conn_free(struct sp_conn *conn)
         conn->fd = -1;
     }
     sp_mbuf_chain_release(&worker->mbufs, &conn->in);
-    free(conn->rstack);
-    free(conn->relems);
-    free(conn->mitems);
+    if (conn->parse != NULL) {
+        sp_client_parse_put(&worker->parses, conn->parse);
+    }
+    if (conn->kind == SP_CONN_SERVER) {
+        struct sp_sconn *sc = sp_sconn(conn);
+        free(sc->rstack);
+        free(sc->relems);
+        free(sc->mitems);
+    }
     worker->slot->curr_connections--;
     free(conn);
+}
+
+/*
+ * The socket is drained: a buffer holding no unconsumed byte goes back to
+ * the free list (a message may still hold it until its bytes are written).
+ * An idle connection then holds no buffer at all: 10,000 idle clients cost
+ * their connection objects, not 10,000 buffers. The next read takes one from
+ * the free list, where the same few buffers circulate.
+ */
+static void
+sp_conn_read_idle(struct sp_conn *conn)
+{
+    struct sp_mbuf *head = conn->in.head;
+
+    if (head != NULL && head == conn->in.tail && sp_mbuf_length(head) == 0) {
+        sp_mbuf_unref(&conn->worker->mbufs, sp_mbuf_chain_pop(&conn->in));
+    }
 }
 
 ssize_t
@@ -117,6 +149,7 @@ sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
              * would only say EAGAIN is skipped (nginx does the same).
              */
             if ((size_t)n < room && !pending_eof) {
+                sp_conn_read_idle(conn);
                 return total;
             }
             continue;
@@ -129,6 +162,7 @@ sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            sp_conn_read_idle(conn);
             return total;
         }
         return -1;

@@ -25,6 +25,7 @@
 #include "sp_memcache.h"
 #include "sp_redis.h"
 
+struct sp_client_parse;
 struct sp_pool;
 struct sp_server;
 struct sp_worker;
@@ -37,61 +38,82 @@ typedef enum sp_conn_kind {
     SP_CONN_CHANNEL         /* the worker's end of the master's channel */
 } sp_conn_kind_t;
 
-#define SP_CONN_KEYS 4      /* keys the request parser records (routing) */
-
+/*
+ * A connection of any kind, and all a client needs. A client is the one
+ * connection there are many of (10,000 idle app-server connections per
+ * worker are normal), so it carries nothing it does not always use: its
+ * request parser is lent only while a request is partly read
+ * (sp_client_parse.h), its input buffer only while it holds unconsumed
+ * bytes (sp_conn_read), and what only server connections need lives in
+ * struct sp_sconn around it.
+ */
 struct sp_conn {
     int                  fd;
     sp_conn_kind_t       kind;
     struct sp_worker    *worker;
     struct sp_pool      *pool;      /* listener, client, server */
-    struct sp_server    *server;    /* server connections */
 
     struct sp_mbuf_chain in;
     uint64_t             in_base;
     uint64_t             in_end;
 
-    union {
-        struct sp_redis_req_parser      req;    /* redis clients */
-        struct sp_redis_reply_parser    rsp;    /* redis servers */
-        struct sp_memcache_req_parser   mreq;   /* memcache clients */
-        struct sp_memcache_reply_parser mrsp;   /* memcache servers */
-    } parser;
-    struct sp_redis_arg  keys[SP_CONN_KEYS];    /* client parser's keys */
-    bool                 rsp_fresh;             /* reply parser not started */
-    int64_t             *rstack;                /* reply parser nesting */
-    uint32_t             rstack_cap;
-    struct sp_redis_arg *relems;                /* reply array elements */
-    uint32_t             relems_cap;
-    struct sp_memcache_item *mitems;            /* memcache VALUE items */
-    uint32_t             mitems_cap;
-
     struct sp_msg_queue  queue;     /* client: requests in order;
                                        server: to be sent */
-    struct sp_msg_queue  inflight;  /* server: sent, awaiting replies */
-    uint32_t             nqueued;
+    struct sp_client_parse *parse;  /* client: parser state while a request
+                                       is partly read, else NULL */
+    uint64_t             req_held;      /* client: bytes of requests in the proxy */
+    uint64_t             rsp_held;      /* client: bytes of replies to write */
+    uint64_t             progress_ms;   /* client: last whole request (loop clock) */
 
     bool                 write_ready;
-    bool                 connecting;    /* server: connect() in progress */
     bool                 eof;           /* peer closed its side */
     bool                 closing;       /* close once output is written */
     bool                 authenticated; /* client passed AUTH (redis_auth) */
     bool                 lingering;     /* refused client: drain, then close */
     bool                 overflow;      /* client went over client_output_limit */
-    uint64_t             req_held;      /* client: bytes of requests in the proxy */
-    uint64_t             rsp_held;      /* client: bytes of replies to write */
-    uint64_t             progress_ms;   /* client: last whole request (loop clock) */
     bool                 in_flush;      /* on the worker's flush list */
     bool                 fd_shared;     /* another descriptor refers to the
                                            socket (handed over) */
 
     TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */
     TAILQ_ENTRY(sp_conn) flush_link;
-    struct sp_timer      timer;     /* server: connect / reply deadline */
+    struct sp_timer      timer;     /* client: client_timeout or linger;
+                                       server: connect / reply deadline;
+                                       listener: accept retry */
 };
+
+/* A server connection: a connection, and its reply side. */
+struct sp_sconn {
+    struct sp_conn       conn;      /* first: sp_sconn() converts */
+    struct sp_server    *server;
+    struct sp_msg_queue  inflight;  /* sent, awaiting replies in order */
+    uint32_t             nqueued;   /* in conn.queue */
+    bool                 connecting;    /* connect() in progress */
+    bool                 rsp_fresh;     /* reply parser not started */
+
+    union {
+        struct sp_redis_reply_parser    rsp;
+        struct sp_memcache_reply_parser mrsp;
+    } parser;
+    int64_t             *rstack;                /* reply parser nesting */
+    uint32_t             rstack_cap;
+    uint32_t             relems_cap;
+    struct sp_redis_arg *relems;                /* reply array elements */
+    struct sp_memcache_item *mitems;            /* memcache VALUE items */
+    uint32_t             mitems_cap;
+};
+
+/* The server connection around conn (conn->kind == SP_CONN_SERVER). */
+static inline struct sp_sconn *
+sp_sconn(struct sp_conn *conn)
+{
+    return (struct sp_sconn *)conn;
+}
 
 TAILQ_HEAD(sp_conn_list, sp_conn);
 
-/* A connection object for fd (not yet registered). NULL: ENOMEM. */
+/* A connection object for fd (not yet registered), a struct sp_sconn for
+ * SP_CONN_SERVER. NULL: ENOMEM. */
 struct sp_conn *sp_conn_new(struct sp_worker *worker, int fd,
                             sp_conn_kind_t kind);
 

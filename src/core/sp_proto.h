@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sp_client_parse;
 struct sp_conn;
 struct sp_msg;
 struct sp_worker;
@@ -18,11 +19,16 @@ struct sp_worker;
 struct sp_proto {
     const char *name;
 
-    /* A new client connection: set up its request parser. */
-    void (*client_init)(struct sp_conn *client);
+    /* Set up a client's request parser state at stream offset `offset`
+     * (the state is lent per request: sp_client_parse.h). */
+    void (*parse_init)(struct sp_client_parse *ps, uint64_t offset);
 
-    /* Bytes read from a client: parse and dispatch every whole request.
-     * Returns -1 (and may set client->closing) to stop reading. */
+    /* The parser is at a request boundary (its state can be handed back). */
+    bool (*parse_idle)(const struct sp_client_parse *ps);
+
+    /* Bytes read from a client (client->parse is set): parse and dispatch
+     * every whole request. Returns -1 (and may set client->closing) to stop
+     * reading. */
     int (*client_data)(struct sp_conn *client, const uint8_t *data,
                        size_t len);
 

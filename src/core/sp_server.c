@@ -113,8 +113,8 @@ sp_server_connect(struct sp_server *server)
         return NULL;
     }
     conn->pool = pool;
-    conn->server = server;
-    conn->connecting = true;
+    sp_sconn(conn)->server = server;
+    sp_sconn(conn)->connecting = true;
     if (!server->conf->addr.is_unix) {
         sp_net_set_nodelay(fd);
     }
@@ -163,12 +163,13 @@ sp_server_conn(struct sp_server *server)
 void
 sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
 {
-    struct sp_stats_server *st = sconn->server->stats;
+    struct sp_sconn *sc = sp_sconn(sconn);
+    struct sp_stats_server *st = sc->server->stats;
 
     msg->sconn = sconn;
     msg->send_seg = msg->send_off = 0;
     TAILQ_INSERT_TAIL(&sconn->queue, msg, slink);
-    sconn->nqueued++;
+    sc->nqueued++;
     st->in_queue++;
     st->in_queue_bytes += (int64_t)msg->req.bytes;
     if (!msg->internal) {
@@ -181,17 +182,18 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
 static void
 sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
 {
-    struct sp_stats_server *st = conn->server->stats;
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_stats_server *st = sc->server->stats;
 
     TAILQ_REMOVE(&conn->queue, msg, slink);
-    conn->nqueued--;
+    sc->nqueued--;
     st->in_queue--;
     st->in_queue_bytes -= (int64_t)msg->req.bytes;
     if (msg->noreply) {
         sp_msg_part_done(conn->worker, msg);    /* no reply will come */
         return;
     }
-    TAILQ_INSERT_TAIL(&conn->inflight, msg, slink);
+    TAILQ_INSERT_TAIL(&sc->inflight, msg, slink);
     msg->in_flight = true;
     msg->sent_ms = sp_event_now_ms(conn->worker->loop);
     msg->sent_us = sp_event_now_us(conn->worker->loop);
@@ -203,9 +205,10 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
 void
 sp_server_flush(struct sp_conn *conn)
 {
+    struct sp_sconn *sc = sp_sconn(conn);
     struct iovec iov[SP_IOV_MAX];
 
-    while (!conn->connecting && conn->write_ready
+    while (!sc->connecting && conn->write_ready
            && !TAILQ_EMPTY(&conn->queue)) {
         int niov = 0;
         struct sp_msg *msg;
@@ -226,8 +229,8 @@ sp_server_flush(struct sp_conn *conn)
                 conn->write_ready = false;
                 return;
             }
-            conn->server->stats->server_err++;
-            sp_server_failed(conn->server);
+            sc->server->stats->server_err++;
+            sp_server_failed(sc->server);
             sp_server_close(conn, conn->pool->proto->error_reply(errno));
             return;
         }
@@ -254,7 +257,8 @@ static void
 sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
                      bool inflight, const char *error)
 {
-    struct sp_stats_server *st = conn->server->stats;
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_stats_server *st = sc->server->stats;
     struct sp_msg *msg;
 
     while ((msg = TAILQ_FIRST(queue)) != NULL) {
@@ -263,7 +267,7 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
             st->out_queue--;
             st->out_queue_bytes -= (int64_t)msg->req.bytes;
         } else {
-            conn->nqueued--;
+            sc->nqueued--;
             st->in_queue--;
             st->in_queue_bytes -= (int64_t)msg->req.bytes;
         }
@@ -279,9 +283,10 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
 void
 sp_server_close(struct sp_conn *conn, const char *error)
 {
-    struct sp_server *server = conn->server;
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_server *server = sc->server;
 
-    sp_server_fail_queue(conn, &conn->inflight, true, error);
+    sp_server_fail_queue(conn, &sc->inflight, true, error);
     sp_server_fail_queue(conn, &conn->queue, false, error);
     TAILQ_REMOVE(&server->conns, conn, link);
     server->nconns--;
@@ -293,11 +298,12 @@ static void
 sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_conn *conn = timer->data;
+    struct sp_sconn *sc = sp_sconn(conn);
     int timeout = conn->pool->conf->timeout;
     uint64_t now = sp_event_now_ms(loop);
-    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
+    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
 
-    if (!conn->connecting) {
+    if (!sc->connecting) {
         if (head == NULL) {
             return;                     /* nothing waits: stay disarmed */
         }
@@ -310,10 +316,10 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     }
     sp_log_warn(conn->worker->log, 0, "pool '%s': server '%s' timed out "
                 "after %d ms%s; closing the connection", conn->pool->conf->name,
-                conn->server->conf->name, timeout,
-                conn->connecting ? " connecting" : "");
-    conn->server->stats->server_timedout++;
-    sp_server_failed(conn->server);
+                sc->server->conf->name, timeout,
+                sc->connecting ? " connecting" : "");
+    sc->server->stats->server_timedout++;
+    sp_server_failed(sc->server);
     sp_server_close(conn, conn->pool->proto->error_reply(ETIMEDOUT));
 }
 
@@ -322,16 +328,17 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
 struct sp_msg *
 sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
 {
-    struct sp_stats_server *st = conn->server->stats;
-    struct sp_msg *msg = TAILQ_FIRST(&conn->inflight);
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_stats_server *st = sc->server->stats;
+    struct sp_msg *msg = TAILQ_FIRST(&sc->inflight);
 
     if (msg == NULL) {
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent a "
                      "reply nobody asked for", conn->pool->conf->name,
-                     conn->server->conf->name);
+                     sc->server->conf->name);
         return NULL;
     }
-    TAILQ_REMOVE(&conn->inflight, msg, slink);
+    TAILQ_REMOVE(&sc->inflight, msg, slink);
     msg->in_flight = false;
     st->out_queue--;
     st->out_queue_bytes -= (int64_t)msg->req.bytes;
@@ -352,7 +359,7 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
         msg->error = conn->pool->proto->error_reply(ENOMEM);
     }
     sp_conn_consume(conn, end);
-    sp_server_ok(conn->server);
+    sp_server_ok(sc->server);
     return msg;
 }
 
@@ -360,15 +367,16 @@ int
 sp_server_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
                const struct sp_reply_stream *stream)
 {
+    struct sp_sconn *sc = sp_sconn(conn);
     uint64_t offset = conn->in_end - len;
 
     while (len > 0) {
         size_t consumed = 0;
 
-        if (conn->rsp_fresh && stream->start(conn, offset) != 0) {
+        if (sc->rsp_fresh && stream->start(conn, offset) != 0) {
             sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
                          "bytes nobody asked for (or out of memory)",
-                         conn->pool->conf->name, conn->server->conf->name);
+                         conn->pool->conf->name, sc->server->conf->name);
             conn->closing = true;
             return -1;
         }
@@ -376,7 +384,7 @@ sp_server_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
         if (status == SP_PARSE_ERROR) {
             sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent "
                          "a malformed reply: %s", conn->pool->conf->name,
-                         conn->server->conf->name, stream->error(conn));
+                         sc->server->conf->name, stream->error(conn));
             conn->closing = true;
             return -1;
         }
@@ -394,9 +402,10 @@ sp_server_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
 void
 sp_server_on_event(struct sp_conn *conn, uint32_t ready)
 {
-    struct sp_server *server = conn->server;
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_server *server = sc->server;
 
-    if (conn->connecting && (ready & (SP_EV_WRITE | SP_EV_ERROR))) {
+    if (sc->connecting && (ready & (SP_EV_WRITE | SP_EV_ERROR))) {
         int err = sp_net_socket_error(conn->fd);
         if (err != 0) {
             sp_log_warn(conn->worker->log, err, "pool '%s': connect to "
@@ -407,9 +416,9 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
             sp_server_close(conn, conn->pool->proto->error_reply(err));
             return;
         }
-        conn->connecting = false;
+        sc->connecting = false;
         sp_timer_del(conn->worker->loop, &conn->timer);
-        if (!TAILQ_EMPTY(&conn->inflight)) {
+        if (!TAILQ_EMPTY(&sc->inflight)) {
             sp_server_arm_timer(conn);
         }
     }

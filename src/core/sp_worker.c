@@ -28,6 +28,7 @@
 #define SP_TICK_MS          1000
 #define SP_MBUF_KEEP        64      /* buffers kept through idle periods */
 #define SP_MSG_KEEP         256
+#define SP_PARSE_KEEP       64      /* client parser states kept idle */
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
 #define SP_DRAIN_TICK_MS    20      /* draining: look for boundaries */
 #define SP_STATS_DEADLINE_MS 1000   /* a stats reader must read by then */
@@ -63,6 +64,8 @@ sp_worker_publish(struct sp_worker *worker)
     slot->buffers_free = (int64_t)worker->mbufs.nfree;
     slot->messages_allocated = (int64_t)worker->msg_nalloc;
     slot->messages_free = (int64_t)worker->nfree_msgs;
+    slot->parsers_allocated = (int64_t)worker->parses.nalloc;
+    slot->parsers_free = (int64_t)worker->parses.nfree;
 }
 
 static void
@@ -82,6 +85,8 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "buffers_free", slot->buffers_free },
         { "messages_allocated", slot->messages_allocated },
         { "messages_free", slot->messages_free },
+        { "parsers_allocated", slot->parsers_allocated },
+        { "parsers_free", slot->parsers_free },
     };
     const struct sp_stats_pool *pools =
         sp_shared_pool_stats(worker->shared, worker->index, 0);
@@ -462,6 +467,7 @@ sp_worker_tick(struct sp_event_loop *loop, struct sp_timer *timer)
 
     sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
     sp_msg_trim(worker, SP_MSG_KEEP);
+    sp_client_parse_trim(&worker->parses, SP_PARSE_KEEP);
     sp_worker_publish(worker);
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
@@ -581,6 +587,7 @@ sp_worker_create(const struct sp_conf *conf,
     TAILQ_INIT(&worker->lingering);
     TAILQ_INIT(&worker->oneshots);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
+    sp_client_parse_pool_init(&worker->parses);
     /* allocations show in the shared stats at once (steady state must be
      * seen allocating nothing); the other free-list figures each second */
     worker->mbufs.nalloc_shown = &worker->slot->buffers_allocated;
@@ -673,6 +680,7 @@ sp_worker_destroy(struct sp_worker *worker)
         sp_timer_del(worker->loop, &worker->drain_timer);
     }
     sp_msg_free_all(worker);
+    sp_client_parse_free_all(&worker->parses);
     sp_mbuf_pool_destroy(&worker->mbufs);
     free(worker->scratch);
     free(worker->args);

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sp_client_parse.h"
 #include "sp_conf.h"
 #include "sp_conn.h"
 #include "sp_event.h"
@@ -66,6 +67,7 @@ struct sp_worker {
     uint32_t                nfree_msgs;
     struct sp_trim          msgs_trim;      /* what stayed unused */
     uint64_t                msg_nalloc;     /* messages ever allocated */
+    struct sp_client_parse_pool parses;     /* lent to clients mid-request */
 
     struct sp_pool         *pools;
     uint32_t                npools;

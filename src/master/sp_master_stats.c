@@ -87,6 +87,8 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "buffers_free", now.proc.buffers_free },
         { "messages_allocated", now.proc.messages_allocated },
         { "messages_free", now.proc.messages_free },
+        { "parsers_allocated", now.proc.parsers_allocated },
+        { "parsers_free", now.proc.parsers_free },
     };
     struct sp_stats_report_extra extra = {
         extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra

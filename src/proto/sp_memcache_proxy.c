@@ -25,6 +25,7 @@
 
 #include "sp_array.h"
 #include "sp_client.h"
+#include "sp_client_parse.h"
 #include "sp_conn.h"
 #include "sp_forward.h"
 #include "sp_memcache.h"
@@ -264,7 +265,7 @@ sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
 static int
 sp_memcache_request(struct sp_conn *client)
 {
-    const struct sp_memcache_req_parser *p = &client->parser.mreq;
+    const struct sp_memcache_req_parser *p = &client->parse->parser.mreq;
     struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     int rc = 0;
 
@@ -299,23 +300,30 @@ sp_memcache_request(struct sp_conn *client)
 }
 
 static void
-sp_memcache_client_init(struct sp_conn *client)
+sp_memcache_parse_init(struct sp_client_parse *ps, uint64_t offset)
 {
-    sp_memcache_req_init(&client->parser.mreq, client->in_end, client->keys,
-                         SP_CONN_KEYS, SP_MEMCACHE_PROXY_MAX_VALUE);
+    sp_memcache_req_init(&ps->parser.mreq, offset, ps->keys, SP_CLIENT_PARSE_KEYS, SP_MEMCACHE_PROXY_MAX_VALUE);
+}
+
+static bool
+sp_memcache_parse_idle(const struct sp_client_parse *ps)
+{
+    return sp_memcache_req_idle(&ps->parser.mreq);
 }
 
 static int
 sp_memcache_client_data(struct sp_conn *client, const uint8_t *data,
                         size_t len)
 {
+    struct sp_memcache_req_parser *p = &client->parse->parser.mreq;
+
     while (len > 0) {
         size_t consumed = 0;
-        sp_parse_status_t status = sp_memcache_req_parse(&client->parser.mreq,
-                                                         data, len, &consumed);
+        sp_parse_status_t status = sp_memcache_req_parse(p, data, len,
+                                                         &consumed);
         if (status == SP_PARSE_ERROR) {
             char text[160];
-            const char *why = client->parser.mreq.error;
+            const char *why = p->error;
             int n = snprintf(text, sizeof(text), "%s\r\n",
                              why != NULL ? why : SP_MEMCACHE_ERR_FORMAT);
             if (n < 0 || (size_t)n >= sizeof(text)) {
@@ -350,32 +358,34 @@ sp_memcache_server_init(struct sp_conn *server)
 static int
 sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
 {
-    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     uint32_t items = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
     if (head == NULL) {
         return -1;          /* bytes nobody asked for */
     }
-    if (sp_array_grow((void **)&conn->mitems, &conn->mitems_cap, items,
-                   sizeof(*conn->mitems)) != 0) {
+    if (sp_array_grow((void **)&sc->mitems, &sc->mitems_cap, items,
+                   sizeof(*sc->mitems)) != 0) {
         return -1;
     }
-    sp_memcache_reply_init(&conn->parser.mrsp, offset, conn->mitems, items);
-    sp_memcache_reply_expect(&conn->parser.mrsp, head->mn_pending
+    sp_memcache_reply_init(&sc->parser.mrsp, offset, sc->mitems, items);
+    sp_memcache_reply_expect(&sc->parser.mrsp, head->mn_pending
                              ? sp_memcache_command_lookup("mn", 2)
                              : head->mcmd);
-    conn->rsp_fresh = false;
+    sc->rsp_fresh = false;
     return 0;
 }
 
 static int
 sp_mc_reply(struct sp_conn *conn)
 {
-    struct sp_memcache_reply_parser *p = &conn->parser.mrsp;
-    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_memcache_reply_parser *p = &sc->parser.mrsp;
+    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     struct sp_msg *msg;
 
-    conn->rsp_fresh = true;
+    sc->rsp_fresh = true;
     if (head == NULL) {
         return -1;
     }
@@ -435,13 +445,14 @@ static sp_parse_status_t
 sp_mc_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
                  size_t *consumed)
 {
-    return sp_memcache_reply_parse(&conn->parser.mrsp, data, len, consumed);
+    return sp_memcache_reply_parse(&sp_sconn(conn)->parser.mrsp, data, len,
+                                   consumed);
 }
 
 static const char *
 sp_mc_reply_error(struct sp_conn *conn)
 {
-    return conn->parser.mrsp.error;
+    return sp_sconn(conn)->parser.mrsp.error;
 }
 
 static const struct sp_reply_stream sp_mc_replies = {
@@ -459,7 +470,8 @@ sp_memcache_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
 
 const struct sp_proto sp_proto_memcache = {
     .name = "memcache",
-    .client_init = sp_memcache_client_init,
+    .parse_init = sp_memcache_parse_init,
+    .parse_idle = sp_memcache_parse_idle,
     .client_data = sp_memcache_client_data,
     .server_init = sp_memcache_server_init,
     .server_data = sp_memcache_server_data,

@@ -56,6 +56,12 @@ sp_memcache_req_init(struct sp_memcache_req_parser *p, uint64_t offset,
     p->state = SP_MC_REQ_START;
 }
 
+bool
+sp_memcache_req_idle(const struct sp_memcache_req_parser *p)
+{
+    return p->state == SP_MC_REQ_START;
+}
+
 /* The request begins at stream offset `at`: clear the last results. */
 static void
 sp_req_begin(struct sp_memcache_req_parser *p, uint64_t at)

@@ -175,6 +175,10 @@ struct sp_redis_req_parser {
 void sp_redis_req_init(struct sp_redis_req_parser *p, uint64_t offset,
                        struct sp_redis_arg *keys, uint32_t keys_cap);
 
+/* At a request boundary: no byte of a request read yet (the state is then
+ * nothing but the stream offset, and may be set up afresh). */
+bool sp_redis_req_idle(const struct sp_redis_req_parser *p);
+
 /*
  * Feed the chunk data[0..len), which starts at stream offset p->offset.
  * On SP_PARSE_DONE *consumed is the number of bytes of this chunk that belong

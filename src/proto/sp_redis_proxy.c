@@ -19,6 +19,7 @@
 
 #include "sp_array.h"
 #include "sp_client.h"
+#include "sp_client_parse.h"
 #include "sp_conn.h"
 #include "sp_forward.h"
 #include "sp_pool.h"
@@ -479,7 +480,7 @@ sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 static int
 sp_redis_request(struct sp_conn *client)
 {
-    const struct sp_redis_req_parser *p = &client->parser.req;
+    const struct sp_redis_req_parser *p = &client->parse->parser.req;
     struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     char name[SP_REDIS_MAX_NAME + 1];
     int rc = 0;
@@ -513,22 +514,29 @@ sp_redis_request(struct sp_conn *client)
 /* ---- client and server streams -------------------------------------------- */
 
 static void
-sp_redis_client_init(struct sp_conn *client)
+sp_redis_parse_init(struct sp_client_parse *ps, uint64_t offset)
 {
-    sp_redis_req_init(&client->parser.req, client->in_end, client->keys,
-                      SP_CONN_KEYS);
+    sp_redis_req_init(&ps->parser.req, offset, ps->keys, SP_CLIENT_PARSE_KEYS);
+}
+
+static bool
+sp_redis_parse_idle(const struct sp_client_parse *ps)
+{
+    return sp_redis_req_idle(&ps->parser.req);
 }
 
 static int
 sp_redis_client_data(struct sp_conn *client, const uint8_t *data, size_t len)
 {
+    struct sp_redis_req_parser *p = &client->parse->parser.req;
+
     while (len > 0) {
         size_t consumed = 0;
-        sp_parse_status_t status = sp_redis_req_parse(&client->parser.req,
-                                                      data, len, &consumed);
+        sp_parse_status_t status = sp_redis_req_parse(p, data, len,
+                                                      &consumed);
         if (status == SP_PARSE_ERROR) {
             char text[160];
-            const char *why = client->parser.req.error;
+            const char *why = p->error;
             int n = snprintf(text, sizeof(text), "-ERR Protocol error: %s\r\n",
                              why != NULL ? why : "malformed request");
             if (n < 0 || (size_t)n >= sizeof(text)) {
@@ -588,35 +596,37 @@ sp_redis_server_init(struct sp_conn *server)
 static int
 sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
 {
-    struct sp_msg *head = TAILQ_FIRST(&conn->inflight);
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
-    if (sp_array_grow((void **)&conn->rstack, &conn->rstack_cap, SP_RSTACK_DEPTH,
-                sizeof(*conn->rstack)) != 0
-        || sp_array_grow((void **)&conn->relems, &conn->relems_cap, elems,
-                   sizeof(*conn->relems)) != 0) {
+    if (sp_array_grow((void **)&sc->rstack, &sc->rstack_cap, SP_RSTACK_DEPTH,
+                sizeof(*sc->rstack)) != 0
+        || sp_array_grow((void **)&sc->relems, &sc->relems_cap, elems,
+                   sizeof(*sc->relems)) != 0) {
         return -1;
     }
-    sp_redis_reply_init(&conn->parser.rsp, offset, conn->rstack,
-                        conn->rstack_cap, conn->relems, elems);
-    conn->rsp_fresh = false;
+    sp_redis_reply_init(&sc->parser.rsp, offset, sc->rstack,
+                        sc->rstack_cap, sc->relems, elems);
+    sc->rsp_fresh = false;
     return 0;
 }
 
 static int
 sp_redis_reply(struct sp_conn *conn)
 {
-    struct sp_redis_reply_parser *p = &conn->parser.rsp;
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_redis_reply_parser *p = &sc->parser.rsp;
     struct sp_msg *msg = sp_server_reply_take(conn, p->start, p->end);
 
-    conn->rsp_fresh = true;
+    sc->rsp_fresh = true;
     if (msg == NULL) {
         return -1;
     }
     if (msg->internal && p->type == SP_REDIS_REPLY_ERROR) {
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' refused "
                      "redis_auth or redis_db", conn->pool->conf->name,
-                     conn->server->conf->name);
+                     sc->server->conf->name);
     }
     if (msg->parent != NULL) {
         /* a fragment: keep what the merge needs */
@@ -644,13 +654,14 @@ static sp_parse_status_t
 sp_redis_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
                     size_t *consumed)
 {
-    return sp_redis_reply_parse(&conn->parser.rsp, data, len, consumed);
+    return sp_redis_reply_parse(&sp_sconn(conn)->parser.rsp, data, len,
+                                consumed);
 }
 
 static const char *
 sp_redis_reply_error(struct sp_conn *conn)
 {
-    return conn->parser.rsp.error;
+    return sp_sconn(conn)->parser.rsp.error;
 }
 
 static const struct sp_reply_stream sp_redis_replies = {
@@ -668,7 +679,8 @@ sp_redis_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
 
 const struct sp_proto sp_proto_redis = {
     .name = "redis",
-    .client_init = sp_redis_client_init,
+    .parse_init = sp_redis_parse_init,
+    .parse_idle = sp_redis_parse_idle,
     .client_data = sp_redis_client_data,
     .server_init = sp_redis_server_init,
     .server_data = sp_redis_server_data,

@@ -61,6 +61,12 @@ sp_redis_req_init(struct sp_redis_req_parser *p, uint64_t offset,
     p->state = SP_REQ_START;
 }
 
+bool
+sp_redis_req_idle(const struct sp_redis_req_parser *p)
+{
+    return p->state == SP_REQ_START;
+}
+
 static bool
 sp_is_digit(uint8_t ch)
 {

@@ -352,6 +352,9 @@ class RedisProxyTest(sptest.HarnessTestCase):
         # (a slow CI machine queues deeper), so: under 1 per 1,000.
         bufs = second["buffers_allocated"] - first["buffers_allocated"]
         msgs = second["messages_allocated"] - first["messages_allocated"]
+        parsers = second["parsers_allocated"] - first["parsers_allocated"]
+        self.assertLessEqual(parsers, served // 1000,
+                             f"{parsers} parser states allocated for {served} requests")
         self.assertLessEqual(bufs, served // 1000,
                              f"{bufs} buffers allocated for {served} requests")
         self.assertLessEqual(msgs, served // 1000,
@@ -683,6 +686,75 @@ class TenThousandClientsTest(sptest.HarnessTestCase):
         self.assertTrue(c.set("after", "crowd"))
         print(f"\n  {count} connections: {held} held at the 1024-fd limit "
               f"({max(1, proxy.nworkers)} worker(s)), then all released")
+
+
+def recv_exactly(sock, n):
+    """n bytes from sock (b"" short on EOF)."""
+    data = b""
+    for _ in range(n):
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+        if len(data) == n:
+            break
+    return data
+
+
+class IdleClientsTest(sptest.HarnessTestCase):
+    """Persistent connections of app servers sit idle most of the time: an
+    idle client holds its connection object and nothing else (no buffer, no
+    parser state), so 3,000 of them, each after a request, cost well under
+    nutcracker's ~270 bytes each plus slack (they cost ~4.9 KB each when the
+    last input buffer stayed with its connection)."""
+
+    COUNT = 3000
+
+    def test_idle_clients_hold_no_buffer_or_parser(self):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < self.COUNT + 500:
+            soft = min(hard, self.COUNT + 500)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        count = min(self.COUNT, soft - 500)
+        h = self.harness
+        backend = h.start_redis()
+        port = sptest.free_port()
+        proxy = h.start_shardproxy(
+            "global:\n  worker_processes: 1\n"
+            + pool_yaml("idle", port, [(backend.port, 1, None)], backlog=4096))
+        wstats = proxy.worker_stats_port(0)
+        crowd = []
+        self.addCleanup(lambda: [c.close() for c in crowd])
+        warm = socket.create_connection(("127.0.0.1", port), timeout=10)
+        crowd.append(warm)
+        warm.sendall(resp("SET", "idle:k", "v" * 100))
+        self.assertEqual(recv_exactly(warm, 5), b"+OK\r\n")
+        rss_before = proxy.rss_kb()
+        for i in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            crowd.append(sock)
+            # a request split over two reads: the parser state is lent,
+            # kept over the gap, and handed back at the boundary
+            req = resp("GET", "idle:k")
+            sock.sendall(req[:7])
+            if i % 100 == 0:
+                time.sleep(0.001)
+            sock.sendall(req[7:])
+        for sock in crowd[1:]:
+            self.assertEqual(recv_exactly(sock, 108), b"$100\r\n" + b"v" * 100 + b"\r\n")
+        stats = sptest.read_stats(wstats)
+        self.assertEqual(stats["idle"]["client_connections"], count + 1)
+        # nothing but connection objects: no buffer, no parser state in use
+        self.assertEqual(stats["buffers_in_use"], 0)
+        self.assertEqual(stats["parsers_free"], stats["parsers_allocated"])
+        grown = proxy.rss_kb() - rss_before
+        per_conn = grown * 1024 / count
+        self.assertLess(per_conn, 600, f"{grown} kB for {count} idle clients")
+        print(f"\n  {count} idle clients: proxy RSS +{grown} kB "
+              f"({per_conn:.0f} B each), 0 buffers and "
+              f"{stats['parsers_allocated'] - stats['parsers_free']} parser "
+              f"states held")
 
 
 class BigValueTest(sptest.HarnessTestCase):
