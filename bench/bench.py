@@ -26,6 +26,11 @@ Owns the benchmark, start to finish:
     n/a with the reason if perf cannot) in separate perf rounds after the timed
     ones: a counting tracepoint costs the proxy CPU on every syscall (measured
     10-40% more CPU/request), so the timed runs go without it;
+  * idle connections: resident memory (VmRSS of the proxy's process tree)
+    added by --idle (10,000) client connections that each made one request
+    and then sit idle, as app servers' persistent connections do; each
+    round starts fresh proxies (an allocator keeps what it was once given),
+    the order alternating; median over --idle-rounds;
   * the report: per-target medians, shardproxy/nutcracker and
     shardproxy-2w/nutcracker paired ratios (median of the per-round ratios), written to bench/RESULTS.md (+ every run in
     bench/RESULTS.json) and printed.
@@ -585,6 +590,7 @@ class Bench:
         self.perf_ok, self.perf_reason = False, "not probed"
         self.notes = []
         self.seq = 0
+        self.idle = None            # run_idle's result
 
     def start(self):
         h = self.harness
@@ -740,6 +746,152 @@ def _brief(run):
     if "syscalls_per_req" in run:
         s += f" {run['syscalls_per_req']:.2f}sc"
     return s
+
+
+# ------------------------------------------------------------ idle memory
+
+PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+def raise_fd_limit(want):
+    """Raise our descriptor limit (the proxies inherit it) toward `want`;
+    returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        soft = min(hard, want)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+def _fd_count(pids):
+    total = 0
+    for pid in pids:
+        try:
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            pass
+    return total
+
+
+def memory_kb(pids):
+    """{rss, pss, uss} of the processes, summed (kB), from smaps_rollup.
+    RSS counts a shared page (library code) in every process that maps it;
+    PSS divides it among them; USS (private pages) is what exiting would
+    free."""
+    total = {"rss": 0, "pss": 0, "uss": 0}
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[0] == "Rss:":
+                total["rss"] += int(f[1])
+            elif f[0] == "Pss:":
+                total["pss"] += int(f[1])
+            elif f[0] in ("Private_Clean:", "Private_Dirty:"):
+                total["uss"] += int(f[1])
+    return total
+
+
+def _ping(sock):
+    sock.sendall(PING)
+    if sock.recv(64) != b"+PONG\r\n":
+        raise OSError("a client got no PONG")
+
+
+def idle_once(bench, name, n):
+    """A fresh `name` proxy; its memory before and after n clients connected,
+    made one request (PING) each, one after another, and went idle (the
+    memory of the connections, not of a burst of requests). None: could not
+    measure."""
+    h, conf = bench.harness, pool_conf(bench.redis, bench.memcached)
+    target = (start_nutcracker(h, conf) if name == "nutcracker"
+              else start_shardproxy(h, conf, name))
+    if target.reason:
+        bench.notes.append(f"idle {name}: {target.reason}")
+        return None
+    socks = []
+    try:
+        pids = proc_tree(target.proc.pid)
+        fds_before = _fd_count(pids)
+        with socket.create_connection(("127.0.0.1", target.redis_port), timeout=10) as s:
+            _ping(s)
+        before = memory_kb(pids)
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", target.redis_port), timeout=10)
+            socks.append(s)
+            _ping(s)
+        if not sptest.poll_until(lambda: _fd_count(pids) >= fds_before + n,
+                                 f"{n} connections held", timeout=30):
+            raise OSError("the proxy does not hold every connection")
+        after = memory_kb(pids)
+        return {"target": name, "connections": n, "before_kb": before, "after_kb": after,
+                "bytes_per_conn": (after["rss"] - before["rss"]) * 1024 / n}
+    except OSError as e:
+        bench.notes.append(f"idle {name}: {e}")
+        return None
+    finally:
+        for s in socks:
+            s.close()
+        target.proc.stop()
+
+
+def run_idle(bench):
+    """--idle-rounds rounds of idle_once over the proxies, order alternating."""
+    names = [t.name for t in bench.targets if t.proc is not None and not t.reason]
+    n = bench.args.idle
+    log(f"idle: {n} idle connections per proxy, {bench.args.idle_rounds} rounds, "
+        f"fresh proxies each round")
+    rounds = []
+    for r in range(bench.args.idle_rounds):
+        runs = [idle_once(bench, name, n) for name in (names if r % 2 == 0 else names[::-1])]
+        runs = [run for run in runs if run is not None]
+        log(f"  idle round {r + 1}: " + "; ".join(
+            f"{run['target']} +{run['after_kb']['rss'] - run['before_kb']['rss']} kB "
+            f"({run['bytes_per_conn']:.0f} B/conn)" for run in runs))
+        rounds.append(runs)
+    return {"connections": n, "rounds": rounds}
+
+
+def idle_rows(idle):
+    """Markdown lines: memory per target (medians) and the paired ratios."""
+    if not idle or not idle["rounds"]:
+        return []
+    names = []
+    for runs in idle["rounds"]:
+        names += [run["target"] for run in runs if run["target"] not in names]
+    rows = [f"{idle['connections']:,} client connections, each after one request "
+            "(PING, one client after another), then idle; fresh proxies each round; "
+            "summed over the proxy's processes (master and workers for shardproxy). "
+            "Added = RSS with the clients minus RSS before them: the memory the "
+            "connections cost. RSS counts the pages of shared libraries in each "
+            "process; PSS shares them out; USS is private memory only.", "",
+            "| target | added RSS kB | bytes per connection | vs nutcracker "
+            "| RSS kB | PSS kB | USS kB | USS vs nutcracker |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|"]
+
+    def paired(name, value):
+        ratios = []
+        for rr in idle["rounds"]:
+            by = {run["target"]: run for run in rr}
+            if name in by and "nutcracker" in by and value(by["nutcracker"]) > 0:
+                ratios.append(value(by[name]) / value(by["nutcracker"]))
+        return _median(ratios)
+
+    for name in names:
+        runs = [run for rr in idle["rounds"] for run in rr if run["target"] == name]
+        nut = name == "nutcracker"
+        added = _median([run["after_kb"]["rss"] - run["before_kb"]["rss"] for run in runs])
+        rows.append(
+            f"| {name} | {added:,.0f} "
+            f"| {_median([run['bytes_per_conn'] for run in runs]):.0f} "
+            f"| {'-' if nut else _fmt(paired(name, lambda r: r['bytes_per_conn']), '.3f')} "
+            + "".join(f"| {_median([run['after_kb'][k] for run in runs]):,.0f} "
+                      for k in ("rss", "pss", "uss"))
+            + f"| {'-' if nut else _fmt(paired(name, lambda r: r['after_kb']['uss']), '.3f')} |")
+    return rows
 
 
 # ---------------------------------------------------------------- aggregation
@@ -911,6 +1063,8 @@ METHOD = """\
 
 
 def render_markdown(bench, results, info, vers, started, elapsed, argv):
+    """The report: machine, versions, targets, the cell tables, ratios, idle
+    memory, method and notes."""
     main_rows, ratio_rows = table_rows(bench, results)
     out = ["# shardproxy vs nutcracker: benchmark results", "",
            f"Generated by `bench/bench.py` ({'QUICK mode: smoke test, not for comparison' if bench.args.quick else 'full mode'}) "
@@ -930,6 +1084,8 @@ def render_markdown(bench, results, info, vers, started, elapsed, argv):
     out += ["", "## Results (medians)", ""] + main_rows
     out += ["", "## shardproxy / nutcracker (median of per-round ratios; < 1 is "
             "better for latency, CPU and syscalls, > 1 for req/s)", ""] + ratio_rows
+    if bench.idle:
+        out += ["", "## Idle connections: resident memory", ""] + idle_rows(bench.idle)
     out += ["", "## Method", "", METHOD.format(
         clients=CLIENTS, keyspace=KEYSPACE, mct=MC_THREADS, mcw=MC_WINDOW, mco=MC_OVERWRITE,
         busy=bench.args.busy_limit, retries=bench.args.retries,
@@ -1012,6 +1168,11 @@ def parse_args(argv):
                    help="extra rounds under perf stat, proxies only, for syscalls/request "
                         "(default 2; quick 1)")
     p.add_argument("--no-perf", action="store_true", help="do not count syscalls")
+    p.add_argument("--idle", type=int,
+                   help="idle client connections for the memory measurement "
+                        "(default 10000; quick 2000; 0: skip it)")
+    p.add_argument("--idle-rounds", type=int,
+                   help="rounds of the idle memory measurement (default 3; quick 1)")
     p.add_argument("--out", help="markdown report (default bench/RESULTS.md; "
                                  "quick: bench/RESULTS-quick.md); raw runs go beside it "
                                  "as .json")
@@ -1023,6 +1184,10 @@ def parse_args(argv):
         args.retries = 0 if args.quick else 2
     if args.perf_rounds is None:
         args.perf_rounds = 1 if args.quick else 2
+    if args.idle is None:
+        args.idle = 2000 if args.quick else 10000
+    if args.idle_rounds is None:
+        args.idle_rounds = 1 if args.quick else 3
     bad = set(args.targets.split(",")) - set(TARGETS)
     if bad or args.rounds < 1:
         p.error(f"unknown target(s) {sorted(bad)}" if bad else "--rounds must be >= 1")
@@ -1049,7 +1214,7 @@ def write_outputs(bench, results, started, t0, argv):
     raw = {"machine": info, "versions": vers, "started": started, "args": vars(bench.args),
            "perf": bench.perf_ok or bench.perf_reason,
            "targets": {t.name: t.reason or "measured" for t in bench.targets},
-           "cells": results}
+           "cells": results, "idle": bench.idle}
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
     main_rows, ratio_rows = table_rows(bench, results)
     print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows))
@@ -1073,6 +1238,11 @@ def main(argv=None):
     signal.signal(signal.SIGHUP, raise_on_term)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.monotonic()
+    if args.idle:
+        limit = raise_fd_limit(args.idle + 1000)
+        if limit < args.idle + 1000:
+            log(f"idle: descriptor limit {limit}: measuring {limit - 1000} connections")
+            args.idle = max(0, limit - 1000)
     bench = Bench(args)
     try:
         bench.start()
@@ -1085,6 +1255,8 @@ def main(argv=None):
             res = run_cell(bench, cell, deadline)
             res["summary"], res["ratios"] = summarize(res, bench.targets)
             results.append(res)
+        if args.idle and time.monotonic() < deadline:
+            bench.idle = run_idle(bench)
         for t in bench.targets:
             if t.proc is not None and t.reason and not t.proc.alive():
                 bench.notes.append(f"{t.name} log tail: " + " / ".join(
