@@ -458,6 +458,9 @@ sp_client_flush(struct sp_conn *conn)
         sp_client_close(conn);
         return;
     }
+    if (TAILQ_EMPTY(&conn->queue)) {
+        sp_conn_input_idle(conn);       /* every reply written */
+    }
     sp_worker_client_idle(conn);
 }
 
@@ -477,6 +480,7 @@ sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
         if (conn->parse == NULL) {
             sp_log_error(conn->worker->log, ENOMEM, "pool '%s': no memory "
                          "for a client's request", conn->pool->conf->name);
+            conn->pool->stats->client_err++;
             conn->closing = true;
             return -1;
         }
@@ -486,6 +490,10 @@ sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
     if (proto->parse_idle(conn->parse)) {
         sp_client_parse_put(parses, conn->parse);
         conn->parse = NULL;
+        if (conn->in_base != conn->in_end) {
+            /* what is left unconsumed is no request (blank inline lines) */
+            sp_conn_consume(conn, conn->in_end);
+        }
     }
     return rc;
 }

@@ -11,6 +11,7 @@ sp_client_parse_pool_init(struct sp_client_parse_pool *pool)
 {
     pool->free = NULL;
     pool->nfree = 0;
+    pool->nused = 0;
     pool->nalloc = 0;
     sp_trim_init(&pool->trim, 0);
 }
@@ -24,12 +25,14 @@ sp_client_parse_get(struct sp_client_parse_pool *pool)
         pool->free = ps->free_next;
         pool->nfree--;
         sp_trim_note(&pool->trim, pool->nfree);
-        return ps;
-    }
-    ps = malloc(sizeof(*ps));   /* the protocol's init sets every field used */
-    if (ps != NULL) {
+    } else {
+        ps = malloc(sizeof(*ps));   /* the protocol's init sets what is used */
+        if (ps == NULL) {
+            return NULL;
+        }
         pool->nalloc++;
     }
+    pool->nused++;
     return ps;
 }
 
@@ -40,6 +43,7 @@ sp_client_parse_put(struct sp_client_parse_pool *pool,
     ps->free_next = pool->free;
     pool->free = ps;
     pool->nfree++;
+    pool->nused--;
 }
 
 void
@@ -63,5 +67,6 @@ sp_client_parse_free_all(struct sp_client_parse_pool *pool)
         pool->free = ps->free_next;
         free(ps);
     }
-    sp_client_parse_pool_init(pool);
+    pool->nfree = 0;
+    sp_trim_init(&pool->trim, 0);
 }

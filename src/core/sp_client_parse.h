@@ -33,6 +33,7 @@ struct sp_client_parse {
 struct sp_client_parse_pool {
     struct sp_client_parse *free;
     uint32_t                nfree;
+    uint32_t                nused;      /* lent to clients now */
     uint64_t                nalloc;     /* states ever allocated */
     struct sp_trim          trim;       /* what stayed unused */
 };

@@ -95,19 +95,13 @@ sp_conn_free(struct sp_conn *conn)
     free(conn);
 }
 
-/*
- * The socket is drained: a buffer holding no unconsumed byte goes back to
- * the free list (a message may still hold it until its bytes are written).
- * An idle connection then holds no buffer at all: 10,000 idle clients cost
- * their connection objects, not 10,000 buffers. The next read takes one from
- * the free list, where the same few buffers circulate.
- */
-static void
-sp_conn_read_idle(struct sp_conn *conn)
+void
+sp_conn_input_idle(struct sp_conn *conn)
 {
     struct sp_mbuf *head = conn->in.head;
 
-    if (head != NULL && head == conn->in.tail && sp_mbuf_length(head) == 0) {
+    if (head != NULL && head == conn->in.tail && sp_mbuf_length(head) == 0
+        && head->refs == 1) {
         sp_mbuf_unref(&conn->worker->mbufs, sp_mbuf_chain_pop(&conn->in));
     }
 }
@@ -149,7 +143,7 @@ sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
              * would only say EAGAIN is skipped (nginx does the same).
              */
             if ((size_t)n < room && !pending_eof) {
-                sp_conn_read_idle(conn);
+                sp_conn_input_idle(conn);
                 return total;
             }
             continue;
@@ -162,7 +156,7 @@ sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            sp_conn_read_idle(conn);
+            sp_conn_input_idle(conn);
             return total;
         }
         return -1;

@@ -138,6 +138,18 @@ typedef int (*sp_conn_data_fn)(struct sp_conn *conn, const uint8_t *data,
 ssize_t sp_conn_read(struct sp_conn *conn, uint32_t ready,
                      sp_conn_data_fn on_data);
 
+/*
+ * Give the input buffer back to the free list when it holds no unconsumed
+ * byte and no message refers to it any more (called when a read drains the
+ * socket, and when a client's last reply is written). An idle connection
+ * then holds no buffer: 10,000 idle clients cost their connection objects,
+ * not 10,000 buffers, and the next read takes one from the free list, where
+ * the same few buffers circulate. A buffer that a message still refers to
+ * stays with the connection, so later reads go on filling it (requests in
+ * flight share buffers instead of holding one each).
+ */
+void sp_conn_input_idle(struct sp_conn *conn);
+
 /* Drop input bytes before stream offset `upto` (they belong to messages). */
 void sp_conn_consume(struct sp_conn *conn, uint64_t upto);
 

@@ -65,6 +65,7 @@ sp_worker_publish(struct sp_worker *worker)
     slot->messages_allocated = (int64_t)worker->msg_nalloc;
     slot->messages_free = (int64_t)worker->nfree_msgs;
     slot->parsers_allocated = (int64_t)worker->parses.nalloc;
+    slot->parsers_in_use = (int64_t)worker->parses.nused;
     slot->parsers_free = (int64_t)worker->parses.nfree;
 }
 
@@ -86,6 +87,7 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "messages_allocated", slot->messages_allocated },
         { "messages_free", slot->messages_free },
         { "parsers_allocated", slot->parsers_allocated },
+        { "parsers_in_use", slot->parsers_in_use },
         { "parsers_free", slot->parsers_free },
     };
     const struct sp_stats_pool *pools =

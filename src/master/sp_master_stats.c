@@ -88,6 +88,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "messages_allocated", now.proc.messages_allocated },
         { "messages_free", now.proc.messages_free },
         { "parsers_allocated", now.proc.parsers_allocated },
+        { "parsers_in_use", now.proc.parsers_in_use },
         { "parsers_free", now.proc.parsers_free },
     };
     struct sp_stats_report_extra extra = {

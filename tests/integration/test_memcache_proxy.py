@@ -205,6 +205,51 @@ class MemcacheProxyTest(sptest.HarnessTestCase):
         self.assertEqual(got, 30)
 
 
+class MemcacheIdleClientsTest(sptest.HarnessTestCase):
+    """Idle memcached clients hold no buffer and no parser state, also when
+    their last request was a noreply store (no reply is ever written); the
+    one server connection may keep the buffer it reads into."""
+
+    def test_idle_clients_after_gets_and_noreply_sets(self):
+        h = self.harness
+        backend = h.start_memcached()
+        port = sptest.free_port()
+        proxy = h.start_shardproxy("global:\n  worker_processes: 1\n"
+                                   + pool_yaml("mcidle", port, [backend.port]))
+        wstats = proxy.worker_stats_port(0)
+        n = 300
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            socks.append(s)
+            s.sendall(b"set mcidle:%d 0 0 1\r\nx\r\n" % i)
+            self.assertEqual(s.recv(100), b"STORED\r\n")
+            s.sendall(b"get mcidle:%d\r\n" % i)
+            data = b""
+            while not data.endswith(b"END\r\n"):
+                chunk = s.recv(100)
+                self.assertTrue(chunk, "closed")
+                data += chunk
+            s.sendall(b"set mcidle:%d 0 0 1 noreply\r\ny\r\n" % i)
+
+        def settled():
+            st = sptest.read_stats(wstats)
+            served = sum(v["requests"] for v in st["mcidle"].values()
+                         if isinstance(v, dict))
+            return (served >= 3 * n and st["buffers_in_use"] <= 1
+                    and st["parsers_in_use"] == 0)
+        sptest.poll_until(settled, "every request served, nothing held",
+                          timeout=20)
+        stats = sptest.read_stats(wstats)
+        self.assertEqual(sum(v["requests"] for v in stats["mcidle"].values()
+                             if isinstance(v, dict)), 3 * n)
+        # none for the clients; the server connection may keep its own
+        self.assertLessEqual(stats["buffers_in_use"], 1)
+        self.assertEqual(stats["parsers_in_use"], 0)
+        self.assertEqual(Client(("127.0.0.1", port)).get("mcidle:7"), b"y")
+
+
 class MemcacheBigValueTest(sptest.HarnessTestCase):
 
     def test_1mb_values_with_small_buffers(self):
