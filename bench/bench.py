@@ -442,19 +442,20 @@ def memcached_stats(port):
 def backend_counters(bench, proto):
     """Commands the backends of `proto` have processed so far, summed, and
     read hits/misses (redis) or get misses (memcached)."""
-    c = {"commands": 0, "hits": 0, "misses": 0}
+    c = {"commands": 0, "hits": 0, "misses": 0, "each": []}
     if proto == "redis":
         for r in bench.redis:
             info = redis_info(r.port)
-            c["commands"] += int(info["total_commands_processed"])
+            c["each"].append(int(info["total_commands_processed"]))
             c["hits"] += int(info["keyspace_hits"])
             c["misses"] += int(info["keyspace_misses"])
     else:
         for m in bench.memcached:
             st = memcached_stats(m.port)
-            c["commands"] += int(st["cmd_get"]) + int(st["cmd_set"])
+            c["each"].append(int(st["cmd_get"]) + int(st["cmd_set"]))
             c["hits"] += int(st["get_hits"])
             c["misses"] += int(st["get_misses"])
+    c["commands"] = sum(c["each"])
     return c
 
 
@@ -658,6 +659,10 @@ def run_once(bench, cell, target, n, perf=False):
     run.update(res)
     seen = counters1["commands"] - counters0["commands"]
     run["backend_commands"] = seen
+    if seen > 0:
+        # the guard rail "same share of keys per backend": backend #1's share
+        # of the commands (a proxy routing differently shows at once)
+        run["backend1_share"] = (counters1["each"][0] - counters0["each"][0]) / seen
     reads = (counters1["hits"] - counters0["hits"]) + (counters1["misses"] - counters0["misses"])
     if cell.op in ("get", "mget") and reads:
         run["hit_ratio"] = round((counters1["hits"] - counters0["hits"]) / reads, 4)
@@ -896,7 +901,8 @@ def idle_rows(idle):
 
 # ---------------------------------------------------------------- aggregation
 
-METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "syscalls_per_req")
+METRICS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "syscalls_per_req",
+           "backend1_share")
 
 
 def _median(values):
@@ -950,10 +956,11 @@ def _fmt(v, spec):
 def table_rows(bench, results):
     """Markdown table lines: one row per cell and target, then the ratios."""
     head = ["| cell | target | req/s | vs direct | p50 ms | p99 ms | proxy CPU us/req "
-            "| proxy syscalls/req | req/s spread | runs (err) |",
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    ratio_head = ["| cell | shardproxy | req/s | p50 | p99 | CPU us/req | syscalls/req |",
-                  "|---|---|--:|--:|--:|--:|--:|"]
+            "| proxy syscalls/req | backend #1 share | req/s spread | runs (err) |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    ratio_head = ["| cell | shardproxy | req/s | p50 | p99 | CPU us/req | syscalls/req "
+                  "| backend #1 share |",
+                  "|---|---|--:|--:|--:|--:|--:|--:|"]
     rows, ratio_rows = [], []
     for res in results:
         summary, ratios = res["summary"], res["ratios"]
@@ -961,7 +968,7 @@ def table_rows(bench, results):
         for t in bench.targets:
             s = summary.get(t.name)
             if s is None or (t.reason and not s["runs"]):
-                rows.append(f"| {res['cell']} | {t.name} | n/a | | | | | | | 0 |")
+                rows.append(f"| {res['cell']} | {t.name} | n/a | | | | | | | | 0 |")
                 continue
             proxy = t.proc is not None
             vs = s["rps"] / direct if direct and s["rps"] and t.name != "direct" else None
@@ -971,6 +978,7 @@ def table_rows(bench, results):
                 f"| {_fmt(s['p50_ms'], '.3f')} | {_fmt(s['p99_ms'], '.3f')} "
                 f"| {_fmt(s['cpu_us_per_req'], '.2f') if proxy else '-'} "
                 f"| {_fmt(sc, '.2f') if proxy else '-'} "
+                f"| {_fmt(s['backend1_share'], '.4f')} "
                 f"| {_fmt(s['spread'] * 100 if s['spread'] is not None else None, '.1f')}% "
                 f"| {s['runs']} ({len(s['errors'])}) |")
         for name in SHARDPROXY_WORKERS:
@@ -1058,7 +1066,9 @@ METHOD = """\
   timed rounds run without perf. Each run is checked: the backends must
   have processed >= 98% as many commands as requests.
 - Table: medians over rounds; `vs direct` = req/s / direct's req/s; spread =
-  (max-min)/median of req/s. Ratios are shardproxy/nutcracker, median of the
+  (max-min)/median of req/s; backend #1 share = backend #1's share of the
+  commands both backends processed during the run (INFO / stats, before and
+  after): the same key placement gives the same share (direct: 1). Ratios are shardproxy/nutcracker, median of the
   per-round ratios (both ran in the same round)."""
 
 
