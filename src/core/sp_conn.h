@@ -87,7 +87,6 @@ struct sp_sconn {
     struct sp_conn       conn;      /* first: sp_sconn() converts */
     struct sp_server    *server;
     struct sp_msg_queue  inflight;  /* sent, awaiting replies in order */
-    uint32_t             nqueued;   /* in conn.queue */
     bool                 connecting;    /* connect() in progress */
     bool                 rsp_fresh;     /* reply parser not started */
 
@@ -97,8 +96,8 @@ struct sp_sconn {
     } parser;
     int64_t             *rstack;                /* reply parser nesting */
     uint32_t             rstack_cap;
-    uint32_t             relems_cap;
     struct sp_redis_arg *relems;                /* reply array elements */
+    uint32_t             relems_cap;
     struct sp_memcache_item *mitems;            /* memcache VALUE items */
     uint32_t             mitems_cap;
 };

@@ -169,7 +169,6 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
     msg->sconn = sconn;
     msg->send_seg = msg->send_off = 0;
     TAILQ_INSERT_TAIL(&sconn->queue, msg, slink);
-    sc->nqueued++;
     st->in_queue++;
     st->in_queue_bytes += (int64_t)msg->req.bytes;
     if (!msg->internal) {
@@ -186,7 +185,6 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     struct sp_stats_server *st = sc->server->stats;
 
     TAILQ_REMOVE(&conn->queue, msg, slink);
-    sc->nqueued--;
     st->in_queue--;
     st->in_queue_bytes -= (int64_t)msg->req.bytes;
     if (msg->noreply) {
@@ -267,7 +265,6 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
             st->out_queue--;
             st->out_queue_bytes -= (int64_t)msg->req.bytes;
         } else {
-            sc->nqueued--;
             st->in_queue--;
             st->in_queue_bytes -= (int64_t)msg->req.bytes;
         }

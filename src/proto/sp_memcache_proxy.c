@@ -302,7 +302,8 @@ sp_memcache_request(struct sp_conn *client)
 static void
 sp_memcache_parse_init(struct sp_client_parse *ps, uint64_t offset)
 {
-    sp_memcache_req_init(&ps->parser.mreq, offset, ps->keys, SP_CLIENT_PARSE_KEYS, SP_MEMCACHE_PROXY_MAX_VALUE);
+    sp_memcache_req_init(&ps->parser.mreq, offset, ps->keys,
+                         SP_CLIENT_PARSE_KEYS, SP_MEMCACHE_PROXY_MAX_VALUE);
 }
 
 static bool
