@@ -766,16 +766,6 @@ def _brief(run):
 IDLE_GET = b"*2\r\n$3\r\nGET\r\n$10\r\nbench:idle\r\n"
 
 
-def raise_fd_limit(want):
-    """Raise our descriptor limit (the proxies inherit it) toward `want`;
-    returns the soft limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < want:
-        soft = min(hard, want)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    return soft
-
-
 def _fd_count(pids):
     total = 0
     for pid in pids:
@@ -1263,7 +1253,7 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.monotonic()
     if args.idle:
-        limit = raise_fd_limit(args.idle + 1000)
+        limit = sptest.raise_fd_limit(args.idle + 1000)   # the proxies inherit it
         if limit < args.idle + 1000:
             args.idle = max(0, limit - 1000)
             log(f"idle: descriptor limit {limit}: measuring {args.idle} connections")

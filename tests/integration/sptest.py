@@ -95,6 +95,22 @@ def free_port_block(n):
     raise RuntimeError(f"no block of {n} free ports after 500 tries")
 
 
+def raise_fd_limit(want):
+    """Raise this process's descriptor limit toward `want`, within the hard
+    limit (the processes it starts inherit it); returns the soft limit now
+    in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return want
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft
+
+
 def conf_workers(conf_text):
     """Worker processes a shardproxy config asks for (auto: online CPUs)."""
     m = re.search(r"^\s+worker_processes:\s*(\w+)", conf_text, re.M)

@@ -645,13 +645,8 @@ class TenThousandClientsTest(sptest.HarnessTestCase):
     keeps serving, and recovers when they leave."""
 
     def test_ten_thousand_connections(self):
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         want = 10000
-        if soft < want + 500:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, want + 500), hard))
-            soft = min(hard, want + 500)
-        count = min(want, soft - 500)
+        count = min(want, sptest.raise_fd_limit(want + 500) - 500)
         h = self.harness
         backend = h.start_redis()
         port = sptest.free_port()
@@ -713,12 +708,7 @@ class IdleClientsTest(sptest.HarnessTestCase):
     COUNT = 3000
 
     def test_idle_clients_hold_no_buffer_or_parser(self):
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft < self.COUNT + 500:
-            soft = min(hard, self.COUNT + 500)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        count = min(self.COUNT, soft - 500)
+        count = min(self.COUNT, sptest.raise_fd_limit(self.COUNT + 500) - 500)
         h = self.harness
         backend = h.start_redis()
         port = sptest.free_port()

@@ -314,13 +314,9 @@ class ReloadTest(sptest.HarnessTestCase):
         self.assertIn(self.stats(proxy)["handoffs"], (1, 2))
 
     def test_a_thousand_idle_clients_follow_a_reload(self):
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        want = 4096 if hard == resource.RLIM_INFINITY else min(4096, hard)
-        if soft < want:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        if want < 1200:
-            self.skipTest(f"a descriptor limit of {hard} is too low")
+        limit = sptest.raise_fd_limit(4096)
+        if limit < 1200:
+            self.skipTest(f"a descriptor limit of {limit} is too low")
         proxy = self.start()
         socks = []
         self.addCleanup(lambda: [s.close() for s in socks])
