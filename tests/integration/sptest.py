@@ -20,6 +20,7 @@ process dies (PR_SET_PDEATHSIG).  Set SPTEST_KEEP=1 to keep the temp dir.
 
 import atexit
 import ctypes
+import fcntl
 import os
 import re
 import shutil
@@ -36,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 10.0      # seconds a server gets to become ready
 STOP_TIMEOUT = 5.0        # seconds between SIGTERM and SIGKILL
 START_ATTEMPTS = 4        # fresh ports tried when a start loses a port race
+PORT_SLOTS = 8            # test processes that draw ports side by side
 POLL_INTERVAL = 0.01      # seconds between readiness probes
 
 _live_procs = set()       # every running Proc, for the atexit safety net
@@ -54,10 +56,10 @@ class PortTaken(StartError):
 
 def free_port():
     """A loopback TCP port that was free a moment ago and not handed out before
-    by this process.  Drawn below the ephemeral range (see free_port_block):
-    a port from bind(0) could be handed to another test process's bind(0)
-    the moment it is closed, or sit under a client socket.  Starters retry
-    with a fresh port if they lose a race."""
+    by this process.  Drawn from this process's slice of the ports below the
+    ephemeral range (see _port_range): a port from bind(0) could be handed
+    to another test process's bind(0) the moment it is closed, or sit under
+    a client socket.  Starters retry with a fresh port if they lose a race."""
     return free_port_block(1)
 
 
@@ -68,15 +70,47 @@ def _ephemeral_low():
         return 32768
 
 
+_port_slot = {}           # "range": this process's ports, "file": its lock
+
+
+def _port_range():
+    """The ports this process draws from: a slice of those below the
+    ephemeral range (where client sockets, and bind(0), never go) that no
+    other sptest process draws from while this one lives. The process takes
+    one of PORT_SLOTS slot files with a non-blocking flock and keeps it open;
+    the kernel drops the lock when the process exits, crashed or not. So two
+    test files that ctest runs side by side never pick the same port, even
+    one picked now and bound only later. With every slot taken, the whole
+    range (and the starters' retries) it is."""
+    if "range" not in _port_slot:
+        low, high = 10000, _ephemeral_low()
+        span = (high - low) // PORT_SLOTS
+        _port_slot["range"] = (low, high)
+        folder = Path(tempfile.gettempdir()) / "sptest-port-slots"
+        folder.mkdir(exist_ok=True)
+        for k in range(PORT_SLOTS):
+            f = open(folder / f"slot-{k}", "a")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            _port_slot["file"] = f
+            _port_slot["range"] = (low + k * span, low + (k + 1) * span)
+            break
+    return _port_slot["range"]
+
+
 def free_port_block(n):
     """A loopback port p such that p .. p+n-1 were all free a moment ago (a
-    shardproxy stats port is followed by one port per worker).  Drawn below
-    the ephemeral range, where client sockets (and their TIME_WAIT
-    leftovers, thousands after a load test) never sit."""
+    shardproxy stats port is followed by one port per worker).  Drawn from
+    this process's slice of the ports below the ephemeral range (see
+    _port_range), where client sockets (and their TIME_WAIT leftovers,
+    thousands after a load test) never sit."""
     import random
-    high = _ephemeral_low() - n
+    low, high = _port_range()
     for _ in range(500):
-        base = random.randrange(10000, high)
+        base = random.randrange(low, high - n)
         if any(p in _ports_handed_out for p in range(base, base + n)):
             continue
         socks = []
@@ -722,7 +756,9 @@ class Harness:
             proc.clean_exit = kind == "shardproxy"
             return ProxyServer(proc, conf_path, stats_port, pools, nworkers)
 
-        return start_with_retries(START_ATTEMPTS if callable(conf) else 1, once)
+        # the stats port is fresh on each attempt; the pools' ports too when
+        # conf is a callable
+        return start_with_retries(START_ATTEMPTS, once)
 
     # -- shardproxy CLI
     def run_shardproxy(self, args, input=b"", timeout=30.0, skip_if_missing=False):
