@@ -50,12 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * sp_parse_status_t and struct sp_redis_arg (offset, len) are the parse
- * types both protocols share; they live in sp_redis.h until a small shared
- * header takes them.
- */
-#include "sp_redis.h"
+#include "sp_parse.h"
 
 #define SP_MEMCACHE_MAX_KEY        250           /* memcached KEY_MAX_LENGTH */
 #define SP_MEMCACHE_MAX_LINE       2048          /* bytes before the LF */
@@ -208,12 +203,12 @@ struct sp_memcache_req_parser {
     uint64_t  end;                  /* one past its last byte (after the
                                        data block's CRLF, if any) */
     uint32_t  ntokens;              /* tokens on the line, name included */
-    struct sp_redis_arg *keys;      /* caller's array */
+    struct sp_span *keys;      /* caller's array */
     uint32_t  keys_cap;
     uint32_t  nkeys;
     bool      keys_truncated;
-    struct sp_redis_arg arg1;       /* second token (gat/gats: exptime) */
-    struct sp_redis_arg value;      /* data block, CRLF excluded */
+    struct sp_span arg1;       /* second token (gat/gats: exptime) */
+    struct sp_span value;      /* data block, CRLF excluded */
     bool      noreply;
     bool      quiet;
     bool      key_base64;
@@ -263,7 +258,7 @@ struct sp_memcache_req_parser {
  * proxy refusing one itself should send "delete <key> noreply" to match.
  */
 void sp_memcache_req_init(struct sp_memcache_req_parser *p, uint64_t offset,
-                          struct sp_redis_arg *keys, uint32_t keys_cap,
+                          struct sp_span *keys, uint32_t keys_cap,
                           uint32_t max_value);
 
 /* At a request boundary: no byte of a request read yet (the state is then

@@ -97,7 +97,7 @@ sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
 
 /* Token positions (relative to the request) of a complete request line. */
 static uint32_t
-sp_mc_tokens(const struct sp_msg *msg, struct sp_redis_arg *tokens,
+sp_mc_tokens(const struct sp_msg *msg, struct sp_span *tokens,
              uint32_t cap)
 {
     uint64_t at = 0, start = 0;
@@ -138,7 +138,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     uint32_t first = cmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
     uint32_t ntokens = p->ntokens;
     uint32_t nkeys = ntokens > first ? ntokens - first : 0;
-    struct sp_redis_arg *tokens;
+    struct sp_span *tokens;
 
     if (sp_array_grow((void **)&worker->args, &worker->args_cap, ntokens,
                       sizeof(*worker->args)) != 0) {
@@ -190,8 +190,8 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
 
 /* Do the item's key and the request's key k have the same bytes? */
 static bool
-sp_mc_same_key(const struct sp_msg *msg, const struct sp_redis_arg *token,
-               const struct sp_msg *frag, const struct sp_redis_arg *item_key)
+sp_mc_same_key(const struct sp_msg *msg, const struct sp_span *token,
+               const struct sp_msg *frag, const struct sp_span *item_key)
 {
     uint8_t a[SP_MEMCACHE_MAX_KEY], b[SP_MEMCACHE_MAX_KEY];
 
@@ -207,7 +207,7 @@ static void
 sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
 {
     uint32_t first = msg->mcmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
-    struct sp_redis_arg *tokens;
+    struct sp_span *tokens;
     uint32_t *next;
 
     if (sp_forward_failed_part(msg)) {
@@ -231,8 +231,8 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
             continue;
         }
         /* elems: pairs of (item, key) per VALUE item, relative to rsp */
-        const struct sp_redis_arg *item = &frag->elems[2 * next[f]];
-        const struct sp_redis_arg *item_key = &frag->elems[2 * next[f] + 1];
+        const struct sp_span *item = &frag->elems[2 * next[f]];
+        const struct sp_span *item_key = &frag->elems[2 * next[f] + 1];
         if (!sp_mc_same_key(msg, &tokens[first + k], frag, item_key)) {
             continue;       /* a miss: memcached sends nothing for it */
         }

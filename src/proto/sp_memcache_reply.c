@@ -334,9 +334,10 @@ sp_reply_line(struct sp_memcache_reply_parser *p, const uint8_t *data,
  * used, except when it fails.
  */
 static sp_parse_status_t
-sp_reply_step(struct sp_memcache_reply_parser *p, const uint8_t *data,
-              size_t len, size_t *pos, uint64_t at)
+sp_reply_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
+              uint64_t at)
 {
+    struct sp_memcache_reply_parser *p = parser;
     uint8_t ch = data[*pos];
     sp_parse_status_t status;
 
@@ -406,24 +407,6 @@ sp_parse_status_t
 sp_memcache_reply_parse(struct sp_memcache_reply_parser *p,
                         const uint8_t *data, size_t len, size_t *consumed)
 {
-    uint64_t base = p->offset;
-    size_t pos = 0;
-
-    if (p->state == SP_MC_REPLY_FAILED) {
-        *consumed = 0;
-        return SP_PARSE_ERROR;
-    }
-    while (pos < len) {
-        sp_parse_status_t status = sp_reply_step(p, data, len, &pos,
-                                                 base + pos);
-
-        if (status != SP_PARSE_AGAIN) {
-            p->offset = base + pos;
-            *consumed = pos;
-            return status;
-        }
-    }
-    p->offset = base + len;
-    *consumed = len;
-    return SP_PARSE_AGAIN;
+    return sp_parse_run(p, &p->offset, p->state == SP_MC_REPLY_FAILED, sp_reply_step,
+                        data, len, consumed);
 }

@@ -40,7 +40,7 @@ enum sp_memcache_req_state {
 
 void
 sp_memcache_req_init(struct sp_memcache_req_parser *p, uint64_t offset,
-                     struct sp_redis_arg *keys, uint32_t keys_cap,
+                     struct sp_span *keys, uint32_t keys_cap,
                      uint32_t max_value)
 {
     memset(p, 0, sizeof(*p));
@@ -548,9 +548,10 @@ sp_req_line(struct sp_memcache_req_parser *p, const uint8_t *data,
  * used, except when it fails.
  */
 static sp_parse_status_t
-sp_req_step(struct sp_memcache_req_parser *p, const uint8_t *data,
-            size_t len, size_t *pos, uint64_t at)
+sp_req_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
+            uint64_t at)
 {
+    struct sp_memcache_req_parser *p = parser;
     uint8_t ch = data[*pos];
 
     switch (p->state) {
@@ -599,24 +600,6 @@ sp_parse_status_t
 sp_memcache_req_parse(struct sp_memcache_req_parser *p, const uint8_t *data,
                       size_t len, size_t *consumed)
 {
-    uint64_t base = p->offset;
-    size_t pos = 0;
-
-    if (p->state == SP_MC_REQ_FAILED) {
-        *consumed = 0;
-        return SP_PARSE_ERROR;
-    }
-    while (pos < len) {
-        sp_parse_status_t status = sp_req_step(p, data, len, &pos,
-                                               base + pos);
-
-        if (status != SP_PARSE_AGAIN) {
-            p->offset = base + pos;
-            *consumed = pos;
-            return status;
-        }
-    }
-    p->offset = base + len;
-    *consumed = len;
-    return SP_PARSE_AGAIN;
+    return sp_parse_run(p, &p->offset, p->state == SP_MC_REQ_FAILED, sp_req_step,
+                        data, len, consumed);
 }

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sp_parse.h"
+
 #define SP_REDIS_MAX_ARGS     (1024 * 1024)         /* Redis 7 allows INT_MAX */
 #define SP_REDIS_MAX_BULK     (512LL * 1024 * 1024) /* Redis proto-max-bulk-len */
 #define SP_REDIS_MAX_INLINE   (64 * 1024)
@@ -110,18 +112,6 @@ const struct sp_redis_command *sp_redis_command_at(size_t i);
 
 /* ---- request parser ------------------------------------------------------ */
 
-typedef enum sp_parse_status {
-    SP_PARSE_AGAIN,     /* consumed the whole chunk; feed more */
-    SP_PARSE_DONE,      /* a whole message ends at *consumed bytes into chunk */
-    SP_PARSE_ERROR      /* framing error: see parser->error; close after reply */
-} sp_parse_status_t;
-
-/* One argument's place in the stream. */
-struct sp_redis_arg {
-    uint64_t offset;    /* stream offset of its first byte */
-    uint32_t len;
-};
-
 /*
  * Request parser state. The caller provides the key-position array (so the
  * parser allocates nothing); a request with more keys than `keys_cap`
@@ -143,11 +133,11 @@ struct sp_redis_req_parser {
     uint64_t  start;                           /* stream offset of the request */
     uint64_t  end;                             /* one past its last byte */
     bool      inline_form;                     /* came as an inline command */
-    struct sp_redis_arg *keys;                 /* caller's array */
+    struct sp_span *keys;                 /* caller's array */
     uint32_t  keys_cap;
     uint32_t  nkeys;
     bool      keys_truncated;
-    struct sp_redis_arg arg1;                  /* second argument (ECHO, AUTH,
+    struct sp_span arg1;                  /* second argument (ECHO, AUTH,
                                                   PING msg, SELECT, numkeys) */
     const char *error;                         /* SP_PARSE_ERROR: the message
                                                   after "-ERR Protocol error: " */
@@ -173,7 +163,7 @@ struct sp_redis_req_parser {
  * where key positions go.
  */
 void sp_redis_req_init(struct sp_redis_req_parser *p, uint64_t offset,
-                       struct sp_redis_arg *keys, uint32_t keys_cap);
+                       struct sp_span *keys, uint32_t keys_cap);
 
 /* At a request boundary: no byte of a request read yet (the state is then
  * nothing but the stream offset, and may be set up afresh). */
@@ -226,7 +216,7 @@ struct sp_redis_reply_parser {
     int64_t   integer;              /* :N, and N of $N / *N at top level */
     uint64_t  start;
     uint64_t  end;
-    struct sp_redis_arg *elements;  /* caller's; top-level array elements,
+    struct sp_span *elements;  /* caller's; top-level array elements,
                                        each covering its whole encoding */
     uint32_t  elements_cap;
     uint32_t  nelements;
@@ -255,7 +245,7 @@ struct sp_redis_reply_parser {
  */
 void sp_redis_reply_init(struct sp_redis_reply_parser *p, uint64_t offset,
                          int64_t *stack, uint32_t stack_cap,
-                         struct sp_redis_arg *elements, uint32_t elements_cap);
+                         struct sp_span *elements, uint32_t elements_cap);
 
 sp_parse_status_t sp_redis_reply_parse(struct sp_redis_reply_parser *p,
                                        const uint8_t *data, size_t len,

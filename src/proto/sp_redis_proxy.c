@@ -104,7 +104,7 @@ sp_redis_name(const struct sp_redis_req_parser *p, char *buf, size_t len)
 
 static bool
 sp_request_arg_equals(const struct sp_msg *msg, uint64_t start,
-                      const struct sp_redis_arg *arg, const char *text)
+                      const struct sp_span *arg, const char *text)
 {
     size_t len = strlen(text);
     uint8_t buf[256];
@@ -286,7 +286,7 @@ sp_cursor_number(struct sp_cursor *c)
 
 static int
 sp_redis_scan_args(const struct sp_msg *msg, bool inline_form,
-                   struct sp_redis_arg *args, uint32_t nargs)
+                   struct sp_span *args, uint32_t nargs)
 {
     struct sp_cursor c = { &msg->req, 0, 0, 0 };
     uint32_t i = 0;
@@ -326,7 +326,7 @@ sp_redis_scan_args(const struct sp_msg *msg, bool inline_form,
 /* Append "$len\r\n<arg>\r\n" for one argument of the request. */
 static int
 sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
-                 const struct sp_redis_arg *arg)
+                 const struct sp_span *arg)
 {
     char head[16];
     int n = snprintf(head, sizeof(head), "$%" PRIu32 "\r\n", arg->len);
@@ -348,7 +348,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
     const struct sp_redis_command *cmd = p->command;
     uint32_t step = (uint32_t)cmd->key_step, nargs = p->nargs;
     uint32_t nkeys = (nargs - 1) / step;
-    struct sp_redis_arg *args;
+    struct sp_span *args;
 
     if (sp_array_grow((void **)&worker->args, &worker->args_cap, nargs,
                       sizeof(*worker->args)) != 0) {
@@ -448,7 +448,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         memset(next, 0, msg->nfrags * sizeof(uint32_t));
         for (uint32_t k = 0; k < msg->nkeys; k++) {
             struct sp_msg *frag = msg->frags[msg->key_frag[k]];
-            const struct sp_redis_arg *e = &frag->elems[next[msg->key_frag[k]]++];
+            const struct sp_span *e = &frag->elems[next[msg->key_frag[k]]++];
             if (sp_seglist_slice(&msg->rsp, &frag->rsp, e->offset, e->len) != 0) {
                 sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
                 return;

@@ -38,7 +38,7 @@ enum sp_redis_reply_state {
 void
 sp_redis_reply_init(struct sp_redis_reply_parser *p, uint64_t offset,
                     int64_t *stack, uint32_t stack_cap,
-                    struct sp_redis_arg *elements, uint32_t elements_cap)
+                    struct sp_span *elements, uint32_t elements_cap)
 {
     memset(p, 0, sizeof(*p));
     p->offset = offset;
@@ -224,9 +224,10 @@ sp_reply_num_done(struct sp_redis_reply_parser *p, uint64_t last)
  * what it used, except when it fails.
  */
 static sp_parse_status_t
-sp_reply_step(struct sp_redis_reply_parser *p, const uint8_t *data,
-              size_t len, size_t *pos, uint64_t at)
+sp_reply_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
+              uint64_t at)
 {
+    struct sp_redis_reply_parser *p = parser;
     uint8_t ch = data[*pos];
     sp_parse_status_t status = SP_PARSE_AGAIN;
 
@@ -299,24 +300,6 @@ sp_parse_status_t
 sp_redis_reply_parse(struct sp_redis_reply_parser *p, const uint8_t *data,
                      size_t len, size_t *consumed)
 {
-    uint64_t base = p->offset;
-    size_t pos = 0;
-
-    if (p->state == SP_REPLY_FAILED) {
-        *consumed = 0;
-        return SP_PARSE_ERROR;
-    }
-    while (pos < len) {
-        sp_parse_status_t status = sp_reply_step(p, data, len, &pos,
-                                                 base + pos);
-
-        if (status != SP_PARSE_AGAIN) {
-            p->offset = base + pos;
-            *consumed = pos;
-            return status;
-        }
-    }
-    p->offset = base + len;
-    *consumed = len;
-    return SP_PARSE_AGAIN;
+    return sp_parse_run(p, &p->offset, p->state == SP_REPLY_FAILED, sp_reply_step,
+                        data, len, consumed);
 }

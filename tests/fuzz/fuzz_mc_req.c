@@ -66,7 +66,7 @@ struct req_event {
 
 struct req_ctx {
     struct sp_memcache_req_parser p;
-    struct sp_redis_arg      keys[KEYS_MAX];
+    struct sp_span      keys[KEYS_MAX];
     uint32_t                 keys_cap;
     uint32_t                 max_value;
     const struct fuzz_input *in;
@@ -548,7 +548,7 @@ static void
 reparse_check(const struct req_ctx *c, const struct req_event *e)
 {
     static struct sp_memcache_req_parser p;
-    static struct sp_redis_arg keys[KEYS_MAX];
+    static struct sp_span keys[KEYS_MAX];
     struct req_event again;
     const uint8_t *frame = c->in->stream + (e->start - c->in->base);
     size_t len = (size_t)(e->end - e->start), consumed = SIZE_MAX;

@@ -56,7 +56,7 @@ struct reply_event {
 struct reply_ctx {
     struct sp_redis_reply_parser p;
     int64_t                  stack[STACK_MAX];
-    struct sp_redis_arg      elements[ELEMENTS_MAX];
+    struct sp_span      elements[ELEMENTS_MAX];
     uint32_t                 elements_cap, stack_cap;
     const struct fuzz_input *in;
     struct fuzz_rec          rec;
@@ -126,7 +126,7 @@ reparse(const struct reply_ctx *c, size_t from, size_t to)
 {
     static struct sp_redis_reply_parser p;
     static int64_t stack[STACK_MAX];
-    static struct sp_redis_arg elements[ELEMENTS_MAX];
+    static struct sp_span elements[ELEMENTS_MAX];
     size_t consumed = SIZE_MAX;
 
     sp_redis_reply_init(&p, c->in->base + from, stack, c->stack_cap,

@@ -124,13 +124,13 @@ struct req_out {
     uint32_t ntokens;
     uint32_t nkeys;
     bool     keys_truncated;
-    struct sp_redis_arg arg1;
-    struct sp_redis_arg value;
+    struct sp_span arg1;
+    struct sp_span value;
     bool     noreply;
     bool     quiet;
     bool     key_base64;
     const char *error;
-    struct sp_redis_arg *keys;      /* copy, nkeys of them */
+    struct sp_span *keys;      /* copy, nkeys of them */
 };
 
 struct req_run {
@@ -152,7 +152,7 @@ run_req(const uint8_t *data, size_t len, size_t split, size_t step,
         struct req_run *run)
 {
     struct sp_memcache_req_parser p;
-    struct sp_redis_arg *keys = calloc(keys_cap + 1, sizeof(*keys));
+    struct sp_span *keys = calloc(keys_cap + 1, sizeof(*keys));
     size_t at = 0;
 
     CHECK(keys != NULL);

@@ -121,8 +121,8 @@ struct req_out {
     bool     inline_form;
     uint32_t nkeys;
     bool     keys_truncated;
-    struct sp_redis_arg arg1;
-    struct sp_redis_arg *keys;      /* copy, nkeys of them */
+    struct sp_span arg1;
+    struct sp_span *keys;      /* copy, nkeys of them */
 };
 
 struct req_run {
@@ -143,7 +143,7 @@ run_req(const uint8_t *data, size_t len, size_t split, size_t step,
         uint32_t keys_cap, uint64_t base, struct req_run *run)
 {
     struct sp_redis_req_parser p;
-    struct sp_redis_arg *keys = calloc(keys_cap + 1, sizeof(*keys));
+    struct sp_span *keys = calloc(keys_cap + 1, sizeof(*keys));
     size_t at = 0;
 
     CHECK(keys != NULL);
@@ -1119,7 +1119,7 @@ struct reply_out {
     uint64_t start;
     uint64_t end;
     uint32_t nelements;
-    struct sp_redis_arg *elements;  /* copy */
+    struct sp_span *elements;  /* copy */
 };
 
 struct reply_run {
@@ -1136,7 +1136,7 @@ run_reply(const uint8_t *data, size_t len, size_t split, size_t step,
 {
     struct sp_redis_reply_parser p;
     int64_t *stack = calloc(stack_cap + 1, sizeof(*stack));
-    struct sp_redis_arg *elements = calloc(elements_cap + 1,
+    struct sp_span *elements = calloc(elements_cap + 1,
                                            sizeof(*elements));
     size_t at = 0;
 

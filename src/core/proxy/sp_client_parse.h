@@ -26,7 +26,7 @@ struct sp_client_parse {
         struct sp_redis_req_parser      req;    /* redis pools */
         struct sp_memcache_req_parser   mreq;   /* memcache pools */
     } parser;
-    struct sp_redis_arg keys[SP_CLIENT_PARSE_KEYS];
+    struct sp_span keys[SP_CLIENT_PARSE_KEYS];
     struct sp_client_parse *free_next;
 };
 

@@ -189,7 +189,7 @@ sp_conn_consume(struct sp_conn *conn, uint64_t upto)
 }
 
 const uint8_t *
-sp_conn_key(struct sp_conn *conn, const struct sp_redis_arg *key)
+sp_conn_key(struct sp_conn *conn, const struct sp_span *key)
 {
     uint64_t at = conn->in_base;
 

@@ -96,7 +96,7 @@ struct sp_sconn {
     } parser;
     int64_t             *rstack;                /* reply parser nesting */
     uint32_t             rstack_cap;
-    struct sp_redis_arg *relems;                /* reply array elements */
+    struct sp_span *relems;                /* reply array elements */
     uint32_t             relems_cap;
     struct sp_memcache_item *mitems;            /* memcache VALUE items */
     uint32_t             mitems_cap;
@@ -154,7 +154,7 @@ void sp_conn_consume(struct sp_conn *conn, uint64_t upto);
 
 /* Key bytes at (offset, len) of the input stream: in place when they sit in
  * one buffer, else copied into the worker's scratch. NULL: ENOMEM. */
-const uint8_t *sp_conn_key(struct sp_conn *conn, const struct sp_redis_arg *key);
+const uint8_t *sp_conn_key(struct sp_conn *conn, const struct sp_span *key);
 
 /* Put on the worker's flush list (output to write at the end of the wake-up). */
 void sp_conn_want_flush(struct sp_conn *conn);

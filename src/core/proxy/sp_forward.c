@@ -42,7 +42,7 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
 
 struct sp_server *
 sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
-                 const struct sp_redis_arg *key)
+                 const struct sp_span *key)
 {
     const uint8_t *bytes = sp_seglist_contiguous(&msg->req, key->offset,
                                                  key->len);
@@ -71,7 +71,7 @@ sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
 
 int
 sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
-                 const struct sp_redis_arg *keys, uint32_t nkeys,
+                 const struct sp_span *keys, uint32_t nkeys,
                  uint32_t stride)
 {
     struct sp_worker *worker = pool->worker;

@@ -27,7 +27,7 @@ void sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
  * to the request): in place when it lies in one segment, else a copy. */
 struct sp_server *sp_forward_route(struct sp_pool *pool,
                                    const struct sp_msg *msg,
-                                   const struct sp_redis_arg *key);
+                                   const struct sp_span *key);
 
 /*
  * Split msg by its keys (keys[0], keys[stride], ... nkeys of them): one
@@ -37,7 +37,7 @@ struct sp_server *sp_forward_route(struct sp_pool *pool,
  * EHOSTUNREACH when a key has no server).
  */
 int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
-                     const struct sp_redis_arg *keys, uint32_t nkeys,
+                     const struct sp_span *keys, uint32_t nkeys,
                      uint32_t stride);
 
 /* Send every fragment of msg (counted in the pool's `fragments`). */

@@ -84,7 +84,7 @@ struct sp_msg {
     int64_t             sum;        /* MERGE_SUM */
 
     /* a fragment's reply elements (MGET), offsets relative to rsp */
-    struct sp_redis_arg *elems;
+    struct sp_span *elems;
     uint32_t            nelems;
     uint32_t            elems_cap;
 };

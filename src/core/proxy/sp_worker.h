@@ -83,7 +83,7 @@ struct sp_worker {
 
     uint8_t                *scratch;        /* keys spanning buffers */
     size_t                  scratch_cap;
-    struct sp_redis_arg    *args;           /* fan-out argument scan */
+    struct sp_span    *args;           /* fan-out argument scan */
     uint32_t                args_cap;
 
     struct sp_shared       *shared;
