@@ -39,6 +39,14 @@
 static const char sp_mc_crlf[] = "\r\n";
 static const char sp_mc_mn[] = "mn\r\n";
 
+/* A server connection's reply state (sp_proto.h: server_size), inline at
+ * the end of its struct sp_sconn. */
+struct sp_mc_server {
+    struct sp_memcache_reply_parser parser;
+    struct sp_memcache_item *items;     /* VALUE items of a fragment's reply */
+    uint32_t                 items_cap;
+};
+
 static const char *
 sp_memcache_error_reply(int err)
 {
@@ -206,7 +214,8 @@ sp_mc_same_key(const struct sp_msg *msg, const struct sp_span *token,
 static void
 sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
 {
-    uint32_t first = msg->mcmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
+    const struct sp_memcache_command *cmd = msg->cmd;
+    uint32_t first = cmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
     struct sp_span *tokens;
     uint32_t *next;
 
@@ -265,14 +274,15 @@ sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
 static int
 sp_memcache_request(struct sp_conn *client)
 {
-    const struct sp_memcache_req_parser *p = &client->parse->parser.mreq;
+    const struct sp_memcache_req_parser *p =
+        sp_client_parse_state(client->parse);
     struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     int rc = 0;
 
     if (msg == NULL) {
         return -1;
     }
-    msg->mcmd = p->command;
+    msg->cmd = p->command;
 
     if (p->command == NULL || p->error != NULL) {
         if (p->noreply) {
@@ -302,21 +312,21 @@ sp_memcache_request(struct sp_conn *client)
 static void
 sp_memcache_parse_init(struct sp_client_parse *ps, uint64_t offset)
 {
-    sp_memcache_req_init(&ps->parser.mreq, offset, ps->keys,
+    sp_memcache_req_init(sp_client_parse_state(ps), offset, ps->keys,
                          SP_CLIENT_PARSE_KEYS, SP_MEMCACHE_PROXY_MAX_VALUE);
 }
 
 static bool
 sp_memcache_parse_idle(const struct sp_client_parse *ps)
 {
-    return sp_memcache_req_idle(&ps->parser.mreq);
+    return sp_memcache_req_idle((const void *)ps->state);
 }
 
 static int
 sp_memcache_client_data(struct sp_conn *client, const uint8_t *data,
                         size_t len)
 {
-    struct sp_memcache_req_parser *p = &client->parse->parser.mreq;
+    struct sp_memcache_req_parser *p = sp_client_parse_state(client->parse);
 
     while (len > 0) {
         size_t consumed = 0;
@@ -360,20 +370,21 @@ static int
 sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
 {
     struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_mc_server *ms = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     uint32_t items = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
     if (head == NULL) {
         return -1;          /* bytes nobody asked for */
     }
-    if (sp_array_grow((void **)&sc->mitems, &sc->mitems_cap, items,
-                   sizeof(*sc->mitems)) != 0) {
+    if (sp_array_grow((void **)&ms->items, &ms->items_cap, items,
+                   sizeof(*ms->items)) != 0) {
         return -1;
     }
-    sp_memcache_reply_init(&sc->parser.mrsp, offset, sc->mitems, items);
-    sp_memcache_reply_expect(&sc->parser.mrsp, head->mn_pending
+    sp_memcache_reply_init(&ms->parser, offset, ms->items, items);
+    sp_memcache_reply_expect(&ms->parser, head->mn_pending
                              ? sp_memcache_command_lookup("mn", 2)
-                             : head->mcmd);
+                             : head->cmd);
     sc->rsp_fresh = false;
     return 0;
 }
@@ -382,7 +393,8 @@ static int
 sp_mc_reply(struct sp_conn *conn)
 {
     struct sp_sconn *sc = sp_sconn(conn);
-    struct sp_memcache_reply_parser *p = &sc->parser.mrsp;
+    struct sp_memcache_reply_parser *p = &((struct sp_mc_server *)
+                                           sp_sconn_state(conn))->parser;
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     struct sp_msg *msg;
 
@@ -446,14 +458,17 @@ static sp_parse_status_t
 sp_mc_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
                  size_t *consumed)
 {
-    return sp_memcache_reply_parse(&sp_sconn(conn)->parser.mrsp, data, len,
-                                   consumed);
+    struct sp_mc_server *ms = sp_sconn_state(conn);
+
+    return sp_memcache_reply_parse(&ms->parser, data, len, consumed);
 }
 
 static const char *
 sp_mc_reply_error(struct sp_conn *conn)
 {
-    return sp_sconn(conn)->parser.mrsp.error;
+    struct sp_mc_server *ms = sp_sconn_state(conn);
+
+    return ms->parser.error;
 }
 
 static const struct sp_reply_stream sp_mc_replies = {
@@ -469,12 +484,33 @@ sp_memcache_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
     return sp_server_feed(conn, data, len, &sp_mc_replies);
 }
 
+static void
+sp_memcache_server_free(struct sp_conn *conn)
+{
+    struct sp_mc_server *ms = sp_sconn_state(conn);
+
+    free(ms->items);
+}
+
+static const char *
+sp_memcache_command_name(const struct sp_msg *msg, int *first_key)
+{
+    const struct sp_memcache_command *cmd = msg->cmd;
+
+    *first_key = 1;
+    return cmd != NULL ? cmd->name : "?";
+}
+
 const struct sp_proto sp_proto_memcache = {
     .name = "memcache",
+    .parse_size = sizeof(struct sp_memcache_req_parser),
+    .server_size = sizeof(struct sp_mc_server),
     .parse_init = sp_memcache_parse_init,
     .parse_idle = sp_memcache_parse_idle,
     .client_data = sp_memcache_client_data,
     .server_init = sp_memcache_server_init,
+    .server_free = sp_memcache_server_free,
+    .command_name = sp_memcache_command_name,
     .server_data = sp_memcache_server_data,
     .complete = sp_memcache_complete,
     .error_reply = sp_memcache_error_reply,

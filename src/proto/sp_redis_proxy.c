@@ -30,6 +30,16 @@
 
 static const char sp_crlf[] = "\r\n";
 
+/* A server connection's reply state (sp_proto.h: server_size), inline at
+ * the end of its struct sp_sconn. */
+struct sp_redis_server {
+    struct sp_redis_reply_parser parser;
+    int64_t             *stack;         /* reply parser nesting */
+    uint32_t             stack_cap;
+    struct sp_span      *elems;         /* reply array elements */
+    uint32_t             elems_cap;
+};
+
 static const char *
 sp_redis_error_reply(int err)
 {
@@ -480,7 +490,7 @@ sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 static int
 sp_redis_request(struct sp_conn *client)
 {
-    const struct sp_redis_req_parser *p = &client->parse->parser.req;
+    const struct sp_redis_req_parser *p = sp_client_parse_state(client->parse);
     struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     char name[SP_REDIS_MAX_NAME + 1];
     int rc = 0;
@@ -516,19 +526,20 @@ sp_redis_request(struct sp_conn *client)
 static void
 sp_redis_parse_init(struct sp_client_parse *ps, uint64_t offset)
 {
-    sp_redis_req_init(&ps->parser.req, offset, ps->keys, SP_CLIENT_PARSE_KEYS);
+    sp_redis_req_init(sp_client_parse_state(ps), offset, ps->keys,
+                      SP_CLIENT_PARSE_KEYS);
 }
 
 static bool
 sp_redis_parse_idle(const struct sp_client_parse *ps)
 {
-    return sp_redis_req_idle(&ps->parser.req);
+    return sp_redis_req_idle((const void *)ps->state);
 }
 
 static int
 sp_redis_client_data(struct sp_conn *client, const uint8_t *data, size_t len)
 {
-    struct sp_redis_req_parser *p = &client->parse->parser.req;
+    struct sp_redis_req_parser *p = sp_client_parse_state(client->parse);
 
     while (len > 0) {
         size_t consumed = 0;
@@ -597,17 +608,18 @@ static int
 sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
 {
     struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_redis_server *rs = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
-    if (sp_array_grow((void **)&sc->rstack, &sc->rstack_cap, SP_RSTACK_DEPTH,
-                sizeof(*sc->rstack)) != 0
-        || sp_array_grow((void **)&sc->relems, &sc->relems_cap, elems,
-                   sizeof(*sc->relems)) != 0) {
+    if (sp_array_grow((void **)&rs->stack, &rs->stack_cap, SP_RSTACK_DEPTH,
+                sizeof(*rs->stack)) != 0
+        || sp_array_grow((void **)&rs->elems, &rs->elems_cap, elems,
+                   sizeof(*rs->elems)) != 0) {
         return -1;
     }
-    sp_redis_reply_init(&sc->parser.rsp, offset, sc->rstack,
-                        sc->rstack_cap, sc->relems, elems);
+    sp_redis_reply_init(&rs->parser, offset, rs->stack, rs->stack_cap,
+                        rs->elems, elems);
     sc->rsp_fresh = false;
     return 0;
 }
@@ -616,7 +628,8 @@ static int
 sp_redis_reply(struct sp_conn *conn)
 {
     struct sp_sconn *sc = sp_sconn(conn);
-    struct sp_redis_reply_parser *p = &sc->parser.rsp;
+    struct sp_redis_reply_parser *p = &((struct sp_redis_server *)
+                                        sp_sconn_state(conn))->parser;
     struct sp_msg *msg = sp_server_reply_take(conn, p->start, p->end);
 
     sc->rsp_fresh = true;
@@ -654,14 +667,17 @@ static sp_parse_status_t
 sp_redis_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
                     size_t *consumed)
 {
-    return sp_redis_reply_parse(&sp_sconn(conn)->parser.rsp, data, len,
-                                consumed);
+    struct sp_redis_server *rs = sp_sconn_state(conn);
+
+    return sp_redis_reply_parse(&rs->parser, data, len, consumed);
 }
 
 static const char *
 sp_redis_reply_error(struct sp_conn *conn)
 {
-    return sp_sconn(conn)->parser.rsp.error;
+    struct sp_redis_server *rs = sp_sconn_state(conn);
+
+    return rs->parser.error;
 }
 
 static const struct sp_reply_stream sp_redis_replies = {
@@ -677,12 +693,38 @@ sp_redis_server_data(struct sp_conn *conn, const uint8_t *data, size_t len)
     return sp_server_feed(conn, data, len, &sp_redis_replies);
 }
 
+static void
+sp_redis_server_free(struct sp_conn *conn)
+{
+    struct sp_redis_server *rs = sp_sconn_state(conn);
+
+    free(rs->stack);
+    free(rs->elems);
+}
+
+static const char *
+sp_redis_command_name(const struct sp_msg *msg, int *first_key)
+{
+    const struct sp_redis_command *cmd = msg->cmd;
+
+    if (cmd == NULL) {
+        *first_key = 1;
+        return "?";
+    }
+    *first_key = cmd->first_key;
+    return cmd->name;
+}
+
 const struct sp_proto sp_proto_redis = {
     .name = "redis",
+    .parse_size = sizeof(struct sp_redis_req_parser),
+    .server_size = sizeof(struct sp_redis_server),
     .parse_init = sp_redis_parse_init,
     .parse_idle = sp_redis_parse_idle,
     .client_data = sp_redis_client_data,
     .server_init = sp_redis_server_init,
+    .server_free = sp_redis_server_free,
+    .command_name = sp_redis_command_name,
     .server_data = sp_redis_server_data,
     .complete = sp_redis_complete,
     .error_reply = sp_redis_error_reply,

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 
 void
-sp_client_parse_pool_init(struct sp_client_parse_pool *pool)
+sp_client_parse_pool_init(struct sp_client_parse_pool *pool,
+                          size_t state_size)
 {
+    pool->state_size = state_size;
     pool->free = NULL;
     pool->nfree = 0;
     pool->nused = 0;
@@ -26,7 +28,8 @@ sp_client_parse_get(struct sp_client_parse_pool *pool)
         pool->nfree--;
         sp_trim_note(&pool->trim, pool->nfree);
     } else {
-        ps = malloc(sizeof(*ps));   /* the protocol's init sets what is used */
+        /* the protocol's init sets what is used */
+        ps = malloc(sizeof(*ps) + pool->state_size);
         if (ps == NULL) {
             return NULL;
         }

@@ -9,26 +9,35 @@
  * holds none: 10,000 idle app-server connections cost their connection
  * objects alone. The states recycle through a free list trimmed like the
  * buffers' (sp_trim.h), so steady state allocates nothing.
+ *
+ * The core knows no protocol: the state is the protocol's own parser
+ * (sp_redis_req_parser, sp_memcache_req_parser), kept inline at the end of
+ * the object, sized by the largest `parse_size` of the protocols
+ * (sp_proto.h), and reached with sp_client_parse_state().
  */
 #ifndef SP_CLIENT_PARSE_H
 #define SP_CLIENT_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#include "sp_memcache.h"
-#include "sp_redis.h"
+#include "sp_parse.h"
 #include "sp_trim.h"
 
 #define SP_CLIENT_PARSE_KEYS 4      /* keys the parser records (routing) */
 
 struct sp_client_parse {
-    union {
-        struct sp_redis_req_parser      req;    /* redis pools */
-        struct sp_memcache_req_parser   mreq;   /* memcache pools */
-    } parser;
-    struct sp_span keys[SP_CLIENT_PARSE_KEYS];
     struct sp_client_parse *free_next;
+    struct sp_span          keys[SP_CLIENT_PARSE_KEYS];
+    _Alignas(max_align_t) unsigned char state[];    /* the protocol's parser */
 };
+
+/* The protocol's parser state of ps. */
+static inline void *
+sp_client_parse_state(struct sp_client_parse *ps)
+{
+    return ps->state;
+}
 
 struct sp_client_parse_pool {
     struct sp_client_parse *free;
@@ -36,9 +45,12 @@ struct sp_client_parse_pool {
     uint32_t                nused;      /* lent to clients now */
     uint64_t                nalloc;     /* states ever allocated */
     struct sp_trim          trim;       /* what stayed unused */
+    size_t                  state_size; /* bytes of parser state */
 };
 
-void sp_client_parse_pool_init(struct sp_client_parse_pool *pool);
+/* state_size: the largest parser state of the protocols served. */
+void sp_client_parse_pool_init(struct sp_client_parse_pool *pool,
+                               size_t state_size);
 
 /* A state from the free list (or a new one). NULL: ENOMEM. */
 struct sp_client_parse *sp_client_parse_get(struct sp_client_parse_pool *pool);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_pool.h"
+#include "sp_proto.h"
 #include "sp_shared.h"
 #include "sp_worker.h"
 
@@ -20,7 +22,7 @@ sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
     struct sp_conn *conn;
 
     if (kind == SP_CONN_SERVER) {
-        struct sp_sconn *sc = calloc(1, sizeof(*sc));
+        struct sp_sconn *sc = calloc(1, sizeof(*sc) + sp_proto_server_size());
         if (sc == NULL) {
             return NULL;
         }
@@ -85,11 +87,8 @@ sp_conn_free(struct sp_conn *conn)
     if (conn->parse != NULL) {
         sp_client_parse_put(&worker->parses, conn->parse);
     }
-    if (conn->kind == SP_CONN_SERVER) {
-        struct sp_sconn *sc = sp_sconn(conn);
-        free(sc->rstack);
-        free(sc->relems);
-        free(sc->mitems);
+    if (conn->kind == SP_CONN_SERVER && conn->pool != NULL) {
+        conn->pool->proto->server_free(conn);
     }
     worker->slot->curr_connections--;
     free(conn);

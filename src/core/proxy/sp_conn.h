@@ -16,14 +16,13 @@
 #define SP_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
 #include "sp_event.h"
 #include "sp_mbuf.h"
 #include "sp_msg.h"
-#include "sp_memcache.h"
-#include "sp_redis.h"
 
 struct sp_client_parse;
 struct sp_pool;
@@ -82,24 +81,19 @@ struct sp_conn {
                                        listener: accept retry */
 };
 
-/* A server connection: a connection, and its reply side. */
+/*
+ * A server connection: a connection, and its reply side. The reply parser
+ * is the protocol's (sp_proto.h: server_size bytes, inline at the end, so
+ * reaching it costs no pointer chase); the core only knows whether one is
+ * started.
+ */
 struct sp_sconn {
     struct sp_conn       conn;      /* first: sp_sconn() converts */
     struct sp_server    *server;
     struct sp_msg_queue  inflight;  /* sent, awaiting replies in order */
     bool                 connecting;    /* connect() in progress */
     bool                 rsp_fresh;     /* reply parser not started */
-
-    union {
-        struct sp_redis_reply_parser    rsp;
-        struct sp_memcache_reply_parser mrsp;
-    } parser;
-    int64_t             *rstack;                /* reply parser nesting */
-    uint32_t             rstack_cap;
-    struct sp_span *relems;                /* reply array elements */
-    uint32_t             relems_cap;
-    struct sp_memcache_item *mitems;            /* memcache VALUE items */
-    uint32_t             mitems_cap;
+    _Alignas(max_align_t) unsigned char state[];  /* the protocol's */
 };
 
 /* The server connection around conn (conn->kind == SP_CONN_SERVER). */
@@ -107,6 +101,13 @@ static inline struct sp_sconn *
 sp_sconn(struct sp_conn *conn)
 {
     return (struct sp_sconn *)conn;
+}
+
+/* The protocol's reply state of a server connection. */
+static inline void *
+sp_sconn_state(struct sp_conn *conn)
+{
+    return sp_sconn(conn)->state;
 }
 
 TAILQ_HEAD(sp_conn_list, sp_conn);

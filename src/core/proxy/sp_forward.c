@@ -117,7 +117,6 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
         frag->parent = msg;
         frag->pool = pool;
         frag->cmd = msg->cmd;
-        frag->mcmd = msg->mcmd;
         msg->frags[msg->nfrags++] = frag;
     }
     for (uint32_t s = 0; s < pool->nservers; s++) {

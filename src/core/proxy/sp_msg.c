@@ -41,7 +41,6 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
     msg->sconn = NULL;
     msg->parent = NULL;
     msg->cmd = NULL;
-    msg->mcmd = NULL;
     msg->server = 0;
     msg->send_seg = msg->send_off = 0;
     msg->out_seg = msg->out_off = 0;

@@ -25,8 +25,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "sp_memcache.h"
-#include "sp_redis.h"
+#include "sp_parse.h"
 #include "sp_seg.h"
 
 struct sp_conn;
@@ -42,8 +41,8 @@ struct sp_msg {
     struct sp_conn     *client;     /* NULL: orphan, or internal */
     struct sp_conn     *sconn;      /* server connection it is queued on */
     struct sp_msg      *parent;     /* a fragment's request */
-    const struct sp_redis_command *cmd;
-    const struct sp_memcache_command *mcmd;
+    const void         *cmd;        /* the protocol's command row (NULL:
+                                       unknown; sp_proto.h) */
     uint32_t            server;     /* index of the target server in its pool */
 
     struct sp_seglist   req;        /* bytes for the server */

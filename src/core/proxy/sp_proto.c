@@ -1,11 +1,13 @@
 /*
  * sp_proto.c — what both protocols share: the error replies for server
  * failures, one table of errno texts (nutcracker's: strerror after the
- * protocol's error prefix).
+ * protocol's error prefix); and the list of protocols, with the sizes of
+ * the state they hang on the core's objects.
  */
 #include "sp_proto.h"
 
 #include <errno.h>
+#include <stddef.h>
 
 struct sp_proto_error {
     int         err;
@@ -39,4 +41,38 @@ sp_proto_error_text(int err, bool redis)
     for (i = 0; i < n - 1 && sp_proto_errors[i].err != err; i++) {
     }
     return redis ? sp_proto_errors[i].redis : sp_proto_errors[i].memcache;
+}
+
+/* Every protocol a pool may speak. */
+static const struct sp_proto *const sp_protos[] = {
+    &sp_proto_redis,
+    &sp_proto_memcache,
+};
+
+/* The largest size_t at byte offset `field` of the protocols' tables. */
+static size_t
+sp_proto_largest(size_t field)
+{
+    size_t size = 0;
+
+    for (size_t i = 0; i < sizeof(sp_protos) / sizeof(sp_protos[0]); i++) {
+        const size_t *value = (const size_t *)(const void *)
+                              ((const char *)sp_protos[i] + field);
+        if (*value > size) {
+            size = *value;
+        }
+    }
+    return size;
+}
+
+size_t
+sp_proto_parse_size(void)
+{
+    return sp_proto_largest(offsetof(struct sp_proto, parse_size));
+}
+
+size_t
+sp_proto_server_size(void)
+{
+    return sp_proto_largest(offsetof(struct sp_proto, server_size));
 }

@@ -3,6 +3,14 @@
  * Memcached): a small table of operations chosen per pool, so client and
  * server connections stay protocol-free (as the event backend sits behind
  * its own table).
+ *
+ * The arrow runs one way: src/proto includes the core's headers, never the
+ * reverse (CMakeLists.txt fails the build if a core header includes one of
+ * src/proto). A protocol hangs its state on the core's objects through this
+ * table: a client's request parser (parse_size bytes at the end of struct
+ * sp_client_parse), a server connection's reply parser and what it owns
+ * (server_size bytes at the end of struct sp_sconn, released by
+ * server_free), a message's command row (msg->cmd, opaque to the core).
  */
 #ifndef SP_PROTO_H
 #define SP_PROTO_H
@@ -19,6 +27,9 @@ struct sp_worker;
 struct sp_proto {
     const char *name;
 
+    size_t parse_size;      /* a client's request parser state */
+    size_t server_size;     /* a server connection's reply state */
+
     /* Set up a client's request parser state at stream offset `offset`
      * (the state is lent per request: sp_client_parse.h). */
     void (*parse_init)(struct sp_client_parse *ps, uint64_t offset);
@@ -31,6 +42,14 @@ struct sp_proto {
      * reading. */
     int (*client_data)(struct sp_conn *client, const uint8_t *data,
                        size_t len);
+
+    /* Release what a server connection's reply state holds (not the state
+     * itself, which lives in the connection object). */
+    void (*server_free)(struct sp_conn *server);
+
+    /* The name of msg's command ("?" when unknown), and in *first_key the
+     * argument index of its first key (0: none), for the slow log. */
+    const char *(*command_name)(const struct sp_msg *msg, int *first_key);
 
     /* A new server connection: queue what must precede requests (AUTH,
      * SELECT). 0 / -1. */
@@ -53,5 +72,10 @@ const char *sp_proto_error_text(int err, bool redis);
 
 extern const struct sp_proto sp_proto_redis;
 extern const struct sp_proto sp_proto_memcache;
+
+/* The largest parse_size and server_size of the protocols (objects are
+ * sized for any pool, so the free lists are shared). */
+size_t sp_proto_parse_size(void);
+size_t sp_proto_server_size(void);
 
 #endif /* SP_PROTO_H */

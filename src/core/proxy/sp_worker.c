@@ -589,7 +589,7 @@ sp_worker_create(const struct sp_conf *conf,
     TAILQ_INIT(&worker->lingering);
     TAILQ_INIT(&worker->oneshots);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
-    sp_client_parse_pool_init(&worker->parses);
+    sp_client_parse_pool_init(&worker->parses, sp_proto_parse_size());
     /* allocations show in the shared stats at once (steady state must be
      * seen allocating nothing); the other free-list figures each second */
     worker->mbufs.nalloc_shown = &worker->slot->buffers_allocated;

@@ -94,8 +94,8 @@ sp_slowlog_note(struct sp_worker *worker, struct sp_pool *pool,
     uint64_t now = sp_event_now_ms(worker->loop);
     uint8_t peek[SP_SLOWLOG_PEEK];
     char key[4 * SP_SLOWLOG_KEYLEN + 8], server[128];
-    const char *cmd = msg->cmd != NULL ? msg->cmd->name
-                      : msg->mcmd != NULL ? msg->mcmd->name : "?";
+    int first_key = 1;
+    const char *cmd = pool->proto->command_name(msg, &first_key);
     size_t n;
 
     if (now - worker->slowlog_window_ms >= 1000) {
@@ -108,8 +108,7 @@ sp_slowlog_note(struct sp_worker *worker, struct sp_pool *pool,
     }
     worker->slowlog_lines++;
     n = sp_seglist_copy(&msg->req, 0, peek, sizeof(peek));
-    sp_slowlog_key(peek, n, msg->cmd != NULL ? msg->cmd->first_key : 1, key,
-                   sizeof(key));
+    sp_slowlog_key(peek, n, first_key, key, sizeof(key));
     if (msg->nfrags > 0) {
         snprintf(server, sizeof(server), "(%u servers)", msg->nfrags);
     } else if (msg->rtt_us > 0 && msg->server < pool->nservers) {
