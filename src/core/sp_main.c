@@ -121,7 +121,7 @@ sp_main_single(const struct sp_options *opts, const struct sp_conf *conf,
         .per_slot = false,
         .stats_addr = opts->stats_addr,
         .stats_port = opts->stats_port,
-        .slot_stats = false,
+        .slot_stats = NULL,
     };
     int rc;
 

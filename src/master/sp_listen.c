@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/un.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -19,10 +20,66 @@
 
 #define SP_STATS_BACKLOG 512
 
-unsigned
-sp_listen_slot_stats_port(uint16_t stats_port, uint32_t slot)
+int
+sp_listen_slot_stats_addr(const struct sp_conf_addr *base, uint32_t slot,
+                          struct sp_conf_addr *out, char *path, size_t pathlen)
 {
-    return (unsigned)stats_port + 1 + slot;
+    *out = *base;
+    if (base->is_unix) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&out->sa;
+        int n = snprintf(path, pathlen, "%s.%u", base->host, slot);
+
+        if (n < 0 || (size_t)n >= pathlen || (size_t)n >= sizeof(un->sun_path)) {
+            return -1;
+        }
+        memcpy(un->sun_path, path, (size_t)n + 1);
+        out->host = path;
+        return 0;
+    }
+    if ((unsigned)base->port + slot > 65535) {
+        return -1;
+    }
+    out->port = (uint16_t)(base->port + slot);
+    if (out->sa.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&out->sa)->sin_port = htons(out->port);
+    } else {
+        ((struct sockaddr_in6 *)&out->sa)->sin6_port = htons(out->port);
+    }
+    snprintf(path, pathlen, "%s", base->host);
+    out->host = path;
+    return 0;
+}
+
+/* A worker's own stats socket, opened on its address. */
+static int
+sp_listen_slot_stats(const struct sp_listen_spec *spec, uint32_t slot,
+                     struct sp_log *log)
+{
+    char err[SP_NET_ERRLEN], path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    struct sp_conf_addr addr;
+    int fd;
+
+    if (sp_listen_slot_stats_addr(spec->slot_stats, slot, &addr, path,
+                                  sizeof(path)) != 0) {
+        sp_log_error(log, 0, "worker_stats_listen '%s': no address for "
+                     "worker %u (port or path out of range)",
+                     spec->slot_stats_text, slot);
+        return -1;
+    }
+    fd = sp_net_listen(&addr, SP_STATS_BACKLOG, false, err, sizeof(err));
+    if (fd < 0) {
+        sp_log_error(log, 0, "stats of worker %u: cannot listen on "
+                     "'%s' (+%u): %s", slot, spec->slot_stats_text, slot, err);
+    }
+    return fd;
+}
+
+/* The key a worker's stats socket is passed on under (upgrade). */
+static void
+sp_listen_slot_stats_key(const char *text, uint32_t slot, char *key,
+                         size_t len)
+{
+    snprintf(key, len, "wstats:%u:%s", slot, text);
 }
 
 /* "inet:127.0.0.1:22121", "inet:[::1]:22121", "unix:/path". */
@@ -159,11 +216,10 @@ sp_listen_stats(const char *addr, unsigned port, struct sp_log *log)
     return fd;
 }
 
-/* A stats socket: moved from `from_fd`, inherited as key, or opened. */
+/* A stats socket moved from `from_fd`, or inherited as key; -1: neither. */
 static int
-sp_listen_stats_fd(int *from_fd, struct sp_listen_inherited *inh,
-                   const char *key, const char *addr, unsigned port,
-                   struct sp_log *log)
+sp_listen_stats_reuse(int *from_fd, struct sp_listen_inherited *inh,
+                      const char *key)
 {
     int fd;
 
@@ -172,8 +228,7 @@ sp_listen_stats_fd(int *from_fd, struct sp_listen_inherited *inh,
         *from_fd = -1;
         return fd;
     }
-    fd = sp_listen_take_inherited(inh, key);
-    return fd >= 0 ? fd : sp_listen_stats(addr, port, log);
+    return sp_listen_take_inherited(inh, key);
 }
 
 /* Give what was moved back to `from` (a failed open). */
@@ -214,7 +269,7 @@ sp_listen_open(struct sp_listen_set *set, const struct sp_conf *conf,
                const struct sp_listen_spec *spec, struct sp_log *log,
                struct sp_listen_set *from, struct sp_listen_inherited *inh)
 {
-    char key[32];
+    char key[SP_LISTEN_KEYLEN];
 
     memset(set, 0, sizeof(*set));
     set->npools = conf->npools;
@@ -234,17 +289,24 @@ sp_listen_open(struct sp_listen_set *set, const struct sp_conf *conf,
     if (spec->stats_addr == NULL) {
         return 0;
     }
-    set->stats_fd = sp_listen_stats_fd(from != NULL ? &from->stats_fd : NULL,
-                                       inh, "stats", spec->stats_addr,
-                                       spec->stats_port, log);
+    set->stats_fd = sp_listen_stats_reuse(from != NULL ? &from->stats_fd
+                                                        : NULL, inh, "stats");
+    if (set->stats_fd < 0) {
+        set->stats_fd = sp_listen_stats(spec->stats_addr, spec->stats_port,
+                                        log);
+    }
     if (set->stats_fd < 0) {
         goto fail;
     }
-    if (!spec->slot_stats) {
+    if (spec->slot_stats == NULL) {
         return 0;
     }
+    /* the workers' own, when configured: reused only for the same address */
+    bool same = from != NULL && from->slot_stats_text != NULL
+                && strcmp(from->slot_stats_text, spec->slot_stats_text) == 0;
+    set->slot_stats_text = strdup(spec->slot_stats_text);
     set->slot_stats_fds = malloc(spec->nslots * sizeof(int));
-    if (set->slot_stats_fds == NULL) {
+    if (set->slot_stats_text == NULL || set->slot_stats_fds == NULL) {
         goto fail;
     }
     set->nslot_stats = spec->nslots;
@@ -252,20 +314,20 @@ sp_listen_open(struct sp_listen_set *set, const struct sp_conf *conf,
         set->slot_stats_fds[i] = -1;
     }
     for (uint32_t i = 0; i < spec->nslots; i++) {
-        int *old = from != NULL && from->slot_stats_fds != NULL
+        int *old = same && from->slot_stats_fds != NULL
                    && i < from->nslot_stats ? &from->slot_stats_fds[i] : NULL;
-        snprintf(key, sizeof(key), "wstats:%u", i);
-        set->slot_stats_fds[i] = sp_listen_stats_fd(
-            old, inh, key, spec->stats_addr,
-            sp_listen_slot_stats_port(spec->stats_port, i), log);
+        sp_listen_slot_stats_key(spec->slot_stats_text, i, key, sizeof(key));
+        set->slot_stats_fds[i] = sp_listen_stats_reuse(old, inh, key);
+        if (set->slot_stats_fds[i] < 0) {
+            set->slot_stats_fds[i] = sp_listen_slot_stats(spec, i, log);
+        }
         if (set->slot_stats_fds[i] < 0) {
             goto fail;
         }
     }
-    sp_log_notice(log, "stats on %s:%u, workers' own on %u-%u",
+    sp_log_notice(log, "stats on %s:%u, workers' own on '%s' (+ worker)",
                   spec->stats_addr, (unsigned)spec->stats_port,
-                  sp_listen_slot_stats_port(spec->stats_port, 0),
-                  sp_listen_slot_stats_port(spec->stats_port, spec->nslots - 1));
+                  spec->slot_stats_text);
     return 0;
 
 fail:
@@ -298,6 +360,8 @@ sp_listen_close(struct sp_listen_set *set)
         }
     }
     free(set->slot_stats_fds);
+    free(set->slot_stats_text);
+    set->slot_stats_text = NULL;
     set->slot_stats_fds = NULL;
 }
 
@@ -376,7 +440,7 @@ sp_listen_export_one(char **out, size_t *len, size_t *cap, int fd,
 char *
 sp_listen_export(const struct sp_listen_set *set)
 {
-    char *out = NULL, key[32];
+    char *out = NULL, key[SP_LISTEN_KEYLEN];
     size_t len = 0, cap = 0;
     int rc = 0;
 
@@ -389,7 +453,7 @@ sp_listen_export(const struct sp_listen_set *set)
     rc |= sp_listen_export_one(&out, &len, &cap, set->stats_fd, "stats");
     for (uint32_t i = 0; set->slot_stats_fds != NULL && i < set->nslot_stats;
          i++) {
-        snprintf(key, sizeof(key), "wstats:%u", i);
+        sp_listen_slot_stats_key(set->slot_stats_text, i, key, sizeof(key));
         rc |= sp_listen_export_one(&out, &len, &cap, set->slot_stats_fds[i],
                                    key);
     }

@@ -7,9 +7,10 @@
  *                    balances new connections over them);
  *   lock, TCP        one socket shared by every worker;
  *   Unix socket      bound once, shared by every worker, whatever the mode.
- * Stats: the master's port (the sum over workers) and, with workers, one
- * port per worker: worker i serves its own stats on stats_port + 1 + i, on
- * the same address.
+ * Stats: the master's port (the sum over workers; the only stats socket
+ * by default, as nutcracker binds one) and, when `worker_stats_listen` is
+ * configured, one socket per worker: worker i serves its own stats on
+ * port + i of that address, or on the Unix socket "<path>.<i>".
  *
  * The master keeps every socket open for the life of the generation, so a
  * worker that dies and is respawned gets back the very sockets it had,
@@ -48,6 +49,8 @@ struct sp_listen_set {
     int                    stats_fd;        /* -1: no stats port */
     int                   *slot_stats_fds;  /* nslots, or NULL */
     uint32_t               nslot_stats;
+    char                  *slot_stats_text; /* worker_stats_listen they
+                                               were opened for */
 };
 
 struct sp_listen_spec {
@@ -55,7 +58,9 @@ struct sp_listen_spec {
     bool        per_slot;       /* reuseport mode: a TCP socket per slot */
     const char *stats_addr;     /* NULL: no stats port */
     uint16_t    stats_port;
-    bool        slot_stats;     /* a stats port per worker */
+    const char *slot_stats_text;            /* worker_stats_listen; NULL:
+                                               no stats socket per worker */
+    const struct sp_conf_addr *slot_stats;  /* ... parsed */
 };
 
 /* Sockets handed down by the previous binary (USR2), from the environment. */
@@ -98,8 +103,12 @@ void sp_listen_hand_over(struct sp_listen_set *set, uint32_t slot,
  */
 void sp_listen_close_slot(struct sp_listen_set *set, uint32_t slot);
 
-/* The stats port of worker slot (stats_port + 1 + slot). */
-unsigned sp_listen_slot_stats_port(uint16_t stats_port, uint32_t slot);
+/* The stats address of worker slot: base's port + slot, or the Unix path
+ * "<path>.<slot>" (into a copy that shares nothing with base). 0, or -1
+ * when the port or path is out of range. */
+int sp_listen_slot_stats_addr(const struct sp_conf_addr *base, uint32_t slot,
+                              struct sp_conf_addr *out, char *path,
+                              size_t pathlen);
 
 /*
  * For exec: "fd=key;..." naming every socket of set (into a malloc'd

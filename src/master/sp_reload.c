@@ -53,7 +53,9 @@ sp_master_spec(const struct sp_master *master, const struct sp_conf *conf,
         .per_slot = conf->global.accept_mode == SP_ACCEPT_REUSEPORT,
         .stats_addr = master->opts->stats_addr,
         .stats_port = master->opts->stats_port,
-        .slot_stats = true,
+        .slot_stats_text = conf->global.worker_stats_listen,
+        .slot_stats = conf->global.worker_stats_listen != NULL
+                      ? &conf->global.worker_stats_addr : NULL,
     };
     return spec;
 }

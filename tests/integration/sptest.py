@@ -509,10 +509,26 @@ class MemcachedServer:
         return f"127.0.0.1:{self.port}"
 
 
-def read_stats(port, timeout=5.0):
-    """The JSON object a nutcracker-style stats port serves (then closes)."""
+def stats_connect(addr, timeout=5.0):
+    """A socket connected to a stats port (an int, on 127.0.0.1) or a
+    worker's Unix stats socket (a path)."""
+    if isinstance(addr, int):
+        return socket.create_connection(("127.0.0.1", addr), timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(addr))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def read_stats(addr, timeout=5.0):
+    """The JSON object a nutcracker-style stats port (or a worker's stats
+    socket, see stats_connect) serves, then closes."""
     import json
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    with stats_connect(addr, timeout) as sock:
         data = b""
         while True:
             chunk = sock.recv(65536)
@@ -549,9 +565,18 @@ class ProxyServer:
     def worker_pids(self):
         return children(self.proc.pid) if self.nworkers else [self.proc.pid]
 
-    def worker_stats_port(self, index):
-        """Worker `index`'s own stats port (stats port + 1 + index)."""
-        return self.stats_port + 1 + index
+    def worker_stats(self, index):
+        """Where worker `index` serves its own stats: the config's
+        `worker_stats_listen` (host:port: port + index; a path:
+        "<path>.<index>"), for read_stats or stats_connect."""
+        text = open(self.conf_path).read()
+        m = re.search(r"^\s+worker_stats_listen:\s*(\S+)", text, re.M)
+        if m is None:
+            raise AssertionError("the config sets no worker_stats_listen")
+        value = m.group(1).strip("\"'")
+        if value.startswith("/"):
+            return f"{value}.{index}"
+        return int(value.rsplit(":", 1)[1]) + index
 
     def rss_kb(self):
         return rss_kb(self.pids())
@@ -597,6 +622,16 @@ class Harness:
         """A name not used before in this harness: "<prefix>-<n>"."""
         self._seq += 1
         return f"{prefix}-{self._seq}"
+
+    def worker_stats_path(self):
+        """A fresh Unix path for `worker_stats_listen` in the temp dir (one
+        per proxy: a listener replaces a stale socket file)."""
+        return self.tmp.path / f"{self.unique('wstats')}.sock"
+
+    def worker_stats_yaml(self):
+        """A `global:` line giving each worker its own stats socket
+        (ProxyServer.worker_stats finds it)."""
+        return f"  worker_stats_listen: {self.worker_stats_path()}\n"
 
     def start_process(self, name, argv, ready=None, what="readiness",
                       timeout=START_TIMEOUT, extra_logs=(), env=None):
@@ -712,17 +747,17 @@ class Harness:
                                  conf, extra_args)
 
     def start_shardproxy(self, conf, extra_args=(), prefix=(), ready_workers=None,
-                         exe=None):
+                         exe=None, stats_port=None):
         """shardproxy, started and judged ready exactly as nutcracker is,
         plus (with workers) once the master counts `ready_workers` serving
         (default: every worker the config asks for).  `prefix` runs it
         through a command that execs it (e.g. prlimit); `exe` runs another
-        copy of the binary."""
+        copy of the binary; `stats_port` is -s (default: a free port)."""
         return self._start_proxy(exe or shardproxy_bin(), "shardproxy", conf,
-                                 extra_args, prefix, ready_workers)
+                                 extra_args, prefix, ready_workers, stats_port)
 
     def _start_proxy(self, exe, kind, conf, extra_args, prefix=(),
-                     ready_workers=None):
+                     ready_workers=None, fixed_stats_port=None):
         def once():
             text = conf() if callable(conf) else conf
             name = self.unique(kind)
@@ -731,7 +766,8 @@ class Harness:
             nworkers = 0
             if kind == "shardproxy":
                 nworkers = conf_workers(text)
-            stats_port = free_port_block(1 + nworkers)
+            # the master's: the only stats port
+            stats_port = fixed_stats_port or free_port()
             pools = conf_listens(text)
             argv = list(prefix) + [exe, "-c", conf_path, "-o", log_path,
                                    "-s", stats_port, "-a", "127.0.0.1"] \
@@ -758,7 +794,8 @@ class Harness:
 
         # the stats port is fresh on each attempt; the pools' ports too when
         # conf is a callable
-        return start_with_retries(START_ATTEMPTS, once)
+        return start_with_retries(1 if fixed_stats_port else START_ATTEMPTS,
+                                  once)
 
     # -- shardproxy CLI
     def run_shardproxy(self, args, input=b"", timeout=30.0, skip_if_missing=False):

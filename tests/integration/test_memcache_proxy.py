@@ -215,8 +215,9 @@ class MemcacheIdleClientsTest(sptest.HarnessTestCase):
         backend = h.start_memcached()
         port = sptest.free_port()
         proxy = h.start_shardproxy("global:\n  worker_processes: 1\n"
+                                   + h.worker_stats_yaml()
                                    + pool_yaml("mcidle", port, [backend.port]))
-        wstats = proxy.worker_stats_port(0)
+        wstats = proxy.worker_stats(0)
         n = 300
         socks = []
         self.addCleanup(lambda: [s.close() for s in socks])

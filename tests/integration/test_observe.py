@@ -182,6 +182,7 @@ class ObserveTest(sptest.HarnessTestCase):
         port, metrics = sptest.free_port(), sptest.free_port()
         # 400 servers (never contacted): a Prometheus answer of ~1 MB
         text = (f"global:\n  worker_processes: 1\n  metrics_listen: 127.0.0.1:{metrics}\n"
+                + self.harness.worker_stats_yaml() +
                 f"alpha:\n  listen: 127.0.0.1:{port}\n  redis: true\n  servers:\n")
         text += "".join(f"   - 127.0.0.1:{10000 + i}:1 s{i}\n" for i in range(400))
         proxy = self.harness.start_shardproxy(text)
@@ -189,10 +190,9 @@ class ObserveTest(sptest.HarnessTestCase):
         # worker serves, the master answers the next stats reader
         stuck = []
         self.addCleanup(lambda: [c.close() for c in stuck])
-        for stats_port in [proxy.stats_port, proxy.worker_stats_port(0)] * 10:
-            c = socket.socket()
+        for stats_addr in [proxy.stats_port, proxy.worker_stats(0)] * 10:
+            c = sptest.stats_connect(stats_addr)
             c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            c.connect(("127.0.0.1", stats_port))
             stuck.append(c)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
             t0 = time.monotonic()

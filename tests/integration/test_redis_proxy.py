@@ -713,9 +713,9 @@ class IdleClientsTest(sptest.HarnessTestCase):
         backend = h.start_redis()
         port = sptest.free_port()
         proxy = h.start_shardproxy(
-            "global:\n  worker_processes: 1\n"
+            "global:\n  worker_processes: 1\n" + h.worker_stats_yaml()
             + pool_yaml("idle", port, [(backend.port, 1, None)], backlog=4096))
-        wstats = proxy.worker_stats_port(0)
+        wstats = proxy.worker_stats(0)
         crowd = []
         self.addCleanup(lambda: [c.close() for c in crowd])
         warm = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -762,9 +762,9 @@ class IdleClientsTest(sptest.HarnessTestCase):
                         f"fake backend on {fake_port}")
         port = sptest.free_port()
         proxy = h.start_shardproxy(
-            "global:\n  worker_processes: 1\n"
+            "global:\n  worker_processes: 1\n" + h.worker_stats_yaml()
             + pool_yaml("held", port, [(fake_port, 1, "fake")]))
-        wstats = proxy.worker_stats_port(0)
+        wstats = proxy.worker_stats(0)
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.addCleanup(sock.close)
         n = 300

@@ -78,13 +78,15 @@ class WorkersTest(sptest.HarnessTestCase):
 
     def start(self, workers=2, ready_workers=None, **global_keys):
         port = sptest.free_port()
+        global_keys.setdefault("worker_stats_listen",
+                               self.harness.worker_stats_path())
         proxy = self.harness.start_shardproxy(
             conf(port, [b.port for b in self.backends], workers, **global_keys),
             ready_workers=ready_workers)
         return proxy, port
 
     def worker_stats(self, proxy, index):
-        return sptest.read_stats(proxy.worker_stats_port(index))
+        return sptest.read_stats(proxy.worker_stats(index))
 
     def hold_connections(self, port, n):
         """n connections, each answered once (so each has been accepted)."""
@@ -139,10 +141,35 @@ class WorkersTest(sptest.HarnessTestCase):
         self.assertLessEqual(max(held), 10, held)
         self.assertGreaterEqual(min(held), 8, held)
 
+    def test_two_instances_on_adjacent_stats_ports(self):
+        """nutcracker binds one stats port, and so does the master by
+        default: instances with -s N and -s N+1 (nutcracker's own test
+        suite's layout) both start, in either order, and each reports its
+        own pool."""
+        base = sptest.free_port_block(2)
+        for order in ((0, 1), (1, 0)):
+            started = []
+            for i in order:
+                port = sptest.free_port()
+                proxy = self.harness.start_shardproxy(
+                    conf(port, [b.port for b in self.backends], pool=f"p{i}"),
+                    stats_port=base + i)
+                started.append((i, proxy, port))
+            for i, proxy, port in started:
+                stats = sptest.read_stats(base + i)
+                self.assertEqual(stats["workers"], 2)
+                self.assertIn(f"p{i}", stats)
+                self.assertNotIn(f"p{1 - i}", stats)
+                with connect(port) as s:
+                    self.assertEqual(ping(s), b"+PONG\r\n")
+            for _, proxy, _ in started:
+                self.assertEqual(proxy.proc.stop(), 0)
+
     def test_unix_listener_shared_by_all_workers(self):
         path = str(self.harness.tmp.path / "w.sock")
-        text = conf(0, [b.port for b in self.backends]).replace(
-            "listen: 127.0.0.1:0", f"listen: {path} 0600")
+        text = conf(0, [b.port for b in self.backends],
+                    worker_stats_listen=self.harness.worker_stats_path()
+                    ).replace("listen: 127.0.0.1:0", f"listen: {path} 0600")
         proxy = self.harness.start_shardproxy(text)
         socks = []
         self.addCleanup(lambda: [s.close() for s in socks])
@@ -243,7 +270,7 @@ class WorkersTest(sptest.HarnessTestCase):
             os.kill(victim, signal.SIGKILL)
             # the slot's stats socket stays open in the master: this read
             # waits in its queue until the respawned worker answers
-            new = sptest.read_stats(proxy.worker_stats_port(victim_slot), timeout=5)
+            new = sptest.read_stats(proxy.worker_stats(victim_slot), timeout=5)
             respawn_s = time.monotonic() - t0
             before = served[0]
             sptest.poll_until(lambda: served[0] > before + 200,
@@ -332,7 +359,7 @@ class WorkersTest(sptest.HarnessTestCase):
 
     def test_five_kills_in_a_second_back_off(self):
         proxy, port = self.start()
-        slot_port = proxy.worker_stats_port(0)
+        slot_port = proxy.worker_stats(0)
         t0 = time.monotonic()
         killed = []
         while len(killed) < 5 and time.monotonic() - t0 < 5:

@@ -58,6 +58,7 @@ START_TEST(test_defaults_are_nutcrackers)
     ck_assert_int_eq(conf->global.affinity, SP_AFFINITY_AUTO);
     ck_assert_int_eq(conf->global.accept_mode, SP_ACCEPT_REUSEPORT);
     ck_assert_ptr_null(conf->global.metrics_listen);    /* observability: */
+    ck_assert_ptr_null(conf->global.worker_stats_listen); /* one stats port */
     ck_assert_int_eq(conf->global.slowlog_threshold, 0); /* off, or on and */
     ck_assert(conf->global.latency_histograms);          /* cheap */
     ck_assert(conf->global.hot_keys);
@@ -189,6 +190,7 @@ START_TEST(test_global_section)
         "  group: nogroup\n"
         "  accept_lock_threshold: 100\n"
         "  metrics_listen: 127.0.0.1:9121\n"
+        "  worker_stats_listen: /run/sp/stats.sock 0660\n"
         "  slowlog_threshold: 20\n"
         "  hot_server_share: 60\n"
         "  latency_histograms: false\n"
@@ -199,6 +201,10 @@ START_TEST(test_global_section)
     ck_assert_int_eq(g->accept_lock_threshold, 100);
     ck_assert_str_eq(g->metrics_listen, "127.0.0.1:9121");
     ck_assert_int_eq(g->metrics_addr.port, 9121);
+    ck_assert_str_eq(g->worker_stats_listen, "/run/sp/stats.sock 0660");
+    ck_assert(g->worker_stats_addr.is_unix);
+    ck_assert_str_eq(g->worker_stats_addr.host, "/run/sp/stats.sock");
+    ck_assert_int_eq(g->worker_stats_addr.perm, 0660);
     ck_assert_int_eq(g->slowlog_threshold, 20);
     ck_assert_int_eq(g->hot_server_share, 60);
     ck_assert(!g->latency_histograms);
@@ -484,6 +490,10 @@ static const struct bad_conf bad_confs[] = {
     { "global:\n  metrics_listen: /tmp/m.sock\nalpha:\n  listen: 127.0.0.1:22121\n"
       SERVERS,
       "t.yml:2:19: global: metrics_listen '/tmp/m.sock' must be host:port" },
+    { "global:\n  worker_stats_listen: 127.0.0.1:99999\n"
+      "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
+      "t.yml:2:24: global: worker_stats_listen '127.0.0.1:99999' "
+      "has an invalid port (1..65535 expected)" },
     { "global:\n  hot_server_share: 150\nalpha:\n  listen: 127.0.0.1:22121\n"
       SERVERS,
       "t.yml:2:21: global: hot_server_share '150' is out of range "

@@ -469,6 +469,8 @@ sp_conf_free(struct sp_conf *conf)
     free(conf->global.group);
     free(conf->global.metrics_listen);
     sp_conf_addr_free(&conf->global.metrics_addr);
+    free(conf->global.worker_stats_listen);
+    sp_conf_addr_free(&conf->global.worker_stats_addr);
     free(conf->path);
     free(conf);
 }

@@ -127,6 +127,10 @@ struct sp_conf_global {
     bool                hot_keys;               /* default true */
     char               *metrics_listen;         /* host:port; NULL = off */
     struct sp_conf_addr metrics_addr;
+    char               *worker_stats_listen;    /* host:port or path of the
+                                                   workers' own stats; NULL:
+                                                   off (the master's only) */
+    struct sp_conf_addr worker_stats_addr;
     char               *group;
 };
 

@@ -177,6 +177,33 @@ sp_conf_set_listen(struct sp_conf_loader *ld, const struct sp_conf_key *key,
     return 0;
 }
 
+/* A global listening address: its text and the parsed address; a Unix
+ * path only if unix_ok. */
+static int
+sp_conf_set_global_listen(struct sp_conf_loader *ld,
+                          const struct sp_conf_key *key, yaml_node_t *value,
+                          char **text, struct sp_conf_addr *addr, bool unix_ok)
+{
+    const char *s = sp_conf_scalar(ld, key, value), *why;
+
+    if (s == NULL) {
+        return -1;
+    }
+    *text = sp_conf_strdup(ld, value, s);
+    if (*text == NULL) {
+        return -1;
+    }
+    if (sp_conf_parse_listen(s, addr, &why) != 0
+        || sp_conf_resolve_listen(addr, &why) != 0) {
+        return sp_conf_fail(ld, value, "%s '%s' %s", key->name, s, why);
+    }
+    if (addr->is_unix && !unix_ok) {
+        return sp_conf_fail(ld, value, "%s '%s' must be host:port", key->name,
+                            s);
+    }
+    return 0;
+}
+
 /* global metrics_listen: host:port (TCP only) */
 static int
 sp_conf_set_metrics_listen(struct sp_conf_loader *ld,
@@ -184,24 +211,23 @@ sp_conf_set_metrics_listen(struct sp_conf_loader *ld,
                            void *field)
 {
     struct sp_conf_global *global = field;
-    const char *s = sp_conf_scalar(ld, key, value), *why;
 
-    if (s == NULL) {
-        return -1;
-    }
-    global->metrics_listen = sp_conf_strdup(ld, value, s);
-    if (global->metrics_listen == NULL) {
-        return -1;
-    }
-    if (sp_conf_parse_listen(s, &global->metrics_addr, &why) != 0
-        || sp_conf_resolve_listen(&global->metrics_addr, &why) != 0) {
-        return sp_conf_fail(ld, value, "%s '%s' %s", key->name, s, why);
-    }
-    if (global->metrics_addr.is_unix) {
-        return sp_conf_fail(ld, value, "%s '%s' must be host:port", key->name,
-                            s);
-    }
-    return 0;
+    return sp_conf_set_global_listen(ld, key, value, &global->metrics_listen,
+                                     &global->metrics_addr, false);
+}
+
+/* global worker_stats_listen: host:port (worker i on port + i) or a Unix
+ * path (worker i on "<path>.<i>") */
+static int
+sp_conf_set_worker_stats_listen(struct sp_conf_loader *ld,
+                                const struct sp_conf_key *key,
+                                yaml_node_t *value, void *field)
+{
+    struct sp_conf_global *global = field;
+
+    return sp_conf_set_global_listen(ld, key, value,
+                                     &global->worker_stats_listen,
+                                     &global->worker_stats_addr, true);
 }
 
 static int
@@ -403,6 +429,7 @@ const struct sp_conf_key sp_conf_global_keys[] = {
     { "latency_histograms",      sp_conf_set_bool,        SP_GLOBAL_FIELD(latency_histograms), 0 },
     { "hot_keys",                sp_conf_set_bool,        SP_GLOBAL_FIELD(hot_keys), 0 },
     { "metrics_listen",          sp_conf_set_metrics_listen, 0, 0 },
+    { "worker_stats_listen",     sp_conf_set_worker_stats_listen, 0, 0 },
     { "group",                   sp_conf_set_string,      SP_GLOBAL_FIELD(group), 0 },
 };
 
