@@ -63,10 +63,22 @@ sp_log_reopen(struct sp_log *log)
     if (fd < 0) {
         return -1;      /* keep writing to the old file */
     }
-    if (log->fd != STDERR_FILENO) {
-        close(log->fd);
+    if (log->fd == STDERR_FILENO) {
+        log->fd = fd;
+        return 0;
     }
-    log->fd = fd;
+    /*
+     * The new file takes the old one's descriptor number, which never
+     * changes: the crash handler (sp_signal.c) writes to the number it was
+     * given, and after a close that number could belong to a client socket.
+     */
+    if (dup3(fd, log->fd, O_CLOEXEC) < 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;      /* keep writing to the old file */
+    }
+    close(fd);
     return 0;
 }
 

@@ -42,7 +42,8 @@ struct sp_log {
 /* Log to path (NULL: stderr). Returns 0, or -1 with errno set. */
 int sp_log_open(struct sp_log *log, const char *path, int level);
 
-/* Reopen the file (after logrotate moved it). No-op for stderr. */
+/* Reopen the file (after logrotate moved it) onto the same descriptor
+ * number, which the crash handler holds. No-op for stderr. */
 int sp_log_reopen(struct sp_log *log);
 
 /* Reopen (logrotate moved the file) and say so in the new file, or why

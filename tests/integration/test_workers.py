@@ -344,6 +344,37 @@ class WorkersTest(sptest.HarnessTestCase):
         self.assertFalse(pid_path.exists())
         self.assertIn("signal 15 (SIGTERM) received", log_path.read_text())
 
+    def test_crash_after_log_reopen_writes_to_the_log(self):
+        """logrotate moves the log and sends USR1; a worker that crashes
+        afterwards writes its backtrace to the new log file, never to the
+        client socket that could take the old file's descriptor number."""
+        proxy, port = self.start(workers=1)
+        log = self.harness.tmp.path / f"{proxy.proc.name}.log"
+        os.rename(log, log.with_name(log.name + ".1"))
+        os.kill(proxy.pid, signal.SIGUSR1)
+        # the master's reopen, then its worker's (told over the channel)
+        sptest.poll_until(lambda: log.exists()
+                          and log.read_text().count("log file reopened") >= 2,
+                          "both processes reopened the log", timeout=10)
+        clients = self.hold_connections(port, 20)
+        victim = sptest.children(proxy.pid)[0]
+        os.kill(victim, signal.SIGSEGV)
+        sptest.poll_until(lambda: "backtrace" in log.read_text(),
+                          "the crash in the new log", timeout=10)
+        self.assertIn(f"[crash] {victim} signal 11 (SIGSEGV) received",
+                      log.read_text())
+        for c in clients:           # the worker is gone: EOF, and no byte
+            c.settimeout(5)
+            try:
+                data = c.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            self.assertEqual(data, b"", "a client received crash output")
+        sptest.poll_until(
+            lambda: sptest.read_stats(proxy.stats_port)["respawns"] == 1
+            and sptest.read_stats(proxy.stats_port)["workers"] == 1,
+            "the crashed worker replaced", timeout=10)
+
     def test_a_worker_quit_alone_is_replaced(self):
         proxy, port = self.start()
         victim = self.worker_stats(proxy, 0)["pid"]

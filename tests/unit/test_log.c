@@ -3,6 +3,7 @@
  * reopen after logrotate moved the file, level stepping within bounds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,11 @@ START_TEST(test_reopen_after_rotate)
     sp_log_notice(&log, "before rotate");
     ck_assert_int_eq(rename(path, rotated), 0);
     sp_log_notice(&log, "still old file");
+    int fd = log.fd;
     ck_assert_int_eq(sp_log_reopen(&log), 0);
+    /* the number never changes: the crash handler holds it */
+    ck_assert_int_eq(log.fd, fd);
+    ck_assert_int_eq(fcntl(log.fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
     sp_log_notice(&log, "after reopen");
     sp_log_close(&log);
 
