@@ -5,6 +5,7 @@ during load), hot keys (5 keys taking half the traffic are exactly the 5
 shown, with their servers), shard skew and its notice, and the slow log with
 its rate bound."""
 import random
+import re
 import socket
 import threading
 import time
@@ -300,7 +301,14 @@ class ObserveTest(sptest.HarnessTestCase):
         owner = self.locate(proxy, ["slow:key:1"])["slow:key:1"]
         self.assertRegex(log, rf"slow request: pool 'alpha' server '{owner}' eval "
                               r"'slow:key:1' took \d+\.\d\d ms \(server \d+\.\d\d ms\)")
-        self.assertNotIn("'fast'", log)
+        # Only what took the threshold or longer is logged. (This once said
+        # "GET 'fast' is not logged": on a loaded machine under ASan a GET
+        # can take 50 ms too, and then it is rightly logged. The property
+        # is the threshold, read from the proxy's own measure.)
+        took = [float(ms) for ms in re.findall(r"slow request: .* took "
+                                               r"(\d+\.\d\d) ms", log)]
+        self.assertTrue(took)
+        self.assertGreaterEqual(min(took), 50.0, log)
         # a storm of slow requests: at most 10 lines a second per worker
         tiny = "local i=0 while i<600000 do i=i+1 end return i"
         t0 = time.monotonic()
