@@ -133,6 +133,7 @@ sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
     proc->messages_free = 0;
     proc->parsers_in_use = 0;
     proc->parsers_free = 0;
+    proc->clients_held = 0;
 }
 
 void
@@ -149,6 +150,8 @@ sp_stats_slot_add(struct sp_stats_slot *dst, const struct sp_stats_slot *src)
     dst->parsers_allocated += src->parsers_allocated;
     dst->parsers_in_use += src->parsers_in_use;
     dst->parsers_free += src->parsers_free;
+    dst->clients_paused += src->clients_paused;
+    dst->clients_held += src->clients_held;
 }
 
 void

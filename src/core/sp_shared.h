@@ -46,6 +46,9 @@ struct sp_stats_slot {
     int64_t parsers_allocated;  /* client parser states (sp_client_parse.h) */
     int64_t parsers_in_use;
     int64_t parsers_free;
+    int64_t clients_paused;     /* times a client went over its high
+                                   watermark and was no longer read */
+    int64_t clients_held;       /* clients not read now (watermark) */
 };
 
 struct sp_shared_header {

@@ -90,6 +90,8 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "parsers_allocated", now.proc.parsers_allocated },
         { "parsers_in_use", now.proc.parsers_in_use },
         { "parsers_free", now.proc.parsers_free },
+        { "clients_paused", now.proc.clients_paused },
+        { "clients_held", now.proc.clients_held },
     };
     struct sp_stats_report_extra extra = {
         extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra

@@ -569,7 +569,8 @@ class ProxyServer:
         """Where worker `index` serves its own stats: the config's
         `worker_stats_listen` (host:port: port + index; a path:
         "<path>.<index>"), for read_stats or stats_connect."""
-        text = open(self.conf_path).read()
+        with open(self.conf_path) as f:
+            text = f.read()
         m = re.search(r"^\s+worker_stats_listen:\s*(\S+)", text, re.M)
         if m is None:
             raise AssertionError("the config sets no worker_stats_listen")

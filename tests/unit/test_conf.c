@@ -66,6 +66,26 @@ START_TEST(test_defaults_are_nutcrackers)
 }
 END_TEST
 
+START_TEST(test_watermarks)
+{
+    struct sp_conf *conf = load_ok("alpha:\n  listen: 127.0.0.1:22121\n" SERVERS);
+
+    ck_assert_int_eq(conf->pools[0].client_high_watermark, 1024 * 1024);
+    ck_assert_int_eq(conf->pools[0].client_low_watermark, 256 * 1024);
+    sp_conf_free(conf);
+    /* a high mark alone, below the default low: read again at a quarter */
+    conf = load_ok("alpha:\n  listen: 127.0.0.1:22121\n"
+                   "  client_high_watermark: 100000\n" SERVERS);
+    ck_assert_int_eq(conf->pools[0].client_low_watermark, 25000);
+    sp_conf_free(conf);
+    /* off */
+    conf = load_ok("alpha:\n  listen: 127.0.0.1:22121\n"
+                   "  client_high_watermark: 0\n" SERVERS);
+    ck_assert_int_eq(conf->pools[0].client_high_watermark, 0);
+    sp_conf_free(conf);
+}
+END_TEST
+
 START_TEST(test_every_pool_key)
 {
     struct sp_conf *conf = load_ok(
@@ -490,6 +510,10 @@ static const struct bad_conf bad_confs[] = {
     { "global:\n  metrics_listen: /tmp/m.sock\nalpha:\n  listen: 127.0.0.1:22121\n"
       SERVERS,
       "t.yml:2:19: global: metrics_listen '/tmp/m.sock' must be host:port" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  client_high_watermark: 1000\n"
+      "  client_low_watermark: 1000\n" SERVERS,
+      "t.yml:4:25: pool 'alpha': client_low_watermark 1000 must be below "
+      "client_high_watermark 1000" },
     { "global:\n  worker_stats_listen: 127.0.0.1:99999\n"
       "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:24: global: worker_stats_listen '127.0.0.1:99999' "
@@ -537,6 +561,7 @@ sp_test_conf_suite(void)
 
     tcase_add_test(good, test_defaults_are_nutcrackers);
     tcase_add_test(good, test_every_pool_key);
+    tcase_add_test(good, test_watermarks);
     tcase_add_test(good, test_listen_forms);
     tcase_add_test(good, test_crlf_and_lf_mixed);
     tcase_add_test(good, test_quoted_scalars_are_values);

@@ -44,6 +44,8 @@
 /* shardproxy's own pool keys */
 #define SP_CONF_DEFAULT_CLIENT_BUFFER_LIMIT  (128 * 1024 * 1024)  /* bytes */
 #define SP_CONF_DEFAULT_CLIENT_OUTPUT_LIMIT  (256 * 1024 * 1024)  /* bytes */
+#define SP_CONF_DEFAULT_CLIENT_HIGH_WATERMARK (1024 * 1024)       /* bytes */
+#define SP_CONF_DEFAULT_CLIENT_LOW_WATERMARK  (256 * 1024)        /* bytes */
 
 /* process-wide defaults */
 #define SP_CONF_WORKERS_AUTO                 (-1)
@@ -95,6 +97,10 @@ struct sp_conf_pool {
                                                     a client to read them */
     int                    client_timeout;       /* ms without a whole
                                                     request; 0: off */
+    int                    client_high_watermark;/* bytes a client holds in
+                                                    the proxy before it is
+                                                    no longer read; 0: off */
+    int                    client_low_watermark; /* ... and read again */
     struct sp_conf_server *servers;
     uint32_t               nservers;
 };

@@ -93,6 +93,18 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                                                     "server_connections"),
                             "server_connections must be at least 1");
     }
+    yaml_node_t *low = sp_conf_mapping_get(ld, map, "client_low_watermark");
+    if (low == NULL && pool->client_low_watermark >= pool->client_high_watermark) {
+        /* a high mark alone below the default low: read again at a quarter */
+        pool->client_low_watermark = pool->client_high_watermark / 4;
+    }
+    if (pool->client_high_watermark > 0
+        && pool->client_low_watermark >= pool->client_high_watermark) {
+        return sp_conf_fail(ld, low, "client_low_watermark %d must be below "
+                            "client_high_watermark %d",
+                            pool->client_low_watermark,
+                            pool->client_high_watermark);
+    }
     if (sp_conf_check_servers(ld, pool, map) != 0) {
         return -1;
     }

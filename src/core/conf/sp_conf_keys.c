@@ -413,6 +413,8 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "client_buffer_limit",  sp_conf_set_number,       SP_POOL_FIELD(client_buffer_limit), SP_INT_MAX },
     { "client_output_limit",  sp_conf_set_number,       SP_POOL_FIELD(client_output_limit), SP_INT_MAX },
     { "client_timeout",       sp_conf_set_number,       SP_POOL_FIELD(client_timeout), SP_INT_MAX },
+    { "client_high_watermark", sp_conf_set_number,      SP_POOL_FIELD(client_high_watermark), SP_INT_MAX },
+    { "client_low_watermark", sp_conf_set_number,       SP_POOL_FIELD(client_low_watermark), SP_INT_MAX },
     { "servers",              sp_conf_set_servers,      0, 0 },
 };
 

@@ -226,6 +226,9 @@ sp_client_close(struct sp_conn *conn)
         }
         /* else an orphan: freed when its last server part answers */
     }
+    if (conn->read_paused) {
+        worker->slot->clients_held--;
+    }
     TAILQ_REMOVE(&pool->clients, conn, link);
     pool->nclients--;
     worker->nclients--;
@@ -252,6 +255,7 @@ sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
         return NULL;
     }
     client->req_held += msg->req.bytes;                 /* client_buffer_limit */
+    client->nreqs++;                                    /* its window */
     msg->recv_us = sp_event_now_us(worker->loop);       /* latency */
     client->progress_ms = sp_event_now_ms(worker->loop);   /* client_timeout */
     return msg;
@@ -330,6 +334,7 @@ sp_client_release(struct sp_conn *conn, struct sp_msg *msg)
 {
     conn->req_held -= msg->req.bytes <= conn->req_held ? msg->req.bytes
                                                         : conn->req_held;
+    conn->nreqs--;
     if (msg->rsp_counted) {
         conn->rsp_held -= msg->rsp.bytes <= conn->rsp_held ? msg->rsp.bytes
                                                             : conn->rsp_held;
@@ -360,6 +365,55 @@ sp_client_over_buffer_limit(struct sp_conn *conn)
     return true;
 }
 
+/*
+ * Flow control: the bytes a client holds in the proxy, its window — its
+ * unparsed input, its requests queued or in flight, the replies waiting for
+ * it, and a message object for each request. Over the pool's high watermark
+ * the worker stops reading the client, and the kernel's socket buffers and
+ * TCP hold it back; once its replies are written and it holds no more than
+ * the low watermark, it is read again (sp_client_flush). A client is never
+ * closed for sending fast. One request larger than the window is read
+ * whole, alone: a client with no whole request queued is always read.
+ */
+static uint64_t
+sp_client_window(const struct sp_conn *conn)
+{
+    return conn->req_held + conn->rsp_held + (conn->in_end - conn->in_base)
+           + (uint64_t)conn->nreqs * sizeof(struct sp_msg);
+}
+
+/* Over the high watermark: stop reading (true) until it drains. */
+static bool
+sp_client_window_full(struct sp_conn *conn)
+{
+    int high = conn->pool->conf->client_high_watermark;
+
+    if (high <= 0 || conn->nreqs == 0
+        || sp_client_window(conn) <= (uint64_t)high) {
+        return false;
+    }
+    if (!conn->read_paused) {
+        conn->read_paused = true;
+        conn->worker->slot->clients_paused++;
+        conn->worker->slot->clients_held++;
+    }
+    return true;
+}
+
+/* Below the low watermark (or nothing queued): read again (true). */
+static bool
+sp_client_window_open(struct sp_conn *conn)
+{
+    if (!conn->read_paused
+        || (conn->nreqs > 0 && sp_client_window(conn)
+                               > (uint64_t)conn->pool->conf->client_low_watermark)) {
+        return false;
+    }
+    conn->read_paused = false;
+    conn->worker->slot->clients_held--;
+    return true;
+}
+
 /* Close when asked to, once every owed reply is written. */
 static bool
 sp_client_finished(struct sp_conn *conn)
@@ -385,6 +439,8 @@ sp_client_replied(struct sp_conn *conn, const struct sp_msg *msg)
         sp_slowlog_note(worker, conn->pool, msg, took);
     }
 }
+
+static int sp_client_read(struct sp_conn *conn, uint32_t ready);
 
 void
 sp_client_flush(struct sp_conn *conn)
@@ -454,6 +510,16 @@ sp_client_flush(struct sp_conn *conn)
             break;      /* nothing finished to write */
         }
     }
+    if (sp_client_window_open(conn)) {
+        /* drained below its low watermark: read on, from here (what it
+         * queues for servers is flushed later in this same pass) */
+        if (sp_client_read(conn, SP_EV_READ) != 0) {
+            return;
+        }
+        if (conn->eof || conn->closing || conn->worker->draining) {
+            sp_conn_want_flush(conn);
+        }
+    }
     if (sp_client_finished(conn)) {
         sp_client_close(conn);
         return;
@@ -495,7 +561,32 @@ sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
             sp_conn_consume(conn, conn->in_end);
         }
     }
+    if (rc == 0 && sp_client_window_full(conn)) {
+        return -1;      /* stop reading: the kernel holds the rest */
+    }
     return rc;
+}
+
+/* Read what the socket holds (unless the window is full). -1: the
+ * connection was closed (and is freed). */
+static int
+sp_client_read(struct sp_conn *conn, uint32_t ready)
+{
+    if (conn->closing || conn->read_paused) {
+        return 0;
+    }
+    ssize_t n = sp_conn_read(conn, ready, sp_client_data);
+
+    if (n < 0) {
+        conn->pool->stats->client_err++;
+        sp_client_close(conn);
+        return -1;
+    }
+    sp_client_over_buffer_limit(conn);
+    if (conn->eof) {
+        conn->pool->stats->client_eof++;
+    }
+    return 0;
 }
 
 void
@@ -509,18 +600,9 @@ sp_client_on_event(struct sp_conn *conn, uint32_t ready)
         conn->write_ready = true;
         sp_conn_want_flush(conn);
     }
-    if ((ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP)) && !conn->closing) {
-        ssize_t n = sp_conn_read(conn, ready, sp_client_data);
-
-        if (n < 0) {
-            conn->pool->stats->client_err++;
-            sp_client_close(conn);
-            return;
-        }
-        sp_client_over_buffer_limit(conn);
-        if (conn->eof) {
-            conn->pool->stats->client_eof++;
-        }
+    if ((ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP))
+        && sp_client_read(conn, ready) != 0) {
+        return;
     }
     if (conn->eof || conn->closing || conn->worker->draining) {
         sp_conn_want_flush(conn);   /* finish owed replies, then close */

@@ -89,6 +89,8 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "parsers_allocated", slot->parsers_allocated },
         { "parsers_in_use", slot->parsers_in_use },
         { "parsers_free", slot->parsers_free },
+        { "clients_paused", slot->clients_paused },
+        { "clients_held", slot->clients_held },
     };
     const struct sp_stats_pool *pools =
         sp_shared_pool_stats(worker->shared, worker->index, 0);

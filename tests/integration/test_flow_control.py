@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Flow control (issue 19): a client that pipelines and does not read its
+replies is held back by its window (client_high_watermark /
+client_low_watermark), never closed, and the worker's memory stays bounded;
+a bulk loader (redis-cli --pipe) is never cut off.  Real redis-servers,
+one worker, the default watermarks (1 MiB high, 256 KiB low)."""
+
+import socket
+import subprocess
+import threading
+import time
+
+import sptest
+from test_redis_proxy import count_replies, pool_yaml, resp
+
+MB = 1024 * 1024
+RSS_BOUND_KB = 256 * 1024       # the issue's bound for the worker
+KEYS = 100
+
+
+def connect(port, timeout=10.0):
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def read_replies(sock, n):
+    """Bytes of the next n whole replies (the caller sent exactly those)."""
+    data = b""
+    while count_replies(data) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"closed after {count_replies(data)} of {n} replies")
+        data += chunk
+    return data
+
+
+class FlowControlTest(sptest.HarnessTestCase):
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.backends = [h.start_redis(), h.start_redis()]
+        cls.port = sptest.free_port()
+        cls.proxy = h.start_shardproxy(
+            "global:\n  worker_processes: 1\n" + h.worker_stats_yaml()
+            + pool_yaml("flow", cls.port,
+                        [(b.port, 1, f"s{i}") for i, b in enumerate(cls.backends)]))
+
+    def worker_rss_kb(self):
+        return sptest.rss_kb(self.proxy.worker_pids())
+
+    def test_pipeliner_that_does_not_read_is_held_not_closed(self):
+        # KEYS keys with values; one block = a GET of each, its replies known
+        with connect(self.port) as c:
+            c.sendall(b"".join(resp("SET", f"flow:{i}", f"v{i}") for i in range(KEYS)))
+            read_replies(c, KEYS)
+        block = b"".join(resp("GET", f"flow:{i}") for i in range(KEYS)) * 50
+        replies = b"".join(b"$%d\r\nv%d\r\n" % (len(str(i)) + 1, i)
+                           for i in range(KEYS)) * 50
+        nblocks = (100 * MB) // len(block) + 1          # 100 MB of GETs
+        rss_start = self.worker_rss_kb()
+
+        pipeliner = connect(self.port, timeout=120)
+        self.addCleanup(pipeliner.close)
+        sent = [0]                                      # blocks written
+
+        def write_all():
+            try:
+                for _ in range(nblocks):
+                    pipeliner.sendall(block)
+                    sent[0] += 1
+            except OSError:
+                pass
+        writer = threading.Thread(target=write_all, daemon=True)
+        writer.start()
+
+        # it is held back: its writes stall far short of 100 MB, and the
+        # worker serves another client meanwhile with its memory bounded
+        last, still_since = -1, time.monotonic()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = sent[0]
+            if now != last:
+                last, still_since = now, time.monotonic()
+            elif time.monotonic() - still_since > 1.0:
+                break
+            time.sleep(0.05)
+        self.assertLess(sent[0], nblocks, "the writer was never held back")
+        self.assertLess(sent[0] * len(block), 32 * MB)
+        with connect(self.port) as other:
+            for i in range(20):
+                other.sendall(resp("GET", f"flow:{i}"))
+                self.assertEqual(read_replies(other, 1),
+                                 b"$%d\r\nv%d\r\n" % (len(str(i)) + 1, i))
+        stats = sptest.read_stats(self.proxy.worker_stats(0))
+        self.assertGreaterEqual(stats["clients_paused"], 1)
+        self.assertEqual(stats["clients_held"], 1)
+        held_rss = self.worker_rss_kb()
+        self.assertLess(held_rss, RSS_BOUND_KB, f"worker RSS {held_rss} kB")
+
+        # it reads: every reply arrives, in order, and the writer finishes
+        want = nblocks * len(replies)
+        got, peak = 0, held_rss
+        view = memoryview(replies)
+        deadline = time.monotonic() + 300
+        while got < want:
+            self.assertLess(time.monotonic(), deadline, f"{got} of {want} bytes")
+            chunk = pipeliner.recv(1 << 20)
+            self.assertTrue(chunk, f"closed after {got} of {want} bytes")
+            off = got % len(replies)
+            pos = 0
+            while pos < len(chunk):         # compare against the known block
+                n = min(len(chunk) - pos, len(replies) - off)
+                self.assertEqual(chunk[pos:pos + n], view[off:off + n],
+                                 f"reply bytes differ at {got + pos}")
+                pos += n
+                off = 0
+            got += len(chunk)
+            if got % (8 * MB) < len(chunk):
+                peak = max(peak, self.worker_rss_kb())
+        writer.join(30)
+        self.assertFalse(writer.is_alive())
+        self.assertEqual(sent[0], nblocks)
+        self.assertLess(peak, RSS_BOUND_KB, f"worker RSS peak {peak} kB")
+        stats = sptest.read_stats(self.proxy.worker_stats(0))
+        self.assertEqual(stats["clients_held"], 0)
+        self.assertEqual(stats["flow"]["client_err"], 0)
+        # the burst's memory comes back
+        sptest.poll_until(lambda: self.worker_rss_kb() - rss_start < 64 * 1024,
+                          "the worker's RSS back near its start", timeout=30)
+        print(f"\n  100 MB of GETs held back at {last * len(block) // 1024} kB "
+              f"written; worker RSS {rss_start} kB at the start, {held_rss} kB "
+              f"held, {peak} kB peak")
+
+    def test_bulk_load_with_redis_cli_pipe(self):
+        n = 1_000_000
+        data = self.harness.tmp.path / "bulk.resp"
+        with open(data, "wb") as f:
+            step = 10_000
+            for first in range(0, n, step):
+                f.write(b"".join(resp("SET", f"bulk:{i}", f"value-{i}")
+                                 for i in range(first, first + step)))
+        peak = [self.worker_rss_kb()]
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], self.worker_rss_kb())
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            with open(data, "rb") as f:
+                r = subprocess.run([sptest.require_binary("redis-cli"), "-p",
+                                    str(self.port), "--pipe"], stdin=f,
+                                   capture_output=True, timeout=300)
+        finally:
+            done.set()
+            sampler.join()
+        out = r.stdout.decode()
+        self.assertEqual(r.returncode, 0, out + r.stderr.decode())
+        self.assertIn(f"errors: 0, replies: {n}", out)
+        total = sum(int(sptest.tcp_request(b.port, resp("DBSIZE"))[1:-2])
+                    for b in self.backends)
+        self.assertEqual(total, n)
+        self.assertLess(peak[0], RSS_BOUND_KB, f"worker RSS peak {peak[0]} kB")
+        print(f"\n  redis-cli --pipe of {n} SETs: {out.strip().splitlines()[-1]}; "
+              f"worker RSS peak {peak[0]} kB")
+
+
+if __name__ == "__main__":
+    sptest.main()
