@@ -266,17 +266,8 @@ END_TEST
 Suite *
 sp_test_cli_suite(void)
 {
-    Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-
-    tcase_add_test(tc, test_defaults);
-    tcase_add_test(tc, test_short_flags);
-    tcase_add_test(tc, test_long_flags);
-    tcase_add_test(tc, test_locate);
-    tcase_add_test(tc, test_refusals);
-    tcase_add_test(tc, test_version_text);
-    tcase_add_test(tc, test_usage_text);
-    tcase_add_test(tc, test_describe_stats_text);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("cli", test_defaults, test_short_flags,
+                         test_long_flags, test_locate, test_refusals,
+                         test_version_text, test_usage_text,
+                         test_describe_stats_text);
 }

@@ -1204,37 +1204,23 @@ END_TEST
 Suite *
 sp_test_event_suite(void)
 {
-    Suite *s = suite_create("event");
-    TCase *tc = tcase_create("event");
-
-    tcase_add_test(tc, test_create_destroy);
-    tcase_add_test(tc, test_first_pass_then_hook_then_rest);
-    tcase_add_test(tc, test_forget_then_close_leaves_nothing_behind);
-    tcase_add_test(tc, test_signal_delivered_only_while_waiting);
-    tcase_add_test(tc, test_default_max_fds);
-    tcase_add_test(tc, test_add_errors);
-    tcase_add_test(tc, test_read_ready);
-    tcase_add_test(tc, test_write_ready);
-    tcase_add_test(tc, test_edge_triggered);
-    tcase_add_test(tc, test_level_triggered);
-    tcase_add_test(tc, test_peer_shutdown_and_close);
-    tcase_add_test(tc, test_error_on_pipe);
-    tcase_add_test(tc, test_modify_interest);
-    tcase_add_test(tc, test_modify_within_batch);
-    tcase_add_test(tc, test_del_then_no_dispatch);
-    tcase_add_test(tc, test_handler_removes_itself);
-    tcase_add_test(tc, test_stale_event_guard);
-    tcase_add_test(tc, test_eintr_is_zero);
-    tcase_add_test(tc, test_timer_order);
-    tcase_add_test(tc, test_timer_delete);
-    tcase_add_test(tc, test_timer_rearm);
-    tcase_add_test(tc, test_timer_many_random);
-    tcase_add_test(tc, test_timer_bounds_poll);
-    tcase_add_test(tc, test_timer_rearm_zero_no_spin);
-    tcase_add_test(tc, test_timer_phase_delete_other);
-    tcase_add_test(tc, test_timer_phase_rearm_other);
-    tcase_add_test(tc, test_timer_armed_by_handler_fires_same_poll);
-    tcase_add_test(tc, test_destroy_with_armed_timer);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("event", test_create_destroy,
+                         test_first_pass_then_hook_then_rest,
+                         test_forget_then_close_leaves_nothing_behind,
+                         test_signal_delivered_only_while_waiting,
+                         test_default_max_fds, test_add_errors,
+                         test_read_ready, test_write_ready,
+                         test_edge_triggered, test_level_triggered,
+                         test_peer_shutdown_and_close, test_error_on_pipe,
+                         test_modify_interest, test_modify_within_batch,
+                         test_del_then_no_dispatch,
+                         test_handler_removes_itself, test_stale_event_guard,
+                         test_eintr_is_zero, test_timer_order,
+                         test_timer_delete, test_timer_rearm,
+                         test_timer_many_random, test_timer_bounds_poll,
+                         test_timer_rearm_zero_no_spin,
+                         test_timer_phase_delete_other,
+                         test_timer_phase_rearm_other,
+                         test_timer_armed_by_handler_fires_same_poll,
+                         test_destroy_with_armed_timer);
 }

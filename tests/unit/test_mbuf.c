@@ -188,16 +188,12 @@ Suite *
 sp_test_mbuf_suite(void)
 {
     Suite *s = suite_create("mbuf");
-    TCase *tc = tcase_create("mbuf");
 
-    tcase_set_timeout(tc, 60);      /* sanitizer builds are slow */
-
-    tcase_add_test(tc, test_sizes_and_markers);
-    tcase_add_test(tc, test_recycling_allocates_nothing);
-    tcase_add_test(tc, test_refcount_shares);
-    tcase_add_test(tc, test_trim_shrinks_after_idle_window);
-    tcase_add_test(tc, test_trim_keeps_what_a_bursty_load_needs);
-    tcase_add_test(tc, test_chain_copy_across_buffers);
-    suite_add_tcase(s, tc);
+    /* sanitizer builds are slow */
+    SP_TEST_CASE(s, "mbuf", 60, test_sizes_and_markers,
+                 test_recycling_allocates_nothing, test_refcount_shares,
+                 test_trim_shrinks_after_idle_window,
+                 test_trim_keeps_what_a_bursty_load_needs,
+                 test_chain_copy_across_buffers);
     return s;
 }

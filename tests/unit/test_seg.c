@@ -116,12 +116,7 @@ END_TEST
 Suite *
 sp_test_seg_suite(void)
 {
-    Suite *s = suite_create("seg");
-    TCase *tc = tcase_create("seg");
-
-    tcase_add_test(tc, test_refs_and_merge);
-    tcase_add_test(tc, test_chain_range_and_slice);
-    tcase_add_test(tc, test_iov_and_partial_writes);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("seg", test_refs_and_merge,
+                         test_chain_range_and_slice,
+                         test_iov_and_partial_writes);
 }
