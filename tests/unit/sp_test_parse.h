@@ -22,7 +22,10 @@ extern const size_t sp_test_steps[6];
     size_t   n;                 /* messages recorded */                     \
     sp_parse_status_t status;   /* ERROR, or AGAIN: no error */             \
     char     error[128];        /* the error text, on ERROR */              \
-    uint64_t offset             /* where the parser stopped */
+    uint64_t offset;            /* where the parser stopped */              \
+    struct sp_test_copy *copies /* what sp_test_copy made for it */
+
+struct sp_test_copy;
 
 struct sp_test_run {
     SP_TEST_RUN_FIELDS;
@@ -39,6 +42,15 @@ struct sp_test_run {
             SP_TEST_RUN_FIELDS;                                             \
         };                                                                  \
     }
+
+/*
+ * A copy, owned by `run`, of the n elements of `size` bytes at `src` (the
+ * keys or items the parser gave one message), with room for one more.
+ */
+void *sp_test_copy(void *run, const void *src, size_t n, size_t size);
+
+/* Frees what a run holds. */
+void sp_test_run_free(void *run);
 
 /* ---- feeding one sample ------------------------------------------------- */
 
@@ -90,14 +102,20 @@ void sp_test_feed(const struct sp_test_feed *f, const uint8_t *data,
 
 /* A test's parser as sp_test_every_way runs it. */
 struct sp_test_way {
-    size_t size;                            /* of a run record */
+    size_t size;                /* of a run record */
+    size_t out_offset;          /* of its array of messages */
+    size_t out_size;            /* of one message */
     /* feeds a sample, as sp_test_feed, with the test's settings `cfg` */
     void (*run)(const void *cfg, const uint8_t *data, size_t len,
                 size_t split, size_t step, void *run);
-    /* checks that two runs recorded the same messages (SP_SAME) */
+    /* checks that two runs recorded the same message (SP_SAME) */
     void (*same)(const void *a, const void *b, size_t split, size_t step);
-    void (*free)(void *run);                /* what the run allocated */
 };
+
+/* The way of a run record `run_type` whose messages are its `out` array. */
+#define SP_TEST_WAY(run_type, run, same)                                    \
+    { sizeof(run_type), offsetof(run_type, out),                            \
+      sizeof(((run_type *)NULL)->out[0]), (run), (same) }
 
 /*
  * Parses a sample whole into *whole, then every other way, all of which

@@ -80,9 +80,7 @@ req_done(const struct sp_test_feed *f, void *r, uint64_t end)
     CHECK(p->nkeys <= cfg->keys_cap);
     CHECK(p->end == end);
     CHECK(p->command != NULL || p->error != NULL);
-    o->keys = calloc(p->nkeys + 1, sizeof(*o->keys));
-    CHECK(o->keys != NULL);
-    memcpy(o->keys, p->keys, p->nkeys * sizeof(*p->keys));
+    o->keys = sp_test_copy(run, p->keys, p->nkeys, sizeof(*p->keys));
 }
 
 /* Feeds a sample to a fresh request parser (see sp_test_feed). */
@@ -102,16 +100,6 @@ run_req(const void *c, const uint8_t *data, size_t len, size_t split,
     free(keys);
 }
 
-static void
-req_run_free(void *r)
-{
-    struct req_run *run = r;
-
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].keys);
-    }
-}
-
 static bool
 str_same(const char *a, const char *b)
 {
@@ -119,34 +107,29 @@ str_same(const char *a, const char *b)
 }
 
 static void
-req_run_same(const void *ra, const void *rb, size_t split, size_t step)
+req_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-    const struct req_run *a = ra, *b = rb;
+    const struct req_out *x = a, *y = b;
 
-    for (size_t i = 0; i < a->n; i++) {
-        const struct req_out *x = &a->out[i], *y = &b->out[i];
-
-        SP_SAME(x->command == y->command);
-        SP_SAME(x->start == y->start);
-        SP_SAME(x->end == y->end);
-        SP_SAME(x->ntokens == y->ntokens);
-        SP_SAME(x->nkeys == y->nkeys);
-        SP_SAME(x->keys_truncated == y->keys_truncated);
-        SP_SAME(x->arg1.offset == y->arg1.offset);
-        SP_SAME(x->arg1.len == y->arg1.len);
-        SP_SAME(x->value.offset == y->value.offset);
-        SP_SAME(x->value.len == y->value.len);
-        SP_SAME(x->noreply == y->noreply);
-        SP_SAME(x->quiet == y->quiet);
-        SP_SAME(x->key_base64 == y->key_base64);
-        SP_SAME(str_same(x->error, y->error));
-        SP_SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
-    }
+    SP_SAME(x->command == y->command);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->ntokens == y->ntokens);
+    SP_SAME(x->nkeys == y->nkeys);
+    SP_SAME(x->keys_truncated == y->keys_truncated);
+    SP_SAME(x->arg1.offset == y->arg1.offset);
+    SP_SAME(x->arg1.len == y->arg1.len);
+    SP_SAME(x->value.offset == y->value.offset);
+    SP_SAME(x->value.len == y->value.len);
+    SP_SAME(x->noreply == y->noreply);
+    SP_SAME(x->quiet == y->quiet);
+    SP_SAME(x->key_base64 == y->key_base64);
+    SP_SAME(str_same(x->error, y->error));
+    SP_SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
 }
 
-static const struct sp_test_way req_way = {
-    sizeof(struct req_run), run_req, req_run_same, req_run_free
-};
+static const struct sp_test_way req_way =
+    SP_TEST_WAY(struct req_run, run_req, req_out_same);
 
 /* Every way of feeding a sample, as sp_test_every_way. */
 static void
@@ -214,7 +197,7 @@ expect_one(const char *sample, size_t len, const char *name,
     ck_assert_msg(run.n == 1, "%s: %zu requests", sample, run.n);
     expect_req(&run.out[0], name, 0, len, error);
     ck_assert_msg(run.out[0].noreply == noreply, "%s: noreply", sample);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 
@@ -407,7 +390,7 @@ START_TEST(test_req_storage)
         ck_assert(run.out[1].noreply);
         ck_assert_uint_eq(run.out[1].value.offset, b.len - 2);
         ck_assert_uint_eq(run.out[1].value.len, 0);
-        req_run_free(&run);
+        sp_test_run_free(&run);
     }
 
     /* cas: the unique is token 5, noreply token 6 */
@@ -421,7 +404,7 @@ START_TEST(test_req_storage)
     ck_assert(!run.out[0].noreply);
     expect_req(&run.out[1], "cas", line2, b.len, NULL);
     ck_assert(run.out[1].noreply);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* memcached ignores a sixth token that is not "noreply" */
@@ -515,13 +498,13 @@ START_TEST(test_req_get_1000_keys)
         expect_key(&run.out[0], i, offs[i], (uint32_t)lens[i]);
     }
     ck_assert_uint_eq(run.out[0].arg1.offset, offs[0]);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     verify_req_at(&b, 100, 0, false, 0, &run);
     ck_assert_uint_eq(run.out[0].nkeys, 100);
     ck_assert(run.out[0].keys_truncated);
     expect_key(&run.out[0], 99, offs[99], (uint32_t)lens[99]);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -553,7 +536,7 @@ START_TEST(test_req_retrieval_variants)
     expect_key(&run.out[2], 0, 31, 1);
     expect_req(&run.out[3], "gat", 33, 41, NULL);   /* memcached: END */
     ck_assert_uint_eq(run.out[3].nkeys, 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* "noreply" is a key to get */
@@ -645,7 +628,7 @@ START_TEST(test_req_meta)
     ck_assert_uint_eq(run.out[4].nkeys, 0);
     expect_req(&run.out[5], "me", at[5], b.len, NULL);
     ck_assert(run.out[5].key_base64);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     EXPECT_ONE("mg\r\n", "mg", SP_MEMCACHE_ERR_UNKNOWN, false);
@@ -719,7 +702,7 @@ START_TEST(test_req_unknown_resync)
         ck_assert(!run.out[i].noreply);
     }
     expect_key(&run.out[1], 0, l[1] + 4, 3);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -754,7 +737,7 @@ START_TEST(test_req_key_250_251)
                        extra ? SP_MEMCACHE_ERR_FORMAT : NULL);
             ck_assert_uint_eq(run.out[0].noreply,
                               strstr(fmts[i], "noreply") != NULL);
-            req_run_free(&run);
+            sp_test_run_free(&run);
             tb_free(&b);
         }
     }
@@ -801,7 +784,7 @@ START_TEST(test_req_noreply_variants)
         ck_assert_uint_eq(run.n, 1);
         expect_req(&run.out[0], "set", 0, b.len, SP_MEMCACHE_ERR_FORMAT);
         ck_assert(run.out[0].noreply);
-        req_run_free(&run);
+        sp_test_run_free(&run);
         tb_free(&b);
     }
 }
@@ -842,7 +825,7 @@ START_TEST(test_req_line_bytes)
     expect_key(&run.out[5], 0, 50, 1);
     expect_req(&run.out[6], NULL, 53, 61, SP_MEMCACHE_ERR_UNKNOWN);
     expect_req(&run.out[7], NULL, 61, 67, SP_MEMCACHE_ERR_UNKNOWN);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* a NUL in the key of a storage line cuts it short: ERROR, framing */
@@ -866,7 +849,7 @@ START_TEST(test_req_stream_offset)
     expect_req(&run.out[1], "get", base + 20, base + b.len, NULL);
     expect_key(&run.out[1], 1, base + 28, 3);
     ck_assert_uint_eq(run.offset, base + b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -896,7 +879,7 @@ START_TEST(test_req_big_value)
     ck_assert_uint_eq(run.out[0].value.offset, data);
     ck_assert_uint_eq(run.out[0].value.len, size);
     expect_req(&run.out[1], "get", data + size + 2, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* above max_value: swallowed, answered, and the get goes on */
     verify_req_at(&b, 4, (uint32_t)size - 1, false, 0, &run);
@@ -904,7 +887,7 @@ START_TEST(test_req_big_value)
     expect_req(&run.out[0], "set", 0, data + size + 2,
                SP_MEMCACHE_ERR_TOO_LARGE);
     expect_req(&run.out[1], "get", data + size + 2, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -928,13 +911,13 @@ START_TEST(test_req_value_caps)
     ck_assert_uint_eq(run.n, 2);
     expect_req(&run.out[0], "ms", 0, b.len - 4, SP_MEMCACHE_ERR_TOO_LARGE);
     ck_assert(run.out[0].quiet);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     run_req(&cap_64m, b.data, b.len, 0, 1000, &run);
     expect_req(&run.out[0], "ms", 0, b.len - 4, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     run_req(&max_cap, b.data, b.len, 0, 1000, &run);
     expect_req(&run.out[0], "ms", 0, b.len - 4, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* the cap clamps at SP_MEMCACHE_VALUE_LIMIT (no data needed to see) */
@@ -942,7 +925,7 @@ START_TEST(test_req_value_caps)
     run_req(&max_cap, b.data, b.len, 0, b.len, &run);
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     EXPECT_ONE("set k 0 0 2\r\nab\r\n", "set", NULL, false);
@@ -953,10 +936,10 @@ START_TEST(test_req_value_caps)
         verify_req_at(&c, 4, 10, true, 0, &run);
         expect_req(&run.out[0], "append", 0, c.len,
                    SP_MEMCACHE_ERR_TOO_LARGE);
-        req_run_free(&run);
+        sp_test_run_free(&run);
         verify_req_at(&c, 4, 11, true, 0, &run);
         expect_req(&run.out[0], "append", 0, c.len, NULL);
-        req_run_free(&run);
+        sp_test_run_free(&run);
         tb_free(&c);
     }
 }
@@ -982,7 +965,7 @@ START_TEST(test_req_bad_data_chunk)
     expect_req(&run.out[2], "ms", 20, 33, SP_MEMCACHE_ERR_CHUNK);
     expect_req(&run.out[3], NULL, 33, 34, SP_MEMCACHE_ERR_UNKNOWN);
     expect_req(&run.out[4], "get", 34, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     EXPECT_ONE("set k 0 0 3 noreply\r\nabcXY", "set", SP_MEMCACHE_ERR_CHUNK,
@@ -1039,7 +1022,7 @@ START_TEST(test_req_error_line_too_long)
     verify_req(&b, &run);
     ck_assert_uint_eq(run.n, 1);
     expect_req(&run.out[0], "incr", 0, b.len, SP_MEMCACHE_ERR_DELTA);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* one more byte: a framing error at byte 2048 */
     b.len -= 2;
@@ -1048,7 +1031,7 @@ START_TEST(test_req_error_line_too_long)
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, SP_MEMCACHE_ERR_LINE);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* an unknown command's long line, and a gat's (memcached closes both) */
     b.len = 0;
@@ -1057,7 +1040,7 @@ START_TEST(test_req_error_line_too_long)
     verify_req_at(&b, 4, 0, false, 0, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     b.len = 0;
     tb_str(&b, "gat 0");
     while (b.len < 3000) {
@@ -1068,7 +1051,7 @@ START_TEST(test_req_error_line_too_long)
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, SP_MEMCACHE_ERR_LINE);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* a get line may be 1 MB, not more */
     b.len = 0;
@@ -1083,13 +1066,13 @@ START_TEST(test_req_error_line_too_long)
     ck_assert_uint_eq(run.n, 1);
     ck_assert(run.out[0].keys_truncated);
     expect_req(&run.out[0], "get", 0, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     b.len -= 2;
     tb_str(&b, "k\r\n");
     verify_req_at(&b, 1, 0, false, 0, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_GET_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1138,9 +1121,7 @@ reply_done(const struct sp_test_feed *f, void *r, uint64_t end)
     o->items_truncated = p->items_truncated;
     CHECK(p->end == end);
     CHECK(p->nitems <= cfg->items_cap);
-    o->items = calloc(p->nitems + 1, sizeof(*o->items));
-    CHECK(o->items != NULL);
-    memcpy(o->items, p->items, p->nitems * sizeof(*p->items));
+    o->items = sp_test_copy(run, p->items, p->nitems, sizeof(*p->items));
     sp_memcache_reply_expect(p, cmd(cfg->cmds[run->n < cfg->ncmds
                                               ? run->n : cfg->ncmds - 1]));
 }
@@ -1165,37 +1146,22 @@ run_reply(const void *c, const uint8_t *data, size_t len, size_t split,
 }
 
 static void
-reply_run_free(void *r)
+reply_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-    struct reply_run *run = r;
+    const struct reply_out *x = a, *y = b;
 
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].items);
-    }
+    SP_SAME(x->type == y->type);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->number == y->number);
+    SP_SAME(x->nitems == y->nitems);
+    SP_SAME(x->items_truncated == y->items_truncated);
+    SP_SAME(memcmp(x->items, y->items, x->nitems * sizeof(*x->items))
+            == 0);
 }
 
-static void
-reply_run_same(const void *ra, const void *rb, size_t split, size_t step)
-{
-    const struct reply_run *a = ra, *b = rb;
-
-    for (size_t i = 0; i < a->n; i++) {
-        const struct reply_out *x = &a->out[i], *y = &b->out[i];
-
-        SP_SAME(x->type == y->type);
-        SP_SAME(x->start == y->start);
-        SP_SAME(x->end == y->end);
-        SP_SAME(x->number == y->number);
-        SP_SAME(x->nitems == y->nitems);
-        SP_SAME(x->items_truncated == y->items_truncated);
-        SP_SAME(memcmp(x->items, y->items, x->nitems * sizeof(*x->items))
-                == 0);
-    }
-}
-
-static const struct sp_test_way reply_way = {
-    sizeof(struct reply_run), run_reply, reply_run_same, reply_run_free
-};
+static const struct sp_test_way reply_way =
+    SP_TEST_WAY(struct reply_run, run_reply, reply_out_same);
 
 static void
 verify_reply_at(const struct tbuf *b, const char *const *cmds, size_t ncmds,
@@ -1240,7 +1206,7 @@ expect_one_reply(const char *command, const char *sample,
     ck_assert_uint_eq(run.n, 1);
     expect_reply(&run.out[0], type, 0, b.len);
     ck_assert_uint_eq(run.out[0].number, number);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 
@@ -1357,7 +1323,7 @@ START_TEST(test_reply_get_items)
     expect_reply(&run.out[2], SP_MEMCACHE_REPLY_END, r3, r4);
     ck_assert_uint_eq(run.out[2].nitems, 0);
     expect_reply(&run.out[3], SP_MEMCACHE_REPLY_STORED, r4, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     /* room for two items: the rest are parsed, not recorded */
     verify_reply_at(&b, cmds, NELEMS(cmds), 2, false, &run);
@@ -1365,7 +1331,7 @@ START_TEST(test_reply_get_items)
     ck_assert_uint_eq(run.out[0].nitems, 2);
     ck_assert(run.out[0].items_truncated);
     ck_assert(!run.out[1].items_truncated);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1387,7 +1353,7 @@ START_TEST(test_reply_get_error)
     expect_item(&run.out[0], 0, 0, 16, 6, 1);
     expect_reply(&run.out[1], SP_MEMCACHE_REPLY_CLIENT_ERROR, 65, b.len);
     ck_assert_uint_eq(run.out[1].nitems, 0);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1435,7 +1401,7 @@ START_TEST(test_reply_meta)
     expect_reply(&run.out[4], SP_MEMCACHE_REPLY_NS, r[4], r[5]);
     expect_reply(&run.out[5], SP_MEMCACHE_REPLY_MN, r[5], r[6]);
     expect_reply(&run.out[6], SP_MEMCACHE_REPLY_NF, r[6], r[7]);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1465,7 +1431,7 @@ START_TEST(test_reply_big_value)
     ck_assert_uint_eq(run.out[0].nitems, 2);
     expect_item(&run.out[0], 0, 0, (uint32_t)item2, 6, 3);
     expect_item(&run.out[0], 1, item2, 19, item2 + 6, 1);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1533,14 +1499,14 @@ START_TEST(test_reply_line_too_long)
     verify_reply_at(&b, cmds, 1, 4, true, &run);
     ck_assert_uint_eq(run.n, 1);
     expect_reply(&run.out[0], SP_MEMCACHE_REPLY_VERSION, 0, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     b.len -= 2;
     tb_str(&b, "v\r\n");
     verify_reply_at(&b, cmds, 1, 4, true, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, "reply line too long");
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST

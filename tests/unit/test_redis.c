@@ -97,9 +97,7 @@ req_done(const struct sp_test_feed *f, void *r, uint64_t end)
     o->keys_truncated = p->keys_truncated;
     o->arg1 = p->arg1;
     CHECK(p->nkeys <= cfg->keys_cap);
-    o->keys = calloc(p->nkeys + 1, sizeof(*o->keys));
-    CHECK(o->keys != NULL);
-    memcpy(o->keys, p->keys, p->nkeys * sizeof(*p->keys));
+    o->keys = sp_test_copy(run, p->keys, p->nkeys, sizeof(*p->keys));
     CHECK(p->end == end);
 }
 
@@ -121,41 +119,26 @@ run_req(const void *c, const uint8_t *data, size_t len, size_t split,
 }
 
 static void
-req_run_free(void *r)
+req_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-    struct req_run *run = r;
+    const struct req_out *x = a, *y = b;
 
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].keys);
-    }
+    SP_SAME(x->command == y->command);
+    SP_SAME(strcmp(x->name, y->name) == 0);
+    SP_SAME(x->name_len == y->name_len);
+    SP_SAME(x->nargs == y->nargs);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->inline_form == y->inline_form);
+    SP_SAME(x->nkeys == y->nkeys);
+    SP_SAME(x->keys_truncated == y->keys_truncated);
+    SP_SAME(x->arg1.offset == y->arg1.offset);
+    SP_SAME(x->arg1.len == y->arg1.len);
+    SP_SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
 }
 
-static void
-req_run_same(const void *ra, const void *rb, size_t split, size_t step)
-{
-    const struct req_run *a = ra, *b = rb;
-
-    for (size_t i = 0; i < a->n; i++) {
-        const struct req_out *x = &a->out[i], *y = &b->out[i];
-
-        SP_SAME(x->command == y->command);
-        SP_SAME(strcmp(x->name, y->name) == 0);
-        SP_SAME(x->name_len == y->name_len);
-        SP_SAME(x->nargs == y->nargs);
-        SP_SAME(x->start == y->start);
-        SP_SAME(x->end == y->end);
-        SP_SAME(x->inline_form == y->inline_form);
-        SP_SAME(x->nkeys == y->nkeys);
-        SP_SAME(x->keys_truncated == y->keys_truncated);
-        SP_SAME(x->arg1.offset == y->arg1.offset);
-        SP_SAME(x->arg1.len == y->arg1.len);
-        SP_SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
-    }
-}
-
-static const struct sp_test_way req_way = {
-    sizeof(struct req_run), run_req, req_run_same, req_run_free
-};
+static const struct sp_test_way req_way =
+    SP_TEST_WAY(struct req_run, run_req, req_out_same);
 
 /* Every way of feeding a sample, as sp_test_every_way. */
 static void
@@ -479,7 +462,7 @@ START_TEST(test_req_get_set)
     ck_assert_uint_eq(run.out[1].nkeys, 1);
     expect_key(&run.out[1], 0, set[1], 3);
     ck_assert(!run.out[1].keys_truncated);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -509,7 +492,7 @@ START_TEST(test_req_mget_mset_del)
     expect_req(&run.out[2], "del", 4, run.out[1].end, b.len);
     ck_assert_uint_eq(run.out[2].nkeys, 3);
     expect_key(&run.out[2], 2, del[3], 3);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -540,7 +523,7 @@ START_TEST(test_req_eval_evalsha)
     ck_assert_uint_eq(run.out[2].nkeys, 2);
     expect_key(&run.out[2], 0, zu[2], 2);
     expect_key(&run.out[2], 1, zu[3], 2);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -570,7 +553,7 @@ START_TEST(test_req_eval_bad_numkeys)
     ck_assert_uint_eq(run.out[NELEMS(counts)].nkeys, 2);
     expect_key(&run.out[NELEMS(counts)], 0, offs[3], 2);
     expect_key(&run.out[NELEMS(counts)], 1, offs[4], 2);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -602,7 +585,7 @@ START_TEST(test_req_local_commands)
     ck_assert_int_eq(run.out[3].command->local, SP_REDIS_LOCAL_SELECT);
     ck_assert_int_eq(run.out[4].command->local, SP_REDIS_LOCAL_AUTH);
     ck_assert_int_eq(run.out[5].command->local, SP_REDIS_LOCAL_QUIT);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -642,7 +625,7 @@ START_TEST(test_req_inline)
     ck_assert_uint_eq(run.out[4].nkeys, 3);
     expect_key(&run.out[4], 2, 66, 1);
     ck_assert(!sp_redis_command_arity_ok(run.out[4].command, 6));
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -667,7 +650,7 @@ START_TEST(test_req_pipeline_and_skips)
     ck_assert(run.out[2].inline_form);
     expect_req(&run.out[3], "set", 3, 51, b.len - 6);
     ck_assert_uint_eq(run.offset, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -690,7 +673,7 @@ START_TEST(test_req_mixed_case)
     }
     expect_req(&run.out[NELEMS(names)], "zrangebyscore", 4,
                run.out[NELEMS(names)].start, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -726,7 +709,7 @@ START_TEST(test_req_unknown)
     ck_assert_str_eq(run.out[3].name, "scan");
     ck_assert(run.out[3].inline_form);
     expect_req(&run.out[4], "get", 2, run.out[4].start, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -754,7 +737,7 @@ START_TEST(test_req_empty_and_binary_args)
     expect_key(&run.out[2], 0, mg[1], 0);
     expect_key(&run.out[2], 1, mg[2], 1);
     expect_key(&run.out[2], 2, mg[3], 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -781,7 +764,7 @@ START_TEST(test_req_big_value)
     expect_req(&run.out[0], "set", 3, 0, run.out[1].start);
     expect_key(&run.out[0], 0, offs[1], 6);
     expect_req(&run.out[1], "get", 2, offs[2] + size + 2, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
     free(value);
 }
@@ -812,13 +795,13 @@ START_TEST(test_req_many_keys)
     for (uint32_t i = 0; i < NKEYS; i++) {
         expect_key(&run.out[0], i, offs[i + 1], (uint32_t)strlen(names[i]));
     }
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     verify_req_at(&b, 100, false, 0, &run);
     ck_assert_uint_eq(run.out[0].nkeys, 100);
     ck_assert(run.out[0].keys_truncated);
     expect_key(&run.out[0], 99, offs[100], (uint32_t)strlen(names[99]));
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* a FORWARD command with many keys records only its routing key */
     argv[0] = "SDIFF";
@@ -829,7 +812,7 @@ START_TEST(test_req_many_keys)
     ck_assert_uint_eq(run.out[0].nkeys, 1);
     ck_assert(!run.out[0].keys_truncated);
     expect_key(&run.out[0], 0, offs[1], 5);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
     free(names);
     free(argv);
@@ -851,7 +834,7 @@ START_TEST(test_req_stream_offset)
     expect_req(&run.out[0], "get", 2, base, base + b.len);
     expect_key(&run.out[0], 0, base + offs[1], 3);
     ck_assert_uint_eq(run.offset, base + b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -907,7 +890,7 @@ START_TEST(test_req_largest_lengths)
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 0);
     ck_assert_uint_eq(run.offset, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -956,7 +939,7 @@ START_TEST(test_req_error_inline)
     ck_assert_uint_eq(run.n, 1);
     expect_req(&run.out[0], "get", 2, 0, b.len);
     expect_key(&run.out[0], 0, 4, SP_REDIS_MAX_INLINE - 4);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     b.len--;
     tb_str(&b, "k\r\n");
@@ -965,7 +948,7 @@ START_TEST(test_req_error_inline)
     ck_assert_str_eq(run.error, "too big inline request");
     ck_assert_uint_eq(run.offset, SP_REDIS_MAX_INLINE);
     ck_assert_uint_eq(run.n, 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* a request before the long line is still parsed */
     b.len = 0;
@@ -978,7 +961,7 @@ START_TEST(test_req_error_inline)
     ck_assert_str_eq(run.error, "too big inline request");
     ck_assert_uint_eq(run.offset, 6 + SP_REDIS_MAX_INLINE);
     ck_assert_uint_eq(run.n, 1);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1023,9 +1006,8 @@ reply_done(const struct sp_test_feed *f, void *r, uint64_t end)
     o->end = p->end;
     o->nelements = p->nelements;
     CHECK(p->nelements <= cfg->elements_cap);
-    o->elements = calloc(p->nelements + 1, sizeof(*o->elements));
-    CHECK(o->elements != NULL);
-    memcpy(o->elements, p->elements, p->nelements * sizeof(*p->elements));
+    o->elements = sp_test_copy(run, p->elements, p->nelements,
+                               sizeof(*p->elements));
     CHECK(p->end == end);
     CHECK(p->depth == 0);
 }
@@ -1052,37 +1034,22 @@ run_reply(const void *c, const uint8_t *data, size_t len, size_t split,
 }
 
 static void
-reply_run_free(void *r)
+reply_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-    struct reply_run *run = r;
+    const struct reply_out *x = a, *y = b;
 
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].elements);
-    }
+    SP_SAME(x->type == y->type);
+    SP_SAME(x->nil == y->nil);
+    SP_SAME(x->integer == y->integer);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->nelements == y->nelements);
+    SP_SAME(memcmp(x->elements, y->elements,
+                   x->nelements * sizeof(*x->elements)) == 0);
 }
 
-static void
-reply_run_same(const void *ra, const void *rb, size_t split, size_t step)
-{
-    const struct reply_run *a = ra, *b = rb;
-
-    for (size_t i = 0; i < a->n; i++) {
-        const struct reply_out *x = &a->out[i], *y = &b->out[i];
-
-        SP_SAME(x->type == y->type);
-        SP_SAME(x->nil == y->nil);
-        SP_SAME(x->integer == y->integer);
-        SP_SAME(x->start == y->start);
-        SP_SAME(x->end == y->end);
-        SP_SAME(x->nelements == y->nelements);
-        SP_SAME(memcmp(x->elements, y->elements,
-                       x->nelements * sizeof(*x->elements)) == 0);
-    }
-}
-
-static const struct sp_test_way reply_way = {
-    sizeof(struct reply_run), run_reply, reply_run_same, reply_run_free
-};
+static const struct sp_test_way reply_way =
+    SP_TEST_WAY(struct reply_run, run_reply, reply_out_same);
 
 static void
 verify_reply_at(const struct tbuf *b, uint32_t stack_cap,
@@ -1160,7 +1127,7 @@ START_TEST(test_reply_simple)
         expect_reply(&run.out[0], samples[i].type, samples[i].nil,
                      samples[i].integer, 0, len);
         ck_assert_uint_eq(run.out[0].nelements, 0);
-        reply_run_free(&run);
+        sp_test_run_free(&run);
         tb_free(&b);
     }
     run_reply(&(const struct reply_cfg){ 4, 4 }, all.data, all.len, 0,
@@ -1173,7 +1140,7 @@ START_TEST(test_reply_simple)
                      samples[i].integer, at, at + len);
         at += len;
     }
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&all);
 }
 END_TEST
@@ -1203,7 +1170,7 @@ START_TEST(test_reply_mget_elements)
     ck_assert_uint_eq(run.out[1].elements[0].len, 4);
     ck_assert_uint_eq(run.out[1].elements[2].offset, 44);
     ck_assert_uint_eq(run.out[1].elements[2].len, 9);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     /* room for two elements: the rest are parsed, not recorded */
     verify_reply_at(&b, 8, 2, true, &run);
@@ -1211,7 +1178,7 @@ START_TEST(test_reply_mget_elements)
     ck_assert_uint_eq(run.out[0].nelements, 2);
     ck_assert_int_eq(run.out[0].integer, 4);
     ck_assert_uint_eq(run.out[0].elements[1].offset, 11);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1235,17 +1202,17 @@ START_TEST(test_reply_nested_depth3)
     ck_assert_uint_eq(run.out[0].elements[2].len, 4);
     ck_assert_uint_eq(run.out[0].elements[3].offset, 32);
     ck_assert_uint_eq(run.out[0].elements[3].len, 5);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     /* three levels need a stack of three */
     verify_reply_at(&b, 3, 8, true, &run);
     ck_assert_uint_eq(run.n, 1);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     verify_reply_at(&b, 2, 8, true, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, "reply nested too deep");
     ck_assert_uint_eq(run.offset, 11);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1270,14 +1237,14 @@ START_TEST(test_reply_nested_depth10000)
     ck_assert_uint_eq(run.out[0].elements[0].len, 4 * DEPTH);
     expect_reply(&run.out[1], SP_REDIS_REPLY_STATUS, false, 0,
                  4 * DEPTH + 4, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     verify_reply_at(&b, DEPTH - 1, 4, false, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, "reply nested too deep");
     ck_assert_uint_eq(run.offset, 4 * DEPTH - 1);
     ck_assert_uint_eq(run.n, 0);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1303,7 +1270,7 @@ START_TEST(test_reply_big_bulk)
     ck_assert_uint_eq(run.out[0].elements[0].offset, 4);
     ck_assert_uint_eq(run.out[0].elements[0].len, 10 + size + 2);
     ck_assert_uint_eq(run.out[0].elements[1].len, 4);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1345,7 +1312,7 @@ START_TEST(test_reply_large_count)
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 0);
     ck_assert_uint_eq(run.offset, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
