@@ -1,12 +1,13 @@
 /*
  * sp_test.c — the helpers every unit-test module shares (sp_test.h):
- * suites from lists of tests, and the sample buffer.
+ * suites from lists of tests, the sample buffer and filled mbufs.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_mbuf.h"
 #include "sp_test.h"
 
 /* ---- suites ------------------------------------------------------------- */
@@ -106,4 +107,15 @@ tb_find(const struct tbuf *b, const char *needle, size_t from)
     }
     ck_abort_msg("'%s' not in sample", needle);
     return 0;
+}
+
+struct sp_mbuf *
+mbuf_filled(struct sp_mbuf_pool *pool, const char *text)
+{
+    struct sp_mbuf *m = sp_mbuf_get(pool);
+    size_t len = strlen(text);
+
+    memcpy(m->last, text, len);
+    m->last += len;
+    return m;
 }

@@ -2,7 +2,7 @@
  * sp_test.h — the Check suites of the unit-test runner, one per module
  * (tests/unit/test_<module>.c), and small helpers they share (sp_test.c):
  * building a suite from a list of tests, a cheap assertion for hot loops,
- * and a growable buffer for building samples.
+ * and a growable buffer for building samples, or a filled mbuf.
  */
 #ifndef SP_TEST_H
 #define SP_TEST_H
@@ -72,5 +72,11 @@ void tb_fill(struct tbuf *b, int c, size_t n);
 void tb_free(struct tbuf *b);
 /* Offset of the first `needle` at or after `from` in the sample. */
 uint64_t tb_find(const struct tbuf *b, const char *needle, size_t from);
+
+struct sp_mbuf;
+struct sp_mbuf_pool;
+
+/* A buffer from `pool` holding `text`. */
+struct sp_mbuf *mbuf_filled(struct sp_mbuf_pool *pool, const char *text);
 
 #endif /* SP_TEST_H */

@@ -138,17 +138,6 @@ START_TEST(test_trim_keeps_what_a_bursty_load_needs)
 }
 END_TEST
 
-static struct sp_mbuf *
-filled(struct sp_mbuf_pool *pool, const char *text)
-{
-    struct sp_mbuf *m = sp_mbuf_get(pool);
-    size_t len = strlen(text);
-
-    memcpy(m->last, text, len);
-    m->last += len;
-    return m;
-}
-
 START_TEST(test_chain_copy_across_buffers)
 {
     struct sp_mbuf_pool pool;
@@ -157,9 +146,9 @@ START_TEST(test_chain_copy_across_buffers)
 
     sp_mbuf_pool_init(&pool, 512);
     sp_mbuf_chain_init(&chain);
-    sp_mbuf_chain_append(&chain, filled(&pool, "xxabc"));
-    sp_mbuf_chain_append(&chain, filled(&pool, "defg"));
-    sp_mbuf_chain_append(&chain, filled(&pool, "hij"));
+    sp_mbuf_chain_append(&chain, mbuf_filled(&pool, "xxabc"));
+    sp_mbuf_chain_append(&chain, mbuf_filled(&pool, "defg"));
+    sp_mbuf_chain_append(&chain, mbuf_filled(&pool, "hij"));
     chain.head->pos += 2;                   /* "xx" already consumed */
     ck_assert_uint_eq(sp_mbuf_chain_length(&chain), 10);
 
