@@ -486,27 +486,7 @@ reply_expect(struct reply_ctx *c)
     }
 }
 
-static enum fuzz_status
-reply_feed(void *ctx, const uint8_t *data, size_t len, size_t *consumed)
-{
-    struct reply_ctx *c = ctx;
-    uint64_t before = c->p.offset;
-    sp_parse_status_t st = sp_memcache_reply_parse(&c->p, data, len,
-                                                   consumed);
-
-    switch (st) {
-    case SP_PARSE_AGAIN:
-        FUZZ_CHECK(c->p.offset == before + len);
-        return FUZZ_AGAIN;
-    case SP_PARSE_DONE:
-        FUZZ_CHECK(c->p.offset == before + *consumed);
-        return FUZZ_DONE;
-    case SP_PARSE_ERROR:
-        return FUZZ_ERROR;
-    }
-    FUZZ_CHECK(!"unknown sp_parse_status_t");
-    return FUZZ_ERROR;
-}
+FUZZ_FEED(reply_feed, struct reply_ctx, sp_memcache_reply_parse)
 
 static void
 reply_event(void *ctx, enum fuzz_status st, size_t at)
@@ -516,21 +496,13 @@ reply_event(void *ctx, enum fuzz_status st, size_t at)
     const struct sp_memcache_command *cmd = reply_command(c, c->nreplies);
     struct reply_event e, want;
 
-    if (st == FUZZ_ERROR_REPEAT) {
-        reply_event_fill(&e, &c->p, cmd, FUZZ_ERROR, in->base + at);
-        FUZZ_CHECK(memcmp(&e, &c->last_error, sizeof(e)) == 0);
-        return;
-    }
-    reply_event_fill(&e, &c->p, cmd, st, in->base + at);
-    if (c->rec.mode == FUZZ_WHOLE) {
+    reply_event_fill(&e, &c->p, cmd, fuzz_filled_as(st), in->base + at);
+    if (st != FUZZ_ERROR_REPEAT && c->rec.mode == FUZZ_WHOLE) {
         FUZZ_CHECK(ref_reply(c, (size_t)(c->last_end - in->base), cmd,
                              &want));
         ref_compare(c, &e, &want);
     }
-    if (st == FUZZ_ERROR) {
-        FUZZ_CHECK(e.at >= c->last_end);
-        c->last_error = e;
-        fuzz_rec_event(&c->rec, &e);
+    if (fuzz_rec_error(&c->rec, st, &e, e.at, &c->last_error, c->last_end)) {
         return;
     }
 
@@ -581,6 +553,33 @@ reply_event(void *ctx, enum fuzz_status st, size_t at)
     reply_expect(c);
 }
 
+static void
+reply_start(void *ctx)
+{
+    struct reply_ctx *c = ctx;
+
+    sp_memcache_reply_init(&c->p, c->in->base, c->items, c->items_cap);
+    c->nreplies = 0;
+    c->expected = NULL;
+    reply_expect(c);
+    c->last_end = c->in->base;
+}
+
+/* What is left is a reply the stream ends inside. */
+static void
+reply_whole_end(void *ctx)
+{
+    struct reply_ctx *c = ctx;
+    struct reply_event want;
+
+    FUZZ_CHECK(!ref_reply(c, (size_t)(c->last_end - c->in->base),
+                          reply_command(c, c->nreplies), &want));
+}
+
+static const struct fuzz_target reply_target = {
+    reply_feed, reply_event, reply_start, reply_whole_end
+};
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -603,38 +602,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;                           /* nothing to parse */
     }
     c.expect_on_change = (in.params & 0x80) != 0;
-    memset(&c.rec, 0, sizeof(c.rec));
-    c.rec.events = events;
-    c.rec.event_size = sizeof(events[0]);
-    c.rec.cap = EVENTS_MAX;
-    c.rec.print = reply_event_print;
-    c.rec.in = &in;
+    fuzz_rec_init(&c.rec, events, sizeof(events[0]), EVENTS_MAX,
+                  reply_event_print, &in);
     c.in = &in;
     c.items_cap = items_caps[in.params & 7];
-
-    for (int mode = FUZZ_WHOLE; mode < FUZZ_NMODES; mode++) {
-        size_t stop;
-
-        sp_memcache_reply_init(&c.p, in.base, c.items, c.items_cap);
-        FUZZ_CHECK(c.p.offset == in.base);
-        c.nreplies = 0;
-        c.expected = NULL;
-        reply_expect(&c);
-        c.last_end = in.base;
-        fuzz_rec_start(&c.rec, (enum fuzz_mode)mode);
-        stop = fuzz_drive(&in, (enum fuzz_mode)mode, reply_feed, reply_event,
-                          &c);
-        fuzz_rec_end(&c.rec);
-        if (stop == in.len) {
-            FUZZ_CHECK(c.p.offset == in.base + in.len);
-            if (mode == FUZZ_WHOLE) {
-                struct reply_event want;
-
-                /* what is left is a reply the stream ends inside */
-                FUZZ_CHECK(!ref_reply(&c, (size_t)(c.last_end - in.base),
-                                      reply_command(&c, c.nreplies), &want));
-            }
-        }
-    }
+    fuzz_run(&in, &c.rec, &reply_target, &c, &c.p.offset);
     return 0;
 }

@@ -338,26 +338,7 @@ reparse_check(const struct req_ctx *c, const struct req_event *e)
 
 /* ---- feeding ----------------------------------------------------------- */
 
-static enum fuzz_status
-req_feed(void *ctx, const uint8_t *data, size_t len, size_t *consumed)
-{
-    struct req_ctx *c = ctx;
-    uint64_t before = c->p.offset;
-    sp_parse_status_t st = sp_redis_req_parse(&c->p, data, len, consumed);
-
-    switch (st) {
-    case SP_PARSE_AGAIN:
-        FUZZ_CHECK(c->p.offset == before + len);
-        return FUZZ_AGAIN;
-    case SP_PARSE_DONE:
-        FUZZ_CHECK(c->p.offset == before + *consumed);
-        return FUZZ_DONE;
-    case SP_PARSE_ERROR:
-        return FUZZ_ERROR;
-    }
-    FUZZ_CHECK(!"unknown sp_parse_status_t");
-    return FUZZ_ERROR;
-}
+FUZZ_FEED(req_feed, struct req_ctx, sp_redis_req_parse)
 
 static void
 req_event(void *ctx, enum fuzz_status st, size_t at)
@@ -367,16 +348,8 @@ req_event(void *ctx, enum fuzz_status st, size_t at)
     const struct sp_redis_req_parser *p = &c->p;
     struct req_event e;
 
-    if (st == FUZZ_ERROR_REPEAT) {
-        req_event_fill(&e, p, FUZZ_ERROR, in->base + at);
-        FUZZ_CHECK(memcmp(&e, &c->last_error, sizeof(e)) == 0);
-        return;
-    }
-    req_event_fill(&e, p, st, in->base + at);
-    if (st == FUZZ_ERROR) {
-        FUZZ_CHECK(e.at >= c->last_end);
-        c->last_error = e;
-        fuzz_rec_event(&c->rec, &e);
+    req_event_fill(&e, p, fuzz_filled_as(st), in->base + at);
+    if (fuzz_rec_error(&c->rec, st, &e, e.at, &c->last_error, c->last_end)) {
         return;
     }
 
@@ -421,6 +394,19 @@ req_event(void *ctx, enum fuzz_status st, size_t at)
     fuzz_rec_event(&c->rec, &e);
 }
 
+static void
+req_start(void *ctx)
+{
+    struct req_ctx *c = ctx;
+
+    sp_redis_req_init(&c->p, c->in->base, c->keys, c->keys_cap);
+    c->last_end = c->in->base;
+}
+
+static const struct fuzz_target req_target = {
+    req_feed, req_event, req_start, NULL
+};
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -430,27 +416,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!fuzz_input_parse(data, size, &in)) {
         return 0;
     }
-    memset(&c.rec, 0, sizeof(c.rec));
-    c.rec.events = events;
-    c.rec.event_size = sizeof(events[0]);
-    c.rec.cap = EVENTS_MAX;
-    c.rec.print = req_event_print;
-    c.rec.in = &in;
+    fuzz_rec_init(&c.rec, events, sizeof(events[0]), EVENTS_MAX,
+                  req_event_print, &in);
     c.in = &in;
     c.keys_cap = keys_caps[in.params & 7];
-
-    for (int mode = FUZZ_WHOLE; mode < FUZZ_NMODES; mode++) {
-        size_t stop;
-
-        sp_redis_req_init(&c.p, in.base, c.keys, c.keys_cap);
-        FUZZ_CHECK(c.p.offset == in.base);
-        c.last_end = in.base;
-        fuzz_rec_start(&c.rec, (enum fuzz_mode)mode);
-        stop = fuzz_drive(&in, (enum fuzz_mode)mode, req_feed, req_event, &c);
-        fuzz_rec_end(&c.rec);
-        if (stop == in.len) {
-            FUZZ_CHECK(c.p.offset == in.base + in.len);
-        }
-    }
+    fuzz_run(&in, &c.rec, &req_target, &c, &c.p.offset);
     return 0;
 }
