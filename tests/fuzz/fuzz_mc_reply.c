@@ -576,36 +576,38 @@ reply_whole_end(void *ctx)
                           reply_command(c, c->nreplies), &want));
 }
 
+static bool
+reply_setup(void *ctx, struct fuzz_input *in)
+{
+    struct reply_ctx *c = ctx;
+    size_t want_cmds = (size_t)((in->params >> 3) & 15) + 1;
+    size_t ncmds = sp_memcache_command_count();
+
+    /* the command sequence: the front of the stream */
+    c->ncmds = 0;
+    while (c->ncmds < want_cmds && in->len > 0) {
+        c->cmds[c->ncmds++] = sp_memcache_command_at(in->stream[0] % ncmds);
+        in->stream++;
+        in->len--;
+    }
+    if (c->ncmds == 0) {
+        return false;                       /* nothing to parse */
+    }
+    c->expect_on_change = (in->params & 0x80) != 0;
+    c->in = in;
+    c->items_cap = items_caps[in->params & 7];
+    return true;
+}
+
 static const struct fuzz_target reply_target = {
-    reply_feed, reply_event, reply_start, reply_whole_end
+    reply_setup, reply_start, reply_feed, reply_event, reply_whole_end,
+    events, sizeof(events[0]), EVENTS_MAX, reply_event_print
 };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct reply_ctx c;
-    struct fuzz_input in;
-    size_t want_cmds, ncmds = sp_memcache_command_count();
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    /* the command sequence: the front of the stream */
-    want_cmds = (size_t)((in.params >> 3) & 15) + 1;
-    c.ncmds = 0;
-    while (c.ncmds < want_cmds && in.len > 0) {
-        c.cmds[c.ncmds++] = sp_memcache_command_at(in.stream[0] % ncmds);
-        in.stream++;
-        in.len--;
-    }
-    if (c.ncmds == 0) {
-        return 0;                           /* nothing to parse */
-    }
-    c.expect_on_change = (in.params & 0x80) != 0;
-    fuzz_rec_init(&c.rec, events, sizeof(events[0]), EVENTS_MAX,
-                  reply_event_print, &in);
-    c.in = &in;
-    c.items_cap = items_caps[in.params & 7];
-    fuzz_run(&in, &c.rec, &reply_target, &c, &c.p.offset);
-    return 0;
+    return fuzz_one_input(data, size, &reply_target, &c, &c.rec, &c.p.offset);
 }

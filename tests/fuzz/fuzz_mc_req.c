@@ -641,24 +641,26 @@ req_whole_end(void *ctx)
     FUZZ_CHECK(!ref_request(c, (size_t)(c->last_end - c->in->base), &want));
 }
 
+static bool
+req_setup(void *ctx, struct fuzz_input *in)
+{
+    struct req_ctx *c = ctx;
+
+    c->in = in;
+    c->keys_cap = keys_caps[in->params & 7];
+    c->max_value = max_values[(in->params >> 3) & 7];
+    return true;
+}
+
 static const struct fuzz_target req_target = {
-    req_feed, req_event, req_start, req_whole_end
+    req_setup, req_start, req_feed, req_event, req_whole_end,
+    events, sizeof(events[0]), EVENTS_MAX, req_event_print
 };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct req_ctx c;
-    struct fuzz_input in;
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    fuzz_rec_init(&c.rec, events, sizeof(events[0]), EVENTS_MAX,
-                  req_event_print, &in);
-    c.in = &in;
-    c.keys_cap = keys_caps[in.params & 7];
-    c.max_value = max_values[(in.params >> 3) & 7];
-    fuzz_run(&in, &c.rec, &req_target, &c, &c.p.offset);
-    return 0;
+    return fuzz_one_input(data, size, &req_target, &c, &c.rec, &c.p.offset);
 }

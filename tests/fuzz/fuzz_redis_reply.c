@@ -285,24 +285,26 @@ reply_start(void *ctx)
     c->last_end = c->in->base;
 }
 
+static bool
+reply_setup(void *ctx, struct fuzz_input *in)
+{
+    struct reply_ctx *c = ctx;
+
+    c->in = in;
+    c->elements_cap = elements_caps[in->params & 7];
+    c->stack_cap = stack_caps[(in->params >> 3) & 7];
+    return true;
+}
+
 static const struct fuzz_target reply_target = {
-    reply_feed, reply_event, reply_start, NULL
+    reply_setup, reply_start, reply_feed, reply_event, NULL,
+    events, sizeof(events[0]), EVENTS_MAX, reply_event_print
 };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct reply_ctx c;
-    struct fuzz_input in;
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    fuzz_rec_init(&c.rec, events, sizeof(events[0]), EVENTS_MAX,
-                  reply_event_print, &in);
-    c.in = &in;
-    c.elements_cap = elements_caps[in.params & 7];
-    c.stack_cap = stack_caps[(in.params >> 3) & 7];
-    fuzz_run(&in, &c.rec, &reply_target, &c, &c.p.offset);
-    return 0;
+    return fuzz_one_input(data, size, &reply_target, &c, &c.rec, &c.p.offset);
 }

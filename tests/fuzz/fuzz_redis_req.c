@@ -403,23 +403,25 @@ req_start(void *ctx)
     c->last_end = c->in->base;
 }
 
+static bool
+req_setup(void *ctx, struct fuzz_input *in)
+{
+    struct req_ctx *c = ctx;
+
+    c->in = in;
+    c->keys_cap = keys_caps[in->params & 7];
+    return true;
+}
+
 static const struct fuzz_target req_target = {
-    req_feed, req_event, req_start, NULL
+    req_setup, req_start, req_feed, req_event, NULL,
+    events, sizeof(events[0]), EVENTS_MAX, req_event_print
 };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct req_ctx c;
-    struct fuzz_input in;
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    fuzz_rec_init(&c.rec, events, sizeof(events[0]), EVENTS_MAX,
-                  req_event_print, &in);
-    c.in = &in;
-    c.keys_cap = keys_caps[in.params & 7];
-    fuzz_run(&in, &c.rec, &req_target, &c, &c.p.offset);
-    return 0;
+    return fuzz_one_input(data, size, &req_target, &c, &c.rec, &c.p.offset);
 }

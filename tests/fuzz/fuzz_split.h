@@ -44,8 +44,8 @@
  * A target supplies a feed function (one parser call; status as FUZZ_*,
  * most simply by FUZZ_FEED), an event function (reads the parser's results
  * into an event struct, leaves errors to fuzz_rec_error and hands the rest
- * to fuzz_rec_event) and a start function readying a fresh parser for each
- * mode; fuzz_run drives the modes.
+ * to fuzz_rec_event), and setup and start functions (its parameters from
+ * the input; a fresh parser for each mode): fuzz_one_input does the rest.
  */
 #ifndef FUZZ_SPLIT_H
 #define FUZZ_SPLIT_H
@@ -441,41 +441,58 @@ fuzz_rec_error(struct fuzz_rec *r, enum fuzz_status st, const void *e,
 
 /* ---- running every mode ------------------------------------------------- */
 
-/* A target's parser as fuzz_run drives it. */
+/* A target's parser as fuzz_one_input drives it. */
 struct fuzz_target {
-    fuzz_feed_fn  feed;
-    fuzz_event_fn event;
+    /* reads the target's parameters from `in` (which it may trim) into its
+     * context; false: nothing to parse */
+    bool        (*setup)(void *ctx, struct fuzz_input *in);
     /* readies a fresh parser, at the stream's base, for another mode */
     void        (*start)(void *ctx);
+    fuzz_feed_fn  feed;
+    fuzz_event_fn event;
     /* optional: after a FUZZ_WHOLE run that fed the whole stream */
     void        (*whole_end)(void *ctx);
+    /* the events recorded (see struct fuzz_rec) */
+    void         *events;
+    size_t        event_size;
+    size_t        cap;
+    void        (*print)(const void *event);
 };
 
 /*
- * Parses the stream in every mode, recording in FUZZ_WHOLE and comparing
- * in the others (fuzz_rec); *offset is the parser's stream offset, which
- * starts at the base and ends past the stream unless an error stopped it.
+ * One fuzz input: parses it (fuzz_input_parse, then t->setup), then the
+ * stream in every mode, recording in FUZZ_WHOLE and comparing in the others
+ * (*rec); *offset is the parser's stream offset, which starts at the base
+ * and ends past the stream unless an error stopped it. Returns 0, as
+ * LLVMFuzzerTestOneInput does.
  */
-static inline void
-fuzz_run(const struct fuzz_input *in, struct fuzz_rec *rec,
-         const struct fuzz_target *t, void *ctx, const uint64_t *offset)
+static inline int
+fuzz_one_input(const uint8_t *data, size_t size, const struct fuzz_target *t,
+               void *ctx, struct fuzz_rec *rec, const uint64_t *offset)
 {
+    struct fuzz_input in;
+
+    if (!fuzz_input_parse(data, size, &in) || !t->setup(ctx, &in)) {
+        return 0;
+    }
+    fuzz_rec_init(rec, t->events, t->event_size, t->cap, t->print, &in);
     for (int m = FUZZ_WHOLE; m < FUZZ_NMODES; m++) {
         enum fuzz_mode mode = (enum fuzz_mode)m;
         size_t stop;
 
         t->start(ctx);
-        FUZZ_CHECK(*offset == in->base);
+        FUZZ_CHECK(*offset == in.base);
         fuzz_rec_start(rec, mode);
-        stop = fuzz_drive(in, mode, t->feed, t->event, ctx);
+        stop = fuzz_drive(&in, mode, t->feed, t->event, ctx);
         fuzz_rec_end(rec);
-        if (stop == in->len) {
-            FUZZ_CHECK(*offset == in->base + in->len);
+        if (stop == in.len) {
+            FUZZ_CHECK(*offset == in.base + in.len);
             if (mode == FUZZ_WHOLE && t->whole_end != NULL) {
                 t->whole_end(ctx);
             }
         }
     }
+    return 0;
 }
 
 /* Printable bytes for messages: the first n of data, escaped. */
