@@ -32,8 +32,6 @@
 #include "fuzz_split.h"
 #include "sp_redis.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define ELEMENTS_MAX 8
 #define STACK_MAX    64
 #define EVENTS_MAX   (FUZZ_MAX_STREAM / 3 + 4)
@@ -301,10 +299,4 @@ static const struct fuzz_target reply_target = {
     events, sizeof(events[0]), EVENTS_MAX, reply_event_print
 };
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    static struct reply_ctx c;
-
-    return fuzz_one_input(data, size, &reply_target, &c, &c.rec, &c.p.offset);
-}
+FUZZ_MAIN(struct reply_ctx, reply_target)

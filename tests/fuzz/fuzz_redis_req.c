@@ -31,8 +31,6 @@
 #include "fuzz_split.h"
 #include "sp_redis.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define KEYS_MAX   8
 #define EVENTS_MAX (FUZZ_MAX_STREAM / 2 + 4)
 
@@ -418,10 +416,4 @@ static const struct fuzz_target req_target = {
     events, sizeof(events[0]), EVENTS_MAX, req_event_print
 };
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    static struct req_ctx c;
-
-    return fuzz_one_input(data, size, &req_target, &c, &c.rec, &c.p.offset);
-}
+FUZZ_MAIN(struct req_ctx, req_target)

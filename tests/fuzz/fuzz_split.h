@@ -495,6 +495,22 @@ fuzz_one_input(const uint8_t *data, size_t size, const struct fuzz_target *t,
     return 0;
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Defines LLVMFuzzerTestOneInput for `target`, whose context, of
+ * `ctx_type`, holds its recorder `rec` and its parser `p`.
+ */
+#define FUZZ_MAIN(ctx_type, target)                                         \
+    int                                                                     \
+    LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                \
+    {                                                                       \
+        static ctx_type c;                                                  \
+                                                                            \
+        return fuzz_one_input(data, size, &(target), &c, &c.rec,            \
+                              &c.p.offset);                                 \
+    }
+
 /* Printable bytes for messages: the first n of data, escaped. */
 static inline void
 fuzz_print_bytes(const uint8_t *data, size_t len, size_t n)
