@@ -31,12 +31,13 @@ Suite *sp_test_stats_suite(void);
  * For the loops that feed samples millions of times: Check's ck_assert
  * records a mark point (a write to the runner) even when it holds.
  */
-#define CHECK(cond)                                                         \
+#define SP_CHECK_MSG(cond, ...)                                             \
     do {                                                                    \
         if (!(cond)) {                                                      \
-            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);           \
+            ck_abort_msg(__VA_ARGS__);                                      \
         }                                                                   \
     } while (0)
+#define CHECK(cond) SP_CHECK_MSG(cond, "%s:%d: %s", __FILE__, __LINE__, #cond)
 
 /* ---- suites ------------------------------------------------------------- */
 

@@ -93,12 +93,8 @@ void sp_test_feed(const struct sp_test_feed *f, const uint8_t *data,
 /* ---- feeding it every way ----------------------------------------------- */
 
 /* Within a comparison of runs fed split at `split` or in `step` chunks. */
-#define SP_SAME(cond)                                                       \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            ck_abort_msg("split %zu step %zu: %s", split, step, #cond);     \
-        }                                                                   \
-    } while (0)
+#define SP_SAME(cond) \
+    SP_CHECK_MSG(cond, "split %zu step %zu: %s", split, step, #cond)
 
 /* A test's parser as sp_test_every_way runs it. */
 struct sp_test_way {
