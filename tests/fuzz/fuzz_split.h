@@ -190,18 +190,12 @@ static inline enum fuzz_status
 fuzz_parse_status(sp_parse_status_t st, uint64_t before, uint64_t after,
                   size_t len, size_t consumed)
 {
-    switch (st) {
-    case SP_PARSE_AGAIN:
-        FUZZ_CHECK(after == before + len);
-        return FUZZ_AGAIN;
-    case SP_PARSE_DONE:
-        FUZZ_CHECK(after == before + consumed);
-        return FUZZ_DONE;
-    case SP_PARSE_ERROR:
+    if (st == SP_PARSE_ERROR) {
         return FUZZ_ERROR;
     }
-    FUZZ_CHECK(!"unknown sp_parse_status_t");
-    return FUZZ_ERROR;
+    FUZZ_CHECK(st == SP_PARSE_AGAIN || st == SP_PARSE_DONE);
+    FUZZ_CHECK(after == before + (st == SP_PARSE_AGAIN ? len : consumed));
+    return st == SP_PARSE_AGAIN ? FUZZ_AGAIN : FUZZ_DONE;
 }
 
 /*
@@ -335,12 +329,8 @@ fuzz_rec_init(struct fuzz_rec *r, void *events, size_t event_size,
               size_t cap, void (*print)(const void *event),
               const struct fuzz_input *in)
 {
-    memset(r, 0, sizeof(*r));
-    r->events = events;
-    r->event_size = event_size;
-    r->cap = cap;
-    r->print = print;
-    r->in = in;
+    *r = (struct fuzz_rec){ .events = events, .event_size = event_size,
+                            .cap = cap, .print = print, .in = in };
 }
 
 static inline void
