@@ -43,8 +43,6 @@
 #include "fuzz_split.h"
 #include "sp_memcache.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define ITEMS_MAX  8
 #define CMDS_MAX   16
 #define EVENTS_MAX (FUZZ_MAX_STREAM / 3 + 4)    /* "0\r\n" is a reply */
@@ -486,27 +484,7 @@ reply_expect(struct reply_ctx *c)
     }
 }
 
-static enum fuzz_status
-reply_feed(void *ctx, const uint8_t *data, size_t len, size_t *consumed)
-{
-    struct reply_ctx *c = ctx;
-    uint64_t before = c->p.offset;
-    sp_parse_status_t st = sp_memcache_reply_parse(&c->p, data, len,
-                                                   consumed);
-
-    switch (st) {
-    case SP_PARSE_AGAIN:
-        FUZZ_CHECK(c->p.offset == before + len);
-        return FUZZ_AGAIN;
-    case SP_PARSE_DONE:
-        FUZZ_CHECK(c->p.offset == before + *consumed);
-        return FUZZ_DONE;
-    case SP_PARSE_ERROR:
-        return FUZZ_ERROR;
-    }
-    FUZZ_CHECK(!"unknown sp_parse_status_t");
-    return FUZZ_ERROR;
-}
+FUZZ_FEED(reply_feed, struct reply_ctx, sp_memcache_reply_parse)
 
 static void
 reply_event(void *ctx, enum fuzz_status st, size_t at)
@@ -516,21 +494,13 @@ reply_event(void *ctx, enum fuzz_status st, size_t at)
     const struct sp_memcache_command *cmd = reply_command(c, c->nreplies);
     struct reply_event e, want;
 
-    if (st == FUZZ_ERROR_REPEAT) {
-        reply_event_fill(&e, &c->p, cmd, FUZZ_ERROR, in->base + at);
-        FUZZ_CHECK(memcmp(&e, &c->last_error, sizeof(e)) == 0);
-        return;
-    }
-    reply_event_fill(&e, &c->p, cmd, st, in->base + at);
-    if (c->rec.mode == FUZZ_WHOLE) {
+    reply_event_fill(&e, &c->p, cmd, fuzz_filled_as(st), in->base + at);
+    if (st != FUZZ_ERROR_REPEAT && c->rec.mode == FUZZ_WHOLE) {
         FUZZ_CHECK(ref_reply(c, (size_t)(c->last_end - in->base), cmd,
                              &want));
         ref_compare(c, &e, &want);
     }
-    if (st == FUZZ_ERROR) {
-        FUZZ_CHECK(e.at >= c->last_end);
-        c->last_error = e;
-        fuzz_rec_event(&c->rec, &e);
+    if (fuzz_rec_error(&c->rec, st, &e, e.at, &c->last_error, c->last_end)) {
         return;
     }
 
@@ -581,60 +551,55 @@ reply_event(void *ctx, enum fuzz_status st, size_t at)
     reply_expect(c);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+reply_start(void *ctx)
 {
-    static struct reply_ctx c;
-    struct fuzz_input in;
-    size_t want_cmds, ncmds = sp_memcache_command_count();
+    struct reply_ctx *c = ctx;
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    /* the command sequence: the front of the stream */
-    want_cmds = (size_t)((in.params >> 3) & 15) + 1;
-    c.ncmds = 0;
-    while (c.ncmds < want_cmds && in.len > 0) {
-        c.cmds[c.ncmds++] = sp_memcache_command_at(in.stream[0] % ncmds);
-        in.stream++;
-        in.len--;
-    }
-    if (c.ncmds == 0) {
-        return 0;                           /* nothing to parse */
-    }
-    c.expect_on_change = (in.params & 0x80) != 0;
-    memset(&c.rec, 0, sizeof(c.rec));
-    c.rec.events = events;
-    c.rec.event_size = sizeof(events[0]);
-    c.rec.cap = EVENTS_MAX;
-    c.rec.print = reply_event_print;
-    c.rec.in = &in;
-    c.in = &in;
-    c.items_cap = items_caps[in.params & 7];
-
-    for (int mode = FUZZ_WHOLE; mode < FUZZ_NMODES; mode++) {
-        size_t stop;
-
-        sp_memcache_reply_init(&c.p, in.base, c.items, c.items_cap);
-        FUZZ_CHECK(c.p.offset == in.base);
-        c.nreplies = 0;
-        c.expected = NULL;
-        reply_expect(&c);
-        c.last_end = in.base;
-        fuzz_rec_start(&c.rec, (enum fuzz_mode)mode);
-        stop = fuzz_drive(&in, (enum fuzz_mode)mode, reply_feed, reply_event,
-                          &c);
-        fuzz_rec_end(&c.rec);
-        if (stop == in.len) {
-            FUZZ_CHECK(c.p.offset == in.base + in.len);
-            if (mode == FUZZ_WHOLE) {
-                struct reply_event want;
-
-                /* what is left is a reply the stream ends inside */
-                FUZZ_CHECK(!ref_reply(&c, (size_t)(c.last_end - in.base),
-                                      reply_command(&c, c.nreplies), &want));
-            }
-        }
-    }
-    return 0;
+    sp_memcache_reply_init(&c->p, c->in->base, c->items, c->items_cap);
+    c->nreplies = 0;
+    c->expected = NULL;
+    reply_expect(c);
+    c->last_end = c->in->base;
 }
+
+/* What is left is a reply the stream ends inside. */
+static void
+reply_whole_end(void *ctx)
+{
+    struct reply_ctx *c = ctx;
+    struct reply_event want;
+
+    FUZZ_CHECK(!ref_reply(c, (size_t)(c->last_end - c->in->base),
+                          reply_command(c, c->nreplies), &want));
+}
+
+static bool
+reply_setup(void *ctx, struct fuzz_input *in)
+{
+    struct reply_ctx *c = ctx;
+    size_t want_cmds = (size_t)((in->params >> 3) & 15) + 1;
+    size_t ncmds = sp_memcache_command_count();
+
+    /* the command sequence: the front of the stream */
+    c->ncmds = 0;
+    while (c->ncmds < want_cmds && in->len > 0) {
+        c->cmds[c->ncmds++] = sp_memcache_command_at(in->stream[0] % ncmds);
+        in->stream++;
+        in->len--;
+    }
+    if (c->ncmds == 0) {
+        return false;                       /* nothing to parse */
+    }
+    c->expect_on_change = (in->params & 0x80) != 0;
+    c->in = in;
+    c->items_cap = items_caps[in->params & 7];
+    return true;
+}
+
+static const struct fuzz_target reply_target = {
+    reply_setup, reply_start, reply_feed, reply_event, reply_whole_end,
+    events, sizeof(events[0]), EVENTS_MAX, reply_event_print
+};
+
+FUZZ_MAIN(struct reply_ctx, reply_target)

@@ -37,8 +37,6 @@
 #include "fuzz_split.h"
 #include "sp_memcache.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define KEYS_MAX   8
 #define EVENTS_MAX (FUZZ_MAX_STREAM + 4)        /* "\n" is a request */
 
@@ -563,26 +561,7 @@ reparse_check(const struct req_ctx *c, const struct req_event *e)
 
 /* ---- feeding ----------------------------------------------------------- */
 
-static enum fuzz_status
-req_feed(void *ctx, const uint8_t *data, size_t len, size_t *consumed)
-{
-    struct req_ctx *c = ctx;
-    uint64_t before = c->p.offset;
-    sp_parse_status_t st = sp_memcache_req_parse(&c->p, data, len, consumed);
-
-    switch (st) {
-    case SP_PARSE_AGAIN:
-        FUZZ_CHECK(c->p.offset == before + len);
-        return FUZZ_AGAIN;
-    case SP_PARSE_DONE:
-        FUZZ_CHECK(c->p.offset == before + *consumed);
-        return FUZZ_DONE;
-    case SP_PARSE_ERROR:
-        return FUZZ_ERROR;
-    }
-    FUZZ_CHECK(!"unknown sp_parse_status_t");
-    return FUZZ_ERROR;
-}
+FUZZ_FEED(req_feed, struct req_ctx, sp_memcache_req_parse)
 
 static void
 req_event(void *ctx, enum fuzz_status st, size_t at)
@@ -591,20 +570,12 @@ req_event(void *ctx, enum fuzz_status st, size_t at)
     const struct fuzz_input *in = c->in;
     struct req_event e, want;
 
-    if (st == FUZZ_ERROR_REPEAT) {
-        req_event_fill(&e, &c->p, FUZZ_ERROR, in->base + at);
-        FUZZ_CHECK(memcmp(&e, &c->last_error, sizeof(e)) == 0);
-        return;
-    }
-    req_event_fill(&e, &c->p, st, in->base + at);
-    if (c->rec.mode == FUZZ_WHOLE) {
+    req_event_fill(&e, &c->p, fuzz_filled_as(st), in->base + at);
+    if (st != FUZZ_ERROR_REPEAT && c->rec.mode == FUZZ_WHOLE) {
         FUZZ_CHECK(ref_request(c, (size_t)(c->last_end - in->base), &want));
         ref_compare(c, &e, &want);
     }
-    if (st == FUZZ_ERROR) {
-        FUZZ_CHECK(e.at >= c->last_end);
-        c->last_error = e;
-        fuzz_rec_event(&c->rec, &e);
+    if (fuzz_rec_error(&c->rec, st, &e, e.at, &c->last_error, c->last_end)) {
         return;
     }
 
@@ -648,44 +619,40 @@ req_event(void *ctx, enum fuzz_status st, size_t at)
     fuzz_rec_event(&c->rec, &e);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+req_start(void *ctx)
 {
-    static struct req_ctx c;
-    struct fuzz_input in;
+    struct req_ctx *c = ctx;
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    memset(&c.rec, 0, sizeof(c.rec));
-    c.rec.events = events;
-    c.rec.event_size = sizeof(events[0]);
-    c.rec.cap = EVENTS_MAX;
-    c.rec.print = req_event_print;
-    c.rec.in = &in;
-    c.in = &in;
-    c.keys_cap = keys_caps[in.params & 7];
-    c.max_value = max_values[(in.params >> 3) & 7];
-
-    for (int mode = FUZZ_WHOLE; mode < FUZZ_NMODES; mode++) {
-        size_t stop;
-
-        sp_memcache_req_init(&c.p, in.base, c.keys, c.keys_cap, c.max_value);
-        FUZZ_CHECK(c.p.offset == in.base);
-        c.last_end = in.base;
-        fuzz_rec_start(&c.rec, (enum fuzz_mode)mode);
-        stop = fuzz_drive(&in, (enum fuzz_mode)mode, req_feed, req_event, &c);
-        fuzz_rec_end(&c.rec);
-        if (stop == in.len) {
-            FUZZ_CHECK(c.p.offset == in.base + in.len);
-            if (mode == FUZZ_WHOLE) {
-                struct req_event want;
-
-                /* what is left is a request the stream ends inside */
-                FUZZ_CHECK(!ref_request(&c, (size_t)(c.last_end - in.base),
-                                        &want));
-            }
-        }
-    }
-    return 0;
+    sp_memcache_req_init(&c->p, c->in->base, c->keys, c->keys_cap,
+                         c->max_value);
+    c->last_end = c->in->base;
 }
+
+/* What is left is a request the stream ends inside. */
+static void
+req_whole_end(void *ctx)
+{
+    struct req_ctx *c = ctx;
+    struct req_event want;
+
+    FUZZ_CHECK(!ref_request(c, (size_t)(c->last_end - c->in->base), &want));
+}
+
+static bool
+req_setup(void *ctx, struct fuzz_input *in)
+{
+    struct req_ctx *c = ctx;
+
+    c->in = in;
+    c->keys_cap = keys_caps[in->params & 7];
+    c->max_value = max_values[(in->params >> 3) & 7];
+    return true;
+}
+
+static const struct fuzz_target req_target = {
+    req_setup, req_start, req_feed, req_event, req_whole_end,
+    events, sizeof(events[0]), EVENTS_MAX, req_event_print
+};
+
+FUZZ_MAIN(struct req_ctx, req_target)

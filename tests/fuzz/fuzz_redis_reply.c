@@ -32,8 +32,6 @@
 #include "fuzz_split.h"
 #include "sp_redis.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define ELEMENTS_MAX 8
 #define STACK_MAX    64
 #define EVENTS_MAX   (FUZZ_MAX_STREAM / 3 + 4)
@@ -253,26 +251,7 @@ reply_check(const struct reply_ctx *c, const struct reply_event *e)
 
 /* ---- feeding ----------------------------------------------------------- */
 
-static enum fuzz_status
-reply_feed(void *ctx, const uint8_t *data, size_t len, size_t *consumed)
-{
-    struct reply_ctx *c = ctx;
-    uint64_t before = c->p.offset;
-    sp_parse_status_t st = sp_redis_reply_parse(&c->p, data, len, consumed);
-
-    switch (st) {
-    case SP_PARSE_AGAIN:
-        FUZZ_CHECK(c->p.offset == before + len);
-        return FUZZ_AGAIN;
-    case SP_PARSE_DONE:
-        FUZZ_CHECK(c->p.offset == before + *consumed);
-        return FUZZ_DONE;
-    case SP_PARSE_ERROR:
-        return FUZZ_ERROR;
-    }
-    FUZZ_CHECK(!"unknown sp_parse_status_t");
-    return FUZZ_ERROR;
-}
+FUZZ_FEED(reply_feed, struct reply_ctx, sp_redis_reply_parse)
 
 static void
 reply_event(void *ctx, enum fuzz_status st, size_t at)
@@ -280,16 +259,8 @@ reply_event(void *ctx, enum fuzz_status st, size_t at)
     struct reply_ctx *c = ctx;
     struct reply_event e;
 
-    if (st == FUZZ_ERROR_REPEAT) {
-        reply_event_fill(&e, &c->p, FUZZ_ERROR, c->in->base + at);
-        FUZZ_CHECK(memcmp(&e, &c->last_error, sizeof(e)) == 0);
-        return;
-    }
-    reply_event_fill(&e, &c->p, st, c->in->base + at);
-    if (st == FUZZ_ERROR) {
-        FUZZ_CHECK(e.at >= c->last_end);
-        c->last_error = e;
-        fuzz_rec_event(&c->rec, &e);
+    reply_event_fill(&e, &c->p, fuzz_filled_as(st), c->in->base + at);
+    if (fuzz_rec_error(&c->rec, st, &e, e.at, &c->last_error, c->last_end)) {
         return;
     }
     FUZZ_CHECK(e.end == e.at);
@@ -302,38 +273,30 @@ reply_event(void *ctx, enum fuzz_status st, size_t at)
     fuzz_rec_event(&c->rec, &e);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+reply_start(void *ctx)
 {
-    static struct reply_ctx c;
-    struct fuzz_input in;
+    struct reply_ctx *c = ctx;
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    memset(&c.rec, 0, sizeof(c.rec));
-    c.rec.events = events;
-    c.rec.event_size = sizeof(events[0]);
-    c.rec.cap = EVENTS_MAX;
-    c.rec.print = reply_event_print;
-    c.rec.in = &in;
-    c.in = &in;
-    c.elements_cap = elements_caps[in.params & 7];
-    c.stack_cap = stack_caps[(in.params >> 3) & 7];
-
-    for (int mode = FUZZ_WHOLE; mode < FUZZ_NMODES; mode++) {
-        size_t stop;
-
-        sp_redis_reply_init(&c.p, in.base, c.stack, c.stack_cap,
-                            c.elements, c.elements_cap);
-        c.last_end = in.base;
-        fuzz_rec_start(&c.rec, (enum fuzz_mode)mode);
-        stop = fuzz_drive(&in, (enum fuzz_mode)mode, reply_feed, reply_event,
-                          &c);
-        fuzz_rec_end(&c.rec);
-        if (stop == in.len) {
-            FUZZ_CHECK(c.p.offset == in.base + in.len);
-        }
-    }
-    return 0;
+    sp_redis_reply_init(&c->p, c->in->base, c->stack, c->stack_cap,
+                        c->elements, c->elements_cap);
+    c->last_end = c->in->base;
 }
+
+static bool
+reply_setup(void *ctx, struct fuzz_input *in)
+{
+    struct reply_ctx *c = ctx;
+
+    c->in = in;
+    c->elements_cap = elements_caps[in->params & 7];
+    c->stack_cap = stack_caps[(in->params >> 3) & 7];
+    return true;
+}
+
+static const struct fuzz_target reply_target = {
+    reply_setup, reply_start, reply_feed, reply_event, NULL,
+    events, sizeof(events[0]), EVENTS_MAX, reply_event_print
+};
+
+FUZZ_MAIN(struct reply_ctx, reply_target)

@@ -31,8 +31,6 @@
 #include "fuzz_split.h"
 #include "sp_redis.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define KEYS_MAX   8
 #define EVENTS_MAX (FUZZ_MAX_STREAM / 2 + 4)
 
@@ -338,26 +336,7 @@ reparse_check(const struct req_ctx *c, const struct req_event *e)
 
 /* ---- feeding ----------------------------------------------------------- */
 
-static enum fuzz_status
-req_feed(void *ctx, const uint8_t *data, size_t len, size_t *consumed)
-{
-    struct req_ctx *c = ctx;
-    uint64_t before = c->p.offset;
-    sp_parse_status_t st = sp_redis_req_parse(&c->p, data, len, consumed);
-
-    switch (st) {
-    case SP_PARSE_AGAIN:
-        FUZZ_CHECK(c->p.offset == before + len);
-        return FUZZ_AGAIN;
-    case SP_PARSE_DONE:
-        FUZZ_CHECK(c->p.offset == before + *consumed);
-        return FUZZ_DONE;
-    case SP_PARSE_ERROR:
-        return FUZZ_ERROR;
-    }
-    FUZZ_CHECK(!"unknown sp_parse_status_t");
-    return FUZZ_ERROR;
-}
+FUZZ_FEED(req_feed, struct req_ctx, sp_redis_req_parse)
 
 static void
 req_event(void *ctx, enum fuzz_status st, size_t at)
@@ -367,16 +346,8 @@ req_event(void *ctx, enum fuzz_status st, size_t at)
     const struct sp_redis_req_parser *p = &c->p;
     struct req_event e;
 
-    if (st == FUZZ_ERROR_REPEAT) {
-        req_event_fill(&e, p, FUZZ_ERROR, in->base + at);
-        FUZZ_CHECK(memcmp(&e, &c->last_error, sizeof(e)) == 0);
-        return;
-    }
-    req_event_fill(&e, p, st, in->base + at);
-    if (st == FUZZ_ERROR) {
-        FUZZ_CHECK(e.at >= c->last_end);
-        c->last_error = e;
-        fuzz_rec_event(&c->rec, &e);
+    req_event_fill(&e, p, fuzz_filled_as(st), in->base + at);
+    if (fuzz_rec_error(&c->rec, st, &e, e.at, &c->last_error, c->last_end)) {
         return;
     }
 
@@ -421,36 +392,28 @@ req_event(void *ctx, enum fuzz_status st, size_t at)
     fuzz_rec_event(&c->rec, &e);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+req_start(void *ctx)
 {
-    static struct req_ctx c;
-    struct fuzz_input in;
+    struct req_ctx *c = ctx;
 
-    if (!fuzz_input_parse(data, size, &in)) {
-        return 0;
-    }
-    memset(&c.rec, 0, sizeof(c.rec));
-    c.rec.events = events;
-    c.rec.event_size = sizeof(events[0]);
-    c.rec.cap = EVENTS_MAX;
-    c.rec.print = req_event_print;
-    c.rec.in = &in;
-    c.in = &in;
-    c.keys_cap = keys_caps[in.params & 7];
-
-    for (int mode = FUZZ_WHOLE; mode < FUZZ_NMODES; mode++) {
-        size_t stop;
-
-        sp_redis_req_init(&c.p, in.base, c.keys, c.keys_cap);
-        FUZZ_CHECK(c.p.offset == in.base);
-        c.last_end = in.base;
-        fuzz_rec_start(&c.rec, (enum fuzz_mode)mode);
-        stop = fuzz_drive(&in, (enum fuzz_mode)mode, req_feed, req_event, &c);
-        fuzz_rec_end(&c.rec);
-        if (stop == in.len) {
-            FUZZ_CHECK(c.p.offset == in.base + in.len);
-        }
-    }
-    return 0;
+    sp_redis_req_init(&c->p, c->in->base, c->keys, c->keys_cap);
+    c->last_end = c->in->base;
 }
+
+static bool
+req_setup(void *ctx, struct fuzz_input *in)
+{
+    struct req_ctx *c = ctx;
+
+    c->in = in;
+    c->keys_cap = keys_caps[in->params & 7];
+    return true;
+}
+
+static const struct fuzz_target req_target = {
+    req_setup, req_start, req_feed, req_event, NULL,
+    events, sizeof(events[0]), EVENTS_MAX, req_event_print
+};
+
+FUZZ_MAIN(struct req_ctx, req_target)

@@ -41,9 +41,11 @@
  * against the record as they go. Everything lives in fixed-size static
  * storage: nothing is allocated per input.
  *
- * A target supplies a feed function (one parser call; status as FUZZ_*) and
- * an event function (reads the parser's results into an event struct and
- * hands it to fuzz_rec_event).
+ * A target supplies a feed function (one parser call; status as FUZZ_*,
+ * most simply by FUZZ_FEED), an event function (reads the parser's results
+ * into an event struct, leaves errors to fuzz_rec_error and hands the rest
+ * to fuzz_rec_event), and setup and start functions (its parameters from
+ * the input; a fresh parser for each mode): fuzz_one_input does the rest.
  */
 #ifndef FUZZ_SPLIT_H
 #define FUZZ_SPLIT_H
@@ -54,6 +56,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sp_parse.h"
 
 #define FUZZ_MAX_STREAM   (128 * 1024)
 #define FUZZ_BYTES_EDGE   4096     /* see fuzz_chunk_size */
@@ -179,6 +183,37 @@ typedef void (*fuzz_event_fn)(void *ctx, enum fuzz_status status,
                               size_t at);
 
 /*
+ * A parser call's status as FUZZ_*, checking that its stream offset moved
+ * from `before` to `after` by what it consumed (all of the chunk on AGAIN).
+ */
+static inline enum fuzz_status
+fuzz_parse_status(sp_parse_status_t st, uint64_t before, uint64_t after,
+                  size_t len, size_t consumed)
+{
+    if (st == SP_PARSE_ERROR) {
+        return FUZZ_ERROR;
+    }
+    FUZZ_CHECK(st == SP_PARSE_AGAIN || st == SP_PARSE_DONE);
+    FUZZ_CHECK(after == before + (st == SP_PARSE_AGAIN ? len : consumed));
+    return st == SP_PARSE_AGAIN ? FUZZ_AGAIN : FUZZ_DONE;
+}
+
+/*
+ * Defines `name`, a fuzz_feed_fn calling parse(&ctx->p, ...) on the
+ * parser `p` of a context of `ctx_type`.
+ */
+#define FUZZ_FEED(name, ctx_type, parse)                                    \
+    static enum fuzz_status                                                 \
+    name(void *ctx, const uint8_t *data, size_t len, size_t *consumed)      \
+    {                                                                       \
+        ctx_type *c = ctx;                                                  \
+        uint64_t before = c->p.offset;                                      \
+        sp_parse_status_t st = parse(&c->p, data, len, consumed);           \
+                                                                            \
+        return fuzz_parse_status(st, before, c->p.offset, len, *consumed);  \
+    }
+
+/*
  * The size of chunk number i, at stream index pos, in `mode`; *empty: feed
  * an empty one first.
  */
@@ -288,6 +323,16 @@ struct fuzz_rec {
     const struct fuzz_input *in;
 };
 
+/* Records events of `event_size` bytes in events[0..cap) for `in`. */
+static inline void
+fuzz_rec_init(struct fuzz_rec *r, void *events, size_t event_size,
+              size_t cap, void (*print)(const void *event),
+              const struct fuzz_input *in)
+{
+    *r = (struct fuzz_rec){ .events = events, .event_size = event_size,
+                            .cap = cap, .print = print, .in = in };
+}
+
 static inline void
 fuzz_rec_start(struct fuzz_rec *r, enum fuzz_mode mode)
 {
@@ -351,6 +396,110 @@ fuzz_rec_end(struct fuzz_rec *r)
         fuzz_rec_mismatch(r, NULL, "fewer events than whole");
     }
 }
+
+/* The status an event of `st` is filled as: a repeat as its error. */
+static inline enum fuzz_status
+fuzz_filled_as(enum fuzz_status st)
+{
+    return st == FUZZ_ERROR_REPEAT ? FUZZ_ERROR : st;
+}
+
+/*
+ * The errors of a target's event function, given event `e` filled as
+ * fuzz_filled_as(st) and ending at stream offset e_at: a repeat must be
+ * what the error was; an error, at or past the end of the last message
+ * (last_end), is kept in *last_error and recorded. Returns false for a
+ * DONE, which is the caller's to check.
+ */
+static inline bool
+fuzz_rec_error(struct fuzz_rec *r, enum fuzz_status st, const void *e,
+               uint64_t e_at, void *last_error, uint64_t last_end)
+{
+    switch (st) {
+    case FUZZ_ERROR_REPEAT:
+        FUZZ_CHECK(memcmp(e, last_error, r->event_size) == 0);
+        return true;
+    case FUZZ_ERROR:
+        FUZZ_CHECK(e_at >= last_end);
+        memcpy(last_error, e, r->event_size);
+        fuzz_rec_event(r, e);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- running every mode ------------------------------------------------- */
+
+/* A target's parser as fuzz_one_input drives it. */
+struct fuzz_target {
+    /* reads the target's parameters from `in` (which it may trim) into its
+     * context; false: nothing to parse */
+    bool        (*setup)(void *ctx, struct fuzz_input *in);
+    /* readies a fresh parser, at the stream's base, for another mode */
+    void        (*start)(void *ctx);
+    fuzz_feed_fn  feed;
+    fuzz_event_fn event;
+    /* optional: after a FUZZ_WHOLE run that fed the whole stream */
+    void        (*whole_end)(void *ctx);
+    /* the events recorded (see struct fuzz_rec) */
+    void         *events;
+    size_t        event_size;
+    size_t        cap;
+    void        (*print)(const void *event);
+};
+
+/*
+ * One fuzz input: parses it (fuzz_input_parse, then t->setup), then the
+ * stream in every mode, recording in FUZZ_WHOLE and comparing in the others
+ * (*rec); *offset is the parser's stream offset, which starts at the base
+ * and ends past the stream unless an error stopped it. Returns 0, as
+ * LLVMFuzzerTestOneInput does.
+ */
+static inline int
+fuzz_one_input(const uint8_t *data, size_t size, const struct fuzz_target *t,
+               void *ctx, struct fuzz_rec *rec, const uint64_t *offset)
+{
+    struct fuzz_input in;
+
+    if (!fuzz_input_parse(data, size, &in) || !t->setup(ctx, &in)) {
+        return 0;
+    }
+    fuzz_rec_init(rec, t->events, t->event_size, t->cap, t->print, &in);
+    for (int m = FUZZ_WHOLE; m < FUZZ_NMODES; m++) {
+        enum fuzz_mode mode = (enum fuzz_mode)m;
+        size_t stop;
+
+        t->start(ctx);
+        FUZZ_CHECK(*offset == in.base);
+        fuzz_rec_start(rec, mode);
+        stop = fuzz_drive(&in, mode, t->feed, t->event, ctx);
+        fuzz_rec_end(rec);
+        if (stop == in.len) {
+            FUZZ_CHECK(*offset == in.base + in.len);
+            if (mode == FUZZ_WHOLE && t->whole_end != NULL) {
+                t->whole_end(ctx);
+            }
+        }
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Defines LLVMFuzzerTestOneInput for `target`, whose context, of
+ * `ctx_type`, holds its recorder `rec` and its parser `p`.
+ */
+#define FUZZ_MAIN(ctx_type, target)                                         \
+    int                                                                     \
+    LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                \
+    {                                                                       \
+        static ctx_type c;                                                  \
+                                                                            \
+        return fuzz_one_input(data, size, &(target), &c, &c.rec,            \
+                              &c.p.offset);                                 \
+    }
 
 /* Printable bytes for messages: the first n of data, escaped. */
 static inline void

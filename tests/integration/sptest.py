@@ -264,6 +264,57 @@ def tcp_request(port, payload, host="127.0.0.1", until=b"\r\n", timeout=2.0):
         return None
 
 
+def recv_all(sock, bufsize=65536):
+    """Everything `sock` receives until the peer closes."""
+    data = b""
+    while True:
+        chunk = sock.recv(bufsize)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def exchange(port, payload, done, timeout=5.0, chunk=None):
+    """Send payload (in pieces of `chunk` bytes, if given) and read until
+    done(data) holds, the peer closes or `timeout` passes; returns (data,
+    closed)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if chunk:
+            for i in range(0, len(payload), chunk):
+                sock.sendall(payload[i:i + chunk])
+        else:
+            sock.sendall(payload)
+        data, closed = b"", False
+        deadline = time.monotonic() + timeout
+        while not done(data) and time.monotonic() < deadline:
+            try:
+                part = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not part:
+                closed = True
+                break
+            data += part
+        return data, closed
+    finally:
+        sock.close()
+
+
+def pool_yaml(name, port, servers, **keys):
+    """One pool's YAML: listening on loopback `port`, `keys` in their order,
+    then `servers`, each a port (weight 1) or (port, weight, name or None)."""
+    lines = [f"{name}:", f"  listen: 127.0.0.1:{port}"]
+    lines += [f"  {k}: {v}" for k, v in keys.items()]
+    lines.append("  servers:")
+    for server in servers:
+        sport, weight, sname = ((server, 1, None) if isinstance(server, int)
+                                else server)
+        entry = f"127.0.0.1:{sport}:{weight}" + (f" {sname}" if sname else "")
+        lines.append(f"   - {entry}")
+    return "\n".join(lines) + "\n"
+
+
 def resp(*args):
     """A RESP request: the multibulk of args (str, int or bytes)."""
     out = [b"*%d\r\n" % len(args)]
@@ -478,25 +529,9 @@ def start_with_retries(attempts, start_once):
 
 # -------------------------------------------------------------------- servers
 
-class RedisServer:
-    def __init__(self, proc, port, unixsocket=None):
-        self.proc, self.port, self.unixsocket = proc, port, unixsocket
+class _Server:
+    """A backend server process listening on a loopback port."""
 
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    @property
-    def addr(self):
-        return f"127.0.0.1:{self.port}"
-
-    def client(self, **kwargs):
-        import redis  # python3-redis (Debian); imported lazily
-        kwargs.setdefault("socket_timeout", 30)
-        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
-
-
-class MemcachedServer:
     def __init__(self, proc, port):
         self.proc, self.port = proc, port
 
@@ -507,6 +542,21 @@ class MemcachedServer:
     @property
     def addr(self):
         return f"127.0.0.1:{self.port}"
+
+
+class RedisServer(_Server):
+    def __init__(self, proc, port, unixsocket=None):
+        super().__init__(proc, port)
+        self.unixsocket = unixsocket
+
+    def client(self, **kwargs):
+        import redis  # python3-redis (Debian); imported lazily
+        kwargs.setdefault("socket_timeout", 30)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
+
+
+class MemcachedServer(_Server):
+    pass
 
 
 def stats_connect(addr, timeout=5.0):
@@ -529,13 +579,7 @@ def read_stats(addr, timeout=5.0):
     socket, see stats_connect) serves, then closes."""
     import json
     with stats_connect(addr, timeout) as sock:
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+        return json.loads(recv_all(sock))
 
 
 class ProxyServer:

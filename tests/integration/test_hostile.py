@@ -15,7 +15,7 @@ import time
 import redis
 
 import sptest
-from test_redis_proxy import pool_yaml, raw_exchange, resp
+from test_redis_proxy import pool_yaml, raw_exchange, resp, start_one_backend
 
 FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_backend.py")
 
@@ -24,11 +24,7 @@ class HostileClientTest(sptest.HarnessTestCase):
 
     @classmethod
     def setUpHarness(cls):
-        h = cls.harness
-        cls.backend = h.start_redis()
-        cls.port = sptest.free_port()
-        cls.proxy = h.start_shardproxy(pool_yaml(
-            "h", cls.port, [(cls.backend.port, 1, None)]))
+        start_one_backend(cls, "h")
 
     def setUp(self):
         super().setUp()

@@ -13,7 +13,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheServerError
@@ -21,38 +20,14 @@ from pymemcache.exceptions import MemcacheServerError
 import sptest
 
 
-def pool_yaml(name, port, servers, **keys):
-    lines = [f"{name}:", f"  listen: 127.0.0.1:{port}"]
-    lines += [f"  {k}: {v}" for k, v in keys.items()]
-    lines.append("  servers:")
-    lines += [f"   - 127.0.0.1:{p}:1" for p in servers]
-    return "\n".join(lines) + "\n"
+pool_yaml = sptest.pool_yaml
 
 
 def exchange(port, payload, until, timeout=5.0, chunk=None):
     """Send payload, read until `until` (bytes) ends the data or the peer
     closes; returns (data, closed)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        if chunk:
-            for i in range(0, len(payload), chunk):
-                sock.sendall(payload[i:i + chunk])
-        else:
-            sock.sendall(payload)
-        data, closed = b"", False
-        deadline = time.monotonic() + timeout
-        while not data.endswith(until) and time.monotonic() < deadline:
-            try:
-                part = sock.recv(65536)
-            except socket.timeout:
-                break
-            if not part:
-                closed = True
-                break
-            data += part
-        return data, closed
-    finally:
-        sock.close()
+    return sptest.exchange(port, payload, lambda data: data.endswith(until),
+                           timeout, chunk)
 
 
 class MemcacheProxyTest(sptest.HarnessTestCase):

@@ -214,12 +214,7 @@ class ObserveTest(sptest.HarnessTestCase):
             try:
                 s.connect(("127.0.0.1", metrics))
                 s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = sptest.recv_all(s, 4096)
             except OSError:
                 return False
             finally:
@@ -332,12 +327,7 @@ class ObserveTest(sptest.HarnessTestCase):
 def scrape_path(port, path):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = sptest.recv_all(s)
     head, _, body = data.partition(b"\r\n\r\n")
     return head.decode(), body.decode()
 

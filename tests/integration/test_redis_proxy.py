@@ -26,40 +26,26 @@ FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_backend.py
 
 def pool_yaml(name, port, servers, **keys):
     """A redis pool: servers is a list of (port, weight, name or None)."""
-    lines = [f"{name}:", f"  listen: 127.0.0.1:{port}", "  redis: true"]
-    lines += [f"  {k}: {v}" for k, v in keys.items()]
-    lines.append("  servers:")
-    for sport, weight, sname in servers:
-        entry = f"127.0.0.1:{sport}:{weight}" + (f" {sname}" if sname else "")
-        lines.append(f"   - {entry}")
-    return "\n".join(lines) + "\n"
+    return sptest.pool_yaml(name, port, servers, redis="true", **keys)
+
+
+def start_one_backend(test_cls, name, **keys):
+    """A redis-server behind pool `name` of a new proxy, for a test class's
+    setUpHarness: sets its backend, port and proxy."""
+    h = test_cls.harness
+    test_cls.backend = h.start_redis()
+    test_cls.port = sptest.free_port()
+    test_cls.proxy = h.start_shardproxy(pool_yaml(
+        name, test_cls.port, [(test_cls.backend.port, 1, None)], **keys))
 
 
 def raw_exchange(port, payload, expect_replies, timeout=5.0, chunk=None):
     """Send payload (optionally in chunks of `chunk` bytes), read until
     `expect_replies` complete RESP replies arrived (counted by a tiny RESP
     reader) or the peer closes; returns (bytes, closed)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        if chunk:
-            for i in range(0, len(payload), chunk):
-                sock.sendall(payload[i:i + chunk])
-        else:
-            sock.sendall(payload)
-        data, closed = b"", False
-        deadline = time.monotonic() + timeout
-        while count_replies(data) < expect_replies and time.monotonic() < deadline:
-            try:
-                part = sock.recv(65536)
-            except socket.timeout:
-                break
-            if not part:
-                closed = True
-                break
-            data += part
-        return data, closed
-    finally:
-        sock.close()
+    return sptest.exchange(
+        port, payload, lambda data: count_replies(data) >= expect_replies,
+        timeout, chunk)
 
 
 def count_replies(data):
@@ -221,12 +207,7 @@ class RedisProxyTest(sptest.HarnessTestCase):
         self.addCleanup(sock.close)
         sock.sendall(resp("SET", "hc:1", "v") + resp("GET", "hc:1"))
         sock.shutdown(socket.SHUT_WR)           # FIN right behind the data
-        data = b""
-        while True:
-            part = sock.recv(65536)
-            if not part:
-                break
-            data += part
+        data = sptest.recv_all(sock)
         self.assertEqual(data, b"+OK\r\n$1\r\nv\r\n")   # then the proxy closed
         self.assertTrue(sptest.poll_until(
             lambda: sptest.read_stats(self.proxy.stats_port)["alpha"]
@@ -484,12 +465,8 @@ class ClientLimitTest(sptest.HarnessTestCase):
 
     @classmethod
     def setUpHarness(cls):
-        h = cls.harness
-        cls.backend = h.start_redis()
-        cls.port = sptest.free_port()
-        cls.proxy = h.start_shardproxy(pool_yaml(
-            "lim", cls.port, [(cls.backend.port, 1, None)],
-            client_output_limit=1000000, client_buffer_limit=1000000))
+        start_one_backend(cls, "lim", client_output_limit=1000000,
+                          client_buffer_limit=1000000)
 
     def stats(self):
         return sptest.read_stats(self.proxy.stats_port)["lim"]
@@ -843,18 +820,15 @@ class FailingBackendTest(sptest.HarnessTestCase):
                                           "proxy reconnects", timeout=10))
 
     @staticmethod
-    def _set_ok(c, key):
+    def _set_ok(c, key, value="v"):
         try:
-            return c.set(key, "v") is True
+            return c.set(key, value) is True
         except redis.ResponseError:
             return False
 
-    @staticmethod
-    def _works(c, key):
-        try:
-            return c.set(key, "again") is True
-        except redis.ResponseError:
-            return False
+    @classmethod
+    def _works(cls, c, key):
+        return cls._set_ok(c, key, "again")
 
     def test_stopped_backend_times_out_then_recovers(self):
         backends, proxy, c = self.start(2, timeout=TIMEOUT_MS)

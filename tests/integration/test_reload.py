@@ -476,12 +476,18 @@ class UpgradeTest(sptest.HarnessTestCase):
 
 class LogRotateTest(sptest.HarnessTestCase):
 
-    def test_move_then_reopen(self):
+    def start_with_pid_file(self, name):
+        """A proxy of two pools over one redis-server, writing pid file
+        `name`; returns (proxy, pid file)."""
         backend = self.harness.start_redis()
-        port = sptest.free_port()
-        pid_file = self.harness.tmp.path / "rot.pid"
+        pid_file = self.harness.tmp.path / name
         proxy = self.harness.start_shardproxy(
-            two_pools_conf(port, None, [backend]), extra_args=["-p", pid_file])
+            two_pools_conf(sptest.free_port(), None, [backend]),
+            extra_args=["-p", pid_file])
+        return proxy, pid_file
+
+    def test_move_then_reopen(self):
+        proxy, pid_file = self.start_with_pid_file("rot.pid")
         log = self.harness.tmp.path / (proxy.proc.name + ".log")
         self.assertTrue(log.exists())
         rotated = log.with_name(log.name + ".1")
@@ -503,11 +509,7 @@ class LogRotateTest(sptest.HarnessTestCase):
         self.assertIn("signal 10 (SIGUSR1) received", rotated.read_text())
 
     def test_k_verbs(self):
-        backend = self.harness.start_redis()
-        port = sptest.free_port()
-        pid_file = self.harness.tmp.path / "k.pid"
-        proxy = self.harness.start_shardproxy(
-            two_pools_conf(port, None, [backend]), extra_args=["-p", pid_file])
+        proxy, pid_file = self.start_with_pid_file("k.pid")
         r = self.harness.run_shardproxy(["-p", pid_file, "-k", "reload"])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(sptest.poll_until(

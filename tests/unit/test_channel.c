@@ -53,10 +53,5 @@ END_TEST
 Suite *
 sp_test_channel_suite(void)
 {
-    Suite *s = suite_create("channel");
-    TCase *tc = tcase_create("channel");
-
-    tcase_add_test(tc, test_messages_and_descriptors);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("channel", test_messages_and_descriptors);
 }

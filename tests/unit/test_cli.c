@@ -72,11 +72,21 @@ START_TEST(test_defaults)
 }
 END_TEST
 
-START_TEST(test_short_flags)
+/* What every flag given sets, each to its own value. */
+struct every_flag {
+    int         verbosity;
+    const char *log_file;
+    const char *conf_file;
+    unsigned    stats_port;
+    const char *stats_addr;
+    int         stats_interval;
+    const char *pid_file;
+    unsigned    mbuf_size;
+};
+
+static void
+expect_every_flag(char **argv, const struct every_flag *want)
 {
-    char **argv = ARGV("-t", "-d", "-D", "-V", "-h", "-v", "11", "-o",
-                       "/tmp/l", "-c", "x.yml", "-s", "2000", "-a",
-                       "127.0.0.1", "-i", "1000", "-p", "/tmp/p", "-m", "512");
     struct sp_options o;
     int rc;
     char *text = parse(argv, &o, &rc);
@@ -84,41 +94,42 @@ START_TEST(test_short_flags)
     ck_assert_int_eq(rc, 0);
     ck_assert(o.test_conf && o.daemonize && o.describe_stats && o.version
               && o.help);
-    ck_assert_int_eq(o.verbosity, 11);
-    ck_assert_str_eq(o.log_file, "/tmp/l");
-    ck_assert_str_eq(o.conf_file, "x.yml");
-    ck_assert_uint_eq(o.stats_port, 2000);
-    ck_assert_str_eq(o.stats_addr, "127.0.0.1");
-    ck_assert_int_eq(o.stats_interval, 1000);
-    ck_assert_str_eq(o.pid_file, "/tmp/p");
-    ck_assert_uint_eq(o.mbuf_size, 512);
+    ck_assert_int_eq(o.verbosity, want->verbosity);
+    ck_assert_str_eq(o.log_file, want->log_file);
+    ck_assert_str_eq(o.conf_file, want->conf_file);
+    ck_assert_uint_eq(o.stats_port, want->stats_port);
+    ck_assert_str_eq(o.stats_addr, want->stats_addr);
+    ck_assert_int_eq(o.stats_interval, want->stats_interval);
+    ck_assert_str_eq(o.pid_file, want->pid_file);
+    ck_assert_uint_eq(o.mbuf_size, want->mbuf_size);
     free(text);
+}
+
+START_TEST(test_short_flags)
+{
+    static const struct every_flag want = {
+        11, "/tmp/l", "x.yml", 2000, "127.0.0.1", 1000, "/tmp/p", 512
+    };
+
+    expect_every_flag(ARGV("-t", "-d", "-D", "-V", "-h", "-v", "11", "-o",
+                           "/tmp/l", "-c", "x.yml", "-s", "2000", "-a",
+                           "127.0.0.1", "-i", "1000", "-p", "/tmp/p", "-m",
+                           "512"), &want);
 }
 END_TEST
 
 START_TEST(test_long_flags)
 {
-    char **argv = ARGV("--test-conf", "--daemonize", "--describe-stats",
-                       "--version", "--help", "--verbose=0", "--output=/o",
-                       "--conf-file", "y.yml", "--stats-port=1",
-                       "--stats-addr=::1", "--stats-interval=5",
-                       "--pid-file=/p", "--mbuf-size=16777216");
-    struct sp_options o;
-    int rc;
-    char *text = parse(argv, &o, &rc);
+    static const struct every_flag want = {
+        0, "/o", "y.yml", 1, "::1", 5, "/p", 16777216
+    };
 
-    ck_assert_int_eq(rc, 0);
-    ck_assert(o.test_conf && o.daemonize && o.describe_stats && o.version
-              && o.help);
-    ck_assert_int_eq(o.verbosity, 0);
-    ck_assert_str_eq(o.log_file, "/o");
-    ck_assert_str_eq(o.conf_file, "y.yml");
-    ck_assert_uint_eq(o.stats_port, 1);
-    ck_assert_str_eq(o.stats_addr, "::1");
-    ck_assert_int_eq(o.stats_interval, 5);
-    ck_assert_str_eq(o.pid_file, "/p");
-    ck_assert_uint_eq(o.mbuf_size, 16777216);
-    free(text);
+    expect_every_flag(ARGV("--test-conf", "--daemonize", "--describe-stats",
+                           "--version", "--help", "--verbose=0",
+                           "--output=/o", "--conf-file", "y.yml",
+                           "--stats-port=1", "--stats-addr=::1",
+                           "--stats-interval=5", "--pid-file=/p",
+                           "--mbuf-size=16777216"), &want);
 }
 END_TEST
 
@@ -266,17 +277,8 @@ END_TEST
 Suite *
 sp_test_cli_suite(void)
 {
-    Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-
-    tcase_add_test(tc, test_defaults);
-    tcase_add_test(tc, test_short_flags);
-    tcase_add_test(tc, test_long_flags);
-    tcase_add_test(tc, test_locate);
-    tcase_add_test(tc, test_refusals);
-    tcase_add_test(tc, test_version_text);
-    tcase_add_test(tc, test_usage_text);
-    tcase_add_test(tc, test_describe_stats_text);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("cli", test_defaults, test_short_flags,
+                         test_long_flags, test_locate, test_refusals,
+                         test_version_text, test_usage_text,
+                         test_describe_stats_text);
 }

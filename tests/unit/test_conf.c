@@ -556,26 +556,18 @@ Suite *
 sp_test_conf_suite(void)
 {
     Suite *s = suite_create("conf");
-    TCase *good = tcase_create("good");
-    TCase *bad = tcase_create("bad");
+    TCase *bad;
 
-    tcase_add_test(good, test_defaults_are_nutcrackers);
-    tcase_add_test(good, test_every_pool_key);
-    tcase_add_test(good, test_watermarks);
-    tcase_add_test(good, test_listen_forms);
-    tcase_add_test(good, test_crlf_and_lf_mixed);
-    tcase_add_test(good, test_quoted_scalars_are_values);
-    tcase_add_test(good, test_global_section);
-    tcase_add_test(good, test_global_variants);
-    tcase_add_test(good, test_global_with_listen_is_a_pool);
-    tcase_add_test(good, test_meitu_layout);
-    tcase_add_test(good, test_nutcracker_order);
-    tcase_add_test(good, test_pools_twice_grows);
-    tcase_add_test(good, test_shipped_configs_load);
-    tcase_add_test(good, test_missing_file);
+    SP_TEST_CASE(s, "good", 0, test_defaults_are_nutcrackers,
+                 test_every_pool_key, test_watermarks, test_listen_forms,
+                 test_crlf_and_lf_mixed, test_quoted_scalars_are_values,
+                 test_global_section, test_global_variants,
+                 test_global_with_listen_is_a_pool, test_meitu_layout,
+                 test_nutcracker_order, test_pools_twice_grows,
+                 test_shipped_configs_load, test_missing_file);
+    bad = tcase_create("bad");
     tcase_add_loop_test(bad, test_bad_config_message, 0,
                         (int)(sizeof(bad_confs) / sizeof(bad_confs[0])));
-    suite_add_tcase(s, good);
     suite_add_tcase(s, bad);
     return s;
 }

@@ -10,7 +10,6 @@
 #include "sp_route.h"
 #include "sp_test.h"
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct sp_dist_server
 server(const char *identity, uint32_t weight, bool live)
@@ -295,21 +294,12 @@ END_TEST
 Suite *
 sp_test_dist_suite(void)
 {
-    Suite *s = suite_create("dist");
-    TCase *tc = tcase_create("dist");
-
-    tcase_add_test(tc, test_ketama_equal_weights);
-    tcase_add_test(tc, test_ketama_point_values);
-    tcase_add_test(tc, test_ketama_weighted_point_counts);
-    tcase_add_test(tc, test_ketama_dispatch_and_wrap);
-    tcase_add_test(tc, test_ketama_ejection_moves_only_its_keys);
-    tcase_add_test(tc, test_no_live_server);
-    tcase_add_test(tc, test_modula_weights_expand);
-    tcase_add_test(tc, test_random_ignores_weight);
-    tcase_add_test(tc, test_names);
-    tcase_add_test(tc, test_hash_tag);
-    tcase_add_test(tc, test_router_shortcuts);
-    tcase_add_test(tc, test_router_random_spreads);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("dist", test_ketama_equal_weights,
+                         test_ketama_point_values,
+                         test_ketama_weighted_point_counts,
+                         test_ketama_dispatch_and_wrap,
+                         test_ketama_ejection_moves_only_its_keys,
+                         test_no_live_server, test_modula_weights_expand,
+                         test_random_ignores_weight, test_names, test_hash_tag,
+                         test_router_shortcuts, test_router_random_spreads);
 }

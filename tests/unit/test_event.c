@@ -74,6 +74,13 @@ new_pipe(int p[2])
 }
 
 static void
+close_pair(int fd[2])
+{
+    close(fd[0]);
+    close(fd[1]);
+}
+
+static void
 put_byte(int fd)
 {
     ck_assert_int_eq(write(fd, "x", 1), 1);
@@ -87,6 +94,54 @@ drain(int fd)
     while (read(fd, buf, sizeof(buf)) > 0) {
         continue;
     }
+}
+
+/*
+ * A loop and one socketpair or pipe whose end `watched` is registered with
+ * rec_handler, recording into r; fd[i] is -1 once the test closed it.
+ */
+struct watch {
+    struct sp_event_loop *loop;
+    struct rec r;
+    int fd[2];
+    int watched;
+};
+
+enum { SOCKETS, PIPE };
+
+static void
+watch_open(struct watch *w, int kind, int end, uint32_t interest)
+{
+    w->loop = new_loop();
+    rec_reset(&w->r);
+    if (kind == PIPE) {
+        new_pipe(w->fd);
+    } else {
+        new_socketpair(w->fd);
+    }
+    w->watched = w->fd[end];
+    ck_assert_int_eq(sp_event_add(w->loop, w->watched, interest, rec_handler,
+                                  &w->r), 0);
+}
+
+static void
+watch_close_end(struct watch *w, int end)
+{
+    close(w->fd[end]);
+    w->fd[end] = -1;
+}
+
+/* Deregisters the watched end, closes what is open, destroys the loop. */
+static void
+watch_done(struct watch *w)
+{
+    ck_assert_int_eq(sp_event_del(w->loop, w->watched), 0);
+    for (int i = 0; i < 2; i++) {
+        if (w->fd[i] >= 0) {
+            close(w->fd[i]);
+        }
+    }
+    sp_event_loop_destroy(w->loop);
 }
 
 static void
@@ -206,8 +261,7 @@ START_TEST(test_add_errors)
     ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
     close(devnull);
     close(high);
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
     sp_event_loop_destroy(loop);
 }
 END_TEST
@@ -216,205 +270,145 @@ END_TEST
 
 START_TEST(test_read_ready)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int p[2];
+    struct watch w;
 
-    rec_reset(&r);
-    new_pipe(p);
-    ck_assert_int_eq(sp_event_add(loop, p[0], SP_EV_READ, rec_handler, &r),
-                     0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(r.calls, 0);
+    watch_open(&w, PIPE, 0, SP_EV_READ);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    ck_assert_int_eq(w.r.calls, 0);
 
-    put_byte(p[1]);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(r.calls, 1);
-    ck_assert_int_eq(r.fd, p[0]);
-    ck_assert_uint_eq(r.last, SP_EV_READ);
-
-    ck_assert_int_eq(sp_event_del(loop, p[0]), 0);
-    close(p[0]);
-    close(p[1]);
-    sp_event_loop_destroy(loop);
+    put_byte(w.fd[1]);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(w.r.calls, 1);
+    ck_assert_int_eq(w.r.fd, w.fd[0]);
+    ck_assert_uint_eq(w.r.last, SP_EV_READ);
+    watch_done(&w);
 }
 END_TEST
 
 START_TEST(test_write_ready)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int sv[2];
+    struct watch w;
 
-    rec_reset(&r);
-    new_socketpair(sv);
-    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_WRITE, rec_handler, &r),
-                     0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(r.fd, sv[0]);
-    ck_assert_uint_eq(r.last, SP_EV_WRITE);
-
-    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    close(sv[0]);
-    close(sv[1]);
-    sp_event_loop_destroy(loop);
+    watch_open(&w, SOCKETS, 0, SP_EV_WRITE);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(w.r.fd, w.fd[0]);
+    ck_assert_uint_eq(w.r.last, SP_EV_WRITE);
+    watch_done(&w);
 }
 END_TEST
 
 START_TEST(test_edge_triggered)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int sv[2];
+    struct watch w;
 
-    rec_reset(&r);
-    new_socketpair(sv);
-    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_WRITE,
-                                  rec_handler, &r), 0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);     /* writable */
-    ck_assert_uint_eq(r.last, SP_EV_WRITE);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);     /* still, no new edge */
+    watch_open(&w, SOCKETS, 0, SP_EV_READ | SP_EV_WRITE);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);   /* writable */
+    ck_assert_uint_eq(w.r.last, SP_EV_WRITE);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);   /* still, no new edge */
 
-    put_byte(sv[1]);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(r.calls, 2);
-    ck_assert(r.last & SP_EV_READ);
+    put_byte(w.fd[1]);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(w.r.calls, 2);
+    ck_assert(w.r.last & SP_EV_READ);
 
     /* not read: no new data, no new event */
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(r.calls, 2);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    ck_assert_int_eq(w.r.calls, 2);
 
-    put_byte(sv[1]);                                 /* a new edge */
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(r.calls, 3);
-    ck_assert(r.last & SP_EV_READ);
-
-    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    close(sv[0]);
-    close(sv[1]);
-    sp_event_loop_destroy(loop);
+    put_byte(w.fd[1]);                               /* a new edge */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(w.r.calls, 3);
+    ck_assert(w.r.last & SP_EV_READ);
+    watch_done(&w);
 }
 END_TEST
 
 START_TEST(test_level_triggered)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int sv[2];
+    struct watch w;
 
-    rec_reset(&r);
-    new_socketpair(sv);
-    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_LEVEL,
-                                  rec_handler, &r), 0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    put_byte(sv[1]);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_uint_eq(r.last, SP_EV_READ);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);     /* again, unread */
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(r.calls, 3);
+    watch_open(&w, SOCKETS, 0, SP_EV_READ | SP_EV_LEVEL);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    put_byte(w.fd[1]);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_uint_eq(w.r.last, SP_EV_READ);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);   /* again, unread */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(w.r.calls, 3);
 
-    drain(sv[0]);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(r.calls, 3);
-
-    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    close(sv[0]);
-    close(sv[1]);
-    sp_event_loop_destroy(loop);
+    drain(w.fd[0]);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    ck_assert_int_eq(w.r.calls, 3);
+    watch_done(&w);
 }
 END_TEST
 
 START_TEST(test_peer_shutdown_and_close)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int sv[2];
+    struct watch w;
 
-    rec_reset(&r);
-    new_socketpair(sv);
-    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
-                     0);
+    watch_open(&w, SOCKETS, 0, SP_EV_READ);
+    ck_assert_int_eq(shutdown(w.fd[1], SHUT_WR), 0); /* half close */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert(w.r.last & SP_EV_RDHUP);
+    ck_assert(w.r.last & SP_EV_READ);                /* EOF is readable */
+    ck_assert(!(w.r.last & SP_EV_ERROR));
 
-    ck_assert_int_eq(shutdown(sv[1], SHUT_WR), 0);   /* half close */
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert(r.last & SP_EV_RDHUP);
-    ck_assert(r.last & SP_EV_READ);                  /* EOF is readable */
-    ck_assert(!(r.last & SP_EV_ERROR));
-
-    close(sv[1]);                                    /* full close: HUP */
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert(r.last & SP_EV_ERROR);
-    ck_assert(r.last & SP_EV_RDHUP);
-
-    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    close(sv[0]);
-    sp_event_loop_destroy(loop);
+    watch_close_end(&w, 1);                          /* full close: HUP */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert(w.r.last & SP_EV_ERROR);
+    ck_assert(w.r.last & SP_EV_RDHUP);
+    watch_done(&w);
 }
 END_TEST
 
 START_TEST(test_error_on_pipe)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int p[2];
+    struct watch w;
 
-    rec_reset(&r);
-    new_pipe(p);
-    ck_assert_int_eq(sp_event_add(loop, p[1], SP_EV_WRITE, rec_handler, &r),
-                     0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_uint_eq(r.last, SP_EV_WRITE);
+    watch_open(&w, PIPE, 1, SP_EV_WRITE);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_uint_eq(w.r.last, SP_EV_WRITE);
 
-    close(p[0]);                                     /* reader gone: EPOLLERR */
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert(r.last & SP_EV_ERROR);
-    ck_assert(!(r.last & SP_EV_RDHUP));              /* no read interest */
-
-    ck_assert_int_eq(sp_event_del(loop, p[1]), 0);
-    close(p[1]);
-    sp_event_loop_destroy(loop);
+    watch_close_end(&w, 0);                     /* reader gone: EPOLLERR */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert(w.r.last & SP_EV_ERROR);
+    ck_assert(!(w.r.last & SP_EV_RDHUP));            /* no read interest */
+    watch_done(&w);
 }
 END_TEST
 
 START_TEST(test_modify_interest)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int sv[2];
+    struct watch w;
+    int fd;
 
-    rec_reset(&r);
-    new_socketpair(sv);
-    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
+    watch_open(&w, SOCKETS, 0, SP_EV_READ);
+    fd = w.fd[0];
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);   /* writable, unwanted */
+
+    ck_assert_int_eq(sp_event_modify(w.loop, fd, SP_EV_READ | SP_EV_WRITE),
                      0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);     /* writable, unwanted */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_uint_eq(w.r.last, SP_EV_WRITE);
 
-    ck_assert_int_eq(sp_event_modify(loop, sv[0], SP_EV_READ | SP_EV_WRITE),
-                     0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_uint_eq(r.last, SP_EV_WRITE);
-
-    ck_assert_int_eq(sp_event_modify(loop, sv[0], SP_EV_READ), 0);
-    put_byte(sv[1]);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_uint_eq(r.last, SP_EV_READ);           /* no SP_EV_WRITE */
+    ck_assert_int_eq(sp_event_modify(w.loop, fd, SP_EV_READ), 0);
+    put_byte(w.fd[1]);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_uint_eq(w.r.last, SP_EV_READ);         /* no SP_EV_WRITE */
 
     /* to level-triggered: reported on every poll while unread */
-    ck_assert_int_eq(sp_event_modify(loop, sv[0], SP_EV_READ | SP_EV_LEVEL),
+    ck_assert_int_eq(sp_event_modify(w.loop, fd, SP_EV_READ | SP_EV_LEVEL),
                      0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(r.calls, 4);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(w.r.calls, 4);
 
-    ck_assert_int_eq(sp_event_modify(loop, sv[0], 0), 0);   /* paused */
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(r.calls, 4);
-
-    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    close(sv[0]);
-    close(sv[1]);
-    sp_event_loop_destroy(loop);
+    ck_assert_int_eq(sp_event_modify(w.loop, fd, 0), 0);    /* paused */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    ck_assert_int_eq(w.r.calls, 4);
+    watch_done(&w);
 }
 END_TEST
 
@@ -456,39 +450,28 @@ START_TEST(test_modify_within_batch)
 
     ck_assert_int_eq(sp_event_del(loop, a[0]), 0);
     ck_assert_int_eq(sp_event_del(loop, b[0]), 0);
-    close(a[0]);
-    close(a[1]);
-    close(b[0]);
-    close(b[1]);
+    close_pair(a);
+    close_pair(b);
     sp_event_loop_destroy(loop);
 }
 END_TEST
 
 START_TEST(test_del_then_no_dispatch)
 {
-    struct sp_event_loop *loop = new_loop();
-    struct rec r;
-    int sv[2];
+    struct watch w;
 
-    rec_reset(&r);
-    new_socketpair(sv);
-    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_LEVEL,
-                                  rec_handler, &r), 0);
-    put_byte(sv[1]);
-    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(r.calls, 0);
+    watch_open(&w, SOCKETS, 0, SP_EV_READ | SP_EV_LEVEL);
+    put_byte(w.fd[1]);
+    ck_assert_int_eq(sp_event_del(w.loop, w.fd[0]), 0);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    ck_assert_int_eq(w.r.calls, 0);
 
     /* re-added, the pending data is reported to the new registration */
-    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ, rec_handler, &r),
-                     0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 1);
-    ck_assert_int_eq(r.calls, 1);
-
-    ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    close(sv[0]);
-    close(sv[1]);
-    sp_event_loop_destroy(loop);
+    ck_assert_int_eq(sp_event_add(w.loop, w.fd[0], SP_EV_READ, rec_handler,
+                                  &w.r), 0);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert_int_eq(w.r.calls, 1);
+    watch_done(&w);
 }
 END_TEST
 
@@ -606,10 +589,8 @@ START_TEST(test_stale_event_guard)
     survivor = ctx.replaced == a[0] ? b[0] : a[0];
     ck_assert_int_eq(sp_event_del(loop, survivor), 0);
     ck_assert_int_eq(sp_event_del(loop, ctx.replaced), 0);
-    close(a[0]);
-    close(a[1]);
-    close(b[0]);
-    close(b[1]);
+    close_pair(a);
+    close_pair(b);
     close(ctx.new_peer);
     sp_event_loop_destroy(loop);
 }
@@ -670,8 +651,7 @@ START_TEST(test_forget_then_close_leaves_nothing_behind)
     ck_assert_int_eq(fresh.calls, 1);
     ck_assert_int_eq(old.calls, 0);
     ck_assert_int_eq(sp_event_del(loop, q[0]), 0);
-    close(q[0]);
-    close(q[1]);
+    close_pair(q);
     close(p[1]);
     sp_event_loop_destroy(loop);
 }
@@ -738,11 +718,9 @@ START_TEST(test_first_pass_then_hook_then_rest)
     ck_assert_int_eq(sp_event_poll(loop, 0), 1);
     ck_assert_int_eq(log.n, 1);
     ck_assert_int_eq(log.order[0], 'b');
-    for (int i = 0; i < 2; i++) {
-        close(pa[i]);
-        close(pb[i]);
-        close(pc[i]);
-    }
+    close_pair(pa);
+    close_pair(pb);
+    close_pair(pc);
     sp_event_loop_destroy(loop);
 }
 END_TEST
@@ -1110,18 +1088,26 @@ pair_fire(struct sp_event_loop *loop, struct sp_timer *timer)
     }
 }
 
+/* Arms both timers of `ctx` due now; one poll runs exactly one of them. */
+static void
+pair_first_poll(struct sp_event_loop *loop, struct pair_ctx *ctx, bool rearm)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->rearm = rearm;
+    ck_assert_int_eq(sp_timer_add(loop, &ctx->timers[0], 0, pair_fire, ctx),
+                     0);
+    ck_assert_int_eq(sp_timer_add(loop, &ctx->timers[1], 0, pair_fire, ctx),
+                     0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(ctx->calls[0] + ctx->calls[1], 1);
+}
+
 START_TEST(test_timer_phase_delete_other)
 {
     struct sp_event_loop *loop = new_loop();
     struct pair_ctx ctx;
 
-    memset(&ctx, 0, sizeof(ctx));
-    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[0], 0, pair_fire, &ctx),
-                     0);
-    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[1], 0, pair_fire, &ctx),
-                     0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(ctx.calls[0] + ctx.calls[1], 1);
+    pair_first_poll(loop, &ctx, false);
     ck_assert_uint_eq(sp_timer_count(loop), 0);
     ck_assert(!ctx.timers[0].armed && !ctx.timers[1].armed);
     ck_assert_int_eq(sp_event_poll(loop, 0), 0);
@@ -1135,14 +1121,7 @@ START_TEST(test_timer_phase_rearm_other)
     struct sp_event_loop *loop = new_loop();
     struct pair_ctx ctx;
 
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.rearm = true;
-    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[0], 0, pair_fire, &ctx),
-                     0);
-    ck_assert_int_eq(sp_timer_add(loop, &ctx.timers[1], 0, pair_fire, &ctx),
-                     0);
-    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
-    ck_assert_int_eq(ctx.calls[0] + ctx.calls[1], 1);  /* other: next time */
+    pair_first_poll(loop, &ctx, true);      /* the other: next time */
     ck_assert_uint_eq(sp_timer_count(loop), 1);
     ck_assert_int_eq(sp_event_poll(loop, 0), 0);
     ck_assert_int_eq(ctx.calls[0], 1);
@@ -1182,8 +1161,7 @@ START_TEST(test_timer_armed_by_handler_fires_same_poll)
     ck_assert_int_eq(sp_event_poll(loop, 0), 1);
     ck_assert_int_eq(ctx.fired, 1);
     ck_assert_int_eq(sp_event_del(loop, sv[0]), 0);
-    close(sv[0]);
-    close(sv[1]);
+    close_pair(sv);
     sp_event_loop_destroy(loop);
 }
 END_TEST
@@ -1204,37 +1182,23 @@ END_TEST
 Suite *
 sp_test_event_suite(void)
 {
-    Suite *s = suite_create("event");
-    TCase *tc = tcase_create("event");
-
-    tcase_add_test(tc, test_create_destroy);
-    tcase_add_test(tc, test_first_pass_then_hook_then_rest);
-    tcase_add_test(tc, test_forget_then_close_leaves_nothing_behind);
-    tcase_add_test(tc, test_signal_delivered_only_while_waiting);
-    tcase_add_test(tc, test_default_max_fds);
-    tcase_add_test(tc, test_add_errors);
-    tcase_add_test(tc, test_read_ready);
-    tcase_add_test(tc, test_write_ready);
-    tcase_add_test(tc, test_edge_triggered);
-    tcase_add_test(tc, test_level_triggered);
-    tcase_add_test(tc, test_peer_shutdown_and_close);
-    tcase_add_test(tc, test_error_on_pipe);
-    tcase_add_test(tc, test_modify_interest);
-    tcase_add_test(tc, test_modify_within_batch);
-    tcase_add_test(tc, test_del_then_no_dispatch);
-    tcase_add_test(tc, test_handler_removes_itself);
-    tcase_add_test(tc, test_stale_event_guard);
-    tcase_add_test(tc, test_eintr_is_zero);
-    tcase_add_test(tc, test_timer_order);
-    tcase_add_test(tc, test_timer_delete);
-    tcase_add_test(tc, test_timer_rearm);
-    tcase_add_test(tc, test_timer_many_random);
-    tcase_add_test(tc, test_timer_bounds_poll);
-    tcase_add_test(tc, test_timer_rearm_zero_no_spin);
-    tcase_add_test(tc, test_timer_phase_delete_other);
-    tcase_add_test(tc, test_timer_phase_rearm_other);
-    tcase_add_test(tc, test_timer_armed_by_handler_fires_same_poll);
-    tcase_add_test(tc, test_destroy_with_armed_timer);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("event", test_create_destroy,
+                         test_first_pass_then_hook_then_rest,
+                         test_forget_then_close_leaves_nothing_behind,
+                         test_signal_delivered_only_while_waiting,
+                         test_default_max_fds, test_add_errors,
+                         test_read_ready, test_write_ready,
+                         test_edge_triggered, test_level_triggered,
+                         test_peer_shutdown_and_close, test_error_on_pipe,
+                         test_modify_interest, test_modify_within_batch,
+                         test_del_then_no_dispatch,
+                         test_handler_removes_itself, test_stale_event_guard,
+                         test_eintr_is_zero, test_timer_order,
+                         test_timer_delete, test_timer_rearm,
+                         test_timer_many_random, test_timer_bounds_poll,
+                         test_timer_rearm_zero_no_spin,
+                         test_timer_phase_delete_other,
+                         test_timer_phase_rearm_other,
+                         test_timer_armed_by_handler_fires_same_poll,
+                         test_destroy_with_armed_timer);
 }

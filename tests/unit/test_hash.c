@@ -654,25 +654,15 @@ sp_test_hash_suite(void)
     tcase_add_test(tc, test_md5_key_hash);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("published");
-    tcase_add_test(tc, test_crc_check_values);
-    tcase_add_test(tc, test_crc_tables);
-    tcase_add_test(tc, test_fnv_published);
-    tcase_add_test(tc, test_one_at_a_time_published);
-    tcase_add_test(tc, test_jenkins_empty);
-    suite_add_tcase(s, tc);
+    SP_TEST_CASE(s, "published", 0, test_crc_check_values, test_crc_tables,
+                 test_fnv_published, test_one_at_a_time_published,
+                 test_jenkins_empty);
 
-    tc = tcase_create("nutcracker");
+    tc = SP_TEST_CASE(s, "nutcracker", 0, test_alignment,
+                      test_null_empty_key);
     tcase_add_loop_test(tc, test_vector, 0, (int)NELEM(hash_vectors));
-    tcase_add_test(tc, test_alignment);
-    tcase_add_test(tc, test_null_empty_key);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("names");
-    tcase_add_test(tc, test_function_table);
-    tcase_add_test(tc, test_lookup);
-    tcase_add_test(tc, test_names);
-    suite_add_tcase(s, tc);
-
+    SP_TEST_CASE(s, "names", 0, test_function_table, test_lookup,
+                 test_names);
     return s;
 }

@@ -121,13 +121,8 @@ END_TEST
 Suite *
 sp_test_log_suite(void)
 {
-    Suite *s = suite_create("log");
-    TCase *tc = tcase_create("log");
-
-    tcase_add_test(tc, test_format_and_levels);
-    tcase_add_test(tc, test_reopen_after_rotate);
-    tcase_add_test(tc, test_open_failure_keeps_stderr);
-    tcase_add_test(tc, test_level_step_bounds);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("log", test_format_and_levels,
+                         test_reopen_after_rotate,
+                         test_open_failure_keeps_stderr,
+                         test_level_step_bounds);
 }

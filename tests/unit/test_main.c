@@ -9,21 +9,19 @@
 int
 main(void)
 {
-    SRunner *runner = srunner_create(sp_test_hash_suite());
+    static Suite *(*const suites[])(void) = {
+        sp_test_hash_suite, sp_test_dist_suite, sp_test_event_suite,
+        sp_test_conf_suite, sp_test_cli_suite, sp_test_log_suite,
+        sp_test_mbuf_suite, sp_test_memcache_suite, sp_test_redis_suite,
+        sp_test_seg_suite, sp_test_stats_suite, sp_test_channel_suite,
+        sp_test_observe_suite,
+    };
+    SRunner *runner = srunner_create(suites[0]());
     int failed;
 
-    srunner_add_suite(runner, sp_test_dist_suite());
-    srunner_add_suite(runner, sp_test_event_suite());
-    srunner_add_suite(runner, sp_test_conf_suite());
-    srunner_add_suite(runner, sp_test_cli_suite());
-    srunner_add_suite(runner, sp_test_log_suite());
-    srunner_add_suite(runner, sp_test_mbuf_suite());
-    srunner_add_suite(runner, sp_test_memcache_suite());
-    srunner_add_suite(runner, sp_test_redis_suite());
-    srunner_add_suite(runner, sp_test_seg_suite());
-    srunner_add_suite(runner, sp_test_stats_suite());
-    srunner_add_suite(runner, sp_test_channel_suite());
-    srunner_add_suite(runner, sp_test_observe_suite());
+    for (size_t i = 1; i < NELEMS(suites); i++) {
+        srunner_add_suite(runner, suites[i]());
+    }
     srunner_run_all(runner, CK_NORMAL);
     failed = srunner_ntests_failed(runner);
     srunner_free(runner);

@@ -138,17 +138,6 @@ START_TEST(test_trim_keeps_what_a_bursty_load_needs)
 }
 END_TEST
 
-static struct sp_mbuf *
-filled(struct sp_mbuf_pool *pool, const char *text)
-{
-    struct sp_mbuf *m = sp_mbuf_get(pool);
-    size_t len = strlen(text);
-
-    memcpy(m->last, text, len);
-    m->last += len;
-    return m;
-}
-
 START_TEST(test_chain_copy_across_buffers)
 {
     struct sp_mbuf_pool pool;
@@ -157,9 +146,9 @@ START_TEST(test_chain_copy_across_buffers)
 
     sp_mbuf_pool_init(&pool, 512);
     sp_mbuf_chain_init(&chain);
-    sp_mbuf_chain_append(&chain, filled(&pool, "xxabc"));
-    sp_mbuf_chain_append(&chain, filled(&pool, "defg"));
-    sp_mbuf_chain_append(&chain, filled(&pool, "hij"));
+    sp_mbuf_chain_append(&chain, mbuf_filled(&pool, "xxabc"));
+    sp_mbuf_chain_append(&chain, mbuf_filled(&pool, "defg"));
+    sp_mbuf_chain_append(&chain, mbuf_filled(&pool, "hij"));
     chain.head->pos += 2;                   /* "xx" already consumed */
     ck_assert_uint_eq(sp_mbuf_chain_length(&chain), 10);
 
@@ -188,16 +177,12 @@ Suite *
 sp_test_mbuf_suite(void)
 {
     Suite *s = suite_create("mbuf");
-    TCase *tc = tcase_create("mbuf");
 
-    tcase_set_timeout(tc, 60);      /* sanitizer builds are slow */
-
-    tcase_add_test(tc, test_sizes_and_markers);
-    tcase_add_test(tc, test_recycling_allocates_nothing);
-    tcase_add_test(tc, test_refcount_shares);
-    tcase_add_test(tc, test_trim_shrinks_after_idle_window);
-    tcase_add_test(tc, test_trim_keeps_what_a_bursty_load_needs);
-    tcase_add_test(tc, test_chain_copy_across_buffers);
-    suite_add_tcase(s, tc);
+    /* sanitizer builds are slow */
+    SP_TEST_CASE(s, "mbuf", 60, test_sizes_and_markers,
+                 test_recycling_allocates_nothing, test_refcount_shares,
+                 test_trim_shrinks_after_idle_window,
+                 test_trim_keeps_what_a_bursty_load_needs,
+                 test_chain_copy_across_buffers);
     return s;
 }

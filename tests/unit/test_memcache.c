@@ -15,105 +15,14 @@
  * samples are bytes it sent, but for the error after VALUE items, which is
  * from its source (process_get_command).
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sp_memcache.h"
-#include "sp_test.h"
+#include "sp_test_parse.h"
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define RUN_MAX   32          /* messages one sample may hold */
-
-/* For the loops that feed samples millions of times (see test_redis.c). */
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);           \
-        }                                                                   \
-    } while (0)
-
-/* ---- building samples ----------------------------------------------------- */
-
-struct tbuf {
-    uint8_t *data;
-    size_t   len;
-    size_t   cap;
-};
-
-static void
-tb_put(struct tbuf *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-
-        while (cap < b->len + n) {
-            cap *= 2;
-        }
-        b->data = realloc(b->data, cap);
-        CHECK(b->data != NULL);
-        b->cap = cap;
-    }
-    if (n > 0) {
-        memcpy(b->data + b->len, p, n);
-    }
-    b->len += n;
-}
-
-static void
-tb_str(struct tbuf *b, const char *s)
-{
-    tb_put(b, s, strlen(s));
-}
-
-static void
-tb_printf(struct tbuf *b, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    ck_assert(n >= 0 && (size_t)n < sizeof(text));
-    tb_put(b, text, (size_t)n);
-}
-
-static void
-tb_fill(struct tbuf *b, int c, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = (uint8_t)c;
-
-        tb_put(b, &ch, 1);
-    }
-}
-
-static void
-tb_free(struct tbuf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
-
-/* Offset of the first `needle` at or after `from` in the sample. */
-static uint64_t
-tb_find(const struct tbuf *b, const char *needle, size_t from)
-{
-    size_t n = strlen(needle);
-
-    for (size_t i = from; i + n <= b->len; i++) {
-        if (memcmp(b->data + i, needle, n) == 0) {
-            return i;
-        }
-    }
-    ck_abort_msg("'%s' not in sample", needle);
-    return 0;
-}
-
-static const size_t sp_test_steps[] = { 1, 2, 3, 7, 64, 4096 };
 
 /* ---- running the request parser ------------------------------------------ */
 
@@ -134,93 +43,61 @@ struct req_out {
 };
 
 struct req_run {
+    SP_TEST_RUN_HEAD;
     struct req_out out[RUN_MAX];
-    size_t   n;
-    sp_parse_status_t status;       /* ERROR, or AGAIN: no error */
-    const char *error;
-    uint64_t offset;                /* where the parser stopped */
 };
 
-/*
- * Feeds data[0..len) to a fresh request parser (stream offset `base`) in
- * chunks: two, split at `split`, when split > 0; otherwise of `step` bytes.
- * Each DONE's rest of chunk is fed again, as a caller does.
- */
+struct req_cfg {
+    uint32_t keys_cap;
+    uint32_t max_value;
+    uint64_t base;                  /* the stream offset to start at */
+};
+
+SP_TEST_STEP(req_step, struct sp_memcache_req_parser, sp_memcache_req_parse)
+
 static void
-run_req(const uint8_t *data, size_t len, size_t split, size_t step,
-        uint32_t keys_cap, uint32_t max_value, uint64_t base,
-        struct req_run *run)
+req_done(const struct sp_test_feed *f, void *r, uint64_t end)
 {
-    struct sp_memcache_req_parser p;
-    struct sp_span *keys = calloc(keys_cap + 1, sizeof(*keys));
-    size_t at = 0;
+    const struct sp_memcache_req_parser *p = f->parser;
+    const struct req_cfg *cfg = f->cfg;
+    struct req_run *run = r;
+    struct req_out *o;
 
-    CHECK(keys != NULL);
-    memset(run, 0, sizeof(*run));
-    run->status = SP_PARSE_AGAIN;
-    sp_memcache_req_init(&p, base, keys, keys_cap, max_value);
-    while (at < len && run->status != SP_PARSE_ERROR) {
-        size_t end = split > 0 ? (at < split ? split : len)
-                               : (len - at > step ? at + step : len);
-
-        while (at < end) {
-            size_t used = SIZE_MAX;
-            struct req_out *o;
-
-            run->status = sp_memcache_req_parse(&p, data + at, end - at,
-                                                &used);
-            CHECK(used <= end - at);
-            at += used;
-            CHECK(p.offset == base + at);
-            if (run->status == SP_PARSE_ERROR) {
-                CHECK(p.error != NULL);
-                run->error = p.error;
-                /* the error stays */
-                CHECK(sp_memcache_req_parse(&p, data + at, end - at, &used)
-                      == SP_PARSE_ERROR);
-                CHECK(used == 0);
-                break;
-            }
-            if (run->status == SP_PARSE_AGAIN) {
-                CHECK(at == end);
-                break;
-            }
-            CHECK(used > 0);
-            CHECK(run->n < RUN_MAX);
-            o = &run->out[run->n++];
-            o->command = p.command;
-            o->start = p.start;
-            o->end = p.end;
-            o->ntokens = p.ntokens;
-            o->nkeys = p.nkeys;
-            o->keys_truncated = p.keys_truncated;
-            o->arg1 = p.arg1;
-            o->value = p.value;
-            o->noreply = p.noreply;
-            o->quiet = p.quiet;
-            o->key_base64 = p.key_base64;
-            o->error = p.error;
-            CHECK(p.nkeys <= keys_cap);
-            CHECK(p.end == base + at);
-            CHECK(p.command != NULL || p.error != NULL);
-            o->keys = calloc(p.nkeys + 1, sizeof(*o->keys));
-            CHECK(o->keys != NULL);
-            memcpy(o->keys, keys, p.nkeys * sizeof(*keys));
-        }
-    }
-    if (run->status == SP_PARSE_DONE) {
-        run->status = SP_PARSE_AGAIN;       /* nothing pending either way */
-    }
-    run->offset = p.offset;
-    free(keys);
+    CHECK(run->n < RUN_MAX);
+    o = &run->out[run->n++];
+    o->command = p->command;
+    o->start = p->start;
+    o->end = p->end;
+    o->ntokens = p->ntokens;
+    o->nkeys = p->nkeys;
+    o->keys_truncated = p->keys_truncated;
+    o->arg1 = p->arg1;
+    o->value = p->value;
+    o->noreply = p->noreply;
+    o->quiet = p->quiet;
+    o->key_base64 = p->key_base64;
+    o->error = p->error;
+    CHECK(p->nkeys <= cfg->keys_cap);
+    CHECK(p->end == end);
+    CHECK(p->command != NULL || p->error != NULL);
+    o->keys = sp_test_copy(run, p->keys, p->nkeys, sizeof(*p->keys));
 }
 
+/* Feeds a sample to a fresh request parser (see sp_test_feed). */
 static void
-req_run_free(struct req_run *run)
+run_req(const void *c, const uint8_t *data, size_t len, size_t split,
+        size_t step, void *run)
 {
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].keys);
-    }
+    const struct req_cfg *cfg = c;
+    struct sp_memcache_req_parser p;
+    struct sp_span *keys = calloc(cfg->keys_cap + 1, sizeof(*keys));
+    struct sp_test_feed f = { req_step, &p, &p.offset, &p.error, cfg->base,
+                              cfg, req_done };
+
+    CHECK(keys != NULL);
+    sp_memcache_req_init(&p, cfg->base, keys, cfg->keys_cap, cfg->max_value);
+    sp_test_feed(&f, data, len, split, step, run, sizeof(struct req_run));
+    free(keys);
 }
 
 static bool
@@ -230,78 +107,47 @@ str_same(const char *a, const char *b)
 }
 
 static void
-req_run_same(const struct req_run *a, const struct req_run *b,
-             size_t split, size_t step)
+req_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-#define SAME(cond)                                                          \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            ck_abort_msg("split %zu step %zu: %s", split, step, #cond);     \
-        }                                                                   \
-    } while (0)
-    SAME(a->n == b->n);
-    SAME(a->status == b->status);
-    SAME(str_same(a->error, b->error));
-    SAME(a->offset == b->offset);
-    for (size_t i = 0; i < a->n; i++) {
-        const struct req_out *x = &a->out[i], *y = &b->out[i];
+    const struct req_out *x = a, *y = b;
 
-        SAME(x->command == y->command);
-        SAME(x->start == y->start);
-        SAME(x->end == y->end);
-        SAME(x->ntokens == y->ntokens);
-        SAME(x->nkeys == y->nkeys);
-        SAME(x->keys_truncated == y->keys_truncated);
-        SAME(x->arg1.offset == y->arg1.offset);
-        SAME(x->arg1.len == y->arg1.len);
-        SAME(x->value.offset == y->value.offset);
-        SAME(x->value.len == y->value.len);
-        SAME(x->noreply == y->noreply);
-        SAME(x->quiet == y->quiet);
-        SAME(x->key_base64 == y->key_base64);
-        SAME(str_same(x->error, y->error));
-        SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
-    }
-#undef SAME
+    SP_SAME(x->command == y->command);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->ntokens == y->ntokens);
+    SP_SAME(x->nkeys == y->nkeys);
+    SP_SAME(x->keys_truncated == y->keys_truncated);
+    SP_SAME(x->arg1.offset == y->arg1.offset);
+    SP_SAME(x->arg1.len == y->arg1.len);
+    SP_SAME(x->value.offset == y->value.offset);
+    SP_SAME(x->value.len == y->value.len);
+    SP_SAME(x->noreply == y->noreply);
+    SP_SAME(x->quiet == y->quiet);
+    SP_SAME(x->key_base64 == y->key_base64);
+    SP_SAME(str_same(x->error, y->error));
+    SP_SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
 }
 
-/*
- * Parses a sample whole into *whole, then every other way, all of which
- * must agree with it; every_split: at every byte position, else a few.
- */
+static const struct sp_test_way req_way =
+    SP_TEST_WAY(struct req_run, run_req, req_out_same);
+
+/* Every way of feeding a sample, as sp_test_every_way. */
 static void
 verify_req_at(const struct tbuf *b, uint32_t keys_cap, uint32_t max_value,
               bool every_split, uint64_t base, struct req_run *whole)
 {
-    struct req_run other;
-    size_t few[] = { 1, 2, b->len / 3, b->len / 2, b->len - 2, b->len - 1 };
+    struct req_cfg cfg = { keys_cap, max_value, base };
 
-    run_req(b->data, b->len, 0, b->len, keys_cap, max_value, base, whole);
-    for (size_t k = 1; every_split && k < b->len; k++) {
-        run_req(b->data, b->len, k, 0, keys_cap, max_value, base, &other);
-        req_run_same(whole, &other, k, 0);
-        req_run_free(&other);
-    }
-    for (size_t i = 0; !every_split && i < NELEMS(few); i++) {
-        if (few[i] > 0 && few[i] < b->len) {
-            run_req(b->data, b->len, few[i], 0, keys_cap, max_value, base,
-                    &other);
-            req_run_same(whole, &other, few[i], 0);
-            req_run_free(&other);
-        }
-    }
-    for (size_t i = 0; i < NELEMS(sp_test_steps); i++) {
-        run_req(b->data, b->len, 0, sp_test_steps[i], keys_cap, max_value,
-                base, &other);
-        req_run_same(whole, &other, 0, sp_test_steps[i]);
-        req_run_free(&other);
-    }
+    sp_test_every_way(&req_way, &cfg, b, every_split, whole);
 }
+
+/* Eight keys recorded, no value cap, at stream offset 0. */
+static const struct req_cfg req_default = { 8, 0, 0 };
 
 static void
 verify_req(const struct tbuf *b, struct req_run *whole)
 {
-    verify_req_at(b, 8, 0, true, 0, whole);
+    sp_test_every_way(&req_way, &req_default, b, true, whole);
 }
 
 /* One parsed request: its command (NULL: unknown), extent and error. */
@@ -351,7 +197,7 @@ expect_one(const char *sample, size_t len, const char *name,
     ck_assert_msg(run.n == 1, "%s: %zu requests", sample, run.n);
     expect_req(&run.out[0], name, 0, len, error);
     ck_assert_msg(run.out[0].noreply == noreply, "%s: noreply", sample);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 
@@ -359,24 +205,9 @@ expect_one(const char *sample, size_t len, const char *name,
     expect_one((s), sizeof(s) - 1, (name), (error), (noreply))
 
 /* A sample that must fail with `error` at buffer offset `at`. */
-static void
-expect_req_error(const char *sample, size_t len, const char *error,
-                 uint64_t at)
-{
-    struct tbuf b = { 0 };
-    struct req_run run;
-
-    tb_put(&b, sample, len);
-    verify_req(&b, &run);
-    ck_assert_msg(run.status == SP_PARSE_ERROR, "%s: no error", sample);
-    ck_assert_str_eq(run.error, error);
-    ck_assert_uint_eq(run.offset, at);
-    req_run_free(&run);
-    tb_free(&b);
-}
-
 #define EXPECT_REQ_ERROR(s, error, at) \
-    expect_req_error((s), sizeof(s) - 1, (error), (at))
+    sp_test_expect_error(&req_way, &req_default, (s), sizeof(s) - 1,       \
+                         (error), (at))
 
 static const struct sp_memcache_command *
 cmd(const char *name)
@@ -559,7 +390,7 @@ START_TEST(test_req_storage)
         ck_assert(run.out[1].noreply);
         ck_assert_uint_eq(run.out[1].value.offset, b.len - 2);
         ck_assert_uint_eq(run.out[1].value.len, 0);
-        req_run_free(&run);
+        sp_test_run_free(&run);
     }
 
     /* cas: the unique is token 5, noreply token 6 */
@@ -573,7 +404,7 @@ START_TEST(test_req_storage)
     ck_assert(!run.out[0].noreply);
     expect_req(&run.out[1], "cas", line2, b.len, NULL);
     ck_assert(run.out[1].noreply);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* memcached ignores a sixth token that is not "noreply" */
@@ -667,13 +498,13 @@ START_TEST(test_req_get_1000_keys)
         expect_key(&run.out[0], i, offs[i], (uint32_t)lens[i]);
     }
     ck_assert_uint_eq(run.out[0].arg1.offset, offs[0]);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     verify_req_at(&b, 100, 0, false, 0, &run);
     ck_assert_uint_eq(run.out[0].nkeys, 100);
     ck_assert(run.out[0].keys_truncated);
     expect_key(&run.out[0], 99, offs[99], (uint32_t)lens[99]);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -705,7 +536,7 @@ START_TEST(test_req_retrieval_variants)
     expect_key(&run.out[2], 0, 31, 1);
     expect_req(&run.out[3], "gat", 33, 41, NULL);   /* memcached: END */
     ck_assert_uint_eq(run.out[3].nkeys, 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* "noreply" is a key to get */
@@ -797,7 +628,7 @@ START_TEST(test_req_meta)
     ck_assert_uint_eq(run.out[4].nkeys, 0);
     expect_req(&run.out[5], "me", at[5], b.len, NULL);
     ck_assert(run.out[5].key_base64);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     EXPECT_ONE("mg\r\n", "mg", SP_MEMCACHE_ERR_UNKNOWN, false);
@@ -871,7 +702,7 @@ START_TEST(test_req_unknown_resync)
         ck_assert(!run.out[i].noreply);
     }
     expect_key(&run.out[1], 0, l[1] + 4, 3);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -906,7 +737,7 @@ START_TEST(test_req_key_250_251)
                        extra ? SP_MEMCACHE_ERR_FORMAT : NULL);
             ck_assert_uint_eq(run.out[0].noreply,
                               strstr(fmts[i], "noreply") != NULL);
-            req_run_free(&run);
+            sp_test_run_free(&run);
             tb_free(&b);
         }
     }
@@ -953,7 +784,7 @@ START_TEST(test_req_noreply_variants)
         ck_assert_uint_eq(run.n, 1);
         expect_req(&run.out[0], "set", 0, b.len, SP_MEMCACHE_ERR_FORMAT);
         ck_assert(run.out[0].noreply);
-        req_run_free(&run);
+        sp_test_run_free(&run);
         tb_free(&b);
     }
 }
@@ -994,7 +825,7 @@ START_TEST(test_req_line_bytes)
     expect_key(&run.out[5], 0, 50, 1);
     expect_req(&run.out[6], NULL, 53, 61, SP_MEMCACHE_ERR_UNKNOWN);
     expect_req(&run.out[7], NULL, 61, 67, SP_MEMCACHE_ERR_UNKNOWN);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* a NUL in the key of a storage line cuts it short: ERROR, framing */
@@ -1018,7 +849,7 @@ START_TEST(test_req_stream_offset)
     expect_req(&run.out[1], "get", base + 20, base + b.len, NULL);
     expect_key(&run.out[1], 1, base + 28, 3);
     ck_assert_uint_eq(run.offset, base + b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1048,7 +879,7 @@ START_TEST(test_req_big_value)
     ck_assert_uint_eq(run.out[0].value.offset, data);
     ck_assert_uint_eq(run.out[0].value.len, size);
     expect_req(&run.out[1], "get", data + size + 2, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* above max_value: swallowed, answered, and the get goes on */
     verify_req_at(&b, 4, (uint32_t)size - 1, false, 0, &run);
@@ -1056,7 +887,7 @@ START_TEST(test_req_big_value)
     expect_req(&run.out[0], "set", 0, data + size + 2,
                SP_MEMCACHE_ERR_TOO_LARGE);
     expect_req(&run.out[1], "get", data + size + 2, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1070,29 +901,31 @@ START_TEST(test_req_value_caps)
     struct tbuf b = { 0 };
     struct req_run run;
     size_t size = 1024 * 1024 + 1;
+    struct req_cfg no_cap = { 4, 0, 0 }, cap_64m = { 4, 64 * 1024 * 1024, 0 };
+    struct req_cfg max_cap = { 4, UINT32_MAX, 0 };
 
     tb_printf(&b, "ms big %zu T0 q\r\n", size);
     tb_fill(&b, 'v', size);
     tb_str(&b, "\r\nmn\r\n");
-    run_req(b.data, b.len, 0, 1000, 4, 0, 0, &run);
+    run_req(&no_cap, b.data, b.len, 0, 1000, &run);
     ck_assert_uint_eq(run.n, 2);
     expect_req(&run.out[0], "ms", 0, b.len - 4, SP_MEMCACHE_ERR_TOO_LARGE);
     ck_assert(run.out[0].quiet);
-    req_run_free(&run);
-    run_req(b.data, b.len, 0, 1000, 4, 64 * 1024 * 1024, 0, &run);
+    sp_test_run_free(&run);
+    run_req(&cap_64m, b.data, b.len, 0, 1000, &run);
     expect_req(&run.out[0], "ms", 0, b.len - 4, NULL);
-    req_run_free(&run);
-    run_req(b.data, b.len, 0, 1000, 4, UINT32_MAX, 0, &run);
+    sp_test_run_free(&run);
+    run_req(&max_cap, b.data, b.len, 0, 1000, &run);
     expect_req(&run.out[0], "ms", 0, b.len - 4, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     /* the cap clamps at SP_MEMCACHE_VALUE_LIMIT (no data needed to see) */
     tb_printf(&b, "set k 0 0 %d\r\n", SP_MEMCACHE_VALUE_LIMIT + 1);
-    run_req(b.data, b.len, 0, b.len, 4, UINT32_MAX, 0, &run);
+    run_req(&max_cap, b.data, b.len, 0, b.len, &run);
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     EXPECT_ONE("set k 0 0 2\r\nab\r\n", "set", NULL, false);
@@ -1103,10 +936,10 @@ START_TEST(test_req_value_caps)
         verify_req_at(&c, 4, 10, true, 0, &run);
         expect_req(&run.out[0], "append", 0, c.len,
                    SP_MEMCACHE_ERR_TOO_LARGE);
-        req_run_free(&run);
+        sp_test_run_free(&run);
         verify_req_at(&c, 4, 11, true, 0, &run);
         expect_req(&run.out[0], "append", 0, c.len, NULL);
-        req_run_free(&run);
+        sp_test_run_free(&run);
         tb_free(&c);
     }
 }
@@ -1132,7 +965,7 @@ START_TEST(test_req_bad_data_chunk)
     expect_req(&run.out[2], "ms", 20, 33, SP_MEMCACHE_ERR_CHUNK);
     expect_req(&run.out[3], NULL, 33, 34, SP_MEMCACHE_ERR_UNKNOWN);
     expect_req(&run.out[4], "get", 34, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 
     EXPECT_ONE("set k 0 0 3 noreply\r\nabcXY", "set", SP_MEMCACHE_ERR_CHUNK,
@@ -1189,7 +1022,7 @@ START_TEST(test_req_error_line_too_long)
     verify_req(&b, &run);
     ck_assert_uint_eq(run.n, 1);
     expect_req(&run.out[0], "incr", 0, b.len, SP_MEMCACHE_ERR_DELTA);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* one more byte: a framing error at byte 2048 */
     b.len -= 2;
@@ -1198,7 +1031,7 @@ START_TEST(test_req_error_line_too_long)
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, SP_MEMCACHE_ERR_LINE);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* an unknown command's long line, and a gat's (memcached closes both) */
     b.len = 0;
@@ -1207,7 +1040,7 @@ START_TEST(test_req_error_line_too_long)
     verify_req_at(&b, 4, 0, false, 0, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     b.len = 0;
     tb_str(&b, "gat 0");
     while (b.len < 3000) {
@@ -1218,7 +1051,7 @@ START_TEST(test_req_error_line_too_long)
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, SP_MEMCACHE_ERR_LINE);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* a get line may be 1 MB, not more */
     b.len = 0;
@@ -1233,13 +1066,13 @@ START_TEST(test_req_error_line_too_long)
     ck_assert_uint_eq(run.n, 1);
     ck_assert(run.out[0].keys_truncated);
     expect_req(&run.out[0], "get", 0, b.len, NULL);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     b.len -= 2;
     tb_str(&b, "k\r\n");
     verify_req_at(&b, 1, 0, false, 0, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_GET_LINE);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1257,143 +1090,86 @@ struct reply_out {
 };
 
 struct reply_run {
+    SP_TEST_RUN_HEAD;
     struct reply_out out[RUN_MAX];
-    size_t   n;
-    sp_parse_status_t status;
-    const char *error;
-    uint64_t offset;
 };
 
-/*
- * Feeds data[0..len) to a fresh reply parser as run_req does; reply i is
- * expected to answer cmds[i] (the last one for the rest).
- */
+struct reply_cfg {
+    const char *const *cmds;    /* reply i answers cmds[i]; the last, more */
+    size_t   ncmds;
+    uint32_t items_cap;
+};
+
+SP_TEST_STEP(reply_step, struct sp_memcache_reply_parser,
+             sp_memcache_reply_parse)
+
 static void
-run_reply(const uint8_t *data, size_t len, size_t split, size_t step,
-          const char *const *cmds, size_t ncmds, uint32_t items_cap,
-          struct reply_run *run)
+reply_done(const struct sp_test_feed *f, void *r, uint64_t end)
 {
+    struct sp_memcache_reply_parser *p = f->parser;
+    const struct reply_cfg *cfg = f->cfg;
+    struct reply_run *run = r;
+    struct reply_out *o;
+
+    CHECK(run->n < RUN_MAX);
+    o = &run->out[run->n++];
+    o->type = p->type;
+    o->start = p->start;
+    o->end = p->end;
+    o->number = p->number;
+    o->nitems = p->nitems;
+    o->items_truncated = p->items_truncated;
+    CHECK(p->end == end);
+    CHECK(p->nitems <= cfg->items_cap);
+    o->items = sp_test_copy(run, p->items, p->nitems, sizeof(*p->items));
+    sp_memcache_reply_expect(p, cmd(cfg->cmds[run->n < cfg->ncmds
+                                              ? run->n : cfg->ncmds - 1]));
+}
+
+/* Feeds a sample to a fresh reply parser (see sp_test_feed). */
+static void
+run_reply(const void *c, const uint8_t *data, size_t len, size_t split,
+          size_t step, void *run)
+{
+    const struct reply_cfg *cfg = c;
     struct sp_memcache_reply_parser p;
-    struct sp_memcache_item *items = calloc(items_cap + 1, sizeof(*items));
-    size_t at = 0;
+    struct sp_memcache_item *items = calloc(cfg->items_cap + 1,
+                                            sizeof(*items));
+    struct sp_test_feed f = { reply_step, &p, &p.offset, &p.error, 0, cfg,
+                              reply_done };
 
     CHECK(items != NULL);
-    memset(run, 0, sizeof(*run));
-    run->status = SP_PARSE_AGAIN;
-    sp_memcache_reply_init(&p, 0, items, items_cap);
-    sp_memcache_reply_expect(&p, cmd(cmds[0]));
-    while (at < len && run->status != SP_PARSE_ERROR) {
-        size_t end = split > 0 ? (at < split ? split : len)
-                               : (len - at > step ? at + step : len);
-
-        while (at < end) {
-            size_t used = SIZE_MAX;
-            struct reply_out *o;
-
-            run->status = sp_memcache_reply_parse(&p, data + at, end - at,
-                                                  &used);
-            CHECK(used <= end - at);
-            at += used;
-            CHECK(p.offset == at);
-            if (run->status == SP_PARSE_ERROR) {
-                CHECK(p.error != NULL);
-                run->error = p.error;
-                CHECK(sp_memcache_reply_parse(&p, data + at, end - at, &used)
-                      == SP_PARSE_ERROR);
-                CHECK(used == 0);
-                break;
-            }
-            if (run->status == SP_PARSE_AGAIN) {
-                CHECK(at == end);
-                break;
-            }
-            CHECK(run->n < RUN_MAX);
-            o = &run->out[run->n++];
-            o->type = p.type;
-            o->start = p.start;
-            o->end = p.end;
-            o->number = p.number;
-            o->nitems = p.nitems;
-            o->items_truncated = p.items_truncated;
-            CHECK(p.end == at);
-            CHECK(p.nitems <= items_cap);
-            o->items = calloc(p.nitems + 1, sizeof(*o->items));
-            CHECK(o->items != NULL);
-            memcpy(o->items, items, p.nitems * sizeof(*items));
-            sp_memcache_reply_expect(&p, cmd(cmds[run->n < ncmds
-                                                  ? run->n : ncmds - 1]));
-        }
-    }
-    if (run->status == SP_PARSE_DONE) {
-        run->status = SP_PARSE_AGAIN;
-    }
-    run->offset = p.offset;
+    sp_memcache_reply_init(&p, 0, items, cfg->items_cap);
+    sp_memcache_reply_expect(&p, cmd(cfg->cmds[0]));
+    sp_test_feed(&f, data, len, split, step, run, sizeof(struct reply_run));
     free(items);
 }
 
 static void
-reply_run_free(struct reply_run *run)
+reply_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].items);
-    }
+    const struct reply_out *x = a, *y = b;
+
+    SP_SAME(x->type == y->type);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->number == y->number);
+    SP_SAME(x->nitems == y->nitems);
+    SP_SAME(x->items_truncated == y->items_truncated);
+    SP_SAME(memcmp(x->items, y->items, x->nitems * sizeof(*x->items))
+            == 0);
 }
 
-static void
-reply_run_same(const struct reply_run *a, const struct reply_run *b,
-               size_t split, size_t step)
-{
-#define SAME(cond)                                                          \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            ck_abort_msg("split %zu step %zu: %s", split, step, #cond);     \
-        }                                                                   \
-    } while (0)
-    SAME(a->n == b->n);
-    SAME(a->status == b->status);
-    SAME(str_same(a->error, b->error));
-    SAME(a->offset == b->offset);
-    for (size_t i = 0; i < a->n; i++) {
-        const struct reply_out *x = &a->out[i], *y = &b->out[i];
-
-        SAME(x->type == y->type);
-        SAME(x->start == y->start);
-        SAME(x->end == y->end);
-        SAME(x->number == y->number);
-        SAME(x->nitems == y->nitems);
-        SAME(x->items_truncated == y->items_truncated);
-        SAME(memcmp(x->items, y->items, x->nitems * sizeof(*x->items)) == 0);
-    }
-#undef SAME
-}
+static const struct sp_test_way reply_way =
+    SP_TEST_WAY(struct reply_run, run_reply, reply_out_same);
 
 static void
 verify_reply_at(const struct tbuf *b, const char *const *cmds, size_t ncmds,
                 uint32_t items_cap, bool every_split, struct reply_run *whole)
 {
-    struct reply_run other;
-    size_t few[] = { 1, 2, b->len / 3, b->len / 2, b->len - 2, b->len - 1 };
+    struct reply_cfg cfg = { cmds, ncmds, items_cap };
 
-    run_reply(b->data, b->len, 0, b->len, cmds, ncmds, items_cap, whole);
-    for (size_t k = 1; every_split && k < b->len; k++) {
-        run_reply(b->data, b->len, k, 0, cmds, ncmds, items_cap, &other);
-        reply_run_same(whole, &other, k, 0);
-        reply_run_free(&other);
-    }
-    for (size_t i = 0; !every_split && i < NELEMS(few); i++) {
-        if (few[i] > 0 && few[i] < b->len) {
-            run_reply(b->data, b->len, few[i], 0, cmds, ncmds, items_cap,
-                      &other);
-            reply_run_same(whole, &other, few[i], 0);
-            reply_run_free(&other);
-        }
-    }
-    for (size_t i = 0; i < NELEMS(sp_test_steps); i++) {
-        run_reply(b->data, b->len, 0, sp_test_steps[i], cmds, ncmds,
-                  items_cap, &other);
-        reply_run_same(whole, &other, 0, sp_test_steps[i]);
-        reply_run_free(&other);
-    }
+    sp_test_every_way(&reply_way, &cfg, b, every_split, whole);
 }
 
 static void
@@ -1430,7 +1206,7 @@ expect_one_reply(const char *command, const char *sample,
     ck_assert_uint_eq(run.n, 1);
     expect_reply(&run.out[0], type, 0, b.len);
     ck_assert_uint_eq(run.out[0].number, number);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 
@@ -1439,16 +1215,9 @@ static void
 expect_reply_error(const char *command, const char *sample, size_t len,
                    const char *error, uint64_t at)
 {
-    struct tbuf b = { 0 };
-    struct reply_run run;
+    struct reply_cfg cfg = { &command, 1, 4 };
 
-    tb_put(&b, sample, len);
-    verify_reply_at(&b, &command, 1, 4, true, &run);
-    ck_assert_msg(run.status == SP_PARSE_ERROR, "%s: no error", sample);
-    ck_assert_str_eq(run.error, error);
-    ck_assert_uint_eq(run.offset, at);
-    reply_run_free(&run);
-    tb_free(&b);
+    sp_test_expect_error(&reply_way, &cfg, sample, len, error, at);
 }
 
 #define EXPECT_REPLY_ERROR(c, s, error, at) \
@@ -1554,7 +1323,7 @@ START_TEST(test_reply_get_items)
     expect_reply(&run.out[2], SP_MEMCACHE_REPLY_END, r3, r4);
     ck_assert_uint_eq(run.out[2].nitems, 0);
     expect_reply(&run.out[3], SP_MEMCACHE_REPLY_STORED, r4, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     /* room for two items: the rest are parsed, not recorded */
     verify_reply_at(&b, cmds, NELEMS(cmds), 2, false, &run);
@@ -1562,7 +1331,7 @@ START_TEST(test_reply_get_items)
     ck_assert_uint_eq(run.out[0].nitems, 2);
     ck_assert(run.out[0].items_truncated);
     ck_assert(!run.out[1].items_truncated);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1584,7 +1353,7 @@ START_TEST(test_reply_get_error)
     expect_item(&run.out[0], 0, 0, 16, 6, 1);
     expect_reply(&run.out[1], SP_MEMCACHE_REPLY_CLIENT_ERROR, 65, b.len);
     ck_assert_uint_eq(run.out[1].nitems, 0);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1632,7 +1401,7 @@ START_TEST(test_reply_meta)
     expect_reply(&run.out[4], SP_MEMCACHE_REPLY_NS, r[4], r[5]);
     expect_reply(&run.out[5], SP_MEMCACHE_REPLY_MN, r[5], r[6]);
     expect_reply(&run.out[6], SP_MEMCACHE_REPLY_NF, r[6], r[7]);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1662,7 +1431,7 @@ START_TEST(test_reply_big_value)
     ck_assert_uint_eq(run.out[0].nitems, 2);
     expect_item(&run.out[0], 0, 0, (uint32_t)item2, 6, 3);
     expect_item(&run.out[0], 1, item2, 19, item2 + 6, 1);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1730,14 +1499,14 @@ START_TEST(test_reply_line_too_long)
     verify_reply_at(&b, cmds, 1, 4, true, &run);
     ck_assert_uint_eq(run.n, 1);
     expect_reply(&run.out[0], SP_MEMCACHE_REPLY_VERSION, 0, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     b.len -= 2;
     tb_str(&b, "v\r\n");
     verify_reply_at(&b, cmds, 1, 4, true, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, "reply line too long");
     ck_assert_uint_eq(run.offset, SP_MEMCACHE_MAX_LINE);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1746,44 +1515,22 @@ Suite *
 sp_test_memcache_suite(void)
 {
     Suite *s = suite_create("memcache");
-    TCase *table = tcase_create("command table");
-    TCase *req = tcase_create("request parser");
-    TCase *reply = tcase_create("reply parser");
 
-    tcase_add_test(table, test_table_sorted_and_found);
-    tcase_add_test(table, test_table_misses);
-    tcase_add_test(table, test_table_rows_sane);
-    tcase_add_test(table, test_table_spot_checks);
-    suite_add_tcase(s, table);
-
-    tcase_set_timeout(req, 120);
-    tcase_add_test(req, test_req_storage);
-    tcase_add_test(req, test_req_storage_numbers);
-    tcase_add_test(req, test_req_get_1000_keys);
-    tcase_add_test(req, test_req_retrieval_variants);
-    tcase_add_test(req, test_req_delete_arith_touch);
-    tcase_add_test(req, test_req_meta);
-    tcase_add_test(req, test_req_local);
-    tcase_add_test(req, test_req_unknown_resync);
-    tcase_add_test(req, test_req_key_250_251);
-    tcase_add_test(req, test_req_noreply_variants);
-    tcase_add_test(req, test_req_line_bytes);
-    tcase_add_test(req, test_req_stream_offset);
-    tcase_add_test(req, test_req_big_value);
-    tcase_add_test(req, test_req_value_caps);
-    tcase_add_test(req, test_req_bad_data_chunk);
-    tcase_add_test(req, test_req_error_storage_framing);
-    tcase_add_test(req, test_req_error_line_too_long);
-    suite_add_tcase(s, req);
-
-    tcase_set_timeout(reply, 120);
-    tcase_add_test(reply, test_reply_lines);
-    tcase_add_test(reply, test_reply_get_items);
-    tcase_add_test(reply, test_reply_get_error);
-    tcase_add_test(reply, test_reply_meta);
-    tcase_add_test(reply, test_reply_big_value);
-    tcase_add_test(reply, test_reply_errors);
-    tcase_add_test(reply, test_reply_line_too_long);
-    suite_add_tcase(s, reply);
+    SP_TEST_CASE(s, "command table", 0, test_table_sorted_and_found,
+                 test_table_misses, test_table_rows_sane,
+                 test_table_spot_checks);
+    SP_TEST_CASE(s, "request parser", 120, test_req_storage,
+                 test_req_storage_numbers, test_req_get_1000_keys,
+                 test_req_retrieval_variants, test_req_delete_arith_touch,
+                 test_req_meta, test_req_local, test_req_unknown_resync,
+                 test_req_key_250_251, test_req_noreply_variants,
+                 test_req_line_bytes, test_req_stream_offset,
+                 test_req_big_value, test_req_value_caps,
+                 test_req_bad_data_chunk, test_req_error_storage_framing,
+                 test_req_error_line_too_long);
+    SP_TEST_CASE(s, "reply parser", 120, test_reply_lines,
+                 test_reply_get_items, test_reply_get_error, test_reply_meta,
+                 test_reply_big_value, test_reply_errors,
+                 test_reply_line_too_long);
     return s;
 }

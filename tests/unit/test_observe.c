@@ -124,12 +124,7 @@ END_TEST
 Suite *
 sp_test_observe_suite(void)
 {
-    Suite *s = suite_create("observe");
-    TCase *tc = tcase_create("observe");
-
-    tcase_add_test(tc, test_hist_buckets_and_quantiles);
-    tcase_add_test(tc, test_sketch_keeps_the_heavy_hitters);
-    tcase_add_test(tc, test_slowlog_key_extraction);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("observe", test_hist_buckets_and_quantiles,
+                         test_sketch_keeps_the_heavy_hitters,
+                         test_slowlog_key_extraction);
 }

@@ -9,79 +9,16 @@
  * parser stopped, the error text); the largest samples use a few split
  * points instead of all of them.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sp_redis.h"
-#include "sp_test.h"
+#include "sp_test_parse.h"
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define RUN_MAX   16          /* messages one sample may hold */
 
-/*
- * For the loops that feed samples millions of times: Check's ck_assert
- * records a mark point (a write to the runner) even when it holds.
- */
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            ck_abort_msg("%s:%d: %s", __FILE__, __LINE__, #cond);           \
-        }                                                                   \
-    } while (0)
-
 /* ---- building samples ----------------------------------------------------- */
-
-struct tbuf {
-    uint8_t *data;
-    size_t   len;
-    size_t   cap;
-};
-
-static void
-tb_put(struct tbuf *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-
-        while (cap < b->len + n) {
-            cap *= 2;
-        }
-        b->data = realloc(b->data, cap);
-        CHECK(b->data != NULL);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-static void
-tb_str(struct tbuf *b, const char *s)
-{
-    tb_put(b, s, strlen(s));
-}
-
-static void
-tb_printf(struct tbuf *b, const char *fmt, ...)
-{
-    char text[64];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    ck_assert(n > 0 && (size_t)n < sizeof(text));
-    tb_put(b, text, (size_t)n);
-}
-
-static void
-tb_free(struct tbuf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
 
 /*
  * Appends one multibulk request of argc arguments (lens NULL: strlen);
@@ -126,157 +63,91 @@ struct req_out {
 };
 
 struct req_run {
+    SP_TEST_RUN_HEAD;
     struct req_out out[RUN_MAX];
-    size_t   n;
-    sp_parse_status_t status;       /* ERROR, or AGAIN: no error */
-    char     error[64];
-    uint64_t offset;                /* where the parser stopped */
 };
 
-/*
- * Feeds data[0..len) to a fresh request parser (stream offset `base`) in
- * chunks: two, split at `split`, when split > 0; otherwise of `step` bytes.
- * Each DONE's rest of chunk is fed again, as a caller does.
- */
+struct req_cfg {
+    uint32_t keys_cap;
+    uint64_t base;                  /* the stream offset to start at */
+};
+
+/* Eight keys recorded, at stream offset 0. */
+static const struct req_cfg req_default = { 8, 0 };
+
+SP_TEST_STEP(req_step, struct sp_redis_req_parser, sp_redis_req_parse)
+
 static void
-run_req(const uint8_t *data, size_t len, size_t split, size_t step,
-        uint32_t keys_cap, uint64_t base, struct req_run *run)
+req_done(const struct sp_test_feed *f, void *r, uint64_t end)
 {
+    const struct sp_redis_req_parser *p = f->parser;
+    const struct req_cfg *cfg = f->cfg;
+    struct req_run *run = r;
+    struct req_out *o = &run->out[run->n++];
+
+    CHECK(run->n <= RUN_MAX);
+    o->command = p->command;
+    memcpy(o->name, p->name, sizeof(o->name));
+    o->name_len = p->name_len;
+    o->nargs = p->nargs;
+    o->start = p->start;
+    o->end = p->end;
+    o->inline_form = p->inline_form;
+    o->nkeys = p->nkeys;
+    o->keys_truncated = p->keys_truncated;
+    o->arg1 = p->arg1;
+    CHECK(p->nkeys <= cfg->keys_cap);
+    o->keys = sp_test_copy(run, p->keys, p->nkeys, sizeof(*p->keys));
+    CHECK(p->end == end);
+}
+
+/* Feeds a sample to a fresh request parser (see sp_test_feed). */
+static void
+run_req(const void *c, const uint8_t *data, size_t len, size_t split,
+        size_t step, void *run)
+{
+    const struct req_cfg *cfg = c;
     struct sp_redis_req_parser p;
-    struct sp_span *keys = calloc(keys_cap + 1, sizeof(*keys));
-    size_t at = 0;
+    struct sp_span *keys = calloc(cfg->keys_cap + 1, sizeof(*keys));
+    struct sp_test_feed f = { req_step, &p, &p.offset, &p.error, cfg->base,
+                              cfg, req_done };
 
     CHECK(keys != NULL);
-    memset(run, 0, sizeof(*run));
-    run->status = SP_PARSE_AGAIN;
-    sp_redis_req_init(&p, base, keys, keys_cap);
-    while (at < len && run->status != SP_PARSE_ERROR) {
-        size_t end = split > 0 ? (at < split ? split : len)
-                               : (len - at > step ? at + step : len);
-
-        while (at < end) {
-            size_t used = SIZE_MAX;
-
-            run->status = sp_redis_req_parse(&p, data + at, end - at, &used);
-            CHECK(used <= end - at);
-            at += used;
-            CHECK(p.offset == base + at);
-            if (run->status == SP_PARSE_ERROR) {
-                CHECK(p.error != NULL);
-                snprintf(run->error, sizeof(run->error), "%s", p.error);
-                /* the error stays */
-                CHECK(sp_redis_req_parse(&p, data + at, end - at, &used)
-                      == SP_PARSE_ERROR);
-                CHECK(used == 0);
-                break;
-            }
-            if (run->status == SP_PARSE_AGAIN) {
-                CHECK(at == end);
-                break;
-            }
-            {
-                struct req_out *o = &run->out[run->n++];
-
-                CHECK(used > 0);
-                CHECK(run->n <= RUN_MAX);
-                o->command = p.command;
-                memcpy(o->name, p.name, sizeof(o->name));
-                o->name_len = p.name_len;
-                o->nargs = p.nargs;
-                o->start = p.start;
-                o->end = p.end;
-                o->inline_form = p.inline_form;
-                o->nkeys = p.nkeys;
-                o->keys_truncated = p.keys_truncated;
-                o->arg1 = p.arg1;
-                CHECK(p.nkeys <= keys_cap);
-                o->keys = calloc(p.nkeys + 1, sizeof(*o->keys));
-                CHECK(o->keys != NULL);
-                memcpy(o->keys, keys, p.nkeys * sizeof(*keys));
-                CHECK(p.end == base + at);
-            }
-        }
-    }
-    if (run->status == SP_PARSE_DONE) {
-        run->status = SP_PARSE_AGAIN;       /* nothing pending either way */
-    }
-    run->offset = p.offset;
+    sp_redis_req_init(&p, cfg->base, keys, cfg->keys_cap);
+    sp_test_feed(&f, data, len, split, step, run, sizeof(struct req_run));
     free(keys);
 }
 
 static void
-req_run_free(struct req_run *run)
+req_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].keys);
-    }
+    const struct req_out *x = a, *y = b;
+
+    SP_SAME(x->command == y->command);
+    SP_SAME(strcmp(x->name, y->name) == 0);
+    SP_SAME(x->name_len == y->name_len);
+    SP_SAME(x->nargs == y->nargs);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->inline_form == y->inline_form);
+    SP_SAME(x->nkeys == y->nkeys);
+    SP_SAME(x->keys_truncated == y->keys_truncated);
+    SP_SAME(x->arg1.offset == y->arg1.offset);
+    SP_SAME(x->arg1.len == y->arg1.len);
+    SP_SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
 }
 
-static void
-req_run_same(const struct req_run *a, const struct req_run *b,
-             size_t split, size_t step)
-{
-#define SAME(cond)                                                          \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            ck_abort_msg("split %zu step %zu: %s", split, step, #cond);     \
-        }                                                                   \
-    } while (0)
-    SAME(a->n == b->n);
-    SAME(a->status == b->status);
-    SAME(strcmp(a->error, b->error) == 0);
-    SAME(a->offset == b->offset);
-    for (size_t i = 0; i < a->n; i++) {
-        const struct req_out *x = &a->out[i], *y = &b->out[i];
+static const struct sp_test_way req_way =
+    SP_TEST_WAY(struct req_run, run_req, req_out_same);
 
-        SAME(x->command == y->command);
-        SAME(strcmp(x->name, y->name) == 0);
-        SAME(x->name_len == y->name_len);
-        SAME(x->nargs == y->nargs);
-        SAME(x->start == y->start);
-        SAME(x->end == y->end);
-        SAME(x->inline_form == y->inline_form);
-        SAME(x->nkeys == y->nkeys);
-        SAME(x->keys_truncated == y->keys_truncated);
-        SAME(x->arg1.offset == y->arg1.offset);
-        SAME(x->arg1.len == y->arg1.len);
-        SAME(memcmp(x->keys, y->keys, x->nkeys * sizeof(*x->keys)) == 0);
-    }
-#undef SAME
-}
-
-/* The chunk sizes every sample is also fed in (1: a byte at a time). */
-static const size_t sp_test_steps[] = { 1, 2, 3, 7, 64, 4096 };
-
-/*
- * Parses a sample whole into *whole, then every other way, all of which
- * must agree with it; every_split: at every byte position, else a few.
- */
+/* Every way of feeding a sample, as sp_test_every_way. */
 static void
 verify_req_at(const struct tbuf *b, uint32_t keys_cap, bool every_split,
               uint64_t base, struct req_run *whole)
 {
-    struct req_run other;
-    size_t few[] = { 1, 2, b->len / 3, b->len / 2, b->len - 2, b->len - 1 };
+    struct req_cfg cfg = { keys_cap, base };
 
-    run_req(b->data, b->len, 0, b->len, keys_cap, base, whole);
-    for (size_t k = 1; every_split && k < b->len; k++) {
-        run_req(b->data, b->len, k, 0, keys_cap, base, &other);
-        req_run_same(whole, &other, k, 0);
-        req_run_free(&other);
-    }
-    for (size_t i = 0; !every_split && i < NELEMS(few); i++) {
-        if (few[i] > 0 && few[i] < b->len) {
-            run_req(b->data, b->len, few[i], 0, keys_cap, base, &other);
-            req_run_same(whole, &other, few[i], 0);
-            req_run_free(&other);
-        }
-    }
-    for (size_t i = 0; i < NELEMS(sp_test_steps); i++) {
-        run_req(b->data, b->len, 0, sp_test_steps[i], keys_cap, base, &other);
-        req_run_same(whole, &other, 0, sp_test_steps[i]);
-        req_run_free(&other);
-    }
+    sp_test_every_way(&req_way, &cfg, b, every_split, whole);
 }
 
 static void
@@ -308,24 +179,9 @@ expect_key(const struct req_out *o, uint32_t i, uint64_t offset, uint32_t len)
 }
 
 /* A sample that must fail with `error` at buffer offset `at`. */
-static void
-expect_req_error(const char *sample, size_t len, const char *error,
-                 uint64_t at)
-{
-    struct tbuf b = { 0 };
-    struct req_run run;
-
-    tb_put(&b, sample, len);
-    verify_req(&b, 8, &run);
-    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
-    ck_assert_str_eq(run.error, error);
-    ck_assert_uint_eq(run.offset, at);
-    req_run_free(&run);
-    tb_free(&b);
-}
-
 #define EXPECT_REQ_ERROR(s, error, at) \
-    expect_req_error((s), sizeof(s) - 1, (error), (at))
+    sp_test_expect_error(&req_way, &req_default, (s), sizeof(s) - 1,       \
+                         (error), (at))
 
 /* ---- command table ---------------------------------------------------------- */
 
@@ -606,7 +462,7 @@ START_TEST(test_req_get_set)
     ck_assert_uint_eq(run.out[1].nkeys, 1);
     expect_key(&run.out[1], 0, set[1], 3);
     ck_assert(!run.out[1].keys_truncated);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -636,7 +492,7 @@ START_TEST(test_req_mget_mset_del)
     expect_req(&run.out[2], "del", 4, run.out[1].end, b.len);
     ck_assert_uint_eq(run.out[2].nkeys, 3);
     expect_key(&run.out[2], 2, del[3], 3);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -667,7 +523,7 @@ START_TEST(test_req_eval_evalsha)
     ck_assert_uint_eq(run.out[2].nkeys, 2);
     expect_key(&run.out[2], 0, zu[2], 2);
     expect_key(&run.out[2], 1, zu[3], 2);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -697,7 +553,7 @@ START_TEST(test_req_eval_bad_numkeys)
     ck_assert_uint_eq(run.out[NELEMS(counts)].nkeys, 2);
     expect_key(&run.out[NELEMS(counts)], 0, offs[3], 2);
     expect_key(&run.out[NELEMS(counts)], 1, offs[4], 2);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -729,7 +585,7 @@ START_TEST(test_req_local_commands)
     ck_assert_int_eq(run.out[3].command->local, SP_REDIS_LOCAL_SELECT);
     ck_assert_int_eq(run.out[4].command->local, SP_REDIS_LOCAL_AUTH);
     ck_assert_int_eq(run.out[5].command->local, SP_REDIS_LOCAL_QUIT);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -769,7 +625,7 @@ START_TEST(test_req_inline)
     ck_assert_uint_eq(run.out[4].nkeys, 3);
     expect_key(&run.out[4], 2, 66, 1);
     ck_assert(!sp_redis_command_arity_ok(run.out[4].command, 6));
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -794,7 +650,7 @@ START_TEST(test_req_pipeline_and_skips)
     ck_assert(run.out[2].inline_form);
     expect_req(&run.out[3], "set", 3, 51, b.len - 6);
     ck_assert_uint_eq(run.offset, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -817,7 +673,7 @@ START_TEST(test_req_mixed_case)
     }
     expect_req(&run.out[NELEMS(names)], "zrangebyscore", 4,
                run.out[NELEMS(names)].start, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -853,7 +709,7 @@ START_TEST(test_req_unknown)
     ck_assert_str_eq(run.out[3].name, "scan");
     ck_assert(run.out[3].inline_form);
     expect_req(&run.out[4], "get", 2, run.out[4].start, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -881,7 +737,7 @@ START_TEST(test_req_empty_and_binary_args)
     expect_key(&run.out[2], 0, mg[1], 0);
     expect_key(&run.out[2], 1, mg[2], 1);
     expect_key(&run.out[2], 2, mg[3], 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -908,7 +764,7 @@ START_TEST(test_req_big_value)
     expect_req(&run.out[0], "set", 3, 0, run.out[1].start);
     expect_key(&run.out[0], 0, offs[1], 6);
     expect_req(&run.out[1], "get", 2, offs[2] + size + 2, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
     free(value);
 }
@@ -939,13 +795,13 @@ START_TEST(test_req_many_keys)
     for (uint32_t i = 0; i < NKEYS; i++) {
         expect_key(&run.out[0], i, offs[i + 1], (uint32_t)strlen(names[i]));
     }
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     verify_req_at(&b, 100, false, 0, &run);
     ck_assert_uint_eq(run.out[0].nkeys, 100);
     ck_assert(run.out[0].keys_truncated);
     expect_key(&run.out[0], 99, offs[100], (uint32_t)strlen(names[99]));
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* a FORWARD command with many keys records only its routing key */
     argv[0] = "SDIFF";
@@ -956,7 +812,7 @@ START_TEST(test_req_many_keys)
     ck_assert_uint_eq(run.out[0].nkeys, 1);
     ck_assert(!run.out[0].keys_truncated);
     expect_key(&run.out[0], 0, offs[1], 5);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
     free(names);
     free(argv);
@@ -978,7 +834,7 @@ START_TEST(test_req_stream_offset)
     expect_req(&run.out[0], "get", 2, base, base + b.len);
     expect_key(&run.out[0], 0, base + offs[1], 3);
     ck_assert_uint_eq(run.offset, base + b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1034,7 +890,7 @@ START_TEST(test_req_largest_lengths)
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 0);
     ck_assert_uint_eq(run.offset, b.len);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1083,7 +939,7 @@ START_TEST(test_req_error_inline)
     ck_assert_uint_eq(run.n, 1);
     expect_req(&run.out[0], "get", 2, 0, b.len);
     expect_key(&run.out[0], 0, 4, SP_REDIS_MAX_INLINE - 4);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     b.len--;
     tb_str(&b, "k\r\n");
@@ -1092,7 +948,7 @@ START_TEST(test_req_error_inline)
     ck_assert_str_eq(run.error, "too big inline request");
     ck_assert_uint_eq(run.offset, SP_REDIS_MAX_INLINE);
     ck_assert_uint_eq(run.n, 0);
-    req_run_free(&run);
+    sp_test_run_free(&run);
 
     /* a request before the long line is still parsed */
     b.len = 0;
@@ -1105,7 +961,7 @@ START_TEST(test_req_error_inline)
     ck_assert_str_eq(run.error, "too big inline request");
     ck_assert_uint_eq(run.offset, 6 + SP_REDIS_MAX_INLINE);
     ck_assert_uint_eq(run.n, 1);
-    req_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1123,151 +979,95 @@ struct reply_out {
 };
 
 struct reply_run {
+    SP_TEST_RUN_HEAD;
     struct reply_out out[RUN_MAX];
-    size_t   n;
-    sp_parse_status_t status;
-    char     error[64];
-    uint64_t offset;
 };
 
+struct reply_cfg {
+    uint32_t stack_cap;
+    uint32_t elements_cap;
+};
+
+SP_TEST_STEP(reply_step, struct sp_redis_reply_parser, sp_redis_reply_parse)
+
 static void
-run_reply(const uint8_t *data, size_t len, size_t split, size_t step,
-          uint32_t stack_cap, uint32_t elements_cap, struct reply_run *run)
+reply_done(const struct sp_test_feed *f, void *r, uint64_t end)
 {
+    const struct sp_redis_reply_parser *p = f->parser;
+    const struct reply_cfg *cfg = f->cfg;
+    struct reply_run *run = r;
+    struct reply_out *o = &run->out[run->n++];
+
+    CHECK(run->n <= RUN_MAX);
+    o->type = p->type;
+    o->nil = p->nil;
+    o->integer = p->integer;
+    o->start = p->start;
+    o->end = p->end;
+    o->nelements = p->nelements;
+    CHECK(p->nelements <= cfg->elements_cap);
+    o->elements = sp_test_copy(run, p->elements, p->nelements,
+                               sizeof(*p->elements));
+    CHECK(p->end == end);
+    CHECK(p->depth == 0);
+}
+
+/* Feeds a sample to a fresh reply parser (see sp_test_feed). */
+static void
+run_reply(const void *c, const uint8_t *data, size_t len, size_t split,
+          size_t step, void *run)
+{
+    const struct reply_cfg *cfg = c;
     struct sp_redis_reply_parser p;
-    int64_t *stack = calloc(stack_cap + 1, sizeof(*stack));
-    struct sp_span *elements = calloc(elements_cap + 1,
-                                           sizeof(*elements));
-    size_t at = 0;
+    int64_t *stack = calloc(cfg->stack_cap + 1, sizeof(*stack));
+    struct sp_span *elements = calloc(cfg->elements_cap + 1,
+                                      sizeof(*elements));
+    struct sp_test_feed f = { reply_step, &p, &p.offset, &p.error, 0, cfg,
+                              reply_done };
 
     CHECK(stack != NULL && elements != NULL);
-    memset(run, 0, sizeof(*run));
-    run->status = SP_PARSE_AGAIN;
-    sp_redis_reply_init(&p, 0, stack, stack_cap, elements, elements_cap);
-    while (at < len && run->status != SP_PARSE_ERROR) {
-        size_t end = split > 0 ? (at < split ? split : len)
-                               : (len - at > step ? at + step : len);
-
-        while (at < end) {
-            size_t used = SIZE_MAX;
-
-            run->status = sp_redis_reply_parse(&p, data + at, end - at,
-                                               &used);
-            CHECK(used <= end - at);
-            at += used;
-            CHECK(p.offset == at);
-            if (run->status == SP_PARSE_ERROR) {
-                CHECK(p.error != NULL);
-                snprintf(run->error, sizeof(run->error), "%s", p.error);
-                CHECK(sp_redis_reply_parse(&p, data + at, end - at, &used)
-                      == SP_PARSE_ERROR);
-                CHECK(used == 0);
-                break;
-            }
-            if (run->status == SP_PARSE_AGAIN) {
-                CHECK(at == end);
-                break;
-            }
-            {
-                struct reply_out *o = &run->out[run->n++];
-
-                CHECK(run->n <= RUN_MAX);
-                CHECK(used > 0);
-                o->type = p.type;
-                o->nil = p.nil;
-                o->integer = p.integer;
-                o->start = p.start;
-                o->end = p.end;
-                o->nelements = p.nelements;
-                CHECK(p.nelements <= elements_cap);
-                o->elements = calloc(p.nelements + 1, sizeof(*o->elements));
-                CHECK(o->elements != NULL);
-                memcpy(o->elements, elements,
-                       p.nelements * sizeof(*elements));
-                CHECK(p.end == at);
-                CHECK(p.depth == 0);
-            }
-        }
-    }
-    if (run->status == SP_PARSE_DONE) {
-        run->status = SP_PARSE_AGAIN;       /* nothing pending either way */
-    }
-    run->offset = p.offset;
+    sp_redis_reply_init(&p, 0, stack, cfg->stack_cap, elements,
+                        cfg->elements_cap);
+    sp_test_feed(&f, data, len, split, step, run, sizeof(struct reply_run));
     free(stack);
     free(elements);
 }
 
 static void
-reply_run_free(struct reply_run *run)
+reply_out_same(const void *a, const void *b, size_t split, size_t step)
 {
-    for (size_t i = 0; i < run->n; i++) {
-        free(run->out[i].elements);
-    }
+    const struct reply_out *x = a, *y = b;
+
+    SP_SAME(x->type == y->type);
+    SP_SAME(x->nil == y->nil);
+    SP_SAME(x->integer == y->integer);
+    SP_SAME(x->start == y->start);
+    SP_SAME(x->end == y->end);
+    SP_SAME(x->nelements == y->nelements);
+    SP_SAME(memcmp(x->elements, y->elements,
+                   x->nelements * sizeof(*x->elements)) == 0);
 }
 
-static void
-reply_run_same(const struct reply_run *a, const struct reply_run *b,
-               size_t split, size_t step)
-{
-#define SAME(cond)                                                          \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            ck_abort_msg("split %zu step %zu: %s", split, step, #cond);     \
-        }                                                                   \
-    } while (0)
-    SAME(a->n == b->n);
-    SAME(a->status == b->status);
-    SAME(strcmp(a->error, b->error) == 0);
-    SAME(a->offset == b->offset);
-    for (size_t i = 0; i < a->n; i++) {
-        const struct reply_out *x = &a->out[i], *y = &b->out[i];
-
-        SAME(x->type == y->type);
-        SAME(x->nil == y->nil);
-        SAME(x->integer == y->integer);
-        SAME(x->start == y->start);
-        SAME(x->end == y->end);
-        SAME(x->nelements == y->nelements);
-        SAME(memcmp(x->elements, y->elements,
-                    x->nelements * sizeof(*x->elements)) == 0);
-    }
-#undef SAME
-}
+static const struct sp_test_way reply_way =
+    SP_TEST_WAY(struct reply_run, run_reply, reply_out_same);
 
 static void
 verify_reply_at(const struct tbuf *b, uint32_t stack_cap,
                 uint32_t elements_cap, bool every_split,
                 struct reply_run *whole)
 {
-    struct reply_run other;
-    size_t few[] = { 1, 2, b->len / 3, b->len / 2, b->len - 2, b->len - 1 };
+    struct reply_cfg cfg = { stack_cap, elements_cap };
 
-    run_reply(b->data, b->len, 0, b->len, stack_cap, elements_cap, whole);
-    for (size_t k = 1; every_split && k < b->len; k++) {
-        run_reply(b->data, b->len, k, 0, stack_cap, elements_cap, &other);
-        reply_run_same(whole, &other, k, 0);
-        reply_run_free(&other);
-    }
-    for (size_t i = 0; !every_split && i < NELEMS(few); i++) {
-        if (few[i] > 0 && few[i] < b->len) {
-            run_reply(b->data, b->len, few[i], 0, stack_cap, elements_cap,
-                      &other);
-            reply_run_same(whole, &other, few[i], 0);
-            reply_run_free(&other);
-        }
-    }
-    for (size_t i = 0; i < NELEMS(sp_test_steps); i++) {
-        run_reply(b->data, b->len, 0, sp_test_steps[i], stack_cap,
-                  elements_cap, &other);
-        reply_run_same(whole, &other, 0, sp_test_steps[i]);
-        reply_run_free(&other);
-    }
+    sp_test_every_way(&reply_way, &cfg, b, every_split, whole);
 }
+
+/* A stack and elements of eight. */
+static const struct reply_cfg reply_default = { 8, 8 };
 
 static void
 verify_reply(const struct tbuf *b, struct reply_run *whole)
 {
-    verify_reply_at(b, 8, 8, true, whole);
+    sp_test_every_way(&reply_way, &reply_default, b, true, whole);
 }
 
 static void
@@ -1281,24 +1081,10 @@ expect_reply(const struct reply_out *o, sp_redis_reply_type_t type,
     ck_assert_uint_eq(o->end, end);
 }
 
-static void
-expect_reply_error(const char *sample, size_t len, const char *error,
-                   uint64_t at)
-{
-    struct tbuf b = { 0 };
-    struct reply_run run;
-
-    tb_put(&b, sample, len);
-    verify_reply(&b, &run);
-    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
-    ck_assert_str_eq(run.error, error);
-    ck_assert_uint_eq(run.offset, at);
-    reply_run_free(&run);
-    tb_free(&b);
-}
-
+/* A reply that must fail with `error` at buffer offset `at`. */
 #define EXPECT_REPLY_ERROR(s, error, at) \
-    expect_reply_error((s), sizeof(s) - 1, (error), (at))
+    sp_test_expect_error(&reply_way, &reply_default, (s), sizeof(s) - 1,   \
+                         (error), (at))
 
 /* Each simple reply alone, then all of them pipelined. */
 START_TEST(test_reply_simple)
@@ -1341,10 +1127,11 @@ START_TEST(test_reply_simple)
         expect_reply(&run.out[0], samples[i].type, samples[i].nil,
                      samples[i].integer, 0, len);
         ck_assert_uint_eq(run.out[0].nelements, 0);
-        reply_run_free(&run);
+        sp_test_run_free(&run);
         tb_free(&b);
     }
-    run_reply(all.data, all.len, 0, all.len, 4, 4, &run);
+    run_reply(&(const struct reply_cfg){ 4, 4 }, all.data, all.len, 0,
+              all.len, &run);
     ck_assert_uint_eq(run.n, NELEMS(samples));
     for (size_t i = 0, at = 0; i < NELEMS(samples); i++) {
         size_t len = strlen(samples[i].text);
@@ -1353,7 +1140,7 @@ START_TEST(test_reply_simple)
                      samples[i].integer, at, at + len);
         at += len;
     }
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&all);
 }
 END_TEST
@@ -1383,7 +1170,7 @@ START_TEST(test_reply_mget_elements)
     ck_assert_uint_eq(run.out[1].elements[0].len, 4);
     ck_assert_uint_eq(run.out[1].elements[2].offset, 44);
     ck_assert_uint_eq(run.out[1].elements[2].len, 9);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     /* room for two elements: the rest are parsed, not recorded */
     verify_reply_at(&b, 8, 2, true, &run);
@@ -1391,7 +1178,7 @@ START_TEST(test_reply_mget_elements)
     ck_assert_uint_eq(run.out[0].nelements, 2);
     ck_assert_int_eq(run.out[0].integer, 4);
     ck_assert_uint_eq(run.out[0].elements[1].offset, 11);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1415,17 +1202,17 @@ START_TEST(test_reply_nested_depth3)
     ck_assert_uint_eq(run.out[0].elements[2].len, 4);
     ck_assert_uint_eq(run.out[0].elements[3].offset, 32);
     ck_assert_uint_eq(run.out[0].elements[3].len, 5);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     /* three levels need a stack of three */
     verify_reply_at(&b, 3, 8, true, &run);
     ck_assert_uint_eq(run.n, 1);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     verify_reply_at(&b, 2, 8, true, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, "reply nested too deep");
     ck_assert_uint_eq(run.offset, 11);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1450,14 +1237,14 @@ START_TEST(test_reply_nested_depth10000)
     ck_assert_uint_eq(run.out[0].elements[0].len, 4 * DEPTH);
     expect_reply(&run.out[1], SP_REDIS_REPLY_STATUS, false, 0,
                  4 * DEPTH + 4, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
 
     verify_reply_at(&b, DEPTH - 1, 4, false, &run);
     ck_assert_int_eq(run.status, SP_PARSE_ERROR);
     ck_assert_str_eq(run.error, "reply nested too deep");
     ck_assert_uint_eq(run.offset, 4 * DEPTH - 1);
     ck_assert_uint_eq(run.n, 0);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1483,7 +1270,7 @@ START_TEST(test_reply_big_bulk)
     ck_assert_uint_eq(run.out[0].elements[0].offset, 4);
     ck_assert_uint_eq(run.out[0].elements[0].len, 10 + size + 2);
     ck_assert_uint_eq(run.out[0].elements[1].len, 4);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1525,7 +1312,7 @@ START_TEST(test_reply_large_count)
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 0);
     ck_assert_uint_eq(run.offset, b.len);
-    reply_run_free(&run);
+    sp_test_run_free(&run);
     tb_free(&b);
 }
 END_TEST
@@ -1534,48 +1321,24 @@ Suite *
 sp_test_redis_suite(void)
 {
     Suite *s = suite_create("redis");
-    TCase *table = tcase_create("command table");
-    TCase *req = tcase_create("request parser");
-    TCase *reply = tcase_create("reply parser");
 
-    tcase_add_test(table, test_table_sorted_and_found);
-    tcase_add_test(table, test_table_lookup_case_and_misses);
-    tcase_add_test(table, test_table_rows_sane);
-    tcase_add_test(table, test_table_spot_checks);
-    tcase_add_test(table, test_table_nutcracker_commands);
-    tcase_add_test(table, test_table_arity);
-    suite_add_tcase(s, table);
-
-    tcase_set_timeout(req, 120);
-    tcase_add_test(req, test_req_get_set);
-    tcase_add_test(req, test_req_mget_mset_del);
-    tcase_add_test(req, test_req_eval_evalsha);
-    tcase_add_test(req, test_req_eval_bad_numkeys);
-    tcase_add_test(req, test_req_local_commands);
-    tcase_add_test(req, test_req_inline);
-    tcase_add_test(req, test_req_pipeline_and_skips);
-    tcase_add_test(req, test_req_mixed_case);
-    tcase_add_test(req, test_req_unknown);
-    tcase_add_test(req, test_req_empty_and_binary_args);
-    tcase_add_test(req, test_req_big_value);
-    tcase_add_test(req, test_req_many_keys);
-    tcase_add_test(req, test_req_stream_offset);
-    tcase_add_test(req, test_req_error_multibulk_length);
-    tcase_add_test(req, test_req_error_bulk_length);
-    tcase_add_test(req, test_req_largest_lengths);
-    tcase_add_test(req, test_req_error_dollar);
-    tcase_add_test(req, test_req_error_bulk_crlf);
-    tcase_add_test(req, test_req_error_inline);
-    suite_add_tcase(s, req);
-
-    tcase_set_timeout(reply, 120);
-    tcase_add_test(reply, test_reply_simple);
-    tcase_add_test(reply, test_reply_mget_elements);
-    tcase_add_test(reply, test_reply_nested_depth3);
-    tcase_add_test(reply, test_reply_nested_depth10000);
-    tcase_add_test(reply, test_reply_big_bulk);
-    tcase_add_test(reply, test_reply_errors);
-    tcase_add_test(reply, test_reply_large_count);
-    suite_add_tcase(s, reply);
+    SP_TEST_CASE(s, "command table", 0, test_table_sorted_and_found,
+                 test_table_lookup_case_and_misses, test_table_rows_sane,
+                 test_table_spot_checks, test_table_nutcracker_commands,
+                 test_table_arity);
+    SP_TEST_CASE(s, "request parser", 120, test_req_get_set,
+                 test_req_mget_mset_del, test_req_eval_evalsha,
+                 test_req_eval_bad_numkeys, test_req_local_commands,
+                 test_req_inline, test_req_pipeline_and_skips,
+                 test_req_mixed_case, test_req_unknown,
+                 test_req_empty_and_binary_args, test_req_big_value,
+                 test_req_many_keys, test_req_stream_offset,
+                 test_req_error_multibulk_length, test_req_error_bulk_length,
+                 test_req_largest_lengths, test_req_error_dollar,
+                 test_req_error_bulk_crlf, test_req_error_inline);
+    SP_TEST_CASE(s, "reply parser", 120, test_reply_simple,
+                 test_reply_mget_elements, test_reply_nested_depth3,
+                 test_reply_nested_depth10000, test_reply_big_bulk,
+                 test_reply_errors, test_reply_large_count);
     return s;
 }

@@ -8,24 +8,13 @@
 #include "sp_seg.h"
 #include "sp_test.h"
 
-static struct sp_mbuf *
-filled(struct sp_mbuf_pool *pool, const char *text)
-{
-    struct sp_mbuf *m = sp_mbuf_get(pool);
-    size_t len = strlen(text);
-
-    memcpy(m->last, text, len);
-    m->last += len;
-    return m;
-}
-
 static void
 chain3(struct sp_mbuf_pool *pool, struct sp_mbuf_chain *chain)
 {
     sp_mbuf_chain_init(chain);
-    sp_mbuf_chain_append(chain, filled(pool, "abcd"));
-    sp_mbuf_chain_append(chain, filled(pool, "efgh"));
-    sp_mbuf_chain_append(chain, filled(pool, "ijkl"));
+    sp_mbuf_chain_append(chain, mbuf_filled(pool, "abcd"));
+    sp_mbuf_chain_append(chain, mbuf_filled(pool, "efgh"));
+    sp_mbuf_chain_append(chain, mbuf_filled(pool, "ijkl"));
 }
 
 START_TEST(test_refs_and_merge)
@@ -35,7 +24,7 @@ START_TEST(test_refs_and_merge)
     struct sp_mbuf *m;
 
     sp_mbuf_pool_init(&pool, 512);
-    m = filled(&pool, "hello world");
+    m = mbuf_filled(&pool, "hello world");
     ck_assert_int_eq(sp_seglist_push(&list, m, m->pos, 5), 0);
     ck_assert_int_eq(sp_seglist_push(&list, m, m->pos + 5, 6), 0);
     ck_assert_uint_eq(list.n, 1);               /* contiguous: merged */
@@ -116,12 +105,7 @@ END_TEST
 Suite *
 sp_test_seg_suite(void)
 {
-    Suite *s = suite_create("seg");
-    TCase *tc = tcase_create("seg");
-
-    tcase_add_test(tc, test_refs_and_merge);
-    tcase_add_test(tc, test_chain_range_and_slice);
-    tcase_add_test(tc, test_iov_and_partial_writes);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("seg", test_refs_and_merge,
+                         test_chain_range_and_slice,
+                         test_iov_and_partial_writes);
 }

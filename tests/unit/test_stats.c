@@ -122,14 +122,8 @@ END_TEST
 Suite *
 sp_test_stats_suite(void)
 {
-    Suite *s = suite_create("stats");
-    TCase *tc = tcase_create("stats");
-
-    tcase_add_test(tc, test_json_matches_nutcracker);
-    tcase_add_test(tc, test_values_and_escaping);
-    tcase_add_test(tc, test_no_pools);
-    tcase_add_test(tc, test_extra_fields_beside_nutcrackers);
-    tcase_add_test(tc, test_sum_over_workers);
-    suite_add_tcase(s, tc);
-    return s;
+    return SP_TEST_SUITE("stats", test_json_matches_nutcracker,
+                         test_values_and_escaping, test_no_pools,
+                         test_extra_fields_beside_nutcrackers,
+                         test_sum_over_workers);
 }
