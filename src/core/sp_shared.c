@@ -134,6 +134,7 @@ sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
     proc->parsers_in_use = 0;
     proc->parsers_free = 0;
     proc->clients_held = 0;
+    proc->memory_used = 0;
 }
 
 void
@@ -152,6 +153,9 @@ sp_stats_slot_add(struct sp_stats_slot *dst, const struct sp_stats_slot *src)
     dst->parsers_free += src->parsers_free;
     dst->clients_paused += src->clients_paused;
     dst->clients_held += src->clients_held;
+    dst->memory_budget += src->memory_budget;
+    dst->memory_used += src->memory_used;
+    dst->budget_pauses += src->budget_pauses;
 }
 
 void

@@ -48,7 +48,10 @@ struct sp_stats_slot {
     int64_t parsers_free;
     int64_t clients_paused;     /* times a client went over its high
                                    watermark and was no longer read */
-    int64_t clients_held;       /* clients not read now (watermark) */
+    int64_t clients_held;       /* clients not read now (flow control) */
+    int64_t memory_budget;      /* worker_memory_budget, bytes */
+    int64_t memory_used;        /* what the budget counts, at the tick */
+    int64_t budget_pauses;      /* clients held back for the budget */
 };
 
 struct sp_shared_header {

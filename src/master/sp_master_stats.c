@@ -92,6 +92,9 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "parsers_free", now.proc.parsers_free },
         { "clients_paused", now.proc.clients_paused },
         { "clients_held", now.proc.clients_held },
+        { "memory_budget", now.proc.memory_budget },
+        { "memory_used", now.proc.memory_used },
+        { "budget_pauses", now.proc.budget_pauses },
     };
     struct sp_stats_report_extra extra = {
         extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra

@@ -33,7 +33,11 @@ def read_replies(sock, n):
     return data
 
 
-class FlowControlTest(sptest.HarnessTestCase):
+class Pipelining:
+    """A proxy of one worker in front of two redis-servers, with GLOBAL
+    keys and POOL keys, and a client that pipelines without reading."""
+    GLOBAL = ""
+    POOL = {}
 
     @classmethod
     def setUpHarness(cls):
@@ -42,13 +46,19 @@ class FlowControlTest(sptest.HarnessTestCase):
         cls.port = sptest.free_port()
         cls.proxy = h.start_shardproxy(
             "global:\n  worker_processes: 1\n" + h.worker_stats_yaml()
+            + cls.GLOBAL
             + pool_yaml("flow", cls.port,
-                        [(b.port, 1, f"s{i}") for i, b in enumerate(cls.backends)]))
+                        [(b.port, 1, f"s{i}") for i, b in enumerate(cls.backends)],
+                        **cls.POOL))
 
     def worker_rss_kb(self):
         return sptest.rss_kb(self.proxy.worker_pids())
 
-    def test_pipeliner_that_does_not_read_is_held_not_closed(self):
+    def pipeline_without_reading(self):
+        """100 MB of GETs from a client that reads nothing: it is held
+        back, another client is served meanwhile, the worker's memory stays
+        bounded; then it reads and gets every reply, in order. Returns the
+        worker's stats while it was held."""
         # KEYS keys with values; one block = a GET of each, its replies known
         with connect(self.port) as c:
             c.sendall(b"".join(resp("SET", f"flow:{i}", f"v{i}") for i in range(KEYS)))
@@ -91,9 +101,8 @@ class FlowControlTest(sptest.HarnessTestCase):
                 other.sendall(resp("GET", f"flow:{i}"))
                 self.assertEqual(read_replies(other, 1),
                                  b"$%d\r\nv%d\r\n" % (len(str(i)) + 1, i))
-        stats = sptest.read_stats(self.proxy.worker_stats(0))
-        self.assertGreaterEqual(stats["clients_paused"], 1)
-        self.assertEqual(stats["clients_held"], 1)
+        held_stats = sptest.read_stats(self.proxy.worker_stats(0))
+        self.assertEqual(held_stats["clients_held"], 1)
         held_rss = self.worker_rss_kb()
         self.assertLess(held_rss, RSS_BOUND_KB, f"worker RSS {held_rss} kB")
 
@@ -130,6 +139,16 @@ class FlowControlTest(sptest.HarnessTestCase):
         print(f"\n  100 MB of GETs held back at {last * len(block) // 1024} kB "
               f"written; worker RSS {rss_start} kB at the start, {held_rss} kB "
               f"held, {peak} kB peak")
+        return held_stats
+
+
+class FlowControlTest(Pipelining, sptest.HarnessTestCase):
+    """The default windows (worker_memory_budget: auto, far above)."""
+
+    def test_pipeliner_that_does_not_read_is_held_not_closed(self):
+        stats = self.pipeline_without_reading()
+        self.assertGreaterEqual(stats["clients_paused"], 1)
+        self.assertEqual(stats["budget_pauses"], 0)
 
     def test_bulk_load_with_redis_cli_pipe(self):
         n = 1_000_000
@@ -164,6 +183,20 @@ class FlowControlTest(sptest.HarnessTestCase):
         self.assertLess(peak[0], RSS_BOUND_KB, f"worker RSS peak {peak[0]} kB")
         print(f"\n  redis-cli --pipe of {n} SETs: {out.strip().splitlines()[-1]}; "
               f"worker RSS peak {peak[0]} kB")
+
+
+
+class MemoryBudgetTest(Pipelining, sptest.HarnessTestCase):
+    """No client window: the worker's memory budget (8 MiB) alone holds the
+    pipeliner back, its largest holder."""
+    GLOBAL = "  worker_memory_budget: 8\n"
+    POOL = {"client_high_watermark": 0}
+
+    def test_pipeliner_that_does_not_read_is_held_not_closed(self):
+        stats = self.pipeline_without_reading()
+        self.assertEqual(stats["memory_budget"], 8 * MB)
+        self.assertGreaterEqual(stats["budget_pauses"], 1)
+        self.assertEqual(stats["clients_paused"], 0)    # no window pause
 
 
 if __name__ == "__main__":

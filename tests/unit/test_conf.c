@@ -59,6 +59,7 @@ START_TEST(test_defaults_are_nutcrackers)
     ck_assert_int_eq(conf->global.accept_mode, SP_ACCEPT_REUSEPORT);
     ck_assert_ptr_null(conf->global.metrics_listen);    /* observability: */
     ck_assert_ptr_null(conf->global.worker_stats_listen); /* one stats port */
+    ck_assert_int_eq(conf->global.worker_memory_budget, SP_CONF_MEMORY_AUTO);
     ck_assert_int_eq(conf->global.slowlog_threshold, 0); /* off, or on and */
     ck_assert(conf->global.latency_histograms);          /* cheap */
     ck_assert(conf->global.hot_keys);
@@ -211,6 +212,7 @@ START_TEST(test_global_section)
         "  accept_lock_threshold: 100\n"
         "  metrics_listen: 127.0.0.1:9121\n"
         "  worker_stats_listen: /run/sp/stats.sock 0660\n"
+        "  worker_memory_budget: 512\n"
         "  slowlog_threshold: 20\n"
         "  hot_server_share: 60\n"
         "  latency_histograms: false\n"
@@ -222,6 +224,7 @@ START_TEST(test_global_section)
     ck_assert_str_eq(g->metrics_listen, "127.0.0.1:9121");
     ck_assert_int_eq(g->metrics_addr.port, 9121);
     ck_assert_str_eq(g->worker_stats_listen, "/run/sp/stats.sock 0660");
+    ck_assert_int_eq(g->worker_memory_budget, 512);
     ck_assert(g->worker_stats_addr.is_unix);
     ck_assert_str_eq(g->worker_stats_addr.host, "/run/sp/stats.sock");
     ck_assert_int_eq(g->worker_stats_addr.perm, 0660);

@@ -339,6 +339,7 @@ sp_conf_global_defaults(struct sp_conf_global *global)
 {
     memset(global, 0, sizeof(*global));
     global->worker_processes = SP_CONF_WORKERS_AUTO;
+    global->worker_memory_budget = SP_CONF_MEMORY_AUTO;
     global->affinity = SP_AFFINITY_AUTO;
     global->accept_mode = SP_ACCEPT_REUSEPORT;
     global->worker_shutdown_timeout = SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT;

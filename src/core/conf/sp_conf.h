@@ -49,6 +49,7 @@
 
 /* process-wide defaults */
 #define SP_CONF_WORKERS_AUTO                 (-1)
+#define SP_CONF_MEMORY_AUTO                  (-1)
 #define SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT     30     /* s */
 
 /* A socket address as written and as resolved. */
@@ -133,6 +134,8 @@ struct sp_conf_global {
     bool                hot_keys;               /* default true */
     char               *metrics_listen;         /* host:port; NULL = off */
     struct sp_conf_addr metrics_addr;
+    int                 worker_memory_budget;   /* MiB; SP_CONF_MEMORY_AUTO
+                                                   or >= 0 (0: none) */
     char               *worker_stats_listen;    /* host:port or path of the
                                                    workers' own stats; NULL:
                                                    off (the master's only) */

@@ -273,8 +273,8 @@ sp_conf_set_servers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
 }
 
 static int
-sp_conf_set_workers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
-                    yaml_node_t *value, void *field)
+sp_conf_set_auto_number(struct sp_conf_loader *ld, const struct sp_conf_key *key,
+                        yaml_node_t *value, void *field)
 {
     const char *s = sp_conf_scalar(ld, key, value);
 
@@ -282,6 +282,7 @@ sp_conf_set_workers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
         return -1;
     }
     if (strcmp(s, "auto") == 0) {
+        /* the same -1 for every `auto | N` key (SP_CONF_*_AUTO) */
         *(int *)field = SP_CONF_WORKERS_AUTO;
         return 0;
     }
@@ -419,7 +420,7 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
 };
 
 const struct sp_conf_key sp_conf_global_keys[] = {
-    { "worker_processes",        sp_conf_set_workers,     SP_GLOBAL_FIELD(worker_processes), 1024 },
+    { "worker_processes",        sp_conf_set_auto_number,     SP_GLOBAL_FIELD(worker_processes), 1024 },
     { "worker_cpu_affinity",     sp_conf_set_affinity,    0, 0 },
     { "accept_mode",             sp_conf_set_accept_mode, SP_GLOBAL_FIELD(accept_mode), 0 },
     { "accept_lock_threshold",   sp_conf_set_number,      SP_GLOBAL_FIELD(accept_lock_threshold), SP_INT_MAX },
@@ -432,6 +433,7 @@ const struct sp_conf_key sp_conf_global_keys[] = {
     { "hot_keys",                sp_conf_set_bool,        SP_GLOBAL_FIELD(hot_keys), 0 },
     { "metrics_listen",          sp_conf_set_metrics_listen, 0, 0 },
     { "worker_stats_listen",     sp_conf_set_worker_stats_listen, 0, 0 },
+    { "worker_memory_budget",    sp_conf_set_auto_number,     SP_GLOBAL_FIELD(worker_memory_budget), 16777216 },
     { "group",                   sp_conf_set_string,      SP_GLOBAL_FIELD(group), 0 },
 };
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "sp_accept.h"
+#include "sp_flow.h"
 #include "sp_net.h"
 #include "sp_pool.h"
 #include "sp_shared.h"
@@ -226,9 +227,7 @@ sp_client_close(struct sp_conn *conn)
         }
         /* else an orphan: freed when its last server part answers */
     }
-    if (conn->read_paused) {
-        worker->slot->clients_held--;
-    }
+    sp_flow_client_gone(conn);
     TAILQ_REMOVE(&pool->clients, conn, link);
     pool->nclients--;
     worker->nclients--;
@@ -256,6 +255,7 @@ sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
     }
     client->req_held += msg->req.bytes;                 /* client_buffer_limit */
     client->nreqs++;                                    /* its window */
+    sp_flow_charge(client, (int64_t)(msg->req.bytes + sizeof(*msg)));
     msg->recv_us = sp_event_now_us(worker->loop);       /* latency */
     client->progress_ms = sp_event_now_ms(worker->loop);   /* client_timeout */
     return msg;
@@ -313,6 +313,7 @@ sp_client_reply_ready(struct sp_msg *msg)
     if (!msg->rsp_counted) {
         msg->rsp_counted = true;
         client->rsp_held += msg->rsp.bytes;
+        sp_flow_charge(client, (int64_t)msg->rsp.bytes);
         limit = client->pool->conf->client_output_limit;
         if (limit > 0 && client->rsp_held > (uint64_t)limit
             && !client->overflow) {
@@ -332,13 +333,18 @@ sp_client_reply_ready(struct sp_msg *msg)
 static void
 sp_client_release(struct sp_conn *conn, struct sp_msg *msg)
 {
-    conn->req_held -= msg->req.bytes <= conn->req_held ? msg->req.bytes
-                                                        : conn->req_held;
+    uint64_t req = msg->req.bytes <= conn->req_held ? msg->req.bytes
+                                                     : conn->req_held;
+    uint64_t rsp = 0;
+
+    conn->req_held -= req;
     conn->nreqs--;
     if (msg->rsp_counted) {
-        conn->rsp_held -= msg->rsp.bytes <= conn->rsp_held ? msg->rsp.bytes
-                                                            : conn->rsp_held;
+        rsp = msg->rsp.bytes <= conn->rsp_held ? msg->rsp.bytes
+                                               : conn->rsp_held;
+        conn->rsp_held -= rsp;
     }
+    sp_flow_charge(conn, -(int64_t)(req + rsp + sizeof(*msg)));
 }
 
 /* Over client_buffer_limit: answer that, after what is owed, and close. */
@@ -362,55 +368,6 @@ sp_client_over_buffer_limit(struct sp_conn *conn)
     } else {
         sp_client_fail(conn, mc_text, sizeof(mc_text) - 1);
     }
-    return true;
-}
-
-/*
- * Flow control: the bytes a client holds in the proxy, its window — its
- * unparsed input, its requests queued or in flight, the replies waiting for
- * it, and a message object for each request. Over the pool's high watermark
- * the worker stops reading the client, and the kernel's socket buffers and
- * TCP hold it back; once its replies are written and it holds no more than
- * the low watermark, it is read again (sp_client_flush). A client is never
- * closed for sending fast. One request larger than the window is read
- * whole, alone: a client with no whole request queued is always read.
- */
-static uint64_t
-sp_client_window(const struct sp_conn *conn)
-{
-    return conn->req_held + conn->rsp_held + (conn->in_end - conn->in_base)
-           + (uint64_t)conn->nreqs * sizeof(struct sp_msg);
-}
-
-/* Over the high watermark: stop reading (true) until it drains. */
-static bool
-sp_client_window_full(struct sp_conn *conn)
-{
-    int high = conn->pool->conf->client_high_watermark;
-
-    if (high <= 0 || conn->nreqs == 0
-        || sp_client_window(conn) <= (uint64_t)high) {
-        return false;
-    }
-    if (!conn->read_paused) {
-        conn->read_paused = true;
-        conn->worker->slot->clients_paused++;
-        conn->worker->slot->clients_held++;
-    }
-    return true;
-}
-
-/* Below the low watermark (or nothing queued): read again (true). */
-static bool
-sp_client_window_open(struct sp_conn *conn)
-{
-    if (!conn->read_paused
-        || (conn->nreqs > 0 && sp_client_window(conn)
-                               > (uint64_t)conn->pool->conf->client_low_watermark)) {
-        return false;
-    }
-    conn->read_paused = false;
-    conn->worker->slot->clients_held--;
     return true;
 }
 
@@ -441,6 +398,20 @@ sp_client_replied(struct sp_conn *conn, const struct sp_msg *msg)
 }
 
 static int sp_client_read(struct sp_conn *conn, uint32_t ready);
+
+int
+sp_client_resume(struct sp_conn *conn)
+{
+    /* from the flush: what it queues for servers is flushed later in the
+     * same pass */
+    if (sp_client_read(conn, SP_EV_READ) != 0) {
+        return -1;
+    }
+    if (conn->eof || conn->closing || conn->worker->draining) {
+        sp_conn_want_flush(conn);
+    }
+    return 0;
+}
 
 void
 sp_client_flush(struct sp_conn *conn)
@@ -510,15 +481,8 @@ sp_client_flush(struct sp_conn *conn)
             break;      /* nothing finished to write */
         }
     }
-    if (sp_client_window_open(conn)) {
-        /* drained below its low watermark: read on, from here (what it
-         * queues for servers is flushed later in this same pass) */
-        if (sp_client_read(conn, SP_EV_READ) != 0) {
-            return;
-        }
-        if (conn->eof || conn->closing || conn->worker->draining) {
-            sp_conn_want_flush(conn);
-        }
+    if (sp_flow_client_open(conn) && sp_client_resume(conn) != 0) {
+        return;     /* drained below its low watermark: read on */
     }
     if (sp_client_finished(conn)) {
         sp_client_close(conn);
@@ -561,7 +525,7 @@ sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
             sp_conn_consume(conn, conn->in_end);
         }
     }
-    if (rc == 0 && sp_client_window_full(conn)) {
+    if (rc == 0 && sp_flow_client_full(conn)) {
         return -1;      /* stop reading: the kernel holds the rest */
     }
     return rc;

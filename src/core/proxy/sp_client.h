@@ -28,6 +28,10 @@ void sp_client_on_event(struct sp_conn *conn, uint32_t ready);
 /* Write the replies that are ready, in order. */
 void sp_client_flush(struct sp_conn *conn);
 
+/* Read a client that flow control held back (sp_flow.h), from the flush.
+ * -1: it was closed (and is freed). */
+int sp_client_resume(struct sp_conn *conn);
+
 /* Close now; requests still waiting for servers become orphans. */
 void sp_client_close(struct sp_conn *conn);
 

@@ -73,8 +73,8 @@ struct sp_conn {
     bool                 in_flush;      /* on the worker's flush list */
     bool                 fd_shared;     /* another descriptor refers to the
                                            socket (handed over) */
-    bool                 read_paused;   /* client: over its high watermark,
-                                           not read until it drains */
+    uint8_t              read_paused;   /* client: not read (SP_FLOW_*:
+                                           its window, the budget) */
     uint32_t             nreqs;         /* client: requests in its queue */
 
     TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */

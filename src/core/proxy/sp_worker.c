@@ -91,6 +91,9 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "parsers_free", slot->parsers_free },
         { "clients_paused", slot->clients_paused },
         { "clients_held", slot->clients_held },
+        { "memory_budget", slot->memory_budget },
+        { "memory_used", slot->memory_used },
+        { "budget_pauses", slot->budget_pauses },
     };
     const struct sp_stats_pool *pools =
         sp_shared_pool_stats(worker->shared, worker->index, 0);
@@ -448,9 +451,13 @@ sp_worker_flush(struct sp_worker *worker)
 {
     struct sp_conn *conn;
 
-    /* requests out first, then replies; a flush may queue more of either */
+    /* requests out first, then replies; a flush may queue more of either,
+     * and so may reading the clients the budget held back once it allows */
     while ((conn = TAILQ_FIRST(&worker->flush_servers)) != NULL
-           || (conn = TAILQ_FIRST(&worker->flush_clients)) != NULL) {
+           || (conn = TAILQ_FIRST(&worker->flush_clients)) != NULL
+           || (sp_flow_resume(worker)
+               && ((conn = TAILQ_FIRST(&worker->flush_servers)) != NULL
+                   || (conn = TAILQ_FIRST(&worker->flush_clients)) != NULL))) {
         struct sp_conn_list *list = conn->kind == SP_CONN_SERVER
                                     ? &worker->flush_servers
                                     : &worker->flush_clients;
@@ -472,6 +479,7 @@ sp_worker_tick(struct sp_event_loop *loop, struct sp_timer *timer)
     sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
     sp_msg_trim(worker, SP_MSG_KEEP);
     sp_client_parse_trim(&worker->parses, SP_PARSE_KEEP);
+    sp_flow_tick(worker);
     sp_worker_publish(worker);
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
@@ -592,6 +600,7 @@ sp_worker_create(const struct sp_conf *conf,
     TAILQ_INIT(&worker->oneshots);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
     sp_client_parse_pool_init(&worker->parses, sp_proto_parse_size());
+    sp_flow_init(worker, worker->shared->header->nslots);
     /* allocations show in the shared stats at once (steady state must be
      * seen allocating nothing); the other free-list figures each second */
     worker->mbufs.nalloc_shown = &worker->slot->buffers_allocated;

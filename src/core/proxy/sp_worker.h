@@ -27,6 +27,7 @@
 #include "sp_conf.h"
 #include "sp_conn.h"
 #include "sp_event.h"
+#include "sp_flow.h"
 #include "sp_log.h"
 #include "sp_mbuf.h"
 #include "sp_msg.h"
@@ -112,6 +113,7 @@ struct sp_worker {
     uint64_t                slowlog_suppressed;
     bool                    histograms;     /* latency_histograms */
 
+    struct sp_flow          flow;           /* back-pressure: windows, budget */
     struct sp_timer         tick;           /* once a second: trim */
     uint64_t                started_ms;
     int64_t                 started_s;

@@ -1,0 +1,76 @@
+/*
+ * sp_flow.h — back-pressure: each client's window and the worker's memory
+ * budget (DESIGN.md §8, "Memory and back-pressure").
+ *
+ * A client's window is what it holds in the proxy: its unparsed input, its
+ * requests queued or in flight, the replies waiting for it, and a message
+ * object for each request. Over its pool's client_high_watermark the worker
+ * stops reading it; once its replies are written down to
+ * client_low_watermark it is read again, from the flush. The kernel's
+ * socket buffers and TCP hold the client back meanwhile: nobody is closed
+ * for sending fast. A client with no whole request queued is always read,
+ * so one request larger than the window is served, alone.
+ *
+ * The worker's budget (worker_memory_budget) bounds the sum: what the
+ * clients hold (counted as they go, no syscall) on top of what the rest of
+ * the worker holds (the allocator's own figure, jemalloc's
+ * stats.allocated, taken on the once-a-second tick; never less than an
+ * eighth of the budget is left to the clients). Over it, the worker stops
+ * reading its largest holders first until the sum is back under; below 7/8
+ * of it they are read again, from the end of the flush.
+ *
+ *   read ──► sp_flow_client_full? ──yes──► not read (window, or budget)
+ *   reply written ──► sp_flow_client_open? ──yes──► read on
+ *   flush done ──► sp_flow_resume (budget) ──► read the held clients
+ */
+#ifndef SP_FLOW_H
+#define SP_FLOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sp_conn;
+struct sp_worker;
+
+/* Why a client is not read (struct sp_conn.read_paused). */
+#define SP_FLOW_WINDOW  0x1     /* over its high watermark */
+#define SP_FLOW_BUDGET  0x2     /* the worker is over its budget */
+
+struct sp_flow {
+    uint64_t budget;        /* bytes; 0: no budget */
+    uint64_t held;          /* what the clients hold, counted as they go */
+    uint64_t base;          /* what the rest holds (allocator, last tick) */
+    uint32_t budget_held;   /* clients not read for the budget now */
+    uint64_t scan_ms;       /* last look for the largest holders */
+    bool     allocator;     /* jemalloc's statistics are there */
+};
+
+/* Set up the budget for conf (auto: half the machine's memory over the
+ * worker slots). */
+void sp_flow_init(struct sp_worker *worker, uint32_t nslots);
+
+/* A client's window in bytes. */
+uint64_t sp_flow_window(const struct sp_conn *conn);
+
+/* Bytes a client holds: charged (delta > 0) or released (delta < 0). */
+void sp_flow_charge(struct sp_conn *conn, int64_t delta);
+
+/* After a read: stop reading this client (true) for its window or for the
+ * worker's budget (then the largest holders stop first). */
+bool sp_flow_client_full(struct sp_conn *conn);
+
+/* After its replies were written: read it again (true; the window is
+ * drained and no budget holds it). */
+bool sp_flow_client_open(struct sp_conn *conn);
+
+/* A client leaves: forget what it held. */
+void sp_flow_client_gone(struct sp_conn *conn);
+
+/* The tick: the allocator's figure, the budget's gauges in the slot. */
+void sp_flow_tick(struct sp_worker *worker);
+
+/* Under the budget again: read every client held for it. Returns whether
+ * any was read (their output waits in the flush lists). */
+bool sp_flow_resume(struct sp_worker *worker);
+
+#endif /* SP_FLOW_H */
