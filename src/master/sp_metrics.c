@@ -7,6 +7,7 @@
  */
 #include "sp_metrics.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "sp_stats_fields.h"
@@ -199,26 +200,54 @@ sp_metrics_skew(struct sp_stats_buf *out, const struct sp_metrics_input *in)
     }
 }
 
+/* The per-worker families: one sample per worker slot of a field. */
+static const struct sp_metrics_worker_field {
+    const char *name;
+    const char *type;
+    const char *help;
+    size_t      offset;     /* of an int64_t in struct sp_stats_slot */
+} sp_metrics_worker_fields[] = {
+    { "shardproxy_worker_clients", "gauge",
+      "client connections a worker holds",
+      offsetof(struct sp_stats_slot, clients) },
+    { "shardproxy_worker_connections_total", "counter",
+      "connections a worker's slot has opened (clients, servers)",
+      offsetof(struct sp_stats_slot, total_connections) },
+    { "shardproxy_worker_clients_held", "gauge",
+      "clients a worker does not read now (flow control)",
+      offsetof(struct sp_stats_slot, clients_held) },
+    { "shardproxy_worker_clients_paused_total", "counter",
+      "times a client went over its high watermark",
+      offsetof(struct sp_stats_slot, clients_paused) },
+    { "shardproxy_worker_budget_pauses_total", "counter",
+      "times a client was stopped for the worker's memory budget",
+      offsetof(struct sp_stats_slot, budget_pauses) },
+    { "shardproxy_worker_memory_budget_bytes", "gauge",
+      "the worker's memory budget (worker_memory_budget)",
+      offsetof(struct sp_stats_slot, memory_budget) },
+    { "shardproxy_worker_memory_used_bytes", "gauge",
+      "what the worker's memory budget counts",
+      offsetof(struct sp_stats_slot, memory_used) },
+};
+
 static void
 sp_metrics_workers(struct sp_stats_buf *out, const struct sp_metrics_input *in)
 {
     const struct sp_generation *gen = in->gen;
 
-    sp_metrics_family(out, "shardproxy_worker_clients", "gauge",
-                      "client connections a worker holds");
-    for (uint32_t i = 0; i < gen->nprocs; i++) {
-        const struct sp_stats_slot *slot = sp_shared_slot(&gen->shared, i);
-        sp_stats_buf_printf(out, "shardproxy_worker_clients{worker=\"%u\"} "
-                            "%lld\n", i, (long long)slot->clients);
-    }
-    sp_metrics_family(out, "shardproxy_worker_connections_total", "counter",
-                      "connections a worker's slot has opened (clients, "
-                      "servers)");
-    for (uint32_t i = 0; i < gen->nprocs; i++) {
-        const struct sp_stats_slot *slot = sp_shared_slot(&gen->shared, i);
-        sp_stats_buf_printf(out, "shardproxy_worker_connections_total"
-                            "{worker=\"%u\"} %lld\n", i,
-                            (long long)slot->total_connections);
+    for (size_t f = 0; f < sizeof(sp_metrics_worker_fields)
+                           / sizeof(sp_metrics_worker_fields[0]); f++) {
+        const struct sp_metrics_worker_field *field =
+            &sp_metrics_worker_fields[f];
+
+        sp_metrics_family(out, field->name, field->type, field->help);
+        for (uint32_t i = 0; i < gen->nprocs; i++) {
+            const char *slot = (const char *)sp_shared_slot(&gen->shared, i);
+            int64_t value;
+            memcpy(&value, slot + field->offset, sizeof(value));
+            sp_stats_buf_printf(out, "%s{worker=\"%u\"} %lld\n", field->name,
+                                i, (long long)value);
+        }
     }
 }
 

@@ -172,6 +172,13 @@ class ObserveTest(sptest.HarnessTestCase):
         self.assertEqual(fams["shardproxy_workers"].samples[0].value, 2)
         workers = {s.labels["worker"] for s in fams["shardproxy_worker_clients"].samples}
         self.assertEqual(workers, {"0", "1"})
+        for name in ("shardproxy_worker_memory_budget_bytes",
+                     "shardproxy_worker_memory_used_bytes",
+                     "shardproxy_worker_clients_held"):
+            self.assertEqual({s.labels["worker"] for s in fams[name].samples},
+                             {"0", "1"}, name)
+        self.assertGreater(min(s.value for s in
+                               fams["shardproxy_worker_memory_budget_bytes"].samples), 0)
         for name in ("shardproxy_server_duration_seconds", "shardproxy_pool_skew",
                      "shardproxy_server_request_rate",
                      "shardproxy_hot_key_request_rate"):
