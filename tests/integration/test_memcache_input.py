@@ -1,6 +1,6 @@
 """Memcached input that memcached itself takes gets memcached's answer through
 the proxy, and one client's odd input never costs another client anything
-(issue #24, defect 3). Every expected reply below is what a real
+(issue #24, defects 3 and 5). Every expected reply below is what a real
 memcached 1.6 sends for the same bytes; each case is also sent straight to a
 backend and compared.
 
@@ -8,6 +8,10 @@ backend and compared.
   ("mg zz O\\r1" -> "EN O\\r1"): the reply parser takes it as a token byte,
   so the server connection stays up, no failure is counted, no server is
   ejected and the other clients' gets are untouched.
+- get/gets/gat of keys holding TAB or CR, or of a line with a NUL (the rest
+  of the line is ignored), split per server by the same tokenizer the request
+  parser uses, so the keys a set stored are the keys a get finds.
+- "gat 10" with no key answers END, as memcached does.
 
 Run: /usr/bin/python3 tests/integration/test_memcache_input.py
 """
@@ -112,6 +116,44 @@ class MemcacheInputTest(sptest.HarnessTestCase):
                          b"VA 1 ka\rb O12\r\nx\r\n")
         self.assertEqual(c.ask(b"me a\rb\r\n", b"\r\n")[:9], b"ME a\rb ex")
         self.assertEqual(self.server_counts(), before)
+
+    def test_get_keys_with_tab_cr_and_nul(self):
+        c = self.conn()
+        keys = [b"t\tab", b"c\rr", b"e\r", b"\rs", b"plain"]
+        for i, k in enumerate(keys):
+            self.assertEqual(c.ask(b"set %s 0 0 1\r\n%d\r\n" % (k, i),
+                                   b"\r\n"), b"STORED\r\n", k)
+        for i, k in enumerate(keys):
+            self.assertEqual(c.ask(b"get %s\r\n" % k, b"END\r\n"),
+                             b"VALUE %s 0 1\r\n%d\r\nEND\r\n" % (k, i), k)
+        # all of them in one get, spread over both servers, in key order
+        want = b"".join(b"VALUE %s 0 1\r\n%d\r\n" % (k, i)
+                        for i, k in enumerate(keys)) + b"END\r\n"
+        self.assertEqual(c.ask(b"get " + b" ".join(keys) + b"\r\n",
+                               b"END\r\n"), want)
+        # a NUL ends the line's tokens: the rest of the line is ignored
+        self.assertEqual(c.ask(b"get plain\0junk more\r\n", b"END\r\n"),
+                         b"VALUE plain 0 1\r\n4\r\nEND\r\n")
+        self.assertEqual(c.ask(b"get t\tab plain \0 e\r\r\n", b"END\r\n"),
+                         b"VALUE t\tab 0 1\r\n0\r\nVALUE plain 0 1\r\n4\r\n"
+                         b"END\r\n")
+        # the keys really are on both servers
+        held = [sum(self.conn(b.port).ask(b"get %s\r\n" % k, b"END\r\n")
+                    != b"END\r\n" for k in keys) for b in self.backends]
+        self.assertEqual(sum(held), len(keys))
+        self.assertTrue(all(held), held)
+        got = c.ask(b"gets c\rr\r\n", b"END\r\n")
+        self.assertTrue(got.startswith(b"VALUE c\rr 0 1 "), got)
+        self.assertEqual(c.ask(b"gat 0 e\r \rs\r\n", b"END\r\n"),
+                         b"VALUE e\r 0 1\r\n2\r\nVALUE \rs 0 1\r\n3\r\nEND\r\n")
+
+    def test_gat_without_a_key_is_end(self):
+        for line in (b"gat 10\r\n", b"gats 10\r\n", b"gat 10 \r\n",
+                     b"gat 10 \0k\r\n"):
+            self.assertEqual(self.same_as_direct(line, b"\r\n"), b"END\r\n")
+        for line in (b"get\r\n", b"get \r\n", b"gat\r\n"):
+            self.assertEqual(self.same_as_direct(line, b"\r\n"),
+                             b"ERROR\r\n")
 
 
 if __name__ == "__main__":
