@@ -35,6 +35,7 @@
 #include "sp_worker.h"
 
 #define SP_MEMCACHE_PROXY_MAX_VALUE (64u * 1024 * 1024)
+#define SP_MC_ITEMS_KEEP    256     /* VALUE item slots a server conn keeps */
 
 static const char sp_mc_crlf[] = "\r\n";
 static const char sp_mc_mn[] = "mn\r\n";
@@ -363,6 +364,11 @@ sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
 
     if (head == NULL) {
         return -1;          /* bytes nobody asked for */
+    }
+    if (sc->mitems_cap > SP_MC_ITEMS_KEEP && items <= SP_MC_ITEMS_KEEP) {
+        free(sc->mitems);   /* grown for one wide get: not for good */
+        sc->mitems = NULL;
+        sc->mitems_cap = 0;
     }
     if (sp_array_grow((void **)&sc->mitems, &sc->mitems_cap, items,
                    sizeof(*sc->mitems)) != 0) {

@@ -7,6 +7,9 @@ at the end that no server connection failed, timed out or was ejected
 (auto_eject_hosts with server_failure_limit 1, so one failure would show)
 and the worker is the one it started with.
 
+MemoryComesBackTest: after a burst of 100,000 bad requests the worker's
+RSS, up by tens of MB, is back within 10 MB of its idle figure in 40 s.
+
 Bounded: NETFUZZ_SECONDS (default 50) in all, at most NETFUZZ_ROUNDS rounds
 per protocol; NETFUZZ_SEED repeats a run (the seed is in every failure).
 
@@ -15,6 +18,8 @@ Run: /usr/bin/python3 tests/integration/test_netfuzz.py
 
 import os
 import random
+import socket
+import time
 
 import netfuzz
 import sptest
@@ -72,6 +77,66 @@ class NetFuzzTest(sptest.HarnessTestCase):
                          f"a worker died (seed {seed})")
         for name, n in done.items():
             self.assertGreater(n, 100, f"{name}: too few rounds ran")
+
+
+class MemoryComesBackTest(sptest.HarnessTestCase):
+    """After a burst of bad input stops, the worker's memory comes back: the
+    free lists shed their surplus within their 10 s window and the pages go
+    back to the system (sp_alloc.h), instead of staying resident because an
+    idle worker never moves jemalloc's decay clock."""
+
+    BURST_LINES = 100000        # empty lines: one ERROR reply each
+    RISE_KB = 20 * 1024         # the burst must show (or it proves nothing)
+    BACK_KB = 10 * 1024         # back within this of the idle figure
+    DEADLINE = 40.0             # seconds, well past the 10 s trim window
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        redis = [h.start_redis()]
+        mc = [h.start_memcached()]
+        cls.rport, cls.mport = sptest.free_port(), sptest.free_port()
+        cls.proxy = h.start_shardproxy(conf(
+            cls.rport, cls.mport, [r.port for r in redis],
+            [m.port for m in mc]))
+
+    def burst(self):
+        """100,000 requests in one write; read every reply, then close."""
+        want = b"ERROR\r\n" * self.BURST_LINES
+        with socket.create_connection(("127.0.0.1", self.mport),
+                                      timeout=20) as sock:
+            sock.sendall(b"\r\n" * self.BURST_LINES)
+            got = b""
+            deadline = time.monotonic() + 30
+            while len(got) < len(want) and time.monotonic() < deadline:
+                part = sock.recv(1 << 20)
+                if not part:
+                    break
+                got += part
+        self.assertEqual(got, want)
+
+    def test_memory_comes_back_after_a_burst(self):
+        worker = self.proxy.worker_pids()
+        with open(f"/proc/{worker[0]}/maps") as f:
+            if "libasan" in f.read():
+                # ASan's allocator keeps freed memory in its quarantine
+                self.skipTest("an AddressSanitizer build")
+        idle = sptest.rss_kb(worker)
+        self.burst()
+        peak = sptest.rss_kb(worker)
+        self.assertGreater(peak - idle, self.RISE_KB, (idle, peak))
+        start = time.monotonic()
+        rss = peak
+        while time.monotonic() - start < self.DEADLINE:
+            rss = sptest.rss_kb(worker)
+            if rss < idle + self.BACK_KB:
+                break
+            time.sleep(0.5)
+        print(f"worker RSS: idle {idle} kB, after the burst {peak} kB, "
+              f"{rss} kB {time.monotonic() - start:.1f} s later")
+        self.assertLess(rss, idle + self.BACK_KB,
+                        f"idle {idle} kB, peak {peak} kB, still {rss} kB "
+                        f"after {self.DEADLINE} s")
 
 
 if __name__ == "__main__":
