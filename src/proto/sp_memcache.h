@@ -304,7 +304,10 @@ struct sp_memcache_item {
  * `replies`, or an error line) is a framing error: the server connection is
  * out of step. A get reply may end with an error line instead of END, after
  * any items (type is then that error). Lines are at most
- * SP_MEMCACHE_MAX_LINE bytes and end with CRLF; data blocks are at most
+ * SP_MEMCACHE_MAX_LINE bytes and end with CRLF; a CR elsewhere in a line is
+ * a byte of its token (memcached echoes keys and opaques as the request had
+ * them, CR included: "mg a\rb k O\r1" gets "EN ka\rb O\r1"), and a LF
+ * without its CR is a framing error. Data blocks are at most
  * SP_MEMCACHE_VALUE_LIMIT bytes and end with CRLF.
  *
  * A value too large for the server: memcached answers a storage command
@@ -338,6 +341,7 @@ struct sp_memcache_reply_parser {
     uint64_t  word_start;           /* the line's first word */
     uint32_t  ntokens;
     bool      in_token;
+    bool      cr_pending;           /* a CR that ends the line if LF follows */
     uint64_t  token_start;
     uint32_t  token_len;
     uint64_t  num;                  /* the token read as a number */

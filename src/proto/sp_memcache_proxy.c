@@ -35,6 +35,7 @@
 #include "sp_worker.h"
 
 #define SP_MEMCACHE_PROXY_MAX_VALUE (64u * 1024 * 1024)
+#define SP_MC_ITEMS_KEEP    256     /* VALUE item slots a server conn keeps */
 
 static const char sp_mc_crlf[] = "\r\n";
 static const char sp_mc_mn[] = "mn\r\n";
@@ -103,61 +104,62 @@ sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
 
 /* ---- multi-get fan-out ---------------------------------------------------- */
 
-/* Token positions (relative to the request) of a complete request line. */
-static uint32_t
-sp_mc_tokens(const struct sp_msg *msg, struct sp_span *tokens,
-             uint32_t cap)
+/*
+ * The keys of a whole get/gets/gat/gats request, read again from its bytes
+ * by the request parser itself, so they are split exactly as the request
+ * was parsed and as memcached splits them (a TAB or a CR is a key's byte, a
+ * NUL ends the line's tokens). At most `cap` keys go to the worker's span
+ * array (*keys), positions relative to the request; *arg1 is gat's
+ * exptime. Returns the number of keys, or -1 (no memory, or bytes that are
+ * not one sound request, which the first parse rules out).
+ */
+static int64_t
+sp_mc_request_keys(struct sp_worker *worker, const struct sp_msg *msg,
+                   uint32_t cap, struct sp_span **keys, struct sp_span *arg1)
 {
-    uint64_t at = 0, start = 0;
-    uint32_t n = 0;
-    bool in_token = false;
+    struct sp_memcache_req_parser p;
+    sp_parse_status_t status = SP_PARSE_AGAIN;
 
-    for (uint32_t s = 0; s < msg->req.n; s++) {
-        const struct sp_seg *seg = &msg->req.segs[s];
-        for (uint32_t i = 0; i < seg->len; i++, at++) {
-            uint8_t c = seg->data[i];
-            bool blank = c == ' ' || c == '\t' || c == '\r' || c == '\n';
-            if (!blank && !in_token) {
-                start = at;
-                in_token = true;
-            } else if (blank && in_token) {
-                if (n < cap) {
-                    tokens[n].offset = start;
-                    tokens[n].len = (uint32_t)(at - start);
-                }
-                n++;
-                in_token = false;
-            }
-            if (c == '\n') {
-                return n;
-            }
-        }
+    if (sp_array_grow((void **)&worker->args, &worker->args_cap, cap,
+                      sizeof(*worker->args)) != 0) {
+        return -1;
     }
-    return n;
+    sp_memcache_req_init(&p, 0, worker->args, cap, 0);
+    for (uint32_t s = 0; s < msg->req.n && status == SP_PARSE_AGAIN; s++) {
+        size_t used;
+
+        status = sp_memcache_req_parse(&p, msg->req.segs[s].data,
+                                       msg->req.segs[s].len, &used);
+    }
+    if (status != SP_PARSE_DONE || p.command == NULL || p.error != NULL
+        || p.keys_truncated) {
+        return -1;
+    }
+    *keys = worker->args;
+    *arg1 = p.arg1;
+    return p.nkeys;
 }
 
 static int
 sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
              const struct sp_memcache_req_parser *p)
 {
-    struct sp_worker *worker = client->worker;
     struct sp_pool *pool = client->pool;
     const struct sp_memcache_command *cmd = p->command;
-    uint32_t first = cmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
-    uint32_t ntokens = p->ntokens;
-    uint32_t nkeys = ntokens > first ? ntokens - first : 0;
-    struct sp_span *tokens;
+    bool gat = cmd->syntax == SP_MEMCACHE_SYNTAX_GAT;
+    struct sp_span *keys, exptime;
+    int64_t n = sp_mc_request_keys(client->worker, msg, p->ntokens, &keys,
+                                   &exptime);
+    uint32_t nkeys = (uint32_t)n;
 
-    if (sp_array_grow((void **)&worker->args, &worker->args_cap, ntokens,
-                      sizeof(*worker->args)) != 0) {
+    if (n < 0) {
         sp_mc_fail(pool, msg, ENOMEM);
         return 0;
     }
-    tokens = worker->args;
-    if (nkeys == 0 || sp_mc_tokens(msg, tokens, ntokens) != ntokens) {
-        return sp_mc_reply_line(msg, SP_MEMCACHE_ERR_UNKNOWN);
+    if (nkeys == 0) {
+        return sp_mc_reply_line(msg, "END");    /* gat <exptime>, no key */
     }
-    int err = sp_forward_split(pool, msg, &tokens[first], nkeys, 1);
+    int err = sp_forward_split(pool, msg, keys, nkeys, 1);
     if (err != 0) {
         sp_mc_fail(pool, msg, err);
         return 0;
@@ -166,12 +168,12 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     for (uint32_t f = 0; f < msg->nfrags; f++) {
         struct sp_msg *frag = msg->frags[f];
         if (sp_msg_gen_reserve(frag, 64) != 0
-            || sp_seglist_slice(&frag->req, &msg->req, tokens[0].offset,
-                                tokens[0].len) != 0
-            || (first == 2
+            || sp_msg_gen_push(frag, &frag->req, cmd->name,
+                               (uint32_t)strlen(cmd->name)) != 0
+            || (gat
                 && (sp_msg_gen_push(frag, &frag->req, " ", 1) != 0
                     || sp_seglist_slice(&frag->req, &msg->req,
-                                        tokens[1].offset, tokens[1].len) != 0))) {
+                                        exptime.offset, exptime.len) != 0))) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
         }
@@ -179,8 +181,8 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     for (uint32_t k = 0; k < nkeys; k++) {
         struct sp_msg *frag = msg->frags[msg->key_frag[k]];
         if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)" ", 1) != 0
-            || sp_seglist_slice(&frag->req, &msg->req, tokens[first + k].offset,
-                                tokens[first + k].len) != 0) {
+            || sp_seglist_slice(&frag->req, &msg->req, keys[k].offset,
+                                keys[k].len) != 0) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
         }
@@ -214,24 +216,20 @@ sp_mc_same_key(const struct sp_msg *msg, const struct sp_span *token,
 static void
 sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
 {
-    const struct sp_memcache_command *cmd = msg->cmd;
-    uint32_t first = cmd->syntax == SP_MEMCACHE_SYNTAX_GAT ? 2 : 1;
-    struct sp_span *tokens;
+    struct sp_span *keys, exptime;
     uint32_t *next;
 
     if (sp_forward_failed_part(msg)) {
         return;
     }
-    /* the request's tokens again (the scan buffer was reused since) */
-    if (sp_array_grow((void **)&worker->args, &worker->args_cap,
-                   first + msg->nkeys, sizeof(*worker->args)) != 0
+    /* the request's keys again (the span array was reused since) */
+    if (sp_mc_request_keys(worker, msg, msg->nkeys, &keys, &exptime)
+            != (int64_t)msg->nkeys
         || (next = (uint32_t *)sp_worker_scratch(worker,
                         msg->nfrags * sizeof(uint32_t))) == NULL) {
         sp_msg_reply_static(msg, sp_memcache_error_reply(ENOMEM));
         return;
     }
-    tokens = worker->args;
-    sp_mc_tokens(msg, tokens, first + msg->nkeys);
     memset(next, 0, msg->nfrags * sizeof(uint32_t));
     for (uint32_t k = 0; k < msg->nkeys; k++) {
         uint32_t f = msg->key_frag[k];
@@ -242,7 +240,7 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
         /* elems: pairs of (item, key) per VALUE item, relative to rsp */
         const struct sp_span *item = &frag->elems[2 * next[f]];
         const struct sp_span *item_key = &frag->elems[2 * next[f] + 1];
-        if (!sp_mc_same_key(msg, &tokens[first + k], frag, item_key)) {
+        if (!sp_mc_same_key(msg, &keys[k], frag, item_key)) {
             continue;       /* a miss: memcached sends nothing for it */
         }
         next[f]++;
@@ -376,6 +374,11 @@ sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
 
     if (head == NULL) {
         return -1;          /* bytes nobody asked for */
+    }
+    if (ms->items_cap > SP_MC_ITEMS_KEEP && items <= SP_MC_ITEMS_KEEP) {
+        free(ms->items);    /* grown for one wide get: not for good */
+        ms->items = NULL;
+        ms->items_cap = 0;
     }
     if (sp_array_grow((void **)&ms->items, &ms->items_cap, items,
                    sizeof(*ms->items)) != 0) {

@@ -9,11 +9,15 @@
  * word and, for VALUE and VA lines, the tokens that say how long the data
  * block is; data blocks are stepped over.
  *
- *   START --> LINE --CR--> LF --+-- VALUE: DATA -> DATA_CR -> DATA_LF --+
- *              ^                |                                       |
- *              |                +-- VA: DATA ... DATA_LF: DONE           |
- *              |                +-- any other: DONE                      |
- *              +------------ NEXT_LINE (the get reply goes on) <---------+
+ *   START --> LINE --CRLF--+-- VALUE: DATA -> DATA_CR -> DATA_LF --+
+ *              ^           |                                       |
+ *              |           +-- VA: DATA ... DATA_LF: DONE           |
+ *              |           +-- any other: DONE                      |
+ *              +------- NEXT_LINE (the get reply goes on) <---------+
+ *
+ * Lines are split into tokens at spaces only, as memcached writes them; a
+ * CR inside a line (not before its LF) belongs to a token, as a key or an
+ * opaque holding one comes back in the reply.
  */
 #include "sp_memcache.h"
 
@@ -23,7 +27,6 @@ enum sp_memcache_reply_state {
     SP_MC_REPLY_START,      /* a reply begins with the next byte */
     SP_MC_REPLY_NEXT_LINE,  /* another line of the same reply begins */
     SP_MC_REPLY_LINE,
-    SP_MC_REPLY_LF,
     SP_MC_REPLY_DATA,
     SP_MC_REPLY_DATA_CR,
     SP_MC_REPLY_DATA_LF,
@@ -105,6 +108,7 @@ sp_reply_line_begin(struct sp_memcache_reply_parser *p, uint64_t at)
     p->line_start = at;
     p->ntokens = 0;
     p->in_token = false;
+    p->cr_pending = false;
     p->line_bad = false;
     p->word[0] = '\0';
     p->state = SP_MC_REPLY_LINE;
@@ -285,9 +289,31 @@ sp_reply_data_end(struct sp_memcache_reply_parser *p, uint64_t at)
     return SP_PARSE_AGAIN;
 }
 
+/* The line ended with the LF at stream offset `at` (its CR before it). */
+static sp_parse_status_t
+sp_reply_lf(struct sp_memcache_reply_parser *p, uint64_t at)
+{
+    sp_parse_status_t status = SP_PARSE_AGAIN;
+
+    p->cr_pending = false;
+    if (p->in_token) {
+        status = sp_reply_token_end(p);
+    } else if (p->ntokens == 0) {
+        status = sp_reply_fail(p, SP_MC_ERR_UNEXPECTED);    /* blank */
+    }
+    return status == SP_PARSE_AGAIN ? sp_reply_line_end(p, at) : status;
+}
+
 /*
  * One step of a line at data[*pos] (stream offset `at`): a delimiter, or a
  * run of token bytes. Advances *pos past what it used, except when it fails.
+ *
+ * A line ends at CRLF. A CR not followed by LF is a byte of its token, as
+ * memcached writes it back: a key or an opaque that holds a CR is echoed
+ * as it came ("mg a\rb k O\r1" gets "EN ka\rb O\r1"), so the CR is held
+ * back (cr_pending) until the next byte says which it is. A LF with no CR
+ * before it is a framing error: memcached never sends one (a request line
+ * ends at its first LF, so no token it echoes holds one).
  */
 static sp_parse_status_t
 sp_reply_line(struct sp_memcache_reply_parser *p, const uint8_t *data,
@@ -299,22 +325,34 @@ sp_reply_line(struct sp_memcache_reply_parser *p, const uint8_t *data,
     size_t n;
 
     if (ch == '\n') {
-        return sp_reply_fail(p, SP_MC_ERR_CRLF);
+        if (!p->cr_pending) {
+            return sp_reply_fail(p, SP_MC_ERR_CRLF);
+        }
+        status = sp_reply_lf(p, at);
+        if (status != SP_PARSE_ERROR) {
+            (*pos)++;
+        }
+        return status;
     }
     if (at - p->line_start >= SP_MEMCACHE_MAX_LINE) {
         return sp_reply_fail(p, SP_MC_ERR_LINE);
     }
-    if (ch == ' ' || ch == '\r') {
+    if (p->cr_pending) {
+        /* the CR before this byte does not end the line: it is a token's */
+        p->cr_pending = false;
+        sp_reply_token_bytes(p, (const uint8_t *)"\r", 1, at - 1);
+    }
+    if (ch == '\r') {
+        p->cr_pending = true;
+        (*pos)++;
+        return SP_PARSE_AGAIN;
+    }
+    if (ch == ' ') {
         if (p->in_token) {
             status = sp_reply_token_end(p);
-        } else if (ch == '\r' && p->ntokens == 0) {
-            status = sp_reply_fail(p, SP_MC_ERR_UNEXPECTED);  /* blank */
         }
         if (status == SP_PARSE_AGAIN) {
             (*pos)++;
-            if (ch == '\r') {
-                p->state = SP_MC_REPLY_LF;
-            }
         }
         return status;
     }
@@ -339,7 +377,6 @@ sp_reply_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
 {
     struct sp_memcache_reply_parser *p = parser;
     uint8_t ch = data[*pos];
-    sp_parse_status_t status;
 
     switch (p->state) {
     case SP_MC_REPLY_START:
@@ -358,16 +395,6 @@ sp_reply_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
 
     case SP_MC_REPLY_LINE:
         return sp_reply_line(p, data, len, pos, at);
-
-    case SP_MC_REPLY_LF:
-        if (ch != '\n') {
-            return sp_reply_fail(p, SP_MC_ERR_CRLF);
-        }
-        status = sp_reply_line_end(p, at);
-        if (status != SP_PARSE_ERROR) {
-            (*pos)++;
-        }
-        return status;
 
     case SP_MC_REPLY_DATA: {
         size_t n = len - *pos;

@@ -189,7 +189,8 @@ reply_event_fill(struct reply_event *e,
 /*
  * Written from sp_memcache.h and the memcached protocol, not from the
  * parser: a reply is lines of space-separated tokens ending in CRLF (at
- * most SP_MEMCACHE_MAX_LINE bytes before the CR); the first word says what
+ * most SP_MEMCACHE_MAX_LINE bytes before the CR; a CR anywhere else is a
+ * byte of its token, a LF without CR an error); the first word says what
  * the line is, and must be one the expected command can get (known as soon
  * as the word ends); VALUE <key> <flags> <bytes> [<cas>] and VA <size>
  * <flags>* lines are followed by that many bytes and CRLF; VALUE items go
@@ -327,30 +328,35 @@ ref_reply(const struct reply_ctx *c, size_t from,
         size_t next = 0;
         int rc;
 
-        /* the line up to its CR */
+        /* the line up to its CRLF; a CR before any other byte is a
+         * token's */
         for (;; i++) {
             uint8_t ch;
+            bool eol;
+            size_t tend;
 
             if (i == in->len) {
                 return false;
             }
             ch = s[i];
-            if (ch == '\n') {
+            eol = ch == '\n';
+            if (eol && (i == line_start || s[i - 1] != '\r')) {
                 return ref_fail(in, e, i);          /* LF without CR */
             }
-            if (i - line_start >= SP_MEMCACHE_MAX_LINE) {
+            if (!eol && i - line_start >= SP_MEMCACHE_MAX_LINE) {
                 return ref_fail(in, e, i);          /* too long */
             }
-            if (ch != ' ' && ch != '\r') {
+            if (ch != ' ' && !eol) {
                 if (tstart == SIZE_MAX) {
                     tstart = i;
                 }
                 continue;
             }
-            if (tstart != SIZE_MAX) {
+            tend = eol ? i - 1 : i;                 /* not the CR of CRLF */
+            if (tstart != SIZE_MAX && tstart < tend) {
                 if (ntok < 5) {
                     tok[ntok].from = tstart;
-                    tok[ntok].len = i - tstart;
+                    tok[ntok].len = tend - tstart;
                 }
                 if (ntok == 0) {
                     line = ref_classify(in, &tok[0]);
@@ -359,21 +365,15 @@ ref_reply(const struct reply_ctx *c, size_t from,
                     }
                 }
                 ntok++;
-                tstart = SIZE_MAX;
-            } else if (ch == '\r' && ntok == 0) {
+            } else if (eol && ntok == 0) {
                 return ref_fail(in, e, i);          /* a blank line */
             }
-            if (ch == '\r') {
+            tstart = SIZE_MAX;
+            if (eol) {
                 break;
             }
         }
-        if (i + 1 == in->len) {
-            return false;
-        }
-        if (s[i + 1] != '\n') {
-            return ref_fail(in, e, i + 1);
-        }
-        lf = i + 1;
+        lf = i;
 
         if (line == LINE_VALUE) {
             uint64_t unused;

@@ -135,6 +135,19 @@ run_target() {
     echo $? >"$work/rc"
 }
 
+# how long: rounds of $jobs targets, $seconds each (plus a little start-up)
+ntargets=0
+for t in $targets; do
+    ntargets=$((ntargets + 1))
+done
+rounds=$(( (ntargets + jobs - 1) / jobs ))
+pass="plain"
+if [ -n "${FUZZ_EXPAND:-}" ] && [ "${FUZZ_EXPAND}" != "0" ]; then
+    pass="expanding (FUZZ_EXPAND=1)"
+fi
+echo "fuzz: $ntargets targets, ${seconds} s each, $jobs at a time, $pass:" \
+     "about $(( (rounds * seconds + 59) / 60 )) min"
+
 running=0
 for t in $targets; do
     if [ "$running" -ge "$jobs" ]; then

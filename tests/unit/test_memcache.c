@@ -546,6 +546,22 @@ START_TEST(test_req_retrieval_variants)
     EXPECT_ONE("gat abc k\r\n", "gat", SP_MEMCACHE_ERR_EXPTIME, false);
     EXPECT_ONE("gats 1x k\r\n", "gats", SP_MEMCACHE_ERR_EXPTIME, false);
     EXPECT_ONE("gat 4294967296 k\r\n", "gat", NULL, false);
+
+    /* keys as the proxy splits a get by server: the parser's own, read
+     * again from the request alone (stream offset 0) */
+    tb_put(&b, "gat 10 \0k\r\n", 11);            /* 0..11: no key: END */
+    tb_str(&b, "gats 0 a\tb \rc d\r\r\n");        /* 11..29 */
+    verify_req(&b, &run);
+    ck_assert_uint_eq(run.n, 2);
+    expect_req(&run.out[0], "gat", 0, 11, NULL);
+    ck_assert_uint_eq(run.out[0].nkeys, 0);
+    expect_req(&run.out[1], "gats", 11, 29, NULL);
+    ck_assert_uint_eq(run.out[1].nkeys, 3);
+    expect_key(&run.out[1], 0, 18, 3);
+    expect_key(&run.out[1], 1, 22, 2);
+    expect_key(&run.out[1], 2, 25, 2);
+    sp_test_run_free(&run);
+    tb_free(&b);
 }
 END_TEST
 
@@ -1406,6 +1422,45 @@ START_TEST(test_reply_meta)
 }
 END_TEST
 
+/*
+ * A CR inside a line belongs to its token: memcached echoes a key or an
+ * opaque as the request had it (the replies below are memcached 1.6.18's
+ * own, to "mg zz O\r1", "mg z\rz k v", "mg a\rb k v O12", "mg x\r k",
+ * "get c\rd x\r a\tb", "me c\rd").
+ */
+START_TEST(test_reply_cr_in_tokens)
+{
+    static const char *const cmds[] = { "get" };
+    struct tbuf b = { 0 };
+    struct reply_run run;
+
+    expect_one_reply("mg", "EN O\r1\r\n", SP_MEMCACHE_REPLY_EN, 0);
+    expect_one_reply("mg", "EN O\r1 kzz\r\n", SP_MEMCACHE_REPLY_EN, 0);
+    expect_one_reply("mg", "EN kz\rz\r\n", SP_MEMCACHE_REPLY_EN, 0);
+    expect_one_reply("mg", "EN kx\r\r\n", SP_MEMCACHE_REPLY_EN, 0);
+    expect_one_reply("mg", "HD kx\r\r\r\n", SP_MEMCACHE_REPLY_HD, 0);
+    expect_one_reply("mg", "VA 1 ka\rb O12\r\nx\r\n", SP_MEMCACHE_REPLY_VA,
+                     1);
+    expect_one_reply("me", "ME c\rd exp=-1 la=6 cas=3 fetch=yes cls=1 "
+                     "size=63\r\n", SP_MEMCACHE_REPLY_ME, 0);
+
+    tb_str(&b, "VALUE c\rd 0 1\r\ny\r\n");       /* 0..18, key 6..9 */
+    tb_str(&b, "VALUE x\r 0 1 3\r\nq\r\n");      /* 18..37, key 24..26 */
+    tb_str(&b, "VALUE a\tb 0 1\r\nx\r\n");       /* 37..55, key 43..46 */
+    tb_str(&b, "END\r\n");
+    verify_reply_at(&b, cmds, 1, 4, true, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 1);
+    expect_reply(&run.out[0], SP_MEMCACHE_REPLY_END, 0, b.len);
+    ck_assert_uint_eq(run.out[0].nitems, 3);
+    expect_item(&run.out[0], 0, 0, 18, 6, 3);
+    expect_item(&run.out[0], 1, 18, 19, 24, 2);
+    expect_item(&run.out[0], 2, 37, 18, 43, 3);
+    sp_test_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
 /* A 1 MB VALUE spanning many chunks; a few split points. */
 START_TEST(test_reply_big_value)
 {
@@ -1439,27 +1494,33 @@ END_TEST
 START_TEST(test_reply_errors)
 {
     /* a reply the command cannot get: the connection is out of step */
-    EXPECT_REPLY_ERROR("get", "STORED\r\n", "unexpected reply", 6);
+    EXPECT_REPLY_ERROR("get", "STORED\r\n", "unexpected reply", 7);
     EXPECT_REPLY_ERROR("set", "VALUE a 0 1\r\nA\r\n", "unexpected reply", 5);
-    EXPECT_REPLY_ERROR("set", "15\r\n", "unexpected reply", 2);
-    EXPECT_REPLY_ERROR("incr", "STORED\r\n", "unexpected reply", 6);
-    EXPECT_REPLY_ERROR("incr", "1x\r\n", "unexpected reply", 2);
-    EXPECT_REPLY_ERROR("incr", "-1\r\n", "unexpected reply", 2);
+    EXPECT_REPLY_ERROR("set", "15\r\n", "unexpected reply", 3);
+    EXPECT_REPLY_ERROR("incr", "STORED\r\n", "unexpected reply", 7);
+    EXPECT_REPLY_ERROR("incr", "1x\r\n", "unexpected reply", 3);
+    EXPECT_REPLY_ERROR("incr", "-1\r\n", "unexpected reply", 3);
     EXPECT_REPLY_ERROR("incr", "18446744073709551616\r\n",
-                       "unexpected reply", 20);
-    EXPECT_REPLY_ERROR("mg", "STORED\r\n", "unexpected reply", 6);
-    EXPECT_REPLY_ERROR("ms", "EN\r\n", "unexpected reply", 2);
-    EXPECT_REPLY_ERROR("get", "stored\r\n", "unexpected reply", 6);
-    EXPECT_REPLY_ERROR("get", "ENDX\r\n", "unexpected reply", 4);
+                       "unexpected reply", 21);
+    EXPECT_REPLY_ERROR("mg", "STORED\r\n", "unexpected reply", 7);
+    EXPECT_REPLY_ERROR("ms", "EN\r\n", "unexpected reply", 3);
+    EXPECT_REPLY_ERROR("get", "stored\r\n", "unexpected reply", 7);
+    EXPECT_REPLY_ERROR("get", "ENDX\r\n", "unexpected reply", 5);
     EXPECT_REPLY_ERROR("get", "CLIENT_ERRORS x\r\n", "unexpected reply", 13);
-    EXPECT_REPLY_ERROR("get", "\r\n", "unexpected reply", 0);
-    EXPECT_REPLY_ERROR("quit", "OK\r\n", "unexpected reply", 2);
+    EXPECT_REPLY_ERROR("get", "\r\n", "unexpected reply", 1);
+    EXPECT_REPLY_ERROR("quit", "OK\r\n", "unexpected reply", 3);
     EXPECT_REPLY_ERROR("get", "VALUE a 0 1\r\nA\r\nSTORED\r\n",
-                       "unexpected reply", 22);
+                       "unexpected reply", 23);
     /* line framing */
     EXPECT_REPLY_ERROR("get", "END\n", "expected CRLF", 3);
-    EXPECT_REPLY_ERROR("get", "END\rX", "expected CRLF", 4);
-    EXPECT_REPLY_ERROR("set", "STORED\rSTORED\r\n", "expected CRLF", 7);
+    EXPECT_REPLY_ERROR("set", "STORED \n", "expected CRLF", 7);
+    EXPECT_REPLY_ERROR("mg", "EN k\na\r\n", "expected CRLF", 4);
+    /* a CR not before a LF is a token's byte: these words are unknown */
+    EXPECT_REPLY_ERROR("get", "END\rX\r\n", "unexpected reply", 6);
+    EXPECT_REPLY_ERROR("set", "STORED\rSTORED\r\n", "unexpected reply",
+                       14);
+    EXPECT_REPLY_ERROR("set", "STORED\r \r\n", "unexpected reply", 7);
+    EXPECT_REPLY_ERROR("get", "\r\r\n", "unexpected reply", 2);
     /* VALUE and VA lines */
     EXPECT_REPLY_ERROR("get", "VALUE a 0\r\n", "invalid VALUE line", 10);
     EXPECT_REPLY_ERROR("get", "VALUE a 0 1 2 3\r\nA\r\n",
@@ -1530,6 +1591,7 @@ sp_test_memcache_suite(void)
                  test_req_error_line_too_long);
     SP_TEST_CASE(s, "reply parser", 120, test_reply_lines,
                  test_reply_get_items, test_reply_get_error, test_reply_meta,
+                 test_reply_cr_in_tokens,
                  test_reply_big_value, test_reply_errors,
                  test_reply_line_too_long);
     return s;

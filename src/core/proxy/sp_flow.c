@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <unistd.h>
 
+#include "sp_alloc.h"
 #include "sp_client.h"
 #include "sp_conn.h"
 #include "sp_msg.h"
@@ -17,18 +18,15 @@
 #define SP_FLOW_PAUSE_MAX   64      /* largest holders stopped per scan */
 #define SP_FLOW_SHARE       16      /* a holder worth stopping holds 1/16 */
 
-/* jemalloc's control interface, when the binary links it (weak: the unit
- * tests and sanitizer builds do not). */
-extern int mallctl(const char *name, void *oldp, size_t *oldlenp,
-                   void *newp, size_t newlen) __attribute__((weak));
-
 void
 sp_flow_init(struct sp_worker *worker, uint32_t nslots)
 {
     struct sp_flow *flow = &worker->flow;
     int mb = worker->conf->global.worker_memory_budget;
 
-    flow->allocator = mallctl != NULL;
+    size_t allocated;
+
+    flow->allocator = sp_alloc_allocated(&allocated);
     if (mb == SP_CONF_MEMORY_AUTO) {
         long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
         uint64_t machine = pages > 0 && size > 0
@@ -204,17 +202,10 @@ sp_flow_tick(struct sp_worker *worker)
 {
     struct sp_flow *flow = &worker->flow;
 
-    if (flow->allocator) {
-        uint64_t epoch = 1;
-        size_t allocated = 0, len = sizeof(epoch);
+    size_t allocated;
 
-        if (mallctl("epoch", &epoch, &len, &epoch, len) == 0) {
-            len = sizeof(allocated);
-            if (mallctl("stats.allocated", &allocated, &len, NULL, 0) == 0) {
-                flow->base = allocated > flow->held ? allocated - flow->held
-                                                    : 0;
-            }
-        }
+    if (flow->allocator && sp_alloc_allocated(&allocated)) {
+        flow->base = allocated > flow->held ? allocated - flow->held : 0;
     }
     worker->slot->memory_used = (int64_t)(flow->held + flow->base);
 }

@@ -42,7 +42,7 @@ struct sp_flow {
     uint64_t base;          /* what the rest holds (allocator, last tick) */
     uint32_t budget_held;   /* clients not read for the budget now */
     uint64_t scan_ms;       /* last look for the largest holders */
-    bool     allocator;     /* jemalloc's statistics are there */
+    bool     allocator;     /* the allocator's figure is there (sp_alloc) */
 };
 
 /* Set up the budget for conf (auto: half the machine's memory over the

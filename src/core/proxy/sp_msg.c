@@ -30,12 +30,42 @@ sp_msg_get(struct sp_worker *worker)
     return msg;
 }
 
-/* Reset a message for reuse, keeping its arrays. */
+/*
+ * A recycled message keeps its arrays for the next request, up to this many
+ * bytes each: one that held a million-key MGET must not keep megabytes on
+ * the free list for as long as it lives.
+ */
+#define SP_MSG_ARRAY_KEEP   4096
+
+static void
+sp_msg_array_shrink(void **array, uint32_t *cap, size_t size)
+{
+    if ((size_t)*cap * size > SP_MSG_ARRAY_KEEP) {
+        free(*array);
+        *array = NULL;
+        *cap = 0;
+    }
+}
+
+/* Reset a message for reuse, keeping its arrays if they are small. */
 static void
 sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
 {
     sp_seglist_clear(&worker->mbufs, &msg->req);
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
+    if ((size_t)msg->req.cap * sizeof(*msg->req.segs) > SP_MSG_ARRAY_KEEP) {
+        sp_seglist_free(&worker->mbufs, &msg->req);
+    }
+    if ((size_t)msg->rsp.cap * sizeof(*msg->rsp.segs) > SP_MSG_ARRAY_KEEP) {
+        sp_seglist_free(&worker->mbufs, &msg->rsp);
+    }
+    sp_msg_array_shrink((void **)&msg->gen, &msg->gen_cap, 1);
+    sp_msg_array_shrink((void **)&msg->frags, &msg->frags_cap,
+                        sizeof(*msg->frags));
+    sp_msg_array_shrink((void **)&msg->key_frag, &msg->keys_cap,
+                        sizeof(*msg->key_frag));
+    sp_msg_array_shrink((void **)&msg->elems, &msg->elems_cap,
+                        sizeof(*msg->elems));
     msg->pool = NULL;
     msg->client = NULL;
     msg->sconn = NULL;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sp_accept.h"
+#include "sp_alloc.h"
 #include "sp_channel.h"
 #include "sp_cli.h"
 #include "sp_client.h"
@@ -29,6 +30,7 @@
 #define SP_MBUF_KEEP        64      /* buffers kept through idle periods */
 #define SP_MSG_KEEP         256
 #define SP_PARSE_KEEP       64      /* client parser states kept idle */
+#define SP_SCRATCH_KEEP     (64 * 1024) /* bytes of scratch kept idle */
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
 #define SP_DRAIN_TICK_MS    20      /* draining: look for boundaries */
 #define SP_STATS_DEADLINE_MS 1000   /* a stats reader must read by then */
@@ -471,14 +473,48 @@ sp_worker_flush(struct sp_worker *worker)
     }
 }
 
+/*
+ * Give back what a past burst left: the free lists' surplus (sp_trim.h),
+ * scratch arrays grown for one huge request (they are used only within a
+ * call, so they are free here), and then the pages themselves (sp_alloc.h).
+ */
+static void
+sp_worker_trim(struct sp_worker *worker)
+{
+    uint64_t before = (uint64_t)worker->mbufs.nfree + worker->nfree_msgs
+                      + worker->parses.nfree;
+    bool released = false;
+
+    sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
+    sp_msg_trim(worker, SP_MSG_KEEP);
+    sp_client_parse_trim(&worker->parses, SP_PARSE_KEEP);
+    released = (uint64_t)worker->mbufs.nfree + worker->nfree_msgs
+               + worker->parses.nfree < before;
+    if (worker->scratch_cap > SP_SCRATCH_KEEP) {
+        free(worker->scratch);
+        worker->scratch = NULL;
+        worker->scratch_cap = 0;
+        released = true;
+    }
+    if ((size_t)worker->args_cap * sizeof(*worker->args) > SP_SCRATCH_KEEP) {
+        free(worker->args);
+        worker->args = NULL;
+        worker->args_cap = 0;
+        released = true;
+    }
+    if (released) {
+        sp_alloc_purge();
+    } else {
+        sp_alloc_decay();
+    }
+}
+
 static void
 sp_worker_tick(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_worker *worker = timer->data;
 
-    sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
-    sp_msg_trim(worker, SP_MSG_KEEP);
-    sp_client_parse_trim(&worker->parses, SP_PARSE_KEEP);
+    sp_worker_trim(worker);
     sp_flow_tick(worker);
     sp_worker_publish(worker);
     for (uint32_t i = 0; i < worker->npools; i++) {
