@@ -162,8 +162,14 @@ sp_flow_client_full(struct sp_conn *conn)
         sp_flow_pause(conn, SP_FLOW_WINDOW);
     }
     if (sp_flow_over_budget(&worker->flow)) {
-        /* one scan per millisecond at most: while the paused holders'
-         * replies still arrive the sum stays over for a while */
+        /* this client first, if it holds a share: one read may go on for
+         * as long as the peer keeps writing */
+        if (sp_flow_window(conn)
+            >= sp_flow_allowance(&worker->flow) / SP_FLOW_SHARE) {
+            sp_flow_pause(conn, SP_FLOW_BUDGET);
+        }
+        /* then the others, one scan per millisecond at most: while the
+         * paused holders' replies still arrive the sum stays over */
         uint64_t now = sp_event_now_ms(worker->loop);
         if (now != worker->flow.scan_ms) {
             worker->flow.scan_ms = now;
