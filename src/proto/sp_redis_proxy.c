@@ -323,20 +323,48 @@ sp_redis_scan_args(const struct sp_msg *msg, bool inline_form,
     return i == nargs ? 0 : -1;
 }
 
-/* Append "$len\r\n<arg>\r\n" for one argument of the request. */
+/* The digits of a bulk length. */
+static uint32_t
+sp_decimal_len(uint32_t n)
+{
+    uint32_t d = 1;
+
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+/*
+ * Append one argument of the (multibulk) request to a fragment: its whole
+ * encoding "$len\r\n<arg>\r\n" as the client sent it, one slice, which
+ * merges with the slice before it when that argument came just before in
+ * the same buffer. `cur` walks the request (arguments come at rising
+ * offsets), so a fan-out of n keys costs O(n).
+ */
 static int
 sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
-                 const struct sp_span *arg)
+                 struct sp_seg_cursor *cur, const struct sp_span *arg,
+                 bool inline_form)
 {
-    char head[16];
-    int n = snprintf(head, sizeof(head), "$%" PRIu32 "\r\n", arg->len);
+    uint64_t head = 1 + sp_decimal_len(arg->len) + 2;
 
-    if (sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0
-        || sp_seglist_slice(&frag->req, &msg->req, arg->offset, arg->len) != 0
-        || sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
-        return -1;
+    if (inline_form) {
+        char text[16];
+        int n = snprintf(text, sizeof(text), "$%" PRIu32 "\r\n", arg->len);
+
+        if (sp_msg_gen_push(frag, &frag->req, text, (uint32_t)n) != 0
+            || sp_seglist_slice_at(&frag->req, &msg->req, cur, arg->offset,
+                                   arg->len) != 0
+            || sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_crlf,
+                               2) != 0) {
+            return -1;
+        }
+        return 0;
     }
-    return 0;
+    return sp_seglist_slice_at(&frag->req, &msg->req, cur, arg->offset - head,
+                               head + arg->len + 2);
 }
 
 static int
@@ -373,16 +401,18 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
         int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
                          1 + frag->nkeys * step, strlen(cmd->name), cmd->name);
 
-        if (sp_msg_gen_reserve(frag, (uint32_t)n + frag->nkeys * step * 16) != 0
+        if (sp_msg_gen_reserve(frag, (uint32_t)n + (p->inline_form ? frag->nkeys * step * 16 : 0)) != 0
             || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0) {
             sp_redis_fail(pool, msg, ENOMEM);
             return 0;
         }
     }
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     for (uint32_t k = 0; k < nkeys; k++) {
         struct sp_msg *frag = msg->frags[msg->key_frag[k]];
         for (uint32_t a = 0; a < step; a++) {
-            if (sp_frag_push_arg(frag, msg, &args[1 + k * step + a]) != 0) {
+            if (sp_frag_push_arg(frag, msg, &cur, &args[1 + k * step + a],
+                                 p->inline_form) != 0) {
                 sp_redis_fail(pool, msg, ENOMEM);
                 return 0;
             }
@@ -427,8 +457,12 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         sp_msg_reply_static(msg, "+OK\r\n");
         return;
     case SP_REDIS_MERGE_ARRAY: {
-        uint32_t *next = (uint32_t *)sp_worker_scratch(worker,
-                            msg->nfrags * sizeof(uint32_t));
+        /* per fragment: its next element, and a cursor over its reply */
+        struct sp_merge_pos {
+            uint32_t             next;
+            struct sp_seg_cursor cur;
+        } *pos = (struct sp_merge_pos *)sp_worker_scratch(worker,
+                            msg->nfrags * sizeof(struct sp_merge_pos));
         char head[24];
         int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->nkeys);
 
@@ -440,16 +474,18 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
                 return;
             }
         }
-        if (next == NULL || sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+        if (pos == NULL || sp_msg_gen_reserve(msg, (uint32_t)n) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return;
         }
-        memset(next, 0, msg->nfrags * sizeof(uint32_t));
+        memset(pos, 0, msg->nfrags * sizeof(*pos));
         for (uint32_t k = 0; k < msg->nkeys; k++) {
+            struct sp_merge_pos *fp = &pos[msg->key_frag[k]];
             struct sp_msg *frag = msg->frags[msg->key_frag[k]];
-            const struct sp_span *e = &frag->elems[next[msg->key_frag[k]]++];
-            if (sp_seglist_slice(&msg->rsp, &frag->rsp, e->offset, e->len) != 0) {
+            const struct sp_span *e = &frag->elems[fp->next++];
+            if (sp_seglist_slice_at(&msg->rsp, &frag->rsp, &fp->cur, e->offset,
+                                    e->len) != 0) {
                 sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
                 return;
             }
