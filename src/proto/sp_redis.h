@@ -205,9 +205,13 @@ typedef enum sp_redis_reply_type {
  * pass an element array to learn where each element starts and ends (its
  * whole encoding, nested arrays included), so fragments can be merged
  * without re-parsing; only the first elements_cap are recorded (nelements
- * below `integer` says some were left out). Nesting depth is bounded only by
- * `stack_cap` levels of the caller's stack array (deeper replies are a
- * framing error). The results are valid until the next call.
+ * below `integer` says some were left out). Open arrays live on the
+ * caller's stack array of `stack_cap` levels: a reply nested deeper stops
+ * the parser with SP_PARSE_ERROR and `need_stack` set, which is no framing
+ * error -- the caller gives it a bigger stack (sp_redis_reply_stack) and
+ * feeds again from the byte it stopped at. Only a reply nested deeper than
+ * SP_REDIS_REPLY_MAX_DEPTH is refused. The results are valid until the next
+ * call.
  */
 struct sp_redis_reply_parser {
     /* results of the last SP_PARSE_DONE */
@@ -221,6 +225,7 @@ struct sp_redis_reply_parser {
     uint32_t  elements_cap;
     uint32_t  nelements;
     const char *error;              /* SP_PARSE_ERROR */
+    bool      need_stack;           /* SP_PARSE_ERROR: only the stack is full */
 
     /* private state */
     uint64_t  offset;
@@ -250,5 +255,20 @@ void sp_redis_reply_init(struct sp_redis_reply_parser *p, uint64_t offset,
 sp_parse_status_t sp_redis_reply_parse(struct sp_redis_reply_parser *p,
                                        const uint8_t *data, size_t len,
                                        size_t *consumed);
+
+/*
+ * Deepest nesting of a reply passed through: a level costs the reply at least
+ * 4 bytes ("*1\r\n") and the stack 8, so this bounds the stack by what a
+ * server can send (Redis's own replies, Lua tables included, stay far
+ * below it), not by a guess at what it will.
+ */
+#define SP_REDIS_REPLY_MAX_DEPTH (64u * 1024 * 1024)
+
+/*
+ * Go on with a stack of stack_cap levels whose first levels hold what the
+ * old one did (a realloc of it), after SP_PARSE_ERROR with need_stack.
+ */
+void sp_redis_reply_stack(struct sp_redis_reply_parser *p, int64_t *stack,
+                          uint32_t stack_cap);
 
 #endif /* SP_REDIS_H */

@@ -624,9 +624,14 @@ sp_redis_server_init(struct sp_conn *server)
     return 0;
 }
 
-/* Replies nested deeper than this are refused (the server connection is
- * closed, its requests get an error): 8 KB per connection bounds it. */
-#define SP_RSTACK_DEPTH 1024
+/*
+ * The reply parser's nesting stack: a server connection starts with room for
+ * SP_RSTACK_FIRST levels, grows it (doubling) when a reply nests deeper --
+ * any reply Redis sends passes, up to SP_REDIS_REPLY_MAX_DEPTH -- and gives
+ * back what is over SP_RSTACK_KEEP levels when the next reply starts.
+ */
+#define SP_RSTACK_FIRST 32
+#define SP_RSTACK_KEEP  1024
 
 /* Start parsing the reply of the oldest in-flight request at `offset`. */
 static int
@@ -636,7 +641,15 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
-    if (sp_array_grow((void **)&sc->rstack, &sc->rstack_cap, SP_RSTACK_DEPTH,
+    if (sc->rstack_cap > SP_RSTACK_KEEP) {
+        int64_t *kept = realloc(sc->rstack, SP_RSTACK_KEEP * sizeof(*kept));
+
+        if (kept != NULL) {
+            sc->rstack = kept;
+            sc->rstack_cap = SP_RSTACK_KEEP;
+        }
+    }
+    if (sp_array_grow((void **)&sc->rstack, &sc->rstack_cap, SP_RSTACK_FIRST,
                 sizeof(*sc->rstack)) != 0
         || sp_array_grow((void **)&sc->relems, &sc->relems_cap, elems,
                    sizeof(*sc->relems)) != 0) {
@@ -686,12 +699,33 @@ sp_redis_reply(struct sp_conn *conn)
     return 0;
 }
 
+/* Parse replies; a reply nested deeper than the stack grows it, and parsing
+ * goes on from the byte where it stopped (that is no server error). */
 static sp_parse_status_t
 sp_redis_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
                     size_t *consumed)
 {
-    return sp_redis_reply_parse(&sp_sconn(conn)->parser.rsp, data, len,
-                                consumed);
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_redis_reply_parser *p = &sc->parser.rsp;
+    size_t used = 0;
+
+    for (;;) {
+        size_t n = 0;
+        sp_parse_status_t status = sp_redis_reply_parse(p, data + used,
+                                                        len - used, &n);
+        used += n;
+        if (status != SP_PARSE_ERROR || !p->need_stack) {
+            *consumed = used;
+            return status;
+        }
+        if (sp_array_grow((void **)&sc->rstack, &sc->rstack_cap,
+                          sc->rstack_cap + 1, sizeof(*sc->rstack)) != 0) {
+            p->error = "out of memory for a deeply nested reply";
+            *consumed = used;
+            return SP_PARSE_ERROR;
+        }
+        sp_redis_reply_stack(p, sc->rstack, sc->rstack_cap);
+    }
 }
 
 static const char *

@@ -23,7 +23,28 @@ import multiprocessing
 import redis
 
 import sptest
-from test_redis_proxy import pool_yaml, raw_exchange
+from test_redis_proxy import pool_yaml, raw_exchange, resp
+
+
+def exchange(port, payload, until, timeout=10):
+    """Send payload, read until the bytes end with `until` (or the peer
+    closes, or timeout); returns the bytes."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        sock.sendall(payload)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while not data.endswith(until) and time.monotonic() < deadline:
+            try:
+                part = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not part:
+                break
+            data += part
+        return data
+    finally:
+        sock.close()
 
 
 def mget_payload(n, prefix=b"key:"):
@@ -69,6 +90,47 @@ def pinger(port, stop, results):
         time.sleep(0.002)
     sock.close()
     results.put((worst, count))
+
+
+class DeepReplyTest(sptest.HarnessTestCase):
+    """Defect 2: EVAL returning a Lua table nested 1,100 deep, twice, with
+    auto_eject_hosts and server_failure_limit 2, ejected a healthy server
+    (the reply parser's stack held 1,024 levels)."""
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.servers = [h.start_redis() for _ in range(2)]
+        cls.direct = h.start_redis()
+        cls.port = sptest.free_port()
+        cls.proxy = h.start_shardproxy(pool_yaml(
+            "d", cls.port, [(r.port, 1, f"s{i}") for i, r in enumerate(cls.servers)],
+            auto_eject_hosts="true", server_failure_limit=2,
+            server_retry_timeout=30000))
+
+    def test_deep_eval_reply_passes_and_ejects_nobody(self):
+        c = redis.Redis(port=self.port, socket_timeout=10)
+        self.addCleanup(c.close)
+        keys = [f"deep:{i}" for i in range(20)]
+        for k in keys:
+            c.set(k, k)
+        for depth in (1100, 5000):
+            script = ("local t = 1 for i = 1, %d do t = {t} end return t"
+                      % depth)
+            # one key: the proxy routes EVAL by its first key
+            want = exchange(self.direct.port, resp("EVAL", script, "1", "k"),
+                            b":1\r\n")
+            self.assertEqual(want, b"*1\r\n" * depth + b":1\r\n")
+            for _ in range(3):          # over server_failure_limit
+                got = exchange(self.port,
+                               resp("EVAL", script, "1", f"k{_}"), b":1\r\n")
+                self.assertEqual(got, want)
+        for k in keys:                  # every server still in the pool
+            self.assertEqual(c.get(k), k.encode())
+        stats = sptest.read_stats(self.proxy.stats_port)["d"]
+        for name in ("s0", "s1"):
+            self.assertEqual(stats[name]["server_err"], 0)
+            self.assertEqual(stats[name]["server_ejected_at"], 0)
 
 
 class WideFanoutTest(sptest.HarnessTestCase):

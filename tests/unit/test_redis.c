@@ -1128,6 +1128,8 @@ struct reply_run {
     sp_parse_status_t status;
     char     error[64];
     uint64_t offset;
+    uint32_t grown;             /* times the parser asked for more stack */
+    uint32_t stack_cap;         /* the stack it ended with */
 };
 
 static void
@@ -1156,6 +1158,16 @@ run_reply(const uint8_t *data, size_t len, size_t split, size_t step,
             CHECK(used <= end - at);
             at += used;
             CHECK(p.offset == at);
+            if (run->status == SP_PARSE_ERROR && p.need_stack) {
+                /* as the proxy does: a bigger stack, the same byte again */
+                CHECK(p.error == NULL);
+                stack_cap = stack_cap * 2 + 1;
+                stack = realloc(stack, (stack_cap + 1) * sizeof(*stack));
+                CHECK(stack != NULL);
+                sp_redis_reply_stack(&p, stack, stack_cap);
+                run->grown++;
+                continue;
+            }
             if (run->status == SP_PARSE_ERROR) {
                 CHECK(p.error != NULL);
                 snprintf(run->error, sizeof(run->error), "%s", p.error);
@@ -1193,6 +1205,7 @@ run_reply(const uint8_t *data, size_t len, size_t split, size_t step,
         run->status = SP_PARSE_AGAIN;       /* nothing pending either way */
     }
     run->offset = p.offset;
+    run->stack_cap = stack_cap;
     free(stack);
     free(elements);
 }
@@ -1417,14 +1430,17 @@ START_TEST(test_reply_nested_depth3)
     ck_assert_uint_eq(run.out[0].elements[3].len, 5);
     reply_run_free(&run);
 
-    /* three levels need a stack of three */
+    /* three levels fit a stack of three; with two the parser asks for more
+     * and goes on, with the same result */
     verify_reply_at(&b, 3, 8, true, &run);
     ck_assert_uint_eq(run.n, 1);
+    ck_assert_uint_eq(run.grown, 0);
     reply_run_free(&run);
     verify_reply_at(&b, 2, 8, true, &run);
-    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
-    ck_assert_str_eq(run.error, "reply nested too deep");
-    ck_assert_uint_eq(run.offset, 11);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 1);
+    ck_assert_uint_eq(run.out[0].nelements, 4);
+    ck_assert_uint_eq(run.grown, 1);
     reply_run_free(&run);
     tb_free(&b);
 }
@@ -1452,13 +1468,45 @@ START_TEST(test_reply_nested_depth10000)
                  4 * DEPTH + 4, b.len);
     reply_run_free(&run);
 
-    verify_reply_at(&b, DEPTH - 1, 4, false, &run);
-    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
-    ck_assert_str_eq(run.error, "reply nested too deep");
-    ck_assert_uint_eq(run.offset, 4 * DEPTH - 1);
-    ck_assert_uint_eq(run.n, 0);
+    /* from a stack of one level, grown as it goes (a valid reply of any
+     * depth passes: issue #24, an EVAL returning a table 1,100 deep) */
+    verify_reply_at(&b, 1, 4, false, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 2);
+    expect_reply(&run.out[0], SP_REDIS_REPLY_ARRAY, false, 1, 0,
+                 4 * DEPTH + 4);
+    ck_assert_uint_eq(run.out[0].elements[0].len, 4 * DEPTH);
+    ck_assert_uint_ge(run.stack_cap, DEPTH);
     reply_run_free(&run);
     tb_free(&b);
+}
+END_TEST
+
+/* A full stack stops the parser before the '\n' that would push a level,
+ * with no error and nothing lost: fed again, it goes on. */
+START_TEST(test_reply_stack_full_resumes)
+{
+    static const char reply[] = "*1\r\n*2\r\n:1\r\n:2\r\n";
+    struct sp_redis_reply_parser p;
+    int64_t small[1], big[4];
+    size_t used = 0, len = sizeof(reply) - 1;
+
+    sp_redis_reply_init(&p, 100, small, 1, NULL, 0);
+    ck_assert_int_eq(sp_redis_reply_parse(&p, (const uint8_t *)reply, len,
+                                          &used), SP_PARSE_ERROR);
+    ck_assert(p.need_stack);
+    ck_assert_ptr_null(p.error);
+    ck_assert_uint_eq(used, 7);                 /* before the second '\n' */
+    ck_assert_uint_eq(p.offset, 107);
+    big[0] = small[0];
+    sp_redis_reply_stack(&p, big, 4);
+    ck_assert(!p.need_stack);
+    ck_assert_int_eq(sp_redis_reply_parse(&p, (const uint8_t *)reply + used,
+                                          len - used, &used), SP_PARSE_DONE);
+    ck_assert_uint_eq(used, len - 7);
+    ck_assert_uint_eq(p.start, 100);
+    ck_assert_uint_eq(p.end, 100 + len);
+    ck_assert_int_eq(p.type, SP_REDIS_REPLY_ARRAY);
 }
 END_TEST
 
@@ -1573,6 +1621,7 @@ sp_test_redis_suite(void)
     tcase_add_test(reply, test_reply_mget_elements);
     tcase_add_test(reply, test_reply_nested_depth3);
     tcase_add_test(reply, test_reply_nested_depth10000);
+    tcase_add_test(reply, test_reply_stack_full_resumes);
     tcase_add_test(reply, test_reply_big_bulk);
     tcase_add_test(reply, test_reply_errors);
     tcase_add_test(reply, test_reply_large_count);
