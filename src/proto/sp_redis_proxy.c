@@ -225,8 +225,14 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
             return sp_reply_text(msg, "-ERR invalid number of keys for '%s' "
                                  "command\r\n", p->command->name);
         }
-        key = sp_conn_key(client, &p->keys[0]);
+        /* in the request (an inline one is its multibulk form, in gen),
+         * else where it lies across the client's buffers */
         keylen = p->keys[0].len;
+        key = sp_seglist_contiguous(&msg->req, p->keys[0].offset - p->start,
+                                    keylen);
+        if (key == NULL) {
+            key = sp_conn_key(client, &p->keys[0]);
+        }
         if (key == NULL) {
             sp_redis_fail(pool, msg, ENOMEM);
             return 0;
@@ -239,9 +245,9 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
 /* ---- fan-out ------------------------------------------------------------------- */
 
 /*
- * Argument positions (relative to the request start) of a complete request
- * held in a segment list: the multibulk form is walked by its headers,
- * skipping bulk data; the inline form split on blanks.
+ * Argument positions (relative to the request start) of a complete
+ * multibulk request held in a segment list (an inline one was re-encoded),
+ * walked by its headers, skipping bulk data.
  */
 struct sp_cursor {
     const struct sp_seglist *list;
@@ -285,42 +291,25 @@ sp_cursor_number(struct sp_cursor *c)
 }
 
 static int
-sp_redis_scan_args(const struct sp_msg *msg, bool inline_form,
-                   struct sp_span *args, uint32_t nargs)
+sp_redis_scan_args(const struct sp_msg *msg, struct sp_span *args,
+                   uint32_t nargs)
 {
     struct sp_cursor c = { &msg->req, 0, 0, 0 };
-    uint32_t i = 0;
-    int ch;
 
-    if (!inline_form) {
-        if (sp_cursor_byte(&c) != '*') {
+    if (sp_cursor_byte(&c) != '*') {
+        return -1;
+    }
+    sp_cursor_number(&c);
+    for (uint32_t i = 0; i < nargs; i++) {
+        if (sp_cursor_byte(&c) != '$') {
             return -1;
         }
-        sp_cursor_number(&c);
-        for (i = 0; i < nargs; i++) {
-            if (sp_cursor_byte(&c) != '$') {
-                return -1;
-            }
-            int64_t len = sp_cursor_number(&c);
-            args[i].offset = c.pos;
-            args[i].len = (uint32_t)len;
-            sp_cursor_skip(&c, (uint64_t)len + 2);
-        }
-        return 0;
+        int64_t len = sp_cursor_number(&c);
+        args[i].offset = c.pos;
+        args[i].len = (uint32_t)len;
+        sp_cursor_skip(&c, (uint64_t)len + 2);
     }
-    while (i < nargs && (ch = sp_cursor_byte(&c)) >= 0) {
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            continue;
-        }
-        args[i].offset = c.pos - 1;
-        args[i].len = 1;
-        while ((ch = sp_cursor_byte(&c)) >= 0 && ch != ' ' && ch != '\t'
-               && ch != '\r' && ch != '\n') {
-            args[i].len++;
-        }
-        i++;
-    }
-    return i == nargs ? 0 : -1;
+    return 0;
 }
 
 /* The digits of a bulk length. */
@@ -345,24 +334,10 @@ sp_decimal_len(uint32_t n)
  */
 static int
 sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
-                 struct sp_seg_cursor *cur, const struct sp_span *arg,
-                 bool inline_form)
+                 struct sp_seg_cursor *cur, const struct sp_span *arg)
 {
     uint64_t head = 1 + sp_decimal_len(arg->len) + 2;
 
-    if (inline_form) {
-        char text[16];
-        int n = snprintf(text, sizeof(text), "$%" PRIu32 "\r\n", arg->len);
-
-        if (sp_msg_gen_push(frag, &frag->req, text, (uint32_t)n) != 0
-            || sp_seglist_slice_at(&frag->req, &msg->req, cur, arg->offset,
-                                   arg->len) != 0
-            || sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_crlf,
-                               2) != 0) {
-            return -1;
-        }
-        return 0;
-    }
     return sp_seglist_slice_at(&frag->req, &msg->req, cur, arg->offset - head,
                                head + arg->len + 2);
 }
@@ -384,7 +359,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
         return 0;
     }
     args = worker->args;
-    if (sp_redis_scan_args(msg, p->inline_form, args, nargs) != 0) {
+    if (sp_redis_scan_args(msg, args, nargs) != 0) {
         return sp_reply_text(msg, "-ERR Protocol error: cannot split "
                              "request\r\n");
     }
@@ -401,7 +376,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
         int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
                          1 + frag->nkeys * step, strlen(cmd->name), cmd->name);
 
-        if (sp_msg_gen_reserve(frag, (uint32_t)n + (p->inline_form ? frag->nkeys * step * 16 : 0)) != 0
+        if (sp_msg_gen_reserve(frag, (uint32_t)n) != 0
             || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0) {
             sp_redis_fail(pool, msg, ENOMEM);
             return 0;
@@ -411,8 +386,8 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
     for (uint32_t k = 0; k < nkeys; k++) {
         struct sp_msg *frag = msg->frags[msg->key_frag[k]];
         for (uint32_t a = 0; a < step; a++) {
-            if (sp_frag_push_arg(frag, msg, &cur, &args[1 + k * step + a],
-                                 p->inline_form) != 0) {
+            if (sp_frag_push_arg(frag, msg, &cur,
+                                 &args[1 + k * step + a]) != 0) {
                 sp_redis_fail(pool, msg, ENOMEM);
                 return 0;
             }
@@ -511,18 +486,86 @@ sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
     msg->done = true;
 }
 
+/* ---- inline requests ----------------------------------------------------------- */
+
+/*
+ * An inline request becomes the multibulk request Redis would build from it:
+ * msg->req is replaced by that form (in gen), which is what is forwarded --
+ * Redis parses it exactly, whatever bytes the words hold -- and *mb is set
+ * to its parse, whose keys and arguments are the decoded words (offsets in
+ * msg->req, start 0). An inline line is at most SP_REDIS_MAX_INLINE bytes.
+ */
+static int
+sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
+                        struct sp_redis_req_parser *mb, struct sp_span *keys,
+                        uint32_t keys_cap)
+{
+    struct sp_worker *worker = client->worker;
+    uint64_t raw = msg->req.bytes;
+    const uint8_t *line = sp_seglist_contiguous(&msg->req, 0, raw);
+    uint32_t nargs;
+    size_t size, used = 0;
+    uint8_t *out;
+
+    if (line == NULL) {
+        uint8_t *copy = sp_worker_scratch(worker, raw);
+
+        if (copy == NULL) {
+            return -1;
+        }
+        sp_seglist_copy(&msg->req, 0, copy, raw);
+        line = copy;
+    }
+    size = sp_redis_inline_size(line, raw, &nargs);
+    if (size == 0 || size + SP_REDIS_INLINE_SLACK > UINT32_MAX / 2
+        || sp_msg_gen_reserve(msg, (uint32_t)(size + SP_REDIS_INLINE_SLACK))
+           != 0) {
+        return -1;
+    }
+    out = msg->gen + msg->gen_len;
+    if (sp_redis_inline_encode(line, raw, out) != size) {
+        return -1;
+    }
+    sp_seglist_clear(&worker->mbufs, &msg->req);
+    if (sp_seglist_push(&msg->req, NULL, out, (uint32_t)size) != 0) {
+        return -1;
+    }
+    msg->gen_len += (uint32_t)size;
+    client->req_held -= raw <= client->req_held ? raw : client->req_held;
+    client->req_held += size;
+
+    sp_redis_req_init(mb, 0, keys, keys_cap);
+    if (sp_redis_req_parse(mb, out, size, &used) != SP_PARSE_DONE
+        || used != size || mb->nargs != nargs) {
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- entry ---------------------------------------------------------------------- */
 
 static int
 sp_redis_request(struct sp_conn *client)
 {
-    const struct sp_redis_req_parser *p = &client->parse->parser.req;
+    const struct sp_redis_req_parser *line = &client->parse->parser.req;
+    const struct sp_redis_req_parser *p = line;
+    struct sp_redis_req_parser mb;
+    struct sp_span mb_keys[SP_CLIENT_PARSE_KEYS];
     struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     char name[SP_REDIS_MAX_NAME + 1];
     int rc = 0;
 
     if (msg == NULL) {
         return -1;
+    }
+    if (line->inline_form) {
+        if (sp_redis_inline_request(client, msg, &mb, mb_keys,
+                                    SP_CLIENT_PARSE_KEYS) != 0) {
+            sp_redis_fail(client->pool, msg, ENOMEM);
+            sp_client_request_end(client, msg, line->end);
+            return 0;
+        }
+        p = &mb;
     }
     msg->cmd = p->command;
 
@@ -543,7 +586,7 @@ sp_redis_request(struct sp_conn *client)
     } else {
         rc = sp_redis_forward(client, msg, p);
     }
-    sp_client_request_end(client, msg, p->end);
+    sp_client_request_end(client, msg, line->end);
     return rc;
 }
 

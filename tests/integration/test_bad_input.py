@@ -16,9 +16,10 @@ case is a regression test against real redis-servers.
 Run: /usr/bin/python3 tests/integration/test_bad_input.py
 """
 
+import multiprocessing
+import random
 import socket
 import time
-import multiprocessing
 
 import redis
 
@@ -90,6 +91,145 @@ def pinger(port, stop, results):
         time.sleep(0.002)
     sock.close()
     results.put((worst, count))
+
+
+def read_all(sock, timeout=5):
+    """Everything until the peer closes (or timeout): (bytes, closed)."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            part = sock.recv(65536)
+        except socket.timeout:
+            return data, False
+        if not part:
+            return data, True
+        data += part
+    return data, False
+
+
+class InlineTest(sptest.HarnessTestCase):
+    """Defects 1 and 4: inline requests."""
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.servers = [h.start_redis() for _ in range(3)]
+        cls.direct = h.start_redis()
+        cls.port = sptest.free_port()
+        # no timeout: a request a server never answers would hang for ever
+        cls.proxy = h.start_shardproxy(pool_yaml(
+            "i", cls.port, [(r.port, 1, f"s{i}") for i, r in enumerate(cls.servers)]))
+
+    def client(self):
+        c = redis.Redis(port=self.port, socket_timeout=5)
+        self.addCleanup(c.close)
+        return c
+
+    def test_nul_never_reaches_a_server(self):
+        # Redis looks for an inline line's end with strchr(): it stops at the
+        # NUL and would never answer, stalling that server connection for
+        # everyone. The proxy answers the error and closes this client.
+        c = self.client()
+        c.set("{t}x", "ok")
+        for line in (b"GET {t}\0\r\n", b"GET {t}\0x\r\n", b"\0\r\n",
+                     b"SET {t}x '\0'\r\n"):
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            sock.sendall(b"PING\r\n" + line + b"GET {t}x\r\n")
+            data, closed = read_all(sock)
+            sock.close()
+            self.assertEqual(data, b"+PONG\r\n-ERR Protocol error: null byte "
+                             b"in inline request\r\n")
+            self.assertTrue(closed)
+            self.assertEqual(c.get("{t}x"), b"ok")     # nobody else waits
+        stats = sptest.read_stats(self.proxy.stats_port)["i"]
+        self.assertEqual(sum(stats[f"s{i}"]["server_err"] for i in range(3)), 0)
+
+    def test_vt_ff_and_quotes_route_by_the_stored_key(self):
+        # Redis skips \v and \f between words: "SET \fk v" sets "k"
+        c = self.client()
+        for i in range(40):
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            sock.sendall(b"SET \f%s v%d\r\nSET \"q\\x%02x%d\" w\r\n"
+                         % (b"fk%d" % i, i, ord("A") + i % 26, i))
+            self.assertEqual(exchange_more(sock, b"+OK\r\n+OK\r\n"),
+                             b"+OK\r\n+OK\r\n")
+            sock.close()
+        for i in range(40):
+            self.assertEqual(c.get(f"fk{i}"), b"v%d" % i)
+            self.assertEqual(c.get("q%c%d" % (ord("A") + i % 26, i)), b"w")
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        sock.sendall(b"MSET ffk1 \fval 'f k2' \"a\\tb\"\r\n")
+        self.assertEqual(exchange_more(sock, b"+OK\r\n"), b"+OK\r\n")
+        sock.close()
+        self.assertEqual(c.get("ffk1"), b"val")
+        self.assertEqual(c.get("f k2"), b"a\tb")
+
+    def inline_pair(self, line):
+        """The replies to `line` (then a PING) from redis and from the proxy,
+        each with whether the connection closed."""
+        out = []
+        for port in (self.direct.port, self.port):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(line + b"PING\r\n")
+            out.append(read_until_pong_or_close(sock))
+            sock.close()
+        return out
+
+    def test_inline_differential(self):
+        # the same inline lines to redis-server and through the proxy: the
+        # same replies, byte for byte, and the same values stored
+        c = self.client()
+        d = self.direct.client()
+        fixed = [b"\"a b\" 'c d' \"\" ''", b"\"\\x41\\x4\\xg\\n\\r\\t\\b\\a\\q\"",
+                 b"ab\"c d\" 'it\\'s'", b"\va\fb\v \f", b"\"x\"y", b"'open",
+                 b"\"open\\", b"\"cr\rin\" \"esc\\\rcr\"", b"'a\"b' \"a'b\""]
+        rng = random.Random(24)
+        alphabet = b" \t\r\v\f\"'\\xX0aF9n{}"
+        lines = fixed + [bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+                         for _ in range(300)]
+        errors = 0
+        for i, words in enumerate(lines):
+            key = b"dl{%d}" % i
+            line = b"RPUSH " + key + b" " + words + (b"\r\n" if i % 2 else b"\n")
+            want, got = self.inline_pair(line)
+            self.assertEqual(got, want, f"line {line!r}")
+            if want[0].startswith(b"-ERR Protocol"):
+                errors += 1
+                continue
+            self.assertEqual(c.lrange(key, 0, -1), d.lrange(key, 0, -1),
+                             f"line {line!r}")
+        self.assertGreater(errors, 10)          # the random lines hit both
+        self.assertLess(errors, len(lines) - 10)
+
+
+def exchange_more(sock, until, timeout=5):
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(until) and time.monotonic() < deadline:
+        part = sock.recv(65536)
+        if not part:
+            break
+        data += part
+    return data
+
+
+def read_until_pong_or_close(sock, timeout=5):
+    """Replies until the trailing PING's +PONG, or the close: (bytes, closed)."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"+PONG\r\n") and time.monotonic() < deadline:
+        try:
+            part = sock.recv(65536)
+        except socket.timeout:
+            return data, False
+        if not part:
+            return data, True
+        data += part
+    return data, False
 
 
 class DeepReplyTest(sptest.HarnessTestCase):

@@ -734,6 +734,36 @@ START_TEST(test_req_local_commands)
 }
 END_TEST
 
+/* The multibulk form of an inline line (sp_redis_inline_encode), compared
+ * with `want` (NULL: the line is refused). */
+static void
+expect_inline(const char *line, size_t len, const char *want, size_t want_len)
+{
+    uint8_t out[512];
+    uint32_t nargs = 0;
+    size_t size = sp_redis_inline_size((const uint8_t *)line, len, &nargs);
+
+    if (want == NULL) {
+        ck_assert_uint_eq(size, 0);
+        ck_assert_uint_eq(sp_redis_inline_encode((const uint8_t *)line, len,
+                                                 out), 0);
+        return;
+    }
+    ck_assert_msg(size == want_len, "%s: size %zu, want %zu", line, size,
+                  want_len);
+    ck_assert_uint_le(size + SP_REDIS_INLINE_SLACK, sizeof(out));
+    memset(out, 0xee, sizeof(out));
+    ck_assert_uint_eq(sp_redis_inline_encode((const uint8_t *)line, len, out),
+                      want_len);
+    ck_assert_msg(memcmp(out, want, want_len) == 0, "%s: got %.*s", line,
+                  (int)want_len, (const char *)out);
+}
+
+#define EXPECT_INLINE(line, want) \
+    expect_inline((line), sizeof(line) - 1, (want), sizeof(want) - 1)
+#define EXPECT_INLINE_BAD(line) \
+    expect_inline((line), sizeof(line) - 1, NULL, 0)
+
 START_TEST(test_req_inline)
 {
     struct tbuf b = { 0 };
@@ -741,36 +771,114 @@ START_TEST(test_req_inline)
 
     tb_str(&b, "get foo\r\n");                  /*  0.. 9 */
     tb_str(&b, "PING\n");                       /*  9..14 */
-    tb_str(&b, "\r\n\n  \t \r\n");              /* blank lines, skipped */
-    tb_str(&b, "  mGeT\ta  bb \tccc\r\n");      /* 23..42 */
-    tb_str(&b, "eval s 1 k\n");                 /* 42..53 */
-    tb_str(&b, "mset a 1 b 2 c\n");             /* 53..68 */
+    tb_str(&b, "\r\n\n  \t \r\n\v\f\n");      /* blank lines, skipped */
+    tb_str(&b, "  mGeT\ta  bb \tccc\r\n");      /* 26..45 */
+    tb_str(&b, "eval s 1 k\n");                 /* 45..56 */
+    tb_str(&b, "\"MSeT\" a 1 b 2 c\n");           /* 56..73 */
     verify_req(&b, 8, &run);
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 5);
     ck_assert_uint_eq(run.offset, b.len);
     expect_req(&run.out[0], "get", 2, 0, 9);
     ck_assert(run.out[0].inline_form);
-    ck_assert_uint_eq(run.out[0].nkeys, 1);
-    expect_key(&run.out[0], 0, 4, 3);
-    ck_assert_uint_eq(run.out[0].arg1.offset, 4);
+    ck_assert_uint_eq(run.out[0].nkeys, 0);     /* from the multibulk form */
     expect_req(&run.out[1], "ping", 1, 9, 14);
     ck_assert(run.out[1].inline_form);
-    expect_req(&run.out[2], "mget", 4, 23, 42);
-    ck_assert_uint_eq(run.out[2].nkeys, 3);
-    expect_key(&run.out[2], 0, 30, 1);
-    expect_key(&run.out[2], 1, 33, 2);
-    expect_key(&run.out[2], 2, 37, 3);
-    expect_req(&run.out[3], "eval", 4, 42, 53);
-    ck_assert_uint_eq(run.out[3].nkeys, 1);
-    expect_key(&run.out[3], 0, 51, 1);
-    /* MSET with an odd count: its keys, and an arity the caller refuses */
-    expect_req(&run.out[4], "mset", 6, 53, 68);
-    ck_assert_uint_eq(run.out[4].nkeys, 3);
-    expect_key(&run.out[4], 2, 66, 1);
+    expect_req(&run.out[2], "mget", 4, 26, 45);
+    expect_req(&run.out[3], "eval", 4, 45, 56);
+    /* a quoted name: the decoded bytes are looked up */
+    expect_req(&run.out[4], "mset", 6, 56, 73);
     ck_assert(!sp_redis_command_arity_ok(run.out[4].command, 6));
     req_run_free(&run);
     tb_free(&b);
+
+    EXPECT_INLINE("get foo\r\n", "*2\r\n$3\r\nget\r\n$3\r\nfoo\r\n");
+    EXPECT_INLINE("  mGeT\ta  bb \tccc\r\n",
+                  "*4\r\n$4\r\nmGeT\r\n$1\r\na\r\n$2\r\nbb\r\n$3\r\nccc\r\n");
+}
+END_TEST
+
+/* Words split as Redis's sdssplitargs splits them (issue #24: \v and \f,
+ * quotes and escapes), checked against what redis-server 7.0 stores. */
+START_TEST(test_inline_split_as_redis)
+{
+    /* \v and \f are skipped between words, kept inside one */
+    EXPECT_INLINE("SET \fk v\r\n", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    EXPECT_INLINE("\vGET \v\fk\v\n", "*2\r\n$3\r\nGET\r\n$2\r\nk\v\r\n");
+    EXPECT_INLINE("GET\f k\n", "*2\r\n$4\r\nGET\f\r\n$1\r\nk\r\n");
+    EXPECT_INLINE("a\fb\n", "*1\r\n$3\r\na\fb\r\n");
+    /* a CR ends a word anywhere; only the one before LF is the line's */
+    EXPECT_INLINE("a\rb\r\r\n", "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    /* double quotes and their escapes */
+    EXPECT_INLINE("set \"a b\" \"\"\n",
+                  "*3\r\n$3\r\nset\r\n$3\r\na b\r\n$0\r\n\r\n");
+    EXPECT_INLINE("\"\\x41\\x4a\\x00\\xfF\"\n", "*1\r\n$4\r\nAJ\0\xff\r\n");
+    EXPECT_INLINE("\"\\n\\r\\t\\b\\a\\\"\\\\\\q\"\n",
+                  "*1\r\n$8\r\n\n\r\t\b\a\"\\q\r\n");
+    /* "\x" without two hex digits is an x */
+    EXPECT_INLINE("\"\\x\\x4\\x4g\\xg\"\n", "*1\r\n$8\r\nxx4x4gxg\r\n");
+    EXPECT_INLINE("\"\\x4\"\n", "*1\r\n$2\r\nx4\r\n");
+    /* a CR inside quotes is a byte, an escaped one too */
+    EXPECT_INLINE("\"a\rb\" \"\\\rc\"\n",
+                  "*2\r\n$3\r\na\rb\r\n$2\r\n\rc\r\n");
+    /* single quotes: only \' is an escape */
+    EXPECT_INLINE("'it\\'s' '\\n\\x41' ''\n",
+                  "*3\r\n$4\r\nit's\r\n$6\r\n\\n\\x41\r\n$0\r\n\r\n");
+    EXPECT_INLINE("'a\"b' \"a'b\"\n", "*2\r\n$3\r\na\"b\r\n$3\r\na'b\r\n");
+    /* a bare word goes on quoted; a closing quote then ends it */
+    EXPECT_INLINE("ab\"c d\" x'y z'\t\n",
+                  "*2\r\n$5\r\nabc d\r\n$4\r\nxy z\r\n");
+    EXPECT_INLINE("\"a\"\v\"b\"\f'c'\r\n",
+                  "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    /* unbalanced: a closing quote followed by a word byte, a quote left
+     * open (an escaped CR or a backslash before the line's end too) */
+    EXPECT_INLINE_BAD("\"a\"b\n");
+    EXPECT_INLINE_BAD("'a'b\n");
+    EXPECT_INLINE_BAD("\"ab\n");
+    EXPECT_INLINE_BAD("\"ab\r\n");
+    EXPECT_INLINE_BAD("'ab\n");
+    EXPECT_INLINE_BAD("\"ab\\\r\n");
+    EXPECT_INLINE_BAD("\"ab\\\n");
+    EXPECT_INLINE_BAD("'ab\\\n");
+    EXPECT_INLINE_BAD("\"ab\\x\n");
+    /* a NUL anywhere; no word; not one line */
+    EXPECT_INLINE_BAD("get a\0\r\n");
+    EXPECT_INLINE_BAD("\"\0\"\n");
+    EXPECT_INLINE_BAD(" \t\r\n");
+    EXPECT_INLINE_BAD("get a");
+    EXPECT_INLINE_BAD("get a\nget b\n");
+}
+END_TEST
+
+/* The lexer, byte by byte: held bytes come out with the next one, and an
+ * error stays. */
+START_TEST(test_inline_lexer_bytes)
+{
+    struct sp_redis_inline lx;
+    uint8_t out[SP_REDIS_INLINE_OUT];
+    uint32_t n;
+
+    sp_redis_inline_init(&lx);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '"', out, &n),
+                      SP_INLINE_WORD_BEGIN);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '\\', out, &n), 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'x', out, &n), 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '4', out, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'z', out, &n), 0);
+    ck_assert_uint_eq(n, 3);                    /* x 4 z */
+    ck_assert(memcmp(out, "x4z", 3) == 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '"', out, &n), 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '\n', out, &n),
+                      SP_INLINE_WORD_END | SP_INLINE_LINE_END);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'a', out, &n),
+                      SP_INLINE_WORD_BEGIN);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '\0', out, &n),
+                      SP_INLINE_BAD_NUL);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'a', out, &n),
+                      SP_INLINE_BAD_NUL);
+    ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
@@ -1067,10 +1175,15 @@ START_TEST(test_req_error_inline)
     struct tbuf b = { 0 };
     struct req_run run;
 
-    EXPECT_REQ_ERROR("set k \"a b\"\r\n",
-                     "quotes in inline requests are not supported", 6);
-    EXPECT_REQ_ERROR("get it's\n",
-                     "quotes in inline requests are not supported", 6);
+    EXPECT_REQ_ERROR("set k \"a b\"c\r\n", "unbalanced quotes in request",
+                     11);
+    EXPECT_REQ_ERROR("get it's\n", "unbalanced quotes in request", 8);
+    EXPECT_REQ_ERROR("get 'a\r\n", "unbalanced quotes in request", 7);
+    /* issue #24: Redis would wait for the line's end for ever */
+    EXPECT_REQ_ERROR("GET {t}\0\r\n", "null byte in inline request", 7);
+    EXPECT_REQ_ERROR("\0", "null byte in inline request", 0);
+    EXPECT_REQ_ERROR("PING\r\nGET '\0'\r\n", "null byte in inline request",
+                     11);
 
     /* the longest line is accepted, one byte more is not */
     tb_str(&b, "get ");
@@ -1082,7 +1195,6 @@ START_TEST(test_req_error_inline)
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 1);
     expect_req(&run.out[0], "get", 2, 0, b.len);
-    expect_key(&run.out[0], 0, 4, SP_REDIS_MAX_INLINE - 4);
     req_run_free(&run);
 
     b.len--;
@@ -1601,6 +1713,8 @@ sp_test_redis_suite(void)
     tcase_add_test(req, test_req_eval_bad_numkeys);
     tcase_add_test(req, test_req_local_commands);
     tcase_add_test(req, test_req_inline);
+    tcase_add_test(req, test_inline_split_as_redis);
+    tcase_add_test(req, test_inline_lexer_bytes);
     tcase_add_test(req, test_req_pipeline_and_skips);
     tcase_add_test(req, test_req_mixed_case);
     tcase_add_test(req, test_req_unknown);
