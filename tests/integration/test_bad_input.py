@@ -17,6 +17,7 @@ Run: /usr/bin/python3 tests/integration/test_bad_input.py
 """
 
 import multiprocessing
+import os
 import random
 import socket
 import time
@@ -230,6 +231,75 @@ def read_until_pong_or_close(sock, timeout=5):
             return data, True
         data += part
     return data, False
+
+
+class OwedRepliesTest(sptest.HarnessTestCase):
+    """Defect 7: bytes pipelined after a framing error or QUIT made the
+    close a reset, and the replies owed before it were lost (223,232 of
+    ~1 MB arrived). Now: every owed reply, then the error (or +OK), then an
+    orderly EOF."""
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.backend = h.start_redis()
+        cls.port = sptest.free_port()
+        cls.proxy = h.start_shardproxy(pool_yaml(
+            "o", cls.port, [(cls.backend.port, 1, None)]))
+        c = redis.Redis(port=cls.port, socket_timeout=10)
+        c.set("big", b"v" * 100)
+        c.close()
+
+    def run_case(self, stop, tail_reply):
+        n = 10000
+        reply = b"$100\r\n" + b"v" * 100 + b"\r\n"
+        payload = b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * n + stop \
+            + b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" * 2000   # never read
+        want = reply * n + tail_reply
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        sender = multiprocessing.Process(target=send_all,
+                                         args=(sock.fileno(), payload))
+        sender.start()
+        try:
+            data, err = b"", None
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    part = sock.recv(1 << 16)
+                except ConnectionResetError as e:
+                    err = e
+                    break
+                if not part:
+                    break
+                data += part
+        finally:
+            sender.join(20)
+            sock.close()
+        self.assertIsNone(err, f"reset after {len(data)} of {len(want)} bytes")
+        self.assertEqual(len(data), len(want))
+        self.assertEqual(data, want)
+
+    def test_framing_error_after_pipeline(self):
+        self.run_case(b"*1\r\n$x\r\n",
+                      b"-ERR Protocol error: invalid bulk length\r\n")
+
+    def test_quit_after_pipeline(self):
+        self.run_case(b"QUIT\r\n", b"+OK\r\n")
+
+    def test_unbalanced_quotes_after_pipeline(self):
+        self.run_case(b"GET \"big\r\n",
+                      b"-ERR Protocol error: unbalanced quotes in request\r\n")
+
+
+def send_all(fd, payload):
+    """In a child process: write payload to the inherited socket."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        sock.sendall(payload)
+    except OSError:
+        pass                    # the proxy may close first: that is fine
+    finally:
+        sock.close()
 
 
 class DeepReplyTest(sptest.HarnessTestCase):
