@@ -251,29 +251,62 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
  */
 struct sp_cursor {
     const struct sp_seglist *list;
-    uint32_t seg, off;
-    uint64_t pos;
+    uint32_t seg;                   /* segment of ptr */
+    const uint8_t *ptr, *end;       /* the rest of that segment */
+    uint64_t pos;                   /* offset of ptr in the list */
 };
 
-static int
+/* Move on to the next segment with bytes; false at the list's end. */
+static bool
+sp_cursor_next(struct sp_cursor *c)
+{
+    while (c->ptr == c->end) {
+        if (c->seg + 1 >= c->list->n) {
+            return false;
+        }
+        c->seg++;
+        c->ptr = c->list->segs[c->seg].data;
+        c->end = c->ptr + c->list->segs[c->seg].len;
+    }
+    return true;
+}
+
+static void
+sp_cursor_init(struct sp_cursor *c, const struct sp_seglist *list)
+{
+    c->list = list;
+    c->seg = 0;
+    c->pos = 0;
+    c->ptr = c->end = NULL;
+    if (list->n > 0) {
+        c->ptr = list->segs[0].data;
+        c->end = c->ptr + list->segs[0].len;
+    }
+}
+
+static inline int
 sp_cursor_byte(struct sp_cursor *c)
 {
-    while (c->seg < c->list->n && c->off >= c->list->segs[c->seg].len) {
-        c->seg++;
-        c->off = 0;
-    }
-    if (c->seg >= c->list->n) {
+    if (c->ptr == c->end && !sp_cursor_next(c)) {
         return -1;
     }
     c->pos++;
-    return c->list->segs[c->seg].data[c->off++];
+    return *c->ptr++;
 }
 
 static void
 sp_cursor_skip(struct sp_cursor *c, uint64_t n)
 {
-    size_t left = sp_seglist_advance(c->list, &c->seg, &c->off, n);
-    c->pos += n - left;
+    while (n > (uint64_t)(c->end - c->ptr)) {
+        n -= (uint64_t)(c->end - c->ptr);
+        c->pos += (uint64_t)(c->end - c->ptr);
+        c->ptr = c->end;
+        if (!sp_cursor_next(c)) {
+            return;
+        }
+    }
+    c->ptr += n;
+    c->pos += n;
 }
 
 /* A decimal number ended by CRLF, after the type byte. */
@@ -294,8 +327,9 @@ static int
 sp_redis_scan_args(const struct sp_msg *msg, struct sp_span *args,
                    uint32_t nargs)
 {
-    struct sp_cursor c = { &msg->req, 0, 0, 0 };
+    struct sp_cursor c;
 
+    sp_cursor_init(&c, &msg->req);
     if (sp_cursor_byte(&c) != '*') {
         return -1;
     }
