@@ -64,66 +64,116 @@ sp_seglist_from_chain(struct sp_seglist *list,
     return 0;
 }
 
+/* Move the cursor to the segment holding offset off (or past the end). */
+static void
+sp_seg_seek(const struct sp_seglist *list, struct sp_seg_cursor *cur,
+            uint64_t off)
+{
+    if (off < cur->at || cur->seg > list->n) {
+        cur->seg = 0;
+        cur->at = 0;
+    }
+    while (cur->seg < list->n && off >= cur->at + list->segs[cur->seg].len) {
+        cur->at += list->segs[cur->seg].len;
+        cur->seg++;
+    }
+}
+
+int
+sp_seglist_slice_at(struct sp_seglist *dst, const struct sp_seglist *src,
+                    struct sp_seg_cursor *cur, uint64_t off, uint64_t len)
+{
+    uint64_t end = off + len;
+
+    if (len == 0) {
+        return 0;
+    }
+    sp_seg_seek(src, cur, off);
+    while (cur->seg < src->n) {
+        const struct sp_seg *s = &src->segs[cur->seg];
+        uint64_t from = off > cur->at ? off - cur->at : 0;
+        uint64_t to = end < cur->at + s->len ? end - cur->at : s->len;
+
+        if (sp_seglist_push(dst, s->mbuf, s->data + from,
+                            (uint32_t)(to - from)) != 0) {
+            return -1;
+        }
+        if (end <= cur->at + s->len) {
+            break;                  /* the next lookup may start here too */
+        }
+        cur->at += s->len;
+        cur->seg++;
+    }
+    return 0;
+}
+
 int
 sp_seglist_slice(struct sp_seglist *dst, const struct sp_seglist *src,
                  uint64_t off, uint64_t len)
 {
-    uint64_t at = 0, end = off + len;
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
 
-    for (uint32_t i = 0; i < src->n && at < end; i++) {
-        const struct sp_seg *s = &src->segs[i];
-        uint64_t from = off > at ? off - at : 0;
-        uint64_t to = end < at + s->len ? end - at : s->len;
+    return sp_seglist_slice_at(dst, src, &cur, off, len);
+}
 
-        if (from < to && sp_seglist_push(dst, s->mbuf, s->data + from,
-                                         (uint32_t)(to - from)) != 0) {
-            return -1;
-        }
-        at += s->len;
+const uint8_t *
+sp_seglist_contiguous_at(const struct sp_seglist *list,
+                         struct sp_seg_cursor *cur, uint64_t off, uint64_t len)
+{
+    sp_seg_seek(list, cur, off);
+    if (cur->seg < list->n) {
+        const struct sp_seg *s = &list->segs[cur->seg];
+
+        return off + len <= cur->at + s->len ? s->data + (off - cur->at)
+                                             : NULL;
     }
-    return 0;
+    return len == 0 ? (const uint8_t *)"" : NULL;
 }
 
 const uint8_t *
 sp_seglist_contiguous(const struct sp_seglist *list, uint64_t off, uint64_t len)
 {
-    uint64_t at = 0;
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
 
-    for (uint32_t i = 0; i < list->n; i++) {
-        const struct sp_seg *s = &list->segs[i];
-        if (off < at + s->len) {
-            return off + len <= at + s->len ? s->data + (off - at) : NULL;
-        }
-        at += s->len;
+    return sp_seglist_contiguous_at(list, &cur, off, len);
+}
+
+size_t
+sp_seglist_copy_at(const struct sp_seglist *list, struct sp_seg_cursor *cur,
+                   uint64_t off, uint8_t *out, size_t len)
+{
+    size_t copied = 0;
+
+    if (len == 0) {
+        return 0;
     }
-    return len == 0 ? (const uint8_t *)"" : NULL;
+    sp_seg_seek(list, cur, off);
+    while (cur->seg < list->n) {
+        const struct sp_seg *s = &list->segs[cur->seg];
+        uint64_t from = off + copied - cur->at;
+        size_t n = s->len - from;
+
+        if (n > len - copied) {
+            n = len - copied;
+        }
+        memcpy(out + copied, s->data + from, n);
+        copied += n;
+        if (copied == len) {
+            break;
+        }
+        cur->at += s->len;
+        cur->seg++;
+    }
+    return copied;
 }
 
 size_t
 sp_seglist_copy(const struct sp_seglist *list, uint64_t off, uint8_t *out,
                 size_t len)
 {
-    size_t copied = 0;
-    uint64_t at = 0;
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
 
-    for (uint32_t i = 0; i < list->n && copied < len; i++) {
-        const struct sp_seg *s = &list->segs[i];
-
-        if (off >= at + s->len) {
-            at += s->len;
-            continue;
-        }
-        uint64_t from = off > at ? off - at : 0;
-        size_t n = s->len - from;
-        if (n > len - copied) {
-            n = len - copied;
-        }
-        memcpy(out + copied, s->data + from, n);
-        copied += n;
-        off += n;
-        at += s->len;
-    }
-    return copied;
+    return sp_seglist_copy_at(list, &cur, off, out, len);
 }
 
 void

@@ -30,6 +30,20 @@ struct sp_seglist {
     uint64_t       bytes;       /* sum of lengths */
 };
 
+/*
+ * A reading position in a list, for a run of lookups at rising offsets (the
+ * keys of one request, the elements of one reply): each lookup starts at the
+ * segment where the last one ended, so n lookups cost O(n + segments), not
+ * O(n * segments). A lookup before the cursor starts again from the first
+ * segment. Valid while the list only grows at its end.
+ */
+struct sp_seg_cursor {
+    uint32_t seg;               /* segment the last lookup ended in */
+    uint64_t at;                /* list offset of that segment's first byte */
+};
+
+#define SP_SEG_CURSOR_INIT { 0, 0 }
+
 /* Append a piece; takes a new reference on mbuf (when not NULL). 0 / -1. */
 int sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
                     const uint8_t *data, uint32_t len);
@@ -53,6 +67,16 @@ const uint8_t *sp_seglist_contiguous(const struct sp_seglist *list,
 /* Copy up to len bytes from offset off of the list into out; returns count. */
 size_t sp_seglist_copy(const struct sp_seglist *list, uint64_t off,
                        uint8_t *out, size_t len);
+
+/* The same three, starting from (and moving) a cursor over src / list. */
+int sp_seglist_slice_at(struct sp_seglist *dst, const struct sp_seglist *src,
+                        struct sp_seg_cursor *cur, uint64_t off, uint64_t len);
+const uint8_t *sp_seglist_contiguous_at(const struct sp_seglist *list,
+                                        struct sp_seg_cursor *cur,
+                                        uint64_t off, uint64_t len);
+size_t sp_seglist_copy_at(const struct sp_seglist *list,
+                          struct sp_seg_cursor *cur, uint64_t off,
+                          uint8_t *out, size_t len);
 
 /* Drop every reference and empty the list (its array is kept). */
 void sp_seglist_clear(struct sp_mbuf_pool *pool, struct sp_seglist *list);

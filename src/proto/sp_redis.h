@@ -11,8 +11,10 @@
  * sees buffers.
  *
  * A request is a multibulk array of bulk strings (*N\r\n$len\r\nARG\r\n...)
- * or an inline command (space-separated words ended by \n or \r\n), as Redis
- * accepts them. For each request the parser reports the command (looked up
+ * or an inline command (words ended by \n or \r\n, split as Redis's
+ * sdssplitargs splits them, quotes and escapes included), as Redis accepts
+ * them; the proxy forwards an inline request re-encoded as the multibulk
+ * request Redis would build from it (sp_redis_inline_encode). For each request the parser reports the command (looked up
  * in the table from its first argument, case-insensitively, copied into the
  * parser's small name buffer as it streams past) and the offsets of every
  * argument that is a key, so routing can hash them and multi-key commands
@@ -110,6 +112,61 @@ bool sp_redis_command_arity_ok(const struct sp_redis_command *cmd,
 size_t sp_redis_command_count(void);
 const struct sp_redis_command *sp_redis_command_at(size_t i);
 
+/* ---- inline requests ------------------------------------------------------ */
+
+/*
+ * The words of an inline line, exactly as Redis's sdssplitargs() splits
+ * them: blanks between words (space, \t, \r, \v, \f) are skipped; a word
+ * ends at a space, \t or \r (\v and \f inside a word are its bytes);
+ * "..." takes the escapes \xHH \n \r \t \b \a and \<byte> (that byte), '...'
+ * only \' ; a word may begin bare and go on quoted (a"b c" is "ab c"); a
+ * closing quote must be followed by a blank or the line's end, and a quote
+ * left open is an error, both answered as Redis answers them ("unbalanced
+ * quotes in request"). A NUL byte is an error anywhere in the line (Redis
+ * looks for the line's end with strchr(), stops at the NUL and waits for
+ * ever; the proxy answers instead).
+ *
+ * One resumable lexer, fed one byte at a time (the LF that ends the line
+ * included): the request parser frames and checks lines with it, and
+ * sp_redis_inline_encode builds the multibulk form of a whole line with it.
+ */
+struct sp_redis_inline {
+    uint8_t state;
+    uint8_t hex;                    /* a held hex digit; the failure bits */
+};
+
+enum {                              /* what a byte did: bits */
+    SP_INLINE_WORD_BEGIN = 1,       /* a word begins (before the bytes out) */
+    SP_INLINE_WORD_END   = 2,       /* the word ends (after them) */
+    SP_INLINE_LINE_END   = 4,       /* the LF that ends the line */
+    SP_INLINE_BAD_QUOTES = 8,       /* error: unbalanced quotes */
+    SP_INLINE_BAD_NUL    = 16       /* error: a NUL byte */
+};
+
+#define SP_REDIS_INLINE_OUT   3     /* decoded bytes one byte may yield */
+#define SP_REDIS_INLINE_SLACK 24    /* room sp_redis_inline_encode needs */
+
+void sp_redis_inline_init(struct sp_redis_inline *lx);
+
+/* Feed one byte; the decoded bytes of the current word it yields (none to
+ * SP_REDIS_INLINE_OUT: a byte held back may be given with it) go to out,
+ * their count to *nout. Returns SP_INLINE_* bits; after an error every
+ * byte returns it again. */
+unsigned sp_redis_inline_byte(struct sp_redis_inline *lx, uint8_t ch,
+                              uint8_t out[SP_REDIS_INLINE_OUT],
+                              uint32_t *nout);
+
+/*
+ * The size of the multibulk form (*N $len word ...) of line[0..len), which
+ * must be exactly one inline line with at least one word, its LF last;
+ * *nargs gets N. 0 when it is not.
+ */
+size_t sp_redis_inline_size(const uint8_t *line, size_t len, uint32_t *nargs);
+
+/* Write that form into out, which holds sp_redis_inline_size() +
+ * SP_REDIS_INLINE_SLACK bytes; returns its size (0: not such a line). */
+size_t sp_redis_inline_encode(const uint8_t *line, size_t len, uint8_t *out);
+
 /* ---- request parser ------------------------------------------------------ */
 
 /*
@@ -120,6 +177,12 @@ const struct sp_redis_command *sp_redis_command_at(size_t i);
  * request needs only keys[0]). A FORWARD command with first_key > 0 whose
  * nkeys is 0 cannot be routed: its arity is wrong, or (keys_from_numkeys)
  * its key count is 0, negative or not a number; the caller replies an error.
+ *
+ * An inline request reports its framing (start, end), nargs and its command
+ * (from its decoded first word) but no keys and no arg1: its words are not
+ * spans of the stream once quotes and escapes are decoded. The caller
+ * re-encodes the line (sp_redis_inline_encode) and parses that multibulk
+ * form for them.
  *
  * The results, the keys array included, are valid until the next call.
  */
@@ -154,6 +217,8 @@ struct sp_redis_req_parser {
     bool      negative;
     bool      numkeys_ok;                      /* numkeys is a valid count */
     uint32_t  numkeys;                         /* EVAL: from the numkeys arg */
+    uint32_t  word_len;                        /* inline: decoded bytes so far */
+    struct sp_redis_inline lex;                /* inline: the word splitter */
     char      error_buf[40];                   /* error text with the byte seen */
 };
 
@@ -181,10 +246,10 @@ bool sp_redis_req_idle(const struct sp_redis_req_parser *p);
  * the next request but lie before its `start`. An unknown command is not an
  * error: DONE with command NULL (the caller replies "-ERR unknown command").
  *
- * Inline requests: words are separated by spaces, tabs and CRs, the line
- * ends at LF (at most SP_REDIS_MAX_INLINE bytes before it, wherever the
- * chunks break); quotes are not interpreted, so a line holding ' or " is a
- * framing error rather than a request routed by the wrong bytes.
+ * Inline requests: the line ends at LF (at most SP_REDIS_MAX_INLINE bytes
+ * before it, wherever the chunks break) and is split into words as Redis
+ * splits it (see "inline requests" above); unbalanced quotes and a NUL byte
+ * are framing errors.
  */
 sp_parse_status_t sp_redis_req_parse(struct sp_redis_req_parser *p,
                                      const uint8_t *data, size_t len,
@@ -205,9 +270,13 @@ typedef enum sp_redis_reply_type {
  * pass an element array to learn where each element starts and ends (its
  * whole encoding, nested arrays included), so fragments can be merged
  * without re-parsing; only the first elements_cap are recorded (nelements
- * below `integer` says some were left out). Nesting depth is bounded only by
- * `stack_cap` levels of the caller's stack array (deeper replies are a
- * framing error). The results are valid until the next call.
+ * below `integer` says some were left out). Open arrays live on the
+ * caller's stack array of `stack_cap` levels: a reply nested deeper stops
+ * the parser with SP_PARSE_ERROR and `need_stack` set, which is no framing
+ * error -- the caller gives it a bigger stack (sp_redis_reply_stack) and
+ * feeds again from the byte it stopped at. Only a reply nested deeper than
+ * SP_REDIS_REPLY_MAX_DEPTH is refused. The results are valid until the next
+ * call.
  */
 struct sp_redis_reply_parser {
     /* results of the last SP_PARSE_DONE */
@@ -221,6 +290,7 @@ struct sp_redis_reply_parser {
     uint32_t  elements_cap;
     uint32_t  nelements;
     const char *error;              /* SP_PARSE_ERROR */
+    bool      need_stack;           /* SP_PARSE_ERROR: only the stack is full */
 
     /* private state */
     uint64_t  offset;
@@ -250,5 +320,20 @@ void sp_redis_reply_init(struct sp_redis_reply_parser *p, uint64_t offset,
 sp_parse_status_t sp_redis_reply_parse(struct sp_redis_reply_parser *p,
                                        const uint8_t *data, size_t len,
                                        size_t *consumed);
+
+/*
+ * Deepest nesting of a reply passed through: a level costs the reply at least
+ * 4 bytes ("*1\r\n") and the stack 8, so this bounds the stack by what a
+ * server can send (Redis's own replies, Lua tables included, stay far
+ * below it), not by a guess at what it will.
+ */
+#define SP_REDIS_REPLY_MAX_DEPTH (64u * 1024 * 1024)
+
+/*
+ * Go on with a stack of stack_cap levels whose first levels hold what the
+ * old one did (a realloc of it), after SP_PARSE_ERROR with need_stack.
+ */
+void sp_redis_reply_stack(struct sp_redis_reply_parser *p, int64_t *stack,
+                          uint32_t stack_cap);
 
 #endif /* SP_REDIS_H */

@@ -235,8 +235,14 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
             return sp_reply_text(msg, "-ERR invalid number of keys for '%s' "
                                  "command\r\n", p->command->name);
         }
-        key = sp_conn_key(client, &p->keys[0]);
+        /* in the request (an inline one is its multibulk form, in gen),
+         * else where it lies across the client's buffers */
         keylen = p->keys[0].len;
+        key = sp_seglist_contiguous(&msg->req, p->keys[0].offset - p->start,
+                                    keylen);
+        if (key == NULL) {
+            key = sp_conn_key(client, &p->keys[0]);
+        }
         if (key == NULL) {
             sp_redis_fail(pool, msg, ENOMEM);
             return 0;
@@ -249,35 +255,68 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
 /* ---- fan-out ------------------------------------------------------------------- */
 
 /*
- * Argument positions (relative to the request start) of a complete request
- * held in a segment list: the multibulk form is walked by its headers,
- * skipping bulk data; the inline form split on blanks.
+ * Argument positions (relative to the request start) of a complete
+ * multibulk request held in a segment list (an inline one was re-encoded),
+ * walked by its headers, skipping bulk data.
  */
 struct sp_cursor {
     const struct sp_seglist *list;
-    uint32_t seg, off;
-    uint64_t pos;
+    uint32_t seg;                   /* segment of ptr */
+    const uint8_t *ptr, *end;       /* the rest of that segment */
+    uint64_t pos;                   /* offset of ptr in the list */
 };
 
-static int
+/* Move on to the next segment with bytes; false at the list's end. */
+static bool
+sp_cursor_next(struct sp_cursor *c)
+{
+    while (c->ptr == c->end) {
+        if (c->seg + 1 >= c->list->n) {
+            return false;
+        }
+        c->seg++;
+        c->ptr = c->list->segs[c->seg].data;
+        c->end = c->ptr + c->list->segs[c->seg].len;
+    }
+    return true;
+}
+
+static void
+sp_cursor_init(struct sp_cursor *c, const struct sp_seglist *list)
+{
+    c->list = list;
+    c->seg = 0;
+    c->pos = 0;
+    c->ptr = c->end = NULL;
+    if (list->n > 0) {
+        c->ptr = list->segs[0].data;
+        c->end = c->ptr + list->segs[0].len;
+    }
+}
+
+static inline int
 sp_cursor_byte(struct sp_cursor *c)
 {
-    while (c->seg < c->list->n && c->off >= c->list->segs[c->seg].len) {
-        c->seg++;
-        c->off = 0;
-    }
-    if (c->seg >= c->list->n) {
+    if (c->ptr == c->end && !sp_cursor_next(c)) {
         return -1;
     }
     c->pos++;
-    return c->list->segs[c->seg].data[c->off++];
+    return *c->ptr++;
 }
 
 static void
 sp_cursor_skip(struct sp_cursor *c, uint64_t n)
 {
-    size_t left = sp_seglist_advance(c->list, &c->seg, &c->off, n);
-    c->pos += n - left;
+    while (n > (uint64_t)(c->end - c->ptr)) {
+        n -= (uint64_t)(c->end - c->ptr);
+        c->pos += (uint64_t)(c->end - c->ptr);
+        c->ptr = c->end;
+        if (!sp_cursor_next(c)) {
+            return;
+        }
+    }
+    c->ptr += n;
+    c->pos += n;
 }
 
 /* A decimal number ended by CRLF, after the type byte. */
@@ -295,58 +334,56 @@ sp_cursor_number(struct sp_cursor *c)
 }
 
 static int
-sp_redis_scan_args(const struct sp_msg *msg, bool inline_form,
-                   struct sp_span *args, uint32_t nargs)
+sp_redis_scan_args(const struct sp_msg *msg, struct sp_span *args,
+                   uint32_t nargs)
 {
-    struct sp_cursor c = { &msg->req, 0, 0, 0 };
-    uint32_t i = 0;
-    int ch;
+    struct sp_cursor c;
 
-    if (!inline_form) {
-        if (sp_cursor_byte(&c) != '*') {
-            return -1;
-        }
-        sp_cursor_number(&c);
-        for (i = 0; i < nargs; i++) {
-            if (sp_cursor_byte(&c) != '$') {
-                return -1;
-            }
-            int64_t len = sp_cursor_number(&c);
-            args[i].offset = c.pos;
-            args[i].len = (uint32_t)len;
-            sp_cursor_skip(&c, (uint64_t)len + 2);
-        }
-        return 0;
-    }
-    while (i < nargs && (ch = sp_cursor_byte(&c)) >= 0) {
-        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-            continue;
-        }
-        args[i].offset = c.pos - 1;
-        args[i].len = 1;
-        while ((ch = sp_cursor_byte(&c)) >= 0 && ch != ' ' && ch != '\t'
-               && ch != '\r' && ch != '\n') {
-            args[i].len++;
-        }
-        i++;
-    }
-    return i == nargs ? 0 : -1;
-}
-
-/* Append "$len\r\n<arg>\r\n" for one argument of the request. */
-static int
-sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
-                 const struct sp_span *arg)
-{
-    char head[16];
-    int n = snprintf(head, sizeof(head), "$%" PRIu32 "\r\n", arg->len);
-
-    if (sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0
-        || sp_seglist_slice(&frag->req, &msg->req, arg->offset, arg->len) != 0
-        || sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
+    sp_cursor_init(&c, &msg->req);
+    if (sp_cursor_byte(&c) != '*') {
         return -1;
     }
+    sp_cursor_number(&c);
+    for (uint32_t i = 0; i < nargs; i++) {
+        if (sp_cursor_byte(&c) != '$') {
+            return -1;
+        }
+        int64_t len = sp_cursor_number(&c);
+        args[i].offset = c.pos;
+        args[i].len = (uint32_t)len;
+        sp_cursor_skip(&c, (uint64_t)len + 2);
+    }
     return 0;
+}
+
+/* The digits of a bulk length. */
+static uint32_t
+sp_decimal_len(uint32_t n)
+{
+    uint32_t d = 1;
+
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
+}
+
+/*
+ * Append one argument of the (multibulk) request to a fragment: its whole
+ * encoding "$len\r\n<arg>\r\n" as the client sent it, one slice, which
+ * merges with the slice before it when that argument came just before in
+ * the same buffer. `cur` walks the request (arguments come at rising
+ * offsets), so a fan-out of n keys costs O(n).
+ */
+static int
+sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
+                 struct sp_seg_cursor *cur, const struct sp_span *arg)
+{
+    uint64_t head = 1 + sp_decimal_len(arg->len) + 2;
+
+    return sp_seglist_slice_at(&frag->req, &msg->req, cur, arg->offset - head,
+                               head + arg->len + 2);
 }
 
 static int
@@ -366,7 +403,7 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
         return 0;
     }
     args = worker->args;
-    if (sp_redis_scan_args(msg, p->inline_form, args, nargs) != 0) {
+    if (sp_redis_scan_args(msg, args, nargs) != 0) {
         return sp_reply_text(msg, "-ERR Protocol error: cannot split "
                              "request\r\n");
     }
@@ -383,16 +420,18 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
         int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
                          1 + frag->nkeys * step, strlen(cmd->name), cmd->name);
 
-        if (sp_msg_gen_reserve(frag, (uint32_t)n + frag->nkeys * step * 16) != 0
+        if (sp_msg_gen_reserve(frag, (uint32_t)n) != 0
             || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0) {
             sp_redis_fail(pool, msg, ENOMEM);
             return 0;
         }
     }
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     for (uint32_t k = 0; k < nkeys; k++) {
         struct sp_msg *frag = msg->frags[msg->key_frag[k]];
         for (uint32_t a = 0; a < step; a++) {
-            if (sp_frag_push_arg(frag, msg, &args[1 + k * step + a]) != 0) {
+            if (sp_frag_push_arg(frag, msg, &cur,
+                                 &args[1 + k * step + a]) != 0) {
                 sp_redis_fail(pool, msg, ENOMEM);
                 return 0;
             }
@@ -437,8 +476,12 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         sp_msg_reply_static(msg, "+OK\r\n");
         return;
     case SP_REDIS_MERGE_ARRAY: {
-        uint32_t *next = (uint32_t *)sp_worker_scratch(worker,
-                            msg->nfrags * sizeof(uint32_t));
+        /* per fragment: its next element, and a cursor over its reply */
+        struct sp_merge_pos {
+            uint32_t             next;
+            struct sp_seg_cursor cur;
+        } *pos = (struct sp_merge_pos *)sp_worker_scratch(worker,
+                            msg->nfrags * sizeof(struct sp_merge_pos));
         char head[24];
         int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->nkeys);
 
@@ -450,16 +493,18 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
                 return;
             }
         }
-        if (next == NULL || sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+        if (pos == NULL || sp_msg_gen_reserve(msg, (uint32_t)n) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return;
         }
-        memset(next, 0, msg->nfrags * sizeof(uint32_t));
+        memset(pos, 0, msg->nfrags * sizeof(*pos));
         for (uint32_t k = 0; k < msg->nkeys; k++) {
+            struct sp_merge_pos *fp = &pos[msg->key_frag[k]];
             struct sp_msg *frag = msg->frags[msg->key_frag[k]];
-            const struct sp_span *e = &frag->elems[next[msg->key_frag[k]]++];
-            if (sp_seglist_slice(&msg->rsp, &frag->rsp, e->offset, e->len) != 0) {
+            const struct sp_span *e = &frag->elems[fp->next++];
+            if (sp_seglist_slice_at(&msg->rsp, &frag->rsp, &fp->cur, e->offset,
+                                    e->len) != 0) {
                 sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
                 return;
             }
@@ -485,18 +530,86 @@ sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
     msg->done = true;
 }
 
+/* ---- inline requests ----------------------------------------------------------- */
+
+/*
+ * An inline request becomes the multibulk request Redis would build from it:
+ * msg->req is replaced by that form (in gen), which is what is forwarded --
+ * Redis parses it exactly, whatever bytes the words hold -- and *mb is set
+ * to its parse, whose keys and arguments are the decoded words (offsets in
+ * msg->req, start 0). An inline line is at most SP_REDIS_MAX_INLINE bytes.
+ */
+static int
+sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
+                        struct sp_redis_req_parser *mb, struct sp_span *keys,
+                        uint32_t keys_cap)
+{
+    struct sp_worker *worker = client->worker;
+    uint64_t raw = msg->req.bytes;
+    const uint8_t *line = sp_seglist_contiguous(&msg->req, 0, raw);
+    uint32_t nargs;
+    size_t size, used = 0;
+    uint8_t *out;
+
+    if (line == NULL) {
+        uint8_t *copy = sp_worker_scratch(worker, raw);
+
+        if (copy == NULL) {
+            return -1;
+        }
+        sp_seglist_copy(&msg->req, 0, copy, raw);
+        line = copy;
+    }
+    size = sp_redis_inline_size(line, raw, &nargs);
+    if (size == 0 || size + SP_REDIS_INLINE_SLACK > UINT32_MAX / 2
+        || sp_msg_gen_reserve(msg, (uint32_t)(size + SP_REDIS_INLINE_SLACK))
+           != 0) {
+        return -1;
+    }
+    out = msg->gen + msg->gen_len;
+    if (sp_redis_inline_encode(line, raw, out) != size) {
+        return -1;
+    }
+    sp_seglist_clear(&worker->mbufs, &msg->req);
+    if (sp_seglist_push(&msg->req, NULL, out, (uint32_t)size) != 0) {
+        return -1;
+    }
+    msg->gen_len += (uint32_t)size;
+    client->req_held -= raw <= client->req_held ? raw : client->req_held;
+    client->req_held += size;
+
+    sp_redis_req_init(mb, 0, keys, keys_cap);
+    if (sp_redis_req_parse(mb, out, size, &used) != SP_PARSE_DONE
+        || used != size || mb->nargs != nargs) {
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- entry ---------------------------------------------------------------------- */
 
 static int
 sp_redis_request(struct sp_conn *client)
 {
-    const struct sp_redis_req_parser *p = sp_client_parse_state(client->parse);
+    const struct sp_redis_req_parser *line = sp_client_parse_state(client->parse);
+    const struct sp_redis_req_parser *p = line;
+    struct sp_redis_req_parser mb;
+    struct sp_span mb_keys[SP_CLIENT_PARSE_KEYS];
     struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
     char name[SP_REDIS_MAX_NAME + 1];
     int rc = 0;
 
     if (msg == NULL) {
         return -1;
+    }
+    if (line->inline_form) {
+        if (sp_redis_inline_request(client, msg, &mb, mb_keys,
+                                    SP_CLIENT_PARSE_KEYS) != 0) {
+            sp_redis_fail(client->pool, msg, ENOMEM);
+            sp_client_request_end(client, msg, line->end);
+            return 0;
+        }
+        p = &mb;
     }
     msg->cmd = p->command;
 
@@ -517,7 +630,7 @@ sp_redis_request(struct sp_conn *client)
     } else {
         rc = sp_redis_forward(client, msg, p);
     }
-    sp_client_request_end(client, msg, p->end);
+    sp_client_request_end(client, msg, line->end);
     return rc;
 }
 
@@ -599,9 +712,14 @@ sp_redis_server_init(struct sp_conn *server)
     return 0;
 }
 
-/* Replies nested deeper than this are refused (the server connection is
- * closed, its requests get an error): 8 KB per connection bounds it. */
-#define SP_RSTACK_DEPTH 1024
+/*
+ * The reply parser's nesting stack: a server connection starts with room for
+ * SP_RSTACK_FIRST levels, grows it (doubling) when a reply nests deeper --
+ * any reply Redis sends passes, up to SP_REDIS_REPLY_MAX_DEPTH -- and gives
+ * back what is over SP_RSTACK_KEEP levels when the next reply starts.
+ */
+#define SP_RSTACK_FIRST 32
+#define SP_RSTACK_KEEP  1024
 
 /* Start parsing the reply of the oldest in-flight request at `offset`. */
 static int
@@ -612,7 +730,15 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
-    if (sp_array_grow((void **)&rs->stack, &rs->stack_cap, SP_RSTACK_DEPTH,
+    if (rs->stack_cap > SP_RSTACK_KEEP) {
+        int64_t *kept = realloc(rs->stack, SP_RSTACK_KEEP * sizeof(*kept));
+
+        if (kept != NULL) {
+            rs->stack = kept;
+            rs->stack_cap = SP_RSTACK_KEEP;
+        }
+    }
+    if (sp_array_grow((void **)&rs->stack, &rs->stack_cap, SP_RSTACK_FIRST,
                 sizeof(*rs->stack)) != 0
         || sp_array_grow((void **)&rs->elems, &rs->elems_cap, elems,
                    sizeof(*rs->elems)) != 0) {
@@ -663,13 +789,33 @@ sp_redis_reply(struct sp_conn *conn)
     return 0;
 }
 
+/* Parse replies; a reply nested deeper than the stack grows it, and parsing
+ * goes on from the byte where it stopped (that is no server error). */
 static sp_parse_status_t
 sp_redis_reply_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
                     size_t *consumed)
 {
     struct sp_redis_server *rs = sp_sconn_state(conn);
+    struct sp_redis_reply_parser *p = &rs->parser;
+    size_t used = 0;
 
-    return sp_redis_reply_parse(&rs->parser, data, len, consumed);
+    for (;;) {
+        size_t n = 0;
+        sp_parse_status_t status = sp_redis_reply_parse(p, data + used,
+                                                        len - used, &n);
+        used += n;
+        if (status != SP_PARSE_ERROR || !p->need_stack) {
+            *consumed = used;
+            return status;
+        }
+        if (sp_array_grow((void **)&rs->stack, &rs->stack_cap,
+                          rs->stack_cap + 1, sizeof(*rs->stack)) != 0) {
+            p->error = "out of memory for a deeply nested reply";
+            *consumed = used;
+            return SP_PARSE_ERROR;
+        }
+        sp_redis_reply_stack(p, rs->stack, rs->stack_cap);
+    }
 }
 
 static const char *

@@ -50,6 +50,15 @@ sp_redis_reply_init(struct sp_redis_reply_parser *p, uint64_t offset,
     p->state = SP_REPLY_TYPE;
 }
 
+void
+sp_redis_reply_stack(struct sp_redis_reply_parser *p, int64_t *stack,
+                     uint32_t stack_cap)
+{
+    p->stack = stack;
+    p->stack_cap = stack_cap;
+    p->need_stack = false;
+}
+
 static sp_parse_status_t
 sp_reply_fail(struct sp_redis_reply_parser *p, const char *error)
 {
@@ -210,8 +219,14 @@ sp_reply_num_done(struct sp_redis_reply_parser *p, uint64_t last)
     if (p->first != '*' || n == -1 || n == 0) {
         return sp_reply_value_end(p, last);     /* :N, $-1, *-1, *0 */
     }
-    if (p->depth == p->stack_cap) {
+    if (p->depth >= SP_REDIS_REPLY_MAX_DEPTH) {
         return sp_reply_fail(p, "reply nested too deep");
+    }
+    if (p->depth == p->stack_cap) {
+        /* not an error: the state stays at this '\n', fed again once the
+         * caller has grown the stack */
+        p->need_stack = true;
+        return SP_PARSE_ERROR;
     }
     p->stack[p->depth++] = n;
     p->state = SP_REPLY_TYPE;

@@ -14,7 +14,8 @@
  *     |          |                                                     v
  *     |          +-- more args <-- BULK_LF <-CR- BULK_CR <---- BULK_DATA
  *     |                               +-- last arg --> DONE, START
- *     +-other-> INLINE_SPACE <-space-> INLINE_WORD -LF-> DONE, START
+ *     +-other-> INLINE (each byte through the sdssplitargs lexer,
+ *                       sp_redis_inline.c) -LF-> DONE, START
  *                    +-- LF, no word: skipped --> START
  *
  * Lengths are validated as Redis's string2ll does (optional '-', no
@@ -36,8 +37,7 @@ enum sp_redis_req_state {
     SP_REQ_BULK_DATA,
     SP_REQ_BULK_CR,
     SP_REQ_BULK_LF,
-    SP_REQ_INLINE_SPACE,
-    SP_REQ_INLINE_WORD,
+    SP_REQ_INLINE,
     SP_REQ_FAILED
 };
 
@@ -45,7 +45,8 @@ enum sp_redis_req_state {
 #define SP_ERR_BULK_LEN    "invalid bulk length"
 #define SP_ERR_BULK_CRLF   "expected CRLF after bulk data"
 #define SP_ERR_INLINE_BIG  "too big inline request"
-#define SP_ERR_QUOTES      "quotes in inline requests are not supported"
+#define SP_ERR_QUOTES      "unbalanced quotes in request"
+#define SP_ERR_INLINE_NUL  "null byte in inline request"
 
 #define SP_INT64_MIN_MAGNITUDE ((uint64_t)INT64_MAX + 1)
 
@@ -231,14 +232,12 @@ sp_req_arg_bytes(struct sp_redis_req_parser *p, const uint8_t *data,
     }
 }
 
-/* The argument being read ends at stream offset `end` (exclusive). */
+/* The argument being read, `len` bytes (decoded, inline), is complete:
+ * the command from the first, the key count of an EVAL-like row. */
 static void
-sp_req_arg_end(struct sp_redis_req_parser *p, uint64_t end)
+sp_req_arg_done(struct sp_redis_req_parser *p, uint32_t len)
 {
-    uint32_t i = p->arg_index;
-    uint32_t len = (uint32_t)(end - p->arg_start);
-
-    if (i == 0) {
+    if (p->arg_index == 0) {
         p->name_len = len;
         p->name[len < SP_REDIS_MAX_NAME ? len : SP_REDIS_MAX_NAME] = '\0';
         p->command = sp_redis_command_lookup(p->name, len);
@@ -246,6 +245,16 @@ sp_req_arg_end(struct sp_redis_req_parser *p, uint64_t end)
         p->numkeys_ok = p->digits > 0 && p->number != UINT64_MAX;
         p->numkeys = p->numkeys_ok ? (uint32_t)p->number : 0;
     }
+}
+
+/* The bulk argument being read ends at stream offset `end` (exclusive). */
+static void
+sp_req_arg_end(struct sp_redis_req_parser *p, uint64_t end)
+{
+    uint32_t i = p->arg_index;
+    uint32_t len = (uint32_t)(end - p->arg_start);
+
+    sp_req_arg_done(p, len);
     if (i == 1) {
         p->arg1.offset = p->arg_start;
         p->arg1.len = len;
@@ -268,6 +277,11 @@ sp_req_finish(struct sp_redis_req_parser *p, uint64_t last)
 
     p->nargs = p->arg_index;
     p->end = last + 1;
+    if (p->inline_form) {
+        p->nkeys = 0;                       /* from the multibulk form */
+        p->keys_truncated = false;
+        return;
+    }
     expected = sp_req_expected_keys(p);
     p->keys_truncated = expected > p->keys_cap;
     p->nkeys = p->keys_truncated ? p->keys_cap : expected;
@@ -334,35 +348,39 @@ sp_req_length_byte(struct sp_redis_req_parser *p, uint8_t ch, bool count,
 static sp_parse_status_t
 sp_req_inline_byte(struct sp_redis_req_parser *p, uint8_t ch, uint64_t at)
 {
-    bool in_word = p->state == SP_REQ_INLINE_WORD;
+    uint8_t out[SP_REDIS_INLINE_OUT];
+    uint32_t n;
+    unsigned bits;
 
     if (ch != '\n' && at - p->start >= SP_REDIS_MAX_INLINE) {
         return sp_req_fail(p, SP_ERR_INLINE_BIG);
     }
-    if (ch == '"' || ch == '\'') {
+    bits = sp_redis_inline_byte(&p->lex, ch, out, &n);
+    if (bits & SP_INLINE_BAD_NUL) {
+        return sp_req_fail(p, SP_ERR_INLINE_NUL);
+    }
+    if (bits & SP_INLINE_BAD_QUOTES) {
         return sp_req_fail(p, SP_ERR_QUOTES);
     }
-    if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-        if (in_word) {
-            sp_req_arg_end(p, at);
-            p->state = SP_REQ_INLINE_SPACE;
-        }
-        if (ch != '\n') {
-            return SP_PARSE_AGAIN;
-        }
-        p->state = SP_REQ_START;
-        if (p->arg_index == 0) {
-            return SP_PARSE_AGAIN;          /* a blank line: skipped */
-        }
-        sp_req_finish(p, at);
-        return SP_PARSE_DONE;
-    }
-    if (!in_word) {
+    if (bits & SP_INLINE_WORD_BEGIN) {
         sp_req_arg_begin(p, at);
-        p->state = SP_REQ_INLINE_WORD;
+        p->word_len = 0;
     }
-    sp_req_arg_bytes(p, &ch, 1);
-    return SP_PARSE_AGAIN;
+    sp_req_arg_bytes(p, out, n);
+    p->word_len += n;
+    if (bits & SP_INLINE_WORD_END) {
+        sp_req_arg_done(p, p->word_len);
+        p->arg_index++;
+    }
+    if (!(bits & SP_INLINE_LINE_END)) {
+        return SP_PARSE_AGAIN;
+    }
+    p->state = SP_REQ_START;
+    if (p->arg_index == 0) {
+        return SP_PARSE_AGAIN;              /* a blank line: skipped */
+    }
+    sp_req_finish(p, at);
+    return SP_PARSE_DONE;
 }
 
 /* The multibulk count line is complete. */
@@ -412,7 +430,8 @@ sp_req_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
             break;
         }
         p->inline_form = true;
-        p->state = SP_REQ_INLINE_SPACE;
+        p->state = SP_REQ_INLINE;
+        sp_redis_inline_init(&p->lex);
         return sp_req_step(p, data, len, pos, at);
 
     case SP_REQ_MB_COUNT:
@@ -477,8 +496,7 @@ sp_req_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
         status = sp_req_bulk_done(p, at);
         break;
 
-    case SP_REQ_INLINE_SPACE:
-    case SP_REQ_INLINE_WORD:
+    case SP_REQ_INLINE:
         status = sp_req_inline_byte(p, ch, at);
         break;
 

@@ -4,7 +4,10 @@
  *
  * Input: see fuzz_split.h (split control, parameters, chunk sizes, stream);
  * parameter bits 0-2 choose elements_cap (8 0 1 2 3 4 8 8), bits 3-5 the
- * stack_cap (nesting levels: 64 0 1 2 3 8 64 64).
+ * stack_cap the parser starts with (nesting levels: 64 0 1 2 3 8 64 64).
+ * A full stack is grown as the proxy grows it (sp_redis_reply_stack, then
+ * the same byte fed again), up to STACK_MAX levels, which stands for the
+ * proxy's bound: past it, a terminal error "stack full".
  *
  * Checks:
  * - differential: the stream parsed whole, one byte at a time, and in the
@@ -98,8 +101,9 @@ reply_event_fill(struct reply_event *e, const struct sp_redis_reply_parser *p,
     e->status = (uint32_t)st;
     e->at = at;
     if (st == FUZZ_ERROR) {
-        FUZZ_CHECK(p->error != NULL);
-        snprintf(e->error, sizeof(e->error), "%s", p->error);
+        FUZZ_CHECK(p->need_stack || p->error != NULL);
+        snprintf(e->error, sizeof(e->error), "%s",
+                 p->need_stack ? "stack full" : p->error);
         return;
     }
     e->type = (uint32_t)p->type;
@@ -112,6 +116,35 @@ reply_event_fill(struct reply_event *e, const struct sp_redis_reply_parser *p,
     for (uint32_t i = 0; i < p->nelements && i < ELEMENTS_MAX; i++) {
         e->el_offset[i] = p->elements[i].offset;
         e->el_len[i] = p->elements[i].len;
+    }
+}
+
+/* sp_redis_reply_parse, growing a full stack (within the STACK_MAX levels
+ * of `stack`) and going on from the byte where it stopped. */
+static sp_parse_status_t
+parse_growing(struct sp_redis_reply_parser *p, int64_t *stack,
+              const uint8_t *data, size_t len, size_t *consumed)
+{
+    size_t used = 0;
+
+    for (;;) {
+        size_t n = SIZE_MAX;
+        sp_parse_status_t st = sp_redis_reply_parse(p, data + used,
+                                                    len - used, &n);
+
+        FUZZ_CHECK(n <= len - used);
+        used += n;
+        if (st != SP_PARSE_ERROR || !p->need_stack) {
+            *consumed = used;
+            return st;
+        }
+        FUZZ_CHECK(p->error == NULL && p->stack_cap <= STACK_MAX);
+        if (p->stack_cap == STACK_MAX) {
+            *consumed = used;
+            return SP_PARSE_ERROR;          /* "stack full": terminal here */
+        }
+        sp_redis_reply_stack(p, stack, p->stack_cap * 2 + 1 < STACK_MAX
+                                       ? p->stack_cap * 2 + 1 : STACK_MAX);
     }
 }
 
@@ -129,8 +162,8 @@ reparse(const struct reply_ctx *c, size_t from, size_t to)
 
     sp_redis_reply_init(&p, c->in->base + from, stack, c->stack_cap,
                         elements, c->elements_cap);
-    FUZZ_CHECK(sp_redis_reply_parse(&p, c->in->stream + from, to - from,
-                                    &consumed) == SP_PARSE_DONE);
+    FUZZ_CHECK(parse_growing(&p, stack, c->in->stream + from, to - from,
+                             &consumed) == SP_PARSE_DONE);
     FUZZ_CHECK(consumed == to - from);
     return &p;
 }
@@ -220,7 +253,6 @@ reply_check(const struct reply_ctx *c, const struct reply_event *e)
             FUZZ_CHECK(lf == to - 1 && e->nelements == 0);
             break;
         }
-        FUZZ_CHECK(c->stack_cap > 0);
         FUZZ_CHECK(e->nelements == ((uint64_t)e->integer < c->elements_cap
                                     ? (uint64_t)e->integer
                                     : c->elements_cap));
@@ -251,7 +283,27 @@ reply_check(const struct reply_ctx *c, const struct reply_event *e)
 
 /* ---- feeding ----------------------------------------------------------- */
 
-FUZZ_FEED(reply_feed, struct reply_ctx, sp_redis_reply_parse)
+static enum fuzz_status
+reply_feed(void *ctx, const uint8_t *data, size_t len, size_t *consumed)
+{
+    struct reply_ctx *c = ctx;
+    uint64_t before = c->p.offset;
+    sp_parse_status_t st = parse_growing(&c->p, c->stack, data, len,
+                                         consumed);
+
+    switch (st) {
+    case SP_PARSE_AGAIN:
+        FUZZ_CHECK(c->p.offset == before + len);
+        return FUZZ_AGAIN;
+    case SP_PARSE_DONE:
+        FUZZ_CHECK(c->p.offset == before + *consumed);
+        return FUZZ_DONE;
+    case SP_PARSE_ERROR:
+        return FUZZ_ERROR;
+    }
+    FUZZ_CHECK(!"unknown sp_parse_status_t");
+    return FUZZ_ERROR;
+}
 
 static void
 reply_event(void *ctx, enum fuzz_status st, size_t at)

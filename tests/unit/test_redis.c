@@ -590,6 +590,36 @@ START_TEST(test_req_local_commands)
 }
 END_TEST
 
+/* The multibulk form of an inline line (sp_redis_inline_encode), compared
+ * with `want` (NULL: the line is refused). */
+static void
+expect_inline(const char *line, size_t len, const char *want, size_t want_len)
+{
+    uint8_t out[512];
+    uint32_t nargs = 0;
+    size_t size = sp_redis_inline_size((const uint8_t *)line, len, &nargs);
+
+    if (want == NULL) {
+        ck_assert_uint_eq(size, 0);
+        ck_assert_uint_eq(sp_redis_inline_encode((const uint8_t *)line, len,
+                                                 out), 0);
+        return;
+    }
+    ck_assert_msg(size == want_len, "%s: size %zu, want %zu", line, size,
+                  want_len);
+    ck_assert_uint_le(size + SP_REDIS_INLINE_SLACK, sizeof(out));
+    memset(out, 0xee, sizeof(out));
+    ck_assert_uint_eq(sp_redis_inline_encode((const uint8_t *)line, len, out),
+                      want_len);
+    ck_assert_msg(memcmp(out, want, want_len) == 0, "%s: got %.*s", line,
+                  (int)want_len, (const char *)out);
+}
+
+#define EXPECT_INLINE(line, want) \
+    expect_inline((line), sizeof(line) - 1, (want), sizeof(want) - 1)
+#define EXPECT_INLINE_BAD(line) \
+    expect_inline((line), sizeof(line) - 1, NULL, 0)
+
 START_TEST(test_req_inline)
 {
     struct tbuf b = { 0 };
@@ -597,36 +627,114 @@ START_TEST(test_req_inline)
 
     tb_str(&b, "get foo\r\n");                  /*  0.. 9 */
     tb_str(&b, "PING\n");                       /*  9..14 */
-    tb_str(&b, "\r\n\n  \t \r\n");              /* blank lines, skipped */
-    tb_str(&b, "  mGeT\ta  bb \tccc\r\n");      /* 23..42 */
-    tb_str(&b, "eval s 1 k\n");                 /* 42..53 */
-    tb_str(&b, "mset a 1 b 2 c\n");             /* 53..68 */
+    tb_str(&b, "\r\n\n  \t \r\n\v\f\n");      /* blank lines, skipped */
+    tb_str(&b, "  mGeT\ta  bb \tccc\r\n");      /* 26..45 */
+    tb_str(&b, "eval s 1 k\n");                 /* 45..56 */
+    tb_str(&b, "\"MSeT\" a 1 b 2 c\n");           /* 56..73 */
     verify_req(&b, 8, &run);
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 5);
     ck_assert_uint_eq(run.offset, b.len);
     expect_req(&run.out[0], "get", 2, 0, 9);
     ck_assert(run.out[0].inline_form);
-    ck_assert_uint_eq(run.out[0].nkeys, 1);
-    expect_key(&run.out[0], 0, 4, 3);
-    ck_assert_uint_eq(run.out[0].arg1.offset, 4);
+    ck_assert_uint_eq(run.out[0].nkeys, 0);     /* from the multibulk form */
     expect_req(&run.out[1], "ping", 1, 9, 14);
     ck_assert(run.out[1].inline_form);
-    expect_req(&run.out[2], "mget", 4, 23, 42);
-    ck_assert_uint_eq(run.out[2].nkeys, 3);
-    expect_key(&run.out[2], 0, 30, 1);
-    expect_key(&run.out[2], 1, 33, 2);
-    expect_key(&run.out[2], 2, 37, 3);
-    expect_req(&run.out[3], "eval", 4, 42, 53);
-    ck_assert_uint_eq(run.out[3].nkeys, 1);
-    expect_key(&run.out[3], 0, 51, 1);
-    /* MSET with an odd count: its keys, and an arity the caller refuses */
-    expect_req(&run.out[4], "mset", 6, 53, 68);
-    ck_assert_uint_eq(run.out[4].nkeys, 3);
-    expect_key(&run.out[4], 2, 66, 1);
+    expect_req(&run.out[2], "mget", 4, 26, 45);
+    expect_req(&run.out[3], "eval", 4, 45, 56);
+    /* a quoted name: the decoded bytes are looked up */
+    expect_req(&run.out[4], "mset", 6, 56, 73);
     ck_assert(!sp_redis_command_arity_ok(run.out[4].command, 6));
     sp_test_run_free(&run);
     tb_free(&b);
+
+    EXPECT_INLINE("get foo\r\n", "*2\r\n$3\r\nget\r\n$3\r\nfoo\r\n");
+    EXPECT_INLINE("  mGeT\ta  bb \tccc\r\n",
+                  "*4\r\n$4\r\nmGeT\r\n$1\r\na\r\n$2\r\nbb\r\n$3\r\nccc\r\n");
+}
+END_TEST
+
+/* Words split as Redis's sdssplitargs splits them (issue #24: \v and \f,
+ * quotes and escapes), checked against what redis-server 7.0 stores. */
+START_TEST(test_inline_split_as_redis)
+{
+    /* \v and \f are skipped between words, kept inside one */
+    EXPECT_INLINE("SET \fk v\r\n", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    EXPECT_INLINE("\vGET \v\fk\v\n", "*2\r\n$3\r\nGET\r\n$2\r\nk\v\r\n");
+    EXPECT_INLINE("GET\f k\n", "*2\r\n$4\r\nGET\f\r\n$1\r\nk\r\n");
+    EXPECT_INLINE("a\fb\n", "*1\r\n$3\r\na\fb\r\n");
+    /* a CR ends a word anywhere; only the one before LF is the line's */
+    EXPECT_INLINE("a\rb\r\r\n", "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    /* double quotes and their escapes */
+    EXPECT_INLINE("set \"a b\" \"\"\n",
+                  "*3\r\n$3\r\nset\r\n$3\r\na b\r\n$0\r\n\r\n");
+    EXPECT_INLINE("\"\\x41\\x4a\\x00\\xfF\"\n", "*1\r\n$4\r\nAJ\0\xff\r\n");
+    EXPECT_INLINE("\"\\n\\r\\t\\b\\a\\\"\\\\\\q\"\n",
+                  "*1\r\n$8\r\n\n\r\t\b\a\"\\q\r\n");
+    /* "\x" without two hex digits is an x */
+    EXPECT_INLINE("\"\\x\\x4\\x4g\\xg\"\n", "*1\r\n$8\r\nxx4x4gxg\r\n");
+    EXPECT_INLINE("\"\\x4\"\n", "*1\r\n$2\r\nx4\r\n");
+    /* a CR inside quotes is a byte, an escaped one too */
+    EXPECT_INLINE("\"a\rb\" \"\\\rc\"\n",
+                  "*2\r\n$3\r\na\rb\r\n$2\r\n\rc\r\n");
+    /* single quotes: only \' is an escape */
+    EXPECT_INLINE("'it\\'s' '\\n\\x41' ''\n",
+                  "*3\r\n$4\r\nit's\r\n$6\r\n\\n\\x41\r\n$0\r\n\r\n");
+    EXPECT_INLINE("'a\"b' \"a'b\"\n", "*2\r\n$3\r\na\"b\r\n$3\r\na'b\r\n");
+    /* a bare word goes on quoted; a closing quote then ends it */
+    EXPECT_INLINE("ab\"c d\" x'y z'\t\n",
+                  "*2\r\n$5\r\nabc d\r\n$4\r\nxy z\r\n");
+    EXPECT_INLINE("\"a\"\v\"b\"\f'c'\r\n",
+                  "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    /* unbalanced: a closing quote followed by a word byte, a quote left
+     * open (an escaped CR or a backslash before the line's end too) */
+    EXPECT_INLINE_BAD("\"a\"b\n");
+    EXPECT_INLINE_BAD("'a'b\n");
+    EXPECT_INLINE_BAD("\"ab\n");
+    EXPECT_INLINE_BAD("\"ab\r\n");
+    EXPECT_INLINE_BAD("'ab\n");
+    EXPECT_INLINE_BAD("\"ab\\\r\n");
+    EXPECT_INLINE_BAD("\"ab\\\n");
+    EXPECT_INLINE_BAD("'ab\\\n");
+    EXPECT_INLINE_BAD("\"ab\\x\n");
+    /* a NUL anywhere; no word; not one line */
+    EXPECT_INLINE_BAD("get a\0\r\n");
+    EXPECT_INLINE_BAD("\"\0\"\n");
+    EXPECT_INLINE_BAD(" \t\r\n");
+    EXPECT_INLINE_BAD("get a");
+    EXPECT_INLINE_BAD("get a\nget b\n");
+}
+END_TEST
+
+/* The lexer, byte by byte: held bytes come out with the next one, and an
+ * error stays. */
+START_TEST(test_inline_lexer_bytes)
+{
+    struct sp_redis_inline lx;
+    uint8_t out[SP_REDIS_INLINE_OUT];
+    uint32_t n;
+
+    sp_redis_inline_init(&lx);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '"', out, &n),
+                      SP_INLINE_WORD_BEGIN);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '\\', out, &n), 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'x', out, &n), 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '4', out, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'z', out, &n), 0);
+    ck_assert_uint_eq(n, 3);                    /* x 4 z */
+    ck_assert(memcmp(out, "x4z", 3) == 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '"', out, &n), 0);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '\n', out, &n),
+                      SP_INLINE_WORD_END | SP_INLINE_LINE_END);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'a', out, &n),
+                      SP_INLINE_WORD_BEGIN);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, '\0', out, &n),
+                      SP_INLINE_BAD_NUL);
+    ck_assert_uint_eq(sp_redis_inline_byte(&lx, 'a', out, &n),
+                      SP_INLINE_BAD_NUL);
+    ck_assert_uint_eq(n, 0);
 }
 END_TEST
 
@@ -923,10 +1031,15 @@ START_TEST(test_req_error_inline)
     struct tbuf b = { 0 };
     struct req_run run;
 
-    EXPECT_REQ_ERROR("set k \"a b\"\r\n",
-                     "quotes in inline requests are not supported", 6);
-    EXPECT_REQ_ERROR("get it's\n",
-                     "quotes in inline requests are not supported", 6);
+    EXPECT_REQ_ERROR("set k \"a b\"c\r\n", "unbalanced quotes in request",
+                     11);
+    EXPECT_REQ_ERROR("get it's\n", "unbalanced quotes in request", 8);
+    EXPECT_REQ_ERROR("get 'a\r\n", "unbalanced quotes in request", 7);
+    /* issue #24: Redis would wait for the line's end for ever */
+    EXPECT_REQ_ERROR("GET {t}\0\r\n", "null byte in inline request", 7);
+    EXPECT_REQ_ERROR("\0", "null byte in inline request", 0);
+    EXPECT_REQ_ERROR("PING\r\nGET '\0'\r\n", "null byte in inline request",
+                     11);
 
     /* the longest line is accepted, one byte more is not */
     tb_str(&b, "get ");
@@ -938,7 +1051,6 @@ START_TEST(test_req_error_inline)
     ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
     ck_assert_uint_eq(run.n, 1);
     expect_req(&run.out[0], "get", 2, 0, b.len);
-    expect_key(&run.out[0], 0, 4, SP_REDIS_MAX_INLINE - 4);
     sp_test_run_free(&run);
 
     b.len--;
@@ -981,6 +1093,8 @@ struct reply_out {
 struct reply_run {
     SP_TEST_RUN_HEAD;
     struct reply_out out[RUN_MAX];
+    uint32_t grown;             /* times the parser asked for more stack */
+    uint32_t stack_cap;         /* the stack it ended with */
 };
 
 struct reply_cfg {
@@ -988,12 +1102,45 @@ struct reply_cfg {
     uint32_t elements_cap;
 };
 
-SP_TEST_STEP(reply_step, struct sp_redis_reply_parser, sp_redis_reply_parse)
+/* A reply parser with the stack it grows, as the proxy grows it. */
+struct reply_parser {
+    struct sp_redis_reply_parser p;
+    int64_t *stack;
+    uint32_t stack_cap;
+    uint32_t grown;
+};
+
+/* The parser's step: a full stack (need_stack) gets a bigger one and the
+ * same byte again, as sp_redis_reply_feed does. */
+static sp_parse_status_t
+reply_step(void *parser, const uint8_t *data, size_t len, size_t *used)
+{
+    struct reply_parser *rp = parser;
+    size_t at = 0;
+
+    for (;;) {
+        size_t n = 0;
+        sp_parse_status_t status = sp_redis_reply_parse(&rp->p, data + at,
+                                                        len - at, &n);
+        at += n;
+        if (status != SP_PARSE_ERROR || !rp->p.need_stack) {
+            *used = at;
+            return status;
+        }
+        CHECK(rp->p.error == NULL);
+        rp->stack_cap = rp->stack_cap * 2 + 1;
+        rp->stack = realloc(rp->stack, (rp->stack_cap + 1) * sizeof(*rp->stack));
+        CHECK(rp->stack != NULL);
+        sp_redis_reply_stack(&rp->p, rp->stack, rp->stack_cap);
+        rp->grown++;
+    }
+}
 
 static void
 reply_done(const struct sp_test_feed *f, void *r, uint64_t end)
 {
-    const struct sp_redis_reply_parser *p = f->parser;
+    const struct sp_redis_reply_parser *p =
+        &((const struct reply_parser *)f->parser)->p;
     const struct reply_cfg *cfg = f->cfg;
     struct reply_run *run = r;
     struct reply_out *o = &run->out[run->n++];
@@ -1018,18 +1165,22 @@ run_reply(const void *c, const uint8_t *data, size_t len, size_t split,
           size_t step, void *run)
 {
     const struct reply_cfg *cfg = c;
-    struct sp_redis_reply_parser p;
-    int64_t *stack = calloc(cfg->stack_cap + 1, sizeof(*stack));
+    struct reply_parser rp = {
+        .stack = calloc(cfg->stack_cap + 1, sizeof(int64_t)),
+        .stack_cap = cfg->stack_cap,
+    };
     struct sp_span *elements = calloc(cfg->elements_cap + 1,
                                       sizeof(*elements));
-    struct sp_test_feed f = { reply_step, &p, &p.offset, &p.error, 0, cfg,
-                              reply_done };
+    struct sp_test_feed f = { reply_step, &rp, &rp.p.offset, &rp.p.error, 0,
+                              cfg, reply_done };
 
-    CHECK(stack != NULL && elements != NULL);
-    sp_redis_reply_init(&p, 0, stack, cfg->stack_cap, elements,
+    CHECK(rp.stack != NULL && elements != NULL);
+    sp_redis_reply_init(&rp.p, 0, rp.stack, rp.stack_cap, elements,
                         cfg->elements_cap);
     sp_test_feed(&f, data, len, split, step, run, sizeof(struct reply_run));
-    free(stack);
+    ((struct reply_run *)run)->grown = rp.grown;
+    ((struct reply_run *)run)->stack_cap = rp.stack_cap;
+    free(rp.stack);
     free(elements);
 }
 
@@ -1204,14 +1355,17 @@ START_TEST(test_reply_nested_depth3)
     ck_assert_uint_eq(run.out[0].elements[3].len, 5);
     sp_test_run_free(&run);
 
-    /* three levels need a stack of three */
+    /* three levels fit a stack of three; with two the parser asks for more
+     * and goes on, with the same result */
     verify_reply_at(&b, 3, 8, true, &run);
     ck_assert_uint_eq(run.n, 1);
+    ck_assert_uint_eq(run.grown, 0);
     sp_test_run_free(&run);
     verify_reply_at(&b, 2, 8, true, &run);
-    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
-    ck_assert_str_eq(run.error, "reply nested too deep");
-    ck_assert_uint_eq(run.offset, 11);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 1);
+    ck_assert_uint_eq(run.out[0].nelements, 4);
+    ck_assert_uint_eq(run.grown, 1);
     sp_test_run_free(&run);
     tb_free(&b);
 }
@@ -1239,13 +1393,45 @@ START_TEST(test_reply_nested_depth10000)
                  4 * DEPTH + 4, b.len);
     sp_test_run_free(&run);
 
-    verify_reply_at(&b, DEPTH - 1, 4, false, &run);
-    ck_assert_int_eq(run.status, SP_PARSE_ERROR);
-    ck_assert_str_eq(run.error, "reply nested too deep");
-    ck_assert_uint_eq(run.offset, 4 * DEPTH - 1);
-    ck_assert_uint_eq(run.n, 0);
+    /* from a stack of one level, grown as it goes (a valid reply of any
+     * depth passes: issue #24, an EVAL returning a table 1,100 deep) */
+    verify_reply_at(&b, 1, 4, false, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 2);
+    expect_reply(&run.out[0], SP_REDIS_REPLY_ARRAY, false, 1, 0,
+                 4 * DEPTH + 4);
+    ck_assert_uint_eq(run.out[0].elements[0].len, 4 * DEPTH);
+    ck_assert_uint_ge(run.stack_cap, DEPTH);
     sp_test_run_free(&run);
     tb_free(&b);
+}
+END_TEST
+
+/* A full stack stops the parser before the '\n' that would push a level,
+ * with no error and nothing lost: fed again, it goes on. */
+START_TEST(test_reply_stack_full_resumes)
+{
+    static const char reply[] = "*1\r\n*2\r\n:1\r\n:2\r\n";
+    struct sp_redis_reply_parser p;
+    int64_t small[1], big[4];
+    size_t used = 0, len = sizeof(reply) - 1;
+
+    sp_redis_reply_init(&p, 100, small, 1, NULL, 0);
+    ck_assert_int_eq(sp_redis_reply_parse(&p, (const uint8_t *)reply, len,
+                                          &used), SP_PARSE_ERROR);
+    ck_assert(p.need_stack);
+    ck_assert_ptr_null(p.error);
+    ck_assert_uint_eq(used, 7);                 /* before the second '\n' */
+    ck_assert_uint_eq(p.offset, 107);
+    big[0] = small[0];
+    sp_redis_reply_stack(&p, big, 4);
+    ck_assert(!p.need_stack);
+    ck_assert_int_eq(sp_redis_reply_parse(&p, (const uint8_t *)reply + used,
+                                          len - used, &used), SP_PARSE_DONE);
+    ck_assert_uint_eq(used, len - 7);
+    ck_assert_uint_eq(p.start, 100);
+    ck_assert_uint_eq(p.end, 100 + len);
+    ck_assert_int_eq(p.type, SP_REDIS_REPLY_ARRAY);
 }
 END_TEST
 
@@ -1329,7 +1515,8 @@ sp_test_redis_suite(void)
     SP_TEST_CASE(s, "request parser", 120, test_req_get_set,
                  test_req_mget_mset_del, test_req_eval_evalsha,
                  test_req_eval_bad_numkeys, test_req_local_commands,
-                 test_req_inline, test_req_pipeline_and_skips,
+                 test_req_inline, test_inline_split_as_redis,
+                 test_inline_lexer_bytes, test_req_pipeline_and_skips,
                  test_req_mixed_case, test_req_unknown,
                  test_req_empty_and_binary_args, test_req_big_value,
                  test_req_many_keys, test_req_stream_offset,
@@ -1338,7 +1525,8 @@ sp_test_redis_suite(void)
                  test_req_error_bulk_crlf, test_req_error_inline);
     SP_TEST_CASE(s, "reply parser", 120, test_reply_simple,
                  test_reply_mget_elements, test_reply_nested_depth3,
-                 test_reply_nested_depth10000, test_reply_big_bulk,
-                 test_reply_errors, test_reply_large_count);
+                 test_reply_nested_depth10000, test_reply_stack_full_resumes,
+                 test_reply_big_bulk, test_reply_errors,
+                 test_reply_large_count);
     return s;
 }

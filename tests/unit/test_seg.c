@@ -102,10 +102,55 @@ START_TEST(test_iov_and_partial_writes)
 }
 END_TEST
 
+/* Lookups through a cursor give what fresh lookups give, at every offset and
+ * length, in rising order (the fan-out's walk) and after stepping back. */
+START_TEST(test_cursor_lookups)
+{
+    static const char *pieces[] = { "ab", "c", "defg", "", "hij", "k" };
+    static const char text[] = "abcdefghijk";
+    struct sp_seglist list = { 0 };
+    struct sp_seg_cursor walk = SP_SEG_CURSOR_INIT;
+    uint8_t a[16], b[16];
+
+    for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        sp_seglist_push(&list, NULL, (const uint8_t *)pieces[i],
+                        (uint32_t)strlen(pieces[i]));
+    }
+    for (uint64_t off = 0; off <= 11; off++) {
+        for (uint64_t len = 0; off + len <= 11; len++) {
+            struct sp_seg_cursor cur = walk;
+            struct sp_seglist x = { 0 }, y = { 0 };
+
+            ck_assert_ptr_eq(sp_seglist_contiguous_at(&list, &cur, off, len),
+                             sp_seglist_contiguous(&list, off, len));
+            cur = walk;
+            ck_assert_uint_eq(sp_seglist_copy_at(&list, &cur, off, a, len), len);
+            ck_assert(memcmp(a, text + off, len) == 0);
+            cur = walk;
+            ck_assert_int_eq(sp_seglist_slice_at(&x, &list, &cur, off, len), 0);
+            ck_assert_int_eq(sp_seglist_slice(&y, &list, off, len), 0);
+            ck_assert_uint_eq(x.bytes, len);
+            ck_assert_uint_eq(x.n, y.n);
+            sp_seglist_copy(&x, 0, b, len);
+            ck_assert(memcmp(b, text + off, len) == 0);
+            sp_seglist_free(NULL, &x);
+            sp_seglist_free(NULL, &y);
+        }
+        /* the walk moves on: one key after another */
+        ck_assert_uint_eq(sp_seglist_copy_at(&list, &walk, off, a, 1),
+                          off < 11 ? 1 : 0);
+    }
+    /* a lookup before the cursor starts over */
+    ck_assert_uint_eq(sp_seglist_copy_at(&list, &walk, 0, a, 11), 11);
+    ck_assert(memcmp(a, text, 11) == 0);
+    sp_seglist_free(NULL, &list);
+}
+END_TEST
+
 Suite *
 sp_test_seg_suite(void)
 {
     return SP_TEST_SUITE("seg", test_refs_and_merge,
                          test_chain_range_and_slice,
-                         test_iov_and_partial_writes);
+                         test_iov_and_partial_writes, test_cursor_lookups);
 }

@@ -7,6 +7,9 @@
  *
  * A protocol error gets its "-ERR Protocol error: ..." reply after the
  * replies already owed, then the connection closes; reading stops at once.
+ * That close, and QUIT's, is a lingering one (sp_client_close_lingering),
+ * so bytes the client pipelined behind do not turn it into a reset that
+ * destroys the replies it has not read yet.
  * A client that closes keeps nothing alive: requests still at servers become
  * orphans, freed when their replies arrive.
  */
@@ -212,8 +215,9 @@ sp_client_accept(struct sp_conn *listener)
     }
 }
 
-void
-sp_client_close(struct sp_conn *conn)
+/* Orphan the client's requests and take it off its pool's accounts. */
+static void
+sp_client_detach(struct sp_conn *conn)
 {
     struct sp_worker *worker = conn->worker;
     struct sp_pool *pool = conn->pool;
@@ -234,7 +238,45 @@ sp_client_close(struct sp_conn *conn)
     worker->slot->clients = worker->nclients;
     pool->stats->client_connections--;
     atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
+}
+
+void
+sp_client_close(struct sp_conn *conn)
+{
+    sp_client_detach(conn);
     sp_conn_free(conn);
+}
+
+/*
+ * Close a client the proxy stopped reading (a framing error, QUIT), its
+ * owed replies written: close() with its later bytes unread would send a
+ * reset, and the client's kernel would drop the replies it has not read
+ * yet. So, as for a refused client (sp_client_refuse): shut our side for
+ * writing (the client reads every reply, then EOF), drop what it still
+ * sends until it closes or SP_LINGER_MS pass, then close.
+ */
+static void
+sp_client_close_lingering(struct sp_conn *conn)
+{
+    struct sp_worker *worker = conn->worker;
+
+    if (conn->eof || conn->fd_shared || shutdown(conn->fd, SHUT_WR) != 0) {
+        sp_client_close(conn);
+        return;
+    }
+    sp_client_detach(conn);
+    sp_timer_del(worker->loop, &conn->timer);
+    sp_mbuf_chain_release(&worker->mbufs, &conn->in);
+    conn->in_base = conn->in_end;
+    if (conn->parse != NULL) {
+        sp_client_parse_put(&worker->parses, conn->parse);
+        conn->parse = NULL;
+    }
+    conn->lingering = true;
+    TAILQ_INSERT_TAIL(&worker->lingering, conn, link);
+    sp_timer_add(worker->loop, &conn->timer, SP_LINGER_MS, sp_linger_done,
+                 conn);
+    sp_client_linger(conn);             /* what is there already; may free */
 }
 
 struct sp_msg *
@@ -420,6 +462,9 @@ sp_client_flush(struct sp_conn *conn)
     struct iovec iov[SP_IOV_MAX];
     struct sp_msg *msg;
 
+    if (conn->lingering) {
+        return;                 /* written and shut: only draining is left */
+    }
     if (conn->overflow) {
         sp_log_warn(worker->log, 0, "pool '%s': a client has %llu bytes of "
                     "replies unread, over client_output_limit %d: closing it",
@@ -473,7 +518,7 @@ sp_client_flush(struct sp_conn *conn)
             sp_msg_put(worker, msg);
             progress = true;
             if (quit) {
-                sp_client_close(conn);
+                sp_client_close_lingering(conn);
                 return;
             }
         }
@@ -485,7 +530,11 @@ sp_client_flush(struct sp_conn *conn)
         return;     /* drained below its low watermark: read on */
     }
     if (sp_client_finished(conn)) {
-        sp_client_close(conn);
+        if (conn->closing) {
+            sp_client_close_lingering(conn);
+        } else {
+            sp_client_close(conn);
+        }
         return;
     }
     if (TAILQ_EMPTY(&conn->queue)) {

@@ -52,7 +52,8 @@ void sp_client_request_end(struct sp_conn *client, struct sp_msg *msg,
  * Returns -1 (for protocol handlers to return). */
 int sp_client_fail(struct sp_conn *conn, const char *text, size_t len);
 
-/* Free a refused client that was draining (lingering close). */
+/* Free a client that was draining (lingering close: refused, or closed
+ * after a framing error or QUIT). */
 void sp_client_linger_end(struct sp_conn *conn);
 
 /* A request of this client got its whole reply. */

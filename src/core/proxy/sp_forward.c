@@ -40,12 +40,13 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
     sp_server_enqueue(sconn, msg);
 }
 
-struct sp_server *
-sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
-                 const struct sp_span *key)
+/* sp_forward_route from a cursor over the request (keys at rising offsets). */
+static struct sp_server *
+sp_forward_route_at(struct sp_pool *pool, const struct sp_msg *msg,
+                    struct sp_seg_cursor *cur, const struct sp_span *key)
 {
-    const uint8_t *bytes = sp_seglist_contiguous(&msg->req, key->offset,
-                                                 key->len);
+    const uint8_t *bytes = sp_seglist_contiguous_at(&msg->req, cur,
+                                                    key->offset, key->len);
     uint8_t keybuf[512], *heap = NULL;
     struct sp_server *server;
 
@@ -58,7 +59,7 @@ sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
             }
         }
         uint8_t *copy = heap != NULL ? heap : keybuf;
-        sp_seglist_copy(&msg->req, key->offset, copy, key->len);
+        sp_seglist_copy_at(&msg->req, cur, key->offset, copy, key->len);
         bytes = copy;
     }
     server = sp_pool_route(pool, bytes, key->len);
@@ -69,12 +70,22 @@ sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
     return server;
 }
 
+struct sp_server *
+sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
+                 const struct sp_span *key)
+{
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
+
+    return sp_forward_route_at(pool, msg, &cur, key);
+}
+
 int
 sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
                  const struct sp_span *keys, uint32_t nkeys,
                  uint32_t stride)
 {
     struct sp_worker *worker = pool->worker;
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     int32_t *frag_of_server;
     uint32_t nfrags = 0;
 
@@ -94,8 +105,8 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
     /* group keys by server: one fragment each, in order of first use */
     msg->nkeys = nkeys;
     for (uint32_t k = 0; k < nkeys; k++) {
-        struct sp_server *server = sp_forward_route(pool, msg,
-                                                    &keys[k * stride]);
+        struct sp_server *server = sp_forward_route_at(pool, msg, &cur,
+                                                       &keys[k * stride]);
         if (server == NULL) {
             return errno;
         }
