@@ -19,7 +19,6 @@ Every loop is bounded in rounds and in time. Stdlib only.
 """
 
 import argparse
-import os
 import random
 import socket
 import sys
@@ -29,11 +28,6 @@ import time
 # can reach them by chance.
 KEEP_KEY = b"netfuzz:keep:bystander"
 
-# A NUL inside an inline Redis line still hangs the server connection for
-# everybody (issue #24 defect 1, fixed on its own branch): until that fix is
-# in, Redis inputs have their NULs turned into another byte, unless
-# NETFUZZ_REDIS_NUL=1. Drop this once defect 1's fix is merged.
-REDIS_NUL = os.environ.get("NETFUZZ_REDIS_NUL", "0") == "1"
 KEEP_VALUE = b"bystander-value-0123456789"
 
 
@@ -184,8 +178,7 @@ def redis_proto(port):
                  _bulk(b"SET", KEEP_KEY, KEEP_VALUE), _bulk(b"GET", KEEP_KEY),
                  b"$%d\r\n%s\r\n" % (len(KEEP_VALUE), KEEP_VALUE),
                  _bulk(b"GET", KEEP_KEY),
-                 b"$%d\r\n%s\r\n" % (len(KEEP_VALUE), KEEP_VALUE),
-                 nul=REDIS_NUL)
+                 b"$%d\r\n%s\r\n" % (len(KEEP_VALUE), KEEP_VALUE))
 
 
 def memcache_proto(port):

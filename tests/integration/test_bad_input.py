@@ -25,7 +25,7 @@ import time
 import redis
 
 import sptest
-from test_redis_proxy import pool_yaml, raw_exchange, resp
+from test_redis_proxy import pool_yaml, resp
 
 
 def exchange(port, payload, until, timeout=10):
