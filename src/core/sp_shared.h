@@ -52,6 +52,7 @@ struct sp_stats_slot {
     int64_t memory_budget;      /* worker_memory_budget, bytes */
     int64_t memory_used;        /* what the budget counts, at the tick */
     int64_t budget_pauses;      /* clients held back for the budget */
+    int64_t server_waits;       /* clients held back for a full server */
 };
 
 struct sp_shared_header {

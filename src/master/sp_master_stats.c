@@ -95,6 +95,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "memory_budget", now.proc.memory_budget },
         { "memory_used", now.proc.memory_used },
         { "budget_pauses", now.proc.budget_pauses },
+        { "server_waits", now.proc.server_waits },
     };
     struct sp_stats_report_extra extra = {
         extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra

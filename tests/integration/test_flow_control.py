@@ -5,6 +5,8 @@ client_low_watermark), never closed, and the worker's memory stays bounded;
 a bulk loader (redis-cli --pipe) is never cut off.  Real redis-servers,
 one worker, the default watermarks (1 MiB high, 256 KiB low)."""
 
+import os
+import signal
 import socket
 import subprocess
 import threading
@@ -197,6 +199,82 @@ class MemoryBudgetTest(Pipelining, sptest.HarnessTestCase):
         self.assertEqual(stats["memory_budget"], 8 * MB)
         self.assertGreaterEqual(stats["budget_pauses"], 1)
         self.assertEqual(stats["clients_paused"], 0)    # no window pause
+
+
+
+class ServerQueueTest(sptest.HarnessTestCase):
+    """A server that stops reading: what waits for it in the worker stays
+    near server_high_watermark (1 MiB here), its clients wait instead of
+    failing, a pool on another server is served meanwhile, and when the
+    server goes on every request is applied and answered in order."""
+    CLIENTS = 20
+    PER_CLIENT = 512 * 1024     # bytes of SETs each
+
+    def test_slow_server_makes_requests_wait(self):
+        h = self.harness
+        slow, other = h.start_redis(), h.start_redis()
+        sport, oport = sptest.free_port(), sptest.free_port()
+        proxy = h.start_shardproxy(
+            "global:\n  worker_processes: 1\n" + h.worker_stats_yaml()
+            + pool_yaml("slow", sport, [(slow.port, 1, "s0")],
+                        server_high_watermark=MB,
+                        server_low_watermark=MB // 4)
+            + pool_yaml("other", oport, [(other.port, 1, "o0")]))
+        value = "v" * 1000
+        per = self.PER_CLIENT // len(resp("SET", "k:00:0000", value))
+        os.kill(slow.pid, signal.SIGSTOP)
+        stopped = True
+        try:
+            clients = [connect(sport, timeout=60) for _ in range(self.CLIENTS)]
+            for c in clients:
+                self.addCleanup(c.close)
+            sent = [0] * self.CLIENTS
+
+            def write(i):
+                payload = b"".join(resp("SET", f"k:{i:02}:{j:04}", value)
+                                   for j in range(per))
+                clients[i].sendall(payload)
+                sent[i] = len(payload)
+            writers = [threading.Thread(target=write, args=(i,), daemon=True)
+                       for i in range(self.CLIENTS)]
+            for w in writers:
+                w.start()
+            # the queue for the stopped server levels off near its mark
+            queued = lambda: sptest.read_stats(proxy.worker_stats(0))[
+                "slow"]["s0"]["in_queue_bytes"]
+            last, since = -1, time.monotonic()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and time.monotonic() - since < 1.0:
+                now = queued()
+                if now != last:
+                    last, since = now, time.monotonic()
+                time.sleep(0.05)
+            stats = sptest.read_stats(proxy.worker_stats(0))
+            self.assertGreaterEqual(stats["server_waits"], 1)
+            # the mark, plus at most a read's worth from each client
+            self.assertLess(last, MB + self.CLIENTS * 64 * 1024, last)
+            self.assertEqual(stats["slow"]["client_err"], 0)
+            # the other pool's server is served meanwhile
+            with connect(oport) as o:
+                t0 = time.monotonic()
+                o.sendall(resp("SET", "other", "1") + resp("GET", "other"))
+                self.assertEqual(read_replies(o, 2), b"+OK\r\n$1\r\n1\r\n")
+                self.assertLess(time.monotonic() - t0, 2.0)
+            os.kill(slow.pid, signal.SIGCONT)
+            stopped = False
+            for i, c in enumerate(clients):
+                self.assertEqual(read_replies(c, per), b"+OK\r\n" * per, i)
+            for w in writers:
+                w.join(30)
+                self.assertFalse(w.is_alive())
+        finally:
+            if stopped:
+                os.kill(slow.pid, signal.SIGCONT)
+        dbsize = int(sptest.tcp_request(slow.port, resp("DBSIZE"))[1:-2])
+        self.assertEqual(dbsize, self.CLIENTS * per)
+        print(f"\n  {self.CLIENTS} clients x {per} SETs to a stopped server: "
+              f"{last} bytes queued in the worker at most; "
+              f"{stats['server_waits']} waits")
 
 
 if __name__ == "__main__":

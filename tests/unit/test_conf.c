@@ -73,6 +73,8 @@ START_TEST(test_watermarks)
 
     ck_assert_int_eq(conf->pools[0].client_high_watermark, 1024 * 1024);
     ck_assert_int_eq(conf->pools[0].client_low_watermark, 256 * 1024);
+    ck_assert_int_eq(conf->pools[0].server_high_watermark, 4 * 1024 * 1024);
+    ck_assert_int_eq(conf->pools[0].server_low_watermark, 1024 * 1024);
     sp_conf_free(conf);
     /* a high mark alone, below the default low: read again at a quarter */
     conf = load_ok("alpha:\n  listen: 127.0.0.1:22121\n"
@@ -517,6 +519,10 @@ static const struct bad_conf bad_confs[] = {
       "  client_low_watermark: 1000\n" SERVERS,
       "t.yml:4:25: pool 'alpha': client_low_watermark 1000 must be below "
       "client_high_watermark 1000" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  server_high_watermark: 10\n"
+      "  server_low_watermark: 20\n" SERVERS,
+      "t.yml:4:25: pool 'alpha': server_low_watermark 20 must be below "
+      "server_high_watermark 10" },
     { "global:\n  worker_stats_listen: 127.0.0.1:99999\n"
       "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:24: global: worker_stats_listen '127.0.0.1:99999' "

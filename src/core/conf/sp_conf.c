@@ -171,6 +171,8 @@ sp_conf_pool_defaults(struct sp_conf_pool *pool)
     pool->client_output_limit = SP_CONF_DEFAULT_CLIENT_OUTPUT_LIMIT;
     pool->client_high_watermark = SP_CONF_DEFAULT_CLIENT_HIGH_WATERMARK;
     pool->client_low_watermark = SP_CONF_DEFAULT_CLIENT_LOW_WATERMARK;
+    pool->server_high_watermark = SP_CONF_DEFAULT_SERVER_HIGH_WATERMARK;
+    pool->server_low_watermark = SP_CONF_DEFAULT_SERVER_LOW_WATERMARK;
     pool->client_timeout = 0;
 }
 

@@ -46,6 +46,8 @@
 #define SP_CONF_DEFAULT_CLIENT_OUTPUT_LIMIT  (256 * 1024 * 1024)  /* bytes */
 #define SP_CONF_DEFAULT_CLIENT_HIGH_WATERMARK (1024 * 1024)       /* bytes */
 #define SP_CONF_DEFAULT_CLIENT_LOW_WATERMARK  (256 * 1024)        /* bytes */
+#define SP_CONF_DEFAULT_SERVER_HIGH_WATERMARK (4 * 1024 * 1024)   /* bytes */
+#define SP_CONF_DEFAULT_SERVER_LOW_WATERMARK  (1024 * 1024)       /* bytes */
 
 /* process-wide defaults */
 #define SP_CONF_WORKERS_AUTO                 (-1)
@@ -102,6 +104,11 @@ struct sp_conf_pool {
                                                     the proxy before it is
                                                     no longer read; 0: off */
     int                    client_low_watermark; /* ... and read again */
+    int                    server_high_watermark;/* bytes queued for one
+                                                    server (per worker)
+                                                    before the clients that
+                                                    send to it wait; 0: off */
+    int                    server_low_watermark; /* ... and read again */
     struct sp_conf_server *servers;
     uint32_t               nservers;
 };

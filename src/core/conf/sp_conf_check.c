@@ -72,6 +72,26 @@ sp_conf_check_listen_unique(struct sp_conf_loader *ld,
     return 0;
 }
 
+/* <side>_low_watermark below <side>_high_watermark; the high mark alone,
+ * below the default low: read again at a quarter. */
+static int
+sp_conf_check_watermarks(struct sp_conf_loader *ld, yaml_node_t *map,
+                         const char *side, const int *high, int *low)
+{
+    char low_key[32];
+
+    snprintf(low_key, sizeof(low_key), "%s_low_watermark", side);
+    yaml_node_t *node = sp_conf_mapping_get(ld, map, low_key);
+    if (node == NULL && *low >= *high) {
+        *low = *high / 4;
+    }
+    if (*high > 0 && *low >= *high) {
+        return sp_conf_fail(ld, node, "%s %d must be below %s_high_watermark "
+                            "%d", low_key, *low, side, *high);
+    }
+    return 0;
+}
+
 int
 sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                    yaml_node_t *knode, yaml_node_t *map)
@@ -93,17 +113,12 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                                                     "server_connections"),
                             "server_connections must be at least 1");
     }
-    yaml_node_t *low = sp_conf_mapping_get(ld, map, "client_low_watermark");
-    if (low == NULL && pool->client_low_watermark >= pool->client_high_watermark) {
-        /* a high mark alone below the default low: read again at a quarter */
-        pool->client_low_watermark = pool->client_high_watermark / 4;
-    }
-    if (pool->client_high_watermark > 0
-        && pool->client_low_watermark >= pool->client_high_watermark) {
-        return sp_conf_fail(ld, low, "client_low_watermark %d must be below "
-                            "client_high_watermark %d",
-                            pool->client_low_watermark,
-                            pool->client_high_watermark);
+    if (sp_conf_check_watermarks(ld, map, "client", &pool->client_high_watermark,
+                                 &pool->client_low_watermark) != 0
+        || sp_conf_check_watermarks(ld, map, "server",
+                                    &pool->server_high_watermark,
+                                    &pool->server_low_watermark) != 0) {
+        return -1;
     }
     if (sp_conf_check_servers(ld, pool, map) != 0) {
         return -1;

@@ -416,6 +416,8 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "client_timeout",       sp_conf_set_number,       SP_POOL_FIELD(client_timeout), SP_INT_MAX },
     { "client_high_watermark", sp_conf_set_number,      SP_POOL_FIELD(client_high_watermark), SP_INT_MAX },
     { "client_low_watermark", sp_conf_set_number,       SP_POOL_FIELD(client_low_watermark), SP_INT_MAX },
+    { "server_high_watermark", sp_conf_set_number,      SP_POOL_FIELD(server_high_watermark), SP_INT_MAX },
+    { "server_low_watermark", sp_conf_set_number,       SP_POOL_FIELD(server_low_watermark), SP_INT_MAX },
     { "servers",              sp_conf_set_servers,      0, 0 },
 };
 

@@ -90,6 +90,8 @@ sp_flow_pause(struct sp_conn *conn, uint8_t why)
         slot->budget_pauses++;
     } else if (why == SP_FLOW_WINDOW && !(conn->read_paused & SP_FLOW_WINDOW)) {
         slot->clients_paused++;
+    } else if (why == SP_FLOW_SERVER && !(conn->read_paused & SP_FLOW_SERVER)) {
+        slot->server_waits++;
     }
     conn->read_paused |= why;
 }
@@ -196,11 +198,38 @@ sp_flow_client_gone(struct sp_conn *conn)
 {
     if (conn->read_paused != 0) {
         sp_flow_unpause(conn, SP_FLOW_BUDGET);
+        sp_flow_unpause(conn, SP_FLOW_SERVER);
         sp_flow_unpause(conn, SP_FLOW_WINDOW);
     }
     sp_flow_charge(conn, -(int64_t)(conn->req_held + conn->rsp_held
                                     + (uint64_t)conn->nreqs
                                       * sizeof(struct sp_msg)));
+}
+
+void
+sp_flow_server_queued(struct sp_server *server, const struct sp_msg *msg)
+{
+    int high = server->pool->conf->server_high_watermark;
+    struct sp_conn *client = msg->parent != NULL ? msg->parent->client
+                                                 : msg->client;
+
+    if (high <= 0 || server->stats->in_queue_bytes <= high) {
+        return;
+    }
+    server->queue_full = true;
+    if (client != NULL && client->kind == SP_CONN_CLIENT) {
+        sp_flow_pause(client, SP_FLOW_SERVER);
+    }
+}
+
+void
+sp_flow_server_drained(struct sp_server *server)
+{
+    if (server->queue_full && server->stats->in_queue_bytes
+                              <= server->pool->conf->server_low_watermark) {
+        server->queue_full = false;
+        server->pool->worker->flow.server_drained = true;
+    }
 }
 
 void
@@ -220,17 +249,35 @@ bool
 sp_flow_resume(struct sp_worker *worker)
 {
     struct sp_flow *flow = &worker->flow;
+    uint8_t why = 0;
     bool any = false;
 
-    if (flow->budget_held == 0
-        || flow->held > sp_flow_allowance(flow) / 8 * 7) {
+    if (flow->budget_held > 0
+        && flow->held <= sp_flow_allowance(flow) / 8 * 7) {
+        why |= SP_FLOW_BUDGET;
+    }
+    if (flow->server_drained) {
+        flow->server_drained = false;
+        why |= SP_FLOW_SERVER;      /* one still waiting on another full
+                                       server waits again at its next
+                                       request for it */
+    }
+    if (why == 0) {
         return false;
     }
-    for (uint32_t i = 0; i < worker->npools && flow->budget_held > 0; i++) {
+    for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_conn *c = TAILQ_FIRST(&worker->pools[i].clients), *next;
         for (; c != NULL; c = next) {
             next = TAILQ_NEXT(c, link);     /* reading may close c */
-            if (sp_flow_unpause(c, SP_FLOW_BUDGET)) {
+            bool open = false;
+
+            if (c->read_paused & why & SP_FLOW_BUDGET) {
+                open = sp_flow_unpause(c, SP_FLOW_BUDGET);
+            }
+            if (c->read_paused & why & SP_FLOW_SERVER) {
+                open = sp_flow_unpause(c, SP_FLOW_SERVER);
+            }
+            if (open) {
                 sp_client_resume(c);
                 any = true;
             }

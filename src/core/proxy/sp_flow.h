@@ -19,9 +19,16 @@
  * reading its largest holders first until the sum is back under; below 7/8
  * of it they are read again, from the end of the flush.
  *
+ * A server's queue is bounded the same way: when what waits to be written
+ * to one server (in this worker) passes its pool's server_high_watermark,
+ * each client that queues a request for it is no longer read; once the
+ * queue is written down to server_low_watermark they are read again. A slow
+ * server makes requests wait, it never makes them fail.
+ *
  *   read ──► sp_flow_client_full? ──yes──► not read (window, or budget)
+ *   request queued for a full server ──► its client not read
  *   reply written ──► sp_flow_client_open? ──yes──► read on
- *   flush done ──► sp_flow_resume (budget) ──► read the held clients
+ *   flush done ──► sp_flow_resume (budget, drained servers) ──► read them
  */
 #ifndef SP_FLOW_H
 #define SP_FLOW_H
@@ -30,11 +37,14 @@
 #include <stdint.h>
 
 struct sp_conn;
+struct sp_msg;
+struct sp_server;
 struct sp_worker;
 
 /* Why a client is not read (struct sp_conn.read_paused). */
 #define SP_FLOW_WINDOW  0x1     /* over its high watermark */
 #define SP_FLOW_BUDGET  0x2     /* the worker is over its budget */
+#define SP_FLOW_SERVER  0x4     /* it queued for a server that is full */
 
 struct sp_flow {
     uint64_t budget;        /* bytes; 0: no budget */
@@ -42,6 +52,8 @@ struct sp_flow {
     uint64_t base;          /* what the rest holds (allocator, last tick) */
     uint32_t budget_held;   /* clients not read for the budget now */
     uint64_t scan_ms;       /* last look for the largest holders */
+    bool     server_drained;/* a full server's queue went under its low
+                               watermark: read its waiting clients */
     bool     allocator;     /* the allocator's figure is there (sp_alloc) */
 };
 
@@ -66,11 +78,18 @@ bool sp_flow_client_open(struct sp_conn *conn);
 /* A client leaves: forget what it held. */
 void sp_flow_client_gone(struct sp_conn *conn);
 
+/* msg was queued for server: over its high watermark, msg's client waits. */
+void sp_flow_server_queued(struct sp_server *server, const struct sp_msg *msg);
+
+/* Bytes left server's queue: under its low watermark, its clients go on. */
+void sp_flow_server_drained(struct sp_server *server);
+
 /* The tick: the allocator's figure, the budget's gauges in the slot. */
 void sp_flow_tick(struct sp_worker *worker);
 
-/* Under the budget again: read every client held for it. Returns whether
- * any was read (their output waits in the flush lists). */
+/* Under the budget again, or a full server drained: read every client held
+ * for it. Returns whether any was read (their output waits in the flush
+ * lists). */
 bool sp_flow_resume(struct sp_worker *worker);
 
 #endif /* SP_FLOW_H */

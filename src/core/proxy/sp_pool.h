@@ -28,6 +28,8 @@ struct sp_server {
     uint32_t                     failures;      /* in a row */
     uint64_t                     retry_at_ms;   /* ejected until (loop clock) */
     bool                         ejected;
+    bool                         queue_full;    /* over server_high_watermark
+                                                   (sp_flow.h) */
     struct sp_stats_server      *stats;         /* in the shared slot */
 };
 

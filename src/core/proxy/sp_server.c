@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "sp_client.h"
+#include "sp_flow.h"
 #include "sp_net.h"
 #include "sp_worker.h"
 
@@ -175,6 +176,7 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
         st->requests++;
         st->request_bytes += (int64_t)msg->req.bytes;
     }
+    sp_flow_server_queued(sc->server, msg);
     sp_conn_want_flush(sconn);
 }
 
@@ -187,6 +189,7 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     TAILQ_REMOVE(&conn->queue, msg, slink);
     st->in_queue--;
     st->in_queue_bytes -= (int64_t)msg->req.bytes;
+    sp_flow_server_drained(sc->server);
     if (msg->noreply) {
         sp_msg_part_done(conn->worker, msg);    /* no reply will come */
         return;
@@ -267,6 +270,7 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
         } else {
             st->in_queue--;
             st->in_queue_bytes -= (int64_t)msg->req.bytes;
+            sp_flow_server_drained(sc->server);
         }
         msg->in_flight = false;
         msg->error = error;

@@ -96,6 +96,7 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "memory_budget", slot->memory_budget },
         { "memory_used", slot->memory_used },
         { "budget_pauses", slot->budget_pauses },
+        { "server_waits", slot->server_waits },
     };
     const struct sp_stats_pool *pools =
         sp_shared_pool_stats(worker->shared, worker->index, 0);
