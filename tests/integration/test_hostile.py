@@ -119,6 +119,41 @@ class HostileClientTest(sptest.HarnessTestCase):
         self.assertEqual(slow.recv(100), b"+OK\r\n")
 
 
+class DeadBackendLogTest(sptest.HarnessTestCase):
+    """A dead server does not flood the log: its first failed connect is
+    logged, later ones as one summary line per second at most (issue 23:
+    2,507-2,673 lines in 7.5 s at 25K requests/s before)."""
+
+    def test_connect_failures_are_summed_up(self):
+        h = self.harness
+        dead = sptest.free_port()           # nothing listens there
+        port = sptest.free_port()
+        proxy = h.start_shardproxy(
+            "global:\n  worker_processes: 1\n"
+            + pool_yaml("dead", port, [(dead, 1, "gone")],
+                        auto_eject_hosts="false"))
+        n = 0
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            while time.monotonic() - t0 < 2.5 and n < 200_000:
+                c.sendall(resp("GET", "k") * 50)
+                data = b""
+                while data.count(b"\r\n") < 50:
+                    data += c.recv(65536)
+                self.assertTrue(data.startswith(b"-ERR"), data[:80])
+                n += 50
+        took = time.monotonic() - t0
+        lines = [line for line in proxy.proc.log_text().splitlines()
+                 if "connect to server 'gone'" in line]
+        self.assertGreater(n, 1000)
+        self.assertGreaterEqual(len(lines), 1)
+        self.assertLessEqual(len(lines), 1 + int(took) + 1, lines[:3])
+        if len(lines) > 1:
+            self.assertIn("more connect failures in the last second", lines[-1])
+        print(f"\n  {n} requests to a dead server in {took:.1f} s: "
+              f"{len(lines)} log lines")
+
+
 class HostileBackendTest(sptest.HarnessTestCase):
     """A pool of a real redis and a fake one: requests to the fake get errors,
     the rest works, the client connection stays open."""

@@ -30,6 +30,10 @@ struct sp_server {
     bool                         ejected;
     bool                         queue_full;    /* over server_high_watermark
                                                    (sp_flow.h) */
+    bool                         fail_streak;   /* connects failing: logged
+                                                   once, then summed */
+    uint32_t                     fail_unlogged; /* failures since fail_log_ms */
+    uint64_t                     fail_log_ms;
     struct sp_stats_server      *stats;         /* in the shared slot */
 };
 

@@ -90,6 +90,50 @@ sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len)
     return 0;
 }
 
+/*
+ * A dead server must not flood the log: the first failed connect of a
+ * streak is logged, later ones are counted and summed up in one line per
+ * server per second at most; a connect that succeeds ends the streak.
+ */
+static void
+sp_server_connect_failed(struct sp_server *server, int err)
+{
+    struct sp_worker *worker = server->pool->worker;
+    uint64_t now = sp_event_now_ms(worker->loop);
+
+    if (!server->fail_streak) {
+        server->fail_streak = true;
+        server->fail_log_ms = now;
+        server->fail_unlogged = 0;
+        sp_log_warn(worker->log, err, "pool '%s': connect to server '%s' "
+                    "failed", server->pool->conf->name, server->conf->name);
+        return;
+    }
+    server->fail_unlogged++;
+    if (now - server->fail_log_ms >= 1000) {
+        sp_log_warn(worker->log, err, "pool '%s': connect to server '%s' "
+                    "failed: %u more connect failures in the last second",
+                    server->pool->conf->name, server->conf->name,
+                    server->fail_unlogged);
+        server->fail_log_ms = now;
+        server->fail_unlogged = 0;
+    }
+}
+
+/* A connect succeeded: the streak ends (what it did not log, said now). */
+static void
+sp_server_connect_ok(struct sp_server *server)
+{
+    if (server->fail_streak && server->fail_unlogged > 0) {
+        sp_log_notice(server->pool->worker->log, "pool '%s': server '%s' "
+                      "connected after %u more connect failures",
+                      server->pool->conf->name, server->conf->name,
+                      server->fail_unlogged);
+    }
+    server->fail_streak = false;
+    server->fail_unlogged = 0;
+}
+
 struct sp_conn *
 sp_server_connect(struct sp_server *server)
 {
@@ -102,8 +146,7 @@ sp_server_connect(struct sp_server *server)
     fd = sp_net_connect(&server->conf->addr);
     if (fd < 0) {
         int err = errno;
-        sp_log_warn(worker->log, err, "pool '%s': connect to server '%s' "
-                    "failed", conf->name, server->conf->name);
+        sp_server_connect_failed(server, err);
         errno = err;
         return NULL;
     }
@@ -409,15 +452,14 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
     if (sc->connecting && (ready & (SP_EV_WRITE | SP_EV_ERROR))) {
         int err = sp_net_socket_error(conn->fd);
         if (err != 0) {
-            sp_log_warn(conn->worker->log, err, "pool '%s': connect to "
-                        "server '%s' failed", conn->pool->conf->name,
-                        server->conf->name);
+            sp_server_connect_failed(server, err);
             server->stats->server_err++;
             sp_server_failed(server);
             sp_server_close(conn, conn->pool->proto->error_reply(err));
             return;
         }
         sc->connecting = false;
+        sp_server_connect_ok(server);
         sp_timer_del(conn->worker->loop, &conn->timer);
         if (!TAILQ_EMPTY(&sc->inflight)) {
             sp_server_arm_timer(conn);
