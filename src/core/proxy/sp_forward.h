@@ -30,15 +30,16 @@ struct sp_server *sp_forward_route(struct sp_pool *pool,
                                    const struct sp_span *key);
 
 /*
- * Split msg by its keys (keys[0], keys[stride], ... nkeys of them): one
- * fragment per server involved, each with its parent, pool, command,
- * server and key count; msg->key_frag tells each key's fragment. The
- * fragments' bytes are the caller's to build. 0, or an errno (ENOMEM;
- * EHOSTUNREACH when a key has no server).
+ * Split msg by its keys [first, first + n) of msg->nkeys (keys[0],
+ * keys[stride], ...; offsets relative to the request): one fragment per
+ * server involved, made at its first key (with its parent, pool, command
+ * and server), its key count raised per key; msg->key_frag tells each
+ * key's fragment. A request split in steps (sp_defer.h) calls this once a
+ * step, with rising `first`. The fragments' bytes are the caller's to
+ * build. 0, or an errno (ENOMEM; EHOSTUNREACH when a key has no server).
  */
-int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
-                     const struct sp_span *keys, uint32_t nkeys,
-                     uint32_t stride);
+int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
+                     const struct sp_span *keys, uint32_t n, uint32_t stride);
 
 /* Send every fragment of msg (counted in the pool's `fragments`). */
 void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg);

@@ -1,0 +1,86 @@
+/*
+ * sp_defer.c — requests done in steps between the loop's turns (see
+ * sp_defer.h).
+ */
+#include "sp_defer.h"
+
+#include "sp_client.h"
+#include "sp_flow.h"
+#include "sp_pool.h"
+#include "sp_proto.h"
+#include "sp_worker.h"
+
+void
+sp_defer_add(struct sp_worker *worker, struct sp_msg *msg, bool hold)
+{
+    if (hold && !msg->holds && msg->client != NULL) {
+        msg->holds = true;
+        sp_flow_hold(msg->client, SP_FLOW_STEPS);
+    }
+    msg->deferred = true;
+    TAILQ_INSERT_TAIL(&worker->deferred, msg, slink);
+}
+
+bool
+sp_defer_pending(const struct sp_worker *worker)
+{
+    return !TAILQ_EMPTY(&worker->deferred);
+}
+
+/* The steps of msg are over: a finished reply goes out, a held client is
+ * read again (which may close it, and free msg with it: last). */
+static void
+sp_defer_finish(struct sp_msg *msg)
+{
+    struct sp_conn *client = msg->client;
+    bool held = msg->holds;
+
+    msg->holds = false;
+    if (!msg->deferred && msg->done && msg->pending == 0) {
+        sp_client_reply_ready(msg);
+    }
+    if (held) {
+        sp_client_unhold(client, SP_FLOW_STEPS);
+    }
+}
+
+void
+sp_defer_run(struct sp_worker *worker)
+{
+    struct sp_msg *last = TAILQ_LAST(&worker->deferred, sp_msg_queue);
+    struct sp_msg *msg;
+    bool end = last == NULL;
+
+    /* a queued msg is freed only here (sp_client_detach leaves it), so
+     * `last` stays valid until it is reached */
+    while (!end && (msg = TAILQ_FIRST(&worker->deferred)) != NULL) {
+        end = msg == last;
+        TAILQ_REMOVE(&worker->deferred, msg, slink);
+        msg->deferred = false;
+        if (msg->client == NULL) {
+            sp_msg_put(worker, msg);    /* its client left: nobody waits */
+            continue;
+        }
+        if (!msg->pool->proto->step(worker, msg)) {
+            msg->deferred = true;
+            TAILQ_INSERT_TAIL(&worker->deferred, msg, slink);
+            continue;
+        }
+        sp_defer_finish(msg);
+    }
+}
+
+void
+sp_defer_drop_all(struct sp_worker *worker)
+{
+    struct sp_msg *msg;
+
+    while ((msg = TAILQ_FIRST(&worker->deferred)) != NULL) {
+        TAILQ_REMOVE(&worker->deferred, msg, slink);
+        msg->deferred = false;
+        if (msg->client == NULL) {
+            sp_msg_put(worker, msg);
+        }
+        /* else its client's queue holds it and frees it */
+    }
+}
