@@ -4,6 +4,7 @@
  */
 #include "sp_defer.h"
 
+#include "sp_array.h"
 #include "sp_client.h"
 #include "sp_flow.h"
 #include "sp_pool.h"
@@ -24,7 +25,64 @@ sp_defer_add(struct sp_worker *worker, struct sp_msg *msg, bool hold)
 bool
 sp_defer_pending(const struct sp_worker *worker)
 {
-    return !TAILQ_EMPTY(&worker->deferred);
+    return !TAILQ_EMPTY(&worker->deferred) || worker->nread_later > 0;
+}
+
+void
+sp_defer_read(struct sp_conn *conn)
+{
+    struct sp_worker *worker = conn->worker;
+
+    if (conn->read_later) {
+        return;
+    }
+    /* no room: read on now rather than lose the wake-up (the next event
+     * or the next read brings it back) */
+    if (sp_array_grow((void **)&worker->read_later, &worker->read_later_cap,
+                      worker->nread_later + 1,
+                      sizeof(*worker->read_later)) != 0) {
+        return;
+    }
+    conn->read_later = true;
+    worker->read_later[worker->nread_later++] = conn;
+}
+
+void
+sp_defer_read_cancel(struct sp_conn *conn)
+{
+    struct sp_worker *worker = conn->worker;
+
+    for (uint32_t i = 0; i < worker->nread_later; i++) {
+        if (worker->read_later[i] == conn) {
+            worker->read_later[i] = NULL;
+        }
+    }
+    conn->read_later = false;
+}
+
+/* Read on each connection queued when called; those queued meanwhile (and
+ * the slots of those freed) are kept for the next run, in order. */
+static void
+sp_defer_run_reads(struct sp_worker *worker)
+{
+    uint32_t n = worker->nread_later, kept = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        struct sp_conn *conn = worker->read_later[i];
+        if (conn == NULL) {
+            continue;
+        }
+        worker->read_later[i] = NULL;
+        conn->read_later = false;
+        sp_worker_on_event(worker->loop, conn->fd, SP_EV_READ | SP_EV_RDHUP,
+                           conn);
+    }
+    for (uint32_t i = n; i < worker->nread_later; i++) {
+        if (worker->read_later[i] != NULL) {
+            worker->read_later[kept++] = worker->read_later[i];
+        }
+    }
+    worker->nread_later = kept;
 }
 
 /* The steps of msg are over: a finished reply goes out, a held client is
@@ -50,6 +108,8 @@ sp_defer_run(struct sp_worker *worker)
     struct sp_msg *last = TAILQ_LAST(&worker->deferred, sp_msg_queue);
     struct sp_msg *msg;
     bool end = last == NULL;
+
+    sp_defer_run_reads(worker);
 
     /* a queued msg is freed only here (sp_client_detach leaves it), so
      * `last` stays valid until it is reached */

@@ -12,6 +12,9 @@
  *   request ─► protocol: step 1 ─► sp_defer_add ─► [turn: events, flush,
  *   sp_defer_run: proto->step] ... ─► last step: fragments sent / reply done
  *
+ * Reading takes turns the same way: a connection that has read its share of
+ * one turn (SP_CONN_READ_TURN) is read on at the next run.
+ *
  * While a request is split its client is not read (SP_FLOW_STEPS), so the
  * requests it pipelined behind reach the servers after it; the merge holds
  * nobody (replies go out in request order anyway). A queued request whose
@@ -32,14 +35,21 @@
  * steps end. */
 void sp_defer_add(struct sp_worker *worker, struct sp_msg *msg, bool hold);
 
-/* Anything queued (the loop then polls without waiting). */
+/* Anything queued, requests or reads (the loop then polls without
+ * waiting). */
 bool sp_defer_pending(const struct sp_worker *worker);
 
-/* One step of each request queued when called (requests queued meanwhile
- * wait for the next run). */
+/* One step of each request queued when called, and one read of each
+ * connection (what is queued meanwhile waits for the next run). */
 void sp_defer_run(struct sp_worker *worker);
 
 /* Free what is queued (the worker is going away; clients are gone). */
 void sp_defer_drop_all(struct sp_worker *worker);
+
+/* A connection that stopped reading after its turn's share (sp_conn_read)
+ * is read on at the next run (as if readable: edges are not raised again
+ * for what the socket already holds); cancel: it is being freed. */
+void sp_defer_read(struct sp_conn *conn);
+void sp_defer_read_cancel(struct sp_conn *conn);
 
 #endif /* SP_DEFER_H */

@@ -743,6 +743,7 @@ sp_worker_destroy(struct sp_worker *worker)
     sp_mbuf_pool_destroy(&worker->mbufs);
     free(worker->scratch);
     free(worker->args);
+    free(worker->read_later);
     if (worker->spare_fd >= 0) {
         close(worker->spare_fd);
     }

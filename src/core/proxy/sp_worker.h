@@ -85,6 +85,9 @@ struct sp_worker {
     struct sp_conn_list     lingering;      /* refused clients draining */
     struct sp_msg_queue     deferred;       /* requests done in steps
                                                (sp_defer.h) */
+    struct sp_conn        **read_later;     /* read on next turn (ditto) */
+    uint32_t                nread_later;
+    uint32_t                read_later_cap;
 
     uint8_t                *scratch;        /* keys spanning buffers */
     size_t                  scratch_cap;
