@@ -44,37 +44,6 @@ sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
 }
 
 int
-sp_seglist_push_front(struct sp_seglist *list, struct sp_mbuf *mbuf,
-                      const uint8_t *data, uint32_t len)
-{
-    if (len == 0) {
-        return 0;
-    }
-    if (list->n == 0) {
-        return sp_seglist_push(list, mbuf, data, len);
-    }
-    if (list->n == list->cap) {
-        uint32_t cap = list->cap * 2;
-        struct sp_seg *segs = realloc(list->segs, cap * sizeof(*segs));
-        if (segs == NULL) {
-            return -1;
-        }
-        list->segs = segs;
-        list->cap = cap;
-    }
-    memmove(&list->segs[1], &list->segs[0], list->n * sizeof(*list->segs));
-    if (mbuf != NULL) {
-        sp_mbuf_ref(mbuf);
-    }
-    list->segs[0].mbuf = mbuf;
-    list->segs[0].data = data;
-    list->segs[0].len = len;
-    list->n++;
-    list->bytes += len;
-    return 0;
-}
-
-int
 sp_seglist_from_chain(struct sp_seglist *list,
                       const struct sp_mbuf_chain *chain, uint64_t base,
                       uint64_t start, uint64_t end)

@@ -48,11 +48,6 @@ struct sp_seg_cursor {
 int sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
                     const uint8_t *data, uint32_t len);
 
-/* Put a piece before the first one (a header known only at the end: the
- * list's array moves up by one, O(n) once). 0 / -1. */
-int sp_seglist_push_front(struct sp_seglist *list, struct sp_mbuf *mbuf,
-                          const uint8_t *data, uint32_t len);
-
 /*
  * Append the stream bytes [start, end) of a chain whose head's pos is at
  * stream offset `base`. The range must lie within the chain. 0 / -1.

@@ -195,7 +195,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    sp_forward_fragments(pool, msg);
+    sp_forward_fragments(pool, msg, 0);
     return 0;
 }
 

@@ -409,13 +409,27 @@ sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
 #define SP_STEP_SPLIT   1
 #define SP_STEP_MERGE   2
 
+/* The split of msg failed (err, or a malformed request when 0): its reply
+ * is that error, once what it sent is answered (sp_forward_split_end).
+ * True: the split is over. */
+static bool
+sp_redis_split_fail(struct sp_msg *msg, int err)
+{
+    if (err != 0) {
+        msg->pool->stats->forward_error++;
+    }
+    msg->error = err != 0 ? sp_redis_error_reply(err)
+                          : "-ERR Protocol error: cannot split request\r\n";
+    msg->step_phase = 0;
+    return true;
+}
+
 /*
  * Split the next SP_DEFER_STEP_KEYS keys of a fan-out (all, when fewer):
- * their arguments scanned from msg->step_off, routed, and appended to
- * their fragments in request order. After the last key each fragment gets
- * its header in front ("*<n>\r\n$4\r\nMGET\r\n": its count is known
- * only then) and they are sent. True when the split is over (sent, or
- * failed with the request's error reply).
+ * their arguments scanned from msg->step_off and routed, one new fragment
+ * per server with its header and its keys (and values) in request order,
+ * sent at once. True when the split is over (the last key sent, or
+ * failed); the caller then ends it (sp_forward_split_end).
  */
 static bool
 sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
@@ -423,8 +437,9 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_pool *pool = msg->pool;
     const struct sp_redis_command *cmd = msg->cmd;
     uint32_t step = (uint32_t)cmd->key_step;
-    uint32_t n = msg->nkeys - msg->step_key;
+    uint32_t n = msg->nkeys - msg->step_key, first = msg->nfrags;
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
+    struct sp_span *args;
     int err;
 
     if (n > SP_DEFER_STEP_KEYS) {
@@ -432,34 +447,19 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
     }
     if (sp_array_grow((void **)&worker->args, &worker->args_cap, n * step,
                       sizeof(*worker->args)) != 0) {
-        sp_redis_fail(pool, msg, ENOMEM);
-        return true;
+        return sp_redis_split_fail(msg, ENOMEM);
     }
-    if (sp_redis_scan_args(msg, &msg->step_off, worker->args, n * step) != 0) {
-        sp_reply_text(msg, "-ERR Protocol error: cannot split request\r\n");
-        return true;
+    args = worker->args;
+    if (sp_redis_scan_args(msg, &msg->step_off, args, n * step) != 0) {
+        return sp_redis_split_fail(msg, 0);
     }
-    err = sp_forward_split(pool, msg, msg->step_key, worker->args, n, step);
+    err = sp_forward_split(pool, msg, msg->step_key, args, n, step);
     if (err != 0) {
-        sp_redis_fail(pool, msg, err);
-        return true;
-    }
-    for (uint32_t k = 0; k < n; k++) {
-        struct sp_msg *frag = msg->frags[msg->key_frag[msg->step_key + k]];
-        for (uint32_t a = 0; a < step; a++) {
-            if (sp_frag_push_arg(frag, msg, &cur,
-                                 &worker->args[k * step + a]) != 0) {
-                sp_redis_fail(pool, msg, ENOMEM);
-                return true;
-            }
-        }
-    }
-    msg->step_key += n;
-    if (msg->step_key < msg->nkeys) {
-        return false;
+        return sp_redis_split_fail(msg, err);
     }
 
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
+    /* each new fragment: its header, then its keys (and values) in order */
+    for (uint32_t f = first; f < msg->nfrags; f++) {
         struct sp_msg *frag = msg->frags[f];
         char head[64];
         int len = snprintf(head, sizeof(head),
@@ -467,28 +467,33 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
                            1 + frag->nkeys * step, strlen(cmd->name),
                            cmd->name);
 
-        if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0) {
-            sp_redis_fail(pool, msg, ENOMEM);
-            return true;
+        if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0
+            || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)len) != 0) {
+            return sp_redis_split_fail(msg, ENOMEM);
         }
-        memcpy(frag->gen + frag->gen_len, head, (size_t)len);
-        if (sp_seglist_push_front(&frag->req, NULL, frag->gen + frag->gen_len,
-                                  (uint32_t)len) != 0) {
-            sp_redis_fail(pool, msg, ENOMEM);
-            return true;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        struct sp_msg *frag = msg->frags[msg->key_frag[msg->step_key + k]];
+        for (uint32_t a = 0; a < step; a++) {
+            if (sp_frag_push_arg(frag, msg, &cur, &args[k * step + a]) != 0) {
+                return sp_redis_split_fail(msg, ENOMEM);
+            }
         }
-        frag->gen_len += (uint32_t)len;
+    }
+    msg->step_key += n;
+    sp_forward_fragments(pool, msg, first);
+    if (msg->step_key < msg->nkeys) {
+        return false;
     }
     msg->step_phase = 0;
-    sp_forward_fragments(pool, msg);
     return true;
 }
 
 /*
  * MGET DEL UNLINK TOUCH EXISTS MSET: one fragment per server. Up to
  * SP_DEFER_STEP_KEYS keys are split at once; a wider request goes on in
- * steps between the loop's turns, its client not read until it is sent
- * (sp_defer.h).
+ * steps between the loop's turns, each step's fragments sent as it is
+ * done, its client not read until the last is (sp_defer.h).
  */
 static int
 sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
@@ -500,9 +505,12 @@ sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
                              "request\r\n");
     }
     msg->step_phase = SP_STEP_SPLIT;
+    sp_forward_split_begin(msg);
     if (!sp_redis_split_step(client->worker, msg)) {
         sp_defer_add(client->worker, msg, true);
+        return 0;
     }
+    sp_forward_split_end(client->worker, msg);
     return 0;
 }
 
@@ -615,13 +623,11 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
 static bool
 sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
-    if (msg->nfrags > 0) {
-        if (!sp_redis_merge(worker, msg)) {
-            return false;
-        }
-    } else if (msg->error != NULL) {
+    if (msg->error != NULL) {       /* it failed, or its split did */
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
         sp_msg_reply_static(msg, msg->error);
+    } else if (msg->nfrags > 0 && !sp_redis_merge(worker, msg)) {
+        return false;
     }
     msg->done = true;
     return true;

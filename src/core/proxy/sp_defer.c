@@ -7,6 +7,7 @@
 #include "sp_array.h"
 #include "sp_client.h"
 #include "sp_flow.h"
+#include "sp_forward.h"
 #include "sp_pool.h"
 #include "sp_proto.h"
 #include "sp_worker.h"
@@ -85,20 +86,36 @@ sp_defer_run_reads(struct sp_worker *worker)
     worker->nread_later = kept;
 }
 
-/* The steps of msg are over: a finished reply goes out, a held client is
- * read again (which may close it, and free msg with it: last). */
+/*
+ * The steps of msg are over. A split (msg->holds) ends: the part it
+ * counted in msg->pending is dropped, which may complete the request, and
+ * its client is read again -- which may close it and free msg: last. A
+ * merge's reply goes out.
+ */
 static void
-sp_defer_finish(struct sp_msg *msg)
+sp_defer_finish(struct sp_worker *worker, struct sp_msg *msg)
 {
     struct sp_conn *client = msg->client;
-    bool held = msg->holds;
 
-    msg->holds = false;
-    if (!msg->deferred && msg->done && msg->pending == 0) {
+    if (msg->holds) {
+        msg->holds = false;
+        sp_forward_split_end(worker, msg);
+        sp_client_unhold(client, SP_FLOW_STEPS);
+    } else if (!msg->deferred && msg->done && msg->pending == 0) {
         sp_client_reply_ready(msg);
     }
-    if (held) {
-        sp_client_unhold(client, SP_FLOW_STEPS);
+}
+
+/* Its client left: no more steps. A split ends (freed by its last part
+ * answered, or now); a merge is dropped. */
+static void
+sp_defer_abandon(struct sp_worker *worker, struct sp_msg *msg)
+{
+    if (msg->holds) {
+        msg->holds = false;
+        sp_forward_split_end(worker, msg);  /* at 0: completes, frees */
+    } else if (msg->pending == 0) {
+        sp_msg_put(worker, msg);
     }
 }
 
@@ -110,7 +127,6 @@ sp_defer_run(struct sp_worker *worker)
     bool end = last == NULL;
 
     sp_defer_run_reads(worker);
-
     /* a queued msg is freed only here (sp_client_detach leaves it), so
      * `last` stays valid until it is reached */
     while (!end && (msg = TAILQ_FIRST(&worker->deferred)) != NULL) {
@@ -118,7 +134,7 @@ sp_defer_run(struct sp_worker *worker)
         TAILQ_REMOVE(&worker->deferred, msg, slink);
         msg->deferred = false;
         if (msg->client == NULL) {
-            sp_msg_put(worker, msg);    /* its client left: nobody waits */
+            sp_defer_abandon(worker, msg);
             continue;
         }
         if (!msg->pool->proto->step(worker, msg)) {
@@ -126,7 +142,7 @@ sp_defer_run(struct sp_worker *worker)
             TAILQ_INSERT_TAIL(&worker->deferred, msg, slink);
             continue;
         }
-        sp_defer_finish(msg);
+        sp_defer_finish(worker, msg);
     }
 }
 
@@ -138,9 +154,10 @@ sp_defer_drop_all(struct sp_worker *worker)
     while ((msg = TAILQ_FIRST(&worker->deferred)) != NULL) {
         TAILQ_REMOVE(&worker->deferred, msg, slink);
         msg->deferred = false;
-        if (msg->client == NULL) {
+        /* its pool is gone: free what nothing else holds (the servers are
+         * closed, so a split holds its own part only) */
+        if (msg->client == NULL && msg->pending <= (msg->holds ? 1u : 0u)) {
             sp_msg_put(worker, msg);
         }
-        /* else its client's queue holds it and frees it */
     }
 }

@@ -43,7 +43,8 @@ bool sp_defer_pending(const struct sp_worker *worker);
  * connection (what is queued meanwhile waits for the next run). */
 void sp_defer_run(struct sp_worker *worker);
 
-/* Free what is queued (the worker is going away; clients are gone). */
+/* Free what is queued (the worker is going away: its pools, clients and
+ * servers are gone). */
 void sp_defer_drop_all(struct sp_worker *worker);
 
 /* A connection that stopped reading after its turn's share (sp_conn_read)

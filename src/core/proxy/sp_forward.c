@@ -99,9 +99,6 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
     for (uint32_t s = 0; s < pool->nservers; s++) {
         frag_of_server[s] = -1;
     }
-    for (uint32_t f = 0; f < msg->nfrags; f++) {    /* earlier steps' */
-        frag_of_server[msg->frags[f]->server] = (int32_t)f;
-    }
 
     /* group keys by server: one fragment each, in order of first use */
     for (uint32_t k = 0; k < n; k++) {
@@ -133,14 +130,26 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
 }
 
 void
-sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg)
+sp_forward_split_begin(struct sp_msg *msg)
+{
+    msg->pending = 1;
+}
+
+void
+sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg)
+{
+    sp_msg_part_done(worker, msg);
+}
+
+void
+sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {
     uint32_t nfrags = msg->nfrags;
 
-    pool->stats->fragments += nfrags;
-    msg->pending = nfrags;
+    pool->stats->fragments += nfrags - first;
+    msg->pending += nfrags - first;
     /* a fragment may fail (and complete msg) at once: count first */
-    for (uint32_t f = 0; f < nfrags; f++) {
+    for (uint32_t f = first; f < nfrags; f++) {
         struct sp_msg *frag = msg->frags[f];
         sp_forward_to(pool, frag, &pool->servers[frag->server]);
     }
