@@ -468,6 +468,7 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
                            cmd->name);
 
         if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0
+            || sp_seglist_reserve(&frag->req, 1 + frag->nkeys * step) != 0
             || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)len) != 0) {
             return sp_redis_split_fail(msg, ENOMEM);
         }
@@ -602,6 +603,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
             }
         }
         if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+            || sp_seglist_reserve(&msg->rsp, 1 + msg->nkeys) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return true;
