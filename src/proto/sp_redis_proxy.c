@@ -8,7 +8,10 @@
  *   FANOUT   MGET DEL UNLINK TOUCH EXISTS MSET: one fragment per server
  *            (zero-copy: generated headers + slices of the request), the
  *            replies merged in key order; any failed fragment fails the
- *            whole request with that error, as nutcracker.
+ *            whole request with that error, as nutcracker. Over 16K keys
+ *            it is split (a fragment per server per 16K keys, sent as
+ *            built) and merged in steps between the loop's turns
+ *            (sp_defer.h).
  */
 #include <errno.h>
 #include <inttypes.h>

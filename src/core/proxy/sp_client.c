@@ -608,8 +608,9 @@ sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
 /*
  * A client held while its request was split in steps stopped parsing at
  * that request's end: the bytes it sent behind in the same read, [in_base,
- * in_end), are parsed now, a buffer's worth at a time. 0, or -1 when it
- * must stop again (held, closing).
+ * in_end), are parsed now (they lie in the buffer that read filled; the
+ * walk takes a buffer at a time all the same). 0, or -1 when it must stop
+ * again (held again, closing).
  */
 static int
 sp_client_parse_rest(struct sp_conn *conn)

@@ -149,9 +149,8 @@ sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
                 sp_conn_input_idle(conn);
                 return total;
             }
-            if (total >= SP_CONN_READ_TURN) {
-                sp_defer_read(conn);        /* the others first */
-                return total;
+            if (total >= SP_CONN_READ_TURN && sp_defer_read(conn)) {
+                return total;               /* the others first */
             }
             continue;
         }

@@ -29,23 +29,22 @@ sp_defer_pending(const struct sp_worker *worker)
     return !TAILQ_EMPTY(&worker->deferred) || worker->nread_later > 0;
 }
 
-void
+bool
 sp_defer_read(struct sp_conn *conn)
 {
     struct sp_worker *worker = conn->worker;
 
     if (conn->read_later) {
-        return;
+        return true;
     }
-    /* no room: read on now rather than lose the wake-up (the next event
-     * or the next read brings it back) */
     if (sp_array_grow((void **)&worker->read_later, &worker->read_later_cap,
                       worker->nread_later + 1,
                       sizeof(*worker->read_later)) != 0) {
-        return;
+        return false;
     }
     conn->read_later = true;
     worker->read_later[worker->nread_later++] = conn;
+    return true;
 }
 
 void

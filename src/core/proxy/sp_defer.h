@@ -49,8 +49,9 @@ void sp_defer_drop_all(struct sp_worker *worker);
 
 /* A connection that stopped reading after its turn's share (sp_conn_read)
  * is read on at the next run (as if readable: edges are not raised again
- * for what the socket already holds); cancel: it is being freed. */
-void sp_defer_read(struct sp_conn *conn);
+ * for what the socket already holds). False: no memory to queue it (read
+ * on now instead). Cancel: it is being freed. */
+bool sp_defer_read(struct sp_conn *conn);
 void sp_defer_read_cancel(struct sp_conn *conn);
 
 #endif /* SP_DEFER_H */
