@@ -7,6 +7,23 @@
 #include <string.h>
 
 int
+sp_seglist_reserve(struct sp_seglist *list, uint32_t n)
+{
+    struct sp_seg *segs;
+
+    if (n <= list->cap) {
+        return 0;
+    }
+    segs = realloc(list->segs, (size_t)n * sizeof(*segs));
+    if (segs == NULL) {
+        return -1;
+    }
+    list->segs = segs;
+    list->cap = n;
+    return 0;
+}
+
+int
 sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
                 const uint8_t *data, uint32_t len)
 {

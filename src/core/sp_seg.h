@@ -44,6 +44,10 @@ struct sp_seg_cursor {
 
 #define SP_SEG_CURSOR_INIT { 0, 0 }
 
+/* Room for n pieces in all (a list about to take many: one allocation
+ * instead of a doubling series). 0 / -1. */
+int sp_seglist_reserve(struct sp_seglist *list, uint32_t n);
+
 /* Append a piece; takes a new reference on mbuf (when not NULL). 0 / -1. */
 int sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
                     const uint8_t *data, uint32_t len);

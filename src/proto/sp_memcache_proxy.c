@@ -159,7 +159,8 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     if (nkeys == 0) {
         return sp_mc_reply_line(msg, "END");    /* gat <exptime>, no key */
     }
-    int err = sp_forward_split(pool, msg, keys, nkeys, 1);
+    msg->nkeys = nkeys;
+    int err = sp_forward_split(pool, msg, 0, keys, nkeys, 1);
     if (err != 0) {
         sp_mc_fail(pool, msg, err);
         return 0;
@@ -194,7 +195,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    sp_forward_fragments(pool, msg);
+    sp_forward_fragments(pool, msg, 0);
     return 0;
 }
 
@@ -255,7 +256,7 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
     msg->done = true;
 }
 
-static void
+static bool
 sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
     if (msg->nfrags > 0) {
@@ -265,6 +266,7 @@ sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
         sp_msg_reply_static(msg, msg->error);
     }
     msg->done = true;
+    return true;   /* a get line is short: never in steps */
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -516,5 +518,6 @@ const struct sp_proto sp_proto_memcache = {
     .command_name = sp_memcache_command_name,
     .server_data = sp_memcache_server_data,
     .complete = sp_memcache_complete,
+    .step = NULL,
     .error_reply = sp_memcache_error_reply,
 };

@@ -8,7 +8,10 @@
  *   FANOUT   MGET DEL UNLINK TOUCH EXISTS MSET: one fragment per server
  *            (zero-copy: generated headers + slices of the request), the
  *            replies merged in key order; any failed fragment fails the
- *            whole request with that error, as nutcracker.
+ *            whole request with that error, as nutcracker. Over 16K keys
+ *            it is split (a fragment per server per 16K keys, sent as
+ *            built) and merged in steps between the loop's turns
+ *            (sp_defer.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +24,7 @@
 #include "sp_client.h"
 #include "sp_client_parse.h"
 #include "sp_conn.h"
+#include "sp_defer.h"
 #include "sp_forward.h"
 #include "sp_pool.h"
 #include "sp_proto.h"
@@ -333,18 +337,19 @@ sp_cursor_number(struct sp_cursor *c)
     return value;
 }
 
+/*
+ * The spans of n arguments from request offset *off (at a '$'); *off moves
+ * past them. -1: the bytes are not the multibulk the parser passed.
+ */
 static int
-sp_redis_scan_args(const struct sp_msg *msg, struct sp_span *args,
-                   uint32_t nargs)
+sp_redis_scan_args(const struct sp_msg *msg, uint64_t *off,
+                   struct sp_span *args, uint32_t n)
 {
     struct sp_cursor c;
 
     sp_cursor_init(&c, &msg->req);
-    if (sp_cursor_byte(&c) != '*') {
-        return -1;
-    }
-    sp_cursor_number(&c);
-    for (uint32_t i = 0; i < nargs; i++) {
+    sp_cursor_skip(&c, *off);
+    for (uint32_t i = 0; i < n; i++) {
         if (sp_cursor_byte(&c) != '$') {
             return -1;
         }
@@ -353,7 +358,24 @@ sp_redis_scan_args(const struct sp_msg *msg, struct sp_span *args,
         args[i].len = (uint32_t)len;
         sp_cursor_skip(&c, (uint64_t)len + 2);
     }
+    *off = c.pos;
     return 0;
+}
+
+/* The offset of the first argument after the command name. -1: as above. */
+static int
+sp_redis_first_arg(const struct sp_msg *msg, uint64_t *off)
+{
+    struct sp_cursor c;
+    struct sp_span name;
+
+    sp_cursor_init(&c, &msg->req);
+    if (sp_cursor_byte(&c) != '*') {
+        return -1;
+    }
+    sp_cursor_number(&c);
+    *off = c.pos;
+    return sp_redis_scan_args(msg, off, &name, 1);
 }
 
 /* The digits of a bulk length. */
@@ -386,59 +408,113 @@ sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
                                head + arg->len + 2);
 }
 
+/* What a request's next step does (msg->step_phase, sp_defer.h). */
+#define SP_STEP_SPLIT   1
+#define SP_STEP_MERGE   2
+
+/* The split of msg failed (err, or a malformed request when 0): its reply
+ * is that error, once what it sent is answered (sp_forward_split_end).
+ * True: the split is over. */
+static bool
+sp_redis_split_fail(struct sp_msg *msg, int err)
+{
+    if (err != 0) {
+        msg->pool->stats->forward_error++;
+    }
+    msg->error = err != 0 ? sp_redis_error_reply(err)
+                          : "-ERR Protocol error: cannot split request\r\n";
+    msg->step_phase = 0;
+    return true;
+}
+
+/*
+ * Split the next SP_DEFER_STEP_KEYS keys of a fan-out (all, when fewer):
+ * their arguments scanned from msg->step_off and routed, one new fragment
+ * per server with its header and its keys (and values) in request order,
+ * sent at once. True when the split is over (the last key sent, or
+ * failed); the caller then ends it (sp_forward_split_end).
+ */
+static bool
+sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
+{
+    struct sp_pool *pool = msg->pool;
+    const struct sp_redis_command *cmd = msg->cmd;
+    uint32_t step = (uint32_t)cmd->key_step;
+    uint32_t n = msg->nkeys - msg->step_key, first = msg->nfrags;
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
+    struct sp_span *args;
+    int err;
+
+    if (n > SP_DEFER_STEP_KEYS) {
+        n = SP_DEFER_STEP_KEYS;
+    }
+    if (sp_array_grow((void **)&worker->args, &worker->args_cap, n * step,
+                      sizeof(*worker->args)) != 0) {
+        return sp_redis_split_fail(msg, ENOMEM);
+    }
+    args = worker->args;
+    if (sp_redis_scan_args(msg, &msg->step_off, args, n * step) != 0) {
+        return sp_redis_split_fail(msg, 0);
+    }
+    err = sp_forward_split(pool, msg, msg->step_key, args, n, step);
+    if (err != 0) {
+        return sp_redis_split_fail(msg, err);
+    }
+
+    /* each new fragment: its header, then its keys (and values) in order */
+    for (uint32_t f = first; f < msg->nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
+        char head[64];
+        int len = snprintf(head, sizeof(head),
+                           "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
+                           1 + frag->nkeys * step, strlen(cmd->name),
+                           cmd->name);
+
+        if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0
+            || sp_seglist_reserve(&frag->req, 1 + frag->nkeys * step) != 0
+            || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)len) != 0) {
+            return sp_redis_split_fail(msg, ENOMEM);
+        }
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        struct sp_msg *frag = msg->frags[msg->key_frag[msg->step_key + k]];
+        for (uint32_t a = 0; a < step; a++) {
+            if (sp_frag_push_arg(frag, msg, &cur, &args[k * step + a]) != 0) {
+                return sp_redis_split_fail(msg, ENOMEM);
+            }
+        }
+    }
+    msg->step_key += n;
+    sp_forward_fragments(pool, msg, first);
+    if (msg->step_key < msg->nkeys) {
+        return false;
+    }
+    msg->step_phase = 0;
+    return true;
+}
+
+/*
+ * MGET DEL UNLINK TOUCH EXISTS MSET: one fragment per server. Up to
+ * SP_DEFER_STEP_KEYS keys are split at once; a wider request goes on in
+ * steps between the loop's turns, each step's fragments sent as it is
+ * done, its client not read until the last is (sp_defer.h).
+ */
 static int
 sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
                 const struct sp_redis_req_parser *p)
 {
-    struct sp_worker *worker = client->worker;
-    struct sp_pool *pool = client->pool;
-    const struct sp_redis_command *cmd = p->command;
-    uint32_t step = (uint32_t)cmd->key_step, nargs = p->nargs;
-    uint32_t nkeys = (nargs - 1) / step;
-    struct sp_span *args;
-
-    if (sp_array_grow((void **)&worker->args, &worker->args_cap, nargs,
-                      sizeof(*worker->args)) != 0) {
-        sp_redis_fail(pool, msg, ENOMEM);
-        return 0;
-    }
-    args = worker->args;
-    if (sp_redis_scan_args(msg, args, nargs) != 0) {
+    msg->nkeys = (p->nargs - 1) / (uint32_t)p->command->key_step;
+    if (sp_redis_first_arg(msg, &msg->step_off) != 0) {
         return sp_reply_text(msg, "-ERR Protocol error: cannot split "
                              "request\r\n");
     }
-    int err = sp_forward_split(pool, msg, &args[1], nkeys, step);
-    if (err != 0) {
-        sp_redis_fail(pool, msg, err);
+    msg->step_phase = SP_STEP_SPLIT;
+    sp_forward_split_begin(msg);
+    if (!sp_redis_split_step(client->worker, msg)) {
+        sp_defer_add(client->worker, msg, true);
         return 0;
     }
-
-    /* build each fragment: header, then its keys (and values) in order */
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
-        char head[64];
-        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
-                         1 + frag->nkeys * step, strlen(cmd->name), cmd->name);
-
-        if (sp_msg_gen_reserve(frag, (uint32_t)n) != 0
-            || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0) {
-            sp_redis_fail(pool, msg, ENOMEM);
-            return 0;
-        }
-    }
-    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
-    for (uint32_t k = 0; k < nkeys; k++) {
-        struct sp_msg *frag = msg->frags[msg->key_frag[k]];
-        for (uint32_t a = 0; a < step; a++) {
-            if (sp_frag_push_arg(frag, msg, &cur,
-                                 &args[1 + k * step + a]) != 0) {
-                sp_redis_fail(pool, msg, ENOMEM);
-                return 0;
-            }
-        }
-    }
-
-    sp_forward_fragments(pool, msg);
+    sp_forward_split_end(client->worker, msg);
     return 0;
 }
 
@@ -452,13 +528,55 @@ sp_redis_merge_fail(struct sp_worker *worker, struct sp_msg *msg,
     sp_msg_reply_static(msg, error);
 }
 
-static void
+/*
+ * Merge the next SP_DEFER_STEP_KEYS keys' elements (all, when fewer) into
+ * msg->rsp, in key order: each fragment's next element (frag->step_key)
+ * by a cursor over its reply. True when the reply is done (or failed).
+ */
+static bool
+sp_redis_merge_step(struct sp_worker *worker, struct sp_msg *msg)
+{
+    struct sp_seg_cursor *cur = (struct sp_seg_cursor *)sp_worker_scratch(
+                                    worker, msg->nfrags * sizeof(*cur));
+    uint32_t end = msg->nkeys - msg->step_key > SP_DEFER_STEP_KEYS
+                   ? msg->step_key + SP_DEFER_STEP_KEYS : msg->nkeys;
+
+    if (cur == NULL) {
+        sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
+        return true;
+    }
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
+        cur[f] = (struct sp_seg_cursor)SP_SEG_CURSOR_INIT;
+    }
+    for (uint32_t k = msg->step_key; k < end; k++) {
+        uint32_t f = msg->key_frag[k];
+        struct sp_msg *frag = msg->frags[f];
+        const struct sp_span *e = &frag->elems[frag->step_key++];
+
+        if (sp_seglist_slice_at(&msg->rsp, &frag->rsp, &cur[f], e->offset,
+                                e->len) != 0) {
+            sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
+            return true;
+        }
+    }
+    msg->step_key = end;
+    if (end < msg->nkeys) {
+        return false;
+    }
+    msg->step_phase = 0;
+    msg->done = true;
+    return true;
+}
+
+/* The replies of every fragment are in: the request's reply, or false when
+ * it is merged in steps (sp_defer.h). */
+static bool
 sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
 {
     const struct sp_redis_command *cmd = msg->cmd;
 
     if (sp_forward_failed_part(msg)) {
-        return;
+        return true;
     }
 
     switch (cmd->merge) {
@@ -470,18 +588,12 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         if (sp_reply_text(msg, ":%" PRId64 "\r\n", sum) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
         }
-        return;
+        return true;
     }
     case SP_REDIS_MERGE_OK:
         sp_msg_reply_static(msg, "+OK\r\n");
-        return;
+        return true;
     case SP_REDIS_MERGE_ARRAY: {
-        /* per fragment: its next element, and a cursor over its reply */
-        struct sp_merge_pos {
-            uint32_t             next;
-            struct sp_seg_cursor cur;
-        } *pos = (struct sp_merge_pos *)sp_worker_scratch(worker,
-                            msg->nfrags * sizeof(struct sp_merge_pos));
         char head[24];
         int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->nkeys);
 
@@ -490,44 +602,50 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
             if (!frag->rsp_array || frag->nelems != frag->nkeys) {
                 sp_redis_merge_fail(worker, msg, "-ERR unexpected reply from a "
                                     "server to a split request\r\n");
-                return;
+                return true;
             }
         }
-        if (pos == NULL || sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+        if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+            || sp_seglist_reserve(&msg->rsp, 1 + msg->nkeys) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
-            return;
+            return true;
         }
-        memset(pos, 0, msg->nfrags * sizeof(*pos));
-        for (uint32_t k = 0; k < msg->nkeys; k++) {
-            struct sp_merge_pos *fp = &pos[msg->key_frag[k]];
-            struct sp_msg *frag = msg->frags[msg->key_frag[k]];
-            const struct sp_span *e = &frag->elems[fp->next++];
-            if (sp_seglist_slice_at(&msg->rsp, &frag->rsp, &fp->cur, e->offset,
-                                    e->len) != 0) {
-                sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
-                return;
-            }
+        msg->step_key = 0;
+        msg->step_phase = SP_STEP_MERGE;
+        if (!sp_redis_merge_step(worker, msg)) {
+            sp_defer_add(worker, msg, false);
+            return false;
         }
-        msg->done = true;
-        return;
+        return true;
     }
     default:
         sp_redis_merge_fail(worker, msg, "-ERR cannot merge replies\r\n");
-        return;
+        return true;
     }
 }
 
-static void
+static bool
 sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
-    if (msg->nfrags > 0) {
-        sp_redis_merge(worker, msg);
-    } else if (msg->error != NULL) {
+    if (msg->error != NULL) {       /* it failed, or its split did */
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
         sp_msg_reply_static(msg, msg->error);
+    } else if (msg->nfrags > 0 && !sp_redis_merge(worker, msg)) {
+        return false;
     }
     msg->done = true;
+    return true;
+}
+
+/* The next step of a request split or merged in steps. */
+static bool
+sp_redis_step(struct sp_worker *worker, struct sp_msg *msg)
+{
+    if (msg->step_phase == SP_STEP_SPLIT) {
+        return sp_redis_split_step(worker, msg);
+    }
+    return sp_redis_merge_step(worker, msg);
 }
 
 /* ---- inline requests ----------------------------------------------------------- */
@@ -675,8 +793,9 @@ sp_redis_client_data(struct sp_conn *client, const uint8_t *data, size_t len)
                 client->closing = true;
                 return -1;
             }
-            if (client->closing) {
-                return -1;      /* QUIT: read no further */
+            if (client->closing || sp_client_held(client)) {
+                return -1;      /* QUIT: read no further; a request split
+                                   in steps: nothing more until it is sent */
             }
         }
     }
@@ -873,5 +992,6 @@ const struct sp_proto sp_proto_redis = {
     .command_name = sp_redis_command_name,
     .server_data = sp_redis_server_data,
     .complete = sp_redis_complete,
+    .step = sp_redis_step,
     .error_reply = sp_redis_error_reply,
 };

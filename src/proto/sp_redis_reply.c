@@ -234,6 +234,61 @@ sp_reply_num_done(struct sp_redis_reply_parser *p, uint64_t last)
 }
 
 /*
+ * After a '$' type byte at data[*pos] (stream offset `at`): a whole,
+ * well-formed "$-1\r\n" or "$<len>\r\n<bytes>\r\n" in the chunk is read
+ * at once, with the effects the byte states would have (a wide MGET's
+ * reply is a million of them). False, with nothing more read, for anything
+ * else: the byte states go on from the type byte.
+ */
+static bool
+sp_reply_bulk_whole(struct sp_redis_reply_parser *p, const uint8_t *data,
+                    size_t len, size_t *pos, uint64_t at,
+                    sp_parse_status_t *status)
+{
+    const uint8_t *s = data + *pos, *end = data + len, *q = s + 1;
+    uint64_t n = 0;
+
+    if (end - q >= 4 && q[0] == '-' && q[1] == '1' && q[2] == '\r'
+        && q[3] == '\n') {
+        p->number = 1;
+        p->digits = 1;
+        p->negative = true;
+        *status = sp_reply_num_done(p, at + 4);
+        if (*status != SP_PARSE_ERROR) {
+            *pos += 5;
+        }
+        return true;
+    }
+    while (q < end && q - s <= 10 && *q >= '0' && *q <= '9') {
+        n = n * 10 + (uint64_t)(*q - '0');
+        q++;
+    }
+    if (q == s + 1 || n > (uint64_t)SP_REDIS_MAX_BULK || end - q < 2
+        || q[0] != '\r' || q[1] != '\n') {
+        return false;
+    }
+    const uint8_t *body = q + 2;
+    if ((uint64_t)(end - body) < n + 2 || body[n] != '\r'
+        || body[n + 1] != '\n') {
+        return false;
+    }
+    p->number = n;
+    p->digits = (uint32_t)(q - s - 1);
+    p->negative = false;
+    p->bulk_left = 0;
+    if (p->depth == 0) {
+        p->integer = (int64_t)n;
+        p->nil = false;
+    }
+    size_t used = (size_t)(body - s) + (size_t)n + 2;
+    *status = sp_reply_value_end(p, at + used - 1);
+    if (*status != SP_PARSE_ERROR) {
+        *pos += used;
+    }
+    return true;
+}
+
+/*
  * One step at data[*pos] (stream offset `at`): a single byte, or in
  * BULK_DATA as much of the payload as the chunk holds. Advances *pos past
  * what it used, except when it fails.
@@ -249,6 +304,10 @@ sp_reply_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
     switch (p->state) {
     case SP_REPLY_TYPE:
         status = sp_reply_type(p, ch, at);
+        if (ch == '$' && status == SP_PARSE_AGAIN
+            && sp_reply_bulk_whole(p, data, len, pos, at, &status)) {
+            return status;
+        }
         break;
 
     case SP_REPLY_LINE:

@@ -409,6 +409,50 @@ sp_req_bulk_done(struct sp_redis_req_parser *p, uint64_t at)
 }
 
 /*
+ * At a '$': a whole, well-formed argument "$<len>\r\n<bytes>\r\n" in the
+ * chunk is read at once, with the effects the byte states below would have
+ * (a wide MGET is a million of them). False, with nothing read, for
+ * anything else: the byte states take it, and say what is wrong.
+ */
+static bool
+sp_req_bulk_whole(struct sp_redis_req_parser *p, const uint8_t *data,
+                  size_t len, size_t *pos, uint64_t at,
+                  sp_parse_status_t *status)
+{
+    const uint8_t *s = data + *pos, *end = data + len;
+    const uint8_t *digits = s + 1, *q = digits;
+    uint64_t n = 0;
+
+    while (q < end && q - digits < 10 && sp_is_digit(*q)) {
+        n = n * 10 + (uint64_t)(*q - '0');
+        q++;
+    }
+    size_t ndigits = (size_t)(q - digits);
+    if (ndigits == 0 || (ndigits > 1 && digits[0] == '0')
+        || n > (uint64_t)SP_REDIS_MAX_BULK || end - q < 2
+        || q[0] != '\r' || q[1] != '\n') {
+        return false;
+    }
+    const uint8_t *body = q + 2;
+    if ((uint64_t)(end - body) < n + 2 || body[n] != '\r'
+        || body[n + 1] != '\n') {
+        return false;
+    }
+    uint64_t body_at = at + (uint64_t)(body - s);
+
+    p->number = n;
+    p->digits = (uint32_t)ndigits;
+    p->negative = false;
+    p->bulk_left = 0;
+    sp_req_arg_begin(p, body_at);
+    sp_req_arg_bytes(p, body, (size_t)n);
+    sp_req_arg_end(p, body_at + n);
+    *status = sp_req_bulk_done(p, body_at + n + 1);
+    *pos += (size_t)(body - s) + (size_t)n + 2;
+    return true;
+}
+
+/*
  * One step at data[*pos] (stream offset `at`): a single byte, or in
  * BULK_DATA as much of the payload as the chunk holds. Advances *pos past
  * what it used, except when it fails.
@@ -448,6 +492,9 @@ sp_req_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
     case SP_REQ_BULK_DOLLAR:
         if (ch != '$') {
             return sp_req_fail_dollar(p, ch);
+        }
+        if (sp_req_bulk_whole(p, data, len, pos, at, &status)) {
+            return status;
         }
         sp_req_number_reset(p);
         p->state = SP_REQ_BULK_LEN;

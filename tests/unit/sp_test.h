@@ -14,6 +14,7 @@
 Suite *sp_test_channel_suite(void);
 Suite *sp_test_cli_suite(void);
 Suite *sp_test_conf_suite(void);
+Suite *sp_test_defer_suite(void);
 Suite *sp_test_dist_suite(void);
 Suite *sp_test_event_suite(void);
 Suite *sp_test_hash_suite(void);

@@ -127,6 +127,59 @@ START_TEST(test_ketama_dispatch_and_wrap)
 }
 END_TEST
 
+/* The continuum's server for hash by a walk of every point. */
+static uint32_t
+ketama_by_scan(const struct sp_dist *d, uint32_t hash)
+{
+    for (uint32_t i = 0; i < d->npoints; i++) {
+        if (d->points[i].value >= hash) {
+            return d->points[i].server;
+        }
+    }
+    return d->points[0].server;
+}
+
+/* The slice index (sp_dist.h) finds what a walk of the continuum finds: at
+ * every point, one either side, the ends, and a spread of other hashes;
+ * after rebuilds that shrink and grow the continuum too. */
+START_TEST(test_ketama_index_matches_scan)
+{
+    struct sp_dist_server s[] = {
+        server("a:1", 1, true), server("b:2", 3, true), server("c:3", 2, true),
+        server("d:4", 1, true), server("e:5", 5, true), server("f:6", 1, true),
+        server("g:7", 2, true),
+    };
+    struct sp_dist d;
+    const uint32_t lives[] = { NELEMS(s), 4, 1, 6 };
+    uint32_t x = 12345;
+
+    sp_dist_init(&d, SP_DIST_KETAMA);
+    for (uint32_t l = 0; l < NELEMS(lives); l++) {
+        uint32_t live = lives[l];
+        for (uint32_t i = 0; i < NELEMS(s); i++) {
+            s[i].live = i < live;
+        }
+        ck_assert_int_eq(sp_dist_build(&d, s, NELEMS(s)), 0);
+        for (uint32_t i = 0; i < d.npoints; i++) {
+            uint32_t v = d.points[i].value;
+            ck_assert_uint_eq(sp_dist_dispatch(&d, v), ketama_by_scan(&d, v));
+            ck_assert_uint_eq(sp_dist_dispatch(&d, v - 1),
+                              ketama_by_scan(&d, v - 1));
+            ck_assert_uint_eq(sp_dist_dispatch(&d, v + 1),
+                              ketama_by_scan(&d, v + 1));
+        }
+        ck_assert_uint_eq(sp_dist_dispatch(&d, 0), ketama_by_scan(&d, 0));
+        ck_assert_uint_eq(sp_dist_dispatch(&d, UINT32_MAX),
+                          ketama_by_scan(&d, UINT32_MAX));
+        for (int i = 0; i < 20000; i++) {
+            x = x * 1103515245u + 12345u;
+            ck_assert_uint_eq(sp_dist_dispatch(&d, x), ketama_by_scan(&d, x));
+        }
+    }
+    sp_dist_free(&d);
+}
+END_TEST
+
 START_TEST(test_ketama_ejection_moves_only_its_keys)
 {
     struct sp_dist_server s[] = {
@@ -298,6 +351,7 @@ sp_test_dist_suite(void)
                          test_ketama_point_values,
                          test_ketama_weighted_point_counts,
                          test_ketama_dispatch_and_wrap,
+                         test_ketama_index_matches_scan,
                          test_ketama_ejection_moves_only_its_keys,
                          test_no_live_server, test_modula_weights_expand,
                          test_random_ignores_weight, test_names, test_hash_tag,

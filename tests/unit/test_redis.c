@@ -979,6 +979,11 @@ START_TEST(test_req_error_bulk_length)
     EXPECT_REQ_ERROR("*1\r\n$\r\n", "invalid bulk length", 5);
     EXPECT_REQ_ERROR("*1\r\n$3x\r\n", "invalid bulk length", 6);
     EXPECT_REQ_ERROR("*1\r\n$03\r\n", "invalid bulk length", 6);
+    /* the same with the argument whole behind it (read at once when well
+     * formed, so these must not pass that way) */
+    EXPECT_REQ_ERROR("*1\r\n$03\r\nabc\r\n", "invalid bulk length", 6);
+    EXPECT_REQ_ERROR("*1\r\n$536870913\r\nabc\r\n", "invalid bulk length",
+                     13);
     EXPECT_REQ_ERROR("*1\r\n$536870913\r\n", "invalid bulk length", 13);
     EXPECT_REQ_ERROR("*1\r\n$99999999999999999999999\r\n",
                      "invalid bulk length", 13);

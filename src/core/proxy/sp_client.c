@@ -226,10 +226,11 @@ sp_client_detach(struct sp_conn *conn)
     while ((msg = TAILQ_FIRST(&conn->queue)) != NULL) {
         TAILQ_REMOVE(&conn->queue, msg, clink);
         msg->client = NULL;
-        if (msg->pending == 0) {
+        if (msg->pending == 0 && !msg->deferred) {
             sp_msg_put(worker, msg);
         }
-        /* else an orphan: freed when its last server part answers */
+        /* else an orphan: freed when its last server part answers, or by
+         * the next run of the step queue (sp_defer.h) */
     }
     sp_flow_client_gone(conn);
     TAILQ_REMOVE(&pool->clients, conn, link);
@@ -456,6 +457,21 @@ sp_client_resume(struct sp_conn *conn)
 }
 
 void
+sp_client_unhold(struct sp_conn *conn, uint8_t why)
+{
+    if (!sp_flow_release(conn, why)) {
+        return;
+    }
+    /* read to EAGAIN or EOF: the edges of what came meanwhile are gone */
+    if (sp_client_read(conn, SP_EV_READ | SP_EV_RDHUP) != 0) {
+        return;
+    }
+    if (conn->eof || conn->closing || conn->worker->draining) {
+        sp_conn_want_flush(conn);
+    }
+}
+
+void
 sp_client_flush(struct sp_conn *conn)
 {
     struct sp_worker *worker = conn->worker;
@@ -549,7 +565,8 @@ sp_client_flush(struct sp_conn *conn)
  * and give the state back when the bytes ended at a request boundary.
  */
 static int
-sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
+sp_client_parse_bytes(struct sp_conn *conn, const uint8_t *data, size_t len,
+                      uint64_t offset)
 {
     struct sp_client_parse_pool *parses = &conn->worker->parses;
     const struct sp_proto *proto = conn->pool->proto;
@@ -563,15 +580,17 @@ sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
             conn->closing = true;
             return -1;
         }
-        proto->parse_init(conn->parse, conn->in_end - len);
+        proto->parse_init(conn->parse, offset);
     }
     int rc = proto->client_data(conn, data, len);
     if (proto->parse_idle(conn->parse)) {
         sp_client_parse_put(parses, conn->parse);
         conn->parse = NULL;
-        if (conn->in_base != conn->in_end) {
-            /* what is left unconsumed is no request (blank inline lines) */
-            sp_conn_consume(conn, conn->in_end);
+        if (conn->in_base < offset + len
+            && !(conn->read_paused & SP_FLOW_STEPS)) {
+            /* what is left unconsumed is no request (blank inline lines);
+             * held for a split, it is the rest of the read, unparsed */
+            sp_conn_consume(conn, offset + len);
         }
     }
     if (rc == 0 && sp_flow_client_full(conn)) {
@@ -580,12 +599,55 @@ sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
     return rc;
 }
 
+static int
+sp_client_data(struct sp_conn *conn, const uint8_t *data, size_t len)
+{
+    return sp_client_parse_bytes(conn, data, len, conn->in_end - len);
+}
+
+/*
+ * A client held while its request was split in steps stopped parsing at
+ * that request's end: the bytes it sent behind in the same read, [in_base,
+ * in_end), are parsed now (they lie in the buffer that read filled; the
+ * walk takes a buffer at a time all the same). 0, or -1 when it must stop
+ * again (held again, closing).
+ */
+static int
+sp_client_parse_rest(struct sp_conn *conn)
+{
+    uint64_t at = conn->in_base;
+
+    while (at < conn->in_end) {
+        uint64_t base = conn->in_base;
+        struct sp_mbuf *m = conn->in.head;
+
+        while (m != NULL && at >= base + sp_mbuf_length(m)) {
+            base += sp_mbuf_length(m);
+            m = m->next;
+        }
+        if (m == NULL) {
+            break;
+        }
+        size_t len = (size_t)(base + sp_mbuf_length(m) - at);
+        if (sp_client_parse_bytes(conn, m->pos + (at - base), len, at) != 0
+            || conn->closing) {
+            return -1;
+        }
+        at += len;
+    }
+    return 0;
+}
+
 /* Read what the socket holds (unless the window is full). -1: the
  * connection was closed (and is freed). */
 static int
 sp_client_read(struct sp_conn *conn, uint32_t ready)
 {
     if (conn->closing || conn->read_paused) {
+        return 0;
+    }
+    if (conn->parse == NULL && conn->in_base != conn->in_end
+        && sp_client_parse_rest(conn) != 0) {
         return 0;
     }
     ssize_t n = sp_conn_read(conn, ready, sp_client_data);

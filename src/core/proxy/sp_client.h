@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "sp_conn.h"
+#include "sp_flow.h"
 #include "sp_msg.h"
 
 /* Accept every pending connection on a pool's listener. */
@@ -31,6 +32,19 @@ void sp_client_flush(struct sp_conn *conn);
 /* Read a client that flow control held back (sp_flow.h), from the flush.
  * -1: it was closed (and is freed). */
 int sp_client_resume(struct sp_conn *conn);
+
+/* Clear a reason (SP_FLOW_STEPS) flow control held a client for; when
+ * none is left, parse what it sent meanwhile and read it again (it may be
+ * closed then, and freed). */
+void sp_client_unhold(struct sp_conn *conn, uint8_t why);
+
+/* Held while a request of its is split in steps (sp_defer.h): its
+ * protocol parses nothing more until then. */
+static inline bool
+sp_client_held(const struct sp_conn *conn)
+{
+    return (conn->read_paused & SP_FLOW_STEPS) != 0;
+}
 
 /* Close now; requests still waiting for servers become orphans. */
 void sp_client_close(struct sp_conn *conn);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_defer.h"
 #include "sp_pool.h"
 #include "sp_proto.h"
 #include "sp_shared.h"
@@ -69,6 +70,9 @@ sp_conn_free(struct sp_conn *conn)
                                     : &worker->flush_clients;
         TAILQ_REMOVE(list, conn, flush_link);
         conn->in_flush = false;
+    }
+    if (conn->read_later) {
+        sp_defer_read_cancel(conn);
     }
     sp_timer_del(worker->loop, &conn->timer);
     if (conn->fd >= 0) {
@@ -144,6 +148,9 @@ sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
             if ((size_t)n < room && !pending_eof) {
                 sp_conn_input_idle(conn);
                 return total;
+            }
+            if (total >= SP_CONN_READ_TURN && sp_defer_read(conn)) {
+                return total;               /* the others first */
             }
             continue;
         }

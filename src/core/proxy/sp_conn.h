@@ -73,6 +73,8 @@ struct sp_conn {
     bool                 in_flush;      /* on the worker's flush list */
     bool                 fd_shared;     /* another descriptor refers to the
                                            socket (handed over) */
+    bool                 read_later;    /* read on at the next turn
+                                           (sp_defer_read) */
     uint8_t              read_paused;   /* client: not read (SP_FLOW_*:
                                            its window, the budget) */
     uint32_t             nreqs;         /* client: requests in its queue */
@@ -132,10 +134,14 @@ int sp_conn_register(struct sp_conn *conn);
  * SP_EV_RDHUP or SP_EV_ERROR in `ready`, on to the EOF), EOF or error into
  * the input chain; for each newly
  * filled span call on_data(conn, data, len), which must not free conn and
- * stops the reading by returning -1 or setting conn->closing. Returns the
- * bytes read; sets conn->eof on EOF; -1 on a read error (errno kept) or
- * ENOMEM.
+ * stops the reading by returning -1 or setting conn->closing. After
+ * SP_CONN_READ_TURN bytes it stops and reads on at the loop's next turn
+ * (sp_defer_read), so a peer that sends megabytes at once (a wide MGET, or
+ * its replies) takes its turn like the others. Returns the bytes read;
+ * sets conn->eof on EOF; -1 on a read error (errno kept) or ENOMEM.
  */
+#define SP_CONN_READ_TURN   (256 * 1024)
+
 typedef int (*sp_conn_data_fn)(struct sp_conn *conn, const uint8_t *data,
                                size_t len);
 ssize_t sp_conn_read(struct sp_conn *conn, uint32_t ready,

@@ -194,12 +194,25 @@ sp_flow_client_open(struct sp_conn *conn)
 }
 
 void
+sp_flow_hold(struct sp_conn *conn, uint8_t why)
+{
+    sp_flow_pause(conn, why);
+}
+
+bool
+sp_flow_release(struct sp_conn *conn, uint8_t why)
+{
+    return sp_flow_unpause(conn, why);
+}
+
+void
 sp_flow_client_gone(struct sp_conn *conn)
 {
     if (conn->read_paused != 0) {
         sp_flow_unpause(conn, SP_FLOW_BUDGET);
         sp_flow_unpause(conn, SP_FLOW_SERVER);
         sp_flow_unpause(conn, SP_FLOW_WINDOW);
+        sp_flow_unpause(conn, SP_FLOW_STEPS);
     }
     sp_flow_charge(conn, -(int64_t)(conn->req_held + conn->rsp_held
                                     + (uint64_t)conn->nreqs

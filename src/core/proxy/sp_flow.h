@@ -29,6 +29,10 @@
  *   request queued for a full server ──► its client not read
  *   reply written ──► sp_flow_client_open? ──yes──► read on
  *   flush done ──► sp_flow_resume (budget, drained servers) ──► read them
+ *
+ * A client whose request is split in steps (a wide fan-out, sp_defer.h) is
+ * not read either until the split is done, so what it pipelined behind
+ * reaches the servers after it (SP_FLOW_STEPS).
  */
 #ifndef SP_FLOW_H
 #define SP_FLOW_H
@@ -45,6 +49,8 @@ struct sp_worker;
 #define SP_FLOW_WINDOW  0x1     /* over its high watermark */
 #define SP_FLOW_BUDGET  0x2     /* the worker is over its budget */
 #define SP_FLOW_SERVER  0x4     /* it queued for a server that is full */
+#define SP_FLOW_STEPS   0x8     /* its request is being split in steps: what
+                                   it sent after waits (sp_defer.h) */
 
 struct sp_flow {
     uint64_t budget;        /* bytes; 0: no budget */
@@ -74,6 +80,12 @@ bool sp_flow_client_full(struct sp_conn *conn);
 /* After its replies were written: read it again (true; the window is
  * drained and no budget holds it). */
 bool sp_flow_client_open(struct sp_conn *conn);
+
+/* Stop reading a client for `why` (SP_FLOW_STEPS). */
+void sp_flow_hold(struct sp_conn *conn, uint8_t why);
+
+/* Clear `why`; true when nothing holds the client any more (read it). */
+bool sp_flow_release(struct sp_conn *conn, uint8_t why);
 
 /* A client leaves: forget what it held. */
 void sp_flow_client_gone(struct sp_conn *conn);

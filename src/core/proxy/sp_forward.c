@@ -80,16 +80,14 @@ sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
 }
 
 int
-sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
-                 const struct sp_span *keys, uint32_t nkeys,
-                 uint32_t stride)
+sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
+                 const struct sp_span *keys, uint32_t n, uint32_t stride)
 {
     struct sp_worker *worker = pool->worker;
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     int32_t *frag_of_server;
-    uint32_t nfrags = 0;
 
-    if (sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, nkeys,
+    if (sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, msg->nkeys,
                       sizeof(*msg->key_frag)) != 0) {
         return ENOMEM;
     }
@@ -103,53 +101,55 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
     }
 
     /* group keys by server: one fragment each, in order of first use */
-    msg->nkeys = nkeys;
-    for (uint32_t k = 0; k < nkeys; k++) {
+    for (uint32_t k = 0; k < n; k++) {
         struct sp_server *server = sp_forward_route_at(pool, msg, &cur,
                                                        &keys[k * stride]);
         if (server == NULL) {
             return errno;
         }
-        if (frag_of_server[server->index] < 0) {
-            frag_of_server[server->index] = (int32_t)nfrags++;
+        int32_t f = frag_of_server[server->index];
+        if (f < 0) {
+            struct sp_msg *frag;
+            if (sp_array_grow((void **)&msg->frags, &msg->frags_cap,
+                              msg->nfrags + 1, sizeof(*msg->frags)) != 0
+                || (frag = sp_msg_get(worker)) == NULL) {
+                return ENOMEM;
+            }
+            frag->parent = msg;
+            frag->pool = pool;
+            frag->cmd = msg->cmd;
+            frag->server = server->index;
+            f = (int32_t)msg->nfrags;
+            msg->frags[msg->nfrags++] = frag;
+            frag_of_server[server->index] = f;
         }
-        msg->key_frag[k] = (uint32_t)frag_of_server[server->index];
-    }
-
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, nfrags,
-                      sizeof(*msg->frags)) != 0) {
-        return ENOMEM;
-    }
-    for (uint32_t f = 0; f < nfrags; f++) {
-        struct sp_msg *frag = sp_msg_get(worker);
-        if (frag == NULL) {
-            return ENOMEM;
-        }
-        frag->parent = msg;
-        frag->pool = pool;
-        frag->cmd = msg->cmd;
-        msg->frags[msg->nfrags++] = frag;
-    }
-    for (uint32_t s = 0; s < pool->nservers; s++) {
-        if (frag_of_server[s] >= 0) {
-            msg->frags[frag_of_server[s]]->server = s;
-        }
-    }
-    for (uint32_t k = 0; k < nkeys; k++) {
-        msg->frags[msg->key_frag[k]]->nkeys++;
+        msg->frags[f]->nkeys++;
+        msg->key_frag[first + k] = (uint32_t)f;
     }
     return 0;
 }
 
 void
-sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg)
+sp_forward_split_begin(struct sp_msg *msg)
+{
+    msg->pending = 1;
+}
+
+void
+sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg)
+{
+    sp_msg_part_done(worker, msg);
+}
+
+void
+sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {
     uint32_t nfrags = msg->nfrags;
 
-    pool->stats->fragments += nfrags;
-    msg->pending = nfrags;
+    pool->stats->fragments += nfrags - first;
+    msg->pending += nfrags - first;
     /* a fragment may fail (and complete msg) at once: count first */
-    for (uint32_t f = 0; f < nfrags; f++) {
+    for (uint32_t f = first; f < nfrags; f++) {
         struct sp_msg *frag = msg->frags[f];
         sp_forward_to(pool, frag, &pool->servers[frag->server]);
     }

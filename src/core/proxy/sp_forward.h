@@ -30,18 +30,33 @@ struct sp_server *sp_forward_route(struct sp_pool *pool,
                                    const struct sp_span *key);
 
 /*
- * Split msg by its keys (keys[0], keys[stride], ... nkeys of them): one
- * fragment per server involved, each with its parent, pool, command,
- * server and key count; msg->key_frag tells each key's fragment. The
- * fragments' bytes are the caller's to build. 0, or an errno (ENOMEM;
+ * Split msg by its keys [first, first + n) of msg->nkeys (keys[0],
+ * keys[stride], ...; offsets relative to the request): one new fragment
+ * per server involved, appended to msg->frags at its first key (with its
+ * parent, pool, command and server), its key count raised per key;
+ * msg->key_frag tells each key's fragment. A request split in steps
+ * (sp_defer.h) calls this once a step, with rising `first`, and sends each
+ * step's fragments at once: the servers work while the proxy splits on.
+ * The fragments' bytes are the caller's to build. 0, or an errno (ENOMEM;
  * EHOSTUNREACH when a key has no server).
  */
-int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg,
-                     const struct sp_span *keys, uint32_t nkeys,
-                     uint32_t stride);
+int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
+                     const struct sp_span *keys, uint32_t n, uint32_t stride);
 
-/* Send every fragment of msg (counted in the pool's `fragments`). */
-void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg);
+/* Send the fragments of msg from index `first` on (counted in the pool's
+ * `fragments`, and in msg->pending before any is sent). */
+void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg,
+                          uint32_t first);
+
+/*
+ * A split counts as one part of its own request (msg->pending) from begin
+ * to end, so fragments that are answered (or fail at once) while later
+ * ones are still being built never complete it early; end may complete it
+ * (sp_msg_part_done). A split that fails sets msg->error and ends: the
+ * request gets that error once its fragments in flight are answered.
+ */
+void sp_forward_split_begin(struct sp_msg *msg);
+void sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg);
 
 /*
  * The first failed fragment decides the reply, as in nutcracker: its error

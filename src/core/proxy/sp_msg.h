@@ -17,6 +17,9 @@
  * freed when its last part is answered. Messages recycle through the
  * worker's free list with their arrays kept, so steady state allocates
  * nothing.
+ *
+ * A fan-out too wide to split (or merge) in one go is done in steps
+ * between the event loop's turns (sp_defer.h): step_* say how far it got.
  */
 #ifndef SP_MSG_H
 #define SP_MSG_H
@@ -34,7 +37,9 @@ struct sp_worker;
 
 struct sp_msg {
     TAILQ_ENTRY(sp_msg) clink;      /* client's queue */
-    TAILQ_ENTRY(sp_msg) slink;      /* server connection's queue */
+    TAILQ_ENTRY(sp_msg) slink;      /* server connection's queue; a split
+                                       request (never on one): the
+                                       worker's step queue (sp_defer.h) */
     struct sp_msg      *free_next;
 
     struct sp_pool     *pool;
@@ -67,6 +72,11 @@ struct sp_msg {
     bool                quiet;      /* memcache meta q flag: "mn" follows */
     bool                mn_pending; /* quiet: a reply came, its MN is next */
     bool                rsp_counted;/* its reply is in client->rsp_held */
+    bool                deferred;   /* in the worker's step queue */
+    bool                holds;      /* its client is not read until the
+                                       steps end (sp_defer_add) */
+    uint8_t             step_phase; /* the protocol's: what the next step
+                                       does (0: nothing in steps) */
     const char         *error;      /* set when a server part failed */
     uint64_t            sent_ms;    /* loop clock when written (timeouts) */
     uint64_t            recv_us;    /* loop clock when read from the client */
@@ -81,6 +91,9 @@ struct sp_msg {
     uint32_t            nkeys;
     uint32_t            keys_cap;
     int64_t             sum;        /* MERGE_SUM */
+    uint32_t            step_key;   /* in steps: keys split or merged so
+                                       far (a fragment: elements merged) */
+    uint64_t            step_off;   /* in steps: the next argument's offset */
 
     /* a fragment's reply elements (MGET), offsets relative to rsp */
     struct sp_span *elems;

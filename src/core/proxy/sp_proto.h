@@ -60,8 +60,16 @@ struct sp_proto {
     int (*server_data)(struct sp_conn *server, const uint8_t *data,
                        size_t len);
 
-    /* Every server part of a request is done: build its reply. */
-    void (*complete)(struct sp_worker *worker, struct sp_msg *msg);
+    /* Every server part of a request is done: build its reply. False when
+     * that goes on in steps (the protocol passed msg to sp_defer_add). */
+    bool (*complete)(struct sp_worker *worker, struct sp_msg *msg);
+
+    /* The next step of a request passed to sp_defer_add (a bounded piece of
+     * its split or merge, msg->step_phase says which). True when the
+     * steps are over: its fragments are sent, or its reply is done, or it
+     * was passed to sp_defer_add again for the next phase. NULL: the
+     * protocol never defers. */
+    bool (*step)(struct sp_worker *worker, struct sp_msg *msg);
 
     /* The static error reply for an errno ("-ERR Connection refused\r\n"). */
     const char *(*error_reply)(int err);

@@ -47,7 +47,9 @@ sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
     if (top->pending > 0) {
         return;
     }
-    top->pool->proto->complete(worker, top);
+    if (!top->pool->proto->complete(worker, top)) {
+        return;     /* merged in steps: sp_defer.h takes it on */
+    }
     if (top->client == NULL) {
         sp_msg_put(worker, top);       /* orphan: its client left */
         return;

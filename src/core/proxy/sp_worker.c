@@ -19,6 +19,7 @@
 #include "sp_channel.h"
 #include "sp_cli.h"
 #include "sp_client.h"
+#include "sp_defer.h"
 #include "sp_net.h"
 #include "sp_server.h"
 #include "sp_shared.h"
@@ -534,11 +535,18 @@ sp_worker_run(struct sp_worker *worker)
     while (!worker->stop) {
         int wait_ms = sp_accept_cycle(worker);
 
+        if (sp_defer_pending(worker)) {
+            wait_ms = 0;            /* steps to do: look at events, no sleep */
+        }
         if (sp_event_poll(worker->loop, wait_ms) < 0) {
             sp_log_error(worker->log, errno, "event loop failed");
             return -1;
         }
         sp_worker_flush(worker);
+        if (sp_defer_pending(worker)) {
+            sp_defer_run(worker);
+            sp_worker_flush(worker);
+        }
         sp_worker_signals(worker);
         if (worker->draining && worker->nclients == 0) {
             sp_log_notice(worker->log, "drained: exiting (%llu client%s "
@@ -634,6 +642,7 @@ sp_worker_create(const struct sp_conf *conf,
     TAILQ_INIT(&worker->flush_servers);
     TAILQ_INIT(&worker->flush_clients);
     TAILQ_INIT(&worker->lingering);
+    TAILQ_INIT(&worker->deferred);
     TAILQ_INIT(&worker->oneshots);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
     sp_client_parse_pool_init(&worker->parses, sp_proto_parse_size());
@@ -717,6 +726,7 @@ sp_worker_destroy(struct sp_worker *worker)
         sp_pool_deinit(&worker->pools[i]);
     }
     free(worker->pools);
+    sp_defer_drop_all(worker);
     if (worker->stats_listener != NULL) {
         sp_conn_free(worker->stats_listener);
     }
@@ -734,6 +744,7 @@ sp_worker_destroy(struct sp_worker *worker)
     sp_mbuf_pool_destroy(&worker->mbufs);
     free(worker->scratch);
     free(worker->args);
+    free(worker->read_later);
     if (worker->spare_fd >= 0) {
         close(worker->spare_fd);
     }

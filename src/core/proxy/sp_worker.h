@@ -9,7 +9,9 @@
  * Main loop: wait for events (sp_event_poll), handle them (reads parse
  * requests and replies and queue work), then flush: every connection that
  * got output during the wake-up writes it with one writev — servers first,
- * then clients; then act on the signals that arrived during the wait.
+ * then clients; then one step of each request done in steps (sp_defer.h:
+ * a huge fan-out), and flush again; then act on the signals that arrived
+ * during the wait. While steps are queued the wait does not sleep.
  *
  * The worker opens no listening socket itself: the master (or main, with
  * no master) opens them and hands the descriptors over, so a respawned
@@ -81,6 +83,11 @@ struct sp_worker {
     struct sp_conn_list     flush_servers;
     struct sp_conn_list     flush_clients;
     struct sp_conn_list     lingering;      /* refused clients draining */
+    struct sp_msg_queue     deferred;       /* requests done in steps
+                                               (sp_defer.h) */
+    struct sp_conn        **read_later;     /* read on next turn (ditto) */
+    uint32_t                nread_later;
+    uint32_t                read_later_cap;
 
     uint8_t                *scratch;        /* keys spanning buffers */
     size_t                  scratch_cap;

@@ -58,6 +58,9 @@ sp_dist_free(struct sp_dist *dist)
     free(dist->points);
     dist->points = NULL;
     dist->npoints = dist->capacity = dist->nlive = 0;
+    free(dist->index);
+    dist->index = NULL;
+    dist->index_cap = dist->index_bits = 0;
 }
 
 static int
@@ -74,6 +77,23 @@ sp_dist_reserve(struct sp_dist *dist, uint32_t npoints)
     }
     dist->points = points;
     dist->capacity = npoints;
+    return 0;
+}
+
+static int
+sp_dist_index_reserve(struct sp_dist *dist, uint32_t n)
+{
+    uint32_t *index;
+
+    if (n <= dist->index_cap) {
+        return 0;
+    }
+    index = realloc(dist->index, (size_t)n * sizeof(*index));
+    if (index == NULL) {
+        return -1;
+    }
+    dist->index = index;
+    dist->index_cap = n;
     return 0;
 }
 
@@ -116,7 +136,13 @@ sp_dist_build_ketama(struct sp_dist *dist, const struct sp_dist_server *servers,
                                             nlive);
         }
     }
-    if (sp_dist_reserve(dist, npoints) != 0) {
+    /* index slices: the power of two at or above the point count */
+    uint32_t bits = 0;
+    while (bits < 16 && (1u << bits) < npoints) {
+        bits++;
+    }
+    if (sp_dist_reserve(dist, npoints) != 0
+        || sp_dist_index_reserve(dist, 1u << bits) != 0) {
         return -1;
     }
 
@@ -158,6 +184,14 @@ sp_dist_build_ketama(struct sp_dist *dist, const struct sp_dist_server *servers,
     }
     qsort(dist->points, at, sizeof(*dist->points), sp_ketama_point_cmp);
     dist->npoints = at;
+    dist->index_bits = bits;
+    for (uint32_t b = 0, p = 0; b < (1u << bits); b++) {
+        uint64_t start = (uint64_t)b << (32 - bits);
+        while (p < at && dist->points[p].value < start) {
+            p++;
+        }
+        dist->index[b] = p;
+    }
     return 0;
 }
 
@@ -246,7 +280,12 @@ sp_dist_build(struct sp_dist *dist, const struct sp_dist_server *servers,
 static uint32_t
 sp_ketama_dispatch(const struct sp_dist *dist, uint32_t hash)
 {
-    uint32_t left = 0, right = dist->npoints;
+    /* the points before the slice's first are below hash, those from the
+     * next slice's first on above it: search between */
+    uint32_t slice = (uint32_t)((uint64_t)hash >> (32 - dist->index_bits));
+    uint32_t left = dist->index[slice];
+    uint32_t right = slice + 1 < (1u << dist->index_bits)
+                     ? dist->index[slice + 1] : dist->npoints;
 
     /* first point whose value >= hash; past the end wraps to the first */
     while (left < right) {

@@ -46,6 +46,12 @@ struct sp_dist {
     uint32_t              npoints;
     uint32_t              capacity;
     uint32_t              nlive;    /* live servers in the last build */
+    /* ketama: per slice of the hash space (its top bits), the first point
+     * at or after the slice's start, so a lookup searches a point or two
+     * instead of the whole continuum */
+    uint32_t             *index;
+    uint32_t              index_cap;
+    uint32_t              index_bits;
 };
 
 void sp_dist_init(struct sp_dist *dist, sp_dist_type_t type);
