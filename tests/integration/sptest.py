@@ -274,6 +274,23 @@ def recv_all(sock, bufsize=65536):
         data += chunk
 
 
+def read_until(sock, done, timeout=5.0):
+    """Read from sock until done(data) holds, the peer closes or `timeout`
+    passes; returns (data, closed)."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not done(data) and time.monotonic() < deadline:
+        try:
+            part = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not part:
+            return data, True
+        data += part
+    return data, False
+
+
 def exchange(port, payload, done, timeout=5.0, chunk=None):
     """Send payload (in pieces of `chunk` bytes, if given) and read until
     done(data) holds, the peer closes or `timeout` passes; returns (data,
@@ -285,18 +302,7 @@ def exchange(port, payload, done, timeout=5.0, chunk=None):
                 sock.sendall(payload[i:i + chunk])
         else:
             sock.sendall(payload)
-        data, closed = b"", False
-        deadline = time.monotonic() + timeout
-        while not done(data) and time.monotonic() < deadline:
-            try:
-                part = sock.recv(65536)
-            except socket.timeout:
-                break
-            if not part:
-                closed = True
-                break
-            data += part
-        return data, closed
+        return read_until(sock, done, timeout)
     finally:
         sock.close()
 

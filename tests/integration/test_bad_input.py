@@ -120,18 +120,7 @@ def timed_reply_pinged(port, payload, want):
 
 def read_all(sock, timeout=5):
     """Everything until the peer closes (or timeout): (bytes, closed)."""
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            part = sock.recv(65536)
-        except socket.timeout:
-            return data, False
-        if not part:
-            return data, True
-        data += part
-    return data, False
+    return sptest.read_until(sock, lambda data: False, timeout)
 
 
 class InlineTest(sptest.HarnessTestCase):
@@ -243,18 +232,8 @@ def exchange_more(sock, until, timeout=5):
 
 def read_until_pong_or_close(sock, timeout=5):
     """Replies until the trailing PING's +PONG, or the close: (bytes, closed)."""
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.monotonic() + timeout
-    while not data.endswith(b"+PONG\r\n") and time.monotonic() < deadline:
-        try:
-            part = sock.recv(65536)
-        except socket.timeout:
-            return data, False
-        if not part:
-            return data, True
-        data += part
-    return data, False
+    return sptest.read_until(sock, lambda data: data.endswith(b"+PONG\r\n"),
+                             timeout)
 
 
 class OwedRepliesTest(sptest.HarnessTestCase):
