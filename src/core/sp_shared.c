@@ -16,10 +16,17 @@ sp_shared_round(size_t n)
 }
 
 static size_t
-sp_shared_slots_offset(uint32_t npools)
+sp_shared_beats_offset(uint32_t npools)
 {
     return sp_shared_round(sizeof(struct sp_shared_header))
            + sp_shared_round(npools * sizeof(atomic_llong));
+}
+
+/* each worker's heartbeat on a cache line of its own: written every turn */
+static size_t
+sp_shared_slots_offset(uint32_t npools, uint32_t nslots)
+{
+    return sp_shared_beats_offset(npools) + (size_t)nslots * SP_SHARED_ALIGN;
 }
 
 int
@@ -37,7 +44,7 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
                                 + conf->npools * sizeof(struct sp_stats_pool)
                                 + nservers * sizeof(struct sp_stats_server)
                                 + conf->npools * sizeof(struct sp_hot_view));
-    size = sp_shared_slots_offset(conf->npools) + nslots * slot_size;
+    size = sp_shared_slots_offset(conf->npools, nslots) + nslots * slot_size;
     base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                 -1, 0);
     if (base == MAP_FAILED) {
@@ -55,6 +62,9 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
                            + sp_shared_round(sizeof(struct sp_shared_header)));
     for (uint32_t i = 0; i < conf->npools; i++) {
         atomic_init(&shared->pool_clients[i], 0);
+    }
+    for (uint32_t i = 0; i < nslots; i++) {
+        atomic_init(sp_shared_heartbeat(shared, i), 0);
     }
     return 0;
 }
@@ -74,8 +84,18 @@ sp_shared_slot(const struct sp_shared *shared, uint32_t slot)
     const struct sp_shared_header *h = shared->header;
 
     return (struct sp_stats_slot *)((char *)h
-                                    + sp_shared_slots_offset(h->npools)
+                                    + sp_shared_slots_offset(h->npools,
+                                                             h->nslots)
                                     + slot * h->slot_size);
+}
+
+atomic_llong *
+sp_shared_heartbeat(const struct sp_shared *shared, uint32_t slot)
+{
+    const struct sp_shared_header *h = shared->header;
+
+    return (atomic_llong *)((char *)h + sp_shared_beats_offset(h->npools)
+                            + (size_t)slot * SP_SHARED_ALIGN);
 }
 
 struct sp_stats_pool *

@@ -2,10 +2,10 @@
  * sp_shared.h — the memory one generation of processes shares: the accept
  * lock, each pool's live client count, and one stats slot per worker.
  *
- *   +--------------------+------------------------+---------+---------+--
- *   | header             | pool_clients[npools]   | slot 0  | slot 1  | ..
- *   | accept_lock        | (atomic, all workers)  |         |         |
- *   +--------------------+------------------------+---------+---------+--
+ *   +-------------+----------------------+-------------------+--------+--
+ *   | header      | pool_clients[npools] | heartbeat[nslots] | slot 0 | ..
+ *   | accept_lock | (atomic, all workers)| (a line each)     |        |
+ *   +-------------+----------------------+-------------------+--------+--
  *   slot: struct sp_stats_slot (process counters), then the pools'
  *   struct sp_stats_pool [npools], then the servers' struct sp_stats_server
  *   [nservers], pool by pool in configuration order, then each pool's hot
@@ -18,6 +18,10 @@
  * hung worker cannot stall the stats port, and a respawned worker continues
  * its slot's counters (the master zeroes the gauges of a dead one first).
  * With worker_processes 0 the single process maps one slot the same way.
+ *
+ * A slot's heartbeat is its worker's loop clock (CLOCK_MONOTONIC, ms) at
+ * the loop's last turn, one relaxed store per turn; the master's watchdog
+ * (sp_watchdog.c) compares it with its own clock to find a hung worker.
  */
 #ifndef SP_SHARED_H
 #define SP_SHARED_H
@@ -76,6 +80,10 @@ void sp_shared_destroy(struct sp_shared *shared);
 
 struct sp_stats_slot *sp_shared_slot(const struct sp_shared *shared,
                                      uint32_t slot);
+/* Worker `slot`'s heartbeat: its loop clock (ms) at its last turn. */
+atomic_llong *sp_shared_heartbeat(const struct sp_shared *shared,
+                                  uint32_t slot);
+
 struct sp_stats_pool *sp_shared_pool_stats(const struct sp_shared *shared,
                                            uint32_t slot, uint32_t pool);
 /* Servers numbered across pools in configuration order. */

@@ -301,6 +301,7 @@ sp_master_free_all(struct sp_master *master)
         sp_timer_del(master->loop, &master->respawn_timer);
         sp_timer_del(master->loop, &master->kill_timer);
         sp_timer_del(master->loop, &master->handoff_timer);
+        sp_timer_del(master->loop, &master->watchdog_timer);
         sp_timer_del(master->loop, &master->retire_timer);
         for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
             sp_timer_del(master->loop, &g->kill_timer);
@@ -378,6 +379,7 @@ sp_master_run(const struct sp_master_args *args)
             break;
         }
     }
+    sp_master_watchdog_start(&master);
 
     while (!sp_master_done(&master, &rc)) {
         if (sp_event_poll(master.loop, -1) < 0) {

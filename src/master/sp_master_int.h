@@ -53,11 +53,13 @@ struct sp_master {
     struct sp_timer            respawn_timer;
     struct sp_timer            kill_timer;
     struct sp_timer            handoff_timer;
+    struct sp_timer            watchdog_timer;  /* sp_watchdog.c */
     struct sp_handoff         *handoffs;    /* waiting for a current worker */
     uint32_t                   nhandoffs;
     uint32_t                   handoffs_cap;
     uint32_t                   next_target;  /* round robin over workers */
     uint64_t                   respawns;
+    uint64_t                   watchdog_kills;  /* hung workers replaced */
     uint64_t                   reloads;
     uint64_t                   reload_failed;
     uint64_t                   handed_over;  /* clients passed on */
@@ -109,6 +111,12 @@ void sp_master_close_channel(struct sp_master *master, struct sp_process *proc);
 void sp_master_close_peer(struct sp_master *master);
 uint32_t sp_master_count(const struct sp_master *master,
                          sp_process_state_t state);
+
+/* sp_watchdog.c: hung workers (worker_watchdog) */
+void sp_master_watchdog_start(struct sp_master *master);
+/* Before forking proc: its heartbeat starts at the fork. */
+void sp_master_watchdog_spawned(struct sp_master *master,
+                                struct sp_process *proc);
 
 /* sp_handoff.c: clients between workers, and between masters */
 void sp_master_channel_event(struct sp_event_loop *loop, int fd,

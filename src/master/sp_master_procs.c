@@ -41,6 +41,7 @@ sp_master_spawn(struct sp_master *master, struct sp_process *proc)
         sp_log_error(master->log, errno, "socketpair() failed");
         return -1;
     }
+    sp_master_watchdog_spawned(master, proc);
     pid = fork();
     if (pid < 0) {
         sp_log_error(master->log, errno, "fork() failed");

@@ -76,6 +76,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
     struct sp_stats_extra extras[] = {
         { "workers", sp_generation_serving(master->current) },
         { "respawns", (int64_t)master->respawns },
+        { "watchdog_kills", (int64_t)master->watchdog_kills },
         { "generation", (int64_t)master->current->id },
         { "retiring", sp_master_retiring(master) },
         { "reloads", (int64_t)master->reloads },
@@ -229,6 +230,7 @@ sp_http_respond(struct sp_http_conn *c)
             .gen = master->current,
             .observe = &master->observe,
             .respawns = master->respawns,
+            .watchdog_kills = master->watchdog_kills,
             .reloads = master->reloads,
             .reload_failed = master->reload_failed,
             .handoffs = master->handed_over,

@@ -271,6 +271,9 @@ sp_metrics_render(struct sp_stats_buf *out, const struct sp_metrics_input *in)
                       "workers serving", (double)sp_generation_serving(in->gen));
     sp_metrics_scalar(out, "shardproxy_respawns_total", "counter",
                       "workers respawned after dying", (double)in->respawns);
+    sp_metrics_scalar(out, "shardproxy_watchdog_kills_total", "counter",
+                      "hung workers killed and replaced (worker_watchdog)",
+                      (double)in->watchdog_kills);
     sp_metrics_scalar(out, "shardproxy_reloads_total", "counter",
                       "configuration reloads", (double)in->reloads);
     sp_metrics_scalar(out, "shardproxy_reload_failed_total", "counter",

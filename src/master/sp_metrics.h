@@ -19,6 +19,7 @@ struct sp_metrics_input {
     const struct sp_generation *gen;        /* the current one */
     const struct sp_observe    *observe;
     uint64_t                    respawns;
+    uint64_t                    watchdog_kills;
     uint64_t                    reloads;
     uint64_t                    reload_failed;
     uint64_t                    handoffs;

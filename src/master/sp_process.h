@@ -42,6 +42,8 @@ struct sp_process {
     uint64_t            respawn_at_ms;
     uint32_t            quick_deaths;   /* in a row */
     uint64_t            respawns;
+    bool                watchdog_killed;    /* hung: SIGKILL sent, not yet
+                                               reaped */
 };
 
 /* What became of a reaped worker. */

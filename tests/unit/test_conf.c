@@ -55,6 +55,7 @@ START_TEST(test_defaults_are_nutcrackers)
     ck_assert_str_eq(p->servers[0].name, "127.0.0.1:6379");
     ck_assert_uint_eq(p->servers[0].weight, 1);
     ck_assert_int_eq(conf->global.worker_processes, SP_CONF_WORKERS_AUTO);
+    ck_assert_int_eq(conf->global.worker_watchdog, SP_CONF_DEFAULT_WATCHDOG);
     ck_assert_int_eq(conf->global.affinity, SP_AFFINITY_AUTO);
     ck_assert_int_eq(conf->global.accept_mode, SP_ACCEPT_REUSEPORT);
     ck_assert_ptr_null(conf->global.metrics_listen);    /* observability: */
@@ -208,6 +209,7 @@ START_TEST(test_global_section)
         "  worker_cpu_affinity: [0, 1, 3]\n"
         "  accept_mode: lock\n"
         "  worker_shutdown_timeout: 10\n"
+        "  worker_watchdog: 2500\n"
         "  max_openfiles: 65536\n"
         "  user: nobody\n"
         "  group: nogroup\n"
@@ -242,6 +244,7 @@ START_TEST(test_global_section)
     ck_assert_int_eq(g->cpus[2], 3);
     ck_assert_int_eq(g->accept_mode, SP_ACCEPT_LOCK);
     ck_assert_int_eq(g->worker_shutdown_timeout, 10);
+    ck_assert_int_eq(g->worker_watchdog, 2500);
     ck_assert_int_eq(g->max_openfiles, 65536);
     ck_assert_str_eq(g->user, "nobody");
     ck_assert_str_eq(g->group, "nogroup");
@@ -261,10 +264,12 @@ START_TEST(test_global_variants)
     sp_conf_free(conf);
 
     conf = load_ok("global:\n  worker_processes: 0\n"
+                   "  worker_watchdog: 0\n"
                    "  worker_cpu_affinity: off\n"
                    "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS);
     ck_assert_int_eq(conf->global.worker_processes, 0);
     ck_assert_int_eq(conf->global.affinity, SP_AFFINITY_OFF);
+    ck_assert_int_eq(conf->global.worker_watchdog, 0);     /* off */
     sp_conf_free(conf);
 }
 END_TEST
@@ -545,6 +550,10 @@ static const struct bad_conf bad_confs[] = {
       "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:18: global: max_openfiles '99999999999' is out of range "
       "(0..16777216 expected)" },
+    { "global:\n  worker_watchdog: 500\n"
+      "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
+      "t.yml:2:20: global: worker_watchdog 500 is too short: an idle worker "
+      "turns its loop once a second (0 = off, or at least 2000 ms)" },
 };
 
 START_TEST(test_bad_config_message)

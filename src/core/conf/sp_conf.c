@@ -345,6 +345,7 @@ sp_conf_global_defaults(struct sp_conf_global *global)
     global->affinity = SP_AFFINITY_AUTO;
     global->accept_mode = SP_ACCEPT_REUSEPORT;
     global->worker_shutdown_timeout = SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT;
+    global->worker_watchdog = SP_CONF_DEFAULT_WATCHDOG;
     global->latency_histograms = true;
     global->hot_keys = true;
 }

@@ -53,6 +53,11 @@
 #define SP_CONF_WORKERS_AUTO                 (-1)
 #define SP_CONF_MEMORY_AUTO                  (-1)
 #define SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT     30     /* s */
+#define SP_CONF_DEFAULT_WATCHDOG             5000   /* ms */
+#define SP_CONF_WATCHDOG_MIN                 2000   /* ms: twice the worker's
+                                                       tick, so an idle loop
+                                                       is never taken for a
+                                                       hung one */
 
 /* A socket address as written and as resolved. */
 struct sp_conf_addr {
@@ -133,6 +138,8 @@ struct sp_conf_global {
     int                 accept_lock_threshold;  /* clients; 0 = 7/8 of the
                                                    fd limit */
     int                 worker_shutdown_timeout;/* s */
+    int                 worker_watchdog;        /* ms a worker's loop may
+                                                   stand still; 0 = off */
     int                 max_openfiles;          /* 0 = leave the limit */
     char               *user;                   /* NULL = do not switch */
     int                 slowlog_threshold;      /* ms; 0 = off */

@@ -289,6 +289,23 @@ sp_conf_set_auto_number(struct sp_conf_loader *ld, const struct sp_conf_key *key
     return sp_conf_set_number(ld, key, value, field);
 }
 
+/* worker_watchdog: 0 (off), or at least SP_CONF_WATCHDOG_MIN ms */
+static int
+sp_conf_set_watchdog(struct sp_conf_loader *ld, const struct sp_conf_key *key,
+                     yaml_node_t *value, void *field)
+{
+    if (sp_conf_set_number(ld, key, value, field) != 0) {
+        return -1;
+    }
+    if (*(int *)field != 0 && *(int *)field < SP_CONF_WATCHDOG_MIN) {
+        return sp_conf_fail(ld, value, "%s %d is too short: an idle worker "
+                            "turns its loop once a second (0 = off, or at "
+                            "least %d ms)", key->name, *(int *)field,
+                            SP_CONF_WATCHDOG_MIN);
+    }
+    return 0;
+}
+
 static int
 sp_conf_add_cpu(struct sp_conf_loader *ld, struct sp_conf_global *global,
                 yaml_node_t *node, const char *s, size_t len)
@@ -427,6 +444,7 @@ const struct sp_conf_key sp_conf_global_keys[] = {
     { "accept_mode",             sp_conf_set_accept_mode, SP_GLOBAL_FIELD(accept_mode), 0 },
     { "accept_lock_threshold",   sp_conf_set_number,      SP_GLOBAL_FIELD(accept_lock_threshold), SP_INT_MAX },
     { "worker_shutdown_timeout", sp_conf_set_number,      SP_GLOBAL_FIELD(worker_shutdown_timeout), 86400 },
+    { "worker_watchdog",         sp_conf_set_watchdog,     SP_GLOBAL_FIELD(worker_watchdog), 86400000 },
     { "max_openfiles",           sp_conf_set_number,      SP_GLOBAL_FIELD(max_openfiles), 16777216 },
     { "user",                    sp_conf_set_string,      SP_GLOBAL_FIELD(user), 0 },
     { "slowlog_threshold",       sp_conf_set_number,      SP_GLOBAL_FIELD(slowlog_threshold), 3600000 },

@@ -542,6 +542,11 @@ sp_worker_run(struct sp_worker *worker)
             sp_log_error(worker->log, errno, "event loop failed");
             return -1;
         }
+        /* the loop turned (at least once a second: the tick): the master's
+         * watchdog reads it; one store, no syscall */
+        atomic_store_explicit(worker->heartbeat,
+                              (long long)sp_event_now_ms(worker->loop),
+                              memory_order_relaxed);
         sp_worker_flush(worker);
         if (sp_defer_pending(worker)) {
             sp_defer_run(worker);
@@ -630,6 +635,7 @@ sp_worker_create(const struct sp_conf *conf,
     worker->shared = opts->shared;
     worker->index = opts->index;
     worker->slot = sp_shared_slot(opts->shared, opts->index);
+    worker->heartbeat = sp_shared_heartbeat(opts->shared, opts->index);
     worker->has_master = opts->has_master;
     worker->pid = (long)getpid();
     worker->accept_lock = opts->accept_lock;
@@ -741,6 +747,9 @@ sp_worker_destroy(struct sp_worker *worker)
     }
     sp_msg_free_all(worker);
     sp_client_parse_free_all(&worker->parses);
+    if (worker->read_spare != NULL) {
+        sp_mbuf_unref(&worker->mbufs, worker->read_spare);
+    }
     sp_mbuf_pool_destroy(&worker->mbufs);
     free(worker->scratch);
     free(worker->args);

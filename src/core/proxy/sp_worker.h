@@ -22,6 +22,7 @@
 #define SP_WORKER_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,6 +66,11 @@ struct sp_worker {
     const struct sp_conf   *conf;
     struct sp_event_loop   *loop;
     struct sp_mbuf_pool     mbufs;
+    struct sp_mbuf         *read_spare;     /* a read with no room in its
+                                               connection lands here; it
+                                               becomes the connection's only
+                                               if bytes came (sp_conn_read):
+                                               an EOF costs no buffer */
 
     struct sp_msg          *free_msgs;
     uint32_t                nfree_msgs;
@@ -96,6 +102,8 @@ struct sp_worker {
 
     struct sp_shared       *shared;
     struct sp_stats_slot   *slot;           /* this worker's counters */
+    atomic_llong           *heartbeat;      /* its loop clock at the last
+                                               turn (the master's watchdog) */
     uint32_t                index;
     bool                    has_master;
     long                    pid;
