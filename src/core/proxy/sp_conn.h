@@ -139,6 +139,8 @@ int sp_conn_register(struct sp_conn *conn);
  * (sp_defer_read), so a peer that sends megabytes at once (a wide MGET, or
  * its replies) takes its turn like the others. Returns the bytes read;
  * sets conn->eof on EOF; -1 on a read error (errno kept) or ENOMEM.
+ * A connection with no room left reads into the worker's spare buffer,
+ * which joins its chain only when bytes arrive: an EOF costs no buffer.
  */
 #define SP_CONN_READ_TURN   (256 * 1024)
 
