@@ -5,7 +5,8 @@ waits over 1 s (a SYN dropped at a full listen queue is retried after 1 s),
 and the workers share them within 1.15; with accept_lock_threshold 1000 and
 3,000 clients every client is answered (the least loaded worker accepts
 past the threshold); at the descriptor limit clients get "-ERR max number
-of clients reached", not silence. Clients' times are printed (p50, p99)."""
+of clients reached", not silence; a stopped lock-mode worker does not stop
+the other. Clients' times are printed (p50, p99)."""
 import unittest
 
 import sptest
@@ -93,6 +94,22 @@ class StormTest(sptest.HarnessTestCase):
         held = self.held(proxy)
         print(f"  per worker {held}")
         self.assertEqual(sum(held), 3000 - storm.errors())
+
+    def test_stopped_worker_does_not_stop_lock_mode(self):
+        """SIGSTOP one of two lock-mode workers: nothing it holds keeps new
+        clients from the other (it is not waiting in epoll_wait, so the
+        kernel wakes the other; the balance stops deferring to it)."""
+        import os
+        import signal
+        proxy, port = self.start(accept_mode="lock")
+        stopped = proxy.worker_pids()[0]
+        os.kill(stopped, signal.SIGSTOP)
+        self.addCleanup(os.kill, stopped, signal.SIGCONT)
+        storm = self.storm(port, 1000, deadline=10.0)
+        print(f"\n  one worker stopped: {storm.summary()}")
+        self.assertEqual(storm.silent(), [], "clients waiting silently")
+        self.assertEqual(len(storm.answered()), 1000, storm.summary())
+        self.assertEqual(storm.over(1.0), 0, storm.summary())
 
     def test_descriptor_limit_answers_with_an_error(self):
         """At EMFILE the spare descriptor is given up to tell the client

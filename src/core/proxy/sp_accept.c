@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -73,6 +75,49 @@ sp_accept_start(struct sp_worker *worker)
 
 /* Whether the worker should leave the shared listeners to the others now
  * (the balance, sp_accept.h). */
+/* A connection waits in a shared listener (we are yielding: someone else
+ * should have been woken for it). */
+static bool
+sp_accept_queued(const struct sp_worker *worker)
+{
+    for (uint32_t i = 0; i < worker->npools; i++) {
+        const struct sp_pool *pool = &worker->pools[i];
+        struct pollfd pfd;
+        if (!pool->listen_shared || pool->listener == NULL) {
+            continue;
+        }
+        pfd = (struct pollfd){ .fd = pool->listener->fd, .events = POLLIN };
+        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The process is stopped (SIGSTOP, a debugger): /proc/PID/stat says T/t. */
+static bool
+sp_accept_stopped(int64_t pid)
+{
+    char path[64], buf[512], *paren;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    paren = strrchr(buf, ')');      /* "pid (comm) S ...": comm may hold ')' */
+    return paren != NULL && paren[1] == ' '
+           && (paren[2] == 'T' || paren[2] == 't');
+}
+
 static bool
 sp_accept_should_yield(const struct sp_worker *worker)
 {
@@ -80,12 +125,19 @@ sp_accept_should_yield(const struct sp_worker *worker)
     int64_t now = (int64_t)sp_event_now_ms(worker->loop);
     int64_t mine = worker->nclients, least = -1, slack;
     int64_t threshold = worker->accept_threshold;
-    bool other_below = false, other_accepting = false;
+    bool other_below = false, other_accepting = false, queued = false;
 
+    /* a waiting connection wakes a live worker at once: if it waits and
+     * one has not turned for SP_ACCEPT_QUEUED_MS, is it stopped? */
+    if (worker->yielding) {
+        queued = sp_accept_queued(worker);
+    }
     for (uint32_t i = 0; i < h->nslots; i++) {
         const struct sp_stats_slot *slot = sp_shared_slot(worker->shared, i);
         if (i == worker->index || slot->pid == 0
-            || now - slot->turned_ms > SP_ACCEPT_STALE_MS) {
+            || now - slot->turned_ms > SP_ACCEPT_STALE_MS
+            || (queued && now - slot->turned_ms > SP_ACCEPT_QUEUED_MS
+                && sp_accept_stopped(slot->pid))) {
             continue;                   /* none, or one that cannot run */
         }
         if (least < 0 || slot->clients < least) {
@@ -100,7 +152,7 @@ sp_accept_should_yield(const struct sp_worker *worker)
     if (threshold != 0 && mine >= threshold && other_below) {
         return true;                    /* past ours, another is under its */
     }
-    slack = least / 8 > SP_ACCEPT_SLACK ? least / 8 : SP_ACCEPT_SLACK;
+    slack = least / 16 > SP_ACCEPT_SLACK ? least / 16 : SP_ACCEPT_SLACK;
     return mine >= least + slack;
 }
 

@@ -21,7 +21,7 @@
  * set (EPOLL_CTL_DEL) — it "yields" — when
  *   - it is at or past accept_lock_threshold and another worker is under
  *     it, or
- *   - it holds SP_ACCEPT_SLACK (or 1/8) clients more than the least loaded
+ *   - it holds SP_ACCEPT_SLACK (or 1/16) clients more than the least loaded
  *     other worker,
  * and it puts them back as soon as neither holds. A woken worker takes
  * what woke it (the kernel woke no other for it), and a yielding one takes
@@ -30,8 +30,11 @@
  * overshoot is what was queued. The least loaded worker never yields, so when
  * every worker is past the threshold it still accepts: the threshold
  * balances, it never hangs a client. A worker yields only to others that
- * are accepting and whose loop turned within SP_ACCEPT_STALE_MS (a stopped
- * or hung worker is not waited for). A yielding worker looks again at
+ * are accepting and whose loop turned within SP_ACCEPT_STALE_MS, and that
+ * are not stopped (SIGSTOP: /proc/PID/stat, looked at only when a
+ * connection waits in the socket and the worker it was left to has not
+ * turned for SP_ACCEPT_QUEUED_MS): a stopped or hung worker is not waited
+ * for. A yielding worker looks again at
  * every turn of its loop, and at the latest after a quarter of the time it
  * has yielded so far, within SP_ACCEPT_YIELD_MIN_MS..SP_ACCEPT_YIELD_MAX_MS
  * (a storm moves in milliseconds; two that yield at the same moment find
@@ -59,6 +62,9 @@ struct sp_worker;
 #define SP_ACCEPT_STALE_MS      1500    /* a loop that has not turned for
                                            this long cannot run (the tick
                                            turns an idle one each second) */
+#define SP_ACCEPT_QUEUED_MS     5       /* a connection waits this long
+                                           for a worker that may be
+                                           stopped: look */
 #define SP_ACCEPT_YIELD_MIN_MS  1       /* a yielding worker looks again */
 #define SP_ACCEPT_YIELD_MAX_MS  100     /* after a quarter of the time it
                                            has been yielding, within these */
