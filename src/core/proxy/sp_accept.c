@@ -73,8 +73,6 @@ sp_accept_start(struct sp_worker *worker)
     return 0;
 }
 
-/* Whether the worker should leave the shared listeners to the others now
- * (the balance, sp_accept.h). */
 /* A connection waits in a shared listener (we are yielding: someone else
  * should have been woken for it). */
 static bool
@@ -118,6 +116,8 @@ sp_accept_stopped(int64_t pid)
            && (paren[2] == 'T' || paren[2] == 't');
 }
 
+/* Whether the worker should leave the shared listeners to the others now
+ * (the balance, sp_accept.h). */
 static bool
 sp_accept_should_yield(const struct sp_worker *worker)
 {
