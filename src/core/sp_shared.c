@@ -57,7 +57,6 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     shared->header->nservers = nservers;
     shared->header->nslots = nslots;
     shared->header->slot_size = slot_size;
-    atomic_init(&shared->header->accept_lock, 0);
     shared->pool_clients = (atomic_llong *)((char *)base
                            + sp_shared_round(sizeof(struct sp_shared_header)));
     for (uint32_t i = 0; i < conf->npools; i++) {
@@ -146,6 +145,7 @@ sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
         sp_shared_pool_hot(shared, slot, i)->n = 0;     /* no longer current */
     }
     proc->pid = 0;
+    proc->accepting = 0;
     proc->curr_connections = 0;
     proc->clients = 0;
     proc->buffers_in_use = 0;

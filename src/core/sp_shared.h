@@ -1,11 +1,13 @@
 /*
- * sp_shared.h — the memory one generation of processes shares: the accept
- * lock, each pool's live client count, and one stats slot per worker.
+ * sp_shared.h — the memory one generation of processes shares: each pool's
+ * live client count, and one stats slot per worker (its counters, and what
+ * the others need to balance accepts: clients, accepting, and its
+ * heartbeat).
  *
- *   +-------------+----------------------+-------------------+--------+--
- *   | header      | pool_clients[npools] | heartbeat[nslots] | slot 0 | ..
- *   | accept_lock | (atomic, all workers)| (a line each)     |        |
- *   +-------------+----------------------+-------------------+--------+--
+ *   +--------+----------------------+-------------------+--------+--
+ *   | header | pool_clients[npools] | heartbeat[nslots] | slot 0 | ..
+ *   |        | (atomic, all workers)| (a line each)     |        |
+ *   +--------+----------------------+-------------------+--------+--
  *   slot: struct sp_stats_slot (process counters), then the pools'
  *   struct sp_stats_pool [npools], then the servers' struct sp_stats_server
  *   [nservers], pool by pool in configuration order, then each pool's hot
@@ -57,10 +59,11 @@ struct sp_stats_slot {
     int64_t memory_used;        /* what the budget counts, at the tick */
     int64_t budget_pauses;      /* clients held back for the budget */
     int64_t server_waits;       /* clients held back for a full server */
+    /* the accept balance (sp_accept.h), not summed: */
+    int64_t accepting;          /* 1: watches the shared listeners */
 };
 
 struct sp_shared_header {
-    atomic_int          accept_lock;    /* 0 free, else the holder's pid */
     uint32_t            npools;
     uint32_t            nservers;
     uint32_t            nslots;

@@ -248,10 +248,6 @@ sp_master_reap(struct sp_master *master)
         bool respawn = current && !master->quitting && !master->terminating
                        && !master->winched;
         sp_master_close_channel(master, proc);
-        /* a lock holder that died cannot release the accept lock itself */
-        int holder = (int)pid;
-        atomic_compare_exchange_strong(&proc->gen->shared.header->accept_lock,
-                                       &holder, 0);
         /* its connections died with it: its gauges go, its counters stay */
         sp_shared_slot_vacate(&proc->gen->shared, proc->slot);
         if ((master->quitting || master->terminating)

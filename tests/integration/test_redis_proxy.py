@@ -607,13 +607,23 @@ class DescriptorLimitTest(sptest.HarnessTestCase):
         first.sendall(resp("PING"))         # its clients are still served
         self.assertEqual(first.recv(100), b"+PONG\r\n")
         self.assertTrue(proxy.proc.alive())
+        # past the descriptor limit a client is told, not left waiting:
+        # nginx's spare descriptor (sp_accept.h)
+        full = b"-ERR max number of clients reached\r\n"
+        last = crowd[-1]
+        last.settimeout(10)
+        self.assertEqual(last.recv(100), full)
         for c in crowd[:-1]:
             c.close()
-        last = crowd[-1]                    # waited in the backlog
-        last.settimeout(10)
-        last.sendall(resp("PING"))
-        self.assertEqual(last.recv(100), b"+PONG\r\n")
-        self.assertIn("pausing accepts", proxy.proc.log_text())
+
+        def served():                       # room again once they left
+            with socket.create_connection(("127.0.0.1", port),
+                                          timeout=5) as again:
+                again.sendall(resp("PING"))
+                return again.recv(100) == b"+PONG\r\n"
+        self.assertTrue(sptest.poll_until(served, "a client served again",
+                                          timeout=10))
+        self.assertIn("descriptor limit", proxy.proc.log_text())
 
 
 class TenThousandClientsTest(sptest.HarnessTestCase):

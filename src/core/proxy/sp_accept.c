@@ -1,10 +1,15 @@
 /*
- * sp_accept.c — arming listeners per accept mode, the accept lock, pauses
- * (see sp_accept.h).
+ * sp_accept.c — arming listeners per accept mode, the balance of a shared
+ * listener, the spare descriptor for EMFILE, pauses (see sp_accept.h).
  */
 #include "sp_accept.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sp_client.h"
@@ -12,18 +17,16 @@
 #include "sp_shared.h"
 #include "sp_worker.h"
 
-#define SP_ACCEPT_RETRY_MS  100     /* after EMFILE / ENFILE */
+#define SP_ACCEPT_RETRY_MS  100     /* after EMFILE with no spare, ENFILE */
 #define SP_ACCEPT_DRAIN_MAX 4096    /* retiring: queued connections taken */
 
 static uint32_t
-sp_accept_interest(const struct sp_worker *worker, const struct sp_pool *pool)
+sp_accept_interest(const struct sp_pool *pool)
 {
     uint32_t interest = SP_EV_READ | SP_EV_LEVEL;
 
-    if (worker->accept_lock) {
-        interest |= SP_EV_FIRST;
-    } else if (pool->listen_shared) {
-        interest |= SP_EV_EXCLUSIVE;
+    if (pool->listen_shared) {
+        interest |= SP_EV_EXCLUSIVE;    /* one worker woken, not all */
     }
     return interest;
 }
@@ -36,9 +39,8 @@ sp_accept_arm(struct sp_worker *worker, struct sp_pool *pool)
     if (listener == NULL || pool->listen_armed || listener->timer.armed) {
         return;
     }
-    if (sp_event_add(worker->loop, listener->fd,
-                     sp_accept_interest(worker, pool), sp_worker_on_event,
-                     listener) != 0) {
+    if (sp_event_add(worker->loop, listener->fd, sp_accept_interest(pool),
+                     sp_worker_on_event, listener) != 0) {
         sp_log_error(worker->log, errno, "pool '%s': cannot watch the "
                      "listener", pool->conf->name);
         return;
@@ -56,13 +58,17 @@ sp_accept_disarm(struct sp_worker *worker, struct sp_pool *pool)
     pool->listen_armed = false;
 }
 
+/* The loop turns: the heartbeat the master's watchdog reads too. */
+static void
+sp_accept_turned(struct sp_worker *worker, uint64_t now)
+{
+    atomic_store_explicit(worker->heartbeat, (long long)now,
+                          memory_order_relaxed);
+}
+
 int
 sp_accept_start(struct sp_worker *worker)
 {
-    if (worker->accept_lock) {
-        sp_event_set_first_pass_hook(worker->loop, sp_accept_unlock, worker);
-        return 0;       /* armed by sp_accept_cycle when the lock is ours */
-    }
     for (uint32_t i = 0; i < worker->npools; i++) {
         worker->has_shared |= worker->pools[i].listen_shared;
         sp_accept_arm(worker, &worker->pools[i]);
@@ -70,114 +76,216 @@ sp_accept_start(struct sp_worker *worker)
             return -1;
         }
     }
+    worker->slot->accepting = worker->has_shared;
+    sp_accept_turned(worker, sp_event_now_ms(worker->loop));
     return 0;
 }
 
-/* Not too far ahead of the least loaded other worker (lock mode). */
+/* A connection waits in a shared listener (we are yielding: someone else
+ * should have been woken for it). */
 static bool
-sp_accept_fair(const struct sp_worker *worker)
+sp_accept_queued(const struct sp_worker *worker)
 {
-    const struct sp_shared_header *h = worker->shared->header;
-    int64_t least = -1, slack;
-
-    for (uint32_t i = 0; i < h->nslots; i++) {
-        const struct sp_stats_slot *slot = sp_shared_slot(worker->shared, i);
-        if (i != worker->index && slot->pid != 0
-            && (least < 0 || slot->clients < least)) {
-            least = slot->clients;
+    for (uint32_t i = 0; i < worker->npools; i++) {
+        const struct sp_pool *pool = &worker->pools[i];
+        struct pollfd pfd;
+        if (!pool->listen_shared || pool->listener == NULL) {
+            continue;
+        }
+        pfd = (struct pollfd){ .fd = pool->listener->fd, .events = POLLIN };
+        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
+            return true;
         }
     }
-    if (least < 0) {
-        return true;            /* alone */
-    }
-    slack = least / 8 > SP_ACCEPT_SLACK ? least / 8 : SP_ACCEPT_SLACK;
-    return (int64_t)worker->nclients < least + slack;
+    return false;
 }
 
-bool
-sp_accept_has_room(const struct sp_worker *worker, const struct sp_pool *pool)
+/* The process is stopped (SIGSTOP, a debugger): /proc/PID/stat says T/t. */
+static bool
+sp_accept_stopped(int64_t pid)
 {
-    if (worker->accept_threshold != 0
-        && worker->nclients >= worker->accept_threshold) {
+    char path[64], buf[512], *paren;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         return false;
     }
-    return !(worker->accept_lock || pool->listen_shared)
-           || sp_accept_fair(worker);
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    paren = strrchr(buf, ')');      /* "pid (comm) S ...": comm may hold ')' */
+    return paren != NULL && paren[1] == ' '
+           && (paren[2] == 'T' || paren[2] == 't');
 }
 
+/* Whether the worker should leave the shared listeners to the others now
+ * (the balance, sp_accept.h). */
 static bool
-sp_accept_trylock(struct sp_worker *worker)
+sp_accept_should_yield(const struct sp_worker *worker)
 {
-    atomic_int *lock = &worker->shared->header->accept_lock;
-    int expected = 0;
+    const struct sp_shared_header *h = worker->shared->header;
+    int64_t now = (int64_t)sp_event_now_ms(worker->loop);
+    int64_t mine = worker->nclients, least = -1, slack;
+    int64_t threshold = worker->accept_threshold;
+    bool other_below = false, other_accepting = false, queued = false;
 
-    return atomic_compare_exchange_strong(lock, &expected, (int)worker->pid);
+    /* a waiting connection wakes a live worker at once: if it waits and
+     * one has not turned for SP_ACCEPT_QUEUED_MS, is it stopped? */
+    if (worker->yielding) {
+        queued = sp_accept_queued(worker);
+    }
+    for (uint32_t i = 0; i < h->nslots; i++) {
+        const struct sp_stats_slot *slot = sp_shared_slot(worker->shared, i);
+        int64_t turned = (int64_t)atomic_load_explicit(
+            sp_shared_heartbeat(worker->shared, i), memory_order_relaxed);
+        if (i == worker->index || slot->pid == 0
+            || now - turned > SP_ACCEPT_STALE_MS
+            || (queued && now - turned > SP_ACCEPT_QUEUED_MS
+                && sp_accept_stopped(slot->pid))) {
+            continue;                   /* none, or one that cannot run */
+        }
+        if (least < 0 || slot->clients < least) {
+            least = slot->clients;
+        }
+        other_below |= threshold != 0 && slot->clients < threshold;
+        other_accepting |= slot->accepting != 0;
+    }
+    if (least < 0 || !other_accepting) {
+        return false;                   /* nobody else would take them */
+    }
+    if (threshold != 0 && mine >= threshold && other_below) {
+        return true;                    /* past ours, another is under its */
+    }
+    slack = least / 16 > SP_ACCEPT_SLACK ? least / 16 : SP_ACCEPT_SLACK;
+    return mine >= least + slack;
+}
+
+/*
+ * Leave pool's shared listener to the others: out of the epoll set first,
+ * so new connections wake another worker, then take what is queued already
+ * (it woke us, or would have: the kernel wakes no one else for it). If the
+ * queue cannot be emptied in one batch, stay.
+ */
+static void
+sp_accept_yield(struct sp_worker *worker, struct sp_pool *pool)
+{
+    if (!pool->listen_armed) {
+        return;
+    }
+    sp_accept_disarm(worker, pool);
+    if (!sp_client_accept(pool->listener) && pool->listener != NULL
+        && !pool->listener->timer.armed) {
+        sp_accept_arm(worker, pool);
+    }
 }
 
 int
 sp_accept_cycle(struct sp_worker *worker)
 {
-    bool take, fair;
-    int wait_ms = -1;
+    uint64_t now = sp_event_now_ms(worker->loop), wait;
+    bool yield, accepting = true;
 
-    if (worker->draining || !(worker->accept_lock || worker->has_shared)) {
+    sp_accept_turned(worker, now);
+    if (worker->draining || !worker->has_shared) {
         return -1;
     }
-    fair = (worker->accept_threshold == 0
-            || worker->nclients < worker->accept_threshold)
-           && sp_accept_fair(worker);
-    if (worker->accept_lock) {
-        take = fair && sp_accept_trylock(worker);
-        worker->lock_held = take;
-        for (uint32_t i = 0; i < worker->npools; i++) {
-            if (take) {
-                sp_accept_arm(worker, &worker->pools[i]);
-            } else {
-                sp_accept_disarm(worker, &worker->pools[i]);
-            }
-        }
-        /* without the lock, look again soon: the holder may fill up */
-        return take ? -1 : SP_ACCEPT_LOCK_DELAY_MS;
-    }
-    /* reuseport mode: a shared (Unix) listener is armed only while this
-     * worker is not ahead of the others; look again soon when it is not */
+    yield = sp_accept_should_yield(worker);
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
         if (!pool->listen_shared) {
             continue;
         }
-        if (fair) {
-            sp_accept_arm(worker, pool);
+        if (yield) {
+            sp_accept_yield(worker, pool);
         } else {
-            sp_accept_disarm(worker, pool);
-            wait_ms = SP_ACCEPT_LOCK_DELAY_MS;
+            sp_accept_arm(worker, pool);
         }
+        accepting &= pool->listen_armed;
     }
-    return wait_ms;
+    if (yield && !worker->yielding) {
+        worker->yield_since_ms = now;
+    }
+    worker->yielding = yield;
+    worker->slot->accepting = accepting;
+    if (!yield) {
+        return -1;
+    }
+    /* look again soon (a storm moves fast), then less often the longer it
+     * lasts: whoever we left them to may fill up, stop, or yield at the
+     * same moment as we did */
+    wait = (now - worker->yield_since_ms) / 4;
+    return (int)(wait < SP_ACCEPT_YIELD_MIN_MS ? SP_ACCEPT_YIELD_MIN_MS
+                 : wait > SP_ACCEPT_YIELD_MAX_MS ? SP_ACCEPT_YIELD_MAX_MS
+                 : wait);
 }
 
-void
-sp_accept_unlock(void *data)
+/*
+ * The descriptor limit: give the spare up, take one client, tell it, close
+ * it, take the spare back (nginx/HAProxy). 0: a client was answered; 1: the
+ * queue is empty (accept4 says EMFILE before it looks); -1: no spare.
+ */
+int
+sp_accept_refuse_spare(struct sp_conn *listener)
 {
-    struct sp_worker *worker = data;
-    atomic_int *lock = &worker->shared->header->accept_lock;
-    int expected = (int)worker->pid;
+    struct sp_worker *worker = listener->worker;
+    struct sp_pool *pool = listener->pool;
+    const char *full = pool->conf->redis
+                       ? "-ERR max number of clients reached\r\n"
+                       : "SERVER_ERROR max number of clients reached\r\n";
+    char sink[512];
+    int fd, err;
 
-    if (worker->lock_held) {
-        atomic_compare_exchange_strong(lock, &expected, 0);
-        worker->lock_held = false;
+    if (worker->spare_fd < 0) {
+        worker->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        return -1;
     }
+    close(worker->spare_fd);
+    worker->spare_fd = -1;
+    fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    err = errno;
+    if (fd >= 0) {
+        /* what it sent already is read, so the close is a FIN, not a reset
+         * that could destroy the reply in the client's kernel */
+        while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
+        }
+        if (write(fd, full, strlen(full)) < 0) {
+            /* nothing to do: it goes anyway */
+        }
+        shutdown(fd, SHUT_WR);
+        close(fd);
+        pool->stats->client_err++;
+        if (sp_event_now_ms(worker->loop) - worker->refused_log_ms >= 1000
+            || worker->refused_log_ms == 0) {
+            worker->refused_log_ms = sp_event_now_ms(worker->loop);
+            sp_log_warn(worker->log, EMFILE, "pool '%s': descriptor limit "
+                        "reached: new clients are told \"max number of "
+                        "clients reached\" (logged once a second at most)",
+                        pool->conf->name);
+        }
+    }
+    worker->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        return 0;
+    }
+    return err == EAGAIN || err == EWOULDBLOCK ? 1 : -1;
 }
 
 static void
 sp_accept_resume(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_conn *listener = timer->data;
+    struct sp_worker *worker = listener->worker;
 
     (void)loop;
-    if (!listener->worker->draining
-        && (!listener->worker->accept_lock || listener->worker->lock_held)) {
-        sp_accept_arm(listener->worker, listener->pool);
+    if (!worker->draining
+        && !(worker->yielding && listener->pool->listen_shared)) {
+        sp_accept_arm(worker, listener->pool);
     }
 }
 
@@ -190,6 +298,9 @@ sp_accept_pause(struct sp_conn *listener, int err)
                  "accepts for %d ms", listener->pool->conf->name,
                  SP_ACCEPT_RETRY_MS);
     sp_accept_disarm(worker, listener->pool);
+    if (listener->pool->listen_shared) {
+        worker->slot->accepting = 0;
+    }
     sp_timer_add(worker->loop, &listener->timer, SP_ACCEPT_RETRY_MS,
                  sp_accept_resume, listener);
 }
@@ -222,7 +333,7 @@ sp_accept_drain_queue(struct sp_worker *worker, struct sp_pool *pool)
 void
 sp_accept_stop(struct sp_worker *worker)
 {
-    sp_accept_unlock(worker);
+    worker->slot->accepting = 0;
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
         if (pool->listener != NULL && worker->handoff) {

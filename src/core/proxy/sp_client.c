@@ -180,28 +180,42 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
     return conn;
 }
 
-void
+bool
 sp_client_accept(struct sp_conn *listener)
 {
     struct sp_pool *pool = listener->pool;
     struct sp_worker *worker = listener->worker;
 
-    /* lock mode: past its threshold a worker leaves the rest to others */
-    while (sp_accept_has_room(worker, pool)) {
+    /* until EAGAIN, a batch per wake-up at most: a woken worker takes what
+     * woke it (the kernel woke no other), the balance disarms between
+     * wake-ups (sp_accept.h) */
+    for (uint32_t n = 0; n < SP_ACCEPT_BATCH; n++) {
         int fd = accept4(listener->fd, NULL, NULL,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED) {
                 continue;
             }
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
-                || errno == ENOMEM) {
-                sp_accept_pause(listener, errno);
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                sp_log_error(worker->log, errno, "pool '%s': accept4() "
+            if (err == EMFILE) {
+                int refused = sp_accept_refuse_spare(listener);
+                if (refused == 0) {
+                    continue;   /* answered "max number of clients" */
+                }
+                if (refused == 1) {
+                    return true;    /* nothing queued */
+                }
+            }
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS
+                || err == ENOMEM) {
+                sp_accept_pause(listener, err);
+            } else if (err == EAGAIN || err == EWOULDBLOCK) {
+                return true;
+            } else {
+                sp_log_error(worker->log, err, "pool '%s': accept4() "
                              "failed", pool->conf->name);
             }
-            return;
+            return false;
         }
         if (!sp_client_admit(pool)) {
             sp_client_refuse(pool, fd);
@@ -213,6 +227,7 @@ sp_client_accept(struct sp_conn *listener)
             pool->stats->client_err++;
         }
     }
+    return false;
 }
 
 /* Orphan the client's requests and take it off its pool's accounts. */

@@ -12,8 +12,9 @@
 #include "sp_flow.h"
 #include "sp_msg.h"
 
-/* Accept every pending connection on a pool's listener. */
-void sp_client_accept(struct sp_conn *listener);
+/* Accept from listener until EAGAIN, SP_ACCEPT_BATCH at most. True if the
+ * queue was seen empty (EAGAIN). */
+bool sp_client_accept(struct sp_conn *listener);
 
 /*
  * Serve fd (connected, non-blocking) as a client of pool, counted in the

@@ -433,7 +433,7 @@ sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
     (void)fd;
     switch (conn->kind) {
     case SP_CONN_LISTENER:
-        sp_client_accept(conn);
+        (void)sp_client_accept(conn);
         break;
     case SP_CONN_CLIENT:
         sp_client_on_event(conn, ready);
@@ -727,7 +727,6 @@ sp_worker_destroy(struct sp_worker *worker)
     while (!TAILQ_EMPTY(&worker->lingering)) {
         sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
     }
-    sp_accept_unlock(worker);
     for (uint32_t i = 0; i < worker->npools; i++) {
         sp_pool_deinit(&worker->pools[i]);
     }

@@ -55,7 +55,7 @@ struct sp_worker_options {
     const bool        *listen_shared;   /* per pool: every worker has it */
     int                stats_fd;        /* -1: no stats port */
     int                channel_fd;      /* -1: no master */
-    struct sp_shared  *shared;          /* counters, accept lock */
+    struct sp_shared  *shared;          /* counters, accept balance */
     bool               accept_lock;     /* accept_mode: lock */
     uint32_t           accept_threshold;/* clients; 0: no limit */
     struct sp_signals *signals;         /* this process's received signals */
@@ -83,7 +83,8 @@ struct sp_worker {
     uint32_t                nclients;       /* over all pools */
     struct sp_conn         *stats_listener;
     struct sp_conn         *channel;        /* to the master; NULL: none */
-    int                     spare_fd;       /* kept for stats under EMFILE */
+    int                     spare_fd;       /* given up at EMFILE to refuse
+                                               a client (sp_accept.h) */
     struct sp_oneshot_list  oneshots;       /* stats answers going out */
 
     struct sp_conn_list     flush_servers;
@@ -110,7 +111,10 @@ struct sp_worker {
 
     bool                    accept_lock;    /* accept_mode: lock */
     bool                    has_shared;     /* a listener every worker has */
-    bool                    lock_held;
+    bool                    yielding;       /* shared listeners left to
+                                               the others (sp_accept.h) */
+    uint64_t                yield_since_ms; /* loop clock: yielding since */
+    uint64_t                refused_log_ms; /* EMFILE refusal last logged */
     uint32_t                accept_threshold;
 
     bool                    draining;       /* QUIT: finish, then exit */
