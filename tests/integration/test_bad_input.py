@@ -369,6 +369,21 @@ class WideFanoutTest(sptest.HarnessTestCase):
                 "w", cls.port, [(r.port, 1, None) for r in cls.servers]))
 
     def test_wide_mget_is_linear_and_yields(self):
+        # a loaded machine (two test files at a time, sanitizers) can stall
+        # the PING client itself: one more round of three before judging;
+        # without the steps every round stalls 25-45%
+        for attempt in (1, 2):
+            direct, via, stall = self.wide_mget_rounds()
+            if stall < 0.15 or attempt == 2:
+                break
+            print(f"\n  slowest PING {stall:.0%} of the MGET: once more")
+        self.assertLess(via, 6 * direct + 0.5)
+        self.assertLess(stall, 0.15)
+
+    def wide_mget_rounds(self):
+        """Three MGETs of N keys, direct and through the proxy with another
+        client PINGing the same worker: the medians of the direct time, the
+        proxy's time and the slowest PING's share of the proxy's time."""
         n = self.N
         payload = mget_payload(n)
         want = len(b"*%d\r\n" % n) + 5 * n          # every key missing: $-1
@@ -384,20 +399,16 @@ class WideFanoutTest(sptest.HarnessTestCase):
             print(f"\nMGET {n}: direct {direct:.3f} s, proxy {via:.3f} s; "
                   f"another client's slowest PING {worst * 1000:.1f} ms "
                   f"({count} PINGs)")
-        direct = sorted(r[0] for r in runs)[1]
-        via = sorted(r[1] for r in runs)[1]
-        stall = sorted(r[2] / r[1] for r in runs)[1]
         # the target is 2x and a PING under 100 ms on a quiet release build
-        # (measured: 1.3-1.5x, slowest PING 3-7 ms); the bounds leave room
-        # for sanitizer builds and shared CI machines, and are still far
-        # below the quadratic 15x
-        self.assertLess(via, 6 * direct + 0.5)
-        # without the steps the worker stopped for the whole split and
-        # merge: the slowest PING took 25-45% of the MGET's time (release
-        # 46-88 ms of 0.19 s); with them a PING waits for one step or one
-        # read turn, 2-6% of it. Medians of three, so one scheduler hiccup
-        # on a loaded machine does not decide.
-        self.assertLess(stall, 0.15)
+        # (measured: 1.3-1.5x, slowest PING 3-7 ms); the caller's bounds
+        # leave room for sanitizer builds and shared CI machines, and are
+        # still far below the quadratic 15x. Without the steps the worker
+        # stopped for the whole split and merge: the slowest PING took
+        # 25-45% of the MGET's time (release 46-88 ms of 0.19 s); with them
+        # a PING waits for one step or one read turn, 2-6% of it. Medians of
+        # three, so one scheduler hiccup does not decide.
+        return (sorted(r[0] for r in runs)[1], sorted(r[1] for r in runs)[1],
+                sorted(r[2] / r[1] for r in runs)[1])
 
     def test_wide_mget_matches_one_server(self):
         """A wide MSET and MGET (split in steps) through the proxy answer
