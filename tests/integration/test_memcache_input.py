@@ -27,7 +27,9 @@ def pool_yaml(port, servers, **keys):
              f"  listen: 127.0.0.1:{port}"]
     lines += [f"  {k}: {v}" for k, v in keys.items()]
     lines.append("  servers:")
-    lines += [f"   - 127.0.0.1:{p}:1" for p in servers]
+    # named: ketama places by the name, not by the ports the test drew, so
+    # which server holds a key is the same in every run
+    lines += [f"   - 127.0.0.1:{p}:1 m{i}" for i, p in enumerate(servers)]
     return "\n".join(lines) + "\n"
 
 
