@@ -27,7 +27,7 @@ import time
 import redis
 
 import sptest
-from test_redis_proxy import pool_yaml, resp
+from test_redis_proxy import pool_yaml, resp, start_beside_direct
 
 
 def exchange(port, payload, until, timeout=10):
@@ -128,13 +128,8 @@ class InlineTest(sptest.HarnessTestCase):
 
     @classmethod
     def setUpHarness(cls):
-        h = cls.harness
-        cls.servers = [h.start_redis() for _ in range(3)]
-        cls.direct = h.start_redis()
-        cls.port = sptest.free_port()
         # no timeout: a request a server never answers would hang for ever
-        cls.proxy = h.start_shardproxy(pool_yaml(
-            "i", cls.port, [(r.port, 1, f"s{i}") for i, r in enumerate(cls.servers)]))
+        start_beside_direct(cls, "i", 3)
 
     def client(self):
         c = redis.Redis(port=self.port, socket_timeout=5)
@@ -312,14 +307,8 @@ class DeepReplyTest(sptest.HarnessTestCase):
 
     @classmethod
     def setUpHarness(cls):
-        h = cls.harness
-        cls.servers = [h.start_redis() for _ in range(2)]
-        cls.direct = h.start_redis()
-        cls.port = sptest.free_port()
-        cls.proxy = h.start_shardproxy(pool_yaml(
-            "d", cls.port, [(r.port, 1, f"s{i}") for i, r in enumerate(cls.servers)],
-            auto_eject_hosts="true", server_failure_limit=2,
-            server_retry_timeout=30000))
+        start_beside_direct(cls, "d", 2, auto_eject_hosts="true",
+                            server_failure_limit=2, server_retry_timeout=30000)
 
     def test_deep_eval_reply_passes_and_ejects_nobody(self):
         c = redis.Redis(port=self.port, socket_timeout=10)
@@ -359,14 +348,9 @@ class WideFanoutTest(sptest.HarnessTestCase):
 
     @classmethod
     def setUpHarness(cls):
-        h = cls.harness
-        cls.servers = [h.start_redis() for _ in range(2)]
-        cls.direct = h.start_redis()
-        cls.port = sptest.free_port()
         # one worker: the PINGs share it with the MGET
-        cls.proxy = h.start_shardproxy(
-            "global:\n  worker_processes: 1\n" + pool_yaml(
-                "w", cls.port, [(r.port, 1, None) for r in cls.servers]))
+        start_beside_direct(cls, "w", 2, named=False,
+                            head="global:\n  worker_processes: 1\n")
 
     def test_wide_mget_is_linear_and_yields(self):
         # a loaded machine (two test files at a time, sanitizers) can stall

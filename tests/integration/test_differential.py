@@ -19,7 +19,7 @@ import socket
 import time
 
 import sptest
-from test_redis_proxy import pool_yaml
+from test_redis_proxy import start_beside_direct
 
 CONNECTIONS = 4
 BATCHES = 60           # per connection
@@ -209,13 +209,7 @@ class DifferentialTest(sptest.HarnessTestCase):
 
     @classmethod
     def setUpHarness(cls):
-        h = cls.harness
-        cls.servers = [h.start_redis() for _ in range(3)]
-        cls.direct = h.start_redis()
-        cls.port = sptest.free_port()
-        cls.proxy = h.start_shardproxy(pool_yaml(
-            "x", cls.port, [(r.port, 1, None) for r in cls.servers],
-            hash_tag='"{}"'))
+        start_beside_direct(cls, "x", 3, named=False, hash_tag='"{}"')
 
     def test_same_replies_byte_for_byte(self):
         rng = random.Random(0x24)

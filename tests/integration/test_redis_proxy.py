@@ -39,6 +39,22 @@ def start_one_backend(test_cls, name, **keys):
         name, test_cls.port, [(test_cls.backend.port, 1, None)], **keys))
 
 
+def start_beside_direct(test_cls, name, nservers, named=True, head="",
+                        **keys):
+    """For a test class's setUpHarness: `nservers` redis-servers behind pool
+    `name` of a new proxy (named s0, s1, ... when `named`; `head` goes
+    before the pool, e.g. a global: section), and one more redis-server to
+    compare with, straight: sets its servers, direct, port and proxy."""
+    h = test_cls.harness
+    test_cls.servers = [h.start_redis() for _ in range(nservers)]
+    test_cls.direct = h.start_redis()
+    test_cls.port = sptest.free_port()
+    test_cls.proxy = h.start_shardproxy(head + pool_yaml(
+        name, test_cls.port,
+        [(r.port, 1, f"s{i}" if named else None)
+         for i, r in enumerate(test_cls.servers)], **keys))
+
+
 def raw_exchange(port, payload, expect_replies, timeout=5.0, chunk=None):
     """Send payload (optionally in chunks of `chunk` bytes), read until
     `expect_replies` complete RESP replies arrived (counted by a tiny RESP
