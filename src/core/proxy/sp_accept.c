@@ -235,9 +235,7 @@ sp_accept_refuse_spare(struct sp_conn *listener)
 {
     struct sp_worker *worker = listener->worker;
     struct sp_pool *pool = listener->pool;
-    const char *full = pool->conf->redis
-                       ? "-ERR max number of clients reached\r\n"
-                       : "SERVER_ERROR max number of clients reached\r\n";
+    const char *full = sp_client_full_reply(pool);
     char sink[512];
     int fd, err;
 

@@ -49,12 +49,6 @@ sp_linger_done(struct sp_event_loop *loop, struct sp_timer *timer)
 }
 
 /*
- * A refused client gets its error, then a lingering close (nginx style):
- * our side is shut for writing and what the client already sent is read
- * and dropped until it closes or SP_LINGER_MS pass, so the close does not
- * reset the connection and destroy the error before the client reads it.
- */
-/*
  * client_timeout: a client that has gone that long without sending a whole
  * request, and waits for nothing, is closed -- an idle one, or one that
  * trickles a request byte by byte. One timer per client, checked when it
@@ -80,13 +74,23 @@ sp_client_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     sp_client_close(conn);
 }
 
+const char *
+sp_client_full_reply(const struct sp_pool *pool)
+{
+    return pool->conf->redis ? "-ERR max number of clients reached\r\n"
+                             : "SERVER_ERROR max number of clients reached\r\n";
+}
+
+/*
+ * A refused client gets its error, then a lingering close (nginx style):
+ * our side is shut for writing and what the client already sent is read
+ * and dropped until it closes or SP_LINGER_MS pass, so the close does not
+ * reset the connection and destroy the error before the client reads it.
+ */
 static void
 sp_client_refuse(struct sp_pool *pool, int fd)
 {
-    static const char redis_full[] = "-ERR max number of clients reached\r\n";
-    static const char mc_full[] = "SERVER_ERROR max number of clients "
-                                  "reached\r\n";
-    const char *full = pool->conf->redis ? redis_full : mc_full;
+    const char *full = sp_client_full_reply(pool);
     struct sp_conn *conn;
 
     pool->stats->client_err++;

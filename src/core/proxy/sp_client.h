@@ -30,6 +30,10 @@ void sp_client_on_event(struct sp_conn *conn, uint32_t ready);
 /* Write the replies that are ready, in order. */
 void sp_client_flush(struct sp_conn *conn);
 
+/* The reply of a pool that takes no more clients (client_connections, the
+ * descriptor limit), in its protocol. */
+const char *sp_client_full_reply(const struct sp_pool *pool);
+
 /* Read a client that flow control held back (sp_flow.h), from the flush.
  * -1: it was closed (and is freed). */
 int sp_client_resume(struct sp_conn *conn);
