@@ -33,13 +33,15 @@ class StormTest(sptest.HarnessTestCase):
         sptest.raise_fd_limit(16384)
         cls.backends = [cls.harness.start_redis() for _ in range(2)]
 
-    def start(self, **global_keys):
+    def start(self, pool_keys=(), **global_keys):
         port = sptest.free_port()
         global_keys.setdefault("worker_stats_listen",
                                self.harness.worker_stats_path())
         global_keys.setdefault("max_openfiles", 16384)
-        proxy = self.harness.start_shardproxy(
-            conf(port, [b.port for b in self.backends], **global_keys))
+        text = conf(port, [b.port for b in self.backends], **global_keys)
+        text = text.replace("  redis: true\n", "  redis: true\n" + "".join(
+            f"  {key}\n" for key in pool_keys))
+        proxy = self.harness.start_shardproxy(text)
         return proxy, port
 
     def held(self, proxy):
@@ -115,7 +117,12 @@ class StormTest(sptest.HarnessTestCase):
         """At EMFILE the spare descriptor is given up to tell the client
         (nginx/HAProxy), in either mode; nobody waits silently."""
         for mode in ("lock", "reuseport"):
-            proxy, port = self.start(accept_mode=mode, max_openfiles=128)
+            # preconnect: the server connections hold their descriptors
+            # from the start, so the last descriptor goes to a client and
+            # its GET is not answered "-ERR Connection failed" (a worker
+            # that took it for a client could not reach its server)
+            proxy, port = self.start(pool_keys=("preconnect: true",),
+                                     accept_mode=mode, max_openfiles=128)
             storm = self.storm(port, 400, deadline=10.0)
             print(f"\n  {mode}, 128 descriptors a worker: {storm.summary()}")
             self.assertEqual(storm.silent(), [], "clients waiting silently")
