@@ -67,7 +67,18 @@ typedef enum sp_redis_local {
     SP_REDIS_LOCAL_QUIT,
     SP_REDIS_LOCAL_AUTH,
     SP_REDIS_LOCAL_COMMAND,
-    SP_REDIS_LOCAL_SELECT
+    SP_REDIS_LOCAL_SELECT,
+    SP_REDIS_LOCAL_HELLO,
+    SP_REDIS_LOCAL_CLIENT,
+    SP_REDIS_LOCAL_RESET,
+    SP_REDIS_LOCAL_TIME,
+    SP_REDIS_LOCAL_ROLE,
+    SP_REDIS_LOCAL_INFO,
+    SP_REDIS_LOCAL_MULTI,   /* transactions (sp_redis_txn.c) */
+    SP_REDIS_LOCAL_EXEC,
+    SP_REDIS_LOCAL_DISCARD,
+    SP_REDIS_LOCAL_WATCH,
+    SP_REDIS_LOCAL_UNWATCH
 } sp_redis_local_t;
 
 /*
@@ -259,10 +270,15 @@ sp_parse_status_t sp_redis_req_parse(struct sp_redis_req_parser *p,
 
 typedef enum sp_redis_reply_type {
     SP_REDIS_REPLY_STATUS,      /* +... */
-    SP_REDIS_REPLY_ERROR,       /* -... */
+    SP_REDIS_REPLY_ERROR,       /* -... (RESP3 also !N ...) */
     SP_REDIS_REPLY_INTEGER,     /* :N */
-    SP_REDIS_REPLY_BULK,        /* $N ... or $-1 (nil) */
-    SP_REDIS_REPLY_ARRAY        /* *N ... (nested to any depth) or *-1 */
+    SP_REDIS_REPLY_BULK,        /* $N ... or $-1 (nil); RESP3 =N verbatim */
+    SP_REDIS_REPLY_ARRAY,       /* *N ... (nested to any depth) or *-1 */
+    SP_REDIS_REPLY_NULL,        /* RESP3 _ */
+    SP_REDIS_REPLY_MAP,         /* RESP3 %N: N pairs, 2N elements */
+    SP_REDIS_REPLY_SET,         /* RESP3 ~N */
+    SP_REDIS_REPLY_PUSH,        /* RESP3 >N: out of band, not a reply */
+    SP_REDIS_REPLY_SCALAR       /* RESP3 # , ( (boolean, double, big number) */
 } sp_redis_reply_type_t;
 
 /*
@@ -281,7 +297,7 @@ typedef enum sp_redis_reply_type {
 struct sp_redis_reply_parser {
     /* results of the last SP_PARSE_DONE */
     sp_redis_reply_type_t type;
-    bool      nil;                  /* $-1 or *-1 */
+    bool      nil;                  /* $-1 or *-1, or RESP3's _ */
     int64_t   integer;              /* :N, and N of $N / *N at top level */
     uint64_t  start;
     uint64_t  end;
@@ -310,8 +326,9 @@ struct sp_redis_reply_parser {
 /*
  * Replies are bounded as requests are: bulks of at most SP_REDIS_MAX_BULK,
  * +/- lines of at most SP_REDIS_MAX_BULK bytes, arrays of at most
- * UINT32_MAX elements, a recorded element of at most UINT32_MAX bytes;
- * types beyond RESP2 are framing errors.
+ * UINT32_MAX elements, a recorded element of at most UINT32_MAX bytes.
+ * RESP3's types are parsed as well (a RESP3 client's server connections
+ * speak it); its attribute type '|' is a framing error.
  */
 void sp_redis_reply_init(struct sp_redis_reply_parser *p, uint64_t offset,
                          int64_t *stack, uint32_t stack_cap,

@@ -44,6 +44,11 @@
     { (name), (arity), 1, -1, (step), SP_REDIS_FANOUT,                        \
       SP_REDIS_MERGE_##merge, SP_REDIS_LOCAL_NONE, (write), false }
 
+/* Answered by the proxy, keys from argument 1 on (WATCH). */
+#define SP_LOCAL_KEYS(name, arity, local)                                    \
+    { (name), (arity), 1, -1, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,         \
+      SP_REDIS_LOCAL_##local, false, false }
+
 /* Answered by the proxy. */
 #define SP_LOCAL(name, arity, local)                                         \
     { (name), (arity), 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,          \
@@ -55,15 +60,18 @@ static const struct sp_redis_command sp_redis_commands[] = {
     SP_FORWARD("bitcount", -2, false),
     SP_FORWARD("bitfield", -2, true),
     SP_FORWARD("bitpos", -3, false),
+    SP_LOCAL("client", -2, CLIENT),
     SP_LOCAL("command", -1, COMMAND),
     SP_FORWARD("copy", -3, true),
     SP_FORWARD("decr", 2, true),
     SP_FORWARD("decrby", 3, true),
     SP_FANOUT("del", -2, 1, SUM, true),
+    SP_LOCAL("discard", 1, DISCARD),
     SP_FORWARD("dump", 2, false),
     SP_LOCAL("echo", 2, ECHO),
     SP_NUMKEYS("eval", -3, 3, true),
     SP_NUMKEYS("evalsha", -3, 3, true),
+    SP_LOCAL("exec", 1, EXEC),
     SP_FANOUT("exists", -2, 1, SUM, false),
     SP_FORWARD("expire", -3, true),
     SP_FORWARD("expireat", -3, true),
@@ -82,6 +90,7 @@ static const struct sp_redis_command sp_redis_commands[] = {
     SP_FORWARD("getrange", 4, false),
     SP_FORWARD("getset", 3, true),
     SP_FORWARD("hdel", -3, true),
+    SP_LOCAL("hello", -1, HELLO),
     SP_FORWARD("hexists", 3, false),
     SP_FORWARD("hget", 3, false),
     SP_FORWARD("hgetall", 2, false),
@@ -100,6 +109,7 @@ static const struct sp_redis_command sp_redis_commands[] = {
     SP_FORWARD("incr", 2, true),
     SP_FORWARD("incrby", 3, true),
     SP_FORWARD("incrbyfloat", 3, true),
+    SP_LOCAL("info", -1, INFO),
     SP_FORWARD("lindex", 3, false),
     SP_FORWARD("linsert", 5, true),
     SP_FORWARD("llen", 2, false),
@@ -115,6 +125,7 @@ static const struct sp_redis_command sp_redis_commands[] = {
     SP_FORWARD("ltrim", 4, true),
     SP_FANOUT("mget", -2, 1, ARRAY, false),
     SP_FANOUT("mset", -3, 2, OK, true),
+    SP_LOCAL("multi", 1, MULTI),
     SP_FORWARD("persist", 2, true),
     SP_FORWARD("pexpire", -3, true),
     SP_FORWARD("pexpireat", -3, true),
@@ -125,7 +136,9 @@ static const struct sp_redis_command sp_redis_commands[] = {
     SP_FORWARD("psetex", 4, true),
     SP_FORWARD("pttl", 2, false),
     SP_LOCAL("quit", -1, QUIT),
+    SP_LOCAL("reset", 1, RESET),
     SP_FORWARD("restore", -4, true),
+    SP_LOCAL("role", 1, ROLE),
     SP_FORWARD("rpop", -2, true),
     SP_FORWARD("rpoplpush", 3, true),
     SP_FORWARD("rpush", -3, true),
@@ -154,10 +167,13 @@ static const struct sp_redis_command sp_redis_commands[] = {
     SP_FORWARD("strlen", 2, false),
     SP_FORWARD("sunion", -2, false),
     SP_FORWARD("sunionstore", -3, true),
+    SP_LOCAL("time", 1, TIME),
     SP_FANOUT("touch", -2, 1, SUM, false),
     SP_FORWARD("ttl", 2, false),
     SP_FORWARD("type", 2, false),
     SP_FANOUT("unlink", -2, 1, SUM, true),
+    SP_LOCAL("unwatch", 1, UNWATCH),
+    SP_LOCAL_KEYS("watch", -2, WATCH),
     SP_FORWARD("zadd", -4, true),
     SP_FORWARD("zcard", 2, false),
     SP_FORWARD("zcount", 4, false),

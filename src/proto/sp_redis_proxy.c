@@ -29,6 +29,10 @@
 #include "sp_pool.h"
 #include "sp_proto.h"
 #include "sp_redis.h"
+#include "sp_redis_conncmd.h"
+#include "sp_redis_info.h"
+#include "sp_redis_session.h"
+#include "sp_redis_txn.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
@@ -190,16 +194,29 @@ sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
         client->closing = true;
         return sp_msg_reply_static(msg, "+OK\r\n");
     case SP_REDIS_LOCAL_AUTH:
-        if (conf->redis_auth == NULL) {
-            return sp_msg_reply_static(msg, "-ERR Client sent AUTH, but no "
-                                       "password is set\r\n");
-        }
-        if (sp_request_arg_equals(msg, p->start, &p->arg1, conf->redis_auth)) {
-            client->authenticated = true;
-            return sp_msg_reply_static(msg, "+OK\r\n");
-        }
-        client->authenticated = false;
-        return sp_msg_reply_static(msg, "-ERR invalid password\r\n");
+        return sp_redis_auth(client, msg);
+    case SP_REDIS_LOCAL_HELLO:
+        return sp_redis_hello(client, msg);
+    case SP_REDIS_LOCAL_CLIENT:
+        return sp_redis_client(client, msg);
+    case SP_REDIS_LOCAL_RESET:
+        return sp_redis_reset(client, msg);
+    case SP_REDIS_LOCAL_TIME:
+        return sp_redis_time(client, msg);
+    case SP_REDIS_LOCAL_ROLE:
+        return sp_redis_role(client, msg);
+    case SP_REDIS_LOCAL_INFO:
+        return sp_redis_info(client, msg);
+    case SP_REDIS_LOCAL_MULTI:
+        return sp_redis_txn_multi(client, msg);
+    case SP_REDIS_LOCAL_EXEC:
+        return sp_redis_txn_exec(client, msg);
+    case SP_REDIS_LOCAL_DISCARD:
+        return sp_redis_txn_discard(client, msg);
+    case SP_REDIS_LOCAL_WATCH:
+        return sp_redis_txn_watch(client, msg, p);
+    case SP_REDIS_LOCAL_UNWATCH:
+        return sp_redis_txn_unwatch(client, msg);
     case SP_REDIS_LOCAL_SELECT: {
         char db[16];
         snprintf(db, sizeof(db), "%d", conf->redis_db);
@@ -252,7 +269,17 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    sp_forward_to(pool, msg, sp_pool_route(pool, key, keylen));
+    struct sp_server *server = sp_pool_route(pool, key, keylen);
+    const struct sp_redis_session *s = sp_redis_session(client);
+
+    if (s != NULL && s->pinned != NULL && server != NULL
+        && server->index == (uint32_t)s->pinned_server) {
+        /* WATCHing: its commands for that server follow the WATCH on the
+         * connection that carries it */
+        sp_forward_on(s->pinned, msg);
+        return 0;
+    }
+    sp_forward_to(pool, msg, server);
     return 0;
 }
 
@@ -628,11 +655,16 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
 static bool
 sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
-    if (msg->error != NULL) {       /* it failed, or its split did */
+    if (sp_redis_txn_complete(worker, msg) || sp_redis_info_complete(worker, msg)) {
+        /* EXEC's reply is its server's; INFO's is made of every server's */
+    } else if (msg->error != NULL) {  /* it failed, or its split did */
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
         sp_msg_reply_static(msg, msg->error);
     } else if (msg->nfrags > 0 && !sp_redis_merge(worker, msg)) {
         return false;
+    }
+    if (msg->silent) {
+        sp_seglist_clear(&worker->mbufs, &msg->rsp);   /* CLIENT REPLY OFF */
     }
     msg->done = true;
     return true;
@@ -706,6 +738,52 @@ sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
 
 /* ---- entry ---------------------------------------------------------------------- */
 
+/* Commands a client may send before it authenticates (Redis's no-auth). */
+static bool
+sp_redis_no_auth(const struct sp_redis_command *cmd)
+{
+    return cmd->local == SP_REDIS_LOCAL_AUTH || cmd->local == SP_REDIS_LOCAL_QUIT
+           || cmd->local == SP_REDIS_LOCAL_HELLO
+           || cmd->local == SP_REDIS_LOCAL_RESET;
+}
+
+/* Commands that act inside MULTI instead of being queued. */
+static bool
+sp_redis_txn_control(const struct sp_redis_command *cmd)
+{
+    switch (cmd->local) {
+    case SP_REDIS_LOCAL_MULTI:
+    case SP_REDIS_LOCAL_EXEC:
+    case SP_REDIS_LOCAL_DISCARD:
+    case SP_REDIS_LOCAL_WATCH:
+    case SP_REDIS_LOCAL_QUIT:
+    case SP_REDIS_LOCAL_RESET:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* CLIENT REPLY OFF / SKIP: the reply is made (in order) but not written. */
+static void
+sp_redis_reply_mode(struct sp_conn *client, struct sp_msg *msg)
+{
+    struct sp_redis_session *s = sp_redis_session(client);
+
+    if (s == NULL || s->reply_mode == SP_REPLY_ON) {
+        return;
+    }
+    if (!msg->silent) {
+        msg->silent = true;
+        if (s->reply_mode == SP_REPLY_SKIP) {
+            s->reply_mode = SP_REPLY_ON;
+        }
+    }
+    if (msg->done) {
+        sp_seglist_clear(&client->worker->mbufs, &msg->rsp);
+    }
+}
+
 static int
 sp_redis_request(struct sp_conn *client)
 {
@@ -734,13 +812,23 @@ sp_redis_request(struct sp_conn *client)
     if (p->command == NULL || p->command->kind == SP_REDIS_UNSUPPORTED) {
         rc = sp_reply_text(msg, "-ERR unknown command '%s'\r\n",
                            sp_redis_name(p, name, sizeof(name)));
+        sp_redis_txn_fail(client);
     } else if (!sp_redis_command_arity_ok(p->command, p->nargs)) {
         rc = sp_reply_text(msg, "-ERR wrong number of arguments for '%s' "
                            "command\r\n", p->command->name);
-    } else if (!client->authenticated
-               && p->command->local != SP_REDIS_LOCAL_AUTH
-               && p->command->local != SP_REDIS_LOCAL_QUIT) {
+        sp_redis_txn_fail(client);
+    } else if (!client->authenticated && !sp_redis_no_auth(p->command)) {
         rc = sp_msg_reply_static(msg, "-NOAUTH Authentication required.\r\n");
+    } else if (sp_redis_txn_open(client) && !sp_redis_txn_control(p->command)) {
+        if (p->command->kind == SP_REDIS_LOCAL
+            && p->command->local != SP_REDIS_LOCAL_PING
+            && p->command->local != SP_REDIS_LOCAL_ECHO) {
+            rc = sp_reply_text(msg, "-ERR '%s' inside MULTI is not supported "
+                               "by the proxy\r\n", p->command->name);
+            sp_redis_txn_fail(client);
+        } else {
+            rc = sp_redis_txn_queue(client, msg, p);
+        }
     } else if (p->command->kind == SP_REDIS_LOCAL) {
         rc = sp_redis_local(client, msg, p);
     } else if (p->command->kind == SP_REDIS_FANOUT) {
@@ -748,6 +836,7 @@ sp_redis_request(struct sp_conn *client)
     } else {
         rc = sp_redis_forward(client, msg, p);
     }
+    sp_redis_reply_mode(client, msg);
     sp_client_request_end(client, msg, line->end);
     return rc;
 }
@@ -807,10 +896,35 @@ static int
 sp_redis_server_init(struct sp_conn *server)
 {
     const struct sp_conf_pool *conf = server->pool->conf;
-    char cmd[600];
+    const char *user = conf->redis_auth_user;
+    char cmd[1200];
     int n;
 
-    if (conf->redis_auth != NULL) {
+    if (sp_sconn(server)->variant == 1) {
+        /* a RESP3 client's connection: HELLO 3, authenticated in one go */
+        if (conf->redis_auth != NULL) {
+            const char *u = user != NULL ? user : "default";
+            n = snprintf(cmd, sizeof(cmd), "*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"
+                         "$4\r\nAUTH\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+                         strlen(u), u, strlen(conf->redis_auth),
+                         conf->redis_auth);
+        } else {
+            n = snprintf(cmd, sizeof(cmd), "*2\r\n$5\r\nHELLO\r\n$1\r\n3"
+                         "\r\n");
+        }
+        if (n < 0 || (size_t)n >= sizeof(cmd)
+            || sp_server_internal(server, cmd, (uint32_t)n) != 0) {
+            return -1;
+        }
+    } else if (conf->redis_auth != NULL && user != NULL) {
+        n = snprintf(cmd, sizeof(cmd), "*3\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n"
+                     "$%zu\r\n%s\r\n", strlen(user), user,
+                     strlen(conf->redis_auth), conf->redis_auth);
+        if (n < 0 || (size_t)n >= sizeof(cmd)
+            || sp_server_internal(server, cmd, (uint32_t)n) != 0) {
+            return -1;
+        }
+    } else if (conf->redis_auth != NULL) {
         size_t len = strlen(conf->redis_auth);
         n = snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n",
                      len, conf->redis_auth);
@@ -875,15 +989,22 @@ sp_redis_reply(struct sp_conn *conn)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_redis_reply_parser *p = &((struct sp_redis_server *)
                                         sp_sconn_state(conn))->parser;
-    struct sp_msg *msg = sp_server_reply_take(conn, p->start, p->end);
+    struct sp_msg *msg;
 
     sc->rsp_fresh = true;
+    if (p->type == SP_REDIS_REPLY_PUSH) {
+        /* out of band (RESP3): no request's reply; nothing the proxy lets
+         * a client ask for sends one on a shared connection */
+        sp_conn_consume(conn, p->end);
+        return 0;
+    }
+    msg = sp_server_reply_take(conn, p->start, p->end);
     if (msg == NULL) {
         return -1;
     }
     if (msg->internal && p->type == SP_REDIS_REPLY_ERROR) {
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' refused "
-                     "redis_auth or redis_db", conn->pool->conf->name,
+                     "redis_auth, redis_db or HELLO 3", conn->pool->conf->name,
                      sc->server->conf->name);
     }
     if (msg->parent != NULL) {
@@ -994,4 +1115,6 @@ const struct sp_proto sp_proto_redis = {
     .complete = sp_redis_complete,
     .step = sp_redis_step,
     .error_reply = sp_redis_error_reply,
+    .client_free = sp_redis_session_free,
+    .pin_lost = sp_redis_session_pin_lost,
 };

@@ -1,6 +1,6 @@
 /*
- * sp_redis_reply.c — the resumable Redis (RESP2) reply parser (see
- * sp_redis.h).
+ * sp_redis_reply.c — the resumable Redis reply parser, RESP2 and RESP3
+ * (see sp_redis.h).
  *
  * It frames one reply at a time, fed chunk by chunk, so the proxy knows
  * where a server's reply ends and, for a top-level array, where each of its
@@ -15,6 +15,11 @@
  *                                           |        -> BULK_LF -> value ends
  *                                           +- *N -> push N -> TYPE
  *   value ends -> pop every array it completes -> TYPE, or DONE at depth 0
+ *
+ * RESP3's types take the same paths: null '_', boolean '#', double ',' and
+ * big number '(' are lines; blob error '!' and verbatim '=' are bulks; set
+ * '~' and push '>' are arrays, and a map '%' of N pairs is an array of 2N
+ * values. Attributes ('|') are refused: Redis 7 never sends them.
  */
 #include "sp_redis.h"
 
@@ -67,6 +72,39 @@ sp_reply_fail(struct sp_redis_reply_parser *p, const char *error)
     return SP_PARSE_ERROR;
 }
 
+/* The top-level type a type byte begins. */
+static sp_redis_reply_type_t
+sp_reply_type_of(uint8_t ch)
+{
+    switch (ch) {
+    case '+': return SP_REDIS_REPLY_STATUS;
+    case '-':
+    case '!': return SP_REDIS_REPLY_ERROR;
+    case ':': return SP_REDIS_REPLY_INTEGER;
+    case '$':
+    case '=': return SP_REDIS_REPLY_BULK;
+    case '*': return SP_REDIS_REPLY_ARRAY;
+    case '_': return SP_REDIS_REPLY_NULL;
+    case '%': return SP_REDIS_REPLY_MAP;
+    case '~': return SP_REDIS_REPLY_SET;
+    case '>': return SP_REDIS_REPLY_PUSH;
+    default:  return SP_REDIS_REPLY_SCALAR;     /* # , ( */
+    }
+}
+
+/* Blob types carry a length and that many bytes; aggregates a count. */
+static bool
+sp_reply_is_blob(char first)
+{
+    return first == '$' || first == '!' || first == '=';
+}
+
+static bool
+sp_reply_is_aggregate(char first)
+{
+    return first == '*' || first == '%' || first == '~' || first == '>';
+}
+
 /* A value begins with its type byte at stream offset `at`. */
 static sp_parse_status_t
 sp_reply_type(struct sp_redis_reply_parser *p, uint8_t ch, uint64_t at)
@@ -83,12 +121,21 @@ sp_reply_type(struct sp_redis_reply_parser *p, uint8_t ch, uint64_t at)
     switch (ch) {
     case '+':
     case '-':
+    case '_':
+    case '#':
+    case ',':
+    case '(':
         p->bulk_left = SP_REDIS_MAX_BULK;   /* the line's length budget */
         p->state = SP_REPLY_LINE;
         break;
     case ':':
     case '$':
     case '*':
+    case '!':
+    case '=':
+    case '%':
+    case '~':
+    case '>':
         p->number = 0;
         p->digits = 0;
         p->negative = false;
@@ -99,11 +146,8 @@ sp_reply_type(struct sp_redis_reply_parser *p, uint8_t ch, uint64_t at)
     }
     p->first = (char)ch;
     if (p->depth == 0) {
-        p->type = ch == '+' ? SP_REDIS_REPLY_STATUS
-                : ch == '-' ? SP_REDIS_REPLY_ERROR
-                : ch == ':' ? SP_REDIS_REPLY_INTEGER
-                : ch == '$' ? SP_REDIS_REPLY_BULK
-                : SP_REDIS_REPLY_ARRAY;
+        p->type = sp_reply_type_of(ch);
+        p->nil = ch == '_';
     }
     return SP_PARSE_AGAIN;
 }
@@ -113,7 +157,7 @@ static const char *
 sp_reply_number_error(const struct sp_redis_reply_parser *p)
 {
     return p->first == ':' ? "invalid integer"
-         : p->first == '$' ? "invalid bulk length"
+         : sp_reply_is_blob(p->first) ? "invalid bulk length"
          : "invalid multibulk length";
 }
 
@@ -125,9 +169,14 @@ sp_reply_number_limit(const struct sp_redis_reply_parser *p)
         return p->negative ? SP_INT64_MIN_MAGNITUDE : (uint64_t)INT64_MAX;
     }
     if (p->negative) {
-        return 1;                           /* only $-1 and *-1 */
+        /* only $-1 and *-1 (RESP2's nils) */
+        return p->first == '$' || p->first == '*' ? 1 : 0;
     }
-    return p->first == '$' ? (uint64_t)SP_REDIS_MAX_BULK : SP_REPLY_MAX_ARRAY;
+    if (sp_reply_is_blob(p->first)) {
+        return (uint64_t)SP_REDIS_MAX_BULK;
+    }
+    /* a map's count is of pairs */
+    return p->first == '%' ? SP_REPLY_MAX_ARRAY / 2 : SP_REPLY_MAX_ARRAY;
 }
 
 static sp_parse_status_t
@@ -211,13 +260,16 @@ sp_reply_num_done(struct sp_redis_reply_parser *p, uint64_t last)
         p->integer = n;
         p->nil = n < 0 && p->first != ':';
     }
-    if (p->first == '$' && n >= 0) {
+    if (sp_reply_is_blob(p->first) && n >= 0) {
         p->bulk_left = n;
         p->state = n > 0 ? SP_REPLY_BULK_DATA : SP_REPLY_BULK_CR;
         return SP_PARSE_AGAIN;
     }
-    if (p->first != '*' || n == -1 || n == 0) {
+    if (!sp_reply_is_aggregate(p->first) || n == -1 || n == 0) {
         return sp_reply_value_end(p, last);     /* :N, $-1, *-1, *0 */
+    }
+    if (p->first == '%') {
+        n *= 2;                                 /* key, value, ... */
     }
     if (p->depth >= SP_REDIS_REPLY_MAX_DEPTH) {
         return sp_reply_fail(p, "reply nested too deep");

@@ -297,7 +297,8 @@ class RedisProxyTest(sptest.HarnessTestCase):
         c = self.client(self.auth_port)
         with self.assertRaisesRegex(redis.AuthenticationError, "Authentication required"):
             c.get("a:1")
-        with self.assertRaisesRegex(redis.AuthenticationError, "invalid password"):
+        with self.assertRaisesRegex(redis.AuthenticationError,
+                                    "invalid username-password pair"):
             c.execute_command("AUTH", "wrong")
         self.assertTrue(c.execute_command("AUTH", "s3cret"))
         self.assertTrue(c.set("a:1", "v"))
@@ -307,7 +308,9 @@ class RedisProxyTest(sptest.HarnessTestCase):
         self.assertEqual(len(owners), 1)
         self.assertFalse(any(b.client(db=0).exists("a:1") for b in self.backends[:2]))
         data, closed = raw_exchange(self.port, resp("AUTH", "x") + resp("PING"), 2)
-        self.assertEqual(data, b"-ERR Client sent AUTH, but no password is set\r\n"
+        self.assertEqual(data, b"-ERR AUTH <password> called without any "
+                               b"password configured for the default user. "
+                               b"Are you sure your configuration is correct?\r\n"
                                b"+PONG\r\n")
         self.assertFalse(closed)
 

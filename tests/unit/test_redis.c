@@ -16,7 +16,7 @@
 #include "sp_redis.h"
 #include "sp_test_parse.h"
 
-#define RUN_MAX   16          /* messages one sample may hold */
+#define RUN_MAX   32          /* messages one sample may hold */
 
 /* ---- building samples ----------------------------------------------------- */
 
@@ -216,9 +216,9 @@ START_TEST(test_table_lookup_case_and_misses)
 {
     const struct sp_redis_command *get = sp_redis_command_lookup("get", 3);
     static const char *const absent[] = {
-        "", "ge", "gett", "keys", "scan", "multi", "exec", "watch",
-        "subscribe", "publish", "info", "config", "flushall", "blpop",
-        "brpop", "client", "monitor", "shutdown", "zzzz", "a",
+        "", "ge", "gett", "keys", "scan", "hellox", "execx", "watc",
+        "subscribe", "publish", "config", "flushall", "blpop",
+        "brpop", "monitor", "shutdown", "zzzz", "a",
     };
 
     ck_assert_ptr_nonnull(get);
@@ -283,7 +283,9 @@ START_TEST(test_table_rows_sane)
             break;
         case SP_REDIS_LOCAL:
             ck_assert_msg(c->local != SP_REDIS_LOCAL_NONE, "%s", c->name);
-            ck_assert_msg(c->first_key == 0, "%s", c->name);
+            /* only WATCH has keys: they choose its server */
+            ck_assert_msg(c->first_key == 0
+                          || c->local == SP_REDIS_LOCAL_WATCH, "%s", c->name);
             break;
         case SP_REDIS_UNSUPPORTED:
             ck_assert_msg(c->first_key == 0, "%s", c->name);
@@ -410,7 +412,7 @@ START_TEST(test_table_nutcracker_commands)
                       || c->kind == SP_REDIS_FANOUT, "%s", routed[i]);
     }
     /* the table holds nothing else but the local commands */
-    ck_assert_uint_eq(sp_redis_command_count(), NELEMS(routed) + 6);
+    ck_assert_uint_eq(sp_redis_command_count(), NELEMS(routed) + 17);
 }
 END_TEST
 
@@ -1267,6 +1269,18 @@ START_TEST(test_reply_simple)
         { "$4\r\n\r\n\r\n\r\n", SP_REDIS_REPLY_BULK, false, 4 },
         { "*-1\r\n", SP_REDIS_REPLY_ARRAY, true, -1 },
         { "*0\r\n", SP_REDIS_REPLY_ARRAY, false, 0 },
+        /* RESP3 (a HELLO 3 client's server connections) */
+        { "_\r\n", SP_REDIS_REPLY_NULL, true, 0 },
+        { "#t\r\n", SP_REDIS_REPLY_SCALAR, false, 0 },
+        { ",1.5e3\r\n", SP_REDIS_REPLY_SCALAR, false, 0 },
+        { ",-inf\r\n", SP_REDIS_REPLY_SCALAR, false, 0 },
+        { "(3492890328409238509324850943850943825024385\r\n",
+          SP_REDIS_REPLY_SCALAR, false, 0 },
+        { "!8\r\nERR x\r\ny\r\n", SP_REDIS_REPLY_ERROR, false, 8 },
+        { "=8\r\ntxt:abcd\r\n", SP_REDIS_REPLY_BULK, false, 8 },
+        { "%0\r\n", SP_REDIS_REPLY_MAP, false, 0 },
+        { "~0\r\n", SP_REDIS_REPLY_SET, false, 0 },
+        { ">0\r\n", SP_REDIS_REPLY_PUSH, false, 0 },
     };
     struct tbuf all = { 0 };
     struct reply_run run;
@@ -1376,6 +1390,29 @@ START_TEST(test_reply_nested_depth3)
 }
 END_TEST
 
+/* RESP3 aggregates: a map of N pairs is 2N values; sets and pushes are
+ * arrays; a null ends a value. */
+START_TEST(test_reply_resp3_nested)
+{
+    struct tbuf b = { 0 };
+    struct reply_run run;
+
+    /* {"a": [1, _], "b": {~ "x"}} */
+    tb_str(&b, "%2\r\n$1\r\na\r\n*2\r\n:1\r\n_\r\n"
+               "+b\r\n~1\r\n=5\r\ntxt:x\r\n");
+    verify_reply(&b, &run);
+    ck_assert_uint_eq(run.n, 1);
+    expect_reply(&run.out[0], SP_REDIS_REPLY_MAP, false, 2, 0, b.len);
+    ck_assert_uint_eq(run.out[0].nelements, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].offset, 4);
+    ck_assert_uint_eq(run.out[0].elements[0].len, 7);
+    ck_assert_uint_eq(run.out[0].elements[1].len, 11);
+    ck_assert_uint_eq(run.out[0].elements[3].len, b.len - 26);
+    sp_test_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
 START_TEST(test_reply_nested_depth10000)
 {
     enum { DEPTH = 10000 };
@@ -1469,8 +1506,9 @@ END_TEST
 START_TEST(test_reply_errors)
 {
     EXPECT_REPLY_ERROR("?x\r\n", "invalid reply type", 0);
-    EXPECT_REPLY_ERROR("%1\r\n", "invalid reply type", 0);
-    EXPECT_REPLY_ERROR("+OK\r\n_\r\n", "invalid reply type", 5);
+    EXPECT_REPLY_ERROR("|1\r\n", "invalid reply type", 0);   /* RESP3
+                                                                attributes */
+    EXPECT_REPLY_ERROR("+OK\r\n|\r\n", "invalid reply type", 5);
     EXPECT_REPLY_ERROR("*2\r\n:1\r\n\r\n", "invalid reply type", 8);
     EXPECT_REPLY_ERROR(":12a\r\n", "invalid integer", 3);
     EXPECT_REPLY_ERROR(":\r\n", "invalid integer", 1);
@@ -1530,6 +1568,7 @@ sp_test_redis_suite(void)
                  test_req_error_bulk_crlf, test_req_error_inline);
     SP_TEST_CASE(s, "reply parser", 120, test_reply_simple,
                  test_reply_mget_elements, test_reply_nested_depth3,
+                 test_reply_resp3_nested,
                  test_reply_nested_depth10000, test_reply_stack_full_resumes,
                  test_reply_big_bulk, test_reply_errors,
                  test_reply_large_count);

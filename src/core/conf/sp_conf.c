@@ -468,6 +468,7 @@ sp_conf_free(struct sp_conf *conf)
         free(pool->listen_pname);
         sp_conf_addr_free(&pool->listen);
         free(pool->redis_auth);
+        free(pool->redis_auth_user);
     }
     free(conf->pools);
     free(conf->global.cpus);

@@ -91,6 +91,8 @@ struct sp_conf_pool {
     int                    client_connections;
     bool                   redis;
     char                  *redis_auth;      /* NULL when unset */
+    char                  *redis_auth_user; /* ACL user for redis_auth
+                                               (NULL: "default") */
     int                    redis_db;
     bool                   preconnect;
     bool                   auto_eject_hosts;

@@ -108,6 +108,10 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
         return sp_conf_fail(ld, sp_conf_key_node(ld, map, "redis_auth"),
                             "redis_auth is only valid with redis: true");
     }
+    if (pool->redis_auth_user != NULL && pool->redis_auth == NULL) {
+        return sp_conf_fail(ld, sp_conf_key_node(ld, map, "redis_auth_user"),
+                            "redis_auth_user needs redis_auth (its password)");
+    }
     if (pool->server_connections == 0) {
         return sp_conf_fail(ld, sp_conf_mapping_get(ld, map,
                                                     "server_connections"),

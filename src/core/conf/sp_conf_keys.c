@@ -420,6 +420,7 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "client_connections",   sp_conf_set_number,       SP_POOL_FIELD(client_connections), SP_INT_MAX },
     { "redis",                sp_conf_set_bool,         SP_POOL_FIELD(redis), 0 },
     { "redis_auth",           sp_conf_set_string,       SP_POOL_FIELD(redis_auth), 0 },
+    { "redis_auth_user",      sp_conf_set_string,       SP_POOL_FIELD(redis_auth_user), 0 },
     { "redis_db",             sp_conf_set_number,       SP_POOL_FIELD(redis_db), SP_INT_MAX },
     { "preconnect",           sp_conf_set_bool,         SP_POOL_FIELD(preconnect), 0 },
     { "auto_eject_hosts",     sp_conf_set_bool,         SP_POOL_FIELD(auto_eject_hosts), 0 },

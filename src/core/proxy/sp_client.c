@@ -161,6 +161,8 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
     conn->pool = pool;
     conn->write_ready = true;
     conn->authenticated = authenticated || pool->conf->redis_auth == NULL;
+    conn->id = ++worker->clients_opened * SP_CLIENT_ID_STRIDE
+               + worker->index % SP_CLIENT_ID_STRIDE + 1;
     /* TCP_NODELAY and SO_KEEPALIVE come from the listener (sp_listen.c);
      * the request parser is lent when bytes arrive (sp_client_data) */
     if (sp_conn_register(conn) != 0) {
@@ -176,6 +178,7 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
     worker->slot->clients = worker->nclients;
     pool->stats->client_connections++;
     conn->progress_ms = sp_event_now_ms(worker->loop);
+    conn->opened_ms = conn->progress_ms;
     if (pool->conf->client_timeout > 0) {
         sp_timer_add(worker->loop, &conn->timer,
                      (uint64_t)pool->conf->client_timeout,
@@ -252,6 +255,9 @@ sp_client_detach(struct sp_conn *conn)
          * the next run of the step queue (sp_defer.h) */
     }
     sp_flow_client_gone(conn);
+    if (conn->session != NULL && pool->proto->client_free != NULL) {
+        pool->proto->client_free(conn);
+    }
     TAILQ_REMOVE(&pool->clients, conn, link);
     pool->nclients--;
     worker->nclients--;

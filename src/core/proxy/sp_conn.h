@@ -77,7 +77,15 @@ struct sp_conn {
                                            (sp_defer_read) */
     uint8_t              read_paused;   /* client: not read (SP_FLOW_*:
                                            its window, the budget) */
+    uint8_t              variant;       /* client: the server connection
+                                           set its requests use (the
+                                           protocol's: RESP2 or RESP3) */
     uint32_t             nreqs;         /* client: requests in its queue */
+    uint64_t             id;            /* client: unique in the proxy */
+    uint64_t             opened_ms;     /* client: accepted (loop clock) */
+    void                *session;       /* client: the protocol's session
+                                           state (name, protocol, ...),
+                                           NULL until it has any */
 
     TAILQ_ENTRY(sp_conn) link;      /* pool's clients / server's conns */
     TAILQ_ENTRY(sp_conn) flush_link;
@@ -96,6 +104,9 @@ struct sp_sconn {
     struct sp_conn       conn;      /* first: sp_sconn() converts */
     struct sp_server    *server;
     struct sp_msg_queue  inflight;  /* sent, awaiting replies in order */
+    struct sp_conn      *owner;     /* pinned: the client it is lent to */
+    uint8_t              variant;   /* its handshake (sp_pool.h) */
+    bool                 pinned;    /* lent to one client, never shared */
     bool                 connecting;    /* connect() in progress */
     bool                 rsp_fresh;     /* reply parser not started */
     _Alignas(max_align_t) unsigned char state[];  /* the protocol's */

@@ -11,11 +11,22 @@
 #include "sp_server.h"
 #include "sp_worker.h"
 
+/* The server connection set msg's client uses (its protocol's variant). */
+static uint8_t
+sp_forward_variant(const struct sp_msg *msg)
+{
+    const struct sp_msg *top = msg->parent != NULL ? msg->parent : msg;
+
+    return top->client != NULL ? top->client->variant : 0;
+}
+
 void
 sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
               struct sp_server *server)
 {
-    struct sp_conn *sconn = server != NULL ? sp_server_conn(server) : NULL;
+    struct sp_conn *sconn = server != NULL
+                            ? sp_server_conn(server, sp_forward_variant(msg))
+                            : NULL;
 
     if (sconn == NULL) {
         int err = server != NULL ? errno : EHOSTUNREACH;
@@ -38,6 +49,30 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
         msg->pending = 1;
     }
     sp_server_enqueue(sconn, msg);
+}
+
+void
+sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg)
+{
+    msg->server = sp_sconn(sconn)->server->index;
+    if (msg->parent == NULL) {
+        msg->pending = 1;
+    }
+    sp_server_enqueue(sconn, msg);
+}
+
+struct sp_conn *
+sp_forward_conn(struct sp_pool *pool, const struct sp_msg *msg,
+                struct sp_server *server)
+{
+    struct sp_conn *sconn = sp_server_conn(server, sp_forward_variant(msg));
+
+    if (sconn == NULL) {
+        server->stats->server_err++;
+        sp_server_failed(server);
+        pool->stats->forward_error++;
+    }
+    return sconn;
 }
 
 /* sp_forward_route from a cursor over the request (keys at rising offsets). */

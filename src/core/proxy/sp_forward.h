@@ -23,6 +23,15 @@
 void sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
                    struct sp_server *server);
 
+/* Queue msg on that very connection (a pinned one, or one chosen by
+ * sp_forward_conn for requests that must follow each other on one). */
+void sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg);
+
+/* A shared connection to server for msg's client (counted as a failure
+ * when none can be had: NULL, errno set). */
+struct sp_conn *sp_forward_conn(struct sp_pool *pool, const struct sp_msg *msg,
+                                struct sp_server *server);
+
 /* The server owning a key held in the request at `key` (offsets relative
  * to the request): in place when it lies in one segment, else a copy. */
 struct sp_server *sp_forward_route(struct sp_pool *pool,

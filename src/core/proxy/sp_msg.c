@@ -80,7 +80,7 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
     msg->rsp_error = msg->rsp_array = false;
     msg->noreply = msg->quiet = msg->mn_pending = false;
     msg->rsp_counted = false;
-    msg->deferred = msg->holds = false;
+    msg->deferred = msg->holds = msg->silent = false;
     msg->step_phase = 0;
     msg->step_key = 0;
     msg->step_off = 0;

@@ -75,6 +75,8 @@ struct sp_msg {
     bool                deferred;   /* in the worker's step queue */
     bool                holds;      /* its client is not read until the
                                        steps end (sp_defer_add) */
+    bool                silent;     /* its reply is not written (Redis
+                                       CLIENT REPLY OFF / SKIP) */
     uint8_t             step_phase; /* the protocol's: what the next step
                                        does (0: nothing in steps) */
     const char         *error;      /* set when a server part failed */

@@ -206,7 +206,7 @@ sp_pool_preconnect(struct sp_pool *pool)
     for (uint32_t i = 0; i < pool->nservers; i++) {
         struct sp_server *server = &pool->servers[i];
         for (int c = 0; c < pool->conf->server_connections; c++) {
-            if (sp_server_connect(server) == NULL) {
+            if (sp_server_connect(server, 0, NULL) == NULL) {
                 break;
             }
         }

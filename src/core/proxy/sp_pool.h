@@ -18,13 +18,25 @@
 
 struct sp_worker;
 
+/*
+ * A server's connections come in sets (DESIGN.md section 8): per handshake
+ * variant (the protocol's: Redis opens RESP2 and RESP3 connections), a
+ * shared set of up to server_connections multiplexed by every client; and
+ * pinned connections, each lent to one client (a WATCHed transaction) and
+ * closed when it is done with it. Every connection knows which it is
+ * (struct sp_sconn); `conns` lists them all.
+ */
+#define SP_SERVER_VARIANTS  2
+
 struct sp_server {
     struct sp_pool              *pool;
     uint32_t                     index;
     const struct sp_conf_server *conf;
-    struct sp_conn_list          conns;
+    struct sp_conn_list          conns;         /* every kind */
     uint32_t                     nconns;
-    uint32_t                     next_conn;     /* round robin */
+    uint32_t                     nshared[SP_SERVER_VARIANTS];
+    uint32_t                     next_conn[SP_SERVER_VARIANTS]; /* round robin */
+    uint32_t                     npinned;
     uint32_t                     failures;      /* in a row */
     uint64_t                     retry_at_ms;   /* ejected until (loop clock) */
     bool                         ejected;

@@ -73,6 +73,14 @@ struct sp_proto {
 
     /* The static error reply for an errno ("-ERR Connection refused\r\n"). */
     const char *(*error_reply)(int err);
+
+    /* A client closes: release its session state (client->session).
+     * NULL: the protocol keeps none. */
+    void (*client_free)(struct sp_conn *client);
+
+    /* A connection pinned to client closes (server failure, shutdown):
+     * the client's session forgets it. NULL: the protocol never pins. */
+    void (*pin_lost)(struct sp_conn *client, struct sp_conn *server);
 };
 
 /* The error reply for a server failure errno, in either protocol. */

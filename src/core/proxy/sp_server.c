@@ -137,7 +137,8 @@ sp_server_connect_ok(struct sp_server *server)
 }
 
 struct sp_conn *
-sp_server_connect(struct sp_server *server)
+sp_server_connect(struct sp_server *server, uint8_t variant,
+                  struct sp_conn *owner)
 {
     struct sp_pool *pool = server->pool;
     struct sp_worker *worker = pool->worker;
@@ -161,6 +162,9 @@ sp_server_connect(struct sp_server *server)
     conn->pool = pool;
     sp_sconn(conn)->server = server;
     sp_sconn(conn)->connecting = true;
+    sp_sconn(conn)->variant = variant;
+    sp_sconn(conn)->pinned = owner != NULL;
+    sp_sconn(conn)->owner = owner;
     if (!server->conf->addr.is_unix) {
         sp_net_set_nodelay(fd);
     }
@@ -175,6 +179,11 @@ sp_server_connect(struct sp_server *server)
     }
     TAILQ_INSERT_TAIL(&server->conns, conn, link);
     server->nconns++;
+    if (owner != NULL) {
+        server->npinned++;
+    } else {
+        server->nshared[variant]++;
+    }
     server->stats->server_connections++;
     sp_server_arm_timer(conn);
 
@@ -187,21 +196,48 @@ sp_server_connect(struct sp_server *server)
 }
 
 struct sp_conn *
-sp_server_conn(struct sp_server *server)
+sp_server_conn(struct sp_server *server, uint8_t variant)
 {
     uint32_t limit = (uint32_t)server->pool->conf->server_connections;
-    struct sp_conn *conn;
+    struct sp_conn *conn, *first = NULL;
 
-    if (server->nconns < limit) {
-        return sp_server_connect(server);
+    if (server->nshared[variant] < limit) {
+        return sp_server_connect(server, variant, NULL);
     }
-    uint32_t pick = server->next_conn++ % server->nconns;
+    uint32_t pick = server->next_conn[variant]++ % server->nshared[variant];
     TAILQ_FOREACH(conn, &server->conns, link) {
+        struct sp_sconn *sc = sp_sconn(conn);
+
+        if (sc->pinned || sc->variant != variant) {
+            continue;
+        }
         if (pick-- == 0) {
             return conn;
         }
+        if (first == NULL) {
+            first = conn;
+        }
     }
-    return TAILQ_FIRST(&server->conns);
+    return first;
+}
+
+struct sp_conn *
+sp_server_pin(struct sp_server *server, uint8_t variant,
+              struct sp_conn *client)
+{
+    return sp_server_connect(server, variant, client);
+}
+
+void
+sp_server_unpin(struct sp_conn *sconn)
+{
+    struct sp_sconn *sc = sp_sconn(sconn);
+
+    sc->owner = NULL;
+    if (TAILQ_EMPTY(&sc->inflight) && TAILQ_EMPTY(&sconn->queue)) {
+        sp_server_close(sconn, sconn->pool->proto->error_reply(ESHUTDOWN));
+    }
+    /* else closed once its last reply is read (sp_server_on_event) */
 }
 
 /* ---- queueing and writing ---------------------------------------------- */
@@ -336,6 +372,14 @@ sp_server_close(struct sp_conn *conn, const char *error)
     sp_server_fail_queue(conn, &conn->queue, false, error);
     TAILQ_REMOVE(&server->conns, conn, link);
     server->nconns--;
+    if (sc->pinned) {
+        server->npinned--;
+        if (sc->owner != NULL && conn->pool->proto->pin_lost != NULL) {
+            conn->pool->proto->pin_lost(sc->owner, conn);
+        }
+    } else {
+        server->nshared[sc->variant]--;
+    }
     server->stats->server_connections--;
     sp_conn_free(conn);
 }
@@ -445,6 +489,16 @@ sp_server_feed(struct sp_conn *conn, const uint8_t *data, size_t len,
     return 0;
 }
 
+/* A connection its client gave back has answered all it was sent. */
+static bool
+sp_server_unpinned_done(struct sp_conn *conn)
+{
+    struct sp_sconn *sc = sp_sconn(conn);
+
+    return sc->pinned && sc->owner == NULL && TAILQ_EMPTY(&sc->inflight)
+           && TAILQ_EMPTY(&conn->queue);
+}
+
 void
 sp_server_on_event(struct sp_conn *conn, uint32_t ready)
 {
@@ -477,7 +531,9 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
         const struct sp_proto *proto = conn->pool->proto;
         ssize_t n = sp_conn_read(conn, ready, proto->server_data);
 
-        if (conn->closing) {
+        if (sp_server_unpinned_done(conn)) {
+            sp_server_close(conn, proto->error_reply(ESHUTDOWN));
+        } else if (conn->closing) {
             server->stats->server_err++;
             sp_server_failed(server);
             sp_server_close(conn, proto->error_reply(EPROTO));

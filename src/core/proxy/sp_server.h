@@ -12,12 +12,24 @@
 
 struct sp_worker;
 
-/* Open a new connection to server (connect in progress). NULL: errno. */
-struct sp_conn *sp_server_connect(struct sp_server *server);
+/* Open a new connection to server (connect in progress) with handshake
+ * `variant`, shared or pinned to `owner` (a client). NULL: errno. */
+struct sp_conn *sp_server_connect(struct sp_server *server, uint8_t variant,
+                                  struct sp_conn *owner);
 
-/* A connection for the next request: round robin over up to
- * server_connections, connecting as needed. NULL: errno. */
-struct sp_conn *sp_server_conn(struct sp_server *server);
+/* A connection for the next request of a client whose requests use the
+ * `variant` set: round robin over up to server_connections of that set,
+ * connecting as needed. NULL: errno. */
+struct sp_conn *sp_server_conn(struct sp_server *server, uint8_t variant);
+
+/* Lend a new connection of `variant` to client (pinned). NULL: errno. */
+struct sp_conn *sp_server_pin(struct sp_server *server, uint8_t variant,
+                              struct sp_conn *client);
+
+/* The client is done with its pinned connection: close it once what it
+ * sent is answered (its replies still reach the client), or at once when
+ * the client is gone. Never reused: its state (WATCH) cannot be trusted. */
+void sp_server_unpin(struct sp_conn *sconn);
 
 /* Queue msg (a request or fragment) on sconn; written at the next flush. */
 void sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg);

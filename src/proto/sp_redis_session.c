@@ -1,0 +1,373 @@
+/*
+ * sp_redis_session.c — a Redis client's session state, the arguments of a
+ * request read back from its bytes, and the writer of the replies the
+ * proxy makes itself (see sp_redis_session.h).
+ */
+#include "sp_redis_session.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sp_redis_txn.h"
+#include "sp_server.h"
+#include "sp_worker.h"
+
+/* ---- session ------------------------------------------------------------- */
+
+struct sp_redis_session *
+sp_redis_session_get(struct sp_conn *client)
+{
+    struct sp_redis_session *s = client->session;
+
+    if (s != NULL) {
+        return s;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->resp = 2;
+    s->txn_server = -1;
+    s->pinned_server = -1;
+    TAILQ_INIT(&s->txn);
+    client->session = s;
+    return s;
+}
+
+void
+sp_redis_session_reset(struct sp_conn *client)
+{
+    struct sp_redis_session *s = client->session;
+
+    if (s == NULL) {
+        return;
+    }
+    sp_redis_txn_reset(client);
+    free(s->name);
+    free(s->lib_name);
+    free(s->lib_ver);
+    free(s->user);
+    s->name = s->lib_name = s->lib_ver = s->user = NULL;
+    s->resp = 2;
+    s->reply_mode = SP_REPLY_ON;
+    s->skip_next = false;
+    s->no_evict = s->no_touch = false;
+    client->variant = 0;
+}
+
+void
+sp_redis_session_free(struct sp_conn *client)
+{
+    struct sp_redis_session *s = client->session;
+
+    if (s == NULL) {
+        return;
+    }
+    sp_redis_session_reset(client);
+    free(s);
+    client->session = NULL;
+}
+
+void
+sp_redis_session_pin_lost(struct sp_conn *client, struct sp_conn *server)
+{
+    struct sp_redis_session *s = client->session;
+
+    if (s != NULL && s->pinned == server) {
+        /* what it watched is gone with it: the transaction cannot be
+         * trusted any more (EXEC answers EXECABORT) */
+        s->pinned = NULL;
+        s->pinned_server = -1;
+        s->txn_failed = s->txn_failed || s->multi;
+        if (!s->multi) {
+            s->txn_server = -1;
+        }
+    }
+}
+
+/* ---- arguments ------------------------------------------------------------ */
+
+/* A byte reader over a request's segments. */
+struct sp_args_reader {
+    const struct sp_seglist *list;
+    struct sp_seg_cursor     cur;
+    uint64_t                 pos;
+};
+
+static int
+sp_args_byte(struct sp_args_reader *r)
+{
+    uint8_t b;
+
+    if (r->pos >= r->list->bytes
+        || sp_seglist_copy_at(r->list, &r->cur, r->pos, &b, 1) != 1) {
+        return -1;
+    }
+    r->pos++;
+    return b;
+}
+
+/* The number after a type byte, up to its CRLF. */
+static int64_t
+sp_args_number(struct sp_args_reader *r)
+{
+    int64_t n = 0;
+    int ch, digits = 0;
+
+    while ((ch = sp_args_byte(r)) >= '0' && ch <= '9' && digits < 18) {
+        n = n * 10 + (ch - '0');
+        digits++;
+    }
+    if (ch != '\r' || sp_args_byte(r) != '\n' || digits == 0) {
+        return -1;
+    }
+    return n;
+}
+
+int64_t
+sp_redis_args(const struct sp_msg *msg, struct sp_span *args, uint32_t cap)
+{
+    struct sp_args_reader r = { &msg->req, SP_SEG_CURSOR_INIT, 0 };
+    int64_t nargs;
+
+    if (sp_args_byte(&r) != '*' || (nargs = sp_args_number(&r)) < 1) {
+        return -1;
+    }
+    for (int64_t i = 0; i < nargs && (uint64_t)i < cap; i++) {
+        int64_t len;
+
+        if (sp_args_byte(&r) != '$' || (len = sp_args_number(&r)) < 0
+            || len > UINT32_MAX) {
+            return -1;
+        }
+        args[i].offset = r.pos;
+        args[i].len = (uint32_t)len;
+        r.pos += (uint64_t)len + 2;
+    }
+    return nargs;
+}
+
+bool
+sp_redis_arg_str(const struct sp_msg *msg, const struct sp_span *arg,
+                 char *buf, size_t cap)
+{
+    if (arg->len >= cap) {
+        return false;
+    }
+    sp_seglist_copy(&msg->req, arg->offset, (uint8_t *)buf, arg->len);
+    buf[arg->len] = '\0';
+    return memchr(buf, '\0', arg->len) == NULL;
+}
+
+bool
+sp_redis_arg_is(const struct sp_msg *msg, const struct sp_span *arg,
+                const char *text)
+{
+    char buf[64];
+
+    if (arg->len != strlen(text) || !sp_redis_arg_str(msg, arg, buf,
+                                                     sizeof(buf))) {
+        return false;
+    }
+    for (size_t i = 0; i < arg->len; i++) {
+        char c = buf[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c - 'A' + 'a');
+        }
+        char t = text[i] >= 'A' && text[i] <= 'Z'
+                 ? (char)(text[i] - 'A' + 'a') : text[i];
+        if (c != t) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+sp_redis_arg_int(const struct sp_msg *msg, const struct sp_span *arg,
+                 int64_t *value)
+{
+    char buf[24], *end;
+
+    if (!sp_redis_arg_str(msg, arg, buf, sizeof(buf)) || buf[0] == '\0') {
+        return false;
+    }
+    long long v = strtoll(buf, &end, 10);
+    if (*end != '\0') {
+        return false;
+    }
+    *value = v;
+    return true;
+}
+
+/* ---- the reply writer ------------------------------------------------------ */
+
+void
+sp_rw_init(struct sp_rw *w, int resp)
+{
+    memset(w, 0, sizeof(*w));
+    w->resp = resp;
+}
+
+static bool
+sp_rw_room(struct sp_rw *w, size_t n)
+{
+    if (w->failed) {
+        return false;
+    }
+    if (w->cap - w->len >= n) {
+        return true;
+    }
+    size_t cap = w->cap == 0 ? 256 : w->cap;
+    while (cap - w->len < n) {
+        cap *= 2;
+    }
+    char *buf = realloc(w->buf, cap);
+    if (buf == NULL) {
+        w->failed = true;
+        return false;
+    }
+    w->buf = buf;
+    w->cap = cap;
+    return true;
+}
+
+void
+sp_rw_raw(struct sp_rw *w, const void *bytes, size_t len)
+{
+    if (sp_rw_room(w, len)) {
+        memcpy(w->buf + w->len, bytes, len);
+        w->len += len;
+    }
+}
+
+void
+sp_rw_fmt(struct sp_rw *w, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !sp_rw_room(w, (size_t)n + 1)) {
+        w->failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(w->buf + w->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    w->len += (size_t)n;
+}
+
+void
+sp_rw_array(struct sp_rw *w, uint64_t n)
+{
+    sp_rw_fmt(w, "*%" PRIu64 "\r\n", n);
+}
+
+void
+sp_rw_map(struct sp_rw *w, uint64_t npairs)
+{
+    if (w->resp == 3) {
+        sp_rw_fmt(w, "%%%" PRIu64 "\r\n", npairs);
+    } else {
+        sp_rw_array(w, npairs * 2);
+    }
+}
+
+void
+sp_rw_set(struct sp_rw *w, uint64_t n)
+{
+    sp_rw_fmt(w, "%c%" PRIu64 "\r\n", w->resp == 3 ? '~' : '*', n);
+}
+
+void
+sp_rw_bulk(struct sp_rw *w, const void *bytes, size_t len)
+{
+    sp_rw_fmt(w, "$%zu\r\n", len);
+    sp_rw_raw(w, bytes, len);
+    sp_rw_raw(w, "\r\n", 2);
+}
+
+void
+sp_rw_str(struct sp_rw *w, const char *text)
+{
+    sp_rw_bulk(w, text, strlen(text));
+}
+
+void
+sp_rw_int(struct sp_rw *w, int64_t n)
+{
+    sp_rw_fmt(w, ":%" PRId64 "\r\n", n);
+}
+
+void
+sp_rw_null(struct sp_rw *w)
+{
+    sp_rw_raw(w, w->resp == 3 ? "_\r\n" : "$-1\r\n", w->resp == 3 ? 3 : 5);
+}
+
+void
+sp_rw_status(struct sp_rw *w, const char *text)
+{
+    sp_rw_fmt(w, "+%s\r\n", text);
+}
+
+void
+sp_rw_verbatim(struct sp_rw *w, const char *text, size_t len)
+{
+    if (w->resp == 3) {
+        sp_rw_fmt(w, "=%zu\r\ntxt:", len + 4);
+        sp_rw_raw(w, text, len);
+        sp_rw_raw(w, "\r\n", 2);
+    } else {
+        sp_rw_bulk(w, text, len);
+    }
+}
+
+int
+sp_rw_finish(struct sp_rw *w, struct sp_msg *msg)
+{
+    int rc = -1;
+
+    if (!w->failed && w->len <= UINT32_MAX
+        && sp_msg_gen_reserve(msg, (uint32_t)w->len) == 0
+        && sp_msg_gen_push(msg, &msg->rsp, w->buf, (uint32_t)w->len) == 0) {
+        msg->done = true;
+        rc = 0;
+    }
+    free(w->buf);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+    return rc;
+}
+
+int
+sp_redis_reply_fmt(struct sp_msg *msg, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return -1;
+    }
+    if ((size_t)n >= sizeof(text)) {
+        n = sizeof(text) - 1;
+        text[n - 2] = '\r';
+        text[n - 1] = '\n';
+    }
+    if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
+        || sp_msg_gen_push(msg, &msg->rsp, text, (uint32_t)n) != 0) {
+        return -1;
+    }
+    msg->done = true;
+    return 0;
+}
