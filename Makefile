@@ -17,7 +17,8 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD_PKGS = cmake make gcc clang libclang-rt-14-dev pkg-config libyaml-dev \
              libjemalloc-dev check
 TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
-             python3-redis python3-pymemcache python3-prometheus-client libmemcached-tools
+             python3-redis python3-pymemcache python3-prometheus-client libmemcached-tools \
+             php-cli php-redis ruby ruby-redis
 RUN_PKGS   = netcat-openbsd
 BENCH_PKGS = linux-perf valgrind
 
@@ -27,6 +28,7 @@ all: build
 
 deps:
 	@scripts/install-deps.sh $(BUILD_PKGS) $(TEST_PKGS)
+	@scripts/install-node-clients.sh tests/clients/node
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
