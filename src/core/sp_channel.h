@@ -37,6 +37,8 @@ enum sp_channel_cmd {
 #define SP_CHANNEL_REDIS         0x2    /* between masters: the protocol */
 
 #define SP_CHANNEL_NAME 96
+#define SP_CHANNEL_SESSION 512      /* a handed-over client's session, as
+                                       its protocol saved it (opaque) */
 
 struct sp_channel_msg {
     uint32_t command;           /* enum sp_channel_cmd */
@@ -46,6 +48,8 @@ struct sp_channel_msg {
     uint64_t auth;              /* ADOPT between masters: a hash of the
                                    pool's redis_auth (0: none) */
     char     name[SP_CHANNEL_NAME];     /* ... and the pool's name */
+    uint32_t session_len;               /* HANDOFF / ADOPT: the client's */
+    char     session[SP_CHANNEL_SESSION];
 };
 
 /* A connected pair. 0, or -1 with errno. */

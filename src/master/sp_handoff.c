@@ -49,6 +49,15 @@ sp_master_auth_hash(const char *auth)
     return sp_hash_fnv1a_64_full((const uint8_t *)auth, strlen(auth)) | 1;
 }
 
+/* A client's session rides along with it, unread by the master. */
+static void
+sp_master_copy_session(struct sp_handoff *h, const struct sp_channel_msg *msg)
+{
+    h->session_len = msg->session_len <= sizeof(h->session) ? msg->session_len
+                                                            : 0;
+    memcpy(h->session, msg->session, h->session_len);
+}
+
 /* Our workers stop while the other master of an upgrade serves. */
 static bool
 sp_master_to_peer(const struct sp_master *master)
@@ -94,6 +103,8 @@ sp_master_adopt(struct sp_master *master, struct sp_handoff *h)
     int64_t pool;
 
     memcpy(msg.name, h->name, sizeof(msg.name));
+    msg.session_len = h->session_len;
+    memcpy(msg.session, h->session, h->session_len);
     if (sp_master_to_peer(master)) {
         msg.slot = -1;
         msg.arg = h->flags;
@@ -205,6 +216,7 @@ sp_master_handoff(struct sp_master *master, struct sp_process *from,
               | (cp->redis ? SP_CHANNEL_REDIS : 0);
     h.auth = sp_master_auth_hash(cp->redis_auth);
     snprintf(h.name, sizeof(h.name), "%s", cp->name);
+    sp_master_copy_session(&h, msg);
     sp_master_queue(master, &h);
 }
 
@@ -222,6 +234,7 @@ sp_master_peer_adopt(struct sp_master *master, const struct sp_channel_msg *msg,
     h.name[sizeof(h.name) - 1] = '\0';
     h.flags = (uint32_t)msg->arg & (SP_CHANNEL_AUTHENTICATED | SP_CHANNEL_REDIS);
     h.auth = msg->auth;
+    sp_master_copy_session(&h, msg);
     sp_master_queue(master, &h);
 }
 

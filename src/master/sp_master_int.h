@@ -33,6 +33,8 @@ struct sp_handoff {
     uint64_t since_ms;
     uint64_t auth;          /* hash of the pool's redis_auth (0: none) */
     char     name[SP_CHANNEL_NAME];  /* the pool */
+    uint32_t session_len;           /* the client's session (opaque) */
+    char     session[SP_CHANNEL_SESSION];
 };
 
 #define SP_MASTER_HTTP_MAX 16       /* Prometheus scrapes at once */

@@ -1116,5 +1116,7 @@ const struct sp_proto sp_proto_redis = {
     .step = sp_redis_step,
     .error_reply = sp_redis_error_reply,
     .client_free = sp_redis_session_free,
+    .session_save = sp_redis_session_save,
+    .session_restore = sp_redis_session_restore,
     .pin_lost = sp_redis_session_pin_lost,
 };

@@ -87,6 +87,91 @@ sp_redis_session_pin_lost(struct sp_conn *client, struct sp_conn *server)
     }
 }
 
+/* ---- handed over ------------------------------------------------------------ */
+
+/* Saved as: the protocol digit, then name, lib-name, lib-ver and user, each
+ * ended by a NUL ("" for none). */
+static size_t
+sp_redis_session_put(char *buf, size_t at, size_t cap, const char *text)
+{
+    size_t len = text != NULL ? strlen(text) : 0;
+
+    if (at + len + 1 > cap) {
+        return 0;
+    }
+    memcpy(buf + at, text != NULL ? text : "", len);
+    buf[at + len] = '\0';
+    return at + len + 1;
+}
+
+int
+sp_redis_session_save(const struct sp_conn *client, char *buf, size_t cap)
+{
+    const struct sp_redis_session *s = client->session;
+    size_t at;
+
+    if (s == NULL) {
+        return 0;
+    }
+    if (s->multi || s->pinned != NULL) {
+        return -1;
+    }
+    if (cap < 2) {
+        return 0;
+    }
+    buf[0] = (char)('0' + s->resp);
+    at = sp_redis_session_put(buf, 1, cap, s->name);
+    at = at > 0 ? sp_redis_session_put(buf, at, cap, s->lib_name) : 0;
+    at = at > 0 ? sp_redis_session_put(buf, at, cap, s->lib_ver) : 0;
+    at = at > 0 ? sp_redis_session_put(buf, at, cap, s->user) : 0;
+    if (at == 0) {
+        /* names too long to travel: the protocol and user do */
+        at = sp_redis_session_put(buf, 1, cap, NULL);
+        at = sp_redis_session_put(buf, at, cap, NULL);
+        at = sp_redis_session_put(buf, at, cap, NULL);
+        at = sp_redis_session_put(buf, at, cap, s->user);
+    }
+    return (int)at;
+}
+
+/* The next NUL-ended field of buf[*at, len), strdup'ed (NULL: empty). */
+static char *
+sp_redis_session_take(const char *buf, size_t len, size_t *at, bool *ok)
+{
+    const char *end = *at < len ? memchr(buf + *at, '\0', len - *at) : NULL;
+    char *text = NULL;
+
+    if (end == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    if (end > buf + *at) {
+        text = strndup(buf + *at, (size_t)(end - (buf + *at)));
+    }
+    *at = (size_t)(end - buf) + 1;
+    return text;
+}
+
+void
+sp_redis_session_restore(struct sp_conn *client, const char *buf, size_t len)
+{
+    struct sp_redis_session *s;
+    size_t at = 1;
+    bool ok = true;
+
+    if (len < 1 || (buf[0] != '2' && buf[0] != '3')
+        || (s = sp_redis_session_get(client)) == NULL) {
+        return;
+    }
+    s->resp = (uint8_t)(buf[0] - '0');
+    client->variant = (uint8_t)(s->resp - 2);
+    s->name = sp_redis_session_take(buf, len, &at, &ok);
+    s->lib_name = sp_redis_session_take(buf, len, &at, &ok);
+    s->lib_ver = sp_redis_session_take(buf, len, &at, &ok);
+    s->user = sp_redis_session_take(buf, len, &at, &ok);
+    (void)ok;               /* a short session keeps what it had */
+}
+
 /* ---- arguments ------------------------------------------------------------ */
 
 /* A byte reader over a request's segments. */

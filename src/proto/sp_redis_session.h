@@ -82,6 +82,16 @@ void sp_redis_session_free(struct sp_conn *client);
 /* A connection pinned to client is gone (sp_proto.pin_lost). */
 void sp_redis_session_pin_lost(struct sp_conn *client, struct sp_conn *server);
 
+/*
+ * A client moves to another worker (reload, upgrade): its protocol, name,
+ * library and user as bytes (sp_proto.session_save / session_restore).
+ * -1 while it is in a transaction or watches keys: it moves at a later
+ * request boundary, once that is over.
+ */
+int sp_redis_session_save(const struct sp_conn *client, char *buf, size_t cap);
+void sp_redis_session_restore(struct sp_conn *client, const char *buf,
+                              size_t len);
+
 /* Back to a new connection's state (RESET): RESP2, no name, no
  * transaction, nothing watched. */
 void sp_redis_session_reset(struct sp_conn *client);

@@ -50,10 +50,11 @@ class ClientMatrixTest(sptest.HarnessTestCase):
         names = ("shard-a", "shard-b")
         cls.proxy = h.start_shardproxy(
             pool_yaml("plain", cls.port,
-                      [(r.port, 1, n) for r, n in zip(cls.servers, names)])
+                      [(r.port, 1, n) for r, n in zip(cls.servers, names)],
+                      hash_tag='"{}"')
             + pool_yaml("secure", cls.auth_port,
                         [(r.port, 1, n) for r, n in zip(cls.secure, names)],
-                        redis_auth="pw"))
+                        redis_auth="pw", hash_tag='"{}"'))
 
     def backends(self, secure):
         servers = self.secure if secure else self.servers

@@ -3,6 +3,7 @@ RESP3 (byte for byte as redis-server 7 answers), CLIENT, AUTH in both forms,
 INFO, RESET, TIME, ROLE, transactions (MULTI/EXEC/DISCARD/WATCH) on one
 server of a ketama pool, with redis-py's own helpers."""
 
+import signal
 import socket
 import time
 import unittest
@@ -126,7 +127,8 @@ class SessionTest(sptest.HarnessTestCase):
         cls.proxy = h.start_shardproxy(
             "global:\n  worker_processes: 1\n" + redis_pool_yaml(
                 "session", cls.port,
-                [(r.port, 1, n) for r, n in zip(cls.servers, ("shard-a", "shard-b"))]))
+                [(r.port, 1, n) for r, n in zip(cls.servers, ("shard-a", "shard-b"))],
+                hash_tag='"{}"'))
 
     def setUp(self):
         for r in self.servers + [self.direct]:
@@ -376,6 +378,60 @@ class SessionTest(sptest.HarnessTestCase):
         self.assertFalse(self.client_py().lock("res:1").acquire(blocking=False))
         lock.release()
         self.assertFalse(any(r.client().exists("res:1") for r in self.servers))
+
+
+class SessionReloadTest(sptest.HarnessTestCase):
+    """A client's protocol and name survive a HUP reload's handoff; a client
+    mid-transaction stays with the old generation until EXEC, then moves."""
+
+    @classmethod
+    def setUpHarness(cls):
+        h = cls.harness
+        cls.servers = [h.start_redis() for _ in range(2)]
+        cls.port = sptest.free_port()
+        cls.proxy = h.start_shardproxy(redis_pool_yaml(
+            "session", cls.port,
+            [(r.port, 1, n) for r, n in zip(cls.servers, ("shard-a", "shard-b"))],
+                hash_tag='"{}"'))
+
+    def stats(self):
+        return sptest.read_stats(self.proxy.stats_port)
+
+    def reload(self):
+        before = self.stats()
+        self.proxy.proc.signal(signal.SIGHUP)
+        want = before["generation"] + 1
+        sptest.poll_until(lambda: self.stats()["generation"] == want
+                          and self.stats()["retiring"] == 0,
+                          f"generation {want} alone", timeout=20)
+        return self.stats()["handoffs"] - before["handoffs"]
+
+    def test_protocol_and_name_survive_reload(self):
+        c3 = Conn(self.port)
+        self.addCleanup(c3.close)
+        self.assertTrue(c3.call("HELLO", "3", "SETNAME", "keeper").startswith(b"%7"))
+        c3.call("CLIENT", "SETINFO", "LIB-NAME", "libx")
+        first_id = c3.call("CLIENT", "ID")
+        txn = Conn(self.port)
+        self.addCleanup(txn.close)
+        self.assertEqual(txn.call("MULTI"), b"+OK\r\n")
+        self.assertEqual(txn.call("SET", "{r}:k", "1"), b"+QUEUED\r\n")
+        self.proxy.proc.signal(signal.SIGHUP)
+        # the transaction's client is held back until EXEC: its queue is whole
+        self.assertEqual(txn.call("SET", "{r}:k2", "2"), b"+QUEUED\r\n")
+        self.assertEqual(txn.call("EXEC"), b"*2\r\n+OK\r\n+OK\r\n")
+        sptest.poll_until(lambda: self.stats()["generation"] == 2
+                          and self.stats()["retiring"] == 0,
+                          "generation 2 alone", timeout=20)
+        self.assertGreaterEqual(self.stats()["handoffs"], 2)
+        self.assertEqual(self.stats()["handoffs_closed"], 0)
+        # the same connections, on a new worker, as they were
+        self.assertEqual(c3.call("CLIENT", "GETNAME"), b"$6\r\nkeeper\r\n")
+        self.assertEqual(c3.call("GET", "nope"), b"_\r\n")          # RESP3 still
+        self.assertEqual(c3.call("HGETALL", "nope"), b"%0\r\n")
+        self.assertIn(b"lib-name=libx", c3.call("CLIENT", "INFO"))
+        self.assertNotEqual(c3.call("CLIENT", "ID"), first_id)      # a new worker's
+        self.assertEqual(txn.call("GET", "{r}:k2"), b"$1\r\n2\r\n")
 
 
 class AuthTest(sptest.HarnessTestCase):

@@ -78,6 +78,16 @@ struct sp_proto {
      * NULL: the protocol keeps none. */
     void (*client_free)(struct sp_conn *client);
 
+    /* A client is handed to another worker (reload, upgrade): its session
+     * as bytes into buf (cap bytes): their length (0: nothing to keep), or
+     * -1 when it cannot move now (mid-transaction: asked again at its next
+     * request boundary). NULL: nothing to keep. */
+    int (*session_save)(const struct sp_conn *client, char *buf, size_t cap);
+
+    /* ... and given to the client on the worker that adopts it. */
+    void (*session_restore)(struct sp_conn *client, const char *buf,
+                            size_t len);
+
     /* A connection pinned to client closes (server failure, shutdown):
      * the client's session forgets it. NULL: the protocol never pins. */
     void (*pin_lost)(struct sp_conn *client, struct sp_conn *server);

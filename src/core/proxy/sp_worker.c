@@ -193,6 +193,7 @@ sp_worker_adopt(struct sp_worker *worker, const struct sp_channel_msg *msg,
                 int fd)
 {
     struct sp_pool *pool;
+    struct sp_conn *client;
 
     if (fd >= 0 && worker->draining && worker->handoff && worker->channel != NULL
         && msg->slot >= 0 && (uint32_t)msg->slot < worker->npools) {
@@ -218,11 +219,15 @@ sp_worker_adopt(struct sp_worker *worker, const struct sp_channel_msg *msg,
     }
     pool = &worker->pools[msg->slot];
     atomic_fetch_add(&worker->shared->pool_clients[pool->index], 1);
-    if (sp_client_open(pool, fd, (msg->arg & SP_CHANNEL_AUTHENTICATED) != 0)
-        == NULL) {
+    client = sp_client_open(pool, fd, (msg->arg & SP_CHANNEL_AUTHENTICATED) != 0);
+    if (client == NULL) {
         atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
         close(fd);
         return;
+    }
+    if (msg->session_len > 0 && msg->session_len <= sizeof(msg->session)
+        && pool->proto->session_restore != NULL) {
+        pool->proto->session_restore(client, msg->session, msg->session_len);
     }
     worker->adopted++;
 }
@@ -382,6 +387,7 @@ static int
 sp_worker_hand_off(struct sp_conn *client)
 {
     struct sp_worker *worker = client->worker;
+    const struct sp_proto *proto = client->pool->proto;
     struct sp_channel_msg msg = {
         .command = SP_CHANNEL_HANDOFF,
         .slot = (int32_t)client->pool->index,
@@ -389,6 +395,15 @@ sp_worker_hand_off(struct sp_conn *client)
         .arg = client->authenticated ? SP_CHANNEL_AUTHENTICATED : 0,
     };
 
+    if (proto->session_save != NULL) {
+        int len = proto->session_save(client, msg.session, sizeof(msg.session));
+
+        if (len < 0) {
+            errno = EAGAIN;     /* mid-transaction: at a later boundary */
+            return -1;
+        }
+        msg.session_len = (uint32_t)len;
+    }
     return sp_channel_send(worker->channel->fd, &msg, client->fd);
 }
 
