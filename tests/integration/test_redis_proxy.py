@@ -297,7 +297,7 @@ class RedisProxyTest(sptest.HarnessTestCase):
         c = self.client(self.auth_port)
         with self.assertRaisesRegex(redis.AuthenticationError, "Authentication required"):
             c.get("a:1")
-        with self.assertRaisesRegex(redis.AuthenticationError,
+        with self.assertRaisesRegex(redis.ResponseError,
                                     "invalid username-password pair"):
             c.execute_command("AUTH", "wrong")
         self.assertTrue(c.execute_command("AUTH", "s3cret"))
