@@ -346,6 +346,11 @@ class ReloadTest(sptest.HarnessTestCase):
         with socket.create_connection(("127.0.0.1", self.beta_port), timeout=5) as s:
             s.sendall(resp("SET", "beta:1", "x"))
             self.assertEqual(Reader(s).reply(), b"+OK")
+            # only ours: the start's readiness probes are gone (one whose EOF
+            # was not read yet would be handed over and closed too)
+            sptest.poll_until(
+                lambda: self.stats(proxy)["beta"]["client_connections"] == 1,
+                "beta's one client", timeout=10)
             proxy.conf_path.write_text(two_pools_conf(self.port, None, self.backends))
             proxy.proc.signal(signal.SIGHUP)
             self.wait_generation(proxy, 2)
