@@ -24,14 +24,13 @@
  *   to SP_MEMCACHE_MAX_GET_LINE). We send "CLIENT_ERROR line too long"
  *   before closing.
  *
+ * Where we depart from memcached, on purpose:
  * - A request whose first byte is 0x80 (the binary protocol's request
  *   magic) is a framing error, SP_MEMCACHE_ERR_BINARY, at that byte: the
  *   proxy speaks the text protocol only and answers it in binary
- *   (sp_memcache_binary_refusal) before closing. memcached decides the
- *   protocol on a connection's first byte; a text command never starts
- *   with 0x80, so this is only ever a binary client.
- *
- * Where we depart from memcached, on purpose:
+ *   (sp_memcache_binary_refusal) before closing. memcached picks the
+ *   protocol by a connection's first byte; no text command starts with
+ *   0x80, so this is only ever a binary client.
  * - Of the commands that are not routed by key, flush_all goes to every
  *   server, version, stats and verbosity are answered by the proxy, and
  *   the rest (lru_crawler, slabs, watch, ...) are not in the table: the
