@@ -3,6 +3,7 @@
  */
 #include "sp_net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -204,4 +205,40 @@ sp_net_set_keepalive(int fd)
     int one = 1;
 
     return setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+void
+sp_net_peer_name(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+
+    if (cap == 0) {
+        return;
+    }
+    snprintf(out, cap, "?");
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)) != NULL) {
+            snprintf(out, cap, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+        }
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)) != NULL) {
+            snprintf(out, cap, "[%s]:%u", host,
+                     (unsigned)ntohs(in6->sin6_port));
+        }
+    } else if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&ss;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        if (len > off && un->sun_path[0] != '\0') {
+            snprintf(out, cap, "unix:%.*s", (int)(len - off), un->sun_path);
+        } else {
+            snprintf(out, cap, "unix");
+        }
+    }
 }

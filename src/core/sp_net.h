@@ -49,4 +49,12 @@ int sp_net_socket_error(int fd);
 int sp_net_set_nodelay(int fd);
 int sp_net_set_keepalive(int fd);
 
+/*
+ * The peer of a connected socket as text, for logs: "1.2.3.4:5678",
+ * "[::1]:5678", "unix:<path>" (a Unix socket's client has no path:
+ * "unix"), or "?" when getpeername() fails. Always NUL-terminated.
+ */
+#define SP_NET_PEERLEN 80
+void sp_net_peer_name(int fd, char *out, size_t cap);
+
 #endif /* SP_NET_H */

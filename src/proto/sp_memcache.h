@@ -25,8 +25,19 @@
  *   before closing.
  *
  * Where we depart from memcached, on purpose:
- * - Commands that cannot be routed by key (stats, flush_all, verbosity,
- *   ...) are not in the table: the caller answers them "ERROR".
+ * - A request whose first byte is 0x80 (the binary protocol's request
+ *   magic) is a framing error, SP_MEMCACHE_ERR_BINARY, at that byte: the
+ *   proxy speaks the text protocol only and answers it in binary
+ *   (sp_memcache_binary_refusal) before closing. memcached picks the
+ *   protocol by a connection's first byte; no text command starts with
+ *   0x80, so this is only ever a binary client.
+ * - Of the commands that are not routed by key, flush_all goes to every
+ *   server, version, stats and verbosity are answered by the proxy, and
+ *   the rest (lru_crawler, slabs, watch, ...) are not in the table: the
+ *   caller answers them "ERROR". "stats <args>" is answered
+ *   SP_MEMCACHE_ERR_STATS (the proxy has no slabs or items of its own).
+ * - verbosity's level is read strictly as a number, as flush_all's delay
+ *   and every number below are (memcached's strtoul would take "-0").
  * - A storage command (set add replace append prepend cas ms) whose line is
  *   malformed but whose <bytes> is sound has its data block swallowed before
  *   the error is reported. memcached replies the error and then runs the
@@ -55,10 +66,19 @@
 #define SP_MEMCACHE_MAX_KEY        250           /* memcached KEY_MAX_LENGTH */
 #define SP_MEMCACHE_MAX_LINE       2048          /* bytes before the LF */
 #define SP_MEMCACHE_MAX_GET_LINE   (1024 * 1024) /* get/gets with many keys */
-#define SP_MEMCACHE_MAX_NAME       7             /* "prepend", "replace" */
+#define SP_MEMCACHE_MAX_NAME       9             /* "flush_all" */
 #define SP_MEMCACHE_VALUE_DEFAULT  (1024 * 1024) /* memcached's -I default */
 #define SP_MEMCACHE_VALUE_LIMIT    (1024 * 1024 * 1024) /* memcached -I max */
 #define SP_MEMCACHE_META_MAX_TOKENS 19 /* ms: name key datalen + 16 flags */
+
+/*
+ * The memcached release whose text protocol the proxy speaks, as `version`
+ * reports it: clients read the first number of that reply as the server's
+ * (libmemcached refuses a major version 0, failing its ping and stats;
+ * memccapable expects 1.6's answers only from a "1.6" server), so the
+ * proxy's own name and version follow it: "VERSION 1.6.0 shardproxy-X.Y.Z".
+ */
+#define SP_MEMCACHE_PROTOCOL_VERSION "1.6.0"
 
 /* What the proxy answers itself instead of forwarding (the line, no CRLF). */
 #define SP_MEMCACHE_ERR_UNKNOWN    "ERROR"
@@ -71,6 +91,10 @@
 #define SP_MEMCACHE_ERR_CHUNK      "CLIENT_ERROR bad data chunk"
 #define SP_MEMCACHE_ERR_TOO_LARGE  "SERVER_ERROR object too large for cache"
 #define SP_MEMCACHE_ERR_LINE       "CLIENT_ERROR line too long"
+#define SP_MEMCACHE_ERR_STATS      "CLIENT_ERROR the proxy answers stats " \
+                                   "with no arguments only"
+/* Not a line: a binary-protocol request (answered in binary, then closed). */
+#define SP_MEMCACHE_ERR_BINARY     "binary protocol request"
 
 /* ---- replies --------------------------------------------------------------- */
 
@@ -110,6 +134,9 @@ typedef enum sp_memcache_kind {
     SP_MEMCACHE_FORWARD,    /* routed by its key to one server */
     SP_MEMCACHE_FANOUT,     /* split per server by its keys; the VALUE items
                                are merged in key order, then one END */
+    SP_MEMCACHE_BROADCAST,  /* the request as it came, to every server of
+                               the pool: OK when every one said OK, else the
+                               first error */
     SP_MEMCACHE_LOCAL       /* answered by the proxy */
 } sp_memcache_kind_t;
 
@@ -117,8 +144,11 @@ typedef enum sp_memcache_kind {
 typedef enum sp_memcache_local {
     SP_MEMCACHE_LOCAL_NONE,
     SP_MEMCACHE_LOCAL_QUIT,     /* close, no reply */
-    SP_MEMCACHE_LOCAL_VERSION,  /* "VERSION <text>" */
-    SP_MEMCACHE_LOCAL_NOOP      /* mn: "MN", once every earlier reply is out */
+    SP_MEMCACHE_LOCAL_VERSION,  /* "VERSION <PROTOCOL_VERSION> shardproxy-<v>" */
+    SP_MEMCACHE_LOCAL_NOOP,     /* mn: "MN", once every earlier reply is out */
+    SP_MEMCACHE_LOCAL_STATS,    /* the proxy's counters: "STAT <name> <value>"
+                                   lines, then "END" */
+    SP_MEMCACHE_LOCAL_VERBOSITY /* "OK" (nothing to set in the proxy) */
 } sp_memcache_local_t;
 
 /* How a command line is read: which token means what. */
@@ -135,6 +165,12 @@ typedef enum sp_memcache_syntax {
     SP_MEMCACHE_SYNTAX_META,    /* mg md ma: <cmd> <key> <flag>* */
     SP_MEMCACHE_SYNTAX_META_SET, /* ms <key> <datalen> <flag>*, then data */
     SP_MEMCACHE_SYNTAX_META_DEBUG, /* me <key> [b] */
+    SP_MEMCACHE_SYNTAX_FLUSH,   /* flush_all [delay] [noreply]: the delay a
+                                   signed number (else ERR_EXPTIME) */
+    SP_MEMCACHE_SYNTAX_VERBOSITY, /* verbosity <level> [noreply]: the level
+                                   an unsigned number (else ERR_FORMAT);
+                                   a third token is ignored */
+    SP_MEMCACHE_SYNTAX_STATS,   /* stats: any argument is ERR_STATS */
     SP_MEMCACHE_SYNTAX_BARE     /* <cmd>, any further tokens ignored */
 } sp_memcache_syntax_t;
 
@@ -184,7 +220,8 @@ const struct sp_memcache_command *sp_memcache_command_at(size_t i);
  *   unknown command or an empty line, and error is then "ERROR".
  * - noreply: a classic command ended with "noreply" (as memcached reads
  *   it: the last token, once the token count is right, unless it is the
- *   key); the server sends nothing back for it, so expect no reply.
+ *   key; flush_all's and verbosity's first argument may be it); the server
+ *   sends nothing back for it, so expect no reply.
  * - quiet: a meta command (mg ms md ma) has the q flag: the server omits
  *   its nominal reply (mg: EN; ms md: HD; ma: HD or VA) and still sends any
  *   other (NS EX NF, errors). Since whether a reply comes is then unknown,
@@ -212,9 +249,13 @@ struct sp_memcache_req_parser {
     bool      noreply;
     bool      quiet;
     bool      key_base64;
+    bool      binary;               /* SP_PARSE_ERROR at a binary-protocol
+                                       request's magic */
     const char *error;              /* DONE: the line to answer instead of
                                        forwarding; SP_PARSE_ERROR: the line
-                                       to send before closing */
+                                       to send before closing, or
+                                       SP_MEMCACHE_ERR_BINARY (no line: the
+                                       refusal, in binary) */
 
     /* private state */
     uint64_t  offset;               /* stream offset of the next byte */
@@ -234,8 +275,9 @@ struct sp_memcache_req_parser {
     bool      number_bad;           /* not a number, or above 64 bits */
     bool      last_noreply;         /* the last token was "noreply" */
     bool      bad_key;
-    bool      bad_format;           /* flags, exptime or cas of a store */
-    bool      bad_exptime;
+    bool      bad_format;           /* flags, exptime or cas of a store;
+                                       verbosity's level */
+    bool      bad_exptime;          /* also flush_all's delay */
     bool      bad_delta;
     bool      hold_zero;            /* delete <key> 0 */
     bool      bytes_ok;
@@ -270,7 +312,8 @@ bool sp_memcache_req_idle(const struct sp_memcache_req_parser *p);
  * On SP_PARSE_DONE *consumed is the number of bytes of this chunk that belong
  * to the finished request (feed the rest again for the next one); on
  * SP_PARSE_AGAIN it is len; on SP_PARSE_ERROR it counts the bytes before
- * the offending one (for a line that is wrong as a whole, its LF), and
+ * the offending one (for a line that is wrong as a whole, its LF; for a
+ * binary request, its magic: its header is data[*consumed..len)), and
  * every later call fails the same way.
  *
  * A data block is its <bytes> bytes then two more, which must be CRLF:
@@ -280,6 +323,28 @@ bool sp_memcache_req_idle(const struct sp_memcache_req_parser *p);
 sp_parse_status_t sp_memcache_req_parse(struct sp_memcache_req_parser *p,
                                         const uint8_t *data, size_t len,
                                         size_t *consumed);
+
+/* ---- the binary protocol, refused ------------------------------------------ */
+
+#define SP_MEMCACHE_BINARY_REQUEST  0x80    /* request magic */
+#define SP_MEMCACHE_BINARY_RESPONSE 0x81    /* response magic */
+#define SP_MEMCACHE_BINARY_HEADER   24
+#define SP_MEMCACHE_BINARY_UNKNOWN  0x0081  /* status "Unknown command" */
+#define SP_MEMCACHE_BINARY_TEXT     "Unknown command: this proxy speaks only " \
+                                    "the memcached text protocol"
+#define SP_MEMCACHE_BINARY_REFUSAL  (SP_MEMCACHE_BINARY_HEADER \
+                                     + sizeof(SP_MEMCACHE_BINARY_TEXT) - 1)
+
+/*
+ * The answer to a binary-protocol request: a response header (magic 0x81,
+ * the request's opcode and opaque echoed, status "Unknown command", no key,
+ * no extras, CAS 0) and SP_MEMCACHE_BINARY_TEXT as its body. req[0..len)
+ * are the request's bytes from its magic on, as far as they are known: a
+ * field not among them is answered 0. Writes SP_MEMCACHE_BINARY_REFUSAL
+ * bytes to out and returns that.
+ */
+size_t sp_memcache_binary_refusal(const uint8_t *req, size_t len,
+                                  uint8_t out[SP_MEMCACHE_BINARY_REFUSAL]);
 
 /* ---- reply parser -------------------------------------------------------- */
 

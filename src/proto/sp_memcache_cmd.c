@@ -3,12 +3,14 @@
  * row per command the proxy knows, and its lookup.
  *
  * The classic rows are the commands nutcracker 0.5 routes (get gets set add
- * replace append prepend cas delete incr decr touch quit) plus gat, gats
- * and version; the meta rows are memcached 1.6's (mg ms md ma mn me). Token
- * counts are those memcached checks before it looks at a line (WANT_TOKENS
- * in its proto_text.c). Everything else memcached has (stats, flush_all,
- * verbosity, ...) cannot be routed by key: the caller answers "ERROR", as
- * memcached answers a command it does not know.
+ * replace append prepend cas delete incr decr touch quit) plus gat, gats;
+ * the meta rows are memcached 1.6's (mg ms md ma mn me); then the commands
+ * no key routes that clients send: flush_all (to every server), version,
+ * stats and verbosity (answered by the proxy). Token counts are those
+ * memcached checks before it looks at a line (WANT_TOKENS in its
+ * proto_text.c). Everything else memcached has (lru_crawler, slabs,
+ * watch, ...) is not here: the caller answers "ERROR", as memcached
+ * answers a command it does not know.
  *
  * Names are case-sensitive, as in memcached. The rows are sorted by name so
  * lookup is a binary search; adding a command is adding one row in its
@@ -59,12 +61,21 @@
     { (name), SP_MEMCACHE_LOCAL, SP_MEMCACHE_LOCAL_##local,                   \
       SP_MEMCACHE_SYNTAX_BARE, 1, 0, false, false, false, false, (replies) }
 
+/* Answered by the proxy, its line checked as memcached checks it. */
+#define SP_LOCAL_CHECKED(name, local, syntax, min, max, noreply)             \
+    { (name), SP_MEMCACHE_LOCAL, SP_MEMCACHE_LOCAL_##local,                   \
+      SP_MEMCACHE_SYNTAX_##syntax, (min), (max), false, (noreply), false,     \
+      false, 0 }
+
 static const struct sp_memcache_command sp_memcache_commands[] = {
     SP_STORE("add", STORE, 5),
     SP_STORE("append", STORE, 5),
     SP_STORE("cas", CAS, 6),
     SP_KEYED("decr", ARITH, 3, 4, true, true, SP_REPLIES_ARITH),
     SP_KEYED("delete", DELETE, 2, 4, true, true, SP_REPLIES_DELETE),
+    /* every server; each answers OK (or an error) */
+    { "flush_all", SP_MEMCACHE_BROADCAST, SP_MEMCACHE_LOCAL_NONE,
+      SP_MEMCACHE_SYNTAX_FLUSH, 1, 3, false, true, false, true, R(OK) },
     /* memcached closes a gat line over 2048 bytes: so do we */
     SP_RETRIEVE("gat", GAT, false, true),
     SP_RETRIEVE("gats", GAT, false, true),
@@ -83,7 +94,9 @@ static const struct sp_memcache_command sp_memcache_commands[] = {
     SP_LOCAL("quit", QUIT, 0),
     SP_STORE("replace", STORE, 5),
     SP_STORE("set", STORE, 5),
+    SP_LOCAL_CHECKED("stats", STATS, STATS, 1, 0, false),
     SP_KEYED("touch", TOUCH, 3, 4, true, true, SP_REPLIES_TOUCH),
+    SP_LOCAL_CHECKED("verbosity", VERBOSITY, VERBOSITY, 2, 3, true),
     SP_LOCAL("version", VERSION, R(VERSION)),
 };
 

@@ -5,13 +5,16 @@
  *   unknown command       ─► ERROR, connection stays open
  *   bad line              ─► CLIENT_ERROR <reason>, stays open (the parser
  *                            has resynchronised at the next line)
- *   quit                  ─► close, no reply;  mn ─► MN;  version ─► forwarded
- *                            to the pool's first server
+ *   quit mn version stats verbosity
+ *                         ─► answered by the proxy (sp_memcache_local.c)
+ *   0x80 (binary magic)   ─► "Unknown command" in binary, then close
  *   set add replace append prepend cas delete incr decr touch, mg ms md ma me
  *                         ─► routed by key; `noreply` requests expect no reply
  *   get gets gat gats     ─► one fragment per server, the VALUE items merged
  *                            in key order, one END; a failed fragment fails
  *                            the request with its error
+ *   flush_all             ─► the line as it came to every server; OK when
+ *                            every one said OK, else the first error
  *
  * Meta commands with the q flag may get no reply at all; "mn\r\n" is sent
  * right after them, so the next reply is either theirs (then MN follows and
@@ -29,6 +32,7 @@
 #include "sp_conn.h"
 #include "sp_forward.h"
 #include "sp_memcache.h"
+#include "sp_memcache_local.h"
 #include "sp_pool.h"
 #include "sp_proto.h"
 #include "sp_server.h"
@@ -100,6 +104,33 @@ sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
     }
     sp_forward_to(client->pool, msg, sp_pool_route(client->pool, key, keylen));
     return 0;
+}
+
+/* ---- every server ---------------------------------------------------------- */
+
+static int
+sp_mc_broadcast(struct sp_conn *client, struct sp_msg *msg,
+                const struct sp_memcache_req_parser *p)
+{
+    int err;
+
+    msg->noreply = p->noreply;
+    err = sp_forward_every_server(client->pool, msg);
+    if (err != 0) {
+        msg->noreply = false;
+        sp_mc_fail(client->pool, msg, err);
+    }
+    return 0;
+}
+
+/* Every server answered: OK, or the first error; nothing for noreply. */
+static void
+sp_mc_broadcast_done(struct sp_msg *msg)
+{
+    if (!msg->noreply && !sp_forward_failed_part(msg)) {
+        sp_msg_reply_static(msg, "OK\r\n");
+    }
+    msg->done = true;
 }
 
 /* ---- multi-get fan-out ---------------------------------------------------- */
@@ -259,7 +290,11 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
 static bool
 sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
-    if (msg->nfrags > 0) {
+    const struct sp_memcache_command *cmd = msg->cmd;
+
+    if (msg->nfrags > 0 && cmd->kind == SP_MEMCACHE_BROADCAST) {
+        sp_mc_broadcast_done(msg);
+    } else if (msg->nfrags > 0) {
         sp_mc_merge(worker, msg);
     } else if (msg->error != NULL) {
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
@@ -291,17 +326,12 @@ sp_memcache_request(struct sp_conn *client)
             rc = sp_mc_reply_line(msg, p->error != NULL
                                        ? p->error : SP_MEMCACHE_ERR_UNKNOWN);
         }
-    } else if (p->command->local == SP_MEMCACHE_LOCAL_QUIT) {
-        msg->quit = true;
-        msg->done = true;
-        client->closing = true;
-    } else if (p->command->local == SP_MEMCACHE_LOCAL_NOOP) {
-        rc = sp_msg_reply_static(msg, "MN\r\n");
-    } else if (p->command->local == SP_MEMCACHE_LOCAL_VERSION) {
-        sp_forward_to(client->pool, msg,
-                      sp_pool_route(client->pool, (const uint8_t *)"", 0));
+    } else if (p->command->kind == SP_MEMCACHE_LOCAL) {
+        rc = sp_memcache_local(client, msg, p);
     } else if (p->command->kind == SP_MEMCACHE_FANOUT) {
         rc = sp_mc_fanout(client, msg, p);
+    } else if (p->command->kind == SP_MEMCACHE_BROADCAST) {
+        rc = sp_mc_broadcast(client, msg, p);
     } else {
         rc = sp_mc_forward(client, msg, p);
     }
@@ -332,6 +362,10 @@ sp_memcache_client_data(struct sp_conn *client, const uint8_t *data,
         size_t consumed = 0;
         sp_parse_status_t status = sp_memcache_req_parse(p, data, len,
                                                          &consumed);
+        if (status == SP_PARSE_ERROR && p->binary) {
+            return sp_memcache_refuse_binary(client, data + consumed,
+                                             len - consumed);
+        }
         if (status == SP_PARSE_ERROR) {
             char text[160];
             const char *why = p->error;
@@ -436,7 +470,9 @@ sp_mc_reply(struct sp_conn *conn)
         }
     }
     if (msg->parent != NULL) {
-        bool ok = p->type == SP_MEMCACHE_REPLY_END;
+        const struct sp_memcache_command *cmd = msg->cmd;
+        bool ok = p->type == (cmd->kind == SP_MEMCACHE_BROADCAST
+                              ? SP_MEMCACHE_REPLY_OK : SP_MEMCACHE_REPLY_END);
         msg->rsp_error = !ok;
         msg->nelems = 0;
         if (ok && p->nitems > 0) {
@@ -502,7 +538,9 @@ sp_memcache_command_name(const struct sp_msg *msg, int *first_key)
 {
     const struct sp_memcache_command *cmd = msg->cmd;
 
-    *first_key = 1;
+    /* flush_all's delay, verbosity's level, ... are no keys */
+    *first_key = cmd != NULL && (cmd->kind == SP_MEMCACHE_FORWARD
+                                 || cmd->kind == SP_MEMCACHE_FANOUT);
     return cmd != NULL ? cmd->name : "?";
 }
 

@@ -12,8 +12,9 @@
  * stepped over.
  *
  *   START --> LINE --LF--+-- no data block: DONE --> START
- *              |         +-- <bytes>: DATA --> DATA_CR --> DATA_LF: DONE
- *              +-- too long, or storage line with no sound <bytes>: FAILED
+ *     |        |         +-- <bytes>: DATA --> DATA_CR --> DATA_LF: DONE
+ *     |        +-- too long, or storage line with no sound <bytes>: FAILED
+ *     +-- 0x80, the binary protocol's magic: FAILED (ERR_BINARY)
  *
  * A CR is held back (cr_pending) until the next byte shows whether it ends
  * the line (LF follows) or belongs to a token. The line is judged when it
@@ -73,7 +74,7 @@ sp_req_begin(struct sp_memcache_req_parser *p, uint64_t at)
     p->keys_truncated = false;
     p->arg1.offset = p->value.offset = 0;
     p->arg1.len = p->value.len = 0;
-    p->noreply = p->quiet = p->key_base64 = false;
+    p->noreply = p->quiet = p->key_base64 = p->binary = false;
     p->error = NULL;
     p->line_limit = SP_MEMCACHE_MAX_LINE;
     p->in_token = p->cr_pending = p->nul_seen = false;
@@ -104,6 +105,8 @@ sp_req_wants_number(const struct sp_memcache_command *cmd, uint32_t i)
     case SP_MEMCACHE_SYNTAX_CAS:
         return i >= 2 && i <= 5;        /* flags exptime bytes [cas] */
     case SP_MEMCACHE_SYNTAX_GAT:
+    case SP_MEMCACHE_SYNTAX_FLUSH:
+    case SP_MEMCACHE_SYNTAX_VERBOSITY:
         return i == 1;
     case SP_MEMCACHE_SYNTAX_ARITH:
     case SP_MEMCACHE_SYNTAX_TOUCH:
@@ -112,6 +115,18 @@ sp_req_wants_number(const struct sp_memcache_command *cmd, uint32_t i)
     default:
         return false;
     }
+}
+
+/*
+ * The first token that may be "noreply": after the key; flush_all's and
+ * verbosity's first argument (memcached's set_noreply_maybe looks at the
+ * last token whatever it is; "delete noreply" deletes the key "noreply").
+ */
+static uint32_t
+sp_req_noreply_from(const struct sp_memcache_command *cmd)
+{
+    return cmd->syntax == SP_MEMCACHE_SYNTAX_FLUSH
+           || cmd->syntax == SP_MEMCACHE_SYNTAX_VERBOSITY ? 1 : 2;
 }
 
 /* A token begins with byte `first` at stream offset `at`. */
@@ -130,7 +145,8 @@ sp_req_token_begin(struct sp_memcache_req_parser *p, uint8_t first,
     p->sign = 0;
     /* only the tokens that may mean a number or "noreply" are looked at */
     p->number_bad = cmd == NULL || !sp_req_wants_number(cmd, p->ntokens);
-    p->noreply_match = cmd != NULL && cmd->noreply && p->ntokens >= 2
+    p->noreply_match = cmd != NULL && cmd->noreply
+                       && p->ntokens >= sp_req_noreply_from(cmd)
                        ? 0 : SP_MC_NO_MATCH;
 }
 
@@ -302,6 +318,17 @@ sp_req_token_meaning(struct sp_memcache_req_parser *p, uint32_t i)
             p->key_base64 = true;               /* me <key> b, exactly */
         }
         break;
+    case SP_MEMCACHE_SYNTAX_FLUSH:
+        if (i == 1) {
+            p->bad_exptime = !sp_req_signed_ok(p);      /* the delay */
+        }
+        break;
+    case SP_MEMCACHE_SYNTAX_VERBOSITY:
+        if (i == 1) {
+            p->bad_format = !sp_req_unsigned_ok(p);     /* the level */
+        }
+        break;
+    case SP_MEMCACHE_SYNTAX_STATS:
     case SP_MEMCACHE_SYNTAX_BARE:
         break;
     }
@@ -438,7 +465,8 @@ sp_req_line_end(struct sp_memcache_req_parser *p, uint64_t at)
      * token, if it is "noreply" and not the key ("delete noreply" deletes
      * the key "noreply"; "touch k noreply" is a bad exptime, unanswered)
      */
-    p->noreply = cmd->noreply && count_ok && n >= 3 && p->last_noreply;
+    p->noreply = cmd->noreply && count_ok && n > sp_req_noreply_from(cmd)
+                 && p->last_noreply;
 
     switch (cmd->syntax) {
     case SP_MEMCACHE_SYNTAX_STORE:
@@ -474,6 +502,21 @@ sp_req_line_end(struct sp_memcache_req_parser *p, uint64_t at)
     case SP_MEMCACHE_SYNTAX_META_DEBUG:
         /* memcached's process_meta_command: no key is a CLIENT_ERROR */
         error = !count_ok || p->bad_key ? SP_MEMCACHE_ERR_FORMAT : NULL;
+        break;
+    case SP_MEMCACHE_SYNTAX_FLUSH:
+        /* a delay unless the one argument is noreply ("flush_all noreply
+         * noreply": a bad delay, unanswered) */
+        error = !count_ok ? SP_MEMCACHE_ERR_UNKNOWN
+              : n > (p->noreply ? 2u : 1u) && p->bad_exptime
+                ? SP_MEMCACHE_ERR_EXPTIME : NULL;
+        break;
+    case SP_MEMCACHE_SYNTAX_VERBOSITY:
+        /* "verbosity noreply": a bad level, unanswered */
+        error = !count_ok ? SP_MEMCACHE_ERR_UNKNOWN
+              : p->bad_format ? SP_MEMCACHE_ERR_FORMAT : NULL;
+        break;
+    case SP_MEMCACHE_SYNTAX_STATS:
+        error = n > 1 ? SP_MEMCACHE_ERR_STATS : NULL;
         break;
     case SP_MEMCACHE_SYNTAX_BARE:
         break;
@@ -557,6 +600,10 @@ sp_req_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
     switch (p->state) {
     case SP_MC_REQ_START:
         sp_req_begin(p, at);
+        if (ch == SP_MEMCACHE_BINARY_REQUEST) {
+            p->binary = true;
+            return sp_req_fail(p, SP_MEMCACHE_ERR_BINARY);
+        }
         return sp_req_line(p, data, len, pos, at);
 
     case SP_MC_REQ_LINE:

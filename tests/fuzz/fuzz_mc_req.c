@@ -80,6 +80,7 @@ static const char *const known_errors[] = {
     SP_MEMCACHE_ERR_UNKNOWN, SP_MEMCACHE_ERR_FORMAT, SP_MEMCACHE_ERR_DELETE,
     SP_MEMCACHE_ERR_EXPTIME, SP_MEMCACHE_ERR_DELTA, SP_MEMCACHE_ERR_FLAGS,
     SP_MEMCACHE_ERR_CHUNK, SP_MEMCACHE_ERR_TOO_LARGE, SP_MEMCACHE_ERR_LINE,
+    SP_MEMCACHE_ERR_STATS, SP_MEMCACHE_ERR_BINARY,
 };
 
 static void
@@ -308,6 +309,14 @@ ref_request(const struct req_ctx *c, size_t from, struct req_event *e)
 
     memset(e, 0, sizeof(*e));
 
+    /* the binary protocol's magic as a request's first byte: refused */
+    if (from < in->len && s[from] == SP_MEMCACHE_BINARY_REQUEST) {
+        e->status = FUZZ_ERROR;
+        e->at = in->base + from;
+        error_copy(e, SP_MEMCACHE_ERR_BINARY);
+        return true;
+    }
+
     /* a get/gets line may be longer once its name has ended (' ' or NUL) */
     for (i = from; i < in->len && s[i] == ' '; i++) {
     }
@@ -359,8 +368,15 @@ ref_request(const struct req_ctx *c, size_t from, struct req_event *e)
     }
     count_ok = n >= cmd->min_tokens
                && (cmd->max_tokens == 0 || n <= cmd->max_tokens);
-    e->noreply = cmd->noreply && count_ok && n >= 3
-                 && tok_is(in, &tok[n - 1], "noreply");
+    /* noreply may be flush_all's and verbosity's first argument; for the
+     * others it comes after the key */
+    {
+        size_t first = cmd->syntax == SP_MEMCACHE_SYNTAX_FLUSH
+                       || cmd->syntax == SP_MEMCACHE_SYNTAX_VERBOSITY ? 1 : 2;
+
+        e->noreply = cmd->noreply && count_ok && n > first
+                     && tok_is(in, &tok[n - 1], "noreply");
+    }
 
     switch (cmd->syntax) {
     case SP_MEMCACHE_SYNTAX_STORE:
@@ -480,6 +496,21 @@ ref_request(const struct req_ctx *c, size_t from, struct req_event *e)
         }
         e->key_base64 = n >= 3 && tok_is(in, &tok[2], "b");
         error = !count_ok || bad_key ? SP_MEMCACHE_ERR_FORMAT : NULL;
+        break;
+    case SP_MEMCACHE_SYNTAX_FLUSH:
+        /* flush_all [delay] [noreply]: a delay unless the one argument is
+         * noreply */
+        error = !count_ok ? SP_MEMCACHE_ERR_UNKNOWN
+              : n > (e->noreply ? 2u : 1u) && !ref_signed(in, &tok[1])
+                ? SP_MEMCACHE_ERR_EXPTIME : NULL;
+        break;
+    case SP_MEMCACHE_SYNTAX_VERBOSITY:
+        error = !count_ok ? SP_MEMCACHE_ERR_UNKNOWN
+              : !ref_unsigned(in, &tok[1], UINT64_MAX)
+                ? SP_MEMCACHE_ERR_FORMAT : NULL;
+        break;
+    case SP_MEMCACHE_SYNTAX_STATS:
+        error = n > 1 ? SP_MEMCACHE_ERR_STATS : NULL;
         break;
     case SP_MEMCACHE_SYNTAX_BARE:
         break;

@@ -156,15 +156,19 @@ class MemcacheProxyTest(sptest.HarnessTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, timeout=120)
         results = dict(re.findall(r"^ascii (\w[\w ]*?)\s+\[(pass|FAIL)", r.stdout, re.M))
-        # everything nutcracker 0.5 passes, and more; the rest are commands
-        # no key routes (verbosity, flush_all, stats), as in nutcracker
-        must_pass = ["version", "quit", "set", "set noreply", "get", "gets",
-                     "mget", "add", "add noreply", "replace", "replace noreply",
-                     "cas", "cas noreply", "delete", "delete noreply", "incr",
+        # everything nutcracker 0.5 passes, and the commands no key routes
+        # that nutcracker refuses: verbosity and stats (answered by the
+        # proxy), flush_all (sent to every server)
+        must_pass = ["version", "quit", "verbosity", "set", "set noreply",
+                     "get", "gets", "mget", "flush", "flush noreply", "add",
+                     "add noreply", "replace", "replace noreply", "cas",
+                     "cas noreply", "delete", "delete noreply", "incr",
                      "incr noreply", "decr", "decr noreply", "append",
-                     "append noreply", "prepend", "prepend noreply"]
+                     "append noreply", "prepend", "prepend noreply", "stat"]
         for name in must_pass:
             self.assertEqual(results.get(name), "pass", f"ascii {name}: {r.stdout}")
+        self.assertEqual(sorted(results), sorted(must_pass), r.stdout)
+        self.assertEqual(r.returncode, 0, r.stdout)
 
     def test_stats(self):
         c = self.client()

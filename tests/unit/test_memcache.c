@@ -225,7 +225,7 @@ START_TEST(test_table_sorted_and_found)
 {
     size_t n = sp_memcache_command_count();
 
-    ck_assert_uint_eq(n, 22);
+    ck_assert_uint_eq(n, 25);
     ck_assert_ptr_null(sp_memcache_command_at(n));
     for (size_t i = 0; i < n; i++) {
         const struct sp_memcache_command *c = sp_memcache_command_at(i);
@@ -251,9 +251,10 @@ END_TEST
 START_TEST(test_table_misses)
 {
     static const char *const absent[] = {
-        "", "g", "ge", "GET", "Get", "gett", "stats", "flush_all",
-        "verbosity", "bget", "mx", "m", "mgg", "slabs", "lru_crawler",
-        "watch", "shutdown", "cache_memlimit", "versions", "quitx",
+        "", "g", "ge", "GET", "Get", "gett", "stat", "STATS", "flush",
+        "flush_al", "flush_alll", "verbose", "verbositys", "bget", "mx", "m",
+        "mgg", "slabs", "lru_crawler", "watch", "shutdown", "cache_memlimit",
+        "versions", "quitx",
     };
 
     for (size_t i = 0; i < NELEMS(absent); i++) {
@@ -274,7 +275,9 @@ START_TEST(test_table_rows_sane)
                        || s == SP_MEMCACHE_SYNTAX_CAS
                        || s == SP_MEMCACHE_SYNTAX_DELETE
                        || s == SP_MEMCACHE_SYNTAX_ARITH
-                       || s == SP_MEMCACHE_SYNTAX_TOUCH;
+                       || s == SP_MEMCACHE_SYNTAX_TOUCH
+                       || s == SP_MEMCACHE_SYNTAX_FLUSH
+                       || s == SP_MEMCACHE_SYNTAX_VERBOSITY;
 
         ck_assert_msg(strlen(c->name) <= SP_MEMCACHE_MAX_NAME, "%s", c->name);
         ck_assert_msg(c->data == (s == SP_MEMCACHE_SYNTAX_STORE
@@ -286,7 +289,12 @@ START_TEST(test_table_rows_sane)
                       == (s == SP_MEMCACHE_SYNTAX_GET
                           || s == SP_MEMCACHE_SYNTAX_GAT), "%s", c->name);
         ck_assert_msg((c->kind == SP_MEMCACHE_LOCAL)
-                      == (s == SP_MEMCACHE_SYNTAX_BARE), "%s", c->name);
+                      == (s == SP_MEMCACHE_SYNTAX_BARE
+                          || s == SP_MEMCACHE_SYNTAX_STATS
+                          || s == SP_MEMCACHE_SYNTAX_VERBOSITY),
+                      "%s", c->name);
+        ck_assert_msg((c->kind == SP_MEMCACHE_BROADCAST)
+                      == (s == SP_MEMCACHE_SYNTAX_FLUSH), "%s", c->name);
         ck_assert_msg((c->kind == SP_MEMCACHE_LOCAL)
                       == (c->local != SP_MEMCACHE_LOCAL_NONE), "%s", c->name);
         ck_assert_msg(c->long_line == (s == SP_MEMCACHE_SYNTAX_GET),
@@ -338,6 +346,9 @@ START_TEST(test_table_spot_checks)
         { "ma", SP_MEMCACHE_FORWARD, false, false, 2, 0 },
         { "me", SP_MEMCACHE_FORWARD, false, false, 2, 0 },
         { "mn", SP_MEMCACHE_LOCAL, false, false, 1, 0 },
+        { "flush_all", SP_MEMCACHE_BROADCAST, false, true, 1, 3 },
+        { "stats", SP_MEMCACHE_LOCAL, false, false, 1, 0 },
+        { "verbosity", SP_MEMCACHE_LOCAL, false, true, 2, 3 },
     };
 
     for (size_t i = 0; i < NELEMS(rows); i++) {
@@ -352,6 +363,13 @@ START_TEST(test_table_spot_checks)
     ck_assert_int_eq(cmd("quit")->local, SP_MEMCACHE_LOCAL_QUIT);
     ck_assert_int_eq(cmd("version")->local, SP_MEMCACHE_LOCAL_VERSION);
     ck_assert_int_eq(cmd("mn")->local, SP_MEMCACHE_LOCAL_NOOP);
+    ck_assert_int_eq(cmd("stats")->local, SP_MEMCACHE_LOCAL_STATS);
+    ck_assert_int_eq(cmd("verbosity")->local, SP_MEMCACHE_LOCAL_VERBOSITY);
+    ck_assert_int_eq(cmd("flush_all")->local, SP_MEMCACHE_LOCAL_NONE);
+    /* every server answers flush_all OK, or an error */
+    ck_assert_uint_eq(cmd("flush_all")->replies,
+                      SP_MEMCACHE_REPLY_BIT(SP_MEMCACHE_REPLY_OK));
+    ck_assert(cmd("flush_all")->write && !cmd("stats")->write);
     ck_assert(cmd("set")->write && !cmd("get")->write && cmd("gat")->write);
     ck_assert_uint_eq(cmd("quit")->replies, 0);
 }
@@ -678,6 +696,188 @@ START_TEST(test_req_local)
 END_TEST
 
 /*
+ * flush_all [delay] [noreply], judged as memcached 1.6.18 judges it (each
+ * answer taken from a running server): the delay is a signed number unless
+ * the one argument is noreply; a third argument is ignored; noreply
+ * silences the error too.
+ */
+START_TEST(test_req_flush_all)
+{
+    EXPECT_ONE("flush_all\r\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all 0\r\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all -1\r\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all +5\r\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all 99999999999\r\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all 1 2\r\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all 1 abc\r\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all noreply\r\n", "flush_all", NULL, true);
+    EXPECT_ONE("flush_all 10 noreply\r\n", "flush_all", NULL, true);
+    EXPECT_ONE("flush_all\n", "flush_all", NULL, false);
+    EXPECT_ONE("flush_all abc\r\n", "flush_all", SP_MEMCACHE_ERR_EXPTIME,
+               false);
+    EXPECT_ONE("flush_all 5x\r\n", "flush_all", SP_MEMCACHE_ERR_EXPTIME,
+               false);
+    EXPECT_ONE("flush_all noreply 1\r\n", "flush_all",
+               SP_MEMCACHE_ERR_EXPTIME, false);
+    EXPECT_ONE("flush_all abc noreply\r\n", "flush_all",
+               SP_MEMCACHE_ERR_EXPTIME, true);
+    EXPECT_ONE("flush_all noreply noreply\r\n", "flush_all",
+               SP_MEMCACHE_ERR_EXPTIME, true);
+    EXPECT_ONE("flush_all 1 2 3\r\n", "flush_all", SP_MEMCACHE_ERR_UNKNOWN,
+               false);
+    EXPECT_ONE("flush_all 1 2 noreply\r\n", "flush_all",
+               SP_MEMCACHE_ERR_UNKNOWN, false);
+    /* the rest of a line after a NUL is not read */
+    EXPECT_ONE("flush_all\0 abc\r\n", "flush_all", NULL, false);
+}
+END_TEST
+
+/* verbosity <level> [noreply]: answered by the proxy; memcached's checks. */
+START_TEST(test_req_verbosity)
+{
+    EXPECT_ONE("verbosity 1\r\n", "verbosity", NULL, false);
+    EXPECT_ONE("verbosity +1\r\n", "verbosity", NULL, false);
+    EXPECT_ONE("verbosity 99999999999\r\n", "verbosity", NULL, false);
+    EXPECT_ONE("verbosity 1 2\r\n", "verbosity", NULL, false);
+    EXPECT_ONE("verbosity 1 abc\r\n", "verbosity", NULL, false);
+    EXPECT_ONE("verbosity 1 noreply\r\n", "verbosity", NULL, true);
+    EXPECT_ONE("verbosity\r\n", "verbosity", SP_MEMCACHE_ERR_UNKNOWN, false);
+    EXPECT_ONE("verbosity 1 2 3\r\n", "verbosity", SP_MEMCACHE_ERR_UNKNOWN,
+               false);
+    EXPECT_ONE("verbosity abc\r\n", "verbosity", SP_MEMCACHE_ERR_FORMAT,
+               false);
+    EXPECT_ONE("verbosity -1\r\n", "verbosity", SP_MEMCACHE_ERR_FORMAT,
+               false);
+    /* memcached: noreply, then "noreply" read as the level: silent */
+    EXPECT_ONE("verbosity noreply\r\n", "verbosity", SP_MEMCACHE_ERR_FORMAT,
+               true);
+    EXPECT_ONE("verbosity abc noreply\r\n", "verbosity",
+               SP_MEMCACHE_ERR_FORMAT, true);
+}
+END_TEST
+
+/* stats alone is answered by the proxy; with arguments, a clear error. */
+START_TEST(test_req_stats)
+{
+    struct tbuf b = { 0 };
+    struct req_run run;
+
+    EXPECT_ONE("stats\r\n", "stats", NULL, false);
+    EXPECT_ONE("stats \r\n", "stats", NULL, false);
+    EXPECT_ONE("stats\n", "stats", NULL, false);
+    EXPECT_ONE("stats\0slabs\r\n", "stats", NULL, false);
+    EXPECT_ONE("stats slabs\r\n", "stats", SP_MEMCACHE_ERR_STATS, false);
+    EXPECT_ONE("stats detail on\r\n", "stats", SP_MEMCACHE_ERR_STATS, false);
+    EXPECT_ONE("stats noreply\r\n", "stats", SP_MEMCACHE_ERR_STATS, false);
+    /* an error that keeps the connection: the next line is read */
+    tb_str(&b, "stats items\r\nstats\r\nversion\r\n");
+    verify_req(&b, &run);
+    ck_assert_int_eq(run.status, SP_PARSE_AGAIN);
+    ck_assert_uint_eq(run.n, 3);
+    expect_req(&run.out[0], "stats", 0, 13, SP_MEMCACHE_ERR_STATS);
+    expect_req(&run.out[1], "stats", 13, 20, NULL);
+    expect_req(&run.out[2], "version", 20, 29, NULL);
+    ck_assert_uint_eq(run.out[0].ntokens, 2);
+    sp_test_run_free(&run);
+    tb_free(&b);
+}
+END_TEST
+
+/*
+ * 0x80, the binary protocol's request magic, as a request's first byte is a
+ * framing error at that byte (the proxy answers in binary and closes);
+ * anywhere else it is a byte like another.
+ */
+START_TEST(test_req_binary_magic)
+{
+    static const char get_k[] =
+        "\x80\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01"
+        "\xde\xad\xbe\xef\x00\x00\x00\x00\x00\x00\x00\x00k";
+    struct sp_memcache_req_parser p;
+    struct sp_span keys[2];
+    size_t consumed = 99;
+
+    EXPECT_REQ_ERROR(get_k, SP_MEMCACHE_ERR_BINARY, 0);
+    EXPECT_REQ_ERROR("\x80", SP_MEMCACHE_ERR_BINARY, 0);
+    /* after text requests: at the next request's first byte */
+    EXPECT_REQ_ERROR("version\r\nget a\r\n\x80\x0a\x00\x00",
+                     SP_MEMCACHE_ERR_BINARY, 16);
+    EXPECT_REQ_ERROR("set k 0 0 1\r\nx\r\n\x80", SP_MEMCACHE_ERR_BINARY,
+                     16);
+    /* not a request's first byte: a key's, a data block's, after a space */
+    EXPECT_ONE("get \x80k\r\n", "get", NULL, false);
+    EXPECT_ONE("set k 0 0 1\r\n\x80\r\n", "set", NULL, false);
+    EXPECT_ONE(" \x80\r\n", NULL, SP_MEMCACHE_ERR_UNKNOWN, false);
+    EXPECT_ONE("\x81\r\n", NULL, SP_MEMCACHE_ERR_UNKNOWN, false);
+
+    /* the flag, and the header left for the caller to read */
+    sp_memcache_req_init(&p, 0, keys, 2, 0);
+    ck_assert_int_eq(sp_memcache_req_parse(&p, (const uint8_t *)"mn\r\n"
+                                           "\x80\x0b", 6, &consumed),
+                     SP_PARSE_DONE);
+    ck_assert_uint_eq(consumed, 4);
+    ck_assert(!p.binary);
+    ck_assert_int_eq(sp_memcache_req_parse(&p, (const uint8_t *)"\x80\x0b",
+                                           2, &consumed), SP_PARSE_ERROR);
+    ck_assert_uint_eq(consumed, 0);
+    ck_assert(p.binary);
+    ck_assert_str_eq(p.error, SP_MEMCACHE_ERR_BINARY);
+    ck_assert_uint_eq(p.offset, 4);
+    /* and it stays failed */
+    ck_assert_int_eq(sp_memcache_req_parse(&p, (const uint8_t *)"mn\r\n", 4,
+                                           &consumed), SP_PARSE_ERROR);
+    ck_assert_uint_eq(consumed, 0);
+}
+END_TEST
+
+/* The binary answer: a well-formed response header echoing what it can. */
+START_TEST(test_binary_refusal)
+{
+    static const uint8_t req[] = {
+        0x80, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef,
+        0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+    };
+    const size_t body = sizeof(SP_MEMCACHE_BINARY_TEXT) - 1;
+    uint8_t out[SP_MEMCACHE_BINARY_REFUSAL];
+
+    ck_assert_uint_eq(sp_memcache_binary_refusal(req, sizeof(req), out),
+                      SP_MEMCACHE_BINARY_REFUSAL);
+    ck_assert_uint_eq(SP_MEMCACHE_BINARY_REFUSAL, 24 + body);
+    ck_assert_uint_eq(out[0], 0x81);                    /* response magic */
+    ck_assert_uint_eq(out[1], 0x0b);                    /* opcode echoed */
+    ck_assert_uint_eq(out[2] | out[3] | out[4] | out[5], 0); /* key, extras,
+                                                                type */
+    ck_assert_uint_eq(out[6], 0x00);                    /* status 0x0081 */
+    ck_assert_uint_eq(out[7], 0x81);
+    ck_assert_uint_eq(((uint32_t)out[8] << 24) | ((uint32_t)out[9] << 16)
+                      | ((uint32_t)out[10] << 8) | out[11], body);
+    ck_assert_mem_eq(out + 12, req + 12, 4);            /* opaque echoed */
+    for (size_t i = 16; i < 24; i++) {
+        ck_assert_uint_eq(out[i], 0);                   /* CAS 0 */
+    }
+    ck_assert_mem_eq(out + 24, SP_MEMCACHE_BINARY_TEXT, body);
+    ck_assert_ptr_nonnull(strstr(SP_MEMCACHE_BINARY_TEXT, "text protocol"));
+
+    /* a header cut short: the fields not read are 0 */
+    memset(out, 0xee, sizeof(out));
+    sp_memcache_binary_refusal(req, 1, out);
+    ck_assert_uint_eq(out[0], 0x81);
+    ck_assert_uint_eq(out[1], 0);
+    for (size_t i = 12; i < 16; i++) {
+        ck_assert_uint_eq(out[i], 0);
+    }
+    ck_assert_uint_eq(out[7], 0x81);
+    sp_memcache_binary_refusal(req, 14, out);
+    ck_assert_uint_eq(out[1], 0x0b);
+    ck_assert_uint_eq(out[12], 0xde);
+    ck_assert_uint_eq(out[13], 0xad);
+    ck_assert_uint_eq(out[14], 0);
+    ck_assert_uint_eq(out[15], 0);
+}
+END_TEST
+
+/*
  * Unknown commands and empty lines get ERROR and the parser resynchronises
  * at the next line; memcached answers each the same.
  */
@@ -689,7 +889,7 @@ START_TEST(test_req_unknown_resync)
     size_t n = 0;
 
     l[n++] = b.len;
-    tb_str(&b, "stats\r\n");
+    tb_str(&b, "slabs automove 1\r\n");
     l[n++] = b.len;
     tb_str(&b, "get foo\r\n");
     l[n++] = b.len;
@@ -701,7 +901,7 @@ START_TEST(test_req_unknown_resync)
     l[n++] = b.len;
     tb_str(&b, "get\tfoo\r\n");
     l[n++] = b.len;
-    tb_str(&b, "flush_all noreply\r\n");
+    tb_str(&b, "shutdown noreply\r\n");
     l[n++] = b.len;
     tb_str(&b, "prepended k 0 0 5\r\n");
     l[n++] = b.len;
@@ -1583,7 +1783,9 @@ sp_test_memcache_suite(void)
     SP_TEST_CASE(s, "request parser", 120, test_req_storage,
                  test_req_storage_numbers, test_req_get_1000_keys,
                  test_req_retrieval_variants, test_req_delete_arith_touch,
-                 test_req_meta, test_req_local, test_req_unknown_resync,
+                 test_req_meta, test_req_local, test_req_flush_all,
+                 test_req_verbosity, test_req_stats, test_req_binary_magic,
+                 test_binary_refusal, test_req_unknown_resync,
                  test_req_key_250_251, test_req_noreply_variants,
                  test_req_line_bytes, test_req_stream_offset,
                  test_req_big_value, test_req_value_caps,

@@ -176,6 +176,41 @@ sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg)
     sp_msg_part_done(worker, msg);
 }
 
+int
+sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
+{
+    struct sp_worker *worker = pool->worker;
+
+    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, pool->nservers,
+                      sizeof(*msg->frags)) != 0) {
+        return ENOMEM;
+    }
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        struct sp_msg *frag = sp_msg_get(worker);
+
+        if (frag == NULL
+            || sp_seglist_slice(&frag->req, &msg->req, 0, msg->req.bytes)
+               != 0) {
+            if (frag != NULL) {
+                sp_msg_put(worker, frag);
+            }
+            for (uint32_t f = 0; f < msg->nfrags; f++) {
+                sp_msg_put(worker, msg->frags[f]);
+            }
+            msg->nfrags = 0;
+            return ENOMEM;
+        }
+        frag->parent = msg;
+        frag->pool = pool;
+        frag->cmd = msg->cmd;
+        frag->server = s;
+        frag->noreply = msg->noreply;
+        msg->frags[msg->nfrags++] = frag;
+    }
+    sp_forward_fragments(pool, msg, 0);
+    return 0;
+}
+
 void
 sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {

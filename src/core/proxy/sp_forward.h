@@ -52,6 +52,14 @@ struct sp_server *sp_forward_route(struct sp_pool *pool,
 int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
                      const struct sp_span *keys, uint32_t n, uint32_t stride);
 
+/*
+ * Send msg to every server of its pool (memcached's flush_all): one
+ * fragment per server, each holding the request's own bytes and its
+ * noreply, sent at once; msg completes when every one is answered (the
+ * protocol's `complete` merges). 0, or ENOMEM (no fragment is left).
+ */
+int sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg);
+
 /* Send the fragments of msg from index `first` on (counted in the pool's
  * `fragments`, and in msg->pending before any is sent). */
 void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg,
