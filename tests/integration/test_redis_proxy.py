@@ -202,7 +202,8 @@ class RedisProxyTest(sptest.HarnessTestCase):
         self.assertFalse(closed)
         self.assertEqual(data, b"-ERR unknown command 'foo'\r\n"
                                b"-ERR wrong number of arguments for 'get' command\r\n"
-                               b"-ERR unknown command 'keys'\r\n"
+                               b"-ERR command 'keys' is not supported by the proxy "
+                               b"(no key to route it by)\r\n"
                                b"+OK\r\n$1\r\nv\r\n")
 
     def test_protocol_error_replies_then_closes(self):
