@@ -700,6 +700,20 @@ def generate(version, infos, docs):
     w("};")
     w("const size_t sp_redis_cmdtab_len = %d;" % len(rows))
     w("")
+    w("/* Where the rows of each first letter begin (a binary search looks only")
+    w(" * at its letter's rows): rows [letter[c - 'a'], letter[c - 'a' + 1]). */")
+    starts = []
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        starts.append(next((i for i, r in enumerate(rows) if r.name[0] >= c),
+                           len(rows)))
+    starts.append(len(rows))
+    if any(not ("a" <= r.name[0] <= "z") for r in rows):
+        raise RuntimeError("a command name that does not begin with a letter")
+    w("const uint16_t sp_redis_cmdtab_letter[27] = {")
+    for i in range(0, 27, 9):
+        w("    " + ", ".join(str(x) for x in starts[i:i + 9]) + ",")
+    w("};")
+    w("")
     w("/* Every row by its id (the refusal counters' index). */")
     w("const struct sp_redis_command *const sp_redis_cmdtab_by_id[] = {")
     for r in flat:

@@ -4,8 +4,9 @@
  *
  * Rows and a container's subcommand rows are sorted by name, so a lookup
  * is a binary search over the bytes as they are, folded to lower case as
- * they are compared: no copy, no allocation. GET and SET are found in 8
- * compares of a few bytes each.
+ * they are compared: no copy, no allocation. A top-level lookup searches
+ * only the rows of the name's first letter (GET: 4 compares among 18
+ * rows; SET: 6 among 37).
  */
 #include "sp_redis.h"
 
@@ -68,7 +69,15 @@ sp_redis_search(const struct sp_redis_command *rows, size_t n,
 const struct sp_redis_command *
 sp_redis_command_lookup(const char *name, size_t len)
 {
-    return sp_redis_search(sp_redis_cmdtab, sp_redis_cmdtab_len, name, len);
+    int c = len > 0 ? sp_redis_lower((unsigned char)name[0]) - 'a' : -1;
+    size_t lo, hi;
+
+    if (c < 0 || c >= 26) {
+        return NULL;                /* every name begins with a letter */
+    }
+    lo = sp_redis_cmdtab_letter[c];
+    hi = sp_redis_cmdtab_letter[c + 1];
+    return sp_redis_search(sp_redis_cmdtab + lo, hi - lo, name, len);
 }
 
 const struct sp_redis_command *

@@ -5628,6 +5628,14 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
 };
 const size_t sp_redis_cmdtab_len = 240;
 
+/* Where the rows of each first letter begin (a binary search looks only
+ * at its letter's rows): rows [letter[c - 'a'], letter[c - 'a' + 1]). */
+const uint16_t sp_redis_cmdtab_letter[27] = {
+    0, 4, 19, 24, 31, 41, 47, 63, 80,
+    84, 84, 85, 102, 111, 111, 112, 129, 130,
+    145, 184, 188, 191, 191, 193, 208, 208, 240,
+};
+
 /* Every row by its id (the refusal counters' index). */
 const struct sp_redis_command *const sp_redis_cmdtab_by_id[] = {
     &sp_redis_cmdtab[0], /* acl */

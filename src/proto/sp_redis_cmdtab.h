@@ -8,6 +8,7 @@
 #define SP_REDIS_CMDTAB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sp_redis.h"
 
@@ -22,6 +23,7 @@ extern const struct sp_redis_keyspec sp_redis_keyspecs[];
 /* Top-level rows, sorted by name. */
 extern const struct sp_redis_command sp_redis_cmdtab[];
 extern const size_t sp_redis_cmdtab_len;
+extern const uint16_t sp_redis_cmdtab_letter[27];  /* rows by first letter */
 
 /* Every row, subcommands included, by id. */
 extern const struct sp_redis_command *const sp_redis_cmdtab_by_id[];
