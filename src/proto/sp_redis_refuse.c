@@ -43,9 +43,16 @@ sp_redis_is_refused(const struct sp_redis_req_parser *p)
 {
     const struct sp_redis_command *cmd = p->command;
 
-    return cmd == NULL || cmd->kind == SP_REDIS_UNSUPPORTED
-           || cmd->kind == SP_REDIS_TRANSACTION
-           || (cmd->nsubs > 0 && p->nargs >= 2);
+    if (cmd == NULL) {
+        return true;
+    }
+    if (cmd->nsubs > 0) {
+        /* a container's row: its subcommand was not found (alone, its
+         * arity answers, as Redis's: "CONFIG" has too few arguments) */
+        return p->nargs >= 2;
+    }
+    return cmd->kind == SP_REDIS_UNSUPPORTED
+           || cmd->kind == SP_REDIS_TRANSACTION;
 }
 
 static const char *
