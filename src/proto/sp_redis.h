@@ -14,11 +14,12 @@
  * or an inline command (words ended by \n or \r\n, split as Redis's
  * sdssplitargs splits them, quotes and escapes included), as Redis accepts
  * them; the proxy forwards an inline request re-encoded as the multibulk
- * request Redis would build from it (sp_redis_inline_encode). For each request the parser reports the command (looked up
- * in the table from its first argument, case-insensitively, copied into the
- * parser's small name buffer as it streams past) and the offsets of every
- * argument that is a key, so routing can hash them and multi-key commands
- * can be split.
+ * request Redis would build from it (sp_redis_inline_encode). For each
+ * request the parser reports the command (looked up in the table from its
+ * first argument, case-insensitively, copied into the parser's small name
+ * buffer as it streams past; a container's subcommand row from its second
+ * argument the same way) and the offsets of the arguments that are keys,
+ * so routing can hash them and multi-key commands can be split.
  *
  * Input is bounded as Redis bounds it: at most SP_REDIS_MAX_ARGS arguments,
  * bulk lengths of at most SP_REDIS_MAX_BULK, inline lines of at most

@@ -107,18 +107,11 @@ class CommandTableTest(sptest.HarnessTestCase):
                                    redis="true", hash="fnv1a_64",
                                    distribution="ketama", hash_tag='"{}"'))
         cls.proxy = h.start_shardproxy(conf)
-        cls.owners = cls.locate([f"{{t{i}}}" for i in range(400)])
+        cls.owners = h.locate(cls.proxy, "alpha",
+                              [f"{{t{i}}}" for i in range(400)])
         cls.tags = {name: [t for t, o in cls.owners.items() if o == name]
                     for name in ("s0", "s1")}
         assert len(cls.tags["s0"]) > 20 and len(cls.tags["s1"]) > 20
-
-    @classmethod
-    def locate(cls, keys):
-        r = cls.harness.run_shardproxy(["-c", cls.proxy.conf_path, "--locate",
-                                        "alpha"] + list(keys))
-        assert r.returncode == 0, r.stderr
-        return {line.split(" -> ")[0]: line.split(" -> ")[1].split()[0]
-                for line in r.stdout.decode().splitlines()}
 
     def setUp(self):
         super().setUp()
