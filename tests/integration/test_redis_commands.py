@@ -253,6 +253,28 @@ class CommandTableTest(sptest.HarnessTestCase):
         with self.assertRaisesRegex(redis.ResponseError, "blocking"):
             self.c.blpop([f"{tag}l"], timeout=1)
 
+    def test_keyless_and_memory_usage(self):
+        """TIME, LASTSAVE and the containers' HELP go to the first server,
+        ROLE is answered, MEMORY USAGE is routed by its key."""
+        t = self.c.time()
+        self.assertLess(abs(t[0] - time.time()), 60)
+        self.assertEqual(raw(self.port, "LASTSAVE"),
+                         raw(self.servers[0].port, "LASTSAVE"))
+        self.assertEqual(raw(self.port, "OBJECT", "HELP"),
+                         raw(self.direct.port, "OBJECT", "HELP"))
+        self.assertEqual(raw(self.port, "ROLE"),
+                         b"*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n")
+        for s in ("s0", "s1"):
+            key = f"{self.tag(s)}mem"
+            self.c.set(key, "x" * 100)
+            self.assertEqual(raw(self.port, "MEMORY", "USAGE", key),
+                             raw(self.servers[int(s[1:])].port, "MEMORY",
+                                 "USAGE", key))
+            self.assertEqual(self.backend(s).get(key), b"x" * 100)
+        self.assertTrue(raw(self.port, "MEMORY", "STATS")
+                        .startswith(b"-ERR command 'memory|stats' is not "
+                                    b"supported"))
+
     # ---- cross-server ------------------------------------------------------------
 
     def test_cross_server_refused_nothing_applied(self):
