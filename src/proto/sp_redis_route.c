@@ -4,7 +4,8 @@
  * STORE) is forwarded whole to one server only when every one of its keys
  * maps to that server (the pool's hash, hash_tag and distribution, as for
  * one key); otherwise it is refused with -CROSSSERVER and nothing is sent
- * anywhere. Hash tags put related keys together: {user:1}:a and
+ * anywhere. (A pool of distribution random has no owner for a key: the
+ * request goes to one server drawn for it, as nutcracker sends it.) Hash tags put related keys together: {user:1}:a and
  * {user:1}:b go to the same server.
  *
  * The keys are found from the row's key specs once the request is whole
@@ -72,6 +73,9 @@ sp_redis_forward_keys(struct sp_conn *client, struct sp_msg *msg,
                                       / sizeof(*keys)),
                            &nkeys) != 0) {
         nkeys = 0;                  /* Redis refuses it: wherever it goes */
+    }
+    if (sp_pool_random(pool) && nkeys > 1) {
+        nkeys = 1;                  /* no key has an owner: one draw */
     }
     for (uint32_t i = 0; i < nkeys; i++) {
         struct sp_server *s = sp_forward_route(pool, msg,

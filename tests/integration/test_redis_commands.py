@@ -324,6 +324,16 @@ class CommandTableTest(sptest.HarnessTestCase):
         self.assertTrue(self.c.rename(f"{a}k", f"{a}n"))
         self.assertEqual(self.backend("s0").get(f"{a}n"), b"1")
 
+    def test_random_distribution_never_cross_server(self):
+        port = sptest.free_port()
+        self.harness.start_shardproxy(sptest.pool_yaml(
+            "rnd", port, [(r.port, 1, f"s{i}") for i, r in
+                          enumerate(self.servers)], redis="true",
+            distribution="random"))
+        keys = [f"k{i}" for i in range(20)]
+        for _ in range(20):
+            self.assertEqual(raw(port, "SUNIONSTORE", *keys), b":0\r\n")
+
     # ---- scripts and functions ----------------------------------------------------
 
     def test_register_script_and_lock(self):
