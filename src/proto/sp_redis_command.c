@@ -347,6 +347,9 @@ sp_cmd_getkeys(struct sp_conn *client, struct sp_cmd_req *r)
     uint32_t *keys, nkeys = 0, cap = sub.argc;
     int rc;
 
+    if (cmd != NULL && cmd->name_skip > 0) {
+        cmd = NULL;                 /* "object|encoding": not a command name */
+    }
     if (cmd != NULL && cmd->nsubs > 0 && sub.argc >= 2) {
         char name[SP_REDIS_MAX_NAME + 1];
         size_t len = sp_cmd_arg(r, 3, name, sizeof(name));

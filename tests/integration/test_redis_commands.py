@@ -519,6 +519,7 @@ class CommandTableTest(sptest.HarnessTestCase):
             ("MIGRATE", "h", "1", "k", "0", "1"), ("PING",), ("NOSUCH", "x"),
             ("GET",), ("BITOP", "AND", "d", "a", "b"), ("SET", "k", "v"),
             ("FCALL", "f", "1", "k"), ("OBJECT", "NOSUCH", "k"),
+            ("OBJECT|ENCODING", "k"), ("OBJECT",),
         ]
         for case in cases:
             with self.subTest(case=case):
