@@ -154,7 +154,7 @@ SPEC_OVERRIDES = {
 # ioredis: CLIENT SETINFO LIB-NAME/LIB-VER), described as 7.2 describes them.
 EXTRAS = {
     "client|setinfo": {
-        "info": ["client|setinfo", -4,
+        "info": ["client|setinfo", 4,
                  ("set", [("status", "noscript"), ("status", "loading"),
                           ("status", "stale")]),
                  0, 0, 0,
