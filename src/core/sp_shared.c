@@ -177,6 +177,7 @@ sp_stats_slot_add(struct sp_stats_slot *dst, const struct sp_stats_slot *src)
     dst->memory_used += src->memory_used;
     dst->budget_pauses += src->budget_pauses;
     dst->server_waits += src->server_waits;
+    sp_refused_add(&dst->refused, &src->refused);
 }
 
 void

@@ -34,6 +34,7 @@
 
 #include "sp_conf.h"
 #include "sp_hotkeys.h"
+#include "sp_refused.h"
 #include "sp_stats.h"
 
 /* A worker's process-wide counters, beside its pools' and servers'. */
@@ -59,6 +60,7 @@ struct sp_stats_slot {
     int64_t memory_used;        /* what the budget counts, at the tick */
     int64_t budget_pauses;      /* clients held back for the budget */
     int64_t server_waits;       /* clients held back for a full server */
+    struct sp_refused refused;  /* requests refused, by reason and command */
     /* the accept balance (sp_accept.h), not summed: */
     int64_t accepting;          /* 1: watches the shared listeners */
 };

@@ -17,6 +17,7 @@
 #include "sp_master_int.h"
 #include "sp_metrics.h"
 #include "sp_net.h"
+#include "sp_proto.h"
 #include "sp_stats_report.h"
 
 #define SP_OBSERVE_TICK_MS   1000
@@ -99,7 +100,8 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "server_waits", now.proc.server_waits },
     };
     struct sp_stats_report_extra extra = {
-        extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra
+        extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra,
+        sp_proto_refused_name
     };
     if (pool_extra != NULL && server_extra != NULL
         && sp_observe_json(&master->observe, master->current, &now, pool_extra,

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "sp_proto.h"
 #include "sp_stats_fields.h"
 
 /* A label value: backslash, quote and newline escaped. */
@@ -254,6 +255,37 @@ sp_metrics_workers(struct sp_stats_buf *out, const struct sp_metrics_input *in)
     }
 }
 
+/* Refused requests by reason, and by command (those refused at least once:
+ * the names are the proxy's command table's, so the label set is bounded;
+ * an unknown command is counted by its reason only). */
+static void
+sp_metrics_refused(struct sp_stats_buf *out, const struct sp_refused *r)
+{
+    static const char *const reasons[] = { "unknown", "unsupported",
+                                           "crossserver" };
+    const int64_t counts[] = { r->unknown, r->unsupported, r->crossserver };
+
+    sp_metrics_family(out, "shardproxy_refused_total", "counter",
+                      "requests refused by the proxy, by reason (unknown "
+                      "command, command not served, keys on several servers)");
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        sp_stats_buf_printf(out, "shardproxy_refused_total{reason=\"%s\"} "
+                            "%lld\n", reasons[i], (long long)counts[i]);
+    }
+    sp_metrics_family(out, "shardproxy_refused_command_total", "counter",
+                      "requests refused by the proxy, by command");
+    for (uint32_t i = 0; i < SP_REFUSED_IDS; i++) {
+        const char *name = r->by_id[i] != 0 ? sp_proto_refused_name(i) : NULL;
+
+        if (name != NULL) {
+            sp_stats_buf_printf(out, "shardproxy_refused_command_total"
+                                "{command=\"");
+            sp_metrics_label(out, name);
+            sp_stats_buf_printf(out, "\"} %lld\n", (long long)r->by_id[i]);
+        }
+    }
+}
+
 void
 sp_metrics_render(struct sp_stats_buf *out, const struct sp_metrics_input *in)
 {
@@ -282,6 +314,7 @@ sp_metrics_render(struct sp_stats_buf *out, const struct sp_metrics_input *in)
     sp_metrics_scalar(out, "shardproxy_handoffs_total", "counter",
                       "client connections handed from worker to worker",
                       (double)in->handoffs);
+    sp_metrics_refused(out, &proc->refused);
     sp_metrics_pools(out, in);
     sp_metrics_latency(out, in);
     sp_metrics_skew(out, in);

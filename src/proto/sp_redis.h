@@ -14,11 +14,12 @@
  * or an inline command (words ended by \n or \r\n, split as Redis's
  * sdssplitargs splits them, quotes and escapes included), as Redis accepts
  * them; the proxy forwards an inline request re-encoded as the multibulk
- * request Redis would build from it (sp_redis_inline_encode). For each request the parser reports the command (looked up
- * in the table from its first argument, case-insensitively, copied into the
- * parser's small name buffer as it streams past) and the offsets of every
- * argument that is a key, so routing can hash them and multi-key commands
- * can be split.
+ * request Redis would build from it (sp_redis_inline_encode). For each
+ * request the parser reports the command (looked up in the table from its
+ * first argument, case-insensitively, copied into the parser's small name
+ * buffer as it streams past; a container's subcommand row from its second
+ * argument the same way) and the offsets of the arguments that are keys,
+ * so routing can hash them and multi-key commands can be split.
  *
  * Input is bounded as Redis bounds it: at most SP_REDIS_MAX_ARGS arguments,
  * bulk lengths of at most SP_REDIS_MAX_BULK, inline lines of at most
@@ -33,6 +34,7 @@
 #include <stdint.h>
 
 #include "sp_parse.h"
+#include "sp_seg.h"
 
 #define SP_REDIS_MAX_ARGS     (1024 * 1024)         /* Redis 7 allows INT_MAX */
 #define SP_REDIS_MAX_BULK     (512LL * 1024 * 1024) /* Redis proto-max-bulk-len */
@@ -42,21 +44,37 @@
 
 /* ---- command table ------------------------------------------------------ */
 
+/*
+ * The table is generated (src/proto/sp_redis_cmdtab.c, by
+ * tools/gen_redis_commands.py) from what redis-server 7 reports of its
+ * commands: arity, flags, key specs, and the bytes of their COMMAND INFO
+ * and COMMAND DOCS entries; the script's routing policy gives each row its
+ * kind. A container command (OBJECT, XINFO, SCRIPT, CLIENT, ...) has a row
+ * of its own and a sorted array of subcommand rows, found by the second
+ * argument.
+ */
+
 /* How a command is handled. */
 typedef enum sp_redis_kind {
-    SP_REDIS_FORWARD,       /* route by its key(s) to one server */
-    SP_REDIS_FANOUT,        /* split per server, replies merged (see merge) */
-    SP_REDIS_LOCAL,         /* answered by the proxy (PING, ECHO, QUIT, ...) */
-    SP_REDIS_UNSUPPORTED    /* refused: -ERR unknown command (nutcracker has no
-                               way to route it: KEYS, MULTI, SUBSCRIBE, ...) */
+    SP_REDIS_FORWARD,       /* routed by its keys to one server: every key
+                               must map to it, else -CROSSSERVER */
+    SP_REDIS_FANOUT,        /* split per server by key, replies merged */
+    SP_REDIS_ALL,           /* sent whole to every server of the pool,
+                               replies merged (SCRIPT LOAD, FUNCTION LOAD) */
+    SP_REDIS_LOCAL,         /* answered by the proxy (PING, ECHO, COMMAND) */
+    SP_REDIS_TRANSACTION,   /* MULTI EXEC DISCARD WATCH UNWATCH */
+    SP_REDIS_UNSUPPORTED    /* refused, for the row's reason */
 } sp_redis_kind_t;
 
-/* How the replies of a fanned-out command are merged, in key order. */
+/* How the replies of a split (FANOUT) or every-server (ALL) command are
+ * merged; any server's error is the reply (the first one). */
 typedef enum sp_redis_merge {
     SP_REDIS_MERGE_NONE,
-    SP_REDIS_MERGE_ARRAY,   /* MGET: one array of the values */
+    SP_REDIS_MERGE_ARRAY,   /* MGET: one array of the values, in key order */
     SP_REDIS_MERGE_SUM,     /* DEL UNLINK TOUCH EXISTS: sum of integers */
-    SP_REDIS_MERGE_OK       /* MSET: +OK if every part said +OK */
+    SP_REDIS_MERGE_OK,      /* MSET, SCRIPT FLUSH: +OK if every part said it */
+    SP_REDIS_MERGE_FIRST,   /* SCRIPT LOAD: the first server's reply */
+    SP_REDIS_MERGE_AND      /* SCRIPT EXISTS: element by element AND */
 } sp_redis_merge_t;
 
 /* Commands the proxy answers itself. */
@@ -68,47 +86,136 @@ typedef enum sp_redis_local {
     SP_REDIS_LOCAL_AUTH,
     SP_REDIS_LOCAL_COMMAND,
     SP_REDIS_LOCAL_SELECT,
-    SP_REDIS_LOCAL_HELLO,
-    SP_REDIS_LOCAL_CLIENT,
-    SP_REDIS_LOCAL_RESET,
-    SP_REDIS_LOCAL_TIME,
     SP_REDIS_LOCAL_ROLE,
+    SP_REDIS_LOCAL_HELLO,
     SP_REDIS_LOCAL_INFO,
-    SP_REDIS_LOCAL_MULTI,   /* transactions (sp_redis_txn.c) */
+    SP_REDIS_LOCAL_RESET,
+    SP_REDIS_LOCAL_CLIENT,
+    SP_REDIS_LOCAL_MULTI,   /* kind TRANSACTION: which one (sp_redis_txn.c) */
     SP_REDIS_LOCAL_EXEC,
     SP_REDIS_LOCAL_DISCARD,
     SP_REDIS_LOCAL_WATCH,
     SP_REDIS_LOCAL_UNWATCH
 } sp_redis_local_t;
 
+/* Why an UNSUPPORTED row is refused (the error text says it). */
+typedef enum sp_redis_refuse {
+    SP_REDIS_REFUSE_NONE,
+    SP_REDIS_REFUSE_BLOCKING,   /* BLPOP ...: issue 14 */
+    SP_REDIS_REFUSE_PUBSUB,     /* SUBSCRIBE PUBLISH ...: issue 14 */
+    SP_REDIS_REFUSE_ADMIN,      /* CONFIG SHUTDOWN ...: one server's business */
+    SP_REDIS_REFUSE_OTHER,      /* KEYS SCAN DBSIZE ...: no key to route by */
+    SP_REDIS_REFUSE_SESSION     /* CLIENT TRACKING PAUSE ...: about one
+                                   server connection */
+} sp_redis_refuse_t;
+
+/* Row flags. */
+#define SP_REDIS_F_WRITE             (1u << 0)  /* the server's "write" */
+#define SP_REDIS_F_READONLY          (1u << 1)
+#define SP_REDIS_F_BLOCKING          (1u << 2)  /* may block (issue 14) */
+#define SP_REDIS_F_PUBSUB            (1u << 3)
+#define SP_REDIS_F_ADMIN             (1u << 4)
+#define SP_REDIS_F_NO_MANDATORY_KEYS (1u << 5)  /* EVAL: may have no key */
+#define SP_REDIS_F_MULTIKEY          (1u << 6)  /* may have several keys: the
+                                                   proxy finds them all from
+                                                   the key specs */
+#define SP_REDIS_F_NOKEY_FIRST       (1u << 7)  /* no key: the first server
+                                                   (else the empty key's) */
+#define SP_REDIS_F_BLOCK_OPTION      (1u << 8)  /* XREAD: refused with BLOCK */
+#define SP_REDIS_F_KEYS              (1u << 9)  /* has key specs */
+#define SP_REDIS_F_LISTED            (1u << 10) /* served: COMMAND lists it */
+
+/* ACL category bits (COMMAND LIST FILTERBY ACLCAT). */
+enum sp_redis_acl {
+    SP_REDIS_ACL_KEYSPACE, SP_REDIS_ACL_READ, SP_REDIS_ACL_WRITE,
+    SP_REDIS_ACL_SET, SP_REDIS_ACL_SORTEDSET, SP_REDIS_ACL_LIST,
+    SP_REDIS_ACL_HASH, SP_REDIS_ACL_STRING, SP_REDIS_ACL_BITMAP,
+    SP_REDIS_ACL_HYPERLOGLOG, SP_REDIS_ACL_GEO, SP_REDIS_ACL_STREAM,
+    SP_REDIS_ACL_PUBSUB, SP_REDIS_ACL_ADMIN, SP_REDIS_ACL_FAST,
+    SP_REDIS_ACL_SLOW, SP_REDIS_ACL_BLOCKING, SP_REDIS_ACL_DANGEROUS,
+    SP_REDIS_ACL_CONNECTION, SP_REDIS_ACL_TRANSACTION,
+    SP_REDIS_ACL_SCRIPTING, SP_REDIS_ACL_COUNT
+};
+#define SP_REDIS_ACL(c) (1u << SP_REDIS_ACL_##c)
+
 /*
- * The key positions of a row are the keys the proxy needs, which is not
- * always every key Redis knows of: a FORWARD row names only the key it is
- * routed by (nutcracker routes SDIFF, SMOVE, RPOPLPUSH, ZUNIONSTORE, ... by
- * their first key, and so do we), a FANOUT row names every key it is split
- * by. A FORWARD row with first_key 0 (LOLWUT) has no key; nutcracker sends
- * it where the empty key hashes.
+ * A Redis 7 key spec: where the keys begin (an argument index, or the
+ * argument after a keyword searched from `index` on, backwards when
+ * negative) and how many there are (a range, or a count in an argument).
+ * See Redis's "key specifications" and sp_redis_keys.c.
+ */
+typedef enum sp_redis_ks_begin {
+    SP_KS_INDEX,            /* index: the first key's argument */
+    SP_KS_KEYWORD,          /* keyword, searched from index (startfrom) */
+    SP_KS_SORT_STORE,       /* SORT ... STORE dst, as Redis's sortGetKeys */
+    SP_KS_IGNORE,           /* keys named by patterns: not known */
+    SP_KS_UNKNOWN
+} sp_redis_ks_begin_t;
+
+typedef enum sp_redis_ks_find {
+    SP_KF_RANGE,            /* a: lastkey, b: keystep, c: limit */
+    SP_KF_KEYNUM,           /* a: keynumidx, b: firstkey, c: keystep */
+    SP_KF_UNKNOWN
+} sp_redis_ks_find_t;
+
+struct sp_redis_keyspec {
+    uint8_t     begin;      /* sp_redis_ks_begin_t */
+    uint8_t     find;       /* sp_redis_ks_find_t */
+    bool        not_key;    /* a channel, not a key (SPUBLISH) */
+    int16_t     index;
+    const char *keyword;    /* lower case */
+    int16_t     a, b, c;
+};
+
+/*
+ * first_key, last_key, key_step and keys_from_numkeys are what the
+ * streaming request parser records as the request passes (the first key
+ * spec, when it is a plain index spec): a FANOUT row's every key, a
+ * FORWARD row's routing key. A MULTIKEY row's keys are found from its key
+ * specs once the request is whole (sp_redis_keys_find); a row with
+ * first_key 0 has no key the parser records.
  */
 struct sp_redis_command {
-    const char        *name;        /* lower case */
-    int                arity;       /* Redis: N exact (incl. name), -N at least N */
-    int                first_key;   /* argument index of the first key; 0: none */
-    int                last_key;    /* -1: the last argument; -2: one before */
-    int                key_step;    /* 1: every argument; 2: key value pairs */
+    const char        *name;        /* lower case; "container|sub" */
+    uint8_t            name_skip;   /* a subcommand: strlen("container|") */
+    int32_t            arity;       /* Redis: N exact (incl. name), -N at least
+                                       N; a subcommand's counts both words */
+    int16_t            first_key;   /* argument index of the first key; 0: none */
+    int16_t            last_key;    /* -1: the last argument; -2: one before */
+    int16_t            key_step;    /* 1: every argument; 2: key value pairs */
     sp_redis_kind_t    kind;
     sp_redis_merge_t   merge;
     sp_redis_local_t   local;
-    bool               write;       /* modifies data (for stats, later) */
+    bool               write;       /* modifies data */
     bool               keys_from_numkeys; /* the argument before first_key
                                              counts the keys from first_key
-                                             on (EVAL, EVALSHA: argument 2;
-                                             ZDIFF ZINTER ZUNION: argument
-                                             1); routed by the first key */
+                                             on (EVAL: argument 2; ZUNION:
+                                             argument 1) */
+    sp_redis_refuse_t  refuse;
+    uint32_t           flags;       /* SP_REDIS_F_* */
+    uint32_t           acl;         /* SP_REDIS_ACL() bits */
+    uint16_t           spec_first;  /* its key specs in sp_redis_keyspecs */
+    uint16_t           nspecs;
+    uint16_t           nsubs;       /* a container's subcommands, by name */
+    const struct sp_redis_command *subs;
+    uint16_t           id;          /* 0 .. sp_redis_command_ids() - 1 */
+    uint32_t           info_off;    /* its COMMAND INFO entry (RESP3 bytes in */
+    uint32_t           info_len;    /* the table's text; 0: not served) */
+    uint32_t           docs_off;    /* its COMMAND DOCS value, the same */
+    uint32_t           docs_len;
 };
 
 /* The row for name[0..len) (any case), or NULL. */
 const struct sp_redis_command *sp_redis_command_lookup(const char *name,
                                                        size_t len);
+
+/* A container's subcommand row for sub[0..len) (any case), or NULL. */
+const struct sp_redis_command *sp_redis_subcommand_lookup(
+    const struct sp_redis_command *container, const char *sub, size_t len);
+
+/* The row of a full name, "get" or "object|encoding" (any case), or NULL. */
+const struct sp_redis_command *sp_redis_command_by_fullname(const char *name,
+                                                           size_t len);
 
 /*
  * Whether a request of nargs arguments (including the name) has the row's
@@ -119,9 +226,56 @@ const struct sp_redis_command *sp_redis_command_lookup(const char *name,
 bool sp_redis_command_arity_ok(const struct sp_redis_command *cmd,
                                uint32_t nargs);
 
-/* Number of rows, and the rows (COMMAND COUNT, tests). */
+/* Top-level rows (sorted by name), and the row at i (tests, COMMAND). */
 size_t sp_redis_command_count(void);
 const struct sp_redis_command *sp_redis_command_at(size_t i);
+
+/* Every row, subcommands included, by id (the refusal counters); the
+ * generator keeps the ids below SP_REDIS_COMMAND_IDS_MAX. */
+#define SP_REDIS_COMMAND_IDS_MAX 448
+size_t sp_redis_command_ids(void);
+const struct sp_redis_command *sp_redis_command_by_id(size_t id);
+
+/* The row's key specs. */
+const struct sp_redis_keyspec *sp_redis_command_specs(
+    const struct sp_redis_command *cmd);
+
+/* The redis-server version the table was generated from ("7.0.15"). */
+const char *sp_redis_command_version(void);
+
+/* ---- keys ---------------------------------------------------------------- */
+
+/*
+ * The arguments of a whole request (argv[0] is the command name), spans
+ * relative to the start of `req` (a multibulk request in a segment list).
+ */
+struct sp_redis_args {
+    const struct sp_seglist *req;
+    const struct sp_span    *argv;
+    uint32_t                 argc;
+};
+
+/*
+ * The argument indexes of the keys of a request of command cmd, found
+ * from its key specs as Redis finds them (getKeysUsingKeySpecs), in spec
+ * order: at most cap go to out, *nkeys gets their number. Returns 0, or -1
+ * when a spec does not fit the request (a bad key count, a range past the
+ * end: Redis answers such a request with an error of its own); *nkeys then
+ * counts the keys found by the specs that fit.
+ */
+int sp_redis_keys_find(const struct sp_redis_command *cmd,
+                       const struct sp_redis_args *args, uint32_t *out,
+                       uint32_t cap, uint32_t *nkeys);
+
+/* Whether argument i is the word `lower` (lower case), case-insensitively. */
+bool sp_redis_arg_is(const struct sp_redis_args *args, uint32_t i,
+                     const char *lower);
+
+/*
+ * XREAD/XREADGROUP: whether a BLOCK option comes before STREAMS (options
+ * walked as Redis reads them: COUNT n, BLOCK ms, GROUP g c, NOACK).
+ */
+bool sp_redis_has_block_option(const struct sp_redis_args *args);
 
 /* ---- inline requests ------------------------------------------------------ */
 
@@ -189,6 +343,10 @@ size_t sp_redis_inline_encode(const uint8_t *line, size_t len, uint8_t *out);
  * nkeys is 0 cannot be routed: its arity is wrong, or (keys_from_numkeys)
  * its key count is 0, negative or not a number; the caller replies an error.
  *
+ * A container command's row (nsubs > 0) is replaced by its subcommand's
+ * row when the second argument names one (`command` stays the container's
+ * when it does not: the caller answers "unknown subcommand").
+ *
  * An inline request reports its framing (start, end), nargs and its command
  * (from its decoded first word) but no keys and no arg1: its words are not
  * spans of the stream once quotes and escapes are decoded. The caller
@@ -203,6 +361,12 @@ struct sp_redis_req_parser {
     char      name[SP_REDIS_MAX_NAME + 1];     /* lower-cased first argument
                                                   (truncated if longer) */
     uint32_t  name_len;                        /* its full length */
+    char      sub[SP_REDIS_MAX_NAME + 1];      /* a container's (OBJECT,
+                                                  SCRIPT): the lower-cased
+                                                  second argument, by which
+                                                  `command` became the
+                                                  subcommand's row */
+    uint32_t  sub_len;                         /* its full length */
     uint32_t  nargs;                           /* including the name */
     uint64_t  start;                           /* stream offset of the request */
     uint64_t  end;                             /* one past its last byte */

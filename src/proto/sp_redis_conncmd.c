@@ -1,7 +1,7 @@
 /*
  * sp_redis_conncmd.c — the commands about the client's own connection,
  * answered by the proxy as redis-server 7 answers them: HELLO (and RESP3),
- * AUTH in both forms, CLIENT, RESET, TIME, ROLE.
+ * AUTH in both forms, CLIENT, RESET, ROLE.
  *
  * Whom a client is (name, library, protocol, user) lives in its session
  * (sp_redis_session.h). CLIENT LIST, INFO and KILL see the clients of the
@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -38,11 +37,11 @@ static bool
 sp_redis_auth_ok(const struct sp_conf_pool *conf, const struct sp_msg *msg,
                  const struct sp_span *user, const struct sp_span *pass)
 {
-    if (user != NULL && !sp_redis_arg_is(msg, user, "default")) {
+    if (user != NULL && !sp_redis_msg_arg_is(msg, user, "default")) {
         char name[256];
 
         if (conf->redis_auth_user == NULL
-            || !sp_redis_arg_str(msg, user, name, sizeof(name))
+            || !sp_redis_msg_arg_str(msg, user, name, sizeof(name))
             || strcmp(name, conf->redis_auth_user) != 0) {
             return false;
         }
@@ -53,7 +52,7 @@ sp_redis_auth_ok(const struct sp_conf_pool *conf, const struct sp_msg *msg,
     size_t len = strlen(conf->redis_auth);
     char *buf = malloc(len + 1);
     bool ok = buf != NULL && pass->len == len
-              && sp_redis_arg_str(msg, pass, buf, len + 1)
+              && sp_redis_msg_arg_str(msg, pass, buf, len + 1)
               && strcmp(buf, conf->redis_auth) == 0;
     free(buf);
     return ok;
@@ -67,7 +66,7 @@ sp_redis_auth_set_user(struct sp_conn *client, const struct sp_msg *msg,
     struct sp_redis_session *s = sp_redis_session(client);
     char name[256];
 
-    if (user == NULL || sp_redis_arg_is(msg, user, "default")) {
+    if (user == NULL || sp_redis_msg_arg_is(msg, user, "default")) {
         if (s != NULL) {
             free(s->user);
             s->user = NULL;
@@ -75,7 +74,7 @@ sp_redis_auth_set_user(struct sp_conn *client, const struct sp_msg *msg,
         return;
     }
     if ((s = sp_redis_session_get(client)) != NULL
-        && sp_redis_arg_str(msg, user, name, sizeof(name))) {
+        && sp_redis_msg_arg_str(msg, user, name, sizeof(name))) {
         free(s->user);
         s->user = strdup(name);
     }
@@ -86,7 +85,7 @@ sp_redis_auth(struct sp_conn *client, struct sp_msg *msg)
 {
     const struct sp_conf_pool *conf = client->pool->conf;
     struct sp_span args[4];
-    int64_t nargs = sp_redis_args(msg, args, 4);
+    int64_t nargs = sp_redis_msg_args(msg, args, 4);
 
     if (nargs < 2) {
         return sp_msg_reply_static(msg, "-ERR wrong number of arguments for "
@@ -136,7 +135,7 @@ sp_redis_set_name(struct sp_conn *client, struct sp_msg *msg,
     char name[1024];
     struct sp_redis_session *s;
 
-    if (!sp_redis_arg_str(msg, arg, name, sizeof(name))
+    if (!sp_redis_msg_arg_str(msg, arg, name, sizeof(name))
         || !sp_redis_name_ok(name)) {
         sp_msg_reply_static(msg, "-ERR Client names cannot contain spaces, "
                             "newlines or special characters.\r\n");
@@ -154,7 +153,7 @@ int
 sp_redis_hello(struct sp_conn *client, struct sp_msg *msg)
 {
     struct sp_span args[SP_MAX_ARGS];
-    int64_t nargs = sp_redis_args(msg, args, SP_MAX_ARGS);
+    int64_t nargs = sp_redis_msg_args(msg, args, SP_MAX_ARGS);
     int64_t ver = sp_redis_resp(client);
     struct sp_redis_session *s;
     struct sp_rw w;
@@ -163,7 +162,7 @@ sp_redis_hello(struct sp_conn *client, struct sp_msg *msg)
         return sp_msg_reply_static(msg, "-ERR syntax error\r\n");
     }
     if (nargs >= 2) {
-        if (!sp_redis_arg_int(msg, &args[1], &ver)) {
+        if (!sp_redis_msg_arg_int(msg, &args[1], &ver)) {
             return sp_msg_reply_static(msg, "-ERR Protocol version is not an "
                                        "integer or out of range\r\n");
         }
@@ -177,15 +176,15 @@ sp_redis_hello(struct sp_conn *client, struct sp_msg *msg)
     for (int64_t j = 2; j < nargs; j++) {
         int64_t more = nargs - j - 1;
 
-        if (sp_redis_arg_is(msg, &args[j], "auth") && more >= 2) {
+        if (sp_redis_msg_arg_is(msg, &args[j], "auth") && more >= 2) {
             auth_at = j;
             j += 2;
-        } else if (sp_redis_arg_is(msg, &args[j], "setname") && more >= 1) {
+        } else if (sp_redis_msg_arg_is(msg, &args[j], "setname") && more >= 1) {
             name_at = j;
             j += 1;
         } else {
             char opt[64];
-            if (!sp_redis_arg_str(msg, &args[j], opt, sizeof(opt))) {
+            if (!sp_redis_msg_arg_str(msg, &args[j], opt, sizeof(opt))) {
                 strcpy(opt, "?");
             }
             return sp_redis_reply_fmt(msg, "-ERR Syntax error in HELLO option "
@@ -317,28 +316,28 @@ sp_redis_client_list(struct sp_conn *client, struct sp_msg *msg,
     struct sp_rw w;
 
     for (int64_t j = 2; j < nargs; j++) {
-        if (sp_redis_arg_is(msg, &args[j], "type") && j + 1 < nargs) {
+        if (sp_redis_msg_arg_is(msg, &args[j], "type") && j + 1 < nargs) {
             j++;
-            if (sp_redis_arg_is(msg, &args[j], "normal")) {
+            if (sp_redis_msg_arg_is(msg, &args[j], "normal")) {
                 continue;
             }
-            if (sp_redis_arg_is(msg, &args[j], "master")
-                || sp_redis_arg_is(msg, &args[j], "replica")
-                || sp_redis_arg_is(msg, &args[j], "slave")
-                || sp_redis_arg_is(msg, &args[j], "pubsub")) {
+            if (sp_redis_msg_arg_is(msg, &args[j], "master")
+                || sp_redis_msg_arg_is(msg, &args[j], "replica")
+                || sp_redis_msg_arg_is(msg, &args[j], "slave")
+                || sp_redis_msg_arg_is(msg, &args[j], "pubsub")) {
                 none = true;
                 continue;
             }
             char type[64];
-            if (!sp_redis_arg_str(msg, &args[j], type, sizeof(type))) {
+            if (!sp_redis_msg_arg_str(msg, &args[j], type, sizeof(type))) {
                 strcpy(type, "?");
             }
             return sp_redis_reply_fmt(msg, "-ERR Unknown client type '%s'\r\n",
                                       type);
         }
-        if (sp_redis_arg_is(msg, &args[j], "id") && j + 1 < nargs) {
+        if (sp_redis_msg_arg_is(msg, &args[j], "id") && j + 1 < nargs) {
             for (j++; j < nargs && nids < SP_MAX_ARGS; j++) {
-                if (!sp_redis_arg_int(msg, &args[j], &ids[nids])
+                if (!sp_redis_msg_arg_int(msg, &args[j], &ids[nids])
                     || ids[nids] < 1) {
                     return sp_msg_reply_static(msg, "-ERR Invalid client ID"
                                                "\r\n");
@@ -383,7 +382,7 @@ sp_redis_client_kill(struct sp_conn *client, struct sp_msg *msg,
     uint64_t killed = 0;
 
     if (old_form) {
-        if (!sp_redis_arg_str(msg, &args[2], addr, sizeof(addr))) {
+        if (!sp_redis_msg_arg_str(msg, &args[2], addr, sizeof(addr))) {
             return sp_msg_reply_static(msg, "-ERR No such client\r\n");
         }
         skipme = false;
@@ -395,28 +394,28 @@ sp_redis_client_kill(struct sp_conn *client, struct sp_msg *msg,
             const struct sp_span *v = &args[j + 1];
             bool ok = true;
 
-            if (sp_redis_arg_is(msg, &args[j], "id")) {
-                ok = sp_redis_arg_int(msg, v, &id) && id > 0;
+            if (sp_redis_msg_arg_is(msg, &args[j], "id")) {
+                ok = sp_redis_msg_arg_int(msg, v, &id) && id > 0;
                 if (!ok) {
                     return sp_msg_reply_static(msg, "-ERR client-id should be "
                                                "greater than 0\r\n");
                 }
-            } else if (sp_redis_arg_is(msg, &args[j], "addr")) {
-                ok = sp_redis_arg_str(msg, v, addr, sizeof(addr));
-            } else if (sp_redis_arg_is(msg, &args[j], "laddr")) {
-                ok = sp_redis_arg_str(msg, v, laddr, sizeof(laddr));
-            } else if (sp_redis_arg_is(msg, &args[j], "user")) {
-                ok = sp_redis_arg_str(msg, v, user, sizeof(user));
-            } else if (sp_redis_arg_is(msg, &args[j], "skipme")) {
-                if (sp_redis_arg_is(msg, v, "yes")) {
+            } else if (sp_redis_msg_arg_is(msg, &args[j], "addr")) {
+                ok = sp_redis_msg_arg_str(msg, v, addr, sizeof(addr));
+            } else if (sp_redis_msg_arg_is(msg, &args[j], "laddr")) {
+                ok = sp_redis_msg_arg_str(msg, v, laddr, sizeof(laddr));
+            } else if (sp_redis_msg_arg_is(msg, &args[j], "user")) {
+                ok = sp_redis_msg_arg_str(msg, v, user, sizeof(user));
+            } else if (sp_redis_msg_arg_is(msg, &args[j], "skipme")) {
+                if (sp_redis_msg_arg_is(msg, v, "yes")) {
                     skipme = true;
-                } else if (sp_redis_arg_is(msg, v, "no")) {
+                } else if (sp_redis_msg_arg_is(msg, v, "no")) {
                     skipme = false;
                 } else {
                     ok = false;
                 }
-            } else if (sp_redis_arg_is(msg, &args[j], "type")) {
-                if (!sp_redis_arg_is(msg, v, "normal")) {
+            } else if (sp_redis_msg_arg_is(msg, &args[j], "type")) {
+                if (!sp_redis_msg_arg_is(msg, v, "normal")) {
                     return sp_msg_reply_static(msg, old_form ? "-ERR No such "
                                                "client\r\n" : ":0\r\n");
                 }
@@ -497,7 +496,7 @@ int
 sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
 {
     struct sp_span args[SP_MAX_ARGS];
-    int64_t nargs = sp_redis_args(msg, args, SP_MAX_ARGS);
+    int64_t nargs = sp_redis_msg_args(msg, args, SP_MAX_ARGS);
     struct sp_redis_session *s;
     char sub[32];
     struct sp_rw w;
@@ -508,15 +507,15 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
                                      "'client' command\r\n"
                                    : "-ERR syntax error\r\n");
     }
-    if (!sp_redis_arg_str(msg, &args[1], sub, sizeof(sub))) {
+    if (!sp_redis_msg_arg_str(msg, &args[1], sub, sizeof(sub))) {
         strcpy(sub, "?");
     }
     const struct sp_span *a = &args[1];
 
-    if (sp_redis_arg_is(msg, a, "id") && nargs == 2) {
+    if (sp_redis_msg_arg_is(msg, a, "id") && nargs == 2) {
         return sp_redis_reply_fmt(msg, ":%" PRIu64 "\r\n", client->id);
     }
-    if (sp_redis_arg_is(msg, a, "getname") && nargs == 2) {
+    if (sp_redis_msg_arg_is(msg, a, "getname") && nargs == 2) {
         s = sp_redis_session(client);
         sp_rw_init(&w, sp_redis_resp(client));
         if (s != NULL && s->name != NULL) {
@@ -526,23 +525,23 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
         }
         return sp_rw_finish(&w, msg);
     }
-    if (sp_redis_arg_is(msg, a, "setname") && nargs == 3) {
+    if (sp_redis_msg_arg_is(msg, a, "setname") && nargs == 3) {
         int rc = sp_redis_set_name(client, msg, &args[2]);
         return rc < 0 ? -1 : rc > 0 ? 0 : sp_msg_reply_static(msg, "+OK\r\n");
     }
-    if (sp_redis_arg_is(msg, a, "setinfo") && nargs == 4) {
+    if (sp_redis_msg_arg_is(msg, a, "setinfo") && nargs == 4) {
         char value[256];
-        bool name = sp_redis_arg_is(msg, &args[2], "lib-name");
+        bool name = sp_redis_msg_arg_is(msg, &args[2], "lib-name");
 
-        if (!name && !sp_redis_arg_is(msg, &args[2], "lib-ver")) {
+        if (!name && !sp_redis_msg_arg_is(msg, &args[2], "lib-ver")) {
             char opt[64];
-            if (!sp_redis_arg_str(msg, &args[2], opt, sizeof(opt))) {
+            if (!sp_redis_msg_arg_str(msg, &args[2], opt, sizeof(opt))) {
                 strcpy(opt, "?");
             }
             return sp_redis_reply_fmt(msg, "-ERR Unrecognized option '%s'\r\n",
                                       opt);
         }
-        if (!sp_redis_arg_str(msg, &args[3], value, sizeof(value))
+        if (!sp_redis_msg_arg_str(msg, &args[3], value, sizeof(value))
             || !sp_redis_name_ok(value)) {
             return sp_redis_reply_fmt(msg, "-ERR %s cannot contain spaces, "
                                       "newlines or special characters.\r\n",
@@ -556,7 +555,7 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
         *slot = value[0] != '\0' ? strdup(value) : NULL;
         return sp_msg_reply_static(msg, "+OK\r\n");
     }
-    if (sp_redis_arg_is(msg, a, "info") && nargs == 2) {
+    if (sp_redis_msg_arg_is(msg, a, "info") && nargs == 2) {
         struct sp_rw line;
         sp_rw_init(&line, 2);
         sp_redis_client_line(&line, client);
@@ -566,41 +565,41 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
         free(line.buf);
         return sp_rw_finish(&w, msg);
     }
-    if (sp_redis_arg_is(msg, a, "list")) {
+    if (sp_redis_msg_arg_is(msg, a, "list")) {
         return sp_redis_client_list(client, msg, args, nargs);
     }
-    if (sp_redis_arg_is(msg, a, "kill") && nargs >= 3) {
+    if (sp_redis_msg_arg_is(msg, a, "kill") && nargs >= 3) {
         return sp_redis_client_kill(client, msg, args, nargs);
     }
-    if (sp_redis_arg_is(msg, a, "reply") && nargs == 3) {
+    if (sp_redis_msg_arg_is(msg, a, "reply") && nargs == 3) {
         if ((s = sp_redis_session_get(client)) == NULL) {
             return -1;
         }
-        if (sp_redis_arg_is(msg, &args[2], "on")) {
+        if (sp_redis_msg_arg_is(msg, &args[2], "on")) {
             s->reply_mode = SP_REPLY_ON;
             return sp_msg_reply_static(msg, "+OK\r\n");
         }
-        if (sp_redis_arg_is(msg, &args[2], "off")) {
+        if (sp_redis_msg_arg_is(msg, &args[2], "off")) {
             s->reply_mode = SP_REPLY_OFF;
             msg->silent = true;
             return sp_msg_reply_static(msg, "+OK\r\n");
         }
-        if (sp_redis_arg_is(msg, &args[2], "skip")) {
+        if (sp_redis_msg_arg_is(msg, &args[2], "skip")) {
             s->reply_mode = SP_REPLY_SKIP;
             msg->silent = true;
             return sp_msg_reply_static(msg, "+OK\r\n");
         }
         return sp_msg_reply_static(msg, "-ERR syntax error\r\n");
     }
-    if ((sp_redis_arg_is(msg, a, "no-evict") || sp_redis_arg_is(msg, a, "no-touch"))
+    if ((sp_redis_msg_arg_is(msg, a, "no-evict") || sp_redis_msg_arg_is(msg, a, "no-touch"))
         && nargs == 3) {
-        if (!sp_redis_arg_is(msg, &args[2], "on")
-            && !sp_redis_arg_is(msg, &args[2], "off")) {
+        if (!sp_redis_msg_arg_is(msg, &args[2], "on")
+            && !sp_redis_msg_arg_is(msg, &args[2], "off")) {
             return sp_msg_reply_static(msg, "-ERR syntax error\r\n");
         }
         return sp_msg_reply_static(msg, "+OK\r\n");
     }
-    if (sp_redis_arg_is(msg, a, "help") && nargs == 2) {
+    if (sp_redis_msg_arg_is(msg, a, "help") && nargs == 2) {
         size_t n = sizeof(sp_redis_client_help) / sizeof(sp_redis_client_help[0]);
         sp_rw_init(&w, sp_redis_resp(client));
         sp_rw_array(&w, n);
@@ -609,22 +608,12 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
         }
         return sp_rw_finish(&w, msg);
     }
-    static const char *const refused[] = {
-        "tracking", "caching", "getredir", "trackinginfo", "pause",
-        "unpause", "unblock", "no-evict", "no-touch",
-    };
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        if (sp_redis_arg_is(msg, a, refused[i])) {
-            return sp_redis_reply_fmt(msg, "-ERR CLIENT %s is not supported "
-                                      "by the proxy\r\n", sub);
-        }
-    }
     return sp_redis_reply_fmt(msg, "-ERR unknown subcommand or wrong number "
                               "of arguments for '%s'. Try CLIENT HELP.\r\n",
                               sub);
 }
 
-/* ---- RESET, TIME, ROLE ------------------------------------------------------ */
+/* ---- RESET, ROLE ------------------------------------------------------ */
 
 int
 sp_redis_reset(struct sp_conn *client, struct sp_msg *msg)
@@ -632,23 +621,6 @@ sp_redis_reset(struct sp_conn *client, struct sp_msg *msg)
     sp_redis_session_reset(client);
     client->authenticated = client->pool->conf->redis_auth == NULL;
     return sp_msg_reply_static(msg, "+RESET\r\n");
-}
-
-int
-sp_redis_time(struct sp_conn *client, struct sp_msg *msg)
-{
-    struct timeval tv;
-    char sec[24], usec[24];
-    struct sp_rw w;
-
-    gettimeofday(&tv, NULL);
-    snprintf(sec, sizeof(sec), "%lld", (long long)tv.tv_sec);
-    snprintf(usec, sizeof(usec), "%ld", (long)tv.tv_usec);
-    sp_rw_init(&w, sp_redis_resp(client));
-    sp_rw_array(&w, 2);
-    sp_rw_str(&w, sec);
-    sp_rw_str(&w, usec);
-    return sp_rw_finish(&w, msg);
 }
 
 int

@@ -1,6 +1,6 @@
 /*
  * sp_redis_conncmd.h — commands about the client's own connection (HELLO,
- * AUTH, CLIENT, RESET, TIME, ROLE), answered by the proxy. Each builds
+ * AUTH, CLIENT, RESET, ROLE), answered by the proxy. Each builds
  * msg's reply; 0, or -1 when out of memory. Private to src/proto.
  */
 #ifndef SP_REDIS_CONNCMD_H
@@ -14,7 +14,6 @@ int sp_redis_hello(struct sp_conn *client, struct sp_msg *msg);
 int sp_redis_auth(struct sp_conn *client, struct sp_msg *msg);
 int sp_redis_client(struct sp_conn *client, struct sp_msg *msg);
 int sp_redis_reset(struct sp_conn *client, struct sp_msg *msg);
-int sp_redis_time(struct sp_conn *client, struct sp_msg *msg);
 int sp_redis_role(struct sp_conn *client, struct sp_msg *msg);
 
 #endif /* SP_REDIS_CONNCMD_H */

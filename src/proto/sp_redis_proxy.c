@@ -33,6 +33,7 @@
 #include "sp_redis_info.h"
 #include "sp_redis_session.h"
 #include "sp_redis_txn.h"
+#include "sp_redis_proxy.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
@@ -56,11 +57,7 @@ sp_redis_error_reply(int err)
 
 /* ---- small reply builders ---------------------------------------------- */
 
-static int
-sp_reply_text(struct sp_msg *msg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
+int
 sp_reply_text(struct sp_msg *msg, const char *fmt, ...)
 {
     char text[256];
@@ -101,23 +98,6 @@ sp_reply_bulk_of_request(struct sp_msg *msg, uint64_t off, uint32_t len)
     return 0;
 }
 
-/* Printable form of the command name for error texts. */
-static const char *
-sp_redis_name(const struct sp_redis_req_parser *p, char *buf, size_t len)
-{
-    size_t n = p->name_len < SP_REDIS_MAX_NAME ? p->name_len : SP_REDIS_MAX_NAME;
-
-    if (n >= len) {
-        n = len - 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p->name[i];
-        buf[i] = c < 0x20 || c == 0x7f || c == '\'' ? ' ' : (char)c;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 /* ---- local commands ------------------------------------------------------ */
 
 static bool
@@ -132,46 +112,6 @@ sp_request_arg_equals(const struct sp_msg *msg, uint64_t start,
     }
     sp_seglist_copy(&msg->req, arg->offset - start, buf, len);
     return memcmp(buf, text, len) == 0;
-}
-
-static int
-sp_redis_command_reply(struct sp_msg *msg, const struct sp_redis_req_parser *p)
-{
-    size_t count = sp_redis_command_count();
-
-    if (p->nargs == 2 && (sp_request_arg_equals(msg, p->start, &p->arg1, "count")
-                          || sp_request_arg_equals(msg, p->start, &p->arg1,
-                                                   "COUNT"))) {
-        return sp_reply_text(msg, ":%zu\r\n", count);
-    }
-    if (p->nargs != 1) {
-        return sp_reply_text(msg, "-ERR only COMMAND and COMMAND COUNT are "
-                             "served by the proxy\r\n");
-    }
-    /* *6 name arity flags first last step, per row */
-    uint32_t need = 16 + (uint32_t)count * 160;
-    char row[160];
-
-    if (sp_msg_gen_reserve(msg, need) != 0) {
-        return -1;
-    }
-    int n = snprintf(row, sizeof(row), "*%zu\r\n", count);
-    if (sp_msg_gen_push(msg, &msg->rsp, row, (uint32_t)n) != 0) {
-        return -1;
-    }
-    for (size_t i = 0; i < count; i++) {
-        const struct sp_redis_command *c = sp_redis_command_at(i);
-        n = snprintf(row, sizeof(row), "*6\r\n$%zu\r\n%s\r\n:%d\r\n*1\r\n+%s\r\n"
-                     ":%d\r\n:%d\r\n:%d\r\n", strlen(c->name), c->name,
-                     c->arity, c->write ? "write" : "readonly", c->first_key,
-                     c->last_key, c->key_step);
-        if (n < 0 || (size_t)n >= sizeof(row)
-            || sp_msg_gen_push(msg, &msg->rsp, row, (uint32_t)n) != 0) {
-            return -1;
-        }
-    }
-    msg->done = true;
-    return 0;
 }
 
 static int
@@ -201,8 +141,6 @@ sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
         return sp_redis_client(client, msg);
     case SP_REDIS_LOCAL_RESET:
         return sp_redis_reset(client, msg);
-    case SP_REDIS_LOCAL_TIME:
-        return sp_redis_time(client, msg);
     case SP_REDIS_LOCAL_ROLE:
         return sp_redis_role(client, msg);
     case SP_REDIS_LOCAL_INFO:
@@ -228,9 +166,9 @@ sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
                              "(redis_db)\r\n", conf->redis_db);
     }
     case SP_REDIS_LOCAL_COMMAND:
-        return sp_redis_command_reply(msg, p);
+        return sp_redis_command_reply(client, msg, p, sp_redis_resp(client));
     default:
-        return sp_msg_reply_static(msg, "-ERR unknown command\r\n");
+        return sp_redis_refuse(client, msg, p);
     }
 }
 
@@ -269,7 +207,14 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    struct sp_server *server = sp_pool_route(pool, key, keylen);
+    sp_redis_forward_to(client, msg, sp_pool_route(pool, key, keylen));
+    return 0;
+}
+
+void
+sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
+                    struct sp_server *server)
+{
     const struct sp_redis_session *s = sp_redis_session(client);
 
     if (s != NULL && s->pinned != NULL && server != NULL
@@ -277,133 +222,12 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
         /* WATCHing: its commands for that server follow the WATCH on the
          * connection that carries it */
         sp_forward_on(s->pinned, msg);
-        return 0;
+        return;
     }
-    sp_forward_to(pool, msg, server);
-    return 0;
+    sp_forward_to(client->pool, msg, server);
 }
 
 /* ---- fan-out ------------------------------------------------------------------- */
-
-/*
- * Argument positions (relative to the request start) of a complete
- * multibulk request held in a segment list (an inline one was re-encoded),
- * walked by its headers, skipping bulk data.
- */
-struct sp_cursor {
-    const struct sp_seglist *list;
-    uint32_t seg;                   /* segment of ptr */
-    const uint8_t *ptr, *end;       /* the rest of that segment */
-    uint64_t pos;                   /* offset of ptr in the list */
-};
-
-/* Move on to the next segment with bytes; false at the list's end. */
-static bool
-sp_cursor_next(struct sp_cursor *c)
-{
-    while (c->ptr == c->end) {
-        if (c->seg + 1 >= c->list->n) {
-            return false;
-        }
-        c->seg++;
-        c->ptr = c->list->segs[c->seg].data;
-        c->end = c->ptr + c->list->segs[c->seg].len;
-    }
-    return true;
-}
-
-static void
-sp_cursor_init(struct sp_cursor *c, const struct sp_seglist *list)
-{
-    c->list = list;
-    c->seg = 0;
-    c->pos = 0;
-    c->ptr = c->end = NULL;
-    if (list->n > 0) {
-        c->ptr = list->segs[0].data;
-        c->end = c->ptr + list->segs[0].len;
-    }
-}
-
-static inline int
-sp_cursor_byte(struct sp_cursor *c)
-{
-    if (c->ptr == c->end && !sp_cursor_next(c)) {
-        return -1;
-    }
-    c->pos++;
-    return *c->ptr++;
-}
-
-static void
-sp_cursor_skip(struct sp_cursor *c, uint64_t n)
-{
-    while (n > (uint64_t)(c->end - c->ptr)) {
-        n -= (uint64_t)(c->end - c->ptr);
-        c->pos += (uint64_t)(c->end - c->ptr);
-        c->ptr = c->end;
-        if (!sp_cursor_next(c)) {
-            return;
-        }
-    }
-    c->ptr += n;
-    c->pos += n;
-}
-
-/* A decimal number ended by CRLF, after the type byte. */
-static int64_t
-sp_cursor_number(struct sp_cursor *c)
-{
-    int64_t value = 0;
-    int ch;
-
-    while ((ch = sp_cursor_byte(c)) >= '0' && ch <= '9') {
-        value = value * 10 + (ch - '0');
-    }
-    sp_cursor_byte(c);          /* the \n after \r */
-    return value;
-}
-
-/*
- * The spans of n arguments from request offset *off (at a '$'); *off moves
- * past them. -1: the bytes are not the multibulk the parser passed.
- */
-static int
-sp_redis_scan_args(const struct sp_msg *msg, uint64_t *off,
-                   struct sp_span *args, uint32_t n)
-{
-    struct sp_cursor c;
-
-    sp_cursor_init(&c, &msg->req);
-    sp_cursor_skip(&c, *off);
-    for (uint32_t i = 0; i < n; i++) {
-        if (sp_cursor_byte(&c) != '$') {
-            return -1;
-        }
-        int64_t len = sp_cursor_number(&c);
-        args[i].offset = c.pos;
-        args[i].len = (uint32_t)len;
-        sp_cursor_skip(&c, (uint64_t)len + 2);
-    }
-    *off = c.pos;
-    return 0;
-}
-
-/* The offset of the first argument after the command name. -1: as above. */
-static int
-sp_redis_first_arg(const struct sp_msg *msg, uint64_t *off)
-{
-    struct sp_cursor c;
-    struct sp_span name;
-
-    sp_cursor_init(&c, &msg->req);
-    if (sp_cursor_byte(&c) != '*') {
-        return -1;
-    }
-    sp_cursor_number(&c);
-    *off = c.pos;
-    return sp_redis_scan_args(msg, off, &name, 1);
-}
 
 /* The digits of a bulk length. */
 static uint32_t
@@ -647,8 +471,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         return true;
     }
     default:
-        sp_redis_merge_fail(worker, msg, "-ERR cannot merge replies\r\n");
-        return true;
+        return sp_redis_merge_all(worker, msg);
     }
 }
 
@@ -792,7 +615,6 @@ sp_redis_request(struct sp_conn *client)
     struct sp_redis_req_parser mb;
     struct sp_span mb_keys[SP_CLIENT_PARSE_KEYS];
     struct sp_msg *msg = sp_client_request_begin(client, p->start, p->end);
-    char name[SP_REDIS_MAX_NAME + 1];
     int rc = 0;
 
     if (msg == NULL) {
@@ -809,9 +631,8 @@ sp_redis_request(struct sp_conn *client)
     }
     msg->cmd = p->command;
 
-    if (p->command == NULL || p->command->kind == SP_REDIS_UNSUPPORTED) {
-        rc = sp_reply_text(msg, "-ERR unknown command '%s'\r\n",
-                           sp_redis_name(p, name, sizeof(name)));
+    if (sp_redis_is_refused(p)) {
+        rc = sp_redis_refuse(client, msg, p);
         sp_redis_txn_fail(client);
     } else if (!sp_redis_command_arity_ok(p->command, p->nargs)) {
         rc = sp_reply_text(msg, "-ERR wrong number of arguments for '%s' "
@@ -820,19 +641,27 @@ sp_redis_request(struct sp_conn *client)
     } else if (!client->authenticated && !sp_redis_no_auth(p->command)) {
         rc = sp_msg_reply_static(msg, "-NOAUTH Authentication required.\r\n");
     } else if (sp_redis_txn_open(client) && !sp_redis_txn_control(p->command)) {
-        if (p->command->kind == SP_REDIS_LOCAL
-            && p->command->local != SP_REDIS_LOCAL_PING
-            && p->command->local != SP_REDIS_LOCAL_ECHO) {
+        if ((p->command->kind == SP_REDIS_LOCAL
+             && p->command->local != SP_REDIS_LOCAL_PING
+             && p->command->local != SP_REDIS_LOCAL_ECHO)
+            || p->command->kind == SP_REDIS_ALL) {
             rc = sp_reply_text(msg, "-ERR '%s' inside MULTI is not supported "
                                "by the proxy\r\n", p->command->name);
             sp_redis_txn_fail(client);
         } else {
             rc = sp_redis_txn_queue(client, msg, p);
         }
-    } else if (p->command->kind == SP_REDIS_LOCAL) {
+    } else if (p->command->kind == SP_REDIS_LOCAL
+               || p->command->kind == SP_REDIS_TRANSACTION) {
         rc = sp_redis_local(client, msg, p);
     } else if (p->command->kind == SP_REDIS_FANOUT) {
         rc = sp_redis_fanout(client, msg, p);
+    } else if (p->command->kind == SP_REDIS_ALL) {
+        rc = sp_redis_fanout_all(client, msg, p);
+    } else if (p->command->flags & (SP_REDIS_F_MULTIKEY
+                                    | SP_REDIS_F_BLOCK_OPTION
+                                    | SP_REDIS_F_NOKEY_FIRST)) {
+        rc = sp_redis_forward_keys(client, msg, p);
     } else {
         rc = sp_redis_forward(client, msg, p);
     }
@@ -1119,4 +948,6 @@ const struct sp_proto sp_proto_redis = {
     .session_save = sp_redis_session_save,
     .session_restore = sp_redis_session_restore,
     .pin_lost = sp_redis_session_pin_lost,
+    .refused_ids = SP_REDIS_COMMAND_IDS_MAX,
+    .refused_name = sp_redis_refused_name,
 };

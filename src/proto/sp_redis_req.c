@@ -4,9 +4,10 @@
  * One state machine over the bytes of a connection, fed chunk by chunk; it
  * keeps everything it needs in the parser, so a request may be split
  * anywhere, down to one byte per call. Bulk payloads are stepped over, not
- * scanned, except for the two arguments the parser must read: the command
- * name (copied, lower-cased, into p->name as it streams past) and, for
- * EVAL-like commands, the key count (its digits read as they stream past).
+ * scanned, except for the arguments the parser must read: the command
+ * name (copied, lower-cased, into p->name as it streams past), a container's
+ * subcommand (the same, into p->sub) and, for EVAL-like commands, the key
+ * count (its digits read as they stream past).
  *
  *   START -'*'-> MB_COUNT -CR-> MB_COUNT_LF -LF-+- count <= 0: skipped -> START
  *     |                                          v
@@ -119,6 +120,8 @@ sp_req_begin(struct sp_redis_req_parser *p, uint64_t at)
     p->command = NULL;
     p->name[0] = '\0';
     p->name_len = 0;
+    p->sub[0] = '\0';
+    p->sub_len = 0;
     p->nargs = 0;
     p->start = at;
     p->end = at;
@@ -221,6 +224,11 @@ sp_req_arg_bytes(struct sp_redis_req_parser *p, const uint8_t *data,
         for (size_t i = 0; i < n && p->name_len < SP_REDIS_MAX_NAME; i++) {
             p->name[p->name_len++] = (char)sp_lower(data[i]);
         }
+    } else if (p->arg_index == 1 && p->command != NULL
+               && p->command->nsubs > 0) {
+        for (size_t i = 0; i < n && p->sub_len < SP_REDIS_MAX_NAME; i++) {
+            p->sub[p->sub_len++] = (char)sp_lower(data[i]);
+        }
     } else if (sp_req_at_numkeys(p)) {
         /* a count above SP_REDIS_MAX_ARGS exceeds any request's keys */
         for (size_t i = 0; i < n && p->number != UINT64_MAX; i++) {
@@ -241,6 +249,16 @@ sp_req_arg_done(struct sp_redis_req_parser *p, uint32_t len)
         p->name_len = len;
         p->name[len < SP_REDIS_MAX_NAME ? len : SP_REDIS_MAX_NAME] = '\0';
         p->command = sp_redis_command_lookup(p->name, len);
+    } else if (p->arg_index == 1 && p->command != NULL
+               && p->command->nsubs > 0) {
+        const struct sp_redis_command *sub;
+
+        p->sub_len = len;
+        p->sub[len < SP_REDIS_MAX_NAME ? len : SP_REDIS_MAX_NAME] = '\0';
+        sub = sp_redis_subcommand_lookup(p->command, p->sub, len);
+        if (sub != NULL) {
+            p->command = sub;
+        }
     } else if (sp_req_at_numkeys(p)) {
         p->numkeys_ok = p->digits > 0 && p->number != UINT64_MAX;
         p->numkeys = p->numkeys_ok ? (uint32_t)p->number : 0;

@@ -212,7 +212,7 @@ sp_args_number(struct sp_args_reader *r)
 }
 
 int64_t
-sp_redis_args(const struct sp_msg *msg, struct sp_span *args, uint32_t cap)
+sp_redis_msg_args(const struct sp_msg *msg, struct sp_span *args, uint32_t cap)
 {
     struct sp_args_reader r = { &msg->req, SP_SEG_CURSOR_INIT, 0 };
     int64_t nargs;
@@ -235,7 +235,7 @@ sp_redis_args(const struct sp_msg *msg, struct sp_span *args, uint32_t cap)
 }
 
 bool
-sp_redis_arg_str(const struct sp_msg *msg, const struct sp_span *arg,
+sp_redis_msg_arg_str(const struct sp_msg *msg, const struct sp_span *arg,
                  char *buf, size_t cap)
 {
     if (arg->len >= cap) {
@@ -247,12 +247,12 @@ sp_redis_arg_str(const struct sp_msg *msg, const struct sp_span *arg,
 }
 
 bool
-sp_redis_arg_is(const struct sp_msg *msg, const struct sp_span *arg,
+sp_redis_msg_arg_is(const struct sp_msg *msg, const struct sp_span *arg,
                 const char *text)
 {
     char buf[64];
 
-    if (arg->len != strlen(text) || !sp_redis_arg_str(msg, arg, buf,
+    if (arg->len != strlen(text) || !sp_redis_msg_arg_str(msg, arg, buf,
                                                      sizeof(buf))) {
         return false;
     }
@@ -272,12 +272,12 @@ sp_redis_arg_is(const struct sp_msg *msg, const struct sp_span *arg,
 }
 
 bool
-sp_redis_arg_int(const struct sp_msg *msg, const struct sp_span *arg,
+sp_redis_msg_arg_int(const struct sp_msg *msg, const struct sp_span *arg,
                  int64_t *value)
 {
     char buf[24], *end;
 
-    if (!sp_redis_arg_str(msg, arg, buf, sizeof(buf)) || buf[0] == '\0') {
+    if (!sp_redis_msg_arg_str(msg, arg, buf, sizeof(buf)) || buf[0] == '\0') {
         return false;
     }
     long long v = strtoll(buf, &end, 10);

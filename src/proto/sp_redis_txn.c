@@ -26,35 +26,12 @@
 
 #include "sp_array.h"
 #include "sp_forward.h"
+#include "sp_redis_proxy.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
 static const char sp_multi_req[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char sp_exec_req[] = "*1\r\n$4\r\nEXEC\r\n";
-
-int
-sp_redis_keys_server(struct sp_pool *pool, const struct sp_msg *msg,
-                     const struct sp_redis_req_parser *p,
-                     struct sp_server **server)
-{
-    struct sp_server *found = NULL;
-
-    for (uint32_t k = 0; k < p->nkeys; k++) {
-        struct sp_span key = p->keys[k];
-        key.offset -= p->start;
-        struct sp_server *s = sp_forward_route(pool, msg, &key);
-
-        if (s == NULL) {
-            return -1;
-        }
-        if (found != NULL && s != found) {
-            return 1;
-        }
-        found = s;
-    }
-    *server = found;
-    return 0;
-}
 
 void
 sp_redis_txn_fail(struct sp_conn *client)
@@ -188,17 +165,16 @@ sp_redis_txn_queue(struct sp_conn *client, struct sp_msg *msg,
         return sp_msg_reply_static(msg, "-ERR too many keys in a transaction's"
                                    " command\r\n");
     }
-    rc = sp_redis_keys_server(client->pool, msg, p, &server);
-    if (rc < 0) {
+    rc = sp_redis_route_keys(client, msg, p, &server);
+    if (rc == SP_ROUTE_REPLIED || rc == SP_ROUTE_LOST) {
         s->txn_failed = true;
-        return sp_msg_reply_static(msg, client->pool->proto->error_reply(
-                                   errno != 0 ? errno : EHOSTUNREACH));
+        return rc == SP_ROUTE_REPLIED ? 0 : sp_msg_reply_static(msg,
+                   client->pool->proto->error_reply(EHOSTUNREACH));
     }
-    if (rc > 0 || (server != NULL && s->txn_server >= 0
-                   && (uint32_t)s->txn_server != server->index)) {
+    if (rc == SP_ROUTE_CROSS || (server != NULL && s->txn_server >= 0
+                                 && (uint32_t)s->txn_server != server->index)) {
         s->txn_failed = true;
-        client->pool->stats->forward_error++;
-        return sp_msg_reply_static(msg, SP_REDIS_CROSSSERVER);
+        return sp_redis_refuse_crossserver(client, msg, p->command);
     }
     struct sp_msg *part = sp_redis_txn_part(client, msg);
     if (part == NULL) {
@@ -347,18 +323,19 @@ sp_redis_txn_watch(struct sp_conn *client, struct sp_msg *msg,
         return sp_msg_reply_static(msg, "-ERR wrong number of arguments for "
                                    "'watch' command\r\n");
     }
-    rc = sp_redis_keys_server(pool, msg, p, &server);
-    if (rc < 0) {
-        return sp_msg_reply_static(msg, pool->proto->error_reply(
-                                   errno != 0 ? errno : EHOSTUNREACH));
+    rc = sp_redis_route_keys(client, msg, p, &server);
+    if (rc == SP_ROUTE_REPLIED) {
+        return 0;
+    }
+    if (rc == SP_ROUTE_LOST || server == NULL) {
+        return sp_msg_reply_static(msg, pool->proto->error_reply(EHOSTUNREACH));
     }
     if ((s = sp_redis_session_get(client)) == NULL) {
         return -1;
     }
-    if (rc > 0 || (s->pinned != NULL
-                   && (uint32_t)s->pinned_server != server->index)) {
-        pool->stats->forward_error++;
-        return sp_msg_reply_static(msg, SP_REDIS_CROSSSERVER);
+    if (rc == SP_ROUTE_CROSS || (s->pinned != NULL
+                                 && (uint32_t)s->pinned_server != server->index)) {
+        return sp_redis_refuse_crossserver(client, msg, p->command);
     }
     if (s->pinned == NULL) {
         s->pinned = sp_server_pin(server, client->variant, client);

@@ -48,16 +48,4 @@ int sp_redis_txn_queue(struct sp_conn *client, struct sp_msg *msg,
 /* EXEC's parts are answered: its reply is EXEC's (true: msg is EXEC's). */
 bool sp_redis_txn_complete(struct sp_worker *worker, struct sp_msg *msg);
 
-/*
- * The one server all of a request's keys map to: 0 and *server (NULL when
- * it has no key), 1 when they map to more than one (CROSSSERVER), -1 out
- * of memory or no server (errno).
- */
-int sp_redis_keys_server(struct sp_pool *pool, const struct sp_msg *msg,
-                         const struct sp_redis_req_parser *p,
-                         struct sp_server **server);
-
-#define SP_REDIS_CROSSSERVER \
-    "-CROSSSERVER Keys in request don't hash to the same server\r\n"
-
 #endif /* SP_REDIS_TXN_H */

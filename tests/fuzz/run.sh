@@ -49,7 +49,7 @@ CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 declare -A SRCS LIBS MAXLEN
 ALL_TARGETS="fuzz_redis_req fuzz_redis_reply fuzz_mc_req fuzz_mc_reply fuzz_conf"
 
-SRCS[fuzz_redis_req]="src/proto/sp_redis_req.c src/proto/sp_redis_inline.c src/proto/sp_redis_cmd.c"
+SRCS[fuzz_redis_req]="src/proto/sp_redis_req.c src/proto/sp_redis_inline.c src/proto/sp_redis_cmd.c src/proto/sp_redis_cmdtab.c"
 LIBS[fuzz_redis_req]=""
 MAXLEN[fuzz_redis_req]=4096
 

@@ -849,6 +849,16 @@ class Harness:
                                   once)
 
     # -- shardproxy CLI
+    def locate(self, proxy, pool, keys):
+        """{key: server name} for `keys` of `pool`, by the proxy's own
+        --locate on its configuration."""
+        r = self.run_shardproxy(["-c", proxy.conf_path, "--locate", pool]
+                                + list(keys))
+        if r.returncode != 0:
+            raise AssertionError(f"--locate failed: {r.stderr!r}")
+        return {line.split(" -> ")[0]: line.split(" -> ")[1].split()[0]
+                for line in r.stdout.decode().splitlines()}
+
     def run_shardproxy(self, args, input=b"", timeout=30.0, skip_if_missing=False):
         """Run `shardproxy ARGS` to completion (stdin = `input` bytes) and
         return the CompletedProcess with bytes stdout/stderr.  A run that

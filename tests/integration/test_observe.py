@@ -103,11 +103,7 @@ class ObserveTest(sptest.HarnessTestCase):
                                                   **global_keys))
 
     def locate(self, proxy, keys):
-        r = self.harness.run_shardproxy(["-c", proxy.conf_path, "--locate",
-                                         "alpha"] + list(keys))
-        self.assertEqual(r.returncode, 0, r.stderr)
-        return {line.split(" -> ")[0]: line.split(" -> ")[1].split()[0]
-                for line in r.stdout.decode().splitlines()}
+        return self.harness.locate(proxy, "alpha", keys)
 
     def test_latency_histograms_and_percentiles(self):
         proxy = self.start()

@@ -216,9 +216,12 @@ START_TEST(test_table_lookup_case_and_misses)
 {
     const struct sp_redis_command *get = sp_redis_command_lookup("get", 3);
     static const char *const absent[] = {
-        "", "ge", "gett", "keys", "scan", "hellox", "execx", "watc",
-        "subscribe", "publish", "config", "flushall", "blpop",
-        "brpop", "monitor", "shutdown", "zzzz", "a",
+        "", "ge", "gett", "foo", "zzzz", "a", "encoding", "setname",
+        "getsetx", "json.get", "ft.search", "waitaof",
+    };
+    static const char *const refused[] = {
+        "keys", "scan", "subscribe", "publish", "config", "flushall",
+        "blpop", "brpop", "monitor", "shutdown", "dbsize", "randomkey",
     };
 
     ck_assert_ptr_nonnull(get);
@@ -235,20 +238,33 @@ START_TEST(test_table_lookup_case_and_misses)
     }
     ck_assert_ptr_null(sp_redis_command_lookup(
         "getgetgetgetgetgetgetgetgetgetgetget", 36));
+    for (size_t i = 0; i < NELEMS(refused); i++) {
+        const struct sp_redis_command *c =
+            sp_redis_command_lookup(refused[i], strlen(refused[i]));
+        ck_assert_msg(c != NULL && c->kind == SP_REDIS_UNSUPPORTED
+                      && !(c->flags & SP_REDIS_F_LISTED), "%s", refused[i]);
+    }
+    ck_assert_int_eq(sp_redis_command_lookup("multi", 5)->kind,
+                     SP_REDIS_TRANSACTION);
 }
 END_TEST
 
 START_TEST(test_table_rows_sane)
 {
-    for (size_t i = 0; i < sp_redis_command_count(); i++) {
-        const struct sp_redis_command *c = sp_redis_command_at(i);
+    ck_assert_uint_le(sp_redis_command_ids(), SP_REDIS_COMMAND_IDS_MAX);
+    ck_assert_ptr_null(sp_redis_command_by_id(sp_redis_command_ids()));
+    for (size_t i = 0; i < sp_redis_command_ids(); i++) {
+        const struct sp_redis_command *c = sp_redis_command_by_id(i);
         int min_args = c->arity < 0 ? -c->arity : c->arity;
-        size_t len = strlen(c->name);
+        size_t len = strlen(c->name + c->name_skip);
 
+        ck_assert_uint_eq(c->id, i);
         ck_assert_msg(len > 0 && len <= SP_REDIS_MAX_NAME, "%s", c->name);
-        for (size_t j = 0; j < len; j++) {
-            ck_assert_msg((c->name[j] >= 'a' && c->name[j] <= 'z')
-                          || c->name[j] == '_', "%s", c->name);
+        for (size_t j = 0; j < strlen(c->name); j++) {
+            char ch = c->name[j];
+            ck_assert_msg((ch >= 'a' && ch <= 'z') || ch == '_' || ch == '-'
+                          || (ch == '|' && j + 1 == c->name_skip), "%s",
+                          c->name);
         }
         ck_assert_msg(min_args >= 1, "%s", c->name);
         ck_assert_msg(c->key_step >= 1, "%s", c->name);
@@ -258,22 +274,27 @@ START_TEST(test_table_rows_sane)
                       || (c->keys_from_numkeys && c->first_key == min_args),
                       "%s", c->name);
         if (c->first_key > 0 && !c->keys_from_numkeys) {
-            ck_assert_msg(c->last_key == -1 || c->last_key >= c->first_key,
+            ck_assert_msg(c->last_key < 0 || c->last_key >= c->first_key,
                           "%s", c->name);
             ck_assert_msg(c->arity < 0 || c->last_key < c->arity, "%s",
                           c->name);
         }
+        /* a served row's COMMAND INFO and DOCS bytes are in the table */
+        ck_assert_msg(!(c->flags & SP_REDIS_F_LISTED) == (c->info_len == 0),
+                      "%s", c->name);
         switch (c->kind) {
         case SP_REDIS_FORWARD:
             ck_assert_msg(c->merge == SP_REDIS_MERGE_NONE, "%s", c->name);
             ck_assert_msg(c->local == SP_REDIS_LOCAL_NONE, "%s", c->name);
             if (c->keys_from_numkeys) {
                 ck_assert_msg(c->first_key >= 2, "%s", c->name);
-            } else if (c->first_key > 0) {
-                /* routed by one key, as nutcracker does */
-                ck_assert_msg(c->first_key == 1 && c->last_key == 1, "%s",
-                              c->name);
+            } else if (c->first_key > 0 && !(c->flags & SP_REDIS_F_MULTIKEY)) {
+                /* one key: the parser records it */
+                ck_assert_msg(c->last_key == c->first_key, "%s", c->name);
             }
+            ck_assert_msg((c->flags & SP_REDIS_F_KEYS)
+                          || (c->flags & SP_REDIS_F_NOKEY_FIRST)
+                          || strcmp(c->name, "lolwut") == 0, "%s", c->name);
             break;
         case SP_REDIS_FANOUT:
             ck_assert_msg(c->merge != SP_REDIS_MERGE_NONE, "%s", c->name);
@@ -281,14 +302,18 @@ START_TEST(test_table_rows_sane)
                           c->name);
             ck_assert_msg(!c->keys_from_numkeys, "%s", c->name);
             break;
+        case SP_REDIS_ALL:
+            ck_assert_msg(c->merge != SP_REDIS_MERGE_NONE, "%s", c->name);
+            ck_assert_msg(!(c->flags & SP_REDIS_F_KEYS), "%s", c->name);
+            break;
         case SP_REDIS_LOCAL:
             ck_assert_msg(c->local != SP_REDIS_LOCAL_NONE, "%s", c->name);
-            /* only WATCH has keys: they choose its server */
-            ck_assert_msg(c->first_key == 0
-                          || c->local == SP_REDIS_LOCAL_WATCH, "%s", c->name);
+            ck_assert_msg(c->first_key == 0, "%s", c->name);
             break;
         case SP_REDIS_UNSUPPORTED:
-            ck_assert_msg(c->first_key == 0, "%s", c->name);
+            ck_assert_msg(c->refuse != SP_REDIS_REFUSE_NONE, "%s", c->name);
+            break;
+        case SP_REDIS_TRANSACTION:
             break;
         default:
             ck_abort_msg("%s: bad kind", c->name);
@@ -316,9 +341,10 @@ START_TEST(test_table_spot_checks)
         { "unlink",  -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM, true },
         { "touch",   -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM, false },
         { "exists",  -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM, false },
-        { "eval",    -3, 3, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE, true },
+        { "eval",    -3, 3, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
+          false },
         { "evalsha", -3, 3, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
-          true },
+          false },
         { "zunion",  -3, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
           false },
         { "linsert",  5, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE, true },
@@ -411,8 +437,9 @@ START_TEST(test_table_nutcracker_commands)
         ck_assert_msg(c->kind == SP_REDIS_FORWARD
                       || c->kind == SP_REDIS_FANOUT, "%s", routed[i]);
     }
-    /* the table holds nothing else but the local commands */
-    ck_assert_uint_eq(sp_redis_command_count(), NELEMS(routed) + 17);
+    /* every top-level command of redis-server 7.0 has a row */
+    ck_assert_uint_eq(sp_redis_command_count(), 240);
+    ck_assert_str_eq(sp_redis_command_version(), "7.0.15");
 }
 END_TEST
 
@@ -808,14 +835,15 @@ START_TEST(test_req_unknown)
     ck_assert_uint_eq(run.out[0].name_len, 7);
     ck_assert_uint_eq(run.out[0].nargs, 3);
     ck_assert_uint_eq(run.out[0].nkeys, 0);
-    ck_assert_ptr_null(run.out[1].command);
+    /* a command the proxy refuses still has its row */
+    ck_assert_int_eq(run.out[1].command->kind, SP_REDIS_UNSUPPORTED);
     ck_assert_str_eq(run.out[1].name, "keys");
     ck_assert_ptr_null(run.out[2].command);
     ck_assert_uint_eq(run.out[2].name_len, strlen(long_name));
     ck_assert_uint_eq(strlen(run.out[2].name), SP_REDIS_MAX_NAME);
     ck_assert_int_eq(strncmp(run.out[2].name, "thiscommandnameisfarlongerthanany",
                              SP_REDIS_MAX_NAME), 0);
-    ck_assert_ptr_null(run.out[3].command);
+    ck_assert_int_eq(run.out[3].command->kind, SP_REDIS_UNSUPPORTED);
     ck_assert_str_eq(run.out[3].name, "scan");
     ck_assert(run.out[3].inline_form);
     expect_req(&run.out[4], "get", 2, run.out[4].start, b.len);
@@ -913,14 +941,15 @@ START_TEST(test_req_many_keys)
     expect_key(&run.out[0], 99, offs[100], (uint32_t)strlen(names[99]));
     sp_test_run_free(&run);
 
-    /* a FORWARD command with many keys records only its routing key */
+    /* a FORWARD command with many keys records what fits (the proxy
+     * finds them all from the key specs once the request is whole) */
     argv[0] = "SDIFF";
     b.len = 0;
     tb_mb(&b, NKEYS + 1, argv, NULL, offs);
     verify_req_at(&b, 1, false, 0, &run);
     expect_req(&run.out[0], "sdiff", NKEYS + 1, 0, b.len);
     ck_assert_uint_eq(run.out[0].nkeys, 1);
-    ck_assert(!run.out[0].keys_truncated);
+    ck_assert(run.out[0].keys_truncated);
     expect_key(&run.out[0], 0, offs[1], 5);
     sp_test_run_free(&run);
     tb_free(&b);

@@ -161,8 +161,7 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
     conn->pool = pool;
     conn->write_ready = true;
     conn->authenticated = authenticated || pool->conf->redis_auth == NULL;
-    conn->id = ++worker->clients_opened * SP_CLIENT_ID_STRIDE
-               + worker->index % SP_CLIENT_ID_STRIDE + 1;
+    conn->id = ((uint64_t)worker->pid << 32) | ++worker->clients_opened;
     /* TCP_NODELAY and SO_KEEPALIVE come from the listener (sp_listen.c);
      * the request parser is lent when bytes arrive (sp_client_data) */
     if (sp_conn_register(conn) != 0) {

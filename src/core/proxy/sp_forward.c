@@ -164,6 +164,29 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
     return 0;
 }
 
+int
+sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
+{
+    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap,
+                      msg->nfrags + pool->nservers, sizeof(*msg->frags)) != 0) {
+        return ENOMEM;
+    }
+    for (uint32_t s = 0; s < pool->nservers; s++) {
+        struct sp_msg *frag = sp_msg_get(pool->worker);
+
+        if (frag == NULL) {
+            return ENOMEM;
+        }
+        frag->parent = msg;
+        frag->pool = pool;
+        frag->cmd = msg->cmd;
+        frag->server = pool->servers[s].index;
+        frag->nkeys = nelems;
+        msg->frags[msg->nfrags++] = frag;
+    }
+    return 0;
+}
+
 void
 sp_forward_split_begin(struct sp_msg *msg)
 {

@@ -60,6 +60,17 @@ int sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
  */
 int sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg);
 
+/*
+ * Split msg into one fragment per server of the pool, in the pool's order,
+ * each to carry the whole request (a command for every server: SCRIPT
+ * LOAD, FUNCTION LOAD), each expecting a reply array of nelems elements
+ * (its nkeys; 0: no elements recorded). The fragments' bytes are the
+ * caller's to build; send them with sp_forward_fragments, between
+ * sp_forward_split_begin and _end as a split. 0, or ENOMEM.
+ */
+int sp_forward_every(struct sp_pool *pool, struct sp_msg *msg,
+                     uint32_t nelems);
+
 /* Send the fragments of msg from index `first` on (counted in the pool's
  * `fragments`, and in msg->pending before any is sent). */
 void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg,

@@ -80,6 +80,14 @@ int sp_pool_init(struct sp_pool *pool, struct sp_worker *worker,
 /* Close every connection and release the pool. */
 void sp_pool_deinit(struct sp_pool *pool);
 
+/* Whether the pool's distribution is random: a key has no owner (each
+ * request goes to a server drawn for it), so keys never "span" servers. */
+static inline bool
+sp_pool_random(const struct sp_pool *pool)
+{
+    return pool->router.dist.type == SP_DIST_RANDOM;
+}
+
 /* The server owning key (routing by the pool's router); the key is
  * sampled for the hot-key sketch. */
 struct sp_server *sp_pool_route(struct sp_pool *pool, const uint8_t *key,

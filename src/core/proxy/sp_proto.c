@@ -49,6 +49,34 @@ static const struct sp_proto *const sp_protos[] = {
     &sp_proto_memcache,
 };
 
+uint32_t
+sp_proto_refused_base(const struct sp_proto *proto)
+{
+    uint32_t base = 0;
+
+    for (size_t i = 0; i < sizeof(sp_protos) / sizeof(sp_protos[0]); i++) {
+        if (sp_protos[i] == proto) {
+            break;
+        }
+        base += sp_protos[i]->refused_ids;
+    }
+    return base;
+}
+
+const char *
+sp_proto_refused_name(uint32_t id)
+{
+    for (size_t i = 0; i < sizeof(sp_protos) / sizeof(sp_protos[0]); i++) {
+        const struct sp_proto *proto = sp_protos[i];
+
+        if (id < proto->refused_ids) {
+            return proto->refused_name(id);
+        }
+        id -= proto->refused_ids;
+    }
+    return NULL;
+}
+
 /* The largest size_t at byte offset `field` of the protocols' tables. */
 static size_t
 sp_proto_largest(size_t field)

@@ -91,6 +91,12 @@ struct sp_proto {
     /* A connection pinned to client closes (server failure, shutdown):
      * the client's session forgets it. NULL: the protocol never pins. */
     void (*pin_lost)(struct sp_conn *client, struct sp_conn *server);
+
+    /* Its commands' numbers for the refusal counters (sp_refused.h):
+     * 0 .. refused_ids - 1, named by refused_name; counted from
+     * sp_proto_refused_base(proto) on. 0: it numbers none. */
+    uint32_t refused_ids;
+    const char *(*refused_name)(uint32_t id);
 };
 
 /* The error reply for a server failure errno, in either protocol. */
@@ -98,6 +104,13 @@ const char *sp_proto_error_text(int err, bool redis);
 
 extern const struct sp_proto sp_proto_redis;
 extern const struct sp_proto sp_proto_memcache;
+
+/* Where a protocol's command numbers begin among the refusal counters
+ * (the protocols' numbers follow each other in a fixed order). */
+uint32_t sp_proto_refused_base(const struct sp_proto *proto);
+
+/* The name of refusal counter id (a command of some protocol), or NULL. */
+const char *sp_proto_refused_name(uint32_t id);
 
 /* The largest parse_size and server_size of the protocols (objects are
  * sized for any pool, so the free lists are shared). */

@@ -21,6 +21,7 @@
 #include "sp_client.h"
 #include "sp_defer.h"
 #include "sp_net.h"
+#include "sp_proto.h"
 #include "sp_server.h"
 #include "sp_shared.h"
 #include "sp_signal.h"
@@ -107,7 +108,8 @@ sp_stats_serve(struct sp_worker *worker, int fd)
     char **pool_extra = calloc(worker->npools + 1, sizeof(char *));
     char **server_extra = calloc(nservers + 1, sizeof(char *));
     struct sp_stats_report_extra extra = {
-        extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra
+        extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra,
+        sp_proto_refused_name
     };
 
     if (pool_extra != NULL && server_extra != NULL

@@ -136,12 +136,10 @@ struct sp_worker {
     struct sp_timer         tick;           /* once a second: trim */
     uint64_t                started_ms;
     int64_t                 started_s;
-    uint64_t                clients_opened; /* client ids (sp_client_open) */
+    uint32_t                clients_opened; /* client ids: the worker's pid,
+                                               then this count (unique in
+                                               the proxy, through reloads) */
 };
-
-/* Client ids are unique in the proxy: the worker's count of clients it
- * opened, times this, plus its index (and 1, so none is 0). */
-#define SP_CLIENT_ID_STRIDE 1024
 
 /*
  * Build a worker for conf around the descriptors in opts: event loop,

@@ -135,6 +135,9 @@ sp_stats_json(struct sp_stats_buf *buf, const struct sp_stats_view *view)
         sp_stats_buf_string(buf, view->extras[i].name);
         sp_stats_buf_printf(buf, ":%" PRId64, view->extras[i].value);
     }
+    if (view->top_write != NULL) {
+        view->top_write(buf, view->top_ctx);
+    }
     for (uint32_t i = 0; i < view->npools; i++) {
         /* nutcracker: ", " before the first pool, "," between pools */
         sp_stats_buf_printf(buf, i == 0 ? ", " : ",");

@@ -57,6 +57,8 @@ struct sp_stats_extra {
     int64_t     value;
 };
 
+struct sp_stats_buf;
+
 struct sp_stats_view {
     const char                      *service;       /* "shardproxy" */
     const char                      *source;        /* hostname */
@@ -69,6 +71,9 @@ struct sp_stats_view {
     uint32_t                         npools;
     const struct sp_stats_extra     *extras;        /* may be NULL */
     uint32_t                         nextras;
+    /* more top-level fields (", \"k\":v..."), written after the extras */
+    void (*top_write)(struct sp_stats_buf *buf, const void *ctx);
+    const void                      *top_ctx;
 };
 
 /* A growable output buffer (the stats port is not a hot path). */

@@ -71,6 +71,20 @@ sp_stats_report_extras_free(char **strings, uint32_t n)
     }
 }
 
+/* The refusal counters, after the top-level extras. */
+struct sp_stats_report_refused {
+    const struct sp_refused *counts;
+    sp_refused_name_fn       name;
+};
+
+static void
+sp_stats_report_refused(struct sp_stats_buf *buf, const void *ctx)
+{
+    const struct sp_stats_report_refused *r = ctx;
+
+    sp_refused_json(buf, r->counts, r->name);
+}
+
 int
 sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
                 const struct sp_stats_slot *proc,
@@ -107,6 +121,9 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
                                ? extra->servers[at] : NULL;
         }
     }
+    struct sp_stats_report_refused refused = {
+        &proc->refused, extra != NULL ? extra->refused_name : NULL
+    };
     struct sp_stats_view view = {
         .service = "shardproxy",
         .source = host,
@@ -119,6 +136,8 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
         .npools = conf->npools,
         .extras = extra != NULL ? extra->top : NULL,
         .nextras = extra != NULL ? extra->ntop : 0,
+        .top_write = refused.name != NULL ? sp_stats_report_refused : NULL,
+        .top_ctx = &refused,
     };
     rc = sp_stats_json(buf, &view);
 out:

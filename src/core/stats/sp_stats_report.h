@@ -25,6 +25,9 @@ struct sp_stats_report_extra {
     char *const                 *pools;     /* per pool: JSON after its
                                                fields (", \"k\":v"), or NULL */
     char *const                 *servers;   /* per server, the same */
+    sp_refused_name_fn           refused_name;  /* names the refusal
+                                                   counters of proc (NULL:
+                                                   none written) */
 };
 
 int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
