@@ -109,6 +109,16 @@ RESP3_SCRIPT = [
     ("HSCAN", "h:1", "0"), ("SSCAN", "st:1", "0"), ("ZSCAN", "z:none", "0"),
     ("LPUSH", "s:1", "x"), ("HGET", "s:1", "f"),
     ("TOUCH", "s:1", "h:1"), ("UNLINK", "l:1", "st:1"),
+    ("XADD", "x:1", "1-1", "f", "v"), ("XADD", "x:1", "2-1", "g", "w"),
+    ("XRANGE", "x:1", "-", "+"), ("XLEN", "x:1"), ("XINFO", "STREAM", "x:1"),
+    ("OBJECT", "ENCODING", "h:1"), ("EXPIRETIME", "s:1"),
+    ("LCS", "s:1", "s:1"), ("SINTERCARD", "1", "st:none"),
+    ("COMMAND", "INFO", "get", "mget", "xread"), ("COMMAND", "DOCS", "incr"),
+    ("EVAL", "return {1, 'two', {3}}", "0"),
+    ("EVAL", "redis.setresp(3); return true", "0"),
+    ("EVAL", "redis.setresp(3); return {double = 3.5}", "0"),
+    ("EVAL", "redis.setresp(3); return {big_number = '123456789012345678901234567890'}", "0"),
+    ("EVAL", "redis.setresp(3); return redis.call('HGETALL', KEYS[1])", "1", "h:1"),
 ]
 
 
@@ -165,8 +175,8 @@ class SessionTest(sptest.HarnessTestCase):
             self.assertEqual(got, want, cmd)
             types.add(want[:1])
         # maps, sets, nulls, doubles, arrays, bulks, integers, errors, status
-        self.assertTrue({b"%", b"~", b"_", b",", b"*", b"$", b":", b"-", b"+"} <= types,
-                        types)
+        self.assertTrue({b"%", b"~", b"_", b",", b"*", b"$", b":", b"-", b"+",
+                         b"#", b"("} <= types, types)
 
     def test_resp2_client_unchanged_beside_resp3(self):
         c2, c3 = self.proxy_conn(), self.proxy_conn()
