@@ -1,6 +1,6 @@
 /*
- * fuzz_redis_reply.c — libFuzzer target for the Redis (RESP2) reply parser
- * (sp_redis_reply_init / sp_redis_reply_parse).
+ * fuzz_redis_reply.c — libFuzzer target for the Redis reply parser, RESP2
+ * and RESP3 (sp_redis_reply_init / sp_redis_reply_parse).
  *
  * Input: see fuzz_split.h (split control, parameters, chunk sizes, stream);
  * parameter bits 0-2 choose elements_cap (8 0 1 2 3 4 8 8), bits 3-5 the
@@ -68,8 +68,21 @@ struct reply_ctx {
 static struct reply_event events[EVENTS_MAX];
 
 static const char *const type_names[] = {
-    "status", "error", "integer", "bulk", "array"
+    "status", "error", "integer", "bulk", "array", "null", "map", "set",
+    "push", "scalar"
 };
+#define NTYPES (sizeof(type_names) / sizeof(type_names[0]))
+
+/* Whether a reply of type `type` may begin with byte b. */
+static bool
+type_byte_ok(uint32_t type, uint8_t b)
+{
+    static const char *const bytes[] = {
+        "+", "-!", ":", "$=", "*", "_", "%", "~", ">", "#,("
+    };
+
+    return type < NTYPES && b != 0 && strchr(bytes[type], b) != NULL;
+}
 
 static void
 reply_event_print(const void *ev)
@@ -84,7 +97,7 @@ reply_event_print(const void *ev)
     }
     fprintf(stderr, " [%llu,%llu) %s%s integer %lld nelements %u:",
             (unsigned long long)e->start, (unsigned long long)e->end,
-            e->type < 5 ? type_names[e->type] : "?", e->nil ? " nil" : "",
+            e->type < NTYPES ? type_names[e->type] : "?", e->nil ? " nil" : "",
             (long long)e->integer, e->nelements);
     for (uint32_t i = 0; i < e->nelements && i < ELEMENTS_MAX; i++) {
         fprintf(stderr, " %llu+%llu", (unsigned long long)e->el_offset[i],
@@ -214,48 +227,58 @@ reply_check(const struct reply_ctx *c, const struct reply_event *e)
     size_t from = (size_t)(e->start - in->base);
     size_t to = (size_t)(e->end - in->base);
     size_t lf = line_end(in, from, to);
-    static const char type_bytes[] = "+-:$*";
     const struct sp_redis_reply_parser *rp;
     struct reply_event again;
+    bool blob = s[from] == '$' || s[from] == '!' || s[from] == '=';
 
-    FUZZ_CHECK(e->type < 5 && s[from] == (uint8_t)type_bytes[e->type]);
+    FUZZ_CHECK(type_byte_ok(e->type, s[from]));
     FUZZ_CHECK(to - from >= 3 && s[to - 2] == '\r' && s[to - 1] == '\n');
     FUZZ_CHECK(e->nelements <= c->elements_cap);
 
-    switch (e->type) {
+    switch (blob ? SP_REDIS_REPLY_BULK : e->type) {
     case SP_REDIS_REPLY_STATUS:
     case SP_REDIS_REPLY_ERROR:
+    case SP_REDIS_REPLY_NULL:
+    case SP_REDIS_REPLY_SCALAR:
         FUZZ_CHECK(lf == to - 1);   /* one line, no CR or LF inside */
         FUZZ_CHECK(memchr(s + from, '\r', to - 2 - from) == NULL);
-        FUZZ_CHECK(!e->nil && e->integer == 0 && e->nelements == 0);
+        FUZZ_CHECK(e->nil == (e->type == SP_REDIS_REPLY_NULL));
+        FUZZ_CHECK(e->integer == 0 && e->nelements == 0);
         break;
     case SP_REDIS_REPLY_INTEGER:
         FUZZ_CHECK(lf == to - 1);
         FUZZ_CHECK(line_number(in, from, lf) == e->integer);
         FUZZ_CHECK(!e->nil && e->nelements == 0);
         break;
-    case SP_REDIS_REPLY_BULK:
+    case SP_REDIS_REPLY_BULK:               /* also ! and = (RESP3) */
         FUZZ_CHECK(line_number(in, from, lf) == e->integer);
         FUZZ_CHECK(e->nil == (e->integer < 0) && e->nelements == 0);
         if (e->nil) {
+            FUZZ_CHECK(s[from] == '$');     /* only RESP2 has $-1 */
             FUZZ_CHECK(e->integer == -1 && lf == to - 1);
         } else {
             FUZZ_CHECK(to - (lf + 1) == (uint64_t)e->integer + 2);
         }
         break;
-    case SP_REDIS_REPLY_ARRAY: {
+    case SP_REDIS_REPLY_ARRAY:
+    case SP_REDIS_REPLY_MAP:
+    case SP_REDIS_REPLY_SET:
+    case SP_REDIS_REPLY_PUSH: {
         uint64_t at = in->base + lf + 1;
+        /* a map of N pairs holds 2N values */
+        uint64_t values = (uint64_t)e->integer
+                          * (e->type == SP_REDIS_REPLY_MAP ? 2 : 1);
 
         FUZZ_CHECK(line_number(in, from, lf) == e->integer);
         FUZZ_CHECK(e->nil == (e->integer < 0));
         if (e->integer <= 0) {
             FUZZ_CHECK(e->integer >= -1);
+            FUZZ_CHECK(e->integer == 0 || s[from] == '*');  /* only *-1 */
             FUZZ_CHECK(lf == to - 1 && e->nelements == 0);
             break;
         }
-        FUZZ_CHECK(e->nelements == ((uint64_t)e->integer < c->elements_cap
-                                    ? (uint64_t)e->integer
-                                    : c->elements_cap));
+        FUZZ_CHECK(e->nelements == (values < c->elements_cap
+                                    ? values : c->elements_cap));
         for (uint32_t i = 0; i < e->nelements; i++) {
             size_t efrom = (size_t)(e->el_offset[i] - in->base);
 
@@ -264,7 +287,7 @@ reply_check(const struct reply_ctx *c, const struct reply_event *e)
             FUZZ_CHECK(at <= e->end);
             reparse(c, efrom, efrom + (size_t)e->el_len[i]);
         }
-        if ((uint64_t)e->integer == e->nelements) {
+        if (values == e->nelements) {
             FUZZ_CHECK(at == e->end);
         } else {
             FUZZ_CHECK(at < e->end);
