@@ -478,7 +478,10 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
 static bool
 sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
-    if (sp_redis_txn_complete(worker, msg) || sp_redis_info_complete(worker, msg)) {
+    if (msg->nfrags > 0 && msg->cmd != NULL
+        && ((const struct sp_redis_command *)msg->cmd)->kind != SP_REDIS_FANOUT
+        && (sp_redis_txn_complete(worker, msg)
+            || sp_redis_info_complete(worker, msg))) {
         /* EXEC's reply is its server's; INFO's is made of every server's */
     } else if (msg->error != NULL) {  /* it failed, or its split did */
         sp_seglist_clear(&worker->mbufs, &msg->rsp);

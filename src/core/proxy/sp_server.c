@@ -205,11 +205,13 @@ sp_server_conn(struct sp_server *server, uint8_t variant)
         return sp_server_connect(server, variant, NULL);
     }
     uint32_t pick = server->next_conn[variant]++ % server->nshared[variant];
+    bool mixed = server->nshared[variant] != server->nconns;
+
     TAILQ_FOREACH(conn, &server->conns, link) {
         struct sp_sconn *sc = sp_sconn(conn);
 
-        if (sc->pinned || sc->variant != variant) {
-            continue;
+        if (mixed && (sc->pinned || sc->variant != variant)) {
+            continue;       /* another set's (only when there are others) */
         }
         if (pick-- == 0) {
             return conn;
