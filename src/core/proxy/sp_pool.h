@@ -49,6 +49,12 @@ struct sp_pool {
     struct sp_conn              *listener;      /* NULL once draining */
     bool                         listen_shared; /* every worker has it */
     bool                         listen_armed;  /* in the event loop */
+    /* the look at a shared listener left to the others (sp_accept.h) */
+    uint64_t                     looked_ms;     /* last looked (loop clock) */
+    uint64_t                     look_ms;       /* a look pending since;
+                                                   0: none */
+    int64_t                      look_queued;   /* waiting then */
+    int64_t                      look_accepted; /* pool_accepted then */
     struct sp_conn_list          clients;
     uint32_t                     nclients;
     struct sp_timer              retry_timer;   /* next ejected server's return */

@@ -433,7 +433,7 @@ sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
     (void)fd;
     switch (conn->kind) {
     case SP_CONN_LISTENER:
-        (void)sp_client_accept(conn);
+        (void)sp_client_accept(conn, SP_ACCEPT_BATCH);
         break;
     case SP_CONN_CLIENT:
         sp_client_on_event(conn, ready);
