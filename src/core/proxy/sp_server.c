@@ -2,6 +2,7 @@
  * sp_server.c — server connections (see sp_server.h).
  *
  *   sp_server_connect ─► connecting ─(writable, SO_ERROR 0)─► connected
+ *   (its descriptor comes from the worker's reserve, sp_reserve.h)
  *   enqueue: msg ─► queue ─(flush: writev)─► inflight ─(reply)─► part done
  *   error / EOF / timeout / bad reply: sp_server_close fails every queued
  *   and in-flight request with an error reply, counts a server failure.
@@ -145,9 +146,11 @@ sp_server_connect(struct sp_server *server)
     struct sp_conn *conn;
     int fd;
 
+    sp_reserve_release(&worker->reserve);   /* its descriptor is free */
     fd = sp_net_connect(&server->conf->addr);
     if (fd < 0) {
         int err = errno;
+        sp_reserve_return(&worker->reserve);
         sp_server_connect_failed(server, err);
         errno = err;
         return NULL;
@@ -155,6 +158,7 @@ sp_server_connect(struct sp_server *server)
     conn = sp_conn_new(worker, fd, SP_CONN_SERVER);
     if (conn == NULL) {
         close(fd);
+        sp_reserve_return(&worker->reserve);
         errno = ENOMEM;
         return NULL;
     }
@@ -170,6 +174,7 @@ sp_server_connect(struct sp_server *server)
     if (sp_conn_register(conn) != 0) {
         int err = errno;
         sp_conn_free(conn);
+        sp_reserve_return(&worker->reserve);
         errno = err;
         return NULL;
     }
@@ -338,6 +343,7 @@ sp_server_close(struct sp_conn *conn, const char *error)
     server->nconns--;
     server->stats->server_connections--;
     sp_conn_free(conn);
+    sp_reserve_return(&server->pool->worker->reserve);  /* its descriptor */
 }
 
 static void
