@@ -14,7 +14,10 @@ from storm import Storm
 
 STORM = 2000
 ATTEMPTS = 2        # a storm is retried once: a neighbour's load spike on a
-                    # shared 2-core machine may delay a SYN; twice is a fault
+                    # shared 2-core machine may delay a SYN, or stall a
+                    # worker longer than the listen queue lasts (in lock
+                    # mode the other then takes its share rather than let
+                    # the queue overflow); twice is a fault
 
 
 def conf(port, backend_ports, workers=2, **global_keys):
@@ -69,11 +72,12 @@ class StormTest(sptest.HarnessTestCase):
             print(f"  {mode}: per worker {held}, "
                   f"ratio {max(held) / max(1, min(held)):.3f}")
             late = storm.over(1.0)
+            balanced = max(held) <= 1.15 * min(held)
             storm.close()
             self.assertTrue(sptest.poll_until(
                 lambda: sum(self.held(proxy)) == 0, "the clients gone",
                 timeout=10))
-            if late == 0 or attempt == ATTEMPTS - 1:
+            if (late == 0 and balanced) or attempt == ATTEMPTS - 1:
                 break
         self.assertEqual(late, 0, f"{late} clients waited over 1 s")
         self.assertLessEqual(max(held), 1.15 * min(held), held)

@@ -88,10 +88,20 @@ void
 sp_accept_taken(struct sp_pool *pool)
 {
     if (pool->listen_shared) {
+        pool->taken_here++;
         atomic_fetch_add_explicit(
             &pool->worker->shared->pool_accepted[pool->index], 1,
             memory_order_relaxed);
     }
+}
+
+/* What the other workers have taken off pool's shared listener so far. */
+static int64_t
+sp_accept_others(const struct sp_pool *pool)
+{
+    return atomic_load_explicit(
+               &pool->worker->shared->pool_accepted[pool->index],
+               memory_order_relaxed) - pool->taken_here;
 }
 
 /* Connections waiting in pool's shared listener, and how many it holds
@@ -120,51 +130,58 @@ sp_accept_queue_len(const struct sp_pool *pool, int64_t *max)
 
 /*
  * The look at a listener this worker left to the others (sp_accept.h):
- * note how many connections wait and how many the pool's workers have
- * taken so far. From SP_ACCEPT_QUEUED_MS later, as long as they have taken
- * fewer than that, the rest of those have waited that long (the queue is
- * first in, first out): take them once the queue is half full, or once
- * they have waited SP_ACCEPT_WAIT_MS. Returns the ms until the look is due
- * again, or -1 (none pending: the queue was empty when last looked at).
+ * note how many connections wait and how many the others have taken so
+ * far. From SP_ACCEPT_QUEUED_MS later, as long as they have taken fewer
+ * than that, the rest of those have waited that long (the queue is first
+ * in, first out): once the queue is half full, take what is over a
+ * quarter; once they have waited SP_ACCEPT_WAIT_MS, take them, or if the
+ * others took nothing at all meanwhile, hold the listener (watch it again)
+ * until they take again. Returns the ms until the look is due again, or
+ * -1 (none pending).
  */
 static int
-sp_accept_look(struct sp_worker *worker, struct sp_pool *pool, uint64_t now)
+sp_accept_look(struct sp_pool *pool, uint64_t now)
 {
-    atomic_llong *accepted = &worker->shared->pool_accepted[pool->index];
     int64_t max;
 
     if (pool->look_ms != 0 && now - pool->looked_ms >= SP_ACCEPT_QUEUED_MS) {
-        int64_t left = pool->look_queued
-                       - (atomic_load_explicit(accepted, memory_order_relaxed)
-                          - pool->look_accepted);
+        int64_t others = sp_accept_others(pool);
+        int64_t left = pool->look_queued - (others - pool->look_others);
         int64_t queued = sp_accept_queue_len(pool, &max), take = 0;
+        bool waited = now - pool->look_ms >= SP_ACCEPT_WAIT_MS;
+
         pool->looked_ms = now;
-        if (left > 0 && queued > 0 && max > 0 && queued * 2 >= max) {
-            /* they do not keep up (busy, short of CPU, stopped) and the
-             * queue would overflow: a dropped SYN costs the client 1 s */
+        if (left <= 0 || queued == 0) {
+            take = 0;                   /* the others keep up */
+        } else if (max > 0 && queued * 2 >= max) {
+            /* they do not keep up and the queue would overflow: a dropped
+             * SYN costs the client a second */
             take = queued - max / 4 > left ? queued - max / 4 : left;
-        } else if (left > 0 && queued > 0
-                   && now - pool->look_ms >= SP_ACCEPT_WAIT_MS) {
-            take = left;                /* waited long enough */
+        } else if (waited && others == pool->look_others) {
+            pool->held = true;          /* they take nothing (stopped, or
+                                           never woken for these) */
+            pool->held_others = others;
+        } else if (waited) {
+            take = left;                /* they are slow */
+        } else {
+            return (int)SP_ACCEPT_QUEUED_MS;    /* look again */
         }
         if (take > 0) {
             (void)sp_client_accept(pool->listener, (uint32_t)(
                 take < SP_ACCEPT_BATCH ? take : SP_ACCEPT_BATCH));
-            worker->yield_since_ms = now;   /* look often while they lag */
         }
-        if (take > 0 || left <= 0 || queued == 0) {
-            pool->look_ms = 0;
-            pool->looked_ms = 0;        /* a new look at once */
-        }                               /* else: look again, same count */
+        pool->look_ms = 0;
+        pool->looked_ms = 0;            /* a new look at once */
+        if (pool->held) {
+            return -1;
+        }
     }
-    if (pool->look_ms == 0 && pool->listener != NULL
-        && now - pool->looked_ms >= SP_ACCEPT_QUEUED_MS) {
+    if (pool->look_ms == 0 && now - pool->looked_ms >= SP_ACCEPT_QUEUED_MS) {
         pool->looked_ms = now;
         pool->look_queued = sp_accept_queue_len(pool, &max);
         if (pool->look_queued > 0) {
             pool->look_ms = now;
-            pool->look_accepted = atomic_load_explicit(accepted,
-                                                       memory_order_relaxed);
+            pool->look_others = sp_accept_others(pool);
         }
     }
     return pool->look_ms == 0 ? -1
@@ -223,23 +240,27 @@ sp_accept_cycle(struct sp_worker *worker)
     }
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
-        if (!pool->listen_shared) {
+        if (!pool->listen_shared || pool->listener == NULL) {
             continue;
         }
-        if (!yield) {
-            pool->look_ms = 0;
-            sp_accept_arm(worker, pool);
-        } else if (pool->listener != NULL && !pool->listener->timer.armed) {
+        if (pool->held && sp_accept_others(pool) != pool->held_others) {
+            pool->held = false;         /* they take again */
+        }
+        if (yield && !pool->held && !pool->listener->timer.armed) {
             if (pool->listen_armed) {
                 /* leave: new connections wake the others; what woke us
                  * and is still queued is looked at at once */
                 sp_accept_disarm(worker, pool);
                 pool->looked_ms = 0;
             }
-            int due = sp_accept_look(worker, pool, now);
+            int due = sp_accept_look(pool, now);
             if (due >= 0 && (look < 0 || due < look)) {
                 look = due;
             }
+        }
+        if (!yield || pool->held) {
+            pool->look_ms = 0;
+            sp_accept_arm(worker, pool);
         }
         accepting &= pool->listen_armed;
     }

@@ -35,19 +35,21 @@
  * listener it left (a TCP listener's length and backlog from TCP_INFO; a
  * Unix one: readable or not), at once when it leaves and then every
  * SP_ACCEPT_QUEUED_MS while something waits, and notes how many
- * connections the pool's workers have taken off it so far (pool_accepted
- * in the shared memory). While they have taken fewer than were waiting,
- * the rest of those are still there (the queue is first in, first out):
- * it takes them itself when the queue is half full (down to a quarter), or
- * when they have waited SP_ACCEPT_WAIT_MS. That covers every way a
- * connection can be left: the others are busy, short of CPU (a neighbour
- * on their core), stopped (SIGSTOP, a debugger), or the connection woke
- * only this worker just before it left (the kernel wakes no one else for
- * it). A short stall of the others costs their connections a few
- * milliseconds, not the balance; a long one is taken over. A yielding
- * worker looks again at every turn of its loop, when a look is due, and at
- * the latest after a quarter of the time it has yielded so far (since it
- * last had to take connections), within
+ * connections the other workers have taken off it so far (pool_accepted
+ * in the shared memory, less its own). While they have taken fewer than
+ * were waiting, the rest of those are still there (the queue is first in,
+ * first out). Once the queue is half full it takes what is over a quarter;
+ * once those have waited SP_ACCEPT_WAIT_MS it takes them, or, if the
+ * others took nothing at all meanwhile, it watches the socket again
+ * ("holds" it) until they take one. That covers every way a connection
+ * can be left: the others are busy or short of CPU (a neighbour on their
+ * core: they take some, it takes what waits too long), stopped (SIGSTOP, a
+ * debugger: they take nothing, it holds the socket until they run again),
+ * or the connection woke only this worker just before it left (the kernel
+ * wakes no one else for it: the same). A short stall of the others costs
+ * their connections a few milliseconds, not the balance. A yielding worker
+ * looks again at every turn of its loop, when a look is due, and at the
+ * latest after a quarter of the time it has yielded so far, within
  * SP_ACCEPT_YIELD_MIN_MS..SP_ACCEPT_YIELD_MAX_MS (an idle yielding worker
  * wakes 1000 / SP_ACCEPT_YIELD_MAX_MS times a second). Nothing is ever held
  * by a worker that cannot run.

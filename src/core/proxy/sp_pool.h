@@ -54,7 +54,12 @@ struct sp_pool {
     uint64_t                     look_ms;       /* a look pending since;
                                                    0: none */
     int64_t                      look_queued;   /* waiting then */
-    int64_t                      look_accepted; /* pool_accepted then */
+    int64_t                      look_others;   /* the others had taken */
+    int64_t                      taken_here;    /* taken off it by us */
+    bool                         held;          /* watched whatever the
+                                                   balance says, until the
+                                                   others take again */
+    int64_t                      held_others;   /* what they had taken */
     struct sp_conn_list          clients;
     uint32_t                     nclients;
     struct sp_timer              retry_timer;   /* next ejected server's return */
