@@ -128,64 +128,63 @@ sp_accept_queue_len(const struct sp_pool *pool, int64_t *max)
     return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) ? 1 : 0;
 }
 
+/* Note what waits in pool's listener now and what the others have taken
+ * so far: the look that is judged SP_ACCEPT_QUEUED_MS later. */
+static void
+sp_accept_note(struct sp_pool *pool, int64_t queued, uint64_t now)
+{
+    pool->look_ms = queued > 0 ? now : 0;
+    pool->look_queued = queued;
+    pool->look_others = sp_accept_others(pool);
+}
+
 /*
- * The look at a listener this worker left to the others (sp_accept.h):
- * note how many connections wait and how many the others have taken so
- * far. From SP_ACCEPT_QUEUED_MS later, as long as they have taken fewer
- * than that, the rest of those have waited that long (the queue is first
- * in, first out): once the queue is half full, take what is over a
- * quarter; once they have waited SP_ACCEPT_WAIT_MS, take them, or if the
- * others took nothing at all meanwhile, hold the listener (watch it again)
- * until they take again. Returns the ms until the look is due again, or
- * -1 (none pending).
+ * The look at a listener this worker left to the others (sp_accept.h), at
+ * most every SP_ACCEPT_QUEUED_MS. Whenever the queue is half full, take
+ * what is over a quarter. Else, if the others have taken fewer than were
+ * waiting at the last look, the rest of those have waited that long (the
+ * queue is first in, first out): take them — or, if the others have taken
+ * nothing at all for SP_ACCEPT_IDLE_MS, hold the listener (watch it again)
+ * until they take one. Returns the ms until the next look is due, or -1
+ * (nothing waits).
  */
 static int
-sp_accept_look(struct sp_pool *pool, uint64_t now)
+sp_accept_look(struct sp_worker *worker, struct sp_pool *pool, uint64_t now)
 {
-    int64_t max;
+    int64_t queued, max, others, take = 0;
 
-    if (pool->look_ms != 0 && now - pool->looked_ms >= SP_ACCEPT_QUEUED_MS) {
-        int64_t others = sp_accept_others(pool);
-        int64_t left = pool->look_queued - (others - pool->look_others);
-        int64_t queued = sp_accept_queue_len(pool, &max), take = 0;
-        bool waited = now - pool->look_ms >= SP_ACCEPT_WAIT_MS;
-
-        pool->looked_ms = now;
-        if (left <= 0 || queued == 0) {
-            take = 0;                   /* the others keep up */
-        } else if (max > 0 && queued * 2 >= max) {
-            /* they do not keep up and the queue would overflow: a dropped
-             * SYN costs the client a second */
-            take = queued - max / 4 > left ? queued - max / 4 : left;
-        } else if (waited && others == pool->look_others) {
-            pool->held = true;          /* they take nothing (stopped, or
-                                           never woken for these) */
+    if (now - pool->looked_ms < SP_ACCEPT_QUEUED_MS) {
+        return pool->look_ms == 0 ? -1
+               : (int)(pool->looked_ms + SP_ACCEPT_QUEUED_MS - now);
+    }
+    pool->looked_ms = now;
+    queued = sp_accept_queue_len(pool, &max);
+    others = sp_accept_others(pool);
+    if (others != pool->others_seen) {
+        pool->others_seen = others;
+        pool->others_moved_ms = now;
+    }
+    if (max > 0 && queued * 2 >= max) {
+        take = queued - max / 4;    /* the queue would overflow: a dropped
+                                       SYN costs the client a second */
+    } else if (pool->look_ms != 0 && queued > 0) {
+        take = pool->look_queued - (others - pool->look_others);
+        if (take > 0 && now - pool->others_moved_ms >= SP_ACCEPT_IDLE_MS) {
+            pool->held = true;      /* they take nothing: stopped, or
+                                       never woken for these */
             pool->held_others = others;
-        } else if (waited) {
-            take = left;                /* they are slow */
-        } else {
-            return (int)SP_ACCEPT_QUEUED_MS;    /* look again */
-        }
-        if (take > 0) {
-            (void)sp_client_accept(pool->listener, (uint32_t)(
-                take < SP_ACCEPT_BATCH ? take : SP_ACCEPT_BATCH));
-        }
-        pool->look_ms = 0;
-        pool->looked_ms = 0;            /* a new look at once */
-        if (pool->held) {
+            pool->look_ms = 0;
             return -1;
         }
     }
-    if (pool->look_ms == 0 && now - pool->looked_ms >= SP_ACCEPT_QUEUED_MS) {
-        pool->looked_ms = now;
-        pool->look_queued = sp_accept_queue_len(pool, &max);
-        if (pool->look_queued > 0) {
-            pool->look_ms = now;
-            pool->look_others = sp_accept_others(pool);
-        }
+    if (take > 0) {
+        (void)sp_client_accept(pool->listener, (uint32_t)(
+            take < SP_ACCEPT_BATCH ? take : SP_ACCEPT_BATCH));
+        queued = sp_accept_queue_len(pool, &max);
+        worker->yield_since_ms = now;   /* they lag: look often */
     }
-    return pool->look_ms == 0 ? -1
-           : (int)(pool->looked_ms + SP_ACCEPT_QUEUED_MS - now);
+    sp_accept_note(pool, queued, now);
+    return pool->look_ms == 0 ? -1 : SP_ACCEPT_QUEUED_MS;
 }
 
 /* Whether the worker should leave the shared listeners to the others now
@@ -244,7 +243,8 @@ sp_accept_cycle(struct sp_worker *worker)
             continue;
         }
         if (pool->held && sp_accept_others(pool) != pool->held_others) {
-            pool->held = false;         /* they take again */
+            pool->held = false;         /* they take again: look often */
+            worker->yield_since_ms = now;
         }
         if (yield && !pool->held && !pool->listener->timer.armed) {
             if (pool->listen_armed) {
@@ -252,8 +252,11 @@ sp_accept_cycle(struct sp_worker *worker)
                  * and is still queued is looked at at once */
                 sp_accept_disarm(worker, pool);
                 pool->looked_ms = 0;
+                pool->look_ms = 0;
+                pool->others_seen = sp_accept_others(pool);
+                pool->others_moved_ms = now;
             }
-            int due = sp_accept_look(pool, now);
+            int due = sp_accept_look(worker, pool, now);
             if (due >= 0 && (look < 0 || due < look)) {
                 look = due;
             }

@@ -38,21 +38,22 @@
  * connections the other workers have taken off it so far (pool_accepted
  * in the shared memory, less its own). While they have taken fewer than
  * were waiting, the rest of those are still there (the queue is first in,
- * first out). Once the queue is half full it takes what is over a quarter;
- * once those have waited SP_ACCEPT_WAIT_MS it takes them, or, if the
- * others took nothing at all meanwhile, it watches the socket again
+ * first out): it takes them. Whenever the queue is half full it takes
+ * what is over a quarter. If the others have taken nothing at all for
+ * SP_ACCEPT_IDLE_MS while connections wait, it watches the socket again
  * ("holds" it) until they take one. That covers every way a connection
  * can be left: the others are busy or short of CPU (a neighbour on their
- * core: they take some, it takes what waits too long), stopped (SIGSTOP, a
+ * core: they take some, it takes what has waited), stopped (SIGSTOP, a
  * debugger: they take nothing, it holds the socket until they run again),
  * or the connection woke only this worker just before it left (the kernel
- * wakes no one else for it: the same). A short stall of the others costs
- * their connections a few milliseconds, not the balance. A yielding worker
- * looks again at every turn of its loop, when a look is due, and at the
- * latest after a quarter of the time it has yielded so far, within
- * SP_ACCEPT_YIELD_MIN_MS..SP_ACCEPT_YIELD_MAX_MS (an idle yielding worker
- * wakes 1000 / SP_ACCEPT_YIELD_MAX_MS times a second). Nothing is ever held
- * by a worker that cannot run.
+ * wakes no one else for it: the same). A connection waits for the others
+ * SP_ACCEPT_QUEUED_MS to twice that while it is looked at; a stall of
+ * theirs costs the balance, not a second. A yielding worker looks again at
+ * every turn of its loop, when a look is due, and at the latest after a
+ * quarter of the time it has yielded so far, within SP_ACCEPT_YIELD_MIN_MS
+ * ..SP_ACCEPT_YIELD_MAX_MS (an idle yielding worker wakes
+ * 1000 / SP_ACCEPT_YIELD_MAX_MS times a second). Nothing is ever held by a
+ * worker that cannot run.
  *
  * The hard limits refuse with an error reply and close: a pool's
  * client_connections (sp_client.c), and the descriptor limit — at EMFILE a
@@ -77,9 +78,10 @@ struct sp_worker;
                                            turns an idle one each second) */
 #define SP_ACCEPT_QUEUED_MS     5       /* a yielding worker looks at
                                            the queue it left this often
-                                           while something waits there */
-#define SP_ACCEPT_WAIT_MS       20      /* then takes what waited this
-                                           long (or sooner: half full) */
+                                           while something waits there,
+                                           and takes what waited as long */
+#define SP_ACCEPT_IDLE_MS       20      /* the others took nothing for
+                                           this long: it holds the socket */
 #define SP_ACCEPT_YIELD_MIN_MS  1       /* a yielding worker looks again */
 #define SP_ACCEPT_YIELD_MAX_MS  100     /* after a quarter of the time it
                                            has been yielding, within these */

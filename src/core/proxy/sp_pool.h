@@ -56,6 +56,8 @@ struct sp_pool {
     int64_t                      look_queued;   /* waiting then */
     int64_t                      look_others;   /* the others had taken */
     int64_t                      taken_here;    /* taken off it by us */
+    int64_t                      others_seen;   /* the others' count, and */
+    uint64_t                     others_moved_ms;   /* when it last moved */
     bool                         held;          /* watched whatever the
                                                    balance says, until the
                                                    others take again */
