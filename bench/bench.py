@@ -872,13 +872,19 @@ def run_idle(bench):
     return {"connections": n, "rounds": rounds}
 
 
+def _targets_seen(rounds):
+    """The targets of rounds of runs, in the order they first ran."""
+    names = []
+    for runs in rounds:
+        names += [run["target"] for run in runs if run["target"] not in names]
+    return names
+
+
 def idle_rows(idle):
     """Markdown lines: memory per target (medians) and the paired ratios."""
     if not idle or not idle["rounds"]:
         return []
-    names = []
-    for runs in idle["rounds"]:
-        names += [run["target"] for run in runs if run["target"] not in names]
+    names = _targets_seen(idle["rounds"])
     rows = [f"{idle['connections']:,} client connections, each after one request "
             "(a GET forwarded to a backend, one client after another), then idle; fresh proxies each round; "
             "summed over the proxy's processes (master and workers for shardproxy). "
@@ -1034,9 +1040,7 @@ def storm_rows(storm):
     """Markdown lines: medians per target, then every run."""
     if not storm or not storm["rounds"]:
         return []
-    names = []
-    for runs in storm["rounds"]:
-        names += [run["target"] for run in runs if run["target"] not in names]
+    names = _targets_seen(storm["rounds"])
     rows = [f"{storm['clients']:,} clients connect at once from one process "
             "(non-blocking connects in a loop, tests/integration/storm.py) and send "
             "one GET each (forwarded to a backend); pool `backlog: "
