@@ -31,6 +31,13 @@ Owns the benchmark, start to finish:
     and then sit idle, as app servers' persistent connections do; each
     round starts fresh proxies (an allocator keeps what it was once given),
     the order alternating; median over --idle-rounds;
+  * the connection storm: --storm (10,000) clients connect at once and send
+    one GET each, against fresh proxies with pool `backlog: 512`: nutcracker,
+    and shardproxy with 2 workers in accept_mode reuseport and lock, the
+    order alternating over --storm-rounds; time until all are served,
+    p50/p99 connect-to-reply, clients over 1 s, listen-queue overflows, RSS
+    per held connection, the workers' split (tests/integration/storm.py is
+    the client);
   * the report: per-target medians, shardproxy/nutcracker and
     shardproxy-2w/nutcracker paired ratios (median of the per-round ratios), written to bench/RESULTS.md (+ every run in
     bench/RESULTS.json) and printed.
@@ -41,8 +48,9 @@ Ctrl-C or failure; load generators run in their own process group, killed by
 that group id on timeout.  Loopback only, no stdin, every wait bounded.
 
     /usr/bin/python3 bench/bench.py             full run (5 rounds, every cell)
-    /usr/bin/python3 bench/bench.py --quick     smoke test (~30 s): 2 rounds,
-                                                small counts, 5 cells, written
+    /usr/bin/python3 bench/bench.py --quick     smoke test (~1 min): 2 rounds,
+                                                small counts, 5 cells, a
+                                                2,000-client storm, written
                                                 to bench/RESULTS-quick.md
     /usr/bin/python3 bench/bench.py --list      the cells and their counts
     ... --cells 'redis-get-*,mc-*' --rounds 7 --scale 2 --targets nutcracker,direct
@@ -71,6 +79,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import sptest  # noqa: E402  (the shared process harness)
+from storm import Storm  # noqa: E402  (the storm client of test_storm.py)
 
 HZ = os.sysconf("SC_CLK_TCK")
 NCPU = len(os.sched_getaffinity(0))
@@ -511,13 +520,15 @@ class Target:
         return self.reason is None
 
 
-def pool_conf(redis_servers, mc_servers):
+def pool_conf(redis_servers, mc_servers, backlog=None):
     """A callable giving the nutcracker config text on fresh listen ports:
-    the pools `bench_redis` and `bench_mc`, ketama + fnv1a_64."""
+    the pools `bench_redis` and `bench_mc`, ketama + fnv1a_64 (and
+    `backlog` when given)."""
     def pool(name, port, redis, servers):
         lines = [f"{name}:", f"  listen: 127.0.0.1:{port}", "  hash: fnv1a_64",
-                 "  distribution: ketama", f"  redis: {'true' if redis else 'false'}",
-                 "  servers:"]
+                 "  distribution: ketama", f"  redis: {'true' if redis else 'false'}"]
+        lines += [f"  backlog: {backlog}"] if backlog else []
+        lines += ["  servers:"]
         lines += [f"   - 127.0.0.1:{s.port}:1" for s in servers]
         return "\n".join(lines) + "\n"
 
@@ -541,18 +552,21 @@ def shardproxy_exe():
     return str(path) if path.is_file() and os.access(path, os.X_OK) else None
 
 
-def start_shardproxy(h, conf, name="shardproxy"):
+def start_shardproxy(h, conf, name="shardproxy", workers=None, global_keys=None):
     """shardproxy with the nutcracker config unchanged (plus `global:
-    worker_processes`) and nutcracker's flags. Ready when its process tree
-    listens on both pool ports and the master counts every worker serving.
-    If it exits or never gets ready, the target is n/a with the reason."""
+    worker_processes` and any `global_keys`) and nutcracker's flags. Ready
+    when its process tree listens on both pool ports and the master counts
+    every worker serving. If it exits or never gets ready, the target is
+    n/a with the reason."""
     exe = shardproxy_exe()
-    workers = SHARDPROXY_WORKERS[name]
+    workers = workers or SHARDPROXY_WORKERS[name]
     if exe is None:
         return Target(name, reason="binary not found (build/shardproxy or $SHARDPROXY_BIN)")
 
     def once():
-        text = f"global:\n  worker_processes: {workers}\n" + conf()
+        text = (f"global:\n  worker_processes: {workers}\n"
+                + "".join(f"  {k}: {v}\n" for k, v in (global_keys or {}).items())
+                + conf())
         tag = h.unique(name)
         conf_path = h.tmp.file(f"{tag}.yml", text)
         log_path = h.tmp.path / f"{tag}.log"
@@ -596,6 +610,7 @@ class Bench:
         self.notes = []
         self.seq = 0
         self.idle = None            # run_idle's result
+        self.storm = None           # run_storm's result
 
     def start(self):
         h = self.harness
@@ -857,13 +872,19 @@ def run_idle(bench):
     return {"connections": n, "rounds": rounds}
 
 
+def _targets_seen(rounds):
+    """The targets of rounds of runs, in the order they first ran."""
+    names = []
+    for runs in rounds:
+        names += [run["target"] for run in runs if run["target"] not in names]
+    return names
+
+
 def idle_rows(idle):
     """Markdown lines: memory per target (medians) and the paired ratios."""
     if not idle or not idle["rounds"]:
         return []
-    names = []
-    for runs in idle["rounds"]:
-        names += [run["target"] for run in runs if run["target"] not in names]
+    names = _targets_seen(idle["rounds"])
     rows = [f"{idle['connections']:,} client connections, each after one request "
             "(a GET forwarded to a backend, one client after another), then idle; fresh proxies each round; "
             "summed over the proxy's processes (master and workers for shardproxy). "
@@ -893,6 +914,169 @@ def idle_rows(idle):
             + "".join(f"| {_median([run['after_kb'][k] for run in runs]):,.0f} "
                       for k in ("rss", "pss", "uss"))
             + f"| {'-' if nut else _fmt(paired(name, lambda r: r['after_kb']['uss']), '.3f')} |")
+    return rows
+
+
+# ---------------------------------------------------------- connection storm
+
+STORM_BACKLOG = 512            # the pool's listen backlog in the storm cell
+STORM_WORKERS = 2
+# the storm's targets: nutcracker, and shardproxy with 2 workers in each
+# accept mode (name -> accept_mode; None: nutcracker)
+STORM_TARGETS = {"nutcracker": None, "shardproxy-2w-reuseport": "reuseport",
+                 "shardproxy-2w-lock": "lock"}
+
+
+def storm_targets(args):
+    """The storm's targets --targets allows: nutcracker, and both accept
+    modes of shardproxy when shardproxy-2w is one of them."""
+    wanted = args.targets.split(",")
+    return [name for name, mode in STORM_TARGETS.items()
+            if (mode is None and "nutcracker" in wanted)
+            or (mode is not None and "shardproxy-2w" in wanted)]
+
+
+def _worker_clients(path, workers):
+    """Clients each shardproxy worker holds in pool bench_redis, from its own
+    stats (worker_stats_listen)."""
+    return [sptest.read_stats(f"{path}.{i}")["bench_redis"]["client_connections"]
+            for i in range(workers)]
+
+
+def storm_once(bench, name, n):
+    """A fresh `name` proxy (pool backlog STORM_BACKLOG); n clients connect
+    at once and send one GET each (tests/integration/storm.py); measured:
+    time until every client has its reply, each client's time from
+    connect() to its reply, clients over 1 s, the listen-queue overflows
+    (TcpExt ListenOverflows of the namespace, before and after), the RSS of
+    the proxy's processes empty and with the n clients held open, and for
+    shardproxy how its workers split them. None: could not measure."""
+    h = bench.harness
+    conf = pool_conf(bench.redis, bench.memcached, backlog=STORM_BACKLOG)
+    mode = STORM_TARGETS[name]
+    stats_path = None
+    if mode is None:
+        target = start_nutcracker(h, conf)
+    else:
+        stats_path = h.worker_stats_path()
+        target = start_shardproxy(h, conf, name, workers=STORM_WORKERS,
+                                  global_keys={"accept_mode": mode,
+                                               "worker_stats_listen": stats_path})
+    if target.reason:
+        bench.notes.append(f"storm {name}: {target.reason}")
+        return None
+    storm = Storm(target.redis_port, n, payload=IDLE_GET, deadline=30.0)
+    try:
+        pids = proc_tree(target.proc.pid)
+        fds_before = _fd_count(pids)
+        with socket.create_connection(("127.0.0.1", target.redis_port), timeout=10) as s:
+            _get_once(s)                # the server connection is open
+        empty = memory_kb(pids)
+        load = float(Path("/proc/loadavg").read_text().split()[0])
+        before = Snapshot(bench, target)
+        storm.run()
+        after = Snapshot(bench, target)
+        served = sum(1 for r in storm.reply if r == b"$-1")
+        run = {"target": name, "clients": n, "served": served,
+               "errors": storm.errors(), "silent": len(storm.silent()),
+               "failed": sum(1 for f in storm.failed if f),
+               "all_served_s": round(storm.elapsed_s, 3) if served == n else None,
+               "connect_loop_s": round(storm.connect_loop_s, 3),
+               "p50_ms": _ms(storm.percentile(50)), "p99_ms": _ms(storm.percentile(99)),
+               "max_ms": _ms(max(storm.answered(), default=None)),
+               "over_1s": storm.over(1.0), "listen_overflows": storm.overflows,
+               "loadavg": load, "other_cpu": round(other_cpu_fraction(before, after), 4)}
+        if stats_path is None:          # fds: the clients and the one server
+            sptest.poll_until(lambda: _fd_count(pids) >= fds_before + served,
+                              f"{served} clients held", timeout=30)
+        else:
+            sptest.poll_until(lambda: sum(_worker_clients(stats_path, STORM_WORKERS))
+                              == served, f"{served} clients held", timeout=30)
+            split = _worker_clients(stats_path, STORM_WORKERS)
+            run["per_worker"] = split
+            run["balance"] = round(max(split) / max(1, min(split)), 3)
+        held = memory_kb(pids)
+        run.update(empty_kb=empty, held_kb=held,
+                   rss_bytes_per_conn=(held["rss"] - empty["rss"]) * 1024 / n)
+        return run
+    except (OSError, sptest.StartError) as e:     # StartError: poll timed out
+        bench.notes.append(f"storm {name}: {_first_line(e)}")
+        return None
+    finally:
+        storm.close()
+        target.proc.stop()
+
+
+def _ms(seconds):
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def run_storm(bench):
+    """--storm-rounds rounds of storm_once over the storm's targets, the
+    order reversed every other round, fresh proxies each time."""
+    names, n = storm_targets(bench.args), bench.args.storm
+    log(f"storm: {n} clients at once, {bench.args.storm_rounds} rounds, "
+        f"fresh proxies each time: {', '.join(names)}")
+    rounds = []
+    for r in range(bench.args.storm_rounds):
+        runs = [storm_once(bench, name, n) for name in (names if r % 2 == 0 else names[::-1])]
+        runs = [run for run in runs if run is not None]
+        log(f"  storm round {r + 1}: " + "; ".join(_storm_brief(run) for run in runs))
+        rounds.append(runs)
+    return {"clients": n, "backlog": STORM_BACKLOG, "workers": STORM_WORKERS,
+            "rounds": rounds}
+
+
+def _storm_brief(run):
+    s = (f"{run['target']} all served {_fmt(run['all_served_s'], '.2f')} s, "
+         f"p99 {_fmt(run['p99_ms'], '.0f')} ms, {run['over_1s']} over 1 s, "
+         f"{run['listen_overflows']} overflows, {run['rss_bytes_per_conn']:.0f} B/conn")
+    if "per_worker" in run:
+        s += f", workers {'/'.join(map(str, run['per_worker']))}"
+    return s
+
+
+def storm_rows(storm):
+    """Markdown lines: medians per target, then every run."""
+    if not storm or not storm["rounds"]:
+        return []
+    names = _targets_seen(storm["rounds"])
+    rows = [f"{storm['clients']:,} clients connect at once from one process "
+            "(non-blocking connects in a loop, tests/integration/storm.py) and send "
+            "one GET each (forwarded to a backend); pool `backlog: "
+            f"{storm['backlog']}`; shardproxy with {storm['workers']} workers in "
+            "each accept mode; fresh proxies each round, the order reversed every "
+            "other round. All served: from the first connect() to the last reply. "
+            "p50/p99: each client's time from its connect() to its reply. Over 1 s: "
+            "clients whose reply took more than a second (a SYN dropped at a full "
+            "listen queue is sent again after 1 s). Overflows: the TcpExt "
+            "ListenOverflows delta (/proc/net/netstat; it counts every listener "
+            "of the network namespace). Bytes per connection: RSS of the proxy's "
+            "processes with every client held open minus before the storm, over "
+            "the clients. Workers: max/min of the clients each shardproxy worker "
+            "holds (worker_stats_listen).", "",
+            "| target | all served s | p50 ms | p99 ms | max ms | over 1 s "
+            "| listen overflows | RSS bytes per conn | workers max/min | runs |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for name in names:
+        runs = [run for rr in storm["rounds"] for run in rr if run["target"] == name]
+        med = lambda key: _median([run.get(key) for run in runs])
+        rows.append(
+            f"| {name} | {_fmt(med('all_served_s'), '.2f')} | {_fmt(med('p50_ms'), '.1f')} "
+            f"| {_fmt(med('p99_ms'), '.1f')} | {_fmt(med('max_ms'), '.0f')} "
+            f"| {_fmt(med('over_1s'), '.0f')} | {_fmt(med('listen_overflows'), '.0f')} "
+            f"| {_fmt(med('rss_bytes_per_conn'), '.0f')} "
+            f"| {_fmt(med('balance'), '.3f') if 'balance' in runs[0] else '-'} "
+            f"| {len(runs)} |")
+    rows += ["", "Every run (round: target, all served s, p99 ms, over 1 s, "
+             "overflows, B/conn, clients per worker, load average):", ""]
+    for r, runs in enumerate(storm["rounds"]):
+        rows.append(f"- round {r + 1}: " + "; ".join(
+            f"{run['target']} {_fmt(run['all_served_s'], '.2f')}, "
+            f"{_fmt(run['p99_ms'], '.0f')}, {run['over_1s']}, {run['listen_overflows']}, "
+            f"{run['rss_bytes_per_conn']:.0f}"
+            + (f", {'/'.join(map(str, run['per_worker']))}" if "per_worker" in run else "")
+            + f", {run['loadavg']:.1f}" for run in runs))
     return rows
 
 
@@ -1100,6 +1284,8 @@ def render_markdown(bench, results, info, vers, started, elapsed, argv):
             "better for latency, CPU and syscalls, > 1 for req/s)", ""] + ratio_rows
     if bench.idle:
         out += ["", "## Idle connections: resident memory", ""] + idle_rows(bench.idle)
+    if bench.storm:
+        out += ["", "## Connection storm", ""] + storm_rows(bench.storm)
     out += ["", "## Method", "", METHOD.format(
         clients=CLIENTS, keyspace=KEYSPACE, mct=MC_THREADS, mcw=MC_WINDOW, mco=MC_OVERWRITE,
         busy=bench.args.busy_limit, retries=bench.args.retries,
@@ -1187,6 +1373,11 @@ def parse_args(argv):
                         "(default 10000; quick 2000; 0: skip it)")
     p.add_argument("--idle-rounds", type=int,
                    help="rounds of the idle memory measurement (default 3; quick 1)")
+    p.add_argument("--storm", type=int,
+                   help="clients of the connection storm cell (default 10000; "
+                        "quick 2000; 0: skip it)")
+    p.add_argument("--storm-rounds", type=int,
+                   help="rounds of the storm cell (default 3; quick 1)")
     p.add_argument("--out", help="markdown report (default bench/RESULTS.md; "
                                  "quick: bench/RESULTS-quick.md); raw runs go beside it "
                                  "as .json")
@@ -1202,6 +1393,10 @@ def parse_args(argv):
         args.idle = 2000 if args.quick else 10000
     if args.idle_rounds is None:
         args.idle_rounds = 1 if args.quick else 3
+    if args.storm is None:
+        args.storm = 2000 if args.quick else 10000
+    if args.storm_rounds is None:
+        args.storm_rounds = 1 if args.quick else 3
     bad = set(args.targets.split(",")) - set(TARGETS)
     if bad or args.rounds < 1:
         p.error(f"unknown target(s) {sorted(bad)}" if bad else "--rounds must be >= 1")
@@ -1214,6 +1409,30 @@ def list_cells(args):
     for c in all_cells():
         mark = "quick" if c.quick else ""
         print(f"{c.name:24} {run_count(c, args):>8}  {mark:6} {c.what}")
+    print(f"{'storm':24} {args.storm:>8}  {'quick':6} clients connecting at once, one "
+          f"GET each: {', '.join(STORM_TARGETS)} (--storm, --storm-rounds)")
+
+
+def storm_selected(args):
+    """The storm cell runs unless --storm 0 or --cells leaves it out."""
+    if not args.storm:
+        return False
+    if not args.cells:
+        return True
+    return any(fnmatch.fnmatch("storm", p.strip()) for p in args.cells.split(","))
+
+
+def raise_nofile(want):
+    """Raise this process's descriptor limit to `want` (inherited by the
+    proxies it starts), the hard limit too if it is lower and we may (root);
+    returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        except (ValueError, OSError):
+            pass                    # not root: up to the hard limit only
+    return sptest.raise_fd_limit(want)
 
 
 def raise_on_term(signum, frame):
@@ -1228,7 +1447,7 @@ def write_outputs(bench, results, started, t0, argv):
     raw = {"machine": info, "versions": vers, "started": started, "args": vars(bench.args),
            "perf": bench.perf_ok or bench.perf_reason,
            "targets": {t.name: t.reason or "measured" for t in bench.targets},
-           "cells": results, "idle": bench.idle}
+           "cells": results, "idle": bench.idle, "storm": bench.storm}
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
     main_rows, ratio_rows = table_rows(bench, results)
     print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows))
@@ -1242,7 +1461,8 @@ def main(argv=None):
         list_cells(args)
         return 0
     cells = select_cells(args)
-    if not cells:
+    storm = storm_selected(args)
+    if not cells and not storm:
         log("no cell matches --cells")
         return 2
     for tool in ("redis-server", "redis-benchmark", "memcached", "memcaslap"):
@@ -1252,11 +1472,15 @@ def main(argv=None):
     signal.signal(signal.SIGHUP, raise_on_term)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t0 = time.monotonic()
-    if args.idle:
-        limit = sptest.raise_fd_limit(args.idle + 1000)   # the proxies inherit it
+    if args.idle or storm:
+        # the proxies inherit it; root may raise the hard limit too
+        limit = raise_nofile(max(args.idle, args.storm if storm else 0) + 1000)
         if limit < args.idle + 1000:
             args.idle = max(0, limit - 1000)
             log(f"idle: descriptor limit {limit}: measuring {args.idle} connections")
+        if storm and limit < args.storm + 1000:
+            args.storm = max(0, limit - 1000)
+            log(f"storm: descriptor limit {limit}: {args.storm} clients")
     bench = Bench(args)
     try:
         bench.start()
@@ -1273,6 +1497,10 @@ def main(argv=None):
             bench.idle = run_idle(bench)
         elif args.idle:
             bench.notes.append("idle connections: not measured (--max-minutes reached)")
+        if storm and args.storm and time.monotonic() < deadline:
+            bench.storm = run_storm(bench)
+        elif storm and args.storm:
+            bench.notes.append("connection storm: not measured (--max-minutes reached)")
         for t in bench.targets:
             if t.proc is not None and t.reason and not t.proc.alive():
                 bench.notes.append(f"{t.name} log tail: " + " / ".join(

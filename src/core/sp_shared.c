@@ -19,7 +19,7 @@ static size_t
 sp_shared_beats_offset(uint32_t npools)
 {
     return sp_shared_round(sizeof(struct sp_shared_header))
-           + sp_shared_round(npools * sizeof(atomic_llong));
+           + sp_shared_round(2 * (size_t)npools * sizeof(atomic_llong));
 }
 
 /* each worker's heartbeat on a cache line of its own: written every turn */
@@ -59,8 +59,10 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     shared->header->slot_size = slot_size;
     shared->pool_clients = (atomic_llong *)((char *)base
                            + sp_shared_round(sizeof(struct sp_shared_header)));
+    shared->pool_accepted = shared->pool_clients + conf->npools;
     for (uint32_t i = 0; i < conf->npools; i++) {
         atomic_init(&shared->pool_clients[i], 0);
+        atomic_init(&shared->pool_accepted[i], 0);
     }
     for (uint32_t i = 0; i < nslots; i++) {
         atomic_init(sp_shared_heartbeat(shared, i), 0);

@@ -1,13 +1,14 @@
 /*
  * sp_shared.h — the memory one generation of processes shares: each pool's
- * live client count, and one stats slot per worker (its counters, and what
- * the others need to balance accepts: clients, accepting, and its
- * heartbeat).
+ * live client count and the connections taken off its shared listener, and
+ * one stats slot per worker (its counters, and what the others need to
+ * balance accepts: clients, accepting, and its heartbeat).
  *
- *   +--------+----------------------+-------------------+--------+--
- *   | header | pool_clients[npools] | heartbeat[nslots] | slot 0 | ..
- *   |        | (atomic, all workers)| (a line each)     |        |
- *   +--------+----------------------+-------------------+--------+--
+ *   +--------+-----------------+------------------+------------+--------+--
+ *   | header | pool_clients[n] | pool_accepted[n] | heartbeat  | slot 0 | ..
+ *   |        | (atomics every worker writes; n =  | [nslots],  |        |
+ *   |        |  npools)                           | a line each|        |
+ *   +--------+-----------------+------------------+------------+--------+--
  *   slot: struct sp_stats_slot (process counters), then the pools'
  *   struct sp_stats_pool [npools], then the servers' struct sp_stats_server
  *   [nservers], pool by pool in configuration order, then each pool's hot
@@ -76,6 +77,10 @@ struct sp_shared {
     struct sp_shared_header *header;    /* the mapping starts here */
     size_t                   size;
     atomic_llong            *pool_clients;
+    atomic_llong            *pool_accepted; /* taken off the pool's shared
+                                               listener by any worker, ever
+                                               (the balance's look,
+                                               sp_accept.h) */
 };
 
 /* Map the shared memory for conf and nslots workers. 0, or -1 + errno. */

@@ -43,7 +43,9 @@ class Storm:
         self.elapsed_s = 0.0
         self.overflows = 0
 
-    def run(self):
+    def run(self, connected=None):
+        """connected: called once every connect() is issued (before the
+        replies are awaited), e.g. to let stopped workers run."""
         ep = select.epoll()
         started, state, buf = [0.0] * self.n, [0] * self.n, [b""] * self.n
         byfd = {}
@@ -101,6 +103,8 @@ class Storm:
             if i % 64 == 63:
                 poll(0)                 # answer the early ones meanwhile
         self.connect_loop_s = time.monotonic() - t0
+        if connected is not None:
+            connected()
         end = t0 + self.deadline
         while pending > 0:
             left = end - time.monotonic()

@@ -14,7 +14,10 @@ from storm import Storm
 
 STORM = 2000
 ATTEMPTS = 2        # a storm is retried once: a neighbour's load spike on a
-                    # shared 2-core machine may delay a SYN; twice is a fault
+                    # shared 2-core machine may delay a SYN, or stall a
+                    # worker longer than the listen queue lasts (in lock
+                    # mode the other then takes its share rather than let
+                    # the queue overflow); twice is a fault
 
 
 def conf(port, backend_ports, workers=2, **global_keys):
@@ -48,10 +51,10 @@ class StormTest(sptest.HarnessTestCase):
         return [sptest.read_stats(proxy.worker_stats(i))["alpha"]
                 ["client_connections"] for i in range(2)]
 
-    def storm(self, port, n, deadline=20.0):
+    def storm(self, port, n, deadline=20.0, connected=None):
         storm = Storm(port, n, deadline=deadline)
         self.addCleanup(storm.close)
-        return storm.run()
+        return storm.run(connected)
 
     def check_storm(self, mode):
         proxy, port = self.start(accept_mode=mode)
@@ -69,11 +72,12 @@ class StormTest(sptest.HarnessTestCase):
             print(f"  {mode}: per worker {held}, "
                   f"ratio {max(held) / max(1, min(held)):.3f}")
             late = storm.over(1.0)
+            balanced = max(held) <= 1.15 * min(held)
             storm.close()
             self.assertTrue(sptest.poll_until(
                 lambda: sum(self.held(proxy)) == 0, "the clients gone",
                 timeout=10))
-            if late == 0 or attempt == ATTEMPTS - 1:
+            if (late == 0 and balanced) or attempt == ATTEMPTS - 1:
                 break
         self.assertEqual(late, 0, f"{late} clients waited over 1 s")
         self.assertLessEqual(max(held), 1.15 * min(held), held)
@@ -115,21 +119,37 @@ class StormTest(sptest.HarnessTestCase):
 
     def test_descriptor_limit_answers_with_an_error(self):
         """At EMFILE the spare descriptor is given up to tell the client
-        (nginx/HAProxy), in either mode; nobody waits silently."""
+        (nginx/HAProxy), in either mode; nobody waits silently. The server
+        connections are not opened in advance (no preconnect), and the
+        workers are stopped while the clients connect, so each finds its
+        queue full when it runs and accepts up to its limit before it reads
+        a request: it keeps a descriptor for each server connection it may
+        still open, so the clients it takes are served, none is answered
+        "-ERR Connection failed"."""
+        import os
+        import signal
         for mode in ("lock", "reuseport"):
-            # preconnect: the server connections hold their descriptors
-            # from the start, so the last descriptor goes to a client and
-            # its GET is not answered "-ERR Connection failed" (a worker
-            # that took it for a client could not reach its server)
-            proxy, port = self.start(pool_keys=("preconnect: true",),
-                                     accept_mode=mode, max_openfiles=128)
-            storm = self.storm(port, 400, deadline=10.0)
+            proxy, port = self.start(accept_mode=mode, max_openfiles=128)
+            workers = proxy.worker_pids()
+
+            def run():
+                for pid in workers:
+                    os.kill(pid, signal.SIGCONT)
+            for pid in workers:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                storm = self.storm(port, 400, deadline=10.0, connected=run)
+            finally:
+                run()
             print(f"\n  {mode}, 128 descriptors a worker: {storm.summary()}")
             self.assertEqual(storm.silent(), [], "clients waiting silently")
-            full = [r for r in storm.reply if r is not None
-                    and r.startswith(b"-")]
-            self.assertGreater(len(full), 0, storm.summary())
-            self.assertEqual(set(full),
+            errors = [r for r in storm.reply if r is not None
+                      and r.startswith(b"-")]
+            failed = errors.count(b"-ERR Connection failed")
+            self.assertEqual(failed, 0, f"{failed} clients answered '-ERR "
+                             f"Connection failed': {storm.summary()}")
+            self.assertGreater(len(errors), 0, storm.summary())
+            self.assertEqual(set(errors),
                              {b"-ERR max number of clients reached"})
             self.assertEqual(len(storm.answered()), 400, storm.summary())
             storm.close()

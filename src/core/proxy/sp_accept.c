@@ -6,8 +6,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -81,47 +83,108 @@ sp_accept_start(struct sp_worker *worker)
     return 0;
 }
 
-/* A connection waits in a shared listener (we are yielding: someone else
- * should have been woken for it). */
-static bool
-sp_accept_queued(const struct sp_worker *worker)
+/* Count a connection taken off pool's shared listener (the look). */
+void
+sp_accept_taken(struct sp_pool *pool)
 {
-    for (uint32_t i = 0; i < worker->npools; i++) {
-        const struct sp_pool *pool = &worker->pools[i];
-        struct pollfd pfd;
-        if (!pool->listen_shared || pool->listener == NULL) {
-            continue;
-        }
-        pfd = (struct pollfd){ .fd = pool->listener->fd, .events = POLLIN };
-        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-            return true;
-        }
+    if (pool->listen_shared) {
+        pool->taken_here++;
+        atomic_fetch_add_explicit(
+            &pool->worker->shared->pool_accepted[pool->index], 1,
+            memory_order_relaxed);
     }
-    return false;
 }
 
-/* The process is stopped (SIGSTOP, a debugger): /proc/PID/stat says T/t. */
-static bool
-sp_accept_stopped(int64_t pid)
+/* What the other workers have taken off pool's shared listener so far. */
+static int64_t
+sp_accept_others(const struct sp_pool *pool)
 {
-    char path[64], buf[512], *paren;
-    ssize_t n;
-    int fd;
+    return atomic_load_explicit(
+               &pool->worker->shared->pool_accepted[pool->index],
+               memory_order_relaxed) - pool->taken_here;
+}
 
-    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return false;
+/* Connections waiting in pool's shared listener, and how many it holds
+ * at most: a TCP listener's accept queue (TCP_INFO); a Unix one: 1 if it
+ * is readable (its length cannot be read; the oldest is what counts), its
+ * capacity unknown (0). */
+static int64_t
+sp_accept_queue_len(const struct sp_pool *pool, int64_t *max)
+{
+    int fd = pool->listener->fd;
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+    *max = 0;
+    if (!pool->conf->listen.is_unix) {
+        struct tcp_info info;
+        socklen_t len = sizeof(info);
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0
+            && len >= offsetof(struct tcp_info, tcpi_sacked)
+                      + sizeof(info.tcpi_sacked)) {
+            *max = info.tcpi_sacked;    /* a listener's: its backlog */
+            return info.tcpi_unacked;   /* and its accept queue */
+        }
     }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0) {
-        return false;
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) ? 1 : 0;
+}
+
+/* Note what waits in pool's listener now and what the others have taken
+ * so far: the look that is judged SP_ACCEPT_QUEUED_MS later. */
+static void
+sp_accept_note(struct sp_pool *pool, int64_t queued, uint64_t now)
+{
+    pool->look_ms = queued > 0 ? now : 0;
+    pool->look_queued = queued;
+    pool->look_others = sp_accept_others(pool);
+}
+
+/*
+ * The look at a listener this worker left to the others (sp_accept.h), at
+ * most every SP_ACCEPT_QUEUED_MS. Whenever the queue is half full, take
+ * what is over a quarter. Else, if the others have taken fewer than were
+ * waiting at the last look, the rest of those have waited that long (the
+ * queue is first in, first out): take them — or, if the others have taken
+ * nothing at all for SP_ACCEPT_IDLE_MS, hold the listener (watch it again)
+ * until they take one. Returns the ms until the next look is due, or -1
+ * (nothing waits).
+ */
+static int
+sp_accept_look(struct sp_worker *worker, struct sp_pool *pool, uint64_t now)
+{
+    int64_t queued, max, others, take = 0;
+
+    if (now - pool->looked_ms < SP_ACCEPT_QUEUED_MS) {
+        return pool->look_ms == 0 ? -1
+               : (int)(pool->looked_ms + SP_ACCEPT_QUEUED_MS - now);
     }
-    buf[n] = '\0';
-    paren = strrchr(buf, ')');      /* "pid (comm) S ...": comm may hold ')' */
-    return paren != NULL && paren[1] == ' '
-           && (paren[2] == 'T' || paren[2] == 't');
+    pool->looked_ms = now;
+    queued = sp_accept_queue_len(pool, &max);
+    others = sp_accept_others(pool);
+    if (others != pool->others_seen) {
+        pool->others_seen = others;
+        pool->others_moved_ms = now;
+    }
+    if (max > 0 && queued * 2 >= max) {
+        take = queued - max / 4;    /* the queue would overflow: a dropped
+                                       SYN costs the client a second */
+    } else if (pool->look_ms != 0 && queued > 0) {
+        take = pool->look_queued - (others - pool->look_others);
+        if (take > 0 && now - pool->others_moved_ms >= SP_ACCEPT_IDLE_MS) {
+            pool->held = true;      /* they take nothing: stopped, or
+                                       never woken for these */
+            pool->held_others = others;
+            pool->look_ms = 0;
+            return -1;
+        }
+    }
+    if (take > 0) {
+        (void)sp_client_accept(pool->listener, (uint32_t)(
+            take < SP_ACCEPT_BATCH ? take : SP_ACCEPT_BATCH));
+        queued = sp_accept_queue_len(pool, &max);
+        worker->yield_since_ms = now;   /* they lag: look often */
+    }
+    sp_accept_note(pool, queued, now);
+    return pool->look_ms == 0 ? -1 : SP_ACCEPT_QUEUED_MS;
 }
 
 /* Whether the worker should leave the shared listeners to the others now
@@ -133,21 +196,14 @@ sp_accept_should_yield(const struct sp_worker *worker)
     int64_t now = (int64_t)sp_event_now_ms(worker->loop);
     int64_t mine = worker->nclients, least = -1, slack;
     int64_t threshold = worker->accept_threshold;
-    bool other_below = false, other_accepting = false, queued = false;
+    bool other_below = false, other_accepting = false;
 
-    /* a waiting connection wakes a live worker at once: if it waits and
-     * one has not turned for SP_ACCEPT_QUEUED_MS, is it stopped? */
-    if (worker->yielding) {
-        queued = sp_accept_queued(worker);
-    }
     for (uint32_t i = 0; i < h->nslots; i++) {
         const struct sp_stats_slot *slot = sp_shared_slot(worker->shared, i);
         int64_t turned = (int64_t)atomic_load_explicit(
             sp_shared_heartbeat(worker->shared, i), memory_order_relaxed);
         if (i == worker->index || slot->pid == 0
-            || now - turned > SP_ACCEPT_STALE_MS
-            || (queued && now - turned > SP_ACCEPT_QUEUED_MS
-                && sp_accept_stopped(slot->pid))) {
+            || now - turned > SP_ACCEPT_STALE_MS) {
             continue;                   /* none, or one that cannot run */
         }
         if (least < 0 || slot->clients < least) {
@@ -166,50 +222,50 @@ sp_accept_should_yield(const struct sp_worker *worker)
     return mine >= least + slack;
 }
 
-/*
- * Leave pool's shared listener to the others: out of the epoll set first,
- * so new connections wake another worker, then take what is queued already
- * (it woke us, or would have: the kernel wakes no one else for it). If the
- * queue cannot be emptied in one batch, stay.
- */
-static void
-sp_accept_yield(struct sp_worker *worker, struct sp_pool *pool)
-{
-    if (!pool->listen_armed) {
-        return;
-    }
-    sp_accept_disarm(worker, pool);
-    if (!sp_client_accept(pool->listener) && pool->listener != NULL
-        && !pool->listener->timer.armed) {
-        sp_accept_arm(worker, pool);
-    }
-}
-
 int
 sp_accept_cycle(struct sp_worker *worker)
 {
     uint64_t now = sp_event_now_ms(worker->loop), wait;
     bool yield, accepting = true;
+    int look = -1;
 
     sp_accept_turned(worker, now);
     if (worker->draining || !worker->has_shared) {
         return -1;
     }
     yield = sp_accept_should_yield(worker);
+    if (yield && !worker->yielding) {
+        worker->yield_since_ms = now;
+    }
     for (uint32_t i = 0; i < worker->npools; i++) {
         struct sp_pool *pool = &worker->pools[i];
-        if (!pool->listen_shared) {
+        if (!pool->listen_shared || pool->listener == NULL) {
             continue;
         }
-        if (yield) {
-            sp_accept_yield(worker, pool);
-        } else {
+        if (pool->held && sp_accept_others(pool) != pool->held_others) {
+            pool->held = false;         /* they take again: look often */
+            worker->yield_since_ms = now;
+        }
+        if (yield && !pool->held && !pool->listener->timer.armed) {
+            if (pool->listen_armed) {
+                /* leave: new connections wake the others; what woke us
+                 * and is still queued is looked at at once */
+                sp_accept_disarm(worker, pool);
+                pool->looked_ms = 0;
+                pool->look_ms = 0;
+                pool->others_seen = sp_accept_others(pool);
+                pool->others_moved_ms = now;
+            }
+            int due = sp_accept_look(worker, pool, now);
+            if (due >= 0 && (look < 0 || due < look)) {
+                look = due;
+            }
+        }
+        if (!yield || pool->held) {
+            pool->look_ms = 0;
             sp_accept_arm(worker, pool);
         }
         accepting &= pool->listen_armed;
-    }
-    if (yield && !worker->yielding) {
-        worker->yield_since_ms = now;
     }
     worker->yielding = yield;
     worker->slot->accepting = accepting;
@@ -220,9 +276,9 @@ sp_accept_cycle(struct sp_worker *worker)
      * lasts: whoever we left them to may fill up, stop, or yield at the
      * same moment as we did */
     wait = (now - worker->yield_since_ms) / 4;
-    return (int)(wait < SP_ACCEPT_YIELD_MIN_MS ? SP_ACCEPT_YIELD_MIN_MS
-                 : wait > SP_ACCEPT_YIELD_MAX_MS ? SP_ACCEPT_YIELD_MAX_MS
-                 : wait);
+    wait = wait < SP_ACCEPT_YIELD_MIN_MS ? SP_ACCEPT_YIELD_MIN_MS
+           : wait > SP_ACCEPT_YIELD_MAX_MS ? SP_ACCEPT_YIELD_MAX_MS : wait;
+    return look >= 0 && (uint64_t)look < wait ? look : (int)wait;
 }
 
 /*
@@ -248,6 +304,7 @@ sp_accept_refuse_spare(struct sp_conn *listener)
     fd = accept4(listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     err = errno;
     if (fd >= 0) {
+        sp_accept_taken(pool);
         /* what it sent already is read, so the close is a FIN, not a reset
          * that could destroy the reply in the client's kernel */
         while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {

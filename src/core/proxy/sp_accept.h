@@ -23,23 +23,37 @@
  *     it, or
  *   - it holds SP_ACCEPT_SLACK (or 1/16) clients more than the least loaded
  *     other worker,
- * and it puts them back as soon as neither holds. A woken worker takes
- * what woke it (the kernel woke no other for it), and a yielding one takes
- * what is queued right after leaving the epoll set (later connections wake
- * the others), so no connection is left where no worker will look; the
- * overshoot is what was queued. The least loaded worker never yields, so when
- * every worker is past the threshold it still accepts: the threshold
- * balances, it never hangs a client. A worker yields only to others that
- * are accepting and whose loop turned within SP_ACCEPT_STALE_MS, and that
- * are not stopped (SIGSTOP: /proc/PID/stat, looked at only when a
- * connection waits in the socket and the worker it was left to has not
- * turned for SP_ACCEPT_QUEUED_MS): a stopped or hung worker is not waited
- * for. A yielding worker looks again at
- * every turn of its loop, and at the latest after a quarter of the time it
- * has yielded so far, within SP_ACCEPT_YIELD_MIN_MS..SP_ACCEPT_YIELD_MAX_MS
- * (a storm moves in milliseconds; two that yield at the same moment find
- * out soon; an idle yielding worker wakes 1000 / SP_ACCEPT_YIELD_MAX_MS
- * times a second). Nothing is ever held by a worker that cannot run.
+ * and it puts them back as soon as neither holds. The least loaded worker
+ * never yields, so when every worker is past the threshold it still
+ * accepts: the threshold balances, it never hangs a client. A worker
+ * yields only to others that are accepting and whose loop turned within
+ * SP_ACCEPT_STALE_MS.
+ *
+ * The look: balance must not make a connection wait long for a worker
+ * that does not take it, nor let the shared queue overflow (a dropped SYN
+ * costs the client a second). A yielding worker looks at the queue of each
+ * listener it left (a TCP listener's length and backlog from TCP_INFO; a
+ * Unix one: readable or not), at once when it leaves and then every
+ * SP_ACCEPT_QUEUED_MS while something waits, and notes how many
+ * connections the other workers have taken off it so far (pool_accepted
+ * in the shared memory, less its own). While they have taken fewer than
+ * were waiting, the rest of those are still there (the queue is first in,
+ * first out): it takes them. Whenever the queue is half full it takes
+ * what is over a quarter. If the others have taken nothing at all for
+ * SP_ACCEPT_IDLE_MS while connections wait, it watches the socket again
+ * ("holds" it) until they take one. That covers every way a connection
+ * can be left: the others are busy or short of CPU (a neighbour on their
+ * core: they take some, it takes what has waited), stopped (SIGSTOP, a
+ * debugger: they take nothing, it holds the socket until they run again),
+ * or the connection woke only this worker just before it left (the kernel
+ * wakes no one else for it: the same). A connection waits for the others
+ * SP_ACCEPT_QUEUED_MS to twice that while it is looked at; a stall of
+ * theirs costs the balance, not a second. A yielding worker looks again at
+ * every turn of its loop, when a look is due, and at the latest after a
+ * quarter of the time it has yielded so far, within SP_ACCEPT_YIELD_MIN_MS
+ * ..SP_ACCEPT_YIELD_MAX_MS (an idle yielding worker wakes
+ * 1000 / SP_ACCEPT_YIELD_MAX_MS times a second). Nothing is ever held by a
+ * worker that cannot run.
  *
  * The hard limits refuse with an error reply and close: a pool's
  * client_connections (sp_client.c), and the descriptor limit — at EMFILE a
@@ -62,9 +76,12 @@ struct sp_worker;
 #define SP_ACCEPT_STALE_MS      1500    /* a loop that has not turned for
                                            this long cannot run (the tick
                                            turns an idle one each second) */
-#define SP_ACCEPT_QUEUED_MS     5       /* a connection waits this long
-                                           for a worker that may be
-                                           stopped: look */
+#define SP_ACCEPT_QUEUED_MS     5       /* a yielding worker looks at
+                                           the queue it left this often
+                                           while something waits there,
+                                           and takes what waited as long */
+#define SP_ACCEPT_IDLE_MS       20      /* the others took nothing for
+                                           this long: it holds the socket */
 #define SP_ACCEPT_YIELD_MIN_MS  1       /* a yielding worker looks again */
 #define SP_ACCEPT_YIELD_MAX_MS  100     /* after a quarter of the time it
                                            has been yielding, within these */
@@ -78,6 +95,10 @@ int sp_accept_start(struct sp_worker *worker);
  * (-1: no limit).
  */
 int sp_accept_cycle(struct sp_worker *worker);
+
+/* A connection was taken off pool's listener (counted for the look when
+ * the listener is shared). */
+void sp_accept_taken(struct sp_pool *pool);
 
 /* EMFILE: answer one queued client with an error through the spare
  * descriptor. 0: one was answered; 1: none was queued; -1: no spare (pause). */

@@ -187,7 +187,7 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
 }
 
 bool
-sp_client_accept(struct sp_conn *listener)
+sp_client_accept(struct sp_conn *listener, uint32_t max)
 {
     struct sp_pool *pool = listener->pool;
     struct sp_worker *worker = listener->worker;
@@ -195,7 +195,10 @@ sp_client_accept(struct sp_conn *listener)
     /* until EAGAIN, a batch per wake-up at most: a woken worker takes what
      * woke it (the kernel woke no other), the balance disarms between
      * wake-ups (sp_accept.h) */
-    for (uint32_t n = 0; n < SP_ACCEPT_BATCH; n++) {
+    if (max > SP_ACCEPT_BATCH) {
+        max = SP_ACCEPT_BATCH;
+    }
+    for (uint32_t n = 0; n < max; n++) {
         int fd = accept4(listener->fd, NULL, NULL,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
@@ -223,6 +226,7 @@ sp_client_accept(struct sp_conn *listener)
             }
             return false;
         }
+        sp_accept_taken(pool);
         if (!sp_client_admit(pool)) {
             sp_client_refuse(pool, fd);
             continue;

@@ -7,14 +7,15 @@
 #define SP_CLIENT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "sp_conn.h"
 #include "sp_flow.h"
 #include "sp_msg.h"
 
-/* Accept from listener until EAGAIN, SP_ACCEPT_BATCH at most. True if the
- * queue was seen empty (EAGAIN). */
-bool sp_client_accept(struct sp_conn *listener);
+/* Accept from listener until EAGAIN, max (at most SP_ACCEPT_BATCH) at
+ * most. True if the queue was seen empty (EAGAIN). */
+bool sp_client_accept(struct sp_conn *listener, uint32_t max);
 
 /*
  * Serve fd (connected, non-blocking) as a client of pool, counted in the

@@ -61,6 +61,19 @@ struct sp_pool {
     struct sp_conn              *listener;      /* NULL once draining */
     bool                         listen_shared; /* every worker has it */
     bool                         listen_armed;  /* in the event loop */
+    /* the look at a shared listener left to the others (sp_accept.h) */
+    uint64_t                     looked_ms;     /* last looked (loop clock) */
+    uint64_t                     look_ms;       /* a look pending since;
+                                                   0: none */
+    int64_t                      look_queued;   /* waiting then */
+    int64_t                      look_others;   /* the others had taken */
+    int64_t                      taken_here;    /* taken off it by us */
+    int64_t                      others_seen;   /* the others' count, and */
+    uint64_t                     others_moved_ms;   /* when it last moved */
+    bool                         held;          /* watched whatever the
+                                                   balance says, until the
+                                                   others take again */
+    int64_t                      held_others;   /* what they had taken */
     struct sp_conn_list          clients;
     uint32_t                     nclients;
     struct sp_timer              retry_timer;   /* next ejected server's return */

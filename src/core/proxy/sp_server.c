@@ -2,6 +2,7 @@
  * sp_server.c — server connections (see sp_server.h).
  *
  *   sp_server_connect ─► connecting ─(writable, SO_ERROR 0)─► connected
+ *   (its descriptor comes from the worker's reserve, sp_reserve.h)
  *   enqueue: msg ─► queue ─(flush: writev)─► inflight ─(reply)─► part done
  *   error / EOF / timeout / bad reply: sp_server_close fails every queued
  *   and in-flight request with an error reply, counts a server failure.
@@ -146,9 +147,11 @@ sp_server_connect(struct sp_server *server, uint8_t variant,
     struct sp_conn *conn;
     int fd;
 
+    sp_reserve_release(&worker->reserve);   /* its descriptor is free */
     fd = sp_net_connect(&server->conf->addr);
     if (fd < 0) {
         int err = errno;
+        sp_reserve_return(&worker->reserve);
         sp_server_connect_failed(server, err);
         errno = err;
         return NULL;
@@ -156,6 +159,7 @@ sp_server_connect(struct sp_server *server, uint8_t variant,
     conn = sp_conn_new(worker, fd, SP_CONN_SERVER);
     if (conn == NULL) {
         close(fd);
+        sp_reserve_return(&worker->reserve);
         errno = ENOMEM;
         return NULL;
     }
@@ -174,6 +178,7 @@ sp_server_connect(struct sp_server *server, uint8_t variant,
     if (sp_conn_register(conn) != 0) {
         int err = errno;
         sp_conn_free(conn);
+        sp_reserve_return(&worker->reserve);
         errno = err;
         return NULL;
     }
@@ -384,6 +389,7 @@ sp_server_close(struct sp_conn *conn, const char *error)
     }
     server->stats->server_connections--;
     sp_conn_free(conn);
+    sp_reserve_return(&server->pool->worker->reserve);  /* its descriptor */
 }
 
 static void

@@ -450,7 +450,7 @@ sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
     (void)fd;
     switch (conn->kind) {
     case SP_CONN_LISTENER:
-        (void)sp_client_accept(conn);
+        (void)sp_client_accept(conn, SP_ACCEPT_BATCH);
         break;
     case SP_CONN_CLIENT:
         sp_client_on_event(conn, ready);
@@ -636,6 +636,20 @@ sp_worker_wrap(struct sp_worker *worker, const struct sp_worker_options *opts)
     return 0;
 }
 
+/* The server connections a worker may open: servers x server_connections
+ * over its pools (the descriptor reserve, sp_reserve.h). */
+static uint32_t
+sp_worker_server_conns(const struct sp_conf *conf)
+{
+    uint64_t n = 0;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        n += (uint64_t)conf->pools[i].nservers
+             * (uint64_t)conf->pools[i].server_connections;
+    }
+    return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 struct sp_worker *
 sp_worker_create(const struct sp_conf *conf,
                  const struct sp_worker_options *opts, struct sp_log *log)
@@ -709,6 +723,11 @@ sp_worker_create(const struct sp_conf *conf,
         sp_log_error(log, ENOMEM, "cannot create the listeners");
         goto fail;
     }
+    if (sp_reserve_init(&worker->reserve, sp_worker_server_conns(conf),
+                        log) != 0) {
+        sp_log_error(log, ENOMEM, "cannot reserve the server descriptors");
+        goto fail;
+    }
     if (sp_accept_start(worker) != 0
         || (worker->stats_listener != NULL
             && sp_conn_register(worker->stats_listener) != 0)
@@ -744,6 +763,7 @@ sp_worker_destroy(struct sp_worker *worker)
     while (!TAILQ_EMPTY(&worker->lingering)) {
         sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
     }
+    sp_reserve_deinit(&worker->reserve);    /* before the servers close */
     for (uint32_t i = 0; i < worker->npools; i++) {
         sp_pool_deinit(&worker->pools[i]);
     }

@@ -36,6 +36,7 @@
 #include "sp_msg.h"
 #include "sp_oneshot.h"
 #include "sp_pool.h"
+#include "sp_reserve.h"
 #include "sp_trim.h"
 
 struct sp_shared;
@@ -85,6 +86,8 @@ struct sp_worker {
     struct sp_conn         *channel;        /* to the master; NULL: none */
     int                     spare_fd;       /* given up at EMFILE to refuse
                                                a client (sp_accept.h) */
+    struct sp_reserve       reserve;        /* descriptors for the server
+                                               connections not open yet */
     struct sp_oneshot_list  oneshots;       /* stats answers going out */
 
     struct sp_conn_list     flush_servers;
