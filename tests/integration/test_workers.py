@@ -138,8 +138,12 @@ class WorkersTest(sptest.HarnessTestCase):
         held = [self.worker_stats(proxy, i)["alpha"]["client_connections"]
                 for i in range(2)]
         self.assertEqual(sum(held), 18)
-        self.assertLessEqual(max(held), 10, held)
-        self.assertGreaterEqual(min(held), 8, held)
+        # past 10 a worker leaves the socket to the other; it takes a client
+        # back only when the other left it waiting 5 ms (the look: nobody
+        # waits), which a loaded 2-core machine sometimes does: [5, 13] was
+        # seen under a parallel ctest. Without the threshold it is [0, 18].
+        self.assertLessEqual(max(held), 14, held)
+        self.assertGreaterEqual(min(held), 4, held)
 
     def test_two_instances_on_adjacent_stats_ports(self):
         """nutcracker binds one stats port, and so does the master by
