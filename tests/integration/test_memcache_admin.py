@@ -164,7 +164,10 @@ class MemcacheAdminTest(sptest.HarnessTestCase):
             s.sendall(binary_request(opcode, 1000 + opcode))
             data = read_exactly(s, 24 + len(BODY), started + 2.0)
             self.check_refusal(data, opcode, 1000 + opcode)
-            self.assertLess(time.monotonic() - started, 0.100)
+            # at once, not after the text client's pipeline: well under the
+            # seconds a silent hang costs (0.14 s seen in the ASan build
+            # under a parallel ctest; the idle case holds to 100 ms)
+            self.assertLess(time.monotonic() - started, 0.5)
             self.assertTrue(wait_closed(s))
         want = b"".join(b"VALUE busy:%d 0 1\r\n%d\r\nEND\r\n" % (i, i % 10)
                         for i in range(n))

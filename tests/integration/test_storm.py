@@ -115,7 +115,10 @@ class StormTest(sptest.HarnessTestCase):
         print(f"\n  one worker stopped: {storm.summary()}")
         self.assertEqual(storm.silent(), [], "clients waiting silently")
         self.assertEqual(len(storm.answered()), 1000, storm.summary())
-        self.assertEqual(storm.over(1.0), 0, storm.summary())
+        # issue 23: at least 990 of 1,000 within 6 s, none reset (the
+        # release build answers all within 30 ms; the ASan build under a
+        # parallel ctest once let 156 retry their SYN after 1 s)
+        self.assertLessEqual(storm.over(6.0), 10, storm.summary())
 
     def test_descriptor_limit_answers_with_an_error(self):
         """At EMFILE the spare descriptor is given up to tell the client
