@@ -361,7 +361,10 @@ class WideFanoutTest(sptest.HarnessTestCase):
             if stall < 0.15 or attempt == 2:
                 break
             print(f"\n  slowest PING {stall:.0%} of the MGET: once more")
-        self.assertLess(via, 6 * direct + 0.5)
+        # linear, not the ratio: the release build takes 1.3-2x direct, the
+        # ASan build 7-8x (1.96 s against 0.24 s once, under a parallel
+        # ctest); a quadratic split or merge would take minutes
+        self.assertLess(via, 10 * direct + 0.5)
         self.assertLess(stall, 0.15)
 
     def wide_mget_rounds(self):
