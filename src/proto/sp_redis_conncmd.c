@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "sp_pool.h"
+#include "sp_redis_proxy.h"
 #include "sp_worker.h"
 
 #define SP_MAX_ARGS 16
@@ -187,7 +188,7 @@ sp_redis_hello(struct sp_conn *client, struct sp_msg *msg)
             if (!sp_redis_msg_arg_str(msg, &args[j], opt, sizeof(opt))) {
                 strcpy(opt, "?");
             }
-            return sp_redis_reply_fmt(msg, "-ERR Syntax error in HELLO option "
+            return sp_reply_text(msg, "-ERR Syntax error in HELLO option "
                                       "'%s'\r\n", opt);
         }
     }
@@ -332,7 +333,7 @@ sp_redis_client_list(struct sp_conn *client, struct sp_msg *msg,
             if (!sp_redis_msg_arg_str(msg, &args[j], type, sizeof(type))) {
                 strcpy(type, "?");
             }
-            return sp_redis_reply_fmt(msg, "-ERR Unknown client type '%s'\r\n",
+            return sp_reply_text(msg, "-ERR Unknown client type '%s'\r\n",
                                       type);
         }
         if (sp_redis_msg_arg_is(msg, &args[j], "id") && j + 1 < nargs) {
@@ -471,7 +472,7 @@ sp_redis_client_kill(struct sp_conn *client, struct sp_msg *msg,
         return sp_msg_reply_static(msg, killed > 0 ? "+OK\r\n"
                                                    : "-ERR No such client\r\n");
     }
-    return sp_redis_reply_fmt(msg, ":%" PRIu64 "\r\n", killed);
+    return sp_reply_text(msg, ":%" PRIu64 "\r\n", killed);
 }
 
 static const char *const sp_redis_client_help[] = {
@@ -513,7 +514,7 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
     const struct sp_span *a = &args[1];
 
     if (sp_redis_msg_arg_is(msg, a, "id") && nargs == 2) {
-        return sp_redis_reply_fmt(msg, ":%" PRIu64 "\r\n", client->id);
+        return sp_reply_text(msg, ":%" PRIu64 "\r\n", client->id);
     }
     if (sp_redis_msg_arg_is(msg, a, "getname") && nargs == 2) {
         s = sp_redis_session(client);
@@ -538,12 +539,12 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
             if (!sp_redis_msg_arg_str(msg, &args[2], opt, sizeof(opt))) {
                 strcpy(opt, "?");
             }
-            return sp_redis_reply_fmt(msg, "-ERR Unrecognized option '%s'\r\n",
+            return sp_reply_text(msg, "-ERR Unrecognized option '%s'\r\n",
                                       opt);
         }
         if (!sp_redis_msg_arg_str(msg, &args[3], value, sizeof(value))
             || !sp_redis_name_ok(value)) {
-            return sp_redis_reply_fmt(msg, "-ERR %s cannot contain spaces, "
+            return sp_reply_text(msg, "-ERR %s cannot contain spaces, "
                                       "newlines or special characters.\r\n",
                                       name ? "lib-name" : "lib-ver");
         }
@@ -608,7 +609,7 @@ sp_redis_client(struct sp_conn *client, struct sp_msg *msg)
         }
         return sp_rw_finish(&w, msg);
     }
-    return sp_redis_reply_fmt(msg, "-ERR unknown subcommand or wrong number "
+    return sp_reply_text(msg, "-ERR unknown subcommand or wrong number "
                               "of arguments for '%s'. Try CLIENT HELP.\r\n",
                               sub);
 }

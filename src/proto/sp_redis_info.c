@@ -24,6 +24,7 @@
 #include "sp_cli.h"
 #include "sp_forward.h"
 #include "sp_pool.h"
+#include "sp_redis_proxy.h"
 #include "sp_redis.h"
 #include "sp_redis_session.h"
 #include "sp_shared.h"

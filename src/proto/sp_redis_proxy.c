@@ -71,7 +71,9 @@ sp_reply_text(struct sp_msg *msg, const char *fmt, ...)
         return -1;
     }
     if ((size_t)n >= sizeof(text)) {
-        n = sizeof(text) - 1;
+        n = sizeof(text) - 1;       /* cut: still one line */
+        text[n - 2] = '\r';
+        text[n - 1] = '\n';
     }
     if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
         || sp_msg_gen_push(msg, &msg->rsp, text, (uint32_t)n) != 0) {

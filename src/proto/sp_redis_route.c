@@ -33,6 +33,24 @@ sp_route_keyless(struct sp_pool *pool, const struct sp_redis_command *cmd)
     return sp_pool_route(pool, (const uint8_t *)"", 0);
 }
 
+/* Route one more key of a request (span relative to the request): the
+ * server all keys so far map to is *server (NULL before the first). */
+static int
+sp_route_one(struct sp_pool *pool, const struct sp_msg *msg,
+             const struct sp_span *key, struct sp_server **server)
+{
+    struct sp_server *s = sp_forward_route(pool, msg, key);
+
+    if (s == NULL) {
+        return SP_ROUTE_LOST;
+    }
+    if (*server != NULL && s != *server) {
+        return SP_ROUTE_CROSS;
+    }
+    *server = s;
+    return SP_ROUTE_OK;
+}
+
 int
 sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
                     const struct sp_redis_req_parser *p,
@@ -50,16 +68,12 @@ sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
         /* the keys the parser recorded (one, or a split command's all) */
         for (uint32_t k = 0; k < p->nkeys; k++) {
             struct sp_span key = p->keys[k];
-            key.offset -= p->start;
-            struct sp_server *s = sp_forward_route(pool, msg, &key);
+            int rc;
 
-            if (s == NULL) {
-                return SP_ROUTE_LOST;
+            key.offset -= p->start;
+            if ((rc = sp_route_one(pool, msg, &key, &server)) != SP_ROUTE_OK) {
+                return rc;
             }
-            if (server != NULL && s != server) {
-                return SP_ROUTE_CROSS;
-            }
-            server = s;
         }
         *out = server;
         return SP_ROUTE_OK;
@@ -94,15 +108,11 @@ sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
         nkeys = 1;                  /* no key has an owner: one draw */
     }
     for (uint32_t i = 0; i < nkeys; i++) {
-        struct sp_server *s = sp_forward_route(pool, msg,
-                                               &args.argv[keys[i]]);
-        if (s == NULL) {
-            return SP_ROUTE_LOST;
+        int rc = sp_route_one(pool, msg, &args.argv[keys[i]], &server);
+
+        if (rc != SP_ROUTE_OK) {
+            return rc;
         }
-        if (server != NULL && s != server) {
-            return SP_ROUTE_CROSS;
-        }
-        server = s;
     }
     *out = server;
     return SP_ROUTE_OK;

@@ -430,29 +430,3 @@ sp_rw_finish(struct sp_rw *w, struct sp_msg *msg)
     w->len = w->cap = 0;
     return rc;
 }
-
-int
-sp_redis_reply_fmt(struct sp_msg *msg, const char *fmt, ...)
-{
-    char text[512];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        return -1;
-    }
-    if ((size_t)n >= sizeof(text)) {
-        n = sizeof(text) - 1;
-        text[n - 2] = '\r';
-        text[n - 1] = '\n';
-    }
-    if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
-        || sp_msg_gen_push(msg, &msg->rsp, text, (uint32_t)n) != 0) {
-        return -1;
-    }
-    msg->done = true;
-    return 0;
-}

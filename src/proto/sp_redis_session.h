@@ -153,8 +153,4 @@ void sp_rw_verbatim(struct sp_rw *w, const char *text, size_t len);
  * buffer is released either way. */
 int sp_rw_finish(struct sp_rw *w, struct sp_msg *msg);
 
-/* A one-line reply made from a format ("-ERR ...\r\n"); done. 0 / -1. */
-int sp_redis_reply_fmt(struct sp_msg *msg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 #endif /* SP_REDIS_SESSION_H */
