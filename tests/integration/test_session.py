@@ -381,6 +381,42 @@ class SessionTest(sptest.HarnessTestCase):
             return not any(c["cmd"] in ("exec", "watch") for c in r.client_list())
         sptest.poll_until(pinned_gone, "the pinned connection closed", timeout=5)
 
+    def test_clients_leaving_mid_transaction(self):
+        """Clients that send a whole transaction (some after WATCH, some in
+        RESP3) and close at once, or close inside MULTI: every EXEC sent is
+        applied whole, nothing of an unfinished one is, and no lent
+        connection is left behind."""
+        sent = 0
+        for i in range(120):
+            key = "{leave%d}:n" % (i % 5)
+            parts = [resp("HELLO", "3")] if i % 2 else []
+            parts += [resp("WATCH", key)] if i % 3 else []
+            parts += [resp("MULTI"), resp("INCR", key), resp("INCR", key)]
+            if i % 4:
+                parts.append(resp("EXEC"))
+                sent += 1
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(b"".join(parts))
+        clients = [r.client() for r in self.servers]
+        for c in clients:
+            self.addCleanup(c.close)
+
+        def total():
+            return sum(int(c.get("{leave%d}:n" % j) or 0)
+                       for c in clients for j in range(5))
+        sptest.poll_until(lambda: total() == 2 * sent, f"{2 * sent} increments",
+                          timeout=10)
+        self.assertEqual(total(), 2 * sent)
+
+        # what is left is the shared sets: one RESP2 and one RESP3
+        # connection per server (server_connections: 1), no lent one
+        def server_conns():
+            pool = sptest.read_stats(self.proxy.stats_port)["session"]
+            return [pool[n]["server_connections"] for n in ("shard-a", "shard-b")]
+        sptest.poll_until(lambda: max(server_conns()) <= 2,
+                          "no lent connection left", timeout=5)
+        self.assertLessEqual(max(server_conns()), 2, server_conns())
+
     def test_lock_and_name(self):
         c = self.client_py(client_name="locker")
         self.assertEqual(c.client_getname(), "locker")
