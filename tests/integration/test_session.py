@@ -267,6 +267,23 @@ class SessionTest(sptest.HarnessTestCase):
         raw.call("HELLO", "3")
         self.assertTrue(raw.call("INFO", "persistence").startswith(b"=")) # verbatim
 
+    def test_dbsize_and_flush_over_every_server(self):
+        c = self.client_py()
+        for i in range(30):
+            c.set(f"ks:{i}", i)
+        per_server = [r.client().dbsize() for r in self.servers]
+        self.assertTrue(all(n > 0 for n in per_server), per_server)
+        self.assertEqual(c.dbsize(), 30)
+        self.assertTrue(c.flushdb())
+        self.assertEqual([r.client().dbsize() for r in self.servers], [0, 0])
+        c.set("ks:again", 1)
+        raw = self.proxy_conn()
+        raw.call("HELLO", "3")
+        self.assertEqual(raw.call("DBSIZE"), b":1\r\n")
+        self.assertEqual(raw.call("FLUSHALL", "ASYNC"), b"+OK\r\n")
+        sptest.poll_until(lambda: self.client_py().dbsize() == 0, "empty", timeout=5)
+        self.assertEqual([r.client().dbsize() for r in self.servers], [0, 0])
+
     def test_time_role_reset(self):
         c = self.proxy_conn()
         t = c.call("TIME").split(b"\r\n")
