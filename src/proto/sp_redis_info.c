@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "sp_alloc.h"
-#include "sp_array.h"
 #include "sp_cli.h"
 #include "sp_forward.h"
 #include "sp_pool.h"
@@ -39,29 +38,17 @@ int
 sp_redis_info(struct sp_conn *client, struct sp_msg *msg)
 {
     struct sp_pool *pool = client->pool;
-    struct sp_worker *worker = client->worker;
 
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, pool->nservers,
-                      sizeof(*msg->frags)) != 0) {
+    /* one fragment per server, each carrying a plain INFO */
+    if (sp_forward_every(pool, msg, 0) != 0) {
         return -1;
     }
-    msg->nfrags = 0;
-    for (uint32_t i = 0; i < pool->nservers; i++) {
-        struct sp_msg *frag = sp_msg_get(worker);
-
-        if (frag == NULL
-            || sp_seglist_push(&frag->req, NULL, (const uint8_t *)sp_info_req,
-                               sizeof(sp_info_req) - 1) != 0) {
-            if (frag != NULL) {
-                sp_msg_put(worker, frag);
-            }
+    for (uint32_t f = 0; f < msg->nfrags; f++) {
+        if (sp_seglist_push(&msg->frags[f]->req, NULL,
+                            (const uint8_t *)sp_info_req,
+                            sizeof(sp_info_req) - 1) != 0) {
             return -1;
         }
-        frag->parent = msg;
-        frag->pool = pool;
-        frag->cmd = msg->cmd;
-        frag->server = i;
-        msg->frags[msg->nfrags++] = frag;
     }
     sp_forward_fragments(pool, msg, 0);
     return 0;

@@ -202,36 +202,28 @@ sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg)
 int
 sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
 {
-    struct sp_worker *worker = pool->worker;
+    uint32_t first = msg->nfrags;
 
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, pool->nservers,
-                      sizeof(*msg->frags)) != 0) {
-        return ENOMEM;
+    if (sp_forward_every(pool, msg, 0) != 0) {
+        goto fail;
     }
-    for (uint32_t s = 0; s < pool->nservers; s++) {
-        struct sp_msg *frag = sp_msg_get(worker);
+    for (uint32_t f = first; f < msg->nfrags; f++) {
+        struct sp_msg *frag = msg->frags[f];
 
-        if (frag == NULL
-            || sp_seglist_slice(&frag->req, &msg->req, 0, msg->req.bytes)
-               != 0) {
-            if (frag != NULL) {
-                sp_msg_put(worker, frag);
-            }
-            for (uint32_t f = 0; f < msg->nfrags; f++) {
-                sp_msg_put(worker, msg->frags[f]);
-            }
-            msg->nfrags = 0;
-            return ENOMEM;
+        if (sp_seglist_slice(&frag->req, &msg->req, 0, msg->req.bytes) != 0) {
+            goto fail;
         }
-        frag->parent = msg;
-        frag->pool = pool;
-        frag->cmd = msg->cmd;
-        frag->server = s;
         frag->noreply = msg->noreply;
-        msg->frags[msg->nfrags++] = frag;
     }
-    sp_forward_fragments(pool, msg, 0);
+    sp_forward_fragments(pool, msg, first);
     return 0;
+
+fail:
+    for (uint32_t f = first; f < msg->nfrags; f++) {
+        sp_msg_put(pool->worker, msg->frags[f]);
+    }
+    msg->nfrags = first;
+    return ENOMEM;
 }
 
 void
