@@ -126,6 +126,9 @@ sp_channel_cmd_name(uint32_t command)
     case SP_CHANNEL_RETIRE:     return "RETIRE";
     case SP_CHANNEL_HANDOFF:    return "HANDOFF";
     case SP_CHANNEL_ADOPT:      return "ADOPT";
+    case SP_CHANNEL_ASK:        return "ASK";
+    case SP_CHANNEL_ASKED:      return "ASKED";
+    case SP_CHANNEL_ANSWER:     return "ANSWER";
     default:                    return "unknown";
     }
 }

@@ -28,8 +28,19 @@ enum sp_channel_cmd {
     SP_CHANNEL_HANDOFF,         /* worker -> master: a client at a request
                                    boundary; fd attached, slot = its pool in
                                    the worker's configuration, arg = flags */
-    SP_CHANNEL_ADOPT            /* master -> worker: serve this client; fd
+    SP_CHANNEL_ADOPT,           /* master -> worker: serve this client; fd
                                    attached, slot = its pool, arg = flags */
+    SP_CHANNEL_ASK,             /* a question for every worker (sp_ask.h):
+                                   worker -> master, then master -> each
+                                   worker; pid = the asker, auth = its
+                                   serial, arg = the kind, name = the
+                                   protocol, session = the question */
+    SP_CHANNEL_ASKED,           /* master -> asker: auth = the serial,
+                                   arg = how many workers it reached */
+    SP_CHANNEL_ANSWER           /* worker -> master -> asker: pid = the
+                                   asker, auth = the serial, arg = a number,
+                                   slot = the answering worker; fd: bulk
+                                   bytes (a memory file), when any */
 };
 
 /* HANDOFF / ADOPT flags: the client's small state. */

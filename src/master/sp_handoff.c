@@ -281,6 +281,13 @@ sp_master_channel_event(struct sp_event_loop *loop, int fd, uint32_t ready,
     while ((rc = sp_channel_recv(fd, &msg, &passed, &dropped)) > 0) {
         if (msg.command == SP_CHANNEL_HANDOFF) {
             sp_master_handoff(master, proc, &msg, passed);
+        } else if (msg.command == SP_CHANNEL_ASK) {
+            sp_master_relay_ask(master, proc, &msg);
+            if (passed >= 0) {
+                close(passed);
+            }
+        } else if (msg.command == SP_CHANNEL_ANSWER) {
+            sp_master_relay_answer(master, &msg, passed);   /* takes it */
         } else if (passed >= 0) {
             close(passed);
         }

@@ -126,6 +126,12 @@ void sp_master_channel_event(struct sp_event_loop *loop, int fd,
 void sp_master_peer_event(struct sp_event_loop *loop, int fd, uint32_t ready,
                           void *data);
 
+/* sp_relay.c: questions between workers (sp_ask.h) */
+void sp_master_relay_ask(struct sp_master *master, struct sp_process *from,
+                         const struct sp_channel_msg *msg);
+void sp_master_relay_answer(struct sp_master *master,
+                            const struct sp_channel_msg *msg, int fd);
+
 /* sp_reload.c */
 void sp_master_reload(struct sp_master *master);
 void sp_master_retire_check(struct sp_master *master);

@@ -267,9 +267,22 @@ int sp_redis_keys_find(const struct sp_redis_command *cmd,
                        const struct sp_redis_args *args, uint32_t *out,
                        uint32_t cap, uint32_t *nkeys);
 
+/* ---- reading arguments (sp_redis_args.c): in place, nothing copied
+ * but a short word ---------------------------------------------------------- */
+
 /* Whether argument i is the word `lower` (lower case), case-insensitively. */
 bool sp_redis_arg_is(const struct sp_redis_args *args, uint32_t i,
                      const char *lower);
+
+/* Argument i as a C string in buf (cap bytes); false when it is missing,
+ * does not fit or holds a NUL. */
+bool sp_redis_arg_str(const struct sp_redis_args *args, uint32_t i,
+                      char *buf, size_t cap);
+
+/* Argument i as Redis's string2ll reads it: an optional '-', digits, no
+ * leading zero, no '+' or blank, within 64 bits. */
+bool sp_redis_arg_int(const struct sp_redis_args *args, uint32_t i,
+                      int64_t *value);
 
 /*
  * XREAD/XREADGROUP: whether a BLOCK option comes before STREAMS (options

@@ -1,9 +1,13 @@
 /*
- * sp_redis_args.c — the arguments of a whole multibulk request held in a
- * message's segment list (an inline one re-encoded), walked by their
- * headers, bulk data stepped over (see sp_redis_proxy.h).
+ * sp_redis_args.c — the one reader of a request's arguments: a whole
+ * multibulk request held in a message's segment list (an inline one
+ * re-encoded), walked by its headers, bulk data stepped over (see
+ * sp_redis_proxy.h); and an argument read as a word, a string or a number
+ * (sp_redis.h), copied only into the caller's small buffer.
  */
 #include "sp_redis_proxy.h"
+
+#include <string.h>
 
 /*
  * Argument positions (relative to the request start) of a complete
@@ -139,4 +143,107 @@ sp_redis_request_args(const struct sp_msg *msg, uint32_t nargs,
     sp_cursor_number(&c);
     off = c.pos;
     return sp_redis_scan_args(msg, &off, argv, nargs);
+}
+
+int64_t
+sp_redis_args_read(const struct sp_msg *msg, struct sp_span *argv,
+                   uint32_t cap, struct sp_redis_args *args)
+{
+    struct sp_cursor c;
+    uint64_t off;
+    int64_t nargs;
+
+    args->req = &msg->req;
+    args->argv = argv;
+    args->argc = 0;
+    sp_cursor_init(&c, &msg->req);
+    if (sp_cursor_byte(&c) != '*' || (nargs = sp_cursor_number(&c)) < 1) {
+        return -1;
+    }
+    off = c.pos;
+    args->argc = nargs < (int64_t)cap ? (uint32_t)nargs : cap;
+    if (sp_redis_scan_args(msg, &off, argv, args->argc) != 0) {
+        args->argc = 0;
+        return -1;
+    }
+    return nargs;
+}
+
+/* ---- one argument --------------------------------------------------------- */
+
+/* Room for a keyword or a number: longer arguments are neither. */
+#define SP_ARG_WORD 24
+
+bool
+sp_redis_arg_str(const struct sp_redis_args *args, uint32_t i, char *buf,
+                 size_t cap)
+{
+    const struct sp_span *a = &args->argv[i];
+
+    if (i >= args->argc || a->len >= cap) {
+        return false;
+    }
+    sp_seglist_copy(args->req, a->offset, (uint8_t *)buf, a->len);
+    buf[a->len] = '\0';
+    return memchr(buf, '\0', a->len) == NULL;
+}
+
+bool
+sp_redis_arg_is(const struct sp_redis_args *args, uint32_t i,
+                const char *lower)
+{
+    char buf[SP_ARG_WORD + 1];
+    size_t len = strlen(lower);
+
+    if (i >= args->argc || args->argv[i].len != len || len > SP_ARG_WORD) {
+        return false;
+    }
+    sp_seglist_copy(args->req, args->argv[i].offset, (uint8_t *)buf,
+                    (uint32_t)len);
+    for (size_t k = 0; k < len; k++) {
+        char c = buf[k];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c - 'A' + 'a');
+        }
+        if (c != lower[k]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+sp_redis_arg_int(const struct sp_redis_args *args, uint32_t i, int64_t *value)
+{
+    char buf[SP_ARG_WORD + 1];
+    bool negative = false;
+    uint64_t v = 0;
+    size_t k = 0, n;
+
+    if (!sp_redis_arg_str(args, i, buf, sizeof(buf)) || buf[0] == '\0') {
+        return false;
+    }
+    n = strlen(buf);
+    if (buf[0] == '-') {
+        negative = true;
+        k = 1;
+    }
+    if (k == n || (buf[k] == '0' && n - k > 1) || (negative && buf[k] == '0')) {
+        return false;
+    }
+    for (; k < n; k++) {
+        if (buf[k] < '0' || buf[k] > '9') {
+            return false;
+        }
+        uint64_t d = (uint64_t)(buf[k] - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (v > (uint64_t)INT64_MAX + (negative ? 1 : 0)) {
+        return false;
+    }
+    *value = negative ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
 }

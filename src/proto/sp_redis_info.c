@@ -217,23 +217,25 @@ static const struct {
 static unsigned
 sp_info_wanted(const struct sp_msg *msg)
 {
-    struct sp_span args[SP_INFO_MAX_ARGS];
-    int64_t nargs = sp_redis_msg_args(msg, args, SP_INFO_MAX_ARGS);
+    struct sp_span argv[SP_INFO_MAX_ARGS];
+    struct sp_redis_args a;
+    const struct sp_redis_args *args = &a;
+    int64_t nargs = sp_redis_args_read(msg, argv, SP_INFO_MAX_ARGS, &a);
     unsigned want = 0;
 
     if (nargs <= 1) {
         return SP_INFO_ALL;
     }
     for (int64_t i = 1; i < nargs && i < SP_INFO_MAX_ARGS; i++) {
-        if (sp_redis_msg_arg_is(msg, &args[i], "all")
-            || sp_redis_msg_arg_is(msg, &args[i], "default")
-            || sp_redis_msg_arg_is(msg, &args[i], "everything")) {
+        if (sp_redis_arg_is(args, i, "all")
+            || sp_redis_arg_is(args, i, "default")
+            || sp_redis_arg_is(args, i, "everything")) {
             want |= SP_INFO_ALL;
             continue;
         }
         for (size_t s = 0; s < sizeof(sp_info_sections) / sizeof(sp_info_sections[0]);
              s++) {
-            if (sp_redis_msg_arg_is(msg, &args[i], sp_info_sections[s].name)) {
+            if (sp_redis_arg_is(args, i, sp_info_sections[s].name)) {
                 want |= sp_info_sections[s].bit;
             }
         }

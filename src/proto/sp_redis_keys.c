@@ -17,89 +17,6 @@
 
 #include <string.h>
 
-/* Room for a keyword or a count: longer arguments are neither. */
-#define SP_KEYS_WORD 24
-
-/* Argument i copied into buf (at most SP_KEYS_WORD bytes); its length, or
- * -1 when it is longer. */
-static int
-sp_keys_arg_copy(const struct sp_redis_args *args, uint32_t i,
-                 char buf[SP_KEYS_WORD])
-{
-    const struct sp_span *a = &args->argv[i];
-
-    if (a->len > SP_KEYS_WORD) {
-        return -1;
-    }
-    sp_seglist_copy(args->req, a->offset, (uint8_t *)buf, a->len);
-    return (int)a->len;
-}
-
-bool
-sp_redis_arg_is(const struct sp_redis_args *args, uint32_t i,
-                const char *lower)
-{
-    char buf[SP_KEYS_WORD];
-    size_t len = strlen(lower);
-    int n;
-
-    if (i >= args->argc || args->argv[i].len != len) {
-        return false;
-    }
-    n = sp_keys_arg_copy(args, i, buf);
-    if (n < 0) {
-        return false;
-    }
-    for (int k = 0; k < n; k++) {
-        char c = buf[k];
-        if (c >= 'A' && c <= 'Z') {
-            c = (char)(c - 'A' + 'a');
-        }
-        if (c != lower[k]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Argument i as Redis's string2ll reads it: an optional '-', digits, no
- * leading zero, no '+' or blank. */
-static bool
-sp_keys_arg_number(const struct sp_redis_args *args, uint32_t i,
-                   int64_t *value)
-{
-    char buf[SP_KEYS_WORD];
-    int n = sp_keys_arg_copy(args, i, buf), k = 0;
-    bool negative = false;
-    uint64_t v = 0;
-
-    if (n <= 0) {
-        return false;
-    }
-    if (buf[0] == '-') {
-        negative = true;
-        k = 1;
-    }
-    if (k == n || (buf[k] == '0' && n - k > 1) || (negative && buf[k] == '0')) {
-        return false;
-    }
-    for (; k < n; k++) {
-        if (buf[k] < '0' || buf[k] > '9') {
-            return false;
-        }
-        uint64_t d = (uint64_t)(buf[k] - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    if (v > (uint64_t)INT64_MAX + (negative ? 1 : 0)) {
-        return false;
-    }
-    *value = negative ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
-}
-
 /* SORT's STORE destination, found as sortGetKeys finds it (the last
  * STORE; LIMIT takes two arguments, GET and BY one); -1: none. */
 static int64_t
@@ -201,7 +118,7 @@ sp_redis_keys_find(const struct sp_redis_command *cmd,
 
             step = ks->c;
             if (first + ks->a >= argc
-                || !sp_keys_arg_number(args, (uint32_t)(first + ks->a),
+                || !sp_redis_arg_int(args, (uint32_t)(first + ks->a),
                                        &numkeys)
                 || numkeys < 0 || numkeys > argc) {
                 rc = -1;

@@ -29,6 +29,7 @@
 #include "sp_pool.h"
 #include "sp_proto.h"
 #include "sp_redis.h"
+#include "sp_redis_clients.h"
 #include "sp_redis_conncmd.h"
 #include "sp_redis_info.h"
 #include "sp_redis_session.h"
@@ -955,4 +956,5 @@ const struct sp_proto sp_proto_redis = {
     .pin_lost = sp_redis_session_pin_lost,
     .refused_ids = SP_REDIS_COMMAND_IDS_MAX,
     .refused_name = sp_redis_refused_name,
+    .answer = sp_redis_answer,
 };

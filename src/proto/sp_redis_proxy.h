@@ -41,6 +41,13 @@ int sp_redis_first_arg(const struct sp_msg *msg, uint64_t *off);
 int sp_redis_request_args(const struct sp_msg *msg, uint32_t nargs,
                           struct sp_span *argv);
 
+/* The same for a request whose count the caller does not know: the spans
+ * of its first `cap` arguments into argv, and args made a reader over
+ * them (sp_redis_arg_*). Returns the request's number of arguments (may
+ * exceed cap; args->argc does not), -1 when it is not a multibulk. */
+int64_t sp_redis_args_read(const struct sp_msg *msg, struct sp_span *argv,
+                           uint32_t cap, struct sp_redis_args *args);
+
 /* ---- routing by every key (sp_redis_route.c) ------------------------------ */
 
 /*

@@ -96,30 +96,6 @@ void sp_redis_session_restore(struct sp_conn *client, const char *buf,
  * transaction, nothing watched. */
 void sp_redis_session_reset(struct sp_conn *client);
 
-/* ---- reading the arguments of a request ---------------------------------- */
-
-/*
- * The spans of the first `cap` arguments of msg's request (the name is
- * args[0]; offsets relative to the request start), which is a whole
- * multibulk (an inline one was re-encoded). Returns the number of
- * arguments of the request (may exceed cap), -1 if the bytes are not one.
- */
-int64_t sp_redis_msg_args(const struct sp_msg *msg, struct sp_span *args,
-                      uint32_t cap);
-
-/* The argument as a C string in buf (cap bytes); false when it does not
- * fit or holds a NUL. */
-bool sp_redis_msg_arg_str(const struct sp_msg *msg, const struct sp_span *arg,
-                      char *buf, size_t cap);
-
-/* The argument equals text, ignoring ASCII case. */
-bool sp_redis_msg_arg_is(const struct sp_msg *msg, const struct sp_span *arg,
-                     const char *text);
-
-/* The argument as a decimal integer. */
-bool sp_redis_msg_arg_int(const struct sp_msg *msg, const struct sp_span *arg,
-                      int64_t *value);
-
 /* ---- the reply writer ------------------------------------------------------ */
 
 /*

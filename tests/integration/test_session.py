@@ -124,8 +124,8 @@ RESP3_SCRIPT = [
 
 class SessionTest(sptest.HarnessTestCase):
     """Two redis-servers behind a ketama pool, and one more to compare with.
-    One worker: CLIENT LIST and KILL see the clients of the connection's
-    worker (README), so the test's clients meet there."""
+    One worker, so connection ids and listings are easy to follow (with
+    two, test_proxy_clients.py)."""
 
     @classmethod
     def setUpHarness(cls):

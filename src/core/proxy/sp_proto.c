@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 struct sp_proto_error {
     int         err;
@@ -103,4 +104,15 @@ size_t
 sp_proto_server_size(void)
 {
     return sp_proto_largest(offsetof(struct sp_proto, server_size));
+}
+
+const struct sp_proto *
+sp_proto_named(const char *name)
+{
+    for (size_t i = 0; i < sizeof(sp_protos) / sizeof(sp_protos[0]); i++) {
+        if (strcmp(sp_protos[i]->name, name) == 0) {
+            return sp_protos[i];
+        }
+    }
+    return NULL;
 }

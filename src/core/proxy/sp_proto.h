@@ -97,6 +97,15 @@ struct sp_proto {
      * sp_proto_refused_base(proto) on. 0: it numbers none. */
     uint32_t refused_ids;
     const char *(*refused_name)(uint32_t id);
+
+    /* Another worker's question about this protocol's clients (sp_ask.h),
+     * kind and its bytes as the asking worker's protocol wrote them:
+     * answer it from this worker's clients with a number, and bulk bytes
+     * in *out (malloc'd, *outlen of them; NULL: none). NULL: it asks
+     * none. */
+    int64_t (*answer)(struct sp_worker *worker, uint32_t kind,
+                      const void *question, size_t len, char **out,
+                      size_t *outlen);
 };
 
 /* The error reply for a server failure errno, in either protocol. */
@@ -115,6 +124,9 @@ const char *sp_proto_refused_name(uint32_t id);
 /* The largest parse_size and server_size of the protocols (objects are
  * sized for any pool, so the free lists are shared). */
 size_t sp_proto_parse_size(void);
+
+/* The protocol called name (sp_proto.name), or NULL. */
+const struct sp_proto *sp_proto_named(const char *name);
 size_t sp_proto_server_size(void);
 
 #endif /* SP_PROTO_H */

@@ -16,6 +16,7 @@
 
 #include "sp_accept.h"
 #include "sp_alloc.h"
+#include "sp_ask.h"
 #include "sp_channel.h"
 #include "sp_cli.h"
 #include "sp_client.h"
@@ -246,6 +247,10 @@ sp_worker_channel_read(struct sp_worker *worker)
             sp_worker_adopt(worker, &msg, fd);
             continue;
         }
+        if (msg.command == SP_CHANNEL_ANSWER) {
+            sp_ask_collect(worker, &msg, fd);       /* takes fd */
+            continue;
+        }
         if (fd >= 0) {
             close(fd);          /* no other command carries one */
         }
@@ -265,6 +270,12 @@ sp_worker_channel_read(struct sp_worker *worker)
             break;
         case SP_CHANNEL_LOG_LEVEL:
             sp_log_level_step(worker->log, (int)msg.arg);
+            break;
+        case SP_CHANNEL_ASK:
+            sp_ask_answer(worker, &msg);
+            break;
+        case SP_CHANNEL_ASKED:
+            sp_ask_asked(worker, &msg);
             break;
         default:
             sp_log_warn(worker->log, 0, "channel: unknown command %u",
@@ -763,6 +774,7 @@ sp_worker_destroy(struct sp_worker *worker)
     while (!TAILQ_EMPTY(&worker->lingering)) {
         sp_client_linger_end(TAILQ_FIRST(&worker->lingering));
     }
+    sp_ask_drop_all(worker);                /* before the clients close */
     sp_reserve_deinit(&worker->reserve);    /* before the servers close */
     for (uint32_t i = 0; i < worker->npools; i++) {
         sp_pool_deinit(&worker->pools[i]);

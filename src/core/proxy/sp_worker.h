@@ -39,6 +39,7 @@
 #include "sp_reserve.h"
 #include "sp_trim.h"
 
+struct sp_ask;
 struct sp_shared;
 struct sp_signals;
 struct sp_stats_slot;
@@ -142,6 +143,9 @@ struct sp_worker {
     uint32_t                clients_opened; /* client ids: the worker's pid,
                                                then this count (unique in
                                                the proxy, through reloads) */
+    struct sp_ask          *asks;           /* questions to every worker
+                                               waiting for answers (sp_ask.h) */
+    uint64_t                ask_serial;
 };
 
 /*
