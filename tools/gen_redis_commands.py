@@ -103,13 +103,27 @@ LOCAL = {
     "client|no-evict": "CLIENT",
     "client|no-touch": "CLIENT",
     "client|help": "CLIENT",
+    # issue 14: pub/sub, multiplexed per worker (sp_redis_pubsub.c)
+    "subscribe": "SUBSCRIBE",
+    "unsubscribe": "SUBSCRIBE",
+    "psubscribe": "SUBSCRIBE",
+    "punsubscribe": "SUBSCRIBE",
+    "ssubscribe": "SUBSCRIBE",
+    "sunsubscribe": "SUBSCRIBE",
+    "publish": "PUBLISH",
+    "spublish": "PUBLISH",
+    "pubsub|channels": "PUBSUB",
+    "pubsub|numsub": "PUBSUB",
+    "pubsub|numpat": "PUBSUB",
+    "pubsub|shardchannels": "PUBSUB",
+    "pubsub|shardnumsub": "PUBSUB",
 }
 
 FIRST = {
     "time", "lastsave",
     "function|list", "function|dump", "function|stats",
     "command|help", "object|help", "xinfo|help", "xgroup|help",
-    "memory|help", "script|help", "function|help",
+    "memory|help", "script|help", "function|help", "pubsub|help",
 }
 
 TRANSACTION = {"multi", "exec", "discard", "watch", "unwatch"}

@@ -179,6 +179,11 @@ sp_stats_slot_add(struct sp_stats_slot *dst, const struct sp_stats_slot *src)
     dst->memory_used += src->memory_used;
     dst->budget_pauses += src->budget_pauses;
     dst->server_waits += src->server_waits;
+    dst->pubsub_clients += src->pubsub_clients;
+    dst->pubsub_channels += src->pubsub_channels;
+    dst->pubsub_patterns += src->pubsub_patterns;
+    dst->subscriber_connections += src->subscriber_connections;
+    dst->pubsub_messages += src->pubsub_messages;
     sp_refused_add(&dst->refused, &src->refused);
 }
 

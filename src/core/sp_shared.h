@@ -61,6 +61,11 @@ struct sp_stats_slot {
     int64_t memory_used;        /* what the budget counts, at the tick */
     int64_t budget_pauses;      /* clients held back for the budget */
     int64_t server_waits;       /* clients held back for a full server */
+    int64_t pubsub_clients;     /* clients with a subscription */
+    int64_t pubsub_channels;    /* channels (and shard channels) and */
+    int64_t pubsub_patterns;    /* patterns they subscribe to */
+    int64_t subscriber_connections; /* to servers, one per server at most */
+    int64_t pubsub_messages;    /* messages delivered to clients */
     struct sp_refused refused;  /* requests refused, by reason and command */
     /* the accept balance (sp_accept.h), not summed: */
     int64_t accepting;          /* 1: watches the shared listeners */

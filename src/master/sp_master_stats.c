@@ -98,6 +98,11 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "memory_used", now.proc.memory_used },
         { "budget_pauses", now.proc.budget_pauses },
         { "server_waits", now.proc.server_waits },
+        { "pubsub_clients", now.proc.pubsub_clients },
+        { "pubsub_channels", now.proc.pubsub_channels },
+        { "pubsub_patterns", now.proc.pubsub_patterns },
+        { "subscriber_connections", now.proc.subscriber_connections },
+        { "pubsub_messages", now.proc.pubsub_messages },
     };
     struct sp_stats_report_extra extra = {
         extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra,

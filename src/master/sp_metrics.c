@@ -232,6 +232,21 @@ static const struct sp_metrics_worker_field {
     { "shardproxy_worker_memory_used_bytes", "gauge",
       "what the worker's memory budget counts",
       offsetof(struct sp_stats_slot, memory_used) },
+    { "shardproxy_worker_pubsub_clients", "gauge",
+      "clients of a worker with a subscription",
+      offsetof(struct sp_stats_slot, pubsub_clients) },
+    { "shardproxy_worker_pubsub_channels", "gauge",
+      "channels and shard channels a worker's clients subscribe to",
+      offsetof(struct sp_stats_slot, pubsub_channels) },
+    { "shardproxy_worker_pubsub_patterns", "gauge",
+      "patterns a worker's clients subscribe to",
+      offsetof(struct sp_stats_slot, pubsub_patterns) },
+    { "shardproxy_worker_subscriber_connections", "gauge",
+      "a worker's subscriber connections to servers",
+      offsetof(struct sp_stats_slot, subscriber_connections) },
+    { "shardproxy_worker_pubsub_messages_total", "counter",
+      "pub/sub messages a worker delivered to its clients",
+      offsetof(struct sp_stats_slot, pubsub_messages) },
 };
 
 static void

@@ -91,6 +91,9 @@ typedef enum sp_redis_local {
     SP_REDIS_LOCAL_INFO,
     SP_REDIS_LOCAL_RESET,
     SP_REDIS_LOCAL_CLIENT,
+    SP_REDIS_LOCAL_SUBSCRIBE,   /* the SUBSCRIBE family (sp_redis_pubsub.c) */
+    SP_REDIS_LOCAL_PUBLISH,     /* PUBLISH, SPUBLISH: by channel */
+    SP_REDIS_LOCAL_PUBSUB,
     SP_REDIS_LOCAL_MULTI,   /* kind TRANSACTION: which one (sp_redis_txn.c) */
     SP_REDIS_LOCAL_EXEC,
     SP_REDIS_LOCAL_DISCARD,

@@ -24,15 +24,10 @@
 #include "sp_ask.h"
 #include "sp_pool.h"
 #include "sp_redis_proxy.h"
+#include "sp_redis_pubsub.h"
 #include "sp_worker.h"
 
 #define SP_CLIENT_IDS 16
-
-/* The kinds of question this protocol asks (sp_ask_workers). */
-enum sp_redis_ask_kind {
-    SP_REDIS_ASK_CLIENT_LIST = 1,
-    SP_REDIS_ASK_CLIENT_KILL,
-};
 
 /* Which clients a CLIENT LIST or KILL means: the question every worker
  * gets, as bytes (the same binary on both ends). Empty fields match all. */
@@ -155,6 +150,9 @@ sp_redis_answer(struct sp_worker *worker, uint32_t kind, const void *question,
 
     *out = NULL;
     *outlen = 0;
+    if (kind == SP_REDIS_ASK_PUBSUB) {
+        return sp_redis_pubsub_answer(worker, question, len, out, outlen);
+    }
     if (len != sizeof(f)) {
         return 0;               /* another binary's question: not ours */
     }

@@ -14,6 +14,13 @@
 #include "sp_redis.h"
 #include "sp_redis_session.h"
 
+/* The kinds of question this protocol asks every worker (sp_ask.h). */
+enum sp_redis_ask_kind {
+    SP_REDIS_ASK_CLIENT_LIST = 1,
+    SP_REDIS_ASK_CLIENT_KILL,
+    SP_REDIS_ASK_PUBSUB,        /* sp_redis_pubsub.c */
+};
+
 /* One client's line of CLIENT LIST / CLIENT INFO, newline included. */
 void sp_redis_client_line(struct sp_rw *w, const struct sp_conn *c);
 

@@ -5,7 +5,7 @@
  * The routing policy is the script's; run it again to change a row:
  *   tools/gen_redis_commands.py       (the ctest test redis_cmdtab
  *                                      fails when this file differs)
- * 240 commands, 128 subcommands, 192 served (COMMAND COUNT).
+ * 240 commands, 128 subcommands, 201 served (COMMAND COUNT).
  */
 #include "sp_redis_cmdtab.h"
 
@@ -1935,49 +1935,140 @@ const char sp_redis_cmdtab_text[] =
     "$4\r\nO(1)\r\n$9\r\narguments\r\n*3\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n"
     "$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n%2\r\n$4\r\nname\r\n"
     "$12\r\nmilliseconds\r\n$4\r\ntype\r\n$7\r\ninteger\r\n%2\r\n$4\r\nname\r\n"
-    "$5\r\nvalue\r\n$4\r\ntype\r\n$6\r\nstring\r\n*10\r\n$4\r\npttl\r\n:2\r\n"
-    "~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@keyspace\r\n+@read\r\n"
-    "+@fast\r\n~1\r\n$23\r\nnondeterministic_output\r\n~1\r\n%3\r\n$5\r\nflags\r\n"
-    "~2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\n"
-    "index\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n"
-    "$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n"
-    "$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%6\r\n$7\r\nsummary\r\n"
-    "$46\r\nGet the time to live for a key in milliseconds\r\n$5\r\nsince\r\n"
-    "$5\r\n2.6.0\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n$10\r\ncomplexity\r\n$4\r\n"
-    "O(1)\r\n$7\r\nhistory\r\n~1\r\n*2\r\n$5\r\n2.8.0\r\n$19\r\nAdded the -2 reply.\r\n"
+    "$5\r\nvalue\r\n$4\r\ntype\r\n$6\r\nstring\r\n*10\r\n$10\r\npsubscribe\r\n"
+    ":-2\r\n~4\r\n+pubsub\r\n+noscript\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n"
+    "~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$69\r\n"
+    "Listen for messages published to channels matching the given patterns\r\n"
+    "$5\r\nsince\r\n$5\r\n2.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$75\r\nO(N) where N is the number of patterns the client is already subscribed to.\r\n"
+    "$9\r\narguments\r\n*1\r\n%4\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\ntype\r\n"
+    "$5\r\nblock\r\n$5\r\nflags\r\n~1\r\n+multiple\r\n$9\r\narguments\r\n*1\r\n"
+    "%2\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\ntype\r\n$7\r\npattern\r\n*10\r\n"
+    "$4\r\npttl\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n"
+    "+@keyspace\r\n+@read\r\n+@fast\r\n~1\r\n$23\r\nnondeterministic_output\r\n"
+    "~1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n"
+    "%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n"
+    "$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n"
+    "$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n"
+    "%6\r\n$7\r\nsummary\r\n$46\r\nGet the time to live for a key in milliseconds\r\n"
+    "$5\r\nsince\r\n$5\r\n2.6.0\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n$10\r\ncomplexity\r\n"
+    "$4\r\nO(1)\r\n$7\r\nhistory\r\n~1\r\n*2\r\n$5\r\n2.8.0\r\n$19\r\nAdded the -2 reply.\r\n"
     "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n"
-    "$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n*10\r\n$4\r\nquit\r\n:-1\r\n"
-    "~6\r\n+noscript\r\n+loading\r\n+stale\r\n+fast\r\n+no_auth\r\n+allow_busy\r\n"
-    ":0\r\n:0\r\n:0\r\n~2\r\n+@fast\r\n+@connection\r\n~0\r\n~0\r\n~0\r\n%4\r\n"
-    "$7\r\nsummary\r\n$20\r\nClose the connection\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n"
-    "$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n*10\r\n"
-    "$6\r\nrename\r\n:3\r\n~1\r\n+write\r\n:1\r\n:2\r\n:1\r\n~3\r\n+@keyspace\r\n"
-    "+@write\r\n+@slow\r\n~0\r\n~2\r\n%3\r\n$5\r\nflags\r\n~3\r\n+RW\r\n+access\r\n"
-    "+delete\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\n"
-    "spec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n"
-    "$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n"
-    ":1\r\n$5\r\nlimit\r\n:0\r\n%3\r\n$5\r\nflags\r\n~2\r\n+OW\r\n+update\r\n"
-    "$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n"
-    "%1\r\n$5\r\nindex\r\n:2\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\n"
-    "range\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n"
-    "$5\r\nlimit\r\n:0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$12\r\nRename a key\r\n"
-    "$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n$10\r\ncomplexity\r\n"
-    "$4\r\nO(1)\r\n$9\r\narguments\r\n*2\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n"
-    "$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n%3\r\n$4\r\nname\r\n"
-    "$6\r\nnewkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:1\r\n"
-    "*10\r\n$8\r\nrenamenx\r\n:3\r\n~2\r\n+write\r\n+fast\r\n:1\r\n:2\r\n:1\r\n"
-    "~3\r\n+@keyspace\r\n+@write\r\n+@fast\r\n~0\r\n~2\r\n%3\r\n$5\r\nflags\r\n"
+    "$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n*10\r\n$7\r\npublish\r\n:3\r\n"
+    "~4\r\n+pubsub\r\n+loading\r\n+stale\r\n+fast\r\n:0\r\n:0\r\n:0\r\n~2\r\n"
+    "+@pubsub\r\n+@fast\r\n~0\r\n~0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$27\r\nPost a message to a channel\r\n"
+    "$5\r\nsince\r\n$5\r\n2.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$141\r\nO(N+M) where N is the number of clients subscribed to the receiving channel and M is the total number of subscribed patterns (by any client).\r\n"
+    "$9\r\narguments\r\n*2\r\n%2\r\n$4\r\nname\r\n$7\r\nchannel\r\n$4\r\ntype\r\n"
+    "$6\r\nstring\r\n%2\r\n$4\r\nname\r\n$7\r\nmessage\r\n$4\r\ntype\r\n$6\r\n"
+    "string\r\n*10\r\n$6\r\npubsub\r\n:-2\r\n~0\r\n:0\r\n:0\r\n:0\r\n~1\r\n+@slow\r\n"
+    "~0\r\n~0\r\n*6\r\n*10\r\n$15\r\npubsub|channels\r\n:-2\r\n~3\r\n+pubsub\r\n"
+    "+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n"
+    "~0\r\n~0\r\n*10\r\n$11\r\npubsub|help\r\n:2\r\n~2\r\n+loading\r\n+stale\r\n"
+    ":0\r\n:0\r\n:0\r\n~1\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n*10\r\n$13\r\npubsub|numpat\r\n"
+    ":2\r\n~3\r\n+pubsub\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n"
+    "+@slow\r\n~0\r\n~0\r\n~0\r\n*10\r\n$13\r\npubsub|numsub\r\n:-2\r\n~3\r\n"
+    "+pubsub\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n"
+    "~0\r\n~0\r\n~0\r\n*10\r\n$20\r\npubsub|shardchannels\r\n:-2\r\n~3\r\n+pubsub\r\n"
+    "+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n"
+    "~0\r\n~0\r\n*10\r\n$18\r\npubsub|shardnumsub\r\n:-2\r\n~3\r\n+pubsub\r\n"
+    "+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n"
+    "~0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$32\r\nA container for Pub/Sub commands\r\n"
+    "$5\r\nsince\r\n$5\r\n2.8.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$22\r\nDepends on subcommand.\r\n$11\r\nsubcommands\r\n%6\r\n$15\r\npubsub|channels\r\n"
+    "%5\r\n$7\r\nsummary\r\n$20\r\nList active channels\r\n$5\r\nsince\r\n$5\r\n"
+    "2.8.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n$131\r\nO(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\ntype\r\n"
+    "$7\r\npattern\r\n$5\r\nflags\r\n~1\r\n+optional\r\n$11\r\npubsub|help\r\n"
+    "%4\r\n$7\r\nsummary\r\n$49\r\nShow helpful text about the different subcommands\r\n"
+    "$5\r\nsince\r\n$5\r\n6.2.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$4\r\nO(1)\r\n$13\r\npubsub|numpat\r\n%4\r\n$7\r\nsummary\r\n$54\r\nGet the count of unique patterns pattern subscriptions\r\n"
+    "$5\r\nsince\r\n$5\r\n2.8.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$4\r\nO(1)\r\n$13\r\npubsub|numsub\r\n%5\r\n$7\r\nsummary\r\n$41\r\nGet the count of subscribers for channels\r\n"
+    "$5\r\nsince\r\n$5\r\n2.8.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$75\r\nO(N) for the NUMSUB subcommand, where N is the number of requested channels\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\nchannel\r\n$4\r\ntype\r\n"
+    "$6\r\nstring\r\n$5\r\nflags\r\n~2\r\n+optional\r\n+multiple\r\n$20\r\npubsub|shardchannels\r\n"
+    "%5\r\n$7\r\nsummary\r\n$26\r\nList active shard channels\r\n$5\r\nsince\r\n"
+    "$5\r\n7.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n$131\r\n"
+    "O(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\ntype\r\n"
+    "$7\r\npattern\r\n$5\r\nflags\r\n~1\r\n+optional\r\n$18\r\npubsub|shardnumsub\r\n"
+    "%5\r\n$7\r\nsummary\r\n$47\r\nGet the count of subscribers for shard channels\r\n"
+    "$5\r\nsince\r\n$5\r\n7.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$86\r\nO(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$12\r\nshardchannel\r\n$4\r\n"
+    "type\r\n$6\r\nstring\r\n$5\r\nflags\r\n~2\r\n+optional\r\n+multiple\r\n*10\r\n"
+    "$15\r\npubsub|channels\r\n:-2\r\n~3\r\n+pubsub\r\n+loading\r\n+stale\r\n"
+    ":0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n%5\r\n$7\r\n"
+    "summary\r\n$20\r\nList active channels\r\n$5\r\nsince\r\n$5\r\n2.8.0\r\n"
+    "$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n$131\r\nO(N) where N is the number of active channels, and assuming constant time pattern matching (relatively short channels and patterns)\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\ntype\r\n"
+    "$7\r\npattern\r\n$5\r\nflags\r\n~1\r\n+optional\r\n*10\r\n$11\r\npubsub|help\r\n"
+    ":2\r\n~2\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~1\r\n+@slow\r\n~0\r\n"
+    "~0\r\n~0\r\n%4\r\n$7\r\nsummary\r\n$49\r\nShow helpful text about the different subcommands\r\n"
+    "$5\r\nsince\r\n$5\r\n6.2.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$4\r\nO(1)\r\n*10\r\n$13\r\npubsub|numpat\r\n:2\r\n~3\r\n+pubsub\r\n+loading\r\n"
+    "+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n"
+    "%4\r\n$7\r\nsummary\r\n$54\r\nGet the count of unique patterns pattern subscriptions\r\n"
+    "$5\r\nsince\r\n$5\r\n2.8.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$4\r\nO(1)\r\n*10\r\n$13\r\npubsub|numsub\r\n:-2\r\n~3\r\n+pubsub\r\n+loading\r\n"
+    "+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n"
+    "%5\r\n$7\r\nsummary\r\n$41\r\nGet the count of subscribers for channels\r\n"
+    "$5\r\nsince\r\n$5\r\n2.8.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$75\r\nO(N) for the NUMSUB subcommand, where N is the number of requested channels\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\nchannel\r\n$4\r\ntype\r\n"
+    "$6\r\nstring\r\n$5\r\nflags\r\n~2\r\n+optional\r\n+multiple\r\n*10\r\n$20\r\n"
+    "pubsub|shardchannels\r\n:-2\r\n~3\r\n+pubsub\r\n+loading\r\n+stale\r\n:0\r\n"
+    ":0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n"
+    "$26\r\nList active shard channels\r\n$5\r\nsince\r\n$5\r\n7.0.0\r\n$5\r\n"
+    "group\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n$131\r\nO(N) where N is the number of active shard channels, and assuming constant time pattern matching (relatively short shard channels).\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\ntype\r\n"
+    "$7\r\npattern\r\n$5\r\nflags\r\n~1\r\n+optional\r\n*10\r\n$18\r\npubsub|shardnumsub\r\n"
+    ":-2\r\n~3\r\n+pubsub\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n"
+    "+@slow\r\n~0\r\n~0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$47\r\nGet the count of subscribers for shard channels\r\n"
+    "$5\r\nsince\r\n$5\r\n7.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$86\r\nO(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard channels\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$12\r\nshardchannel\r\n$4\r\n"
+    "type\r\n$6\r\nstring\r\n$5\r\nflags\r\n~2\r\n+optional\r\n+multiple\r\n*10\r\n"
+    "$12\r\npunsubscribe\r\n:-1\r\n~4\r\n+pubsub\r\n+noscript\r\n+loading\r\n"
+    "+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n"
+    "%5\r\n$7\r\nsummary\r\n$74\r\nStop listening for messages posted to channels matching the given patterns\r\n"
+    "$5\r\nsince\r\n$5\r\n2.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$153\r\nO(N+M) where N is the number of patterns the client is already subscribed and M is the number of total patterns subscribed in the system (by any client).\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\ntype\r\n"
+    "$7\r\npattern\r\n$5\r\nflags\r\n~2\r\n+optional\r\n+multiple\r\n*10\r\n$4\r\n"
+    "quit\r\n:-1\r\n~6\r\n+noscript\r\n+loading\r\n+stale\r\n+fast\r\n+no_auth\r\n"
+    "+allow_busy\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@fast\r\n+@connection\r\n~0\r\n~0\r\n"
+    "~0\r\n%4\r\n$7\r\nsummary\r\n$20\r\nClose the connection\r\n$5\r\nsince\r\n"
+    "$5\r\n1.0.0\r\n$5\r\ngroup\r\n$10\r\nconnection\r\n$10\r\ncomplexity\r\n"
+    "$4\r\nO(1)\r\n*10\r\n$6\r\nrename\r\n:3\r\n~1\r\n+write\r\n:1\r\n:2\r\n:1\r\n"
+    "~3\r\n+@keyspace\r\n+@write\r\n+@slow\r\n~0\r\n~2\r\n%3\r\n$5\r\nflags\r\n"
     "~3\r\n+RW\r\n+access\r\n+delete\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n"
     "$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n"
     "%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n"
     ":0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n%3\r\n$5\r\nflags\r\n~2\r\n"
-    "+OW\r\n+insert\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n"
+    "+OW\r\n+update\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n"
     "$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:2\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\n"
     "type\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\n"
-    "keystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%6\r\n$7\r\nsummary\r\n$48\r\n"
-    "Rename a key, only if the new key does not exist\r\n$5\r\nsince\r\n$5\r\n"
-    "1.0.0\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n"
-    "$7\r\nhistory\r\n~1\r\n*2\r\n$5\r\n3.2.0\r\n$86\r\nThe command no longer returns an error when source and destination names are the same.\r\n"
+    "keystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$12\r\n"
+    "Rename a key\r\n$5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n"
+    "$10\r\ncomplexity\r\n$4\r\nO(1)\r\n$9\r\narguments\r\n*2\r\n%3\r\n$4\r\n"
+    "name\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n"
+    ":0\r\n%3\r\n$4\r\nname\r\n$6\r\nnewkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\n"
+    "key_spec_index\r\n:1\r\n*10\r\n$8\r\nrenamenx\r\n:3\r\n~2\r\n+write\r\n+fast\r\n"
+    ":1\r\n:2\r\n:1\r\n~3\r\n+@keyspace\r\n+@write\r\n+@fast\r\n~0\r\n~2\r\n%3\r\n"
+    "$5\r\nflags\r\n~3\r\n+RW\r\n+access\r\n+delete\r\n$12\r\nbegin_search\r\n"
+    "%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n"
+    "$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n"
+    "$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n%3\r\n"
+    "$5\r\nflags\r\n~2\r\n+OW\r\n+insert\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\n"
+    "type\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:2\r\n$9\r\nfind_keys\r\n"
+    "%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n"
+    ":0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%6\r\n$7\r\nsummary\r\n"
+    "$48\r\nRename a key, only if the new key does not exist\r\n$5\r\nsince\r\n"
+    "$5\r\n1.0.0\r\n$5\r\ngroup\r\n$7\r\ngeneric\r\n$10\r\ncomplexity\r\n$4\r\n"
+    "O(1)\r\n$7\r\nhistory\r\n~1\r\n*2\r\n$5\r\n3.2.0\r\n$86\r\nThe command no longer returns an error when source and destination names are the same.\r\n"
     "$9\r\narguments\r\n*2\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n"
     "$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n%3\r\n$4\r\nname\r\n$6\r\nnewkey\r\n"
     "$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:1\r\n*10\r\n$5\r\nreset\r\n"
@@ -2420,8 +2511,18 @@ const char sp_redis_cmdtab_text[] =
     "$9\r\narguments\r\n*2\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n"
     "$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n%4\r\n$4\r\nname\r\n$5\r\ncount\r\n"
     "$4\r\ntype\r\n$7\r\ninteger\r\n$5\r\nsince\r\n$5\r\n3.2.0\r\n$5\r\nflags\r\n"
-    "~1\r\n+optional\r\n*10\r\n$11\r\nsrandmember\r\n:-2\r\n~1\r\n+readonly\r\n"
-    ":1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@set\r\n+@slow\r\n~1\r\n$23\r\nnondeterministic_output\r\n"
+    "~1\r\n+optional\r\n*10\r\n$8\r\nspublish\r\n:3\r\n~4\r\n+pubsub\r\n+loading\r\n"
+    "+stale\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~2\r\n+@pubsub\r\n+@fast\r\n~0\r\n~1\r\n"
+    "%3\r\n$5\r\nflags\r\n~1\r\n+not_key\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\n"
+    "type\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n"
+    "%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n"
+    ":0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n"
+    "$33\r\nPost a message to a shard channel\r\n$5\r\nsince\r\n$5\r\n7.0.0\r\n"
+    "$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n$80\r\nO(N) where N is the number of clients subscribed to the receiving shard channel.\r\n"
+    "$9\r\narguments\r\n*2\r\n%2\r\n$4\r\nname\r\n$12\r\nshardchannel\r\n$4\r\n"
+    "type\r\n$6\r\nstring\r\n%2\r\n$4\r\nname\r\n$7\r\nmessage\r\n$4\r\ntype\r\n"
+    "$6\r\nstring\r\n*10\r\n$11\r\nsrandmember\r\n:-2\r\n~1\r\n+readonly\r\n:1\r\n"
+    ":1\r\n:1\r\n~3\r\n+@read\r\n+@set\r\n+@slow\r\n~1\r\n$23\r\nnondeterministic_output\r\n"
     "~1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n"
     "%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n"
     "$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n"
@@ -2458,17 +2559,34 @@ const char sp_redis_cmdtab_text[] =
     "$4\r\ntype\r\n$7\r\ninteger\r\n%4\r\n$4\r\nname\r\n$7\r\npattern\r\n$4\r\n"
     "type\r\n$7\r\npattern\r\n$5\r\ntoken\r\n$5\r\nMATCH\r\n$5\r\nflags\r\n~1\r\n"
     "+optional\r\n%4\r\n$4\r\nname\r\n$5\r\ncount\r\n$4\r\ntype\r\n$7\r\ninteger\r\n"
-    "$5\r\ntoken\r\n$5\r\nCOUNT\r\n$5\r\nflags\r\n~1\r\n+optional\r\n*10\r\n$6\r\n"
-    "strlen\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n"
-    "+@string\r\n+@fast\r\n~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n$12\r\n"
-    "begin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\n"
-    "index\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\n"
-    "spec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n"
-    ":0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$43\r\nGet the length of the value stored in a key\r\n"
-    "$5\r\nsince\r\n$5\r\n2.2.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n$10\r\ncomplexity\r\n"
-    "$4\r\nO(1)\r\n$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n"
-    "$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n*10\r\n$6\r\nsubstr\r\n"
-    ":4\r\n~1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@string\r\n+@slow\r\n"
+    "$5\r\ntoken\r\n$5\r\nCOUNT\r\n$5\r\nflags\r\n~1\r\n+optional\r\n*10\r\n$10\r\n"
+    "ssubscribe\r\n:-2\r\n~4\r\n+pubsub\r\n+noscript\r\n+loading\r\n+stale\r\n"
+    ":1\r\n:-1\r\n:1\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n"
+    "~1\r\n+not_key\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n"
+    "$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\n"
+    "type\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:-1\r\n$7\r\n"
+    "keystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$57\r\n"
+    "Listen for messages published to the given shard channels\r\n$5\r\nsince\r\n"
+    "$5\r\n7.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n$61\r\n"
+    "O(N) where N is the number of shard channels to subscribe to.\r\n$9\r\narguments\r\n"
+    "*1\r\n%3\r\n$4\r\nname\r\n$12\r\nshardchannel\r\n$4\r\ntype\r\n$6\r\nstring\r\n"
+    "$5\r\nflags\r\n~1\r\n+multiple\r\n*10\r\n$6\r\nstrlen\r\n:2\r\n~2\r\n+readonly\r\n"
+    "+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@string\r\n+@fast\r\n~0\r\n~1\r\n"
+    "%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n"
+    "$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n"
+    "%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n"
+    ":0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n"
+    "$43\r\nGet the length of the value stored in a key\r\n$5\r\nsince\r\n$5\r\n"
+    "2.2.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n"
+    "$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n*10\r\n$9\r\nsubscribe\r\n:-2\r\n"
+    "~4\r\n+pubsub\r\n+noscript\r\n+loading\r\n+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n"
+    "+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n%5\r\n$7\r\nsummary\r\n$51\r\nListen for messages published to the given channels\r\n"
+    "$5\r\nsince\r\n$5\r\n2.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$55\r\nO(N) where N is the number of channels to subscribe to.\r\n$9\r\n"
+    "arguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\nchannel\r\n$4\r\ntype\r\n$6\r\n"
+    "string\r\n$5\r\nflags\r\n~1\r\n+multiple\r\n*10\r\n$6\r\nsubstr\r\n:4\r\n"
+    "~1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@string\r\n+@slow\r\n"
     "~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n"
     "%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n"
     "$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n"
@@ -2506,12 +2624,23 @@ const char sp_redis_cmdtab_text[] =
     "$9\r\narguments\r\n*2\r\n%3\r\n$4\r\nname\r\n$11\r\ndestination\r\n$4\r\n"
     "type\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n%4\r\n$4\r\nname\r\n"
     "$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:1\r\n$5\r\n"
-    "flags\r\n~1\r\n+multiple\r\n*10\r\n$4\r\ntime\r\n:1\r\n~3\r\n+loading\r\n"
-    "+stale\r\n+fast\r\n:0\r\n:0\r\n:0\r\n~1\r\n+@fast\r\n~1\r\n$23\r\nnondeterministic_output\r\n"
-    "~0\r\n~0\r\n%4\r\n$7\r\nsummary\r\n$30\r\nReturn the current server time\r\n"
-    "$5\r\nsince\r\n$5\r\n2.6.0\r\n$5\r\ngroup\r\n$6\r\nserver\r\n$10\r\ncomplexity\r\n"
-    "$4\r\nO(1)\r\n*10\r\n$5\r\ntouch\r\n:-2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n"
-    ":-1\r\n:1\r\n~3\r\n+@keyspace\r\n+@read\r\n+@fast\r\n~2\r\n$26\r\nrequest_policy:multi_shard\r\n"
+    "flags\r\n~1\r\n+multiple\r\n*10\r\n$12\r\nsunsubscribe\r\n:-1\r\n~4\r\n+pubsub\r\n"
+    "+noscript\r\n+loading\r\n+stale\r\n:1\r\n:-1\r\n:1\r\n~2\r\n+@pubsub\r\n"
+    "+@slow\r\n~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+not_key\r\n$12\r\nbegin_search\r\n"
+    "%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n"
+    "$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n"
+    "$7\r\nlastkey\r\n:-1\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n"
+    "%5\r\n$7\r\nsummary\r\n$62\r\nStop listening for messages posted to the given shard channels\r\n"
+    "$5\r\nsince\r\n$5\r\n7.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$76\r\nO(N) where N is the number of clients already subscribed to a shard channel.\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$12\r\nshardchannel\r\n$4\r\n"
+    "type\r\n$6\r\nstring\r\n$5\r\nflags\r\n~2\r\n+optional\r\n+multiple\r\n*10\r\n"
+    "$4\r\ntime\r\n:1\r\n~3\r\n+loading\r\n+stale\r\n+fast\r\n:0\r\n:0\r\n:0\r\n"
+    "~1\r\n+@fast\r\n~1\r\n$23\r\nnondeterministic_output\r\n~0\r\n~0\r\n%4\r\n"
+    "$7\r\nsummary\r\n$30\r\nReturn the current server time\r\n$5\r\nsince\r\n"
+    "$5\r\n2.6.0\r\n$5\r\ngroup\r\n$6\r\nserver\r\n$10\r\ncomplexity\r\n$4\r\n"
+    "O(1)\r\n*10\r\n$5\r\ntouch\r\n:-2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:-1\r\n"
+    ":1\r\n~3\r\n+@keyspace\r\n+@read\r\n+@fast\r\n~2\r\n$26\r\nrequest_policy:multi_shard\r\n"
     "$23\r\nresponse_policy:agg_sum\r\n~1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n"
     "$12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n"
     "%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\n"
@@ -2552,17 +2681,24 @@ const char sp_redis_cmdtab_text[] =
     "$207\r\nO(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.\r\n"
     "$9\r\narguments\r\n*1\r\n%4\r\n$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n"
     "$3\r\nkey\r\n$14\r\nkey_spec_index\r\n:0\r\n$5\r\nflags\r\n~1\r\n+multiple\r\n"
-    "*10\r\n$7\r\nunwatch\r\n:1\r\n~5\r\n+noscript\r\n+loading\r\n+stale\r\n+fast\r\n"
-    "+allow_busy\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@fast\r\n+@transaction\r\n~0\r\n"
-    "~0\r\n~0\r\n%4\r\n$7\r\nsummary\r\n$29\r\nForget about all watched keys\r\n"
-    "$5\r\nsince\r\n$5\r\n2.2.0\r\n$5\r\ngroup\r\n$12\r\ntransactions\r\n$10\r\n"
-    "complexity\r\n$4\r\nO(1)\r\n*10\r\n$5\r\nwatch\r\n:-2\r\n~5\r\n+noscript\r\n"
-    "+loading\r\n+stale\r\n+fast\r\n+allow_busy\r\n:1\r\n:-1\r\n:1\r\n~2\r\n+@fast\r\n"
-    "+@transaction\r\n~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n$12\r\nbegin_search\r\n"
-    "%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n"
-    "$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n"
-    "$7\r\nlastkey\r\n:-1\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n"
-    "%5\r\n$7\r\nsummary\r\n$67\r\nWatch the given keys to determine execution of the MULTI/EXEC block\r\n"
+    "*10\r\n$11\r\nunsubscribe\r\n:-1\r\n~4\r\n+pubsub\r\n+noscript\r\n+loading\r\n"
+    "+stale\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@pubsub\r\n+@slow\r\n~0\r\n~0\r\n~0\r\n"
+    "%5\r\n$7\r\nsummary\r\n$56\r\nStop listening for messages posted to the given channels\r\n"
+    "$5\r\nsince\r\n$5\r\n2.0.0\r\n$5\r\ngroup\r\n$6\r\npubsub\r\n$10\r\ncomplexity\r\n"
+    "$70\r\nO(N) where N is the number of clients already subscribed to a channel.\r\n"
+    "$9\r\narguments\r\n*1\r\n%3\r\n$4\r\nname\r\n$7\r\nchannel\r\n$4\r\ntype\r\n"
+    "$6\r\nstring\r\n$5\r\nflags\r\n~2\r\n+optional\r\n+multiple\r\n*10\r\n$7\r\n"
+    "unwatch\r\n:1\r\n~5\r\n+noscript\r\n+loading\r\n+stale\r\n+fast\r\n+allow_busy\r\n"
+    ":0\r\n:0\r\n:0\r\n~2\r\n+@fast\r\n+@transaction\r\n~0\r\n~0\r\n~0\r\n%4\r\n"
+    "$7\r\nsummary\r\n$29\r\nForget about all watched keys\r\n$5\r\nsince\r\n"
+    "$5\r\n2.2.0\r\n$5\r\ngroup\r\n$12\r\ntransactions\r\n$10\r\ncomplexity\r\n"
+    "$4\r\nO(1)\r\n*10\r\n$5\r\nwatch\r\n:-2\r\n~5\r\n+noscript\r\n+loading\r\n"
+    "+stale\r\n+fast\r\n+allow_busy\r\n:1\r\n:-1\r\n:1\r\n~2\r\n+@fast\r\n+@transaction\r\n"
+    "~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n~1\r\n+RO\r\n$12\r\nbegin_search\r\n%2\r\n"
+    "$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\n"
+    "find_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\n"
+    "lastkey\r\n:-1\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n~0\r\n%5\r\n"
+    "$7\r\nsummary\r\n$67\r\nWatch the given keys to determine execution of the MULTI/EXEC block\r\n"
     "$5\r\nsince\r\n$5\r\n2.2.0\r\n$5\r\ngroup\r\n$12\r\ntransactions\r\n$10\r\n"
     "complexity\r\n$19\r\nO(1) for every key.\r\n$9\r\narguments\r\n*1\r\n%4\r\n"
     "$4\r\nname\r\n$3\r\nkey\r\n$4\r\ntype\r\n$3\r\nkey\r\n$14\r\nkey_spec_index\r\n"
@@ -3554,7 +3690,7 @@ const char sp_redis_cmdtab_text[] =
     "min\r\n$4\r\ntype\r\n$10\r\npure-token\r\n$5\r\ntoken\r\n$3\r\nMIN\r\n%3\r\n"
     "$4\r\nname\r\n$3\r\nmax\r\n$4\r\ntype\r\n$10\r\npure-token\r\n$5\r\ntoken\r\n"
     "$3\r\nMAX\r\n";
-const size_t sp_redis_cmdtab_text_len = 220690;
+const size_t sp_redis_cmdtab_text_len = 229912;
 
 const struct sp_redis_keyspec sp_redis_keyspecs[] = {
     { SP_KS_INDEX, SP_KF_RANGE, false, 1, NULL, 0, 1, 0 }, /* 0 */
@@ -4319,36 +4455,36 @@ static const struct sp_redis_command sp_redis_subs_object[] = {
 };
 
 static const struct sp_redis_command sp_redis_subs_pubsub[] = {
-    { "pubsub|channels", 7, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+    { "pubsub|channels", 7, -2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_PUBSUB, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      110, 0, 0, NULL, 230, 0, 0, 0, 0 },
-    { "pubsub|help", 7, 2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_OTHER,
-      0,
+      110, 0, 0, NULL, 230, 122538, 109, 122647, 340 },
+    { "pubsub|help", 7, 2, 0, 0, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_NOKEY_FIRST | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW),
-      110, 0, 0, NULL, 231, 0, 0, 0, 0 },
-    { "pubsub|numpat", 7, 2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      110, 0, 0, NULL, 231, 122987, 85, 123072, 145 },
+    { "pubsub|numpat", 7, 2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_PUBSUB, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      110, 0, 0, NULL, 232, 0, 0, 0, 0 },
-    { "pubsub|numsub", 7, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      110, 0, 0, NULL, 232, 123217, 106, 123323, 150 },
+    { "pubsub|numsub", 7, -2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_PUBSUB, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      110, 0, 0, NULL, 233, 0, 0, 0, 0 },
-    { "pubsub|shardchannels", 7, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      110, 0, 0, NULL, 233, 123473, 107, 123580, 314 },
+    { "pubsub|shardchannels", 7, -2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_PUBSUB, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      110, 0, 0, NULL, 234, 0, 0, 0, 0 },
-    { "pubsub|shardnumsub", 7, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      110, 0, 0, NULL, 234, 123894, 114, 124008, 346 },
+    { "pubsub|shardnumsub", 7, -2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_PUBSUB, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      110, 0, 0, NULL, 235, 0, 0, 0, 0 },
+      110, 0, 0, NULL, 235, 124354, 112, 124466, 337 },
 };
 
 static const struct sp_redis_command sp_redis_subs_script[] = {
@@ -4361,17 +4497,17 @@ static const struct sp_redis_command sp_redis_subs_script[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(SCRIPTING),
-      123, 0, 0, NULL, 259, 130007, 164, 130171, 335 },
+      123, 0, 0, NULL, 259, 136443, 164, 136607, 335 },
     { "script|flush", 7, -2, 0, 0, 1, SP_REDIS_ALL, SP_REDIS_MERGE_OK,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(SCRIPTING),
-      123, 0, 0, NULL, 260, 130506, 160, 130666, 559 },
+      123, 0, 0, NULL, 260, 136942, 160, 137102, 559 },
     { "script|help", 7, 2, 0, 0, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_NOKEY_FIRST | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(SCRIPTING),
-      123, 0, 0, NULL, 261, 131225, 98, 131323, 148 },
+      123, 0, 0, NULL, 261, 137661, 98, 137759, 148 },
     { "script|kill", 7, 2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_ADMIN,
       0,
@@ -4381,7 +4517,7 @@ static const struct sp_redis_command sp_redis_subs_script[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(SCRIPTING),
-      123, 0, 0, NULL, 263, 131471, 166, 131637, 272 },
+      123, 0, 0, NULL, 263, 137907, 166, 138073, 272 },
 };
 
 static const struct sp_redis_command sp_redis_subs_slowlog[] = {
@@ -4412,32 +4548,32 @@ static const struct sp_redis_command sp_redis_subs_xgroup[] = {
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      167, 1, 0, NULL, 317, 169047, 316, 169363, 730 },
+      167, 1, 0, NULL, 317, 178269, 316, 178585, 730 },
     { "xgroup|createconsumer", 7, 5, 2, 2, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      168, 1, 0, NULL, 318, 170093, 323, 170416, 326 },
+      168, 1, 0, NULL, 318, 179315, 323, 179638, 326 },
     { "xgroup|delconsumer", 7, 5, 2, 2, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      169, 1, 0, NULL, 319, 170742, 310, 171052, 328 },
+      169, 1, 0, NULL, 319, 179964, 310, 180274, 328 },
     { "xgroup|destroy", 7, 4, 2, 2, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      170, 1, 0, NULL, 320, 171380, 306, 171686, 335 },
+      170, 1, 0, NULL, 320, 180602, 306, 180908, 335 },
     { "xgroup|help", 7, 2, 0, 0, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_NOKEY_FIRST | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      171, 0, 0, NULL, 321, 172021, 95, 172116, 145 },
+      171, 0, 0, NULL, 321, 181243, 95, 181338, 145 },
     { "xgroup|setid", 7, -5, 2, 2, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      171, 1, 0, NULL, 322, 172261, 305, 172566, 664 },
+      171, 1, 0, NULL, 322, 181483, 305, 181788, 664 },
 };
 
 static const struct sp_redis_command sp_redis_subs_xinfo[] = {
@@ -4445,22 +4581,22 @@ static const struct sp_redis_command sp_redis_subs_xinfo[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      172, 1, 0, NULL, 324, 175926, 339, 176265, 271 },
+      172, 1, 0, NULL, 324, 185148, 339, 185487, 271 },
     { "xinfo|groups", 6, 3, 2, 2, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      173, 1, 0, NULL, 325, 176536, 306, 176842, 298 },
+      173, 1, 0, NULL, 325, 185758, 306, 186064, 298 },
     { "xinfo|help", 6, 2, 0, 0, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_NOKEY_FIRST | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      174, 0, 0, NULL, 326, 177140, 94, 177234, 145 },
+      174, 0, 0, NULL, 326, 186362, 94, 186456, 145 },
     { "xinfo|stream", 6, -3, 2, 2, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      174, 1, 0, NULL, 327, 177379, 307, 177686, 616 },
+      174, 1, 0, NULL, 327, 186601, 307, 186908, 616 },
 };
 
 const struct sp_redis_command sp_redis_cmdtab[] = {
@@ -5079,11 +5215,11 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STRING) | SP_REDIS_ACL(SLOW),
       108, 1, 0, NULL, 224, 117643, 307, 117950, 338 },
-    { "psubscribe", 0, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+    { "psubscribe", 0, -2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_SUBSCRIBE, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      109, 0, 0, NULL, 225, 0, 0, 0, 0 },
+      109, 0, 0, NULL, 225, 118288, 115, 118403, 399 },
     { "psync", 0, -3, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_ADMIN,
       SP_REDIS_F_ADMIN,
@@ -5093,27 +5229,27 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(READ) | SP_REDIS_ACL(FAST),
-      109, 1, 0, NULL, 227, 118288, 336, 118624, 287 },
-    { "publish", 0, 3, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      109, 1, 0, NULL, 227, 118802, 336, 119138, 287 },
+    { "publish", 0, 3, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_PUBLISH, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(FAST),
-      110, 0, 0, NULL, 228, 0, 0, 0, 0 },
+      110, 0, 0, NULL, 228, 119425, 106, 119531, 379 },
     { "pubsub", 0, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_OTHER,
-      0,
+      SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW),
-      110, 0, 6, sp_redis_subs_pubsub, 229, 0, 0, 0, 0 },
-    { "punsubscribe", 0, -1, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      110, 0, 6, sp_redis_subs_pubsub, 229, 119910, 695, 120605, 1933 },
+    { "punsubscribe", 0, -1, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_SUBSCRIBE, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      110, 0, 0, NULL, 236, 0, 0, 0, 0 },
+      110, 0, 0, NULL, 236, 124803, 117, 124920, 427 },
     { "quit", 0, -1, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_QUIT, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(FAST) | SP_REDIS_ACL(CONNECTION),
-      110, 0, 0, NULL, 237, 118911, 133, 119044, 121 },
+      110, 0, 0, NULL, 237, 125347, 133, 125480, 121 },
     { "randomkey", 0, 1, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_OTHER,
       SP_REDIS_F_READONLY,
@@ -5133,12 +5269,12 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SLOW),
-      110, 2, 0, NULL, 241, 119165, 517, 119682, 265 },
+      110, 2, 0, NULL, 241, 125601, 517, 126118, 265 },
     { "renamenx", 0, 3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(FAST),
-      112, 2, 0, NULL, 242, 119947, 526, 120473, 426 },
+      112, 2, 0, NULL, 242, 126383, 526, 126909, 426 },
     { "replconf", 0, -1, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_ADMIN,
       SP_REDIS_F_ADMIN,
@@ -5153,12 +5289,12 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_RESET, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(FAST) | SP_REDIS_ACL(CONNECTION),
-      114, 0, 0, NULL, 245, 120899, 133, 121032, 121 },
+      114, 0, 0, NULL, 245, 127335, 133, 127468, 121 },
     { "restore", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(DANGEROUS),
-      114, 1, 0, NULL, 246, 121153, 324, 121477, 1427 },
+      114, 1, 0, NULL, 246, 127589, 324, 127913, 1427 },
     { "restore-asking", 0, -4, 1, 1, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_ADMIN,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS,
@@ -5168,32 +5304,32 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_ROLE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(ADMIN) | SP_REDIS_ACL(FAST) | SP_REDIS_ACL(DANGEROUS),
-      116, 0, 0, NULL, 248, 122904, 117, 123021, 158 },
+      116, 0, 0, NULL, 248, 129340, 117, 129457, 158 },
     { "rpop", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(LIST) | SP_REDIS_ACL(FAST),
-      116, 1, 0, NULL, 249, 123179, 310, 123489, 428 },
+      116, 1, 0, NULL, 249, 129615, 310, 129925, 428 },
     { "rpoplpush", 0, 3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(LIST) | SP_REDIS_ACL(SLOW),
-      117, 2, 0, NULL, 250, 123917, 526, 124443, 470 },
+      117, 2, 0, NULL, 250, 130353, 526, 130879, 470 },
     { "rpush", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(LIST) | SP_REDIS_ACL(FAST),
-      119, 1, 0, NULL, 251, 124913, 312, 125225, 476 },
+      119, 1, 0, NULL, 251, 131349, 312, 131661, 476 },
     { "rpushx", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(LIST) | SP_REDIS_ACL(FAST),
-      120, 1, 0, NULL, 252, 125701, 313, 126014, 487 },
+      120, 1, 0, NULL, 252, 132137, 313, 132450, 487 },
     { "sadd", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(FAST),
-      121, 1, 0, NULL, 253, 126501, 310, 126811, 464 },
+      121, 1, 0, NULL, 253, 132937, 310, 133247, 464 },
     { "save", 0, 1, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_ADMIN,
       SP_REDIS_F_ADMIN,
@@ -5208,52 +5344,52 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(FAST),
-      122, 1, 0, NULL, 256, 127275, 293, 127568, 213 },
+      122, 1, 0, NULL, 256, 133711, 293, 134004, 213 },
     { "script", 0, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_OTHER,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW),
-      123, 0, 6, sp_redis_subs_script, 257, 127781, 650, 128431, 1576 },
+      123, 0, 6, sp_redis_subs_script, 257, 134217, 650, 134867, 1576 },
     { "sdiff", 0, -2, 1, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      123, 1, 0, NULL, 264, 131909, 334, 132243, 287 },
+      123, 1, 0, NULL, 264, 138345, 334, 138679, 287 },
     { "sdiffstore", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      124, 2, 0, NULL, 265, 132530, 521, 133051, 400 },
+      124, 2, 0, NULL, 265, 138966, 521, 139487, 400 },
     { "select", 0, 2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_SELECT, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(FAST) | SP_REDIS_ACL(CONNECTION),
-      126, 0, 0, NULL, 266, 133451, 100, 133551, 223 },
+      126, 0, 0, NULL, 266, 139887, 100, 139987, 223 },
     { "set", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STRING) | SP_REDIS_ACL(SLOW),
-      126, 1, 0, NULL, 267, 133774, 397, 134171, 1508 },
+      126, 1, 0, NULL, 267, 140210, 397, 140607, 1508 },
     { "setbit", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(BITMAP) | SP_REDIS_ACL(SLOW),
-      127, 1, 0, NULL, 268, 135679, 316, 135995, 345 },
+      127, 1, 0, NULL, 268, 142115, 316, 142431, 345 },
     { "setex", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STRING) | SP_REDIS_ACL(SLOW),
-      128, 1, 0, NULL, 269, 136340, 306, 136646, 316 },
+      128, 1, 0, NULL, 269, 142776, 306, 143082, 316 },
     { "setnx", 0, 3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STRING) | SP_REDIS_ACL(FAST),
-      129, 1, 0, NULL, 270, 136962, 313, 137275, 283 },
+      129, 1, 0, NULL, 270, 143398, 313, 143711, 283 },
     { "setrange", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STRING) | SP_REDIS_ACL(SLOW),
-      130, 1, 0, NULL, 271, 137558, 309, 137867, 557 },
+      130, 1, 0, NULL, 271, 143994, 309, 144303, 557 },
     { "shutdown", 0, -1, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_ADMIN,
       SP_REDIS_F_ADMIN,
@@ -5263,22 +5399,22 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      131, 1, 0, NULL, 273, 138424, 335, 138759, 318 },
+      131, 1, 0, NULL, 273, 144860, 335, 145195, 318 },
     { "sintercard", 0, -3, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, true, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      132, 1, 0, NULL, 274, 139077, 322, 139399, 505 },
+      132, 1, 0, NULL, 274, 145513, 322, 145835, 505 },
     { "sinterstore", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      133, 2, 0, NULL, 275, 139904, 522, 140426, 431 },
+      133, 2, 0, NULL, 275, 146340, 522, 146862, 431 },
     { "sismember", 0, 3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(FAST),
-      135, 1, 0, NULL, 276, 140857, 297, 141154, 274 },
+      135, 1, 0, NULL, 276, 147293, 297, 147590, 274 },
     { "slaveof", 0, 3, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_ADMIN,
       SP_REDIS_F_ADMIN,
@@ -5293,87 +5429,87 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      136, 1, 0, NULL, 283, 141428, 334, 141762, 240 },
+      136, 1, 0, NULL, 283, 147864, 334, 148198, 240 },
     { "smismember", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(FAST),
-      137, 1, 0, NULL, 284, 142002, 309, 142311, 384 },
+      137, 1, 0, NULL, 284, 148438, 309, 148747, 384 },
     { "smove", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(FAST),
-      138, 2, 0, NULL, 285, 142695, 518, 143213, 343 },
+      138, 2, 0, NULL, 285, 149131, 518, 149649, 343 },
     { "sort", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(LIST) | SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(DANGEROUS),
-      140, 3, 0, NULL, 286, 143556, 923, 144479, 1341 },
+      140, 3, 0, NULL, 286, 149992, 923, 150915, 1341 },
     { "sort_ro", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(LIST) | SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(DANGEROUS),
-      143, 2, 0, NULL, 287, 145820, 634, 146454, 1245 },
+      143, 2, 0, NULL, 287, 152256, 634, 152890, 1245 },
     { "spop", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(FAST),
-      145, 1, 0, NULL, 288, 147699, 339, 148038, 486 },
-    { "spublish", 0, 3, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      145, 1, 0, NULL, 288, 154135, 339, 154474, 486 },
+    { "spublish", 0, 3, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_PUBLISH, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(FAST),
-      146, 1, 0, NULL, 289, 0, 0, 0, 0 },
+      146, 1, 0, NULL, 289, 154960, 312, 155272, 329 },
     { "srandmember", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      147, 1, 0, NULL, 290, 148524, 333, 148857, 490 },
+      147, 1, 0, NULL, 290, 155601, 333, 155934, 490 },
     { "srem", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(FAST),
-      148, 1, 0, NULL, 291, 149347, 300, 149647, 414 },
+      148, 1, 0, NULL, 291, 156424, 300, 156724, 414 },
     { "sscan", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      149, 1, 0, NULL, 292, 150061, 326, 150387, 624 },
-    { "ssubscribe", 0, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      149, 1, 0, NULL, 292, 157138, 326, 157464, 624 },
+    { "ssubscribe", 0, -2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_SUBSCRIBE, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      150, 1, 0, NULL, 293, 0, 0, 0, 0 },
+      150, 1, 0, NULL, 293, 158088, 322, 158410, 311 },
     { "strlen", 0, 2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STRING) | SP_REDIS_ACL(FAST),
-      151, 1, 0, NULL, 294, 151011, 297, 151308, 225 },
-    { "subscribe", 0, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      151, 1, 0, NULL, 294, 158721, 297, 159018, 225 },
+    { "subscribe", 0, -2, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_SUBSCRIBE, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      152, 0, 0, NULL, 295, 0, 0, 0, 0 },
+      152, 0, 0, NULL, 295, 159243, 113, 159356, 293 },
     { "substr", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STRING) | SP_REDIS_ACL(SLOW),
-      152, 1, 0, NULL, 296, 151533, 299, 151832, 651 },
+      152, 1, 0, NULL, 296, 159649, 299, 159948, 651 },
     { "sunion", 0, -2, 1, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      153, 1, 0, NULL, 297, 152483, 335, 152818, 282 },
+      153, 1, 0, NULL, 297, 160599, 335, 160934, 282 },
     { "sunionstore", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SET) | SP_REDIS_ACL(SLOW),
-      154, 2, 0, NULL, 298, 153100, 522, 153622, 395 },
-    { "sunsubscribe", 0, -1, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      154, 2, 0, NULL, 298, 161216, 522, 161738, 395 },
+    { "sunsubscribe", 0, -1, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_SUBSCRIBE, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      156, 1, 0, NULL, 299, 0, 0, 0, 0 },
+      156, 1, 0, NULL, 299, 162133, 324, 162457, 342 },
     { "swapdb", 0, 3, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_OTHER,
       SP_REDIS_F_WRITE,
@@ -5388,37 +5524,37 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_NOKEY_FIRST | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(FAST),
-      157, 0, 0, NULL, 302, 154017, 114, 154131, 126 },
+      157, 0, 0, NULL, 302, 162799, 114, 162913, 126 },
     { "touch", 0, -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(READ) | SP_REDIS_ACL(FAST),
-      157, 1, 0, NULL, 303, 154257, 364, 154621, 349 },
+      157, 1, 0, NULL, 303, 163039, 364, 163403, 349 },
     { "ttl", 0, 2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(READ) | SP_REDIS_ACL(FAST),
-      158, 1, 0, NULL, 304, 154970, 335, 155305, 282 },
+      158, 1, 0, NULL, 304, 163752, 335, 164087, 282 },
     { "type", 0, 2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(READ) | SP_REDIS_ACL(FAST),
-      159, 1, 0, NULL, 305, 155587, 297, 155884, 215 },
+      159, 1, 0, NULL, 305, 164369, 297, 164666, 215 },
     { "unlink", 0, -2, 1, -1, 1, SP_REDIS_FANOUT, SP_REDIS_MERGE_SUM,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(KEYSPACE) | SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(FAST),
-      160, 1, 0, NULL, 306, 156099, 372, 156471, 507 },
-    { "unsubscribe", 0, -1, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
-      SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_PUBSUB,
-      SP_REDIS_F_PUBSUB,
+      160, 1, 0, NULL, 306, 164881, 372, 165253, 507 },
+    { "unsubscribe", 0, -1, 0, 0, 1, SP_REDIS_LOCAL, SP_REDIS_MERGE_NONE,
+      SP_REDIS_LOCAL_SUBSCRIBE, false, false, SP_REDIS_REFUSE_NONE,
+      SP_REDIS_F_PUBSUB | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(PUBSUB) | SP_REDIS_ACL(SLOW),
-      161, 0, 0, NULL, 307, 0, 0, 0, 0 },
+      161, 0, 0, NULL, 307, 165760, 116, 165876, 324 },
     { "unwatch", 0, 1, 0, 0, 1, SP_REDIS_TRANSACTION, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_UNWATCH, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(FAST) | SP_REDIS_ACL(TRANSACTION),
-      161, 0, 0, NULL, 308, 156978, 126, 157104, 132 },
+      161, 0, 0, NULL, 308, 166200, 126, 166326, 132 },
     { "wait", 0, 3, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_BLOCKING,
       0,
@@ -5428,242 +5564,242 @@ const struct sp_redis_command sp_redis_cmdtab[] = {
       SP_REDIS_LOCAL_WATCH, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(FAST) | SP_REDIS_ACL(TRANSACTION),
-      161, 1, 0, NULL, 310, 157236, 327, 157563, 298 },
+      161, 1, 0, NULL, 310, 166458, 327, 166785, 298 },
     { "xack", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(FAST),
-      162, 1, 0, NULL, 311, 157861, 303, 158164, 599 },
+      162, 1, 0, NULL, 311, 167083, 303, 167386, 599 },
     { "xadd", 0, -5, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(FAST),
-      163, 1, 0, NULL, 312, 158763, 426, 159189, 1747 },
+      163, 1, 0, NULL, 312, 167985, 426, 168411, 1747 },
     { "xautoclaim", 0, -6, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(FAST),
-      164, 1, 0, NULL, 313, 160936, 340, 161276, 861 },
+      164, 1, 0, NULL, 313, 170158, 340, 170498, 861 },
     { "xclaim", 0, -6, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(FAST),
-      165, 1, 0, NULL, 314, 162137, 335, 162472, 1210 },
+      165, 1, 0, NULL, 314, 171359, 335, 171694, 1210 },
     { "xdel", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(FAST),
-      166, 1, 0, NULL, 315, 163682, 303, 163985, 509 },
+      166, 1, 0, NULL, 315, 172904, 303, 173207, 509 },
     { "xgroup", 0, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_OTHER,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW),
-      167, 0, 6, sp_redis_subs_xgroup, 316, 164494, 1717, 166211, 2836 },
+      167, 0, 6, sp_redis_subs_xgroup, 316, 173716, 1717, 175433, 2836 },
     { "xinfo", 0, -2, 0, 0, 1, SP_REDIS_UNSUPPORTED, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_OTHER,
       SP_REDIS_F_LISTED,
       SP_REDIS_ACL(SLOW),
-      172, 0, 4, sp_redis_subs_xinfo, 323, 173230, 1107, 174337, 1589 },
+      172, 0, 4, sp_redis_subs_xinfo, 323, 182452, 1107, 183559, 1589 },
     { "xlen", 0, 2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(FAST),
-      175, 1, 0, NULL, 328, 178302, 295, 178597, 222 },
+      175, 1, 0, NULL, 328, 187524, 295, 187819, 222 },
     { "xpending", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      176, 1, 0, NULL, 329, 178819, 332, 179151, 1251 },
+      176, 1, 0, NULL, 329, 188041, 332, 188373, 1251 },
     { "xrange", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      177, 1, 0, NULL, 330, 180402, 300, 180702, 672 },
+      177, 1, 0, NULL, 330, 189624, 300, 189924, 672 },
     { "xread", 0, -4, 0, 0, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_BLOCKING | SP_REDIS_F_MULTIKEY | SP_REDIS_F_BLOCK_OPTION | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(BLOCKING),
-      178, 1, 0, NULL, 331, 181374, 369, 181743, 969 },
+      178, 1, 0, NULL, 331, 190596, 369, 190965, 969 },
     { "xreadgroup", 0, -7, 0, 0, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_BLOCKING | SP_REDIS_F_MULTIKEY | SP_REDIS_F_BLOCK_OPTION | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW) | SP_REDIS_ACL(BLOCKING),
-      179, 1, 0, NULL, 332, 182712, 373, 183085, 1317 },
+      179, 1, 0, NULL, 332, 191934, 373, 192307, 1317 },
     { "xrevrange", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      180, 1, 0, NULL, 333, 184402, 303, 184705, 734 },
+      180, 1, 0, NULL, 333, 193624, 303, 193927, 734 },
     { "xsetid", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(FAST),
-      181, 1, 0, NULL, 334, 185439, 315, 185754, 658 },
+      181, 1, 0, NULL, 334, 194661, 315, 194976, 658 },
     { "xtrim", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(STREAM) | SP_REDIS_ACL(SLOW),
-      182, 1, 0, NULL, 335, 186412, 327, 186739, 1269 },
+      182, 1, 0, NULL, 335, 195634, 327, 195961, 1269 },
     { "zadd", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      183, 1, 0, NULL, 336, 188008, 316, 188324, 1482 },
+      183, 1, 0, NULL, 336, 197230, 316, 197546, 1482 },
     { "zcard", 0, 2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      184, 1, 0, NULL, 337, 189806, 299, 190105, 228 },
+      184, 1, 0, NULL, 337, 199028, 299, 199327, 228 },
     { "zcount", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      185, 1, 0, NULL, 338, 190333, 309, 190642, 407 },
+      185, 1, 0, NULL, 338, 199555, 309, 199864, 407 },
     { "zdiff", 0, -3, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, true, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      186, 1, 0, NULL, 339, 191049, 322, 191371, 557 },
+      186, 1, 0, NULL, 339, 200271, 322, 200593, 557 },
     { "zdiffstore", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      187, 2, 0, NULL, 340, 191928, 545, 192473, 569 },
+      187, 2, 0, NULL, 340, 201150, 545, 201695, 569 },
     { "zincrby", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      189, 1, 0, NULL, 341, 193042, 327, 193369, 393 },
+      189, 1, 0, NULL, 341, 202264, 327, 202591, 393 },
     { "zinter", 0, -3, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, true, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      190, 1, 0, NULL, 342, 193762, 323, 194085, 1021 },
+      190, 1, 0, NULL, 342, 202984, 323, 203307, 1021 },
     { "zintercard", 0, -3, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, true, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      191, 1, 0, NULL, 343, 195106, 328, 195434, 530 },
+      191, 1, 0, NULL, 343, 204328, 328, 204656, 530 },
     { "zinterstore", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      192, 2, 0, NULL, 344, 195964, 546, 196510, 1033 },
+      192, 2, 0, NULL, 344, 205186, 546, 205732, 1033 },
     { "zlexcount", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      194, 1, 0, NULL, 345, 197543, 312, 197855, 419 },
+      194, 1, 0, NULL, 345, 206765, 312, 207077, 419 },
     { "zmpop", 0, -4, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, true, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      195, 1, 0, NULL, 346, 198274, 329, 198603, 766 },
+      195, 1, 0, NULL, 346, 207496, 329, 207825, 766 },
     { "zmscore", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      196, 1, 0, NULL, 347, 199369, 311, 199680, 375 },
+      196, 1, 0, NULL, 347, 208591, 311, 208902, 375 },
     { "zpopmax", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      197, 1, 0, NULL, 348, 200055, 318, 200373, 433 },
+      197, 1, 0, NULL, 348, 209277, 318, 209595, 433 },
     { "zpopmin", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      198, 1, 0, NULL, 349, 200806, 318, 201124, 432 },
+      198, 1, 0, NULL, 349, 210028, 318, 210346, 432 },
     { "zrandmember", 0, -2, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      199, 1, 0, NULL, 350, 201556, 339, 201895, 537 },
+      199, 1, 0, NULL, 350, 210778, 339, 211117, 537 },
     { "zrange", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      200, 1, 0, NULL, 351, 202432, 303, 202735, 1254 },
+      200, 1, 0, NULL, 351, 211654, 303, 211957, 1254 },
     { "zrangebylex", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      201, 1, 0, NULL, 352, 203989, 309, 204298, 902 },
+      201, 1, 0, NULL, 352, 213211, 309, 213520, 902 },
     { "zrangebyscore", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      202, 1, 0, NULL, 353, 205200, 311, 205511, 1093 },
+      202, 1, 0, NULL, 353, 214422, 311, 214733, 1093 },
     { "zrangestore", 0, -5, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      203, 2, 0, NULL, 354, 206604, 526, 207130, 1084 },
+      203, 2, 0, NULL, 354, 215826, 526, 216352, 1084 },
     { "zrank", 0, 3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      205, 1, 0, NULL, 355, 208214, 308, 208522, 287 },
+      205, 1, 0, NULL, 355, 217436, 308, 217744, 287 },
     { "zrem", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      206, 1, 0, NULL, 356, 208809, 306, 209115, 477 },
+      206, 1, 0, NULL, 356, 218031, 306, 218337, 477 },
     { "zremrangebylex", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      207, 1, 0, NULL, 357, 209592, 309, 209901, 469 },
+      207, 1, 0, NULL, 357, 218814, 309, 219123, 469 },
     { "zremrangebyrank", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      208, 1, 0, NULL, 358, 210370, 310, 210680, 459 },
+      208, 1, 0, NULL, 358, 219592, 310, 219902, 459 },
     { "zremrangebyscore", 0, 4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      209, 1, 0, NULL, 359, 211139, 311, 211450, 453 },
+      209, 1, 0, NULL, 359, 220361, 311, 220672, 453 },
     { "zrevrange", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      210, 1, 0, NULL, 360, 211903, 306, 212209, 708 },
+      210, 1, 0, NULL, 360, 221125, 306, 221431, 708 },
     { "zrevrangebylex", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      211, 1, 0, NULL, 361, 212917, 312, 213229, 953 },
+      211, 1, 0, NULL, 361, 222139, 312, 222451, 953 },
     { "zrevrangebyscore", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      212, 1, 0, NULL, 362, 214182, 314, 214496, 1121 },
+      212, 1, 0, NULL, 362, 223404, 314, 223718, 1121 },
     { "zrevrank", 0, 3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      213, 1, 0, NULL, 363, 215617, 311, 215928, 325 },
+      213, 1, 0, NULL, 363, 224839, 311, 225150, 325 },
     { "zscan", 0, -3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      214, 1, 0, NULL, 364, 216253, 332, 216585, 662 },
+      214, 1, 0, NULL, 364, 225475, 332, 225807, 662 },
     { "zscore", 0, 3, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(FAST),
-      215, 1, 0, NULL, 365, 217247, 309, 217556, 297 },
+      215, 1, 0, NULL, 365, 226469, 309, 226778, 297 },
     { "zunion", 0, -3, 2, -1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, false, true, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_READONLY | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(READ) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      216, 1, 0, NULL, 366, 217853, 323, 218176, 978 },
+      216, 1, 0, NULL, 366, 227075, 323, 227398, 978 },
     { "zunionstore", 0, -4, 1, 1, 1, SP_REDIS_FORWARD, SP_REDIS_MERGE_NONE,
       SP_REDIS_LOCAL_NONE, true, false, SP_REDIS_REFUSE_NONE,
       SP_REDIS_F_WRITE | SP_REDIS_F_MULTIKEY | SP_REDIS_F_KEYS | SP_REDIS_F_LISTED,
       SP_REDIS_ACL(WRITE) | SP_REDIS_ACL(SORTEDSET) | SP_REDIS_ACL(SLOW),
-      217, 2, 0, NULL, 367, 219154, 546, 219700, 990 },
+      217, 2, 0, NULL, 367, 228376, 546, 228922, 990 },
 };
 const size_t sp_redis_cmdtab_len = 240;
 

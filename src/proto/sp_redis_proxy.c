@@ -31,6 +31,7 @@
 #include "sp_redis.h"
 #include "sp_redis_clients.h"
 #include "sp_redis_conncmd.h"
+#include "sp_redis_pubsub.h"
 #include "sp_redis_info.h"
 #include "sp_redis_session.h"
 #include "sp_redis_txn.h"
@@ -117,6 +118,22 @@ sp_request_arg_equals(const struct sp_msg *msg, uint64_t start,
     return memcmp(buf, text, len) == 0;
 }
 
+/* A RESP2 client in subscribed mode may only (un)subscribe, PING, QUIT
+ * and RESET, as redis-server says; RESP3 clients may do anything. */
+static bool
+sp_redis_subscribed_ok(const struct sp_conn *client,
+                       const struct sp_redis_req_parser *p)
+{
+    sp_redis_local_t local = p->command->local;
+
+    return sp_redis_resp(client) != 2 || sp_redis_pubsub_count(client) == 0
+           || (p->command->kind == SP_REDIS_LOCAL
+               && (local == SP_REDIS_LOCAL_SUBSCRIBE
+                   || local == SP_REDIS_LOCAL_PING
+                   || local == SP_REDIS_LOCAL_QUIT
+                   || local == SP_REDIS_LOCAL_RESET));
+}
+
 static int
 sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
                const struct sp_redis_req_parser *p)
@@ -126,6 +143,9 @@ sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
 
     switch (p->command->local) {
     case SP_REDIS_LOCAL_PING:
+        if (sp_redis_resp(client) == 2 && sp_redis_pubsub_count(client) > 0) {
+            return sp_redis_pubsub_ping(client, msg);
+        }
         if (p->nargs == 1) {
             return sp_msg_reply_static(msg, "+PONG\r\n");
         }
@@ -142,6 +162,12 @@ sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
         return sp_redis_hello(client, msg);
     case SP_REDIS_LOCAL_CLIENT:
         return sp_redis_client(client, msg);
+    case SP_REDIS_LOCAL_SUBSCRIBE:
+        return sp_redis_pubsub_command(client, msg);
+    case SP_REDIS_LOCAL_PUBLISH:
+        return sp_redis_pubsub_publish(client, msg);
+    case SP_REDIS_LOCAL_PUBSUB:
+        return sp_redis_pubsub_info(client, msg);
     case SP_REDIS_LOCAL_RESET:
         return sp_redis_reset(client, msg);
     case SP_REDIS_LOCAL_ROLE:
@@ -646,6 +672,10 @@ sp_redis_request(struct sp_conn *client)
         sp_redis_txn_fail(client);
     } else if (!client->authenticated && !sp_redis_no_auth(p->command)) {
         rc = sp_msg_reply_static(msg, "-NOAUTH Authentication required.\r\n");
+    } else if (client->session != NULL && !sp_redis_subscribed_ok(client, p)) {
+        rc = sp_reply_text(msg, "-ERR Can't execute '%s': only (P|S)SUBSCRIBE "
+                           "/ (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                           "allowed in this context\r\n", p->command->name);
     } else if (sp_redis_txn_open(client) && !sp_redis_txn_control(p->command)) {
         if ((p->command->kind == SP_REDIS_LOCAL
              && p->command->local != SP_REDIS_LOCAL_PING
@@ -798,6 +828,10 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
     uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
 
+    if (sc->dedicated && head == NULL) {
+        elems = SP_REDIS_PUBSUB_ELEMS;      /* a subscriber's frame */
+    }
+
     if (rs->stack_cap > SP_RSTACK_KEEP) {
         int64_t *kept = realloc(rs->stack, SP_RSTACK_KEEP * sizeof(*kept));
 
@@ -827,6 +861,9 @@ sp_redis_reply(struct sp_conn *conn)
     struct sp_msg *msg;
 
     sc->rsp_fresh = true;
+    if (sc->dedicated && TAILQ_EMPTY(&sc->inflight)) {
+        return sp_redis_pubsub_frame(conn, p);     /* its handshake is done */
+    }
     if (p->type == SP_REDIS_REPLY_PUSH) {
         /* out of band (RESP3): no request's reply; nothing the proxy lets
          * a client ask for sends one on a shared connection */
@@ -921,6 +958,9 @@ sp_redis_server_free(struct sp_conn *conn)
 
     free(rs->stack);
     free(rs->elems);
+    if (sp_sconn(conn)->dedicated) {
+        sp_redis_pubsub_conn_lost(conn);
+    }
 }
 
 static const char *
@@ -954,6 +994,7 @@ const struct sp_proto sp_proto_redis = {
     .session_save = sp_redis_session_save,
     .session_restore = sp_redis_session_restore,
     .pin_lost = sp_redis_session_pin_lost,
+    .pool_free = sp_redis_pubsub_pool_free,
     .refused_ids = SP_REDIS_COMMAND_IDS_MAX,
     .refused_name = sp_redis_refused_name,
     .answer = sp_redis_answer,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_redis_pubsub.h"
 #include "sp_redis_txn.h"
 #include "sp_server.h"
 #include "sp_worker.h"
@@ -45,6 +46,7 @@ sp_redis_session_reset(struct sp_conn *client)
         return;
     }
     sp_redis_txn_reset(client);
+    sp_redis_pubsub_client_gone(client);
     free(s->name);
     free(s->lib_name);
     free(s->lib_ver);
@@ -113,7 +115,8 @@ sp_redis_session_save(const struct sp_conn *client, char *buf, size_t cap)
     if (s == NULL) {
         return 0;
     }
-    if (s->multi || s->pinned != NULL) {
+    if (s->multi || s->pinned != NULL
+        || sp_redis_pubsub_count(client) > 0) {
         return -1;
     }
     if (cap < 2) {

@@ -55,6 +55,9 @@ struct sp_redis_session {
     char               *lib_name;       /* CLIENT SETINFO */
     char               *lib_ver;
     char               *user;           /* AUTH user; NULL: "default" */
+
+    /* SUBSCRIBE and kin: its memberships and counts (sp_redis_pubsub.c) */
+    void               *pubsub;
 };
 
 /* The client's session (NULL: none yet). */
@@ -85,15 +88,16 @@ void sp_redis_session_pin_lost(struct sp_conn *client, struct sp_conn *server);
 /*
  * A client moves to another worker (reload, upgrade): its protocol, name,
  * library and user as bytes (sp_proto.session_save / session_restore).
- * -1 while it is in a transaction or watches keys: it moves at a later
- * request boundary, once that is over.
+ * -1 while it is in a transaction, watches keys or is subscribed: it moves
+ * at a later request boundary, once that is over (a subscriber that stays
+ * subscribed stays with its worker until worker_shutdown_timeout).
  */
 int sp_redis_session_save(const struct sp_conn *client, char *buf, size_t cap);
 void sp_redis_session_restore(struct sp_conn *client, const char *buf,
                               size_t len);
 
 /* Back to a new connection's state (RESET): RESP2, no name, no
- * transaction, nothing watched. */
+ * transaction, nothing watched, no subscription. */
 void sp_redis_session_reset(struct sp_conn *client);
 
 /* ---- the reply writer ------------------------------------------------------ */

@@ -400,6 +400,30 @@ sp_client_reply_ready(struct sp_msg *msg)
     }
 }
 
+struct sp_msg *
+sp_client_push_begin(struct sp_conn *client)
+{
+    struct sp_msg *msg = sp_msg_get(client->worker);
+
+    if (msg != NULL) {
+        msg->client = client;
+        msg->pool = client->pool;
+    }
+    return msg;
+}
+
+void
+sp_client_push_end(struct sp_msg *msg)
+{
+    struct sp_conn *client = msg->client;
+
+    TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+    client->nreqs++;                    /* released when written */
+    sp_flow_charge(client, (int64_t)sizeof(*msg));
+    msg->done = true;
+    sp_client_reply_ready(msg);
+}
+
 /* Remove a written (or abandoned) request from the client's accounts. */
 static void
 sp_client_release(struct sp_conn *conn, struct sp_msg *msg)

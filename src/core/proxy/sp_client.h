@@ -79,4 +79,15 @@ void sp_client_linger_end(struct sp_conn *conn);
 /* A request of this client got its whole reply. */
 void sp_client_reply_ready(struct sp_msg *msg);
 
+/*
+ * Output the client did not ask for (a pub/sub message): a message to
+ * fill (its rsp), then queued behind the client's requests and written in
+ * turn, held and counted like a reply (client_output_limit applies: a
+ * subscriber that stops reading is closed as one that stops reading its
+ * replies). NULL: out of memory. Give it back with sp_msg_put if it
+ * cannot be filled.
+ */
+struct sp_msg *sp_client_push_begin(struct sp_conn *client);
+void sp_client_push_end(struct sp_msg *msg);
+
 #endif /* SP_CLIENT_H */

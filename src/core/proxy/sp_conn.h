@@ -107,6 +107,9 @@ struct sp_sconn {
     struct sp_conn      *owner;     /* pinned: the client it is lent to */
     uint8_t              variant;   /* its handshake (sp_pool.h) */
     bool                 pinned;    /* lent to one client, never shared */
+    bool                 dedicated; /* the protocol's own: never shared,
+                                       its replies not matched to requests
+                                       once the handshake is answered */
     bool                 connecting;    /* connect() in progress */
     bool                 rsp_fresh;     /* reply parser not started */
     _Alignas(max_align_t) unsigned char state[];  /* the protocol's */

@@ -82,6 +82,9 @@ sp_pool_deinit(struct sp_pool *pool)
     struct sp_conn *conn;
 
     sp_timer_del(worker->loop, &pool->retry_timer);
+    if (pool->proto_state != NULL && pool->proto->pool_free != NULL) {
+        pool->proto->pool_free(pool);   /* before its connections close */
+    }
     while ((conn = TAILQ_FIRST(&pool->clients)) != NULL) {
         sp_client_close(conn);
     }

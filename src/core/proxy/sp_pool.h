@@ -23,8 +23,10 @@ struct sp_worker;
  * variant (the protocol's: Redis opens RESP2 and RESP3 connections), a
  * shared set of up to server_connections multiplexed by every client; and
  * pinned connections, each lent to one client (a WATCHed transaction) and
- * closed when it is done with it. Every connection knows which it is
- * (struct sp_sconn); `conns` lists them all.
+ * closed when it is done with it; and dedicated connections the protocol
+ * keeps for itself (Redis pub/sub: one subscriber connection per server,
+ * its replies never matched to requests). Every connection knows which it
+ * is (struct sp_sconn); `conns` lists them all.
  */
 #define SP_SERVER_VARIANTS  2
 
@@ -37,6 +39,8 @@ struct sp_server {
     uint32_t                     nshared[SP_SERVER_VARIANTS];
     uint32_t                     next_conn[SP_SERVER_VARIANTS]; /* round robin */
     uint32_t                     npinned;
+    uint32_t                     ndedicated;    /* the protocol's own (Redis:
+                                                   its subscriber connection) */
     uint32_t                     failures;      /* in a row */
     uint64_t                     retry_at_ms;   /* ejected until (loop clock) */
     bool                         ejected;
@@ -81,6 +85,9 @@ struct sp_pool {
     struct sp_hot_sketch         hot;           /* which keys take the load */
     bool                         conf_hot_keys; /* global hot_keys */
     struct sp_hot_view          *hot_view;      /* published, in the slot */
+    void                        *proto_state;   /* the protocol's, made on
+                                                   demand (Redis: pub/sub);
+                                                   sp_proto.pool_free */
 };
 
 /* Set up pool from its configuration (no sockets yet), counting into

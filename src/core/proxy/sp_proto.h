@@ -22,6 +22,7 @@
 struct sp_client_parse;
 struct sp_conn;
 struct sp_msg;
+struct sp_pool;
 struct sp_worker;
 
 struct sp_proto {
@@ -87,6 +88,11 @@ struct sp_proto {
     /* ... and given to the client on the worker that adopts it. */
     void (*session_restore)(struct sp_conn *client, const char *buf,
                             size_t len);
+
+    /* The pool goes away: release pool->proto_state (its connections
+     * close after this; the protocol must not reopen any). NULL: it keeps
+     * none. */
+    void (*pool_free)(struct sp_pool *pool);
 
     /* A connection pinned to client closes (server failure, shutdown):
      * the client's session forgets it. NULL: the protocol never pins. */

@@ -137,9 +137,11 @@ sp_server_connect_ok(struct sp_server *server)
     server->fail_unlogged = 0;
 }
 
-struct sp_conn *
-sp_server_connect(struct sp_server *server, uint8_t variant,
-                  struct sp_conn *owner)
+/* A new connection of the set its arguments name: shared (no owner, not
+ * dedicated), pinned to owner, or dedicated. */
+static struct sp_conn *
+sp_server_open(struct sp_server *server, uint8_t variant,
+               struct sp_conn *owner, bool dedicated)
 {
     struct sp_pool *pool = server->pool;
     struct sp_worker *worker = pool->worker;
@@ -169,6 +171,7 @@ sp_server_connect(struct sp_server *server, uint8_t variant,
     sp_sconn(conn)->variant = variant;
     sp_sconn(conn)->pinned = owner != NULL;
     sp_sconn(conn)->owner = owner;
+    sp_sconn(conn)->dedicated = dedicated;
     if (!server->conf->addr.is_unix) {
         sp_net_set_nodelay(fd);
     }
@@ -186,6 +189,8 @@ sp_server_connect(struct sp_server *server, uint8_t variant,
     server->nconns++;
     if (owner != NULL) {
         server->npinned++;
+    } else if (dedicated) {
+        server->ndedicated++;
     } else {
         server->nshared[variant]++;
     }
@@ -198,6 +203,45 @@ sp_server_connect(struct sp_server *server, uint8_t variant,
         return NULL;
     }
     return conn;
+}
+
+struct sp_conn *
+sp_server_connect(struct sp_server *server, uint8_t variant,
+                  struct sp_conn *owner)
+{
+    return sp_server_open(server, variant, owner, false);
+}
+
+struct sp_conn *
+sp_server_dedicated(struct sp_server *server, uint8_t variant)
+{
+    return sp_server_open(server, variant, NULL, true);
+}
+
+bool
+sp_server_dedicated_idle(struct sp_conn *sconn)
+{
+    return TAILQ_EMPTY(&sp_sconn(sconn)->inflight);
+}
+
+int
+sp_server_send_raw(struct sp_conn *sconn, const void *bytes, uint32_t len)
+{
+    struct sp_msg *msg = sp_msg_get(sconn->worker);
+
+    if (msg == NULL) {
+        return -1;
+    }
+    if (sp_msg_gen_reserve(msg, len) != 0
+        || sp_msg_gen_push(msg, &msg->req, bytes, len) != 0) {
+        sp_msg_put(sconn->worker, msg);
+        return -1;
+    }
+    msg->internal = true;
+    msg->noreply = true;            /* answered out of band */
+    msg->pool = sconn->pool;
+    sp_server_enqueue(sconn, msg);
+    return 0;
 }
 
 struct sp_conn *
@@ -215,7 +259,7 @@ sp_server_conn(struct sp_server *server, uint8_t variant)
     TAILQ_FOREACH(conn, &server->conns, link) {
         struct sp_sconn *sc = sp_sconn(conn);
 
-        if (mixed && (sc->pinned || sc->variant != variant)) {
+        if (mixed && (sc->pinned || sc->dedicated || sc->variant != variant)) {
             continue;       /* another set's (only when there are others) */
         }
         if (pick-- == 0) {
@@ -384,6 +428,9 @@ sp_server_close(struct sp_conn *conn, const char *error)
         if (sc->owner != NULL && conn->pool->proto->pin_lost != NULL) {
             conn->pool->proto->pin_lost(sc->owner, conn);
         }
+    } else if (sc->dedicated) {
+        server->ndedicated--;       /* the protocol hears of it when the
+                                       connection is freed (server_free) */
     } else {
         server->nshared[sc->variant]--;
     }

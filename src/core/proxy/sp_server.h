@@ -22,6 +22,19 @@ struct sp_conn *sp_server_connect(struct sp_server *server, uint8_t variant,
  * connecting as needed. NULL: errno. */
 struct sp_conn *sp_server_conn(struct sp_server *server, uint8_t variant);
 
+/* A new connection of `variant` for the protocol's own use (dedicated):
+ * the handshake's replies are matched as usual, every later reply is the
+ * protocol's to read (sp_server_dedicated_idle tells which). NULL: errno. */
+struct sp_conn *sp_server_dedicated(struct sp_server *server, uint8_t variant);
+
+/* Whether a dedicated connection's handshake is answered: what it reads
+ * from now on is out of band. */
+bool sp_server_dedicated_idle(struct sp_conn *sconn);
+
+/* Queue bytes on a dedicated connection that get no reply of their own
+ * (their answers come out of band). 0 / -1. */
+int sp_server_send_raw(struct sp_conn *sconn, const void *bytes, uint32_t len);
+
 /* Lend a new connection of `variant` to client (pinned). NULL: errno. */
 struct sp_conn *sp_server_pin(struct sp_server *server, uint8_t variant,
                               struct sp_conn *client);

@@ -100,6 +100,11 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "memory_used", slot->memory_used },
         { "budget_pauses", slot->budget_pauses },
         { "server_waits", slot->server_waits },
+        { "pubsub_clients", slot->pubsub_clients },
+        { "pubsub_channels", slot->pubsub_channels },
+        { "pubsub_patterns", slot->pubsub_patterns },
+        { "subscriber_connections", slot->subscriber_connections },
+        { "pubsub_messages", slot->pubsub_messages },
     };
     const struct sp_stats_pool *pools =
         sp_shared_pool_stats(worker->shared, worker->index, 0);
