@@ -995,6 +995,7 @@ const struct sp_proto sp_proto_redis = {
     .session_restore = sp_redis_session_restore,
     .pin_lost = sp_redis_session_pin_lost,
     .pool_free = sp_redis_pubsub_pool_free,
+    .client_waits = sp_redis_pubsub_waits,
     .refused_ids = SP_REDIS_COMMAND_IDS_MAX,
     .refused_name = sp_redis_refused_name,
     .answer = sp_redis_answer,

@@ -47,6 +47,9 @@ int sp_redis_pubsub_info(struct sp_conn *client, struct sp_msg *msg);
 /* Subscriptions the client holds (all kinds): it is in subscribed mode. */
 uint32_t sp_redis_pubsub_count(const struct sp_conn *client);
 
+/* sp_proto.client_waits: a subscriber waits for messages. */
+bool sp_redis_pubsub_waits(const struct sp_conn *client);
+
 /* PING of a RESP2 client in subscribed mode: ["pong", arg or ""]. */
 int sp_redis_pubsub_ping(struct sp_conn *client, struct sp_msg *msg);
 

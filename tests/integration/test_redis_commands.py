@@ -446,7 +446,7 @@ class CommandTableTest(sptest.HarnessTestCase):
         self.assertLess(len(top), 240)
         self.assertGreater(len(top), 180)
         self.assertTrue(set(listed) <= set(direct_all) | REDIS_72)
-        for refused in ("blpop", "keys", "subscribe", "config",
+        for refused in ("blpop", "keys", "psync", "config",
                         "script|kill", "monitor"):
             self.assertNotIn(refused, listed)
         count = raw(self.port, "COMMAND", "COUNT")
@@ -537,7 +537,7 @@ class CommandTableTest(sptest.HarnessTestCase):
         tags = (self.tag("s0"), self.tag("s1"))
         sent = [("NOSUCHCMD", "x"), ("OBJECT", "NOSUCH", "k"), ("BLPOP", "l",
                 "0"), ("BLPOP", "l", "0"), ("KEYS", "*"), ("RANDOMKEY",),
-                ("SUBSCRIBE", "ch"), ("SDIFF", f"{tags[0]}a", f"{tags[1]}b"),
+                ("MONITOR",), ("SDIFF", f"{tags[0]}a", f"{tags[1]}b"),
                 ("CONFIG", "GET", "x")]
         replies = [raw(self.port, *cmd) for cmd in sent]
         self.assertEqual(replies[0], b"-ERR unknown command 'nosuchcmd'\r\n")
@@ -557,7 +557,7 @@ class CommandTableTest(sptest.HarnessTestCase):
             return {e["command"]: e["count"] for e in s["refused_commands"]}
         before, after = by_command(stats0), by_command(stats)
         for name, n in (("blpop", 2), ("keys", 1), ("randomkey", 1),
-                        ("subscribe", 1), ("sdiff", 1), ("config|get", 1)):
+                        ("monitor", 1), ("sdiff", 1), ("config|get", 1)):
             self.assertEqual(after.get(name, 0) - before.get(name, 0), n, name)
         # a nutcracker reader: every object-valued top-level field is a pool
         pools = [k for k, v in stats.items() if isinstance(v, dict)]

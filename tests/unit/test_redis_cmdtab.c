@@ -89,7 +89,9 @@ START_TEST(test_cmdtab_subcommands)
     c = sp_redis_command_lookup("blpop", 5);
     ck_assert_int_eq(c->refuse, SP_REDIS_REFUSE_BLOCKING);
     c = sp_redis_command_lookup("ssubscribe", 10);
-    ck_assert_int_eq(c->refuse, SP_REDIS_REFUSE_PUBSUB);
+    ck_assert_int_eq(c->local, SP_REDIS_LOCAL_SUBSCRIBE);
+    c = sp_redis_command_by_fullname("pubsub|numsub", 13);
+    ck_assert_int_eq(c->local, SP_REDIS_LOCAL_PUBSUB);
     c = sp_redis_command_lookup("config", 6);
     ck_assert_int_eq(c->kind, SP_REDIS_UNSUPPORTED);
     ck_assert(!(c->flags & SP_REDIS_F_LISTED));

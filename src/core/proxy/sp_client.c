@@ -50,8 +50,8 @@ sp_linger_done(struct sp_event_loop *loop, struct sp_timer *timer)
 
 /*
  * client_timeout: a client that has gone that long without sending a whole
- * request, and waits for nothing, is closed -- an idle one, or one that
- * trickles a request byte by byte. One timer per client, checked when it
+ * request, and waits for nothing (no reply, no subscription), is closed --
+ * an idle one, or one that trickles a request byte by byte. One timer per client, checked when it
  * fires rather than re-armed per request.
  */
 static void
@@ -62,7 +62,9 @@ sp_client_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     uint64_t now = sp_event_now_ms(loop);
     uint64_t due = conn->progress_ms + timeout;
 
-    if (now < due || !TAILQ_EMPTY(&conn->queue)) {
+    if (now < due || !TAILQ_EMPTY(&conn->queue)
+        || (conn->pool->proto->client_waits != NULL
+            && conn->pool->proto->client_waits(conn))) {
         sp_timer_add(loop, &conn->timer, now < due ? due - now : timeout,
                      sp_client_timeout, conn);
         return;

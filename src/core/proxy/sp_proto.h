@@ -89,6 +89,11 @@ struct sp_proto {
     void (*session_restore)(struct sp_conn *client, const char *buf,
                             size_t len);
 
+    /* The client waits for output it did not ask for (a Redis subscriber):
+     * client_timeout spares it, as redis-server's timeout spares
+     * subscribers. NULL: never. */
+    bool (*client_waits)(const struct sp_conn *client);
+
     /* The pool goes away: release pool->proto_state (its connections
      * close after this; the protocol must not reopen any). NULL: it keeps
      * none. */
