@@ -27,6 +27,7 @@ sp_msg_get(struct sp_worker *worker)
         worker->slot->messages_allocated = (int64_t)worker->msg_nalloc;
     }
     msg->free_next = NULL;
+    worker->nused_msgs++;
     return msg;
 }
 
@@ -103,6 +104,7 @@ sp_msg_put(struct sp_worker *worker, struct sp_msg *msg)
     msg->free_next = worker->free_msgs;
     worker->free_msgs = msg;
     worker->nfree_msgs++;
+    worker->nused_msgs--;
 }
 
 static void

@@ -67,6 +67,7 @@ sp_worker_publish(struct sp_worker *worker)
     slot->buffers_in_use = (int64_t)worker->mbufs.nused;
     slot->buffers_free = (int64_t)worker->mbufs.nfree;
     slot->messages_allocated = (int64_t)worker->msg_nalloc;
+    slot->messages_in_use = (int64_t)worker->nused_msgs;
     slot->messages_free = (int64_t)worker->nfree_msgs;
     slot->parsers_allocated = (int64_t)worker->parses.nalloc;
     slot->parsers_in_use = (int64_t)worker->parses.nused;
@@ -89,6 +90,7 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "buffers_in_use", slot->buffers_in_use },
         { "buffers_free", slot->buffers_free },
         { "messages_allocated", slot->messages_allocated },
+        { "messages_in_use", slot->messages_in_use },
         { "messages_free", slot->messages_free },
         { "parsers_allocated", slot->parsers_allocated },
         { "parsers_in_use", slot->parsers_in_use },

@@ -75,6 +75,7 @@ struct sp_worker {
 
     struct sp_msg          *free_msgs;
     uint32_t                nfree_msgs;
+    uint32_t                nused_msgs;     /* handed out, not yet put back */
     struct sp_trim          msgs_trim;      /* what stayed unused */
     uint64_t                msg_nalloc;     /* messages ever allocated */
     struct sp_client_parse_pool parses;     /* lent to clients mid-request */
