@@ -6,8 +6,8 @@
  * on it, so the buffer outlives the connection that read it) or points at
  * bytes the message owns or static text (mbuf == NULL). Requests are
  * forwarded and replies returned as segment lists over the buffers they were
- * read into: zero-copy. A list keeps its array when emptied, so a recycled
- * message allocates nothing.
+ * read into: zero-copy. A list of one piece holds it inline; a longer one
+ * keeps its array when emptied, so a recycled message allocates nothing.
  */
 #ifndef SP_SEG_H
 #define SP_SEG_H
@@ -18,17 +18,65 @@
 #include "sp_mbuf.h"
 
 struct sp_seg {
-    struct sp_mbuf *mbuf;       /* referenced, or NULL */
     const uint8_t  *data;
     uint32_t        len;
+    uint32_t        back;       /* data - the mbuf it lies in (that mbuf is
+                                   referenced), or 0: no mbuf */
 };
 
-struct sp_seglist {
-    struct sp_seg *segs;
-    uint32_t       n;
-    uint32_t       cap;
-    uint64_t       bytes;       /* sum of lengths */
+/* The mbuf a segment references, or NULL. */
+static inline struct sp_mbuf *
+sp_seg_mbuf(const struct sp_seg *seg)
+{
+    return seg->back != 0 ? (struct sp_mbuf *)(uintptr_t)(seg->data - seg->back)
+                          : NULL;
+}
+
+/* Pieces beyond the first: an array with its count and byte sum. */
+struct sp_seg_block {
+    uint64_t        bytes;      /* sum of lengths */
+    uint32_t        n;
+    uint32_t        cap;
+    struct sp_seg   segs[];
 };
+
+/*
+ * A list of one piece (most requests and replies: their bytes lie in one
+ * buffer) holds it inline and allocates nothing; a second piece moves both
+ * into `more`, which the list keeps when emptied (a recycled message
+ * allocates nothing). All zero: empty. Read through the accessors below.
+ */
+struct sp_seglist {
+    struct sp_seg_block *more;  /* in use when more->n > 0 */
+    struct sp_seg        one;   /* the only piece, when `more` is not in use */
+};
+
+static inline int
+sp_seglist_spread(const struct sp_seglist *list)
+{
+    return list->more != NULL && list->more->n > 0;
+}
+
+/* The number of pieces. */
+static inline uint32_t
+sp_seglist_n(const struct sp_seglist *list)
+{
+    return sp_seglist_spread(list) ? list->more->n : list->one.len > 0;
+}
+
+/* The sum of their lengths. */
+static inline uint64_t
+sp_seglist_bytes(const struct sp_seglist *list)
+{
+    return sp_seglist_spread(list) ? list->more->bytes : list->one.len;
+}
+
+/* The pieces, sp_seglist_n of them. */
+static inline const struct sp_seg *
+sp_seglist_segs(const struct sp_seglist *list)
+{
+    return sp_seglist_spread(list) ? list->more->segs : &list->one;
+}
 
 /*
  * A reading position in a list, for a run of lookups at rising offsets (the

@@ -156,11 +156,11 @@ sp_mc_request_keys(struct sp_worker *worker, const struct sp_msg *msg,
         return -1;
     }
     sp_memcache_req_init(&p, 0, worker->args, cap, 0);
-    for (uint32_t s = 0; s < msg->req.n && status == SP_PARSE_AGAIN; s++) {
+    for (uint32_t s = 0; s < sp_seglist_n(&msg->req) && status == SP_PARSE_AGAIN; s++) {
         size_t used;
 
-        status = sp_memcache_req_parse(&p, msg->req.segs[s].data,
-                                       msg->req.segs[s].len, &used);
+        status = sp_memcache_req_parse(&p, sp_seglist_segs(&msg->req)[s].data,
+                                       sp_seglist_segs(&msg->req)[s].len, &used);
     }
     if (status != SP_PARSE_DONE || p.command == NULL || p.error != NULL
         || p.keys_truncated) {
@@ -460,8 +460,7 @@ sp_mc_reply(struct sp_conn *conn)
             head->rsp = saved;
             return -1;
         }
-        sp_seglist_clear(&conn->worker->mbufs, &msg->rsp);
-        free(msg->rsp.segs);
+        sp_seglist_free(&conn->worker->mbufs, &msg->rsp);
         msg->rsp = saved;
     } else {
         msg = sp_server_reply_take(conn, p->start, p->end);

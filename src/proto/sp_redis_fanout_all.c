@@ -44,7 +44,7 @@ sp_redis_fanout_all(struct sp_conn *client, struct sp_msg *msg,
             struct sp_msg *frag = msg->frags[f];
 
             if (sp_seglist_slice(&frag->req, &msg->req, 0,
-                                 msg->req.bytes) != 0) {
+                                 sp_seglist_bytes(&msg->req)) != 0) {
                 pool->stats->forward_error++;
                 msg->error = sp_proto_redis.error_reply(ENOMEM);
                 break;
@@ -63,9 +63,9 @@ static bool
 sp_all_same_reply(const struct sp_msg *a, const struct sp_msg *b)
 {
     uint8_t x[256], y[256];
-    uint64_t len = a->rsp.bytes;
+    uint64_t len = sp_seglist_bytes(&a->rsp);
 
-    if (b->rsp.bytes != len) {
+    if (sp_seglist_bytes(&b->rsp) != len) {
         return false;
     }
     for (uint64_t off = 0; off < len; off += sizeof(x)) {
@@ -150,7 +150,7 @@ sp_redis_merge_all(struct sp_worker *worker, struct sp_msg *msg)
         }
         if (msg->nfrags == 0
             || sp_seglist_slice(&msg->rsp, &msg->frags[0]->rsp, 0,
-                                msg->frags[0]->rsp.bytes) != 0) {
+                                sp_seglist_bytes(&msg->frags[0]->rsp)) != 0) {
             sp_msg_reply_static(msg, sp_proto_redis.error_reply(ENOMEM));
         }
         msg->done = true;

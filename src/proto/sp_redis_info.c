@@ -147,7 +147,7 @@ sp_info_line(struct sp_info_sum *sum, const char *line)
 static void
 sp_info_server(struct sp_info_sum *sum, const struct sp_msg *frag)
 {
-    uint64_t len = frag->rsp.bytes;
+    uint64_t len = sp_seglist_bytes(&frag->rsp);
     char *text;
 
     if (frag->error != NULL || frag->rsp_error || len < 4) {

@@ -523,7 +523,7 @@ sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
                         uint32_t keys_cap)
 {
     struct sp_worker *worker = client->worker;
-    uint64_t raw = msg->req.bytes;
+    uint64_t raw = sp_seglist_bytes(&msg->req);
     const uint8_t *line = sp_seglist_contiguous(&msg->req, 0, raw);
     uint32_t nargs;
     size_t size, used = 0;

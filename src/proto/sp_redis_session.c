@@ -186,7 +186,7 @@ sp_args_byte(struct sp_args_reader *r)
 {
     uint8_t b;
 
-    if (r->pos >= r->list->bytes
+    if (r->pos >= sp_seglist_bytes(r->list)
         || sp_seglist_copy_at(r->list, &r->cur, r->pos, &b, 1) != 1) {
         return -1;
     }

@@ -128,17 +128,17 @@ sp_redis_txn_part(struct sp_conn *client, const struct sp_msg *msg)
     }
     part->pool = client->pool;
     part->cmd = msg->cmd;
-    for (uint32_t i = 0; i < msg->req.n; i++) {
-        owned = owned && msg->req.segs[i].mbuf != NULL;
+    for (uint32_t i = 0; i < sp_seglist_n(&msg->req); i++) {
+        owned = owned && sp_seg_mbuf(&sp_seglist_segs(&msg->req)[i]) != NULL;
     }
     if (owned) {
-        if (sp_seglist_slice(&part->req, &msg->req, 0, msg->req.bytes) != 0) {
+        if (sp_seglist_slice(&part->req, &msg->req, 0, sp_seglist_bytes(&msg->req)) != 0) {
             sp_msg_put(worker, part);
             return NULL;
         }
         return part;
     }
-    uint32_t len = (uint32_t)msg->req.bytes;
+    uint32_t len = (uint32_t)sp_seglist_bytes(&msg->req);
     if (sp_msg_gen_reserve(part, len) != 0) {
         sp_msg_put(worker, part);
         return NULL;
@@ -299,7 +299,7 @@ sp_redis_txn_complete(struct sp_worker *worker, struct sp_msg *msg)
         }
     }
     struct sp_msg *last = msg->frags[msg->nfrags - 1];
-    if (sp_seglist_slice(&msg->rsp, &last->rsp, 0, last->rsp.bytes) != 0) {
+    if (sp_seglist_slice(&msg->rsp, &last->rsp, 0, sp_seglist_bytes(&last->rsp)) != 0) {
         sp_msg_reply_static(msg, "-ERR out of memory\r\n");
     }
     msg->done = true;

@@ -210,7 +210,7 @@ sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
     for (uint32_t f = first; f < msg->nfrags; f++) {
         struct sp_msg *frag = msg->frags[f];
 
-        if (sp_seglist_slice(&frag->req, &msg->req, 0, msg->req.bytes) != 0) {
+        if (sp_seglist_slice(&frag->req, &msg->req, 0, sp_seglist_bytes(&msg->req)) != 0) {
             goto fail;
         }
         frag->noreply = msg->noreply;
@@ -251,7 +251,7 @@ sp_forward_failed_part(struct sp_msg *msg)
             return true;
         }
         if (frag->rsp_error) {
-            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, frag->rsp.bytes);
+            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, sp_seglist_bytes(&frag->rsp));
             msg->done = true;
             return true;
         }

@@ -54,10 +54,12 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
 {
     sp_seglist_clear(&worker->mbufs, &msg->req);
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
-    if ((size_t)msg->req.cap * sizeof(*msg->req.segs) > SP_MSG_ARRAY_KEEP) {
+    if (msg->req.more != NULL && (size_t)msg->req.more->cap
+                                 * sizeof(msg->req.more->segs[0]) > SP_MSG_ARRAY_KEEP) {
         sp_seglist_free(&worker->mbufs, &msg->req);
     }
-    if ((size_t)msg->rsp.cap * sizeof(*msg->rsp.segs) > SP_MSG_ARRAY_KEEP) {
+    if (msg->rsp.more != NULL && (size_t)msg->rsp.more->cap
+                                 * sizeof(msg->rsp.more->segs[0]) > SP_MSG_ARRAY_KEEP) {
         sp_seglist_free(&worker->mbufs, &msg->rsp);
     }
     sp_msg_array_shrink((void **)&msg->gen, &msg->gen_cap, 1);

@@ -259,10 +259,10 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
     msg->send_seg = msg->send_off = 0;
     TAILQ_INSERT_TAIL(&sconn->queue, msg, slink);
     st->in_queue++;
-    st->in_queue_bytes += (int64_t)msg->req.bytes;
+    st->in_queue_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     if (!msg->internal) {
         st->requests++;
-        st->request_bytes += (int64_t)msg->req.bytes;
+        st->request_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     }
     sp_flow_server_queued(sc->server, msg);
     sp_conn_want_flush(sconn);
@@ -276,7 +276,7 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
 
     TAILQ_REMOVE(&conn->queue, msg, slink);
     st->in_queue--;
-    st->in_queue_bytes -= (int64_t)msg->req.bytes;
+    st->in_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     sp_flow_server_drained(sc->server);
     if (msg->noreply) {
         sp_msg_part_done(conn->worker, msg);    /* no reply will come */
@@ -287,7 +287,7 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     msg->sent_ms = sp_event_now_ms(conn->worker->loop);
     msg->sent_us = sp_event_now_us(conn->worker->loop);
     st->out_queue++;
-    st->out_queue_bytes += (int64_t)msg->req.bytes;
+    st->out_queue_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     sp_server_arm_timer(conn);
 }
 
@@ -327,14 +327,14 @@ sp_server_flush(struct sp_conn *conn)
         while (left > 0 && (msg = TAILQ_FIRST(&conn->queue)) != NULL) {
             left = sp_seglist_advance(&msg->req, &msg->send_seg, &msg->send_off,
                                       left);
-            if (msg->send_seg < msg->req.n) {
+            if (msg->send_seg < sp_seglist_n(&msg->req)) {
                 break;
             }
             sp_server_sent(conn, msg);
         }
         /* a fully written message with nothing left over may remain */
         while ((msg = TAILQ_FIRST(&conn->queue)) != NULL
-               && msg->send_seg >= msg->req.n) {
+               && msg->send_seg >= sp_seglist_n(&msg->req)) {
             sp_server_sent(conn, msg);
         }
     }
@@ -354,10 +354,10 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
         TAILQ_REMOVE(queue, msg, slink);
         if (inflight) {
             st->out_queue--;
-            st->out_queue_bytes -= (int64_t)msg->req.bytes;
+            st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
         } else {
             st->in_queue--;
-            st->in_queue_bytes -= (int64_t)msg->req.bytes;
+            st->in_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
             sp_flow_server_drained(sc->server);
         }
         msg->in_flight = false;
@@ -439,7 +439,7 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
     TAILQ_REMOVE(&sc->inflight, msg, slink);
     msg->in_flight = false;
     st->out_queue--;
-    st->out_queue_bytes -= (int64_t)msg->req.bytes;
+    st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     if (!msg->internal) {
         uint64_t rtt = sp_event_now_us(conn->worker->loop) - msg->sent_us;
         st->responses++;
