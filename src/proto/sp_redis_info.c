@@ -43,8 +43,8 @@ sp_redis_info(struct sp_conn *client, struct sp_msg *msg)
     if (sp_forward_every(pool, msg, 0) != 0) {
         return -1;
     }
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        if (sp_seglist_push(&msg->frags[f]->req, NULL,
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        if (sp_seglist_push(&msg->fan->frags[f]->req, NULL,
                             (const uint8_t *)sp_info_req,
                             sizeof(sp_info_req) - 1) != 0) {
             return -1;
@@ -257,12 +257,12 @@ sp_redis_info_complete(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_rw text, w;
     bool first = true;
 
-    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_INFO || msg->nfrags == 0) {
+    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_INFO || sp_msg_nfrags(msg) == 0) {
         return false;
     }
     memset(&sum, 0, sizeof(sum));
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        sp_info_server(&sum, msg->frags[f]);
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        sp_info_server(&sum, msg->fan->frags[f]);
     }
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
     unsigned want = sp_info_wanted(msg);

@@ -228,21 +228,22 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
     }
     /* the parts become fragments of EXEC: MULTI, the commands, EXEC */
     n = s->ntxn + 2;
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, n,
-                      sizeof(*msg->frags)) != 0) {
+    if (sp_msg_fan_take(client->worker, msg) == NULL
+        || sp_array_grow((void **)&msg->fan->frags, &msg->fan->frags_cap, n,
+                      sizeof(*msg->fan->frags)) != 0) {
         sp_redis_txn_unpin(s);
         sp_redis_txn_clear(client, s);
         return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
     }
-    msg->frags[0] = sp_redis_txn_static(client, msg, sp_multi_req);
-    msg->frags[n - 1] = sp_redis_txn_static(client, msg, sp_exec_req);
-    msg->nfrags = 0;
-    if (msg->frags[0] == NULL || msg->frags[n - 1] == NULL) {
-        if (msg->frags[0] != NULL) {
-            sp_msg_put(client->worker, msg->frags[0]);
+    msg->fan->frags[0] = sp_redis_txn_static(client, msg, sp_multi_req);
+    msg->fan->frags[n - 1] = sp_redis_txn_static(client, msg, sp_exec_req);
+    msg->fan->nfrags = 0;
+    if (msg->fan->frags[0] == NULL || msg->fan->frags[n - 1] == NULL) {
+        if (msg->fan->frags[0] != NULL) {
+            sp_msg_put(client->worker, msg->fan->frags[0]);
         }
-        if (msg->frags[n - 1] != NULL) {
-            sp_msg_put(client->worker, msg->frags[n - 1]);
+        if (msg->fan->frags[n - 1] != NULL) {
+            sp_msg_put(client->worker, msg->fan->frags[n - 1]);
         }
         sp_redis_txn_unpin(s);
         sp_redis_txn_clear(client, s);
@@ -252,12 +253,12 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
         struct sp_msg *part = TAILQ_FIRST(&s->txn);
 
         TAILQ_REMOVE(&s->txn, part, clink);
-        msg->frags[i] = part;
+        msg->fan->frags[i] = part;
     }
     s->ntxn = 0;
-    msg->nfrags = n;
+    msg->fan->nfrags = n;
     for (uint32_t i = 0; i < n; i++) {
-        msg->frags[i]->parent = msg;
+        msg->fan->frags[i]->parent = msg;
     }
 
     if (s->pinned != NULL) {
@@ -276,7 +277,7 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
     }
     msg->pending = n;
     for (uint32_t i = 0; i < n; i++) {
-        sp_forward_on(sconn, msg->frags[i]);
+        sp_forward_on(sconn, msg->fan->frags[i]);
     }
     sp_redis_txn_unpin(s);      /* the watch ends with EXEC: the connection
                                    closes once EXEC is answered */
@@ -288,17 +289,17 @@ sp_redis_txn_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
     const struct sp_redis_command *cmd = msg->cmd;
 
-    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_EXEC || msg->nfrags == 0) {
+    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_EXEC || sp_msg_nfrags(msg) == 0) {
         return false;
     }
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        if (msg->frags[f]->error != NULL) {
-            sp_msg_reply_static(msg, msg->frags[f]->error);
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        if (msg->fan->frags[f]->error != NULL) {
+            sp_msg_reply_static(msg, msg->fan->frags[f]->error);
             return true;
         }
     }
-    struct sp_msg *last = msg->frags[msg->nfrags - 1];
+    struct sp_msg *last = msg->fan->frags[sp_msg_nfrags(msg) - 1];
     if (sp_seglist_slice(&msg->rsp, &last->rsp, 0, sp_seglist_bytes(&last->rsp)) != 0) {
         sp_msg_reply_static(msg, "-ERR out of memory\r\n");
     }

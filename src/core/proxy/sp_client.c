@@ -327,7 +327,8 @@ sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
     client->req_held += sp_seglist_bytes(&msg->req);                 /* client_buffer_limit */
     client->nreqs++;                                    /* its window */
     sp_flow_charge(client, (int64_t)(sp_seglist_bytes(&msg->req) + sizeof(*msg)));
-    msg->recv_us = sp_event_now_us(worker->loop);       /* latency */
+    msg->recv_us = (uint32_t)sp_event_now_us(worker->loop);     /* latency */
+    msg->timed = true;
     client->progress_ms = sp_event_now_ms(worker->loop);   /* client_timeout */
     return msg;
 }
@@ -456,10 +457,10 @@ sp_client_replied(struct sp_conn *conn, const struct sp_msg *msg)
     struct sp_worker *worker = conn->worker;
     uint64_t took;
 
-    if (msg->recv_us == 0) {
+    if (!msg->timed) {
         return;                 /* the proxy's own error reply, no request */
     }
-    took = sp_event_now_us(worker->loop) - msg->recv_us;
+    took = (uint32_t)((uint32_t)sp_event_now_us(worker->loop) - msg->recv_us);
     if (worker->histograms) {
         sp_hist_observe(&conn->pool->stats->latency, took);
     }

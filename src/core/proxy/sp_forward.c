@@ -122,8 +122,9 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     int32_t *frag_of_server;
 
-    if (sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, msg->nkeys,
-                      sizeof(*msg->key_frag)) != 0) {
+    if (sp_msg_fan_take(worker, msg) == NULL
+        || sp_array_grow((void **)&msg->fan->key_frag, &msg->fan->keys_cap,
+                         msg->fan->nkeys, sizeof(*msg->fan->key_frag)) != 0) {
         return ENOMEM;
     }
     frag_of_server = (int32_t *)sp_worker_scratch(worker,
@@ -145,21 +146,25 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
         int32_t f = frag_of_server[server->index];
         if (f < 0) {
             struct sp_msg *frag;
-            if (sp_array_grow((void **)&msg->frags, &msg->frags_cap,
-                              msg->nfrags + 1, sizeof(*msg->frags)) != 0
+            if (sp_array_grow((void **)&msg->fan->frags, &msg->fan->frags_cap,
+                              msg->fan->nfrags + 1, sizeof(*msg->fan->frags)) != 0
                 || (frag = sp_msg_get(worker)) == NULL) {
+                return ENOMEM;
+            }
+            if (sp_msg_fan_take(worker, frag) == NULL) {
+                sp_msg_put(worker, frag);
                 return ENOMEM;
             }
             frag->parent = msg;
             frag->pool = pool;
             frag->cmd = msg->cmd;
             frag->server = server->index;
-            f = (int32_t)msg->nfrags;
-            msg->frags[msg->nfrags++] = frag;
+            f = (int32_t)msg->fan->nfrags;
+            msg->fan->frags[msg->fan->nfrags++] = frag;
             frag_of_server[server->index] = f;
         }
-        msg->frags[f]->nkeys++;
-        msg->key_frag[first + k] = (uint32_t)f;
+        msg->fan->frags[f]->fan->nkeys++;
+        msg->fan->key_frag[first + k] = (uint32_t)f;
     }
     return 0;
 }
@@ -167,8 +172,10 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
 int
 sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
 {
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap,
-                      msg->nfrags + pool->nservers, sizeof(*msg->frags)) != 0) {
+    if (sp_msg_fan_take(pool->worker, msg) == NULL
+        || sp_array_grow((void **)&msg->fan->frags, &msg->fan->frags_cap,
+                         msg->fan->nfrags + pool->nservers,
+                         sizeof(*msg->fan->frags)) != 0) {
         return ENOMEM;
     }
     for (uint32_t s = 0; s < pool->nservers; s++) {
@@ -177,12 +184,16 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
         if (frag == NULL) {
             return ENOMEM;
         }
+        if (sp_msg_fan_take(pool->worker, frag) == NULL) {
+            sp_msg_put(pool->worker, frag);
+            return ENOMEM;
+        }
         frag->parent = msg;
         frag->pool = pool;
         frag->cmd = msg->cmd;
         frag->server = pool->servers[s].index;
-        frag->nkeys = nelems;
-        msg->frags[msg->nfrags++] = frag;
+        frag->fan->nkeys = nelems;
+        msg->fan->frags[msg->fan->nfrags++] = frag;
     }
     return 0;
 }
@@ -202,13 +213,13 @@ sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg)
 int
 sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
 {
-    uint32_t first = msg->nfrags;
+    uint32_t first = sp_msg_nfrags(msg);
 
     if (sp_forward_every(pool, msg, 0) != 0) {
         goto fail;
     }
-    for (uint32_t f = first; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+    for (uint32_t f = first; f < msg->fan->nfrags; f++) {
+        struct sp_msg *frag = msg->fan->frags[f];
 
         if (sp_seglist_slice(&frag->req, &msg->req, 0, sp_seglist_bytes(&msg->req)) != 0) {
             goto fail;
@@ -219,23 +230,25 @@ sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
     return 0;
 
 fail:
-    for (uint32_t f = first; f < msg->nfrags; f++) {
-        sp_msg_put(pool->worker, msg->frags[f]);
+    for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
+        sp_msg_put(pool->worker, msg->fan->frags[f]);
     }
-    msg->nfrags = first;
+    if (msg->fan != NULL) {
+        msg->fan->nfrags = first;
+    }
     return ENOMEM;
 }
 
 void
 sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {
-    uint32_t nfrags = msg->nfrags;
+    uint32_t nfrags = msg->fan->nfrags;
 
     pool->stats->fragments += nfrags - first;
     msg->pending += nfrags - first;
     /* a fragment may fail (and complete msg) at once: count first */
     for (uint32_t f = first; f < nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+        struct sp_msg *frag = msg->fan->frags[f];
         sp_forward_to(pool, frag, &pool->servers[frag->server]);
     }
 }
@@ -243,8 +256,8 @@ sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 bool
 sp_forward_failed_part(struct sp_msg *msg)
 {
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        struct sp_msg *frag = msg->fan->frags[f];
 
         if (frag->error != NULL) {
             sp_msg_reply_static(msg, frag->error);

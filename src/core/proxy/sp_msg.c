@@ -15,7 +15,7 @@ sp_msg_get(struct sp_worker *worker)
     struct sp_msg *msg = worker->free_msgs;
 
     if (msg != NULL) {
-        worker->free_msgs = msg->free_next;
+        worker->free_msgs = TAILQ_NEXT(msg, clink);
         worker->nfree_msgs--;
         sp_trim_note(&worker->msgs_trim, worker->nfree_msgs);
     } else {
@@ -26,7 +26,7 @@ sp_msg_get(struct sp_worker *worker)
         worker->msg_nalloc++;
         worker->slot->messages_allocated = (int64_t)worker->msg_nalloc;
     }
-    msg->free_next = NULL;
+    TAILQ_NEXT(msg, clink) = NULL;
     worker->nused_msgs++;
     return msg;
 }
@@ -48,6 +48,60 @@ sp_msg_array_shrink(void **array, uint32_t *cap, size_t size)
     }
 }
 
+struct sp_msg_fan *
+sp_msg_fan_take(struct sp_worker *worker, struct sp_msg *msg)
+{
+    struct sp_msg_fan *fan = msg->fan;
+
+    if (fan != NULL) {
+        return fan;
+    }
+    fan = worker->free_fans;
+    if (fan != NULL) {
+        worker->free_fans = fan->free_next;
+        worker->nfree_fans--;
+        sp_trim_note(&worker->fans_trim, worker->nfree_fans);
+        fan->free_next = NULL;
+    } else {
+        fan = calloc(1, sizeof(*fan));
+        if (fan == NULL) {
+            return NULL;
+        }
+    }
+    msg->fan = fan;
+    return fan;
+}
+
+/* Back to the free list, keeping its arrays if they are small. */
+static void
+sp_msg_fan_put(struct sp_worker *worker, struct sp_msg_fan *fan)
+{
+    sp_msg_array_shrink((void **)&fan->frags, &fan->frags_cap,
+                        sizeof(*fan->frags));
+    sp_msg_array_shrink((void **)&fan->key_frag, &fan->keys_cap,
+                        sizeof(*fan->key_frag));
+    sp_msg_array_shrink((void **)&fan->elems, &fan->elems_cap,
+                        sizeof(*fan->elems));
+    fan->nfrags = 0;
+    fan->nkeys = 0;
+    fan->sum = 0;
+    fan->step_key = 0;
+    fan->step_off = 0;
+    fan->nelems = 0;
+    fan->free_next = worker->free_fans;
+    worker->free_fans = fan;
+    worker->nfree_fans++;
+}
+
+static void
+sp_msg_fan_destroy(struct sp_msg_fan *fan)
+{
+    free(fan->frags);
+    free(fan->key_frag);
+    free(fan->elems);
+    free(fan);
+}
+
 /* Reset a message for reuse, keeping its arrays if they are small. */
 static void
 sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
@@ -63,47 +117,39 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
         sp_seglist_free(&worker->mbufs, &msg->rsp);
     }
     sp_msg_array_shrink((void **)&msg->gen, &msg->gen_cap, 1);
-    sp_msg_array_shrink((void **)&msg->frags, &msg->frags_cap,
-                        sizeof(*msg->frags));
-    sp_msg_array_shrink((void **)&msg->key_frag, &msg->keys_cap,
-                        sizeof(*msg->key_frag));
-    sp_msg_array_shrink((void **)&msg->elems, &msg->elems_cap,
-                        sizeof(*msg->elems));
+    if (msg->fan != NULL) {
+        sp_msg_fan_put(worker, msg->fan);
+        msg->fan = NULL;
+    }
     msg->pool = NULL;
     msg->client = NULL;
     msg->sconn = NULL;
     msg->parent = NULL;
     msg->cmd = NULL;
-    msg->server = 0;
-    msg->send_seg = msg->send_off = 0;
-    msg->out_seg = msg->out_off = 0;
+    msg->error = NULL;
     msg->gen_len = 0;
+    msg->server = 0;
     msg->pending = 0;
+    msg->send_seg = msg->send_off = 0;     /* and out_seg, out_off */
+    msg->sent_ms = 0;
+    msg->rtt_us = msg->recv_us = msg->sent_us = 0;
     msg->done = msg->quit = msg->internal = msg->in_flight = false;
     msg->rsp_error = msg->rsp_array = false;
     msg->noreply = msg->quiet = msg->mn_pending = false;
     msg->rsp_counted = false;
     msg->deferred = msg->holds = msg->silent = false;
+    msg->timed = false;
     msg->step_phase = 0;
-    msg->step_key = 0;
-    msg->step_off = 0;
-    msg->error = NULL;
-    msg->sent_ms = 0;
-    msg->rtt_us = msg->recv_us = msg->sent_us = 0;
-    msg->nfrags = 0;
-    msg->nkeys = 0;
-    msg->sum = 0;
-    msg->nelems = 0;
 }
 
 void
 sp_msg_put(struct sp_worker *worker, struct sp_msg *msg)
 {
-    for (uint32_t i = 0; i < msg->nfrags; i++) {
-        sp_msg_put(worker, msg->frags[i]);
+    for (uint32_t i = 0; i < sp_msg_nfrags(msg); i++) {
+        sp_msg_put(worker, msg->fan->frags[i]);
     }
     sp_msg_reset(worker, msg);
-    msg->free_next = worker->free_msgs;
+    TAILQ_NEXT(msg, clink) = worker->free_msgs;
     worker->free_msgs = msg;
     worker->nfree_msgs++;
     worker->nused_msgs--;
@@ -115,9 +161,6 @@ sp_msg_destroy(struct sp_worker *worker, struct sp_msg *msg)
     sp_seglist_free(&worker->mbufs, &msg->req);
     sp_seglist_free(&worker->mbufs, &msg->rsp);
     free(msg->gen);
-    free(msg->frags);
-    free(msg->key_frag);
-    free(msg->elems);
     free(msg);
 }
 
@@ -129,10 +172,18 @@ sp_msg_trim(struct sp_worker *worker, uint32_t keep)
 
     for (uint32_t i = 0; i < excess; i++) {
         struct sp_msg *msg = worker->free_msgs;
-        worker->free_msgs = msg->free_next;
+        worker->free_msgs = TAILQ_NEXT(msg, clink);
         sp_msg_destroy(worker, msg);
     }
     worker->nfree_msgs -= excess;
+
+    excess = sp_trim_period_end(&worker->fans_trim, worker->nfree_fans, keep);
+    for (uint32_t i = 0; i < excess; i++) {
+        struct sp_msg_fan *fan = worker->free_fans;
+        worker->free_fans = fan->free_next;
+        sp_msg_fan_destroy(fan);
+    }
+    worker->nfree_fans -= excess;
 }
 
 void
@@ -140,11 +191,18 @@ sp_msg_free_all(struct sp_worker *worker)
 {
     while (worker->free_msgs != NULL) {
         struct sp_msg *msg = worker->free_msgs;
-        worker->free_msgs = msg->free_next;
+        worker->free_msgs = TAILQ_NEXT(msg, clink);
         sp_msg_destroy(worker, msg);
     }
     worker->nfree_msgs = 0;
     sp_trim_init(&worker->msgs_trim, 0);
+    while (worker->free_fans != NULL) {
+        struct sp_msg_fan *fan = worker->free_fans;
+        worker->free_fans = fan->free_next;
+        sp_msg_fan_destroy(fan);
+    }
+    worker->nfree_fans = 0;
+    sp_trim_init(&worker->fans_trim, 0);
 }
 
 int

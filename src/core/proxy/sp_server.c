@@ -275,6 +275,7 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     struct sp_stats_server *st = sc->server->stats;
 
     TAILQ_REMOVE(&conn->queue, msg, slink);
+    msg->send_seg = msg->send_off = 0;      /* out_seg, out_off: sp_msg.h */
     st->in_queue--;
     st->in_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     sp_flow_server_drained(sc->server);
@@ -284,8 +285,8 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     }
     TAILQ_INSERT_TAIL(&sc->inflight, msg, slink);
     msg->in_flight = true;
-    msg->sent_ms = sp_event_now_ms(conn->worker->loop);
-    msg->sent_us = sp_event_now_us(conn->worker->loop);
+    msg->sent_ms = (uint32_t)sp_event_now_ms(conn->worker->loop);
+    msg->sent_us = (uint32_t)sp_event_now_us(conn->worker->loop);
     st->out_queue++;
     st->out_queue_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     sp_server_arm_timer(conn);
@@ -352,6 +353,7 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
 
     while ((msg = TAILQ_FIRST(queue)) != NULL) {
         TAILQ_REMOVE(queue, msg, slink);
+        msg->send_seg = msg->send_off = 0;  /* out_seg, out_off: sp_msg.h */
         if (inflight) {
             st->out_queue--;
             st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
@@ -398,16 +400,16 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     struct sp_conn *conn = timer->data;
     struct sp_sconn *sc = sp_sconn(conn);
     int timeout = conn->pool->conf->timeout;
-    uint64_t now = sp_event_now_ms(loop);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
 
     if (!sc->connecting) {
         if (head == NULL) {
             return;                     /* nothing waits: stay disarmed */
         }
-        if (now < head->sent_ms + (uint64_t)timeout) {
-            sp_timer_add(loop, &conn->timer,
-                         head->sent_ms + (uint64_t)timeout - now,
+        /* the 32-bit clock's difference: right across its wrap */
+        uint32_t waited = (uint32_t)sp_event_now_ms(loop) - head->sent_ms;
+        if (waited < (uint32_t)timeout) {
+            sp_timer_add(loop, &conn->timer, (uint32_t)timeout - waited,
                          sp_server_timeout, conn);
             return;
         }
@@ -441,7 +443,8 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
     st->out_queue--;
     st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     if (!msg->internal) {
-        uint64_t rtt = sp_event_now_us(conn->worker->loop) - msg->sent_us;
+        uint32_t rtt = (uint32_t)sp_event_now_us(conn->worker->loop)
+                       - msg->sent_us;
         st->responses++;
         st->response_bytes += (int64_t)(end - start);
         if (conn->worker->histograms) {
