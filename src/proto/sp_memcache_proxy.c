@@ -190,11 +190,11 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     if (nkeys == 0) {
         return sp_mc_reply_line(msg, "END");    /* gat <exptime>, no key */
     }
-    if (sp_msg_fan_take(client->worker, msg) == NULL) {
+    if (sp_msg_ext_take(client->worker, msg) == NULL) {
         sp_mc_fail(pool, msg, ENOMEM);
         return 0;
     }
-    msg->fan->nkeys = nkeys;
+    msg->ext->nkeys = nkeys;
     int err = sp_forward_split(pool, msg, 0, keys, nkeys, 1);
     if (err != 0) {
         sp_mc_fail(pool, msg, err);
@@ -202,7 +202,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     }
     /* "<cmd> [exptime]" then " key" per key, then CRLF */
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        struct sp_msg *frag = msg->fan->frags[f];
+        struct sp_msg *frag = msg->ext->frags[f];
         if (sp_msg_gen_reserve(frag, 64) != 0
             || sp_msg_gen_push(frag, &frag->req, cmd->name,
                                (uint32_t)strlen(cmd->name)) != 0
@@ -215,7 +215,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
         }
     }
     for (uint32_t k = 0; k < nkeys; k++) {
-        struct sp_msg *frag = msg->fan->frags[msg->fan->key_frag[k]];
+        struct sp_msg *frag = msg->ext->frags[msg->ext->key_frag[k]];
         if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)" ", 1) != 0
             || sp_seglist_slice(&frag->req, &msg->req, keys[k].offset,
                                 keys[k].len) != 0) {
@@ -224,7 +224,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
         }
     }
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        if (sp_seglist_push(&msg->fan->frags[f]->req, NULL,
+        if (sp_seglist_push(&msg->ext->frags[f]->req, NULL,
                             (const uint8_t *)sp_mc_crlf, 2) != 0) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
@@ -259,23 +259,23 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
         return;
     }
     /* the request's keys again (the span array was reused since) */
-    if (sp_mc_request_keys(worker, msg, msg->fan->nkeys, &keys, &exptime)
-            != (int64_t)msg->fan->nkeys
+    if (sp_mc_request_keys(worker, msg, msg->ext->nkeys, &keys, &exptime)
+            != (int64_t)msg->ext->nkeys
         || (next = (uint32_t *)sp_worker_scratch(worker,
                         sp_msg_nfrags(msg) * sizeof(uint32_t))) == NULL) {
         sp_msg_reply_static(msg, sp_memcache_error_reply(ENOMEM));
         return;
     }
     memset(next, 0, sp_msg_nfrags(msg) * sizeof(uint32_t));
-    for (uint32_t k = 0; k < msg->fan->nkeys; k++) {
-        uint32_t f = msg->fan->key_frag[k];
-        struct sp_msg *frag = msg->fan->frags[f];
-        if (next[f] >= frag->fan->nelems) {
+    for (uint32_t k = 0; k < msg->ext->nkeys; k++) {
+        uint32_t f = msg->ext->key_frag[k];
+        struct sp_msg *frag = msg->ext->frags[f];
+        if (next[f] >= frag->ext->nelems) {
             continue;
         }
         /* elems: pairs of (item, key) per VALUE item, relative to rsp */
-        const struct sp_span *item = &frag->fan->elems[2 * next[f]];
-        const struct sp_span *item_key = &frag->fan->elems[2 * next[f] + 1];
+        const struct sp_span *item = &frag->ext->elems[2 * next[f]];
+        const struct sp_span *item_key = &frag->ext->elems[2 * next[f] + 1];
         if (!sp_mc_same_key(msg, &keys[k], frag, item_key)) {
             continue;       /* a miss: memcached sends nothing for it */
         }
@@ -300,9 +300,9 @@ sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
         sp_mc_broadcast_done(msg);
     } else if (sp_msg_nfrags(msg) > 0) {
         sp_mc_merge(worker, msg);
-    } else if (msg->error != NULL) {
+    } else if (sp_msg_error(msg) != NULL) {
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
-        sp_msg_reply_static(msg, msg->error);
+        sp_msg_reply_static(msg, sp_msg_error(msg));
     }
     msg->done = true;
     return true;   /* a get line is short: never in steps */
@@ -410,8 +410,8 @@ sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_mc_server *ms = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
-    uint32_t items = head != NULL && head->fan != NULL && head->parent != NULL
-                     ? head->fan->nkeys : 0;
+    uint32_t items = head != NULL && head->ext != NULL && head->parent != NULL
+                     ? head->ext->nkeys : 0;
 
     if (head == NULL) {
         return -1;          /* bytes nobody asked for */
@@ -473,27 +473,27 @@ sp_mc_reply(struct sp_conn *conn)
             return -1;
         }
     }
-    if (msg->parent != NULL && sp_msg_fan_take(conn->worker, msg) == NULL) {
-        msg->error = sp_memcache_error_reply(ENOMEM);
+    if (msg->parent != NULL && sp_msg_ext_take(conn->worker, msg) == NULL) {
+        sp_msg_fail(msg, sp_memcache_error_reply(ENOMEM));
     } else if (msg->parent != NULL) {
         const struct sp_memcache_command *cmd = msg->cmd;
         bool ok = p->type == (cmd->kind == SP_MEMCACHE_BROADCAST
                               ? SP_MEMCACHE_REPLY_OK : SP_MEMCACHE_REPLY_END);
         msg->rsp_error = !ok;
-        msg->fan->nelems = 0;
+        msg->ext->nelems = 0;
         if (ok && p->nitems > 0) {
-            if (sp_array_grow((void **)&msg->fan->elems, &msg->fan->elems_cap,
-                           2 * p->nitems, sizeof(*msg->fan->elems)) != 0) {
-                msg->error = sp_memcache_error_reply(ENOMEM);
+            if (sp_array_grow((void **)&msg->ext->elems, &msg->ext->elems_cap,
+                           2 * p->nitems, sizeof(*msg->ext->elems)) != 0) {
+                sp_msg_fail(msg, sp_memcache_error_reply(ENOMEM));
             } else {
                 for (uint32_t i = 0; i < p->nitems; i++) {
-                    msg->fan->elems[2 * i].offset = p->items[i].offset - p->start;
-                    msg->fan->elems[2 * i].len = p->items[i].len;
-                    msg->fan->elems[2 * i + 1].offset = p->items[i].key_offset
+                    msg->ext->elems[2 * i].offset = p->items[i].offset - p->start;
+                    msg->ext->elems[2 * i].len = p->items[i].len;
+                    msg->ext->elems[2 * i + 1].offset = p->items[i].key_offset
                                                    - p->start;
-                    msg->fan->elems[2 * i + 1].len = p->items[i].key_len;
+                    msg->ext->elems[2 * i + 1].len = p->items[i].key_len;
                 }
-                msg->fan->nelems = p->nitems;
+                msg->ext->nelems = p->nitems;
             }
         }
     }

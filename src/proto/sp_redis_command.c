@@ -133,12 +133,12 @@ sp_cmd_push(struct sp_cmd_out *o, uint32_t off, uint32_t len, int proto)
         o->need += sp_cmd_resp2(src, len, NULL);
         return 0;
     }
-    n = sp_cmd_resp2(src, len, (char *)msg->gen + msg->gen_len);
-    if (sp_seglist_push(&msg->rsp, NULL, msg->gen + msg->gen_len,
+    n = sp_cmd_resp2(src, len, (char *)msg->ext->gen + msg->ext->gen_len);
+    if (sp_seglist_push(&msg->rsp, NULL, msg->ext->gen + msg->ext->gen_len,
                         (uint32_t)n) != 0) {
         return -1;
     }
-    msg->gen_len += (uint32_t)n;
+    msg->ext->gen_len += (uint32_t)n;
     return 0;
 }
 

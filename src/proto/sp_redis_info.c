@@ -44,7 +44,7 @@ sp_redis_info(struct sp_conn *client, struct sp_msg *msg)
         return -1;
     }
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        if (sp_seglist_push(&msg->fan->frags[f]->req, NULL,
+        if (sp_seglist_push(&msg->ext->frags[f]->req, NULL,
                             (const uint8_t *)sp_info_req,
                             sizeof(sp_info_req) - 1) != 0) {
             return -1;
@@ -150,7 +150,7 @@ sp_info_server(struct sp_info_sum *sum, const struct sp_msg *frag)
     uint64_t len = sp_seglist_bytes(&frag->rsp);
     char *text;
 
-    if (frag->error != NULL || frag->rsp_error || len < 4) {
+    if (sp_msg_error(frag) != NULL || frag->rsp_error || len < 4) {
         sum->down++;
         return;
     }
@@ -262,7 +262,7 @@ sp_redis_info_complete(struct sp_worker *worker, struct sp_msg *msg)
     }
     memset(&sum, 0, sizeof(sum));
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        sp_info_server(&sum, msg->fan->frags[f]);
+        sp_info_server(&sum, msg->ext->frags[f]);
     }
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
     unsigned want = sp_info_wanted(msg);

@@ -274,15 +274,15 @@ sp_redis_split_fail(struct sp_msg *msg, int err)
     if (err != 0) {
         msg->pool->stats->forward_error++;
     }
-    msg->error = err != 0 ? sp_redis_error_reply(err)
-                          : "-ERR Protocol error: cannot split request\r\n";
+    sp_msg_fail(msg, err != 0 ? sp_redis_error_reply(err)
+                              : "-ERR Protocol error: cannot split request\r\n");
     msg->step_phase = 0;
     return true;
 }
 
 /*
  * Split the next SP_DEFER_STEP_KEYS keys of a fan-out (all, when fewer):
- * their arguments scanned from msg->fan->step_off and routed, one new fragment
+ * their arguments scanned from msg->ext->step_off and routed, one new fragment
  * per server with its header and its keys (and values) in request order,
  * sent at once. True when the split is over (the last key sent, or
  * failed); the caller then ends it (sp_forward_split_end).
@@ -293,7 +293,7 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_pool *pool = msg->pool;
     const struct sp_redis_command *cmd = msg->cmd;
     uint32_t step = (uint32_t)cmd->key_step;
-    uint32_t n = msg->fan->nkeys - msg->fan->step_key, first = sp_msg_nfrags(msg);
+    uint32_t n = msg->ext->nkeys - msg->ext->step_key, first = sp_msg_nfrags(msg);
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     struct sp_span *args;
     int err;
@@ -306,40 +306,40 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
         return sp_redis_split_fail(msg, ENOMEM);
     }
     args = worker->args;
-    if (sp_redis_scan_args(msg, &msg->fan->step_off, args, n * step) != 0) {
+    if (sp_redis_scan_args(msg, &msg->ext->step_off, args, n * step) != 0) {
         return sp_redis_split_fail(msg, 0);
     }
-    err = sp_forward_split(pool, msg, msg->fan->step_key, args, n, step);
+    err = sp_forward_split(pool, msg, msg->ext->step_key, args, n, step);
     if (err != 0) {
         return sp_redis_split_fail(msg, err);
     }
 
     /* each new fragment: its header, then its keys (and values) in order */
     for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
-        struct sp_msg *frag = msg->fan->frags[f];
+        struct sp_msg *frag = msg->ext->frags[f];
         char head[64];
         int len = snprintf(head, sizeof(head),
                            "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
-                           1 + frag->fan->nkeys * step, strlen(cmd->name),
+                           1 + frag->ext->nkeys * step, strlen(cmd->name),
                            cmd->name);
 
         if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0
-            || sp_seglist_reserve(&frag->req, 1 + frag->fan->nkeys * step) != 0
+            || sp_seglist_reserve(&frag->req, 1 + frag->ext->nkeys * step) != 0
             || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)len) != 0) {
             return sp_redis_split_fail(msg, ENOMEM);
         }
     }
     for (uint32_t k = 0; k < n; k++) {
-        struct sp_msg *frag = msg->fan->frags[msg->fan->key_frag[msg->fan->step_key + k]];
+        struct sp_msg *frag = msg->ext->frags[msg->ext->key_frag[msg->ext->step_key + k]];
         for (uint32_t a = 0; a < step; a++) {
             if (sp_frag_push_arg(frag, msg, &cur, &args[k * step + a]) != 0) {
                 return sp_redis_split_fail(msg, ENOMEM);
             }
         }
     }
-    msg->fan->step_key += n;
+    msg->ext->step_key += n;
     sp_forward_fragments(pool, msg, first);
-    if (msg->fan->step_key < msg->fan->nkeys) {
+    if (msg->ext->step_key < msg->ext->nkeys) {
         return false;
     }
     msg->step_phase = 0;
@@ -356,11 +356,11 @@ static int
 sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
                 const struct sp_redis_req_parser *p)
 {
-    if (sp_msg_fan_take(client->worker, msg) == NULL) {
+    if (sp_msg_ext_take(client->worker, msg) == NULL) {
         return sp_msg_reply_static(msg, sp_redis_error_reply(ENOMEM));
     }
-    msg->fan->nkeys = (p->nargs - 1) / (uint32_t)p->command->key_step;
-    if (sp_redis_first_arg(msg, &msg->fan->step_off) != 0) {
+    msg->ext->nkeys = (p->nargs - 1) / (uint32_t)p->command->key_step;
+    if (sp_redis_first_arg(msg, &msg->ext->step_off) != 0) {
         return sp_reply_text(msg, "-ERR Protocol error: cannot split "
                              "request\r\n");
     }
@@ -386,7 +386,7 @@ sp_redis_merge_fail(struct sp_worker *worker, struct sp_msg *msg,
 
 /*
  * Merge the next SP_DEFER_STEP_KEYS keys' elements (all, when fewer) into
- * msg->rsp, in key order: each fragment's next element (frag->fan->step_key)
+ * msg->rsp, in key order: each fragment's next element (frag->ext->step_key)
  * by a cursor over its reply. True when the reply is done (or failed).
  */
 static bool
@@ -394,8 +394,8 @@ sp_redis_merge_step(struct sp_worker *worker, struct sp_msg *msg)
 {
     struct sp_seg_cursor *cur = (struct sp_seg_cursor *)sp_worker_scratch(
                                     worker, sp_msg_nfrags(msg) * sizeof(*cur));
-    uint32_t end = msg->fan->nkeys - msg->fan->step_key > SP_DEFER_STEP_KEYS
-                   ? msg->fan->step_key + SP_DEFER_STEP_KEYS : msg->fan->nkeys;
+    uint32_t end = msg->ext->nkeys - msg->ext->step_key > SP_DEFER_STEP_KEYS
+                   ? msg->ext->step_key + SP_DEFER_STEP_KEYS : msg->ext->nkeys;
 
     if (cur == NULL) {
         sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
@@ -404,10 +404,10 @@ sp_redis_merge_step(struct sp_worker *worker, struct sp_msg *msg)
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
         cur[f] = (struct sp_seg_cursor)SP_SEG_CURSOR_INIT;
     }
-    for (uint32_t k = msg->fan->step_key; k < end; k++) {
-        uint32_t f = msg->fan->key_frag[k];
-        struct sp_msg *frag = msg->fan->frags[f];
-        const struct sp_span *e = &frag->fan->elems[frag->fan->step_key++];
+    for (uint32_t k = msg->ext->step_key; k < end; k++) {
+        uint32_t f = msg->ext->key_frag[k];
+        struct sp_msg *frag = msg->ext->frags[f];
+        const struct sp_span *e = &frag->ext->elems[frag->ext->step_key++];
 
         if (sp_seglist_slice_at(&msg->rsp, &frag->rsp, &cur[f], e->offset,
                                 e->len) != 0) {
@@ -415,8 +415,8 @@ sp_redis_merge_step(struct sp_worker *worker, struct sp_msg *msg)
             return true;
         }
     }
-    msg->fan->step_key = end;
-    if (end < msg->fan->nkeys) {
+    msg->ext->step_key = end;
+    if (end < msg->ext->nkeys) {
         return false;
     }
     msg->step_phase = 0;
@@ -439,7 +439,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
     case SP_REDIS_MERGE_SUM: {
         int64_t sum = 0;
         for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-            sum += msg->fan->frags[f]->fan->sum;
+            sum += msg->ext->frags[f]->ext->sum;
         }
         if (sp_reply_text(msg, ":%" PRId64 "\r\n", sum) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
@@ -451,23 +451,23 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         return true;
     case SP_REDIS_MERGE_ARRAY: {
         char head[24];
-        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->fan->nkeys);
+        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->ext->nkeys);
 
         for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-            struct sp_msg *frag = msg->fan->frags[f];
-            if (!frag->rsp_array || frag->fan->nelems != frag->fan->nkeys) {
+            struct sp_msg *frag = msg->ext->frags[f];
+            if (!frag->rsp_array || frag->ext->nelems != frag->ext->nkeys) {
                 sp_redis_merge_fail(worker, msg, "-ERR unexpected reply from a "
                                     "server to a split request\r\n");
                 return true;
             }
         }
         if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
-            || sp_seglist_reserve(&msg->rsp, 1 + msg->fan->nkeys) != 0
+            || sp_seglist_reserve(&msg->rsp, 1 + msg->ext->nkeys) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return true;
         }
-        msg->fan->step_key = 0;
+        msg->ext->step_key = 0;
         msg->step_phase = SP_STEP_MERGE;
         if (!sp_redis_merge_step(worker, msg)) {
             sp_defer_add(worker, msg, false);
@@ -488,9 +488,9 @@ sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
         && (sp_redis_txn_complete(worker, msg)
             || sp_redis_info_complete(worker, msg))) {
         /* EXEC's reply is its server's; INFO's is made of every server's */
-    } else if (msg->error != NULL) {  /* it failed, or its split did */
+    } else if (sp_msg_error(msg) != NULL) {  /* it failed, or its split did */
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
-        sp_msg_reply_static(msg, msg->error);
+        sp_msg_reply_static(msg, sp_msg_error(msg));
     } else if (sp_msg_nfrags(msg) > 0 && !sp_redis_merge(worker, msg)) {
         return false;
     }
@@ -547,7 +547,7 @@ sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
            != 0) {
         return -1;
     }
-    out = msg->gen + msg->gen_len;
+    out = msg->ext->gen + msg->ext->gen_len;
     if (sp_redis_inline_encode(line, raw, out) != size) {
         return -1;
     }
@@ -555,7 +555,7 @@ sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
     if (sp_seglist_push(&msg->req, NULL, out, (uint32_t)size) != 0) {
         return -1;
     }
-    msg->gen_len += (uint32_t)size;
+    msg->ext->gen_len += (uint32_t)size;
     client->req_held -= raw <= client->req_held ? raw : client->req_held;
     client->req_held += size;
 
@@ -798,8 +798,8 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_redis_server *rs = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
-    uint32_t elems = head != NULL && head->fan != NULL && head->parent != NULL
-                     ? head->fan->nkeys : 0;
+    uint32_t elems = head != NULL && head->ext != NULL && head->parent != NULL
+                     ? head->ext->nkeys : 0;
 
     if (rs->stack_cap > SP_RSTACK_KEEP) {
         int64_t *kept = realloc(rs->stack, SP_RSTACK_KEEP * sizeof(*kept));
@@ -845,23 +845,23 @@ sp_redis_reply(struct sp_conn *conn)
                      "redis_auth, redis_db or HELLO 3", conn->pool->conf->name,
                      sc->server->conf->name);
     }
-    if (msg->parent != NULL && sp_msg_fan_take(conn->worker, msg) == NULL) {
-        msg->error = sp_redis_error_reply(ENOMEM);
+    if (msg->parent != NULL && sp_msg_ext_take(conn->worker, msg) == NULL) {
+        sp_msg_fail(msg, sp_redis_error_reply(ENOMEM));
     } else if (msg->parent != NULL) {
         /* a fragment: keep what the merge needs */
-        msg->fan->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
+        msg->ext->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
         msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;
         msg->rsp_array = p->type == SP_REDIS_REPLY_ARRAY && !p->nil;
         if (msg->rsp_array) {
-            if (sp_array_grow((void **)&msg->fan->elems, &msg->fan->elems_cap, p->nelements,
-                        sizeof(*msg->fan->elems)) != 0) {
-                msg->error = sp_redis_error_reply(ENOMEM);
+            if (sp_array_grow((void **)&msg->ext->elems, &msg->ext->elems_cap, p->nelements,
+                        sizeof(*msg->ext->elems)) != 0) {
+                sp_msg_fail(msg, sp_redis_error_reply(ENOMEM));
             } else {
                 for (uint32_t i = 0; i < p->nelements; i++) {
-                    msg->fan->elems[i].offset = p->elements[i].offset - p->start;
-                    msg->fan->elems[i].len = p->elements[i].len;
+                    msg->ext->elems[i].offset = p->elements[i].offset - p->start;
+                    msg->ext->elems[i].len = p->elements[i].len;
                 }
-                msg->fan->nelems = p->nelements;
+                msg->ext->nelems = p->nelements;
             }
         }
     }

@@ -143,9 +143,9 @@ sp_redis_txn_part(struct sp_conn *client, const struct sp_msg *msg)
         sp_msg_put(worker, part);
         return NULL;
     }
-    sp_seglist_copy(&msg->req, 0, part->gen, len);
-    part->gen_len = len;
-    if (sp_seglist_push(&part->req, NULL, part->gen, len) != 0) {
+    sp_seglist_copy(&msg->req, 0, part->ext->gen, len);
+    part->ext->gen_len = len;
+    if (sp_seglist_push(&part->req, NULL, part->ext->gen, len) != 0) {
         sp_msg_put(worker, part);
         return NULL;
     }
@@ -228,22 +228,22 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
     }
     /* the parts become fragments of EXEC: MULTI, the commands, EXEC */
     n = s->ntxn + 2;
-    if (sp_msg_fan_take(client->worker, msg) == NULL
-        || sp_array_grow((void **)&msg->fan->frags, &msg->fan->frags_cap, n,
-                      sizeof(*msg->fan->frags)) != 0) {
+    if (sp_msg_ext_take(client->worker, msg) == NULL
+        || sp_array_grow((void **)&msg->ext->frags, &msg->ext->frags_cap, n,
+                      sizeof(*msg->ext->frags)) != 0) {
         sp_redis_txn_unpin(s);
         sp_redis_txn_clear(client, s);
         return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
     }
-    msg->fan->frags[0] = sp_redis_txn_static(client, msg, sp_multi_req);
-    msg->fan->frags[n - 1] = sp_redis_txn_static(client, msg, sp_exec_req);
-    msg->fan->nfrags = 0;
-    if (msg->fan->frags[0] == NULL || msg->fan->frags[n - 1] == NULL) {
-        if (msg->fan->frags[0] != NULL) {
-            sp_msg_put(client->worker, msg->fan->frags[0]);
+    msg->ext->frags[0] = sp_redis_txn_static(client, msg, sp_multi_req);
+    msg->ext->frags[n - 1] = sp_redis_txn_static(client, msg, sp_exec_req);
+    msg->ext->nfrags = 0;
+    if (msg->ext->frags[0] == NULL || msg->ext->frags[n - 1] == NULL) {
+        if (msg->ext->frags[0] != NULL) {
+            sp_msg_put(client->worker, msg->ext->frags[0]);
         }
-        if (msg->fan->frags[n - 1] != NULL) {
-            sp_msg_put(client->worker, msg->fan->frags[n - 1]);
+        if (msg->ext->frags[n - 1] != NULL) {
+            sp_msg_put(client->worker, msg->ext->frags[n - 1]);
         }
         sp_redis_txn_unpin(s);
         sp_redis_txn_clear(client, s);
@@ -253,12 +253,12 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
         struct sp_msg *part = TAILQ_FIRST(&s->txn);
 
         TAILQ_REMOVE(&s->txn, part, clink);
-        msg->fan->frags[i] = part;
+        msg->ext->frags[i] = part;
     }
     s->ntxn = 0;
-    msg->fan->nfrags = n;
+    msg->ext->nfrags = n;
     for (uint32_t i = 0; i < n; i++) {
-        msg->fan->frags[i]->parent = msg;
+        msg->ext->frags[i]->parent = msg;
     }
 
     if (s->pinned != NULL) {
@@ -277,7 +277,7 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
     }
     msg->pending = n;
     for (uint32_t i = 0; i < n; i++) {
-        sp_forward_on(sconn, msg->fan->frags[i]);
+        sp_forward_on(sconn, msg->ext->frags[i]);
     }
     sp_redis_txn_unpin(s);      /* the watch ends with EXEC: the connection
                                    closes once EXEC is answered */
@@ -294,12 +294,12 @@ sp_redis_txn_complete(struct sp_worker *worker, struct sp_msg *msg)
     }
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        if (msg->fan->frags[f]->error != NULL) {
-            sp_msg_reply_static(msg, msg->fan->frags[f]->error);
+        if (sp_msg_error(msg->ext->frags[f]) != NULL) {
+            sp_msg_reply_static(msg, sp_msg_error(msg->ext->frags[f]));
             return true;
         }
     }
-    struct sp_msg *last = msg->fan->frags[sp_msg_nfrags(msg) - 1];
+    struct sp_msg *last = msg->ext->frags[sp_msg_nfrags(msg) - 1];
     if (sp_seglist_slice(&msg->rsp, &last->rsp, 0, sp_seglist_bytes(&last->rsp)) != 0) {
         sp_msg_reply_static(msg, "-ERR out of memory\r\n");
     }

@@ -37,7 +37,7 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
         }
         pool->stats->forward_error++;
         if (msg->parent != NULL) {
-            msg->error = pool->proto->error_reply(err);
+            sp_msg_fail(msg, pool->proto->error_reply(err));
             sp_msg_part_done(pool->worker, msg);
         } else {
             sp_msg_reply_static(msg, pool->proto->error_reply(err));
@@ -122,9 +122,9 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     int32_t *frag_of_server;
 
-    if (sp_msg_fan_take(worker, msg) == NULL
-        || sp_array_grow((void **)&msg->fan->key_frag, &msg->fan->keys_cap,
-                         msg->fan->nkeys, sizeof(*msg->fan->key_frag)) != 0) {
+    if (sp_msg_ext_take(worker, msg) == NULL
+        || sp_array_grow((void **)&msg->ext->key_frag, &msg->ext->keys_cap,
+                         msg->ext->nkeys, sizeof(*msg->ext->key_frag)) != 0) {
         return ENOMEM;
     }
     frag_of_server = (int32_t *)sp_worker_scratch(worker,
@@ -146,12 +146,12 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
         int32_t f = frag_of_server[server->index];
         if (f < 0) {
             struct sp_msg *frag;
-            if (sp_array_grow((void **)&msg->fan->frags, &msg->fan->frags_cap,
-                              msg->fan->nfrags + 1, sizeof(*msg->fan->frags)) != 0
+            if (sp_array_grow((void **)&msg->ext->frags, &msg->ext->frags_cap,
+                              msg->ext->nfrags + 1, sizeof(*msg->ext->frags)) != 0
                 || (frag = sp_msg_get(worker)) == NULL) {
                 return ENOMEM;
             }
-            if (sp_msg_fan_take(worker, frag) == NULL) {
+            if (sp_msg_ext_take(worker, frag) == NULL) {
                 sp_msg_put(worker, frag);
                 return ENOMEM;
             }
@@ -159,12 +159,12 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
             frag->pool = pool;
             frag->cmd = msg->cmd;
             frag->server = server->index;
-            f = (int32_t)msg->fan->nfrags;
-            msg->fan->frags[msg->fan->nfrags++] = frag;
+            f = (int32_t)msg->ext->nfrags;
+            msg->ext->frags[msg->ext->nfrags++] = frag;
             frag_of_server[server->index] = f;
         }
-        msg->fan->frags[f]->fan->nkeys++;
-        msg->fan->key_frag[first + k] = (uint32_t)f;
+        msg->ext->frags[f]->ext->nkeys++;
+        msg->ext->key_frag[first + k] = (uint32_t)f;
     }
     return 0;
 }
@@ -172,10 +172,10 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
 int
 sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
 {
-    if (sp_msg_fan_take(pool->worker, msg) == NULL
-        || sp_array_grow((void **)&msg->fan->frags, &msg->fan->frags_cap,
-                         msg->fan->nfrags + pool->nservers,
-                         sizeof(*msg->fan->frags)) != 0) {
+    if (sp_msg_ext_take(pool->worker, msg) == NULL
+        || sp_array_grow((void **)&msg->ext->frags, &msg->ext->frags_cap,
+                         msg->ext->nfrags + pool->nservers,
+                         sizeof(*msg->ext->frags)) != 0) {
         return ENOMEM;
     }
     for (uint32_t s = 0; s < pool->nservers; s++) {
@@ -184,7 +184,7 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
         if (frag == NULL) {
             return ENOMEM;
         }
-        if (sp_msg_fan_take(pool->worker, frag) == NULL) {
+        if (sp_msg_ext_take(pool->worker, frag) == NULL) {
             sp_msg_put(pool->worker, frag);
             return ENOMEM;
         }
@@ -192,8 +192,8 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
         frag->pool = pool;
         frag->cmd = msg->cmd;
         frag->server = pool->servers[s].index;
-        frag->fan->nkeys = nelems;
-        msg->fan->frags[msg->fan->nfrags++] = frag;
+        frag->ext->nkeys = nelems;
+        msg->ext->frags[msg->ext->nfrags++] = frag;
     }
     return 0;
 }
@@ -218,8 +218,8 @@ sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
     if (sp_forward_every(pool, msg, 0) != 0) {
         goto fail;
     }
-    for (uint32_t f = first; f < msg->fan->nfrags; f++) {
-        struct sp_msg *frag = msg->fan->frags[f];
+    for (uint32_t f = first; f < msg->ext->nfrags; f++) {
+        struct sp_msg *frag = msg->ext->frags[f];
 
         if (sp_seglist_slice(&frag->req, &msg->req, 0, sp_seglist_bytes(&msg->req)) != 0) {
             goto fail;
@@ -231,10 +231,10 @@ sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
 
 fail:
     for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
-        sp_msg_put(pool->worker, msg->fan->frags[f]);
+        sp_msg_put(pool->worker, msg->ext->frags[f]);
     }
-    if (msg->fan != NULL) {
-        msg->fan->nfrags = first;
+    if (msg->ext != NULL) {
+        msg->ext->nfrags = first;
     }
     return ENOMEM;
 }
@@ -242,13 +242,13 @@ fail:
 void
 sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {
-    uint32_t nfrags = msg->fan->nfrags;
+    uint32_t nfrags = msg->ext->nfrags;
 
     pool->stats->fragments += nfrags - first;
     msg->pending += nfrags - first;
     /* a fragment may fail (and complete msg) at once: count first */
     for (uint32_t f = first; f < nfrags; f++) {
-        struct sp_msg *frag = msg->fan->frags[f];
+        struct sp_msg *frag = msg->ext->frags[f];
         sp_forward_to(pool, frag, &pool->servers[frag->server]);
     }
 }
@@ -257,10 +257,10 @@ bool
 sp_forward_failed_part(struct sp_msg *msg)
 {
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        struct sp_msg *frag = msg->fan->frags[f];
+        struct sp_msg *frag = msg->ext->frags[f];
 
-        if (frag->error != NULL) {
-            sp_msg_reply_static(msg, frag->error);
+        if (sp_msg_error(frag) != NULL) {
+            sp_msg_reply_static(msg, sp_msg_error(frag));
             return true;
         }
         if (frag->rsp_error) {

@@ -3,9 +3,12 @@
  */
 #include "sp_msg.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_pool.h"
+#include "sp_proto.h"
 #include "sp_shared.h"
 #include "sp_worker.h"
 
@@ -48,58 +51,62 @@ sp_msg_array_shrink(void **array, uint32_t *cap, size_t size)
     }
 }
 
-struct sp_msg_fan *
-sp_msg_fan_take(struct sp_worker *worker, struct sp_msg *msg)
+struct sp_msg_ext *
+sp_msg_ext_take(struct sp_worker *worker, struct sp_msg *msg)
 {
-    struct sp_msg_fan *fan = msg->fan;
+    struct sp_msg_ext *ext = msg->ext;
 
-    if (fan != NULL) {
-        return fan;
+    if (ext != NULL) {
+        return ext;
     }
-    fan = worker->free_fans;
-    if (fan != NULL) {
-        worker->free_fans = fan->free_next;
-        worker->nfree_fans--;
-        sp_trim_note(&worker->fans_trim, worker->nfree_fans);
-        fan->free_next = NULL;
+    ext = worker->free_exts;
+    if (ext != NULL) {
+        worker->free_exts = ext->free_next;
+        worker->nfree_exts--;
+        sp_trim_note(&worker->exts_trim, worker->nfree_exts);
+        ext->free_next = NULL;
     } else {
-        fan = calloc(1, sizeof(*fan));
-        if (fan == NULL) {
+        ext = calloc(1, sizeof(*ext));
+        if (ext == NULL) {
             return NULL;
         }
     }
-    msg->fan = fan;
-    return fan;
+    msg->ext = ext;
+    return ext;
 }
 
 /* Back to the free list, keeping its arrays if they are small. */
 static void
-sp_msg_fan_put(struct sp_worker *worker, struct sp_msg_fan *fan)
+sp_msg_ext_put(struct sp_worker *worker, struct sp_msg_ext *ext)
 {
-    sp_msg_array_shrink((void **)&fan->frags, &fan->frags_cap,
-                        sizeof(*fan->frags));
-    sp_msg_array_shrink((void **)&fan->key_frag, &fan->keys_cap,
-                        sizeof(*fan->key_frag));
-    sp_msg_array_shrink((void **)&fan->elems, &fan->elems_cap,
-                        sizeof(*fan->elems));
-    fan->nfrags = 0;
-    fan->nkeys = 0;
-    fan->sum = 0;
-    fan->step_key = 0;
-    fan->step_off = 0;
-    fan->nelems = 0;
-    fan->free_next = worker->free_fans;
-    worker->free_fans = fan;
-    worker->nfree_fans++;
+    sp_msg_array_shrink((void **)&ext->frags, &ext->frags_cap,
+                        sizeof(*ext->frags));
+    sp_msg_array_shrink((void **)&ext->key_frag, &ext->keys_cap,
+                        sizeof(*ext->key_frag));
+    sp_msg_array_shrink((void **)&ext->elems, &ext->elems_cap,
+                        sizeof(*ext->elems));
+    sp_msg_array_shrink((void **)&ext->gen, &ext->gen_cap, 1);
+    ext->error = NULL;
+    ext->gen_len = 0;
+    ext->nfrags = 0;
+    ext->nkeys = 0;
+    ext->sum = 0;
+    ext->step_key = 0;
+    ext->step_off = 0;
+    ext->nelems = 0;
+    ext->free_next = worker->free_exts;
+    worker->free_exts = ext;
+    worker->nfree_exts++;
 }
 
 static void
-sp_msg_fan_destroy(struct sp_msg_fan *fan)
+sp_msg_ext_destroy(struct sp_msg_ext *ext)
 {
-    free(fan->frags);
-    free(fan->key_frag);
-    free(fan->elems);
-    free(fan);
+    free(ext->gen);
+    free(ext->frags);
+    free(ext->key_frag);
+    free(ext->elems);
+    free(ext);
 }
 
 /* Reset a message for reuse, keeping its arrays if they are small. */
@@ -116,18 +123,14 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
                                  * sizeof(msg->rsp.more->segs[0]) > SP_MSG_ARRAY_KEEP) {
         sp_seglist_free(&worker->mbufs, &msg->rsp);
     }
-    sp_msg_array_shrink((void **)&msg->gen, &msg->gen_cap, 1);
-    if (msg->fan != NULL) {
-        sp_msg_fan_put(worker, msg->fan);
-        msg->fan = NULL;
+    if (msg->ext != NULL) {
+        sp_msg_ext_put(worker, msg->ext);
+        msg->ext = NULL;
     }
     msg->pool = NULL;
     msg->client = NULL;
-    msg->sconn = NULL;
     msg->parent = NULL;
     msg->cmd = NULL;
-    msg->error = NULL;
-    msg->gen_len = 0;
     msg->server = 0;
     msg->pending = 0;
     msg->send_seg = msg->send_off = 0;     /* and out_seg, out_off */
@@ -138,7 +141,7 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
     msg->noreply = msg->quiet = msg->mn_pending = false;
     msg->rsp_counted = false;
     msg->deferred = msg->holds = msg->silent = false;
-    msg->timed = false;
+    msg->timed = msg->nomem = false;
     msg->step_phase = 0;
 }
 
@@ -146,7 +149,7 @@ void
 sp_msg_put(struct sp_worker *worker, struct sp_msg *msg)
 {
     for (uint32_t i = 0; i < sp_msg_nfrags(msg); i++) {
-        sp_msg_put(worker, msg->fan->frags[i]);
+        sp_msg_put(worker, msg->ext->frags[i]);
     }
     sp_msg_reset(worker, msg);
     TAILQ_NEXT(msg, clink) = worker->free_msgs;
@@ -160,7 +163,6 @@ sp_msg_destroy(struct sp_worker *worker, struct sp_msg *msg)
 {
     sp_seglist_free(&worker->mbufs, &msg->req);
     sp_seglist_free(&worker->mbufs, &msg->rsp);
-    free(msg->gen);
     free(msg);
 }
 
@@ -177,13 +179,13 @@ sp_msg_trim(struct sp_worker *worker, uint32_t keep)
     }
     worker->nfree_msgs -= excess;
 
-    excess = sp_trim_period_end(&worker->fans_trim, worker->nfree_fans, keep);
+    excess = sp_trim_period_end(&worker->exts_trim, worker->nfree_exts, keep);
     for (uint32_t i = 0; i < excess; i++) {
-        struct sp_msg_fan *fan = worker->free_fans;
-        worker->free_fans = fan->free_next;
-        sp_msg_fan_destroy(fan);
+        struct sp_msg_ext *ext = worker->free_exts;
+        worker->free_exts = ext->free_next;
+        sp_msg_ext_destroy(ext);
     }
-    worker->nfree_fans -= excess;
+    worker->nfree_exts -= excess;
 }
 
 void
@@ -196,31 +198,36 @@ sp_msg_free_all(struct sp_worker *worker)
     }
     worker->nfree_msgs = 0;
     sp_trim_init(&worker->msgs_trim, 0);
-    while (worker->free_fans != NULL) {
-        struct sp_msg_fan *fan = worker->free_fans;
-        worker->free_fans = fan->free_next;
-        sp_msg_fan_destroy(fan);
+    while (worker->free_exts != NULL) {
+        struct sp_msg_ext *ext = worker->free_exts;
+        worker->free_exts = ext->free_next;
+        sp_msg_ext_destroy(ext);
     }
-    worker->nfree_fans = 0;
-    sp_trim_init(&worker->fans_trim, 0);
+    worker->nfree_exts = 0;
+    sp_trim_init(&worker->exts_trim, 0);
 }
 
 int
 sp_msg_gen_reserve(struct sp_msg *msg, uint32_t n)
 {
-    if (msg->gen_cap - msg->gen_len >= n) {
+    struct sp_msg_ext *ext = sp_msg_ext_take(msg->pool->worker, msg);
+
+    if (ext == NULL) {
+        return -1;
+    }
+    if (ext->gen_cap - ext->gen_len >= n) {
         return 0;
     }
-    uint32_t cap = msg->gen_cap == 0 ? 64 : msg->gen_cap;
-    while (cap - msg->gen_len < n) {
+    uint32_t cap = ext->gen_cap == 0 ? 64 : ext->gen_cap;
+    while (cap - ext->gen_len < n) {
         cap *= 2;
     }
-    uint8_t *gen = realloc(msg->gen, cap);
+    uint8_t *gen = realloc(ext->gen, cap);
     if (gen == NULL) {
         return -1;
     }
-    msg->gen = gen;
-    msg->gen_cap = cap;
+    ext->gen = gen;
+    ext->gen_cap = cap;
     return 0;
 }
 
@@ -228,16 +235,38 @@ int
 sp_msg_gen_push(struct sp_msg *msg, struct sp_seglist *list, const void *text,
                 uint32_t len)
 {
+    struct sp_msg_ext *ext = msg->ext;
     uint8_t *at;
 
     /* callers reserve first: pointers into gen must stay valid */
-    if (msg->gen_cap - msg->gen_len < len) {
+    if (ext == NULL || ext->gen_cap - ext->gen_len < len) {
         return -1;
     }
-    at = msg->gen + msg->gen_len;
+    at = ext->gen + ext->gen_len;
     memcpy(at, text, len);
-    msg->gen_len += len;
+    ext->gen_len += len;
     return sp_seglist_push(list, NULL, at, len);
+}
+
+const char *
+sp_msg_error(const struct sp_msg *msg)
+{
+    if (msg->ext != NULL && msg->ext->error != NULL) {
+        return msg->ext->error;
+    }
+    return msg->nomem ? msg->pool->proto->error_reply(ENOMEM) : NULL;
+}
+
+void
+sp_msg_fail(struct sp_msg *msg, const char *error)
+{
+    struct sp_msg_ext *ext = sp_msg_ext_take(msg->pool->worker, msg);
+
+    if (ext != NULL) {
+        ext->error = error;
+    } else {
+        msg->nomem = true;
+    }
 }
 
 int

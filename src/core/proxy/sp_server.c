@@ -37,7 +37,6 @@ sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
 {
     struct sp_msg *top = msg->parent != NULL ? msg->parent : msg;
 
-    msg->sconn = NULL;
     if (msg->internal) {
         sp_msg_put(worker, msg);
         return;
@@ -82,13 +81,13 @@ sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len)
     if (msg == NULL) {
         return -1;
     }
+    msg->internal = true;
+    msg->pool = conn->pool;             /* before its ext (sp_msg.h) */
     if (sp_msg_gen_reserve(msg, len) != 0
         || sp_msg_gen_push(msg, &msg->req, bytes, len) != 0) {
         sp_msg_put(worker, msg);
         return -1;
     }
-    msg->internal = true;
-    msg->pool = conn->pool;
     sp_server_enqueue(conn, msg);
     return 0;
 }
@@ -255,7 +254,6 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
     struct sp_sconn *sc = sp_sconn(sconn);
     struct sp_stats_server *st = sc->server->stats;
 
-    msg->sconn = sconn;
     msg->send_seg = msg->send_off = 0;
     TAILQ_INSERT_TAIL(&sconn->queue, msg, slink);
     st->in_queue++;
@@ -363,7 +361,7 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
             sp_flow_server_drained(sc->server);
         }
         msg->in_flight = false;
-        msg->error = error;
+        sp_msg_fail(msg, error);
         if (!msg->internal && conn->pool != NULL) {
             conn->pool->stats->forward_error++;
         }
@@ -457,7 +455,7 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
     }
     if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, start,
                               end) != 0) {
-        msg->error = conn->pool->proto->error_reply(ENOMEM);
+        sp_msg_fail(msg, conn->pool->proto->error_reply(ENOMEM));
     }
     sp_conn_consume(conn, end);
     sp_server_ok(sc->server);

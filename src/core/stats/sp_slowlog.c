@@ -110,7 +110,7 @@ sp_slowlog_note(struct sp_worker *worker, struct sp_pool *pool,
     n = sp_seglist_copy(&msg->req, 0, peek, sizeof(peek));
     sp_slowlog_key(peek, n, first_key, key, sizeof(key));
     if (sp_msg_nfrags(msg) > 0) {
-        snprintf(server, sizeof(server), "(%u servers)", msg->fan->nfrags);
+        snprintf(server, sizeof(server), "(%u servers)", msg->ext->nfrags);
     } else if (msg->rtt_us > 0 && msg->server < pool->nservers) {
         snprintf(server, sizeof(server), "'%s'",
                  pool->servers[msg->server].conf->name);
