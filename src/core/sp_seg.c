@@ -6,48 +6,150 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Room for n pieces in `more` (moving the inline piece there first). */
-static int
-sp_seglist_grow(struct sp_seglist *list, uint32_t n)
-{
-    struct sp_seg_block *more = list->more;
-    uint32_t used = more != NULL ? more->n : 0;
+#include "sp_trim.h"
 
-    if (more == NULL || more->cap < n) {
-        more = realloc(more, sizeof(*more) + (size_t)n * sizeof(more->segs[0]));
-        if (more == NULL) {
-            return -1;
-        }
-        if (list->more == NULL) {
-            more->n = 0;
-            more->bytes = 0;
-        }
-        more->cap = n;
-        list->more = more;
+/* The size class of an array of at least cap pieces, or -1: beyond. */
+static int
+sp_seg_class(uint32_t cap)
+{
+    int c = 0;
+
+    while (c < SP_SEG_CLASSES && (4u << c) < cap) {
+        c++;
     }
-    if (used == 0 && list->one.len > 0) {
-        more->segs[0] = list->one;
-        more->n = 1;
-        more->bytes = list->one.len;
-        list->one.data = NULL;
-        list->one.len = 0;
-        list->one.back = 0;
+    return c < SP_SEG_CLASSES ? c : -1;
+}
+
+/* An empty array of at least cap pieces: pool's cache, or malloc. */
+static struct sp_seg_block *
+sp_seg_block_take(struct sp_mbuf_pool *pool, uint32_t cap)
+{
+    int c = sp_seg_class(cap);
+    struct sp_seg_block *block;
+
+    if (c >= 0) {
+        cap = 4u << c;
+        if (pool != NULL && pool->segs.free[c] != NULL) {
+            block = pool->segs.free[c];
+            pool->segs.free[c] = block->free_next;
+            pool->segs.nfree[c]--;
+            sp_trim_note(&pool->segs.trim[c], pool->segs.nfree[c]);
+            goto taken;
+        }
     }
+    block = malloc(sizeof(*block) + (size_t)cap * sizeof(block->segs[0]));
+    if (block == NULL) {
+        return NULL;
+    }
+    block->cap = cap;
+taken:
+    block->bytes = 0;
+    block->n = 0;
+    block->pool = pool;
+    return block;
+}
+
+/* Back to a cache (block's own pool first), or freed. */
+static void
+sp_seg_block_give(struct sp_mbuf_pool *pool, struct sp_seg_block *block)
+{
+    int c = sp_seg_class(block->cap);
+
+    if (block->pool != NULL) {
+        pool = block->pool;
+    }
+    if (pool == NULL || c < 0 || (4u << c) != block->cap) {
+        free(block);
+        return;
+    }
+    block->free_next = pool->segs.free[c];
+    pool->segs.free[c] = block;
+    pool->segs.nfree[c]++;
+}
+
+void
+sp_seg_cache_trim(struct sp_mbuf_pool *pool, uint32_t keep, bool all)
+{
+    for (int c = 0; c < SP_SEG_CLASSES; c++) {
+        uint32_t excess = all ? pool->segs.nfree[c]
+                              : sp_trim_period_end(&pool->segs.trim[c],
+                                                   pool->segs.nfree[c], keep);
+
+        for (uint32_t i = 0; i < excess; i++) {
+            struct sp_seg_block *block = pool->segs.free[c];
+            pool->segs.free[c] = block->free_next;
+            free(block);
+        }
+        pool->segs.nfree[c] -= excess;
+    }
+}
+
+/* The pool a list's new array comes from: the caller's, the new piece's
+ * buffer's, or the list's own piece's. */
+static struct sp_mbuf_pool *
+sp_seglist_pool(struct sp_mbuf_pool *pool, const struct sp_seglist *list,
+                const struct sp_mbuf *mbuf)
+{
+    if (pool != NULL) {
+        return pool;
+    }
+    if (sp_seglist_spread(list) && list->spread.more->pool != NULL) {
+        return list->spread.more->pool;
+    }
+    if (mbuf != NULL) {
+        return mbuf->pool;
+    }
+    if (!sp_seglist_spread(list)) {
+        const struct sp_mbuf *own = sp_seg_mbuf(&list->one);
+        return own != NULL ? own->pool : NULL;
+    }
+    return NULL;
+}
+
+/* Room for cap pieces in an array (moving the inline piece into it). */
+static int
+sp_seglist_grow(struct sp_mbuf_pool *pool, struct sp_seglist *list,
+                uint32_t cap)
+{
+    struct sp_seg_block *old = sp_seglist_spread(list) ? list->spread.more
+                                                       : NULL;
+    struct sp_seg_block *block = sp_seg_block_take(pool, cap);
+
+    if (block == NULL) {
+        return -1;
+    }
+    if (old != NULL) {
+        memcpy(block->segs, old->segs, (size_t)old->n * sizeof(old->segs[0]));
+        block->n = old->n;
+        block->bytes = old->bytes;
+        if (block->pool == NULL) {
+            block->pool = old->pool;
+        }
+        sp_seg_block_give(pool, old);
+    } else if (list->one.len > 0) {
+        block->segs[0] = list->one;
+        block->n = 1;
+        block->bytes = list->one.len;
+    }
+    list->spread.more = block;
+    list->spread.unused = 0;
+    list->spread.tag = SP_SEG_SPREAD;
     return 0;
 }
 
 int
-sp_seglist_reserve(struct sp_seglist *list, uint32_t n)
+sp_seglist_reserve(struct sp_mbuf_pool *pool, struct sp_seglist *list,
+                   uint32_t n)
 {
-    if (n <= 1 || (list->more != NULL && list->more->cap >= n)) {
+    if (n <= 1 || (sp_seglist_spread(list) && list->spread.more->cap >= n)) {
         return 0;
     }
-    return sp_seglist_grow(list, n);
+    return sp_seglist_grow(sp_seglist_pool(pool, list, NULL), list, n);
 }
 
 int
-sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
-                const uint8_t *data, uint32_t len)
+sp_seglist_push_in(struct sp_mbuf_pool *pool, struct sp_seglist *list,
+                   struct sp_mbuf *mbuf, const uint8_t *data, uint32_t len)
 {
     struct sp_seg *last;
     uint32_t back = mbuf != NULL ? (uint32_t)(data - (const uint8_t *)mbuf) : 0;
@@ -56,22 +158,21 @@ sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
         return 0;
     }
     if (sp_seglist_spread(list)) {
-        last = &list->more->segs[list->more->n - 1];
-    } else if (list->one.len > 0) {
-        last = &list->one;
+        struct sp_seg_block *more = list->spread.more;
+        last = more->n > 0 ? &more->segs[more->n - 1] : NULL;
     } else {
-        last = NULL;
+        last = list->one.len > 0 ? &list->one : NULL;
     }
     /* bytes that continue the previous piece of the same buffer merge */
     if (last != NULL && mbuf != NULL && last->data + last->len == data
         && sp_seg_mbuf(last) == mbuf) {
         last->len += len;
         if (last != &list->one) {
-            list->more->bytes += len;
+            list->spread.more->bytes += len;
         }
         return 0;
     }
-    if (last == NULL) {
+    if (!sp_seglist_spread(list) && last == NULL) {
         if (mbuf != NULL) {
             sp_mbuf_ref(mbuf);
         }
@@ -80,25 +181,30 @@ sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
         list->one.back = back;
         return 0;
     }
-    if (!sp_seglist_spread(list)) {             /* the second piece */
-        if (sp_seglist_grow(list, list->more != NULL && list->more->cap > 4
-                                  ? list->more->cap : 4) != 0) {
+    if (!sp_seglist_spread(list)
+        || list->spread.more->n == list->spread.more->cap) {
+        uint32_t cap = sp_seglist_spread(list) ? list->spread.more->cap * 2 : 4;
+        if (sp_seglist_grow(sp_seglist_pool(pool, list, mbuf), list, cap) != 0) {
             return -1;
         }
-    } else if (list->more->n == list->more->cap
-               && sp_seglist_grow(list, list->more->cap * 2) != 0) {
-        return -1;
     }
     if (mbuf != NULL) {
         sp_mbuf_ref(mbuf);
     }
-    struct sp_seg_block *more = list->more;
+    struct sp_seg_block *more = list->spread.more;
     more->segs[more->n].data = data;
     more->segs[more->n].len = len;
     more->segs[more->n].back = back;
     more->n++;
     more->bytes += len;
     return 0;
+}
+
+int
+sp_seglist_push(struct sp_seglist *list, struct sp_mbuf *mbuf,
+                const uint8_t *data, uint32_t len)
+{
+    return sp_seglist_push_in(NULL, list, mbuf, data, len);
 }
 
 int
@@ -250,12 +356,11 @@ sp_seglist_clear(struct sp_mbuf_pool *pool, struct sp_seglist *list)
     for (uint32_t i = 0; i < n; i++) {
         struct sp_mbuf *mbuf = sp_seg_mbuf(&segs[i]);
         if (mbuf != NULL) {
-            sp_mbuf_unref(pool, mbuf);
+            sp_mbuf_unref(pool != NULL ? pool : mbuf->pool, mbuf);
         }
     }
-    if (list->more != NULL) {
-        list->more->n = 0;
-        list->more->bytes = 0;
+    if (sp_seglist_spread(list)) {
+        sp_seg_block_give(pool, list->spread.more);
     }
     list->one.data = NULL;
     list->one.len = 0;
@@ -266,8 +371,6 @@ void
 sp_seglist_free(struct sp_mbuf_pool *pool, struct sp_seglist *list)
 {
     sp_seglist_clear(pool, list);
-    free(list->more);
-    list->more = NULL;
 }
 
 int

@@ -410,7 +410,7 @@ sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_mc_server *ms = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
-    uint32_t items = head != NULL && head->ext != NULL && head->parent != NULL
+    uint32_t items = head != NULL && sp_msg_parent(head) != NULL
                      ? head->ext->nkeys : 0;
 
     if (head == NULL) {
@@ -473,9 +473,7 @@ sp_mc_reply(struct sp_conn *conn)
             return -1;
         }
     }
-    if (msg->parent != NULL && sp_msg_ext_take(conn->worker, msg) == NULL) {
-        sp_msg_fail(msg, sp_memcache_error_reply(ENOMEM));
-    } else if (msg->parent != NULL) {
+    if (sp_msg_parent(msg) != NULL) {          /* it has its ext */
         const struct sp_memcache_command *cmd = msg->cmd;
         bool ok = p->type == (cmd->kind == SP_MEMCACHE_BROADCAST
                               ? SP_MEMCACHE_REPLY_OK : SP_MEMCACHE_REPLY_END);

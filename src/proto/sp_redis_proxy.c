@@ -324,7 +324,8 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
                            cmd->name);
 
         if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0
-            || sp_seglist_reserve(&frag->req, 1 + frag->ext->nkeys * step) != 0
+            || sp_seglist_reserve(&worker->mbufs, &frag->req,
+                                  1 + frag->ext->nkeys * step) != 0
             || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)len) != 0) {
             return sp_redis_split_fail(msg, ENOMEM);
         }
@@ -462,7 +463,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
             }
         }
         if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
-            || sp_seglist_reserve(&msg->rsp, 1 + msg->ext->nkeys) != 0
+            || sp_seglist_reserve(&worker->mbufs, &msg->rsp, 1 + msg->ext->nkeys) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return true;
@@ -798,7 +799,7 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_redis_server *rs = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
-    uint32_t elems = head != NULL && head->ext != NULL && head->parent != NULL
+    uint32_t elems = head != NULL && sp_msg_parent(head) != NULL
                      ? head->ext->nkeys : 0;
 
     if (rs->stack_cap > SP_RSTACK_KEEP) {
@@ -845,9 +846,7 @@ sp_redis_reply(struct sp_conn *conn)
                      "redis_auth, redis_db or HELLO 3", conn->pool->conf->name,
                      sc->server->conf->name);
     }
-    if (msg->parent != NULL && sp_msg_ext_take(conn->worker, msg) == NULL) {
-        sp_msg_fail(msg, sp_redis_error_reply(ENOMEM));
-    } else if (msg->parent != NULL) {
+    if (sp_msg_parent(msg) != NULL) {          /* it has its ext */
         /* a fragment: keep what the merge needs */
         msg->ext->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
         msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;

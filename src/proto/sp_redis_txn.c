@@ -258,7 +258,12 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
     s->ntxn = 0;
     msg->ext->nfrags = n;
     for (uint32_t i = 0; i < n; i++) {
-        msg->ext->frags[i]->parent = msg;
+        if (sp_msg_ext_take(client->worker, msg->ext->frags[i]) == NULL) {
+            sp_redis_txn_clear(client, s);
+            /* the fragments go with msg */
+            return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
+        }
+        msg->ext->frags[i]->ext->parent = msg;
     }
 
     if (s->pinned != NULL) {

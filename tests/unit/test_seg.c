@@ -36,8 +36,7 @@ START_TEST(test_refs_and_merge)
     sp_seglist_clear(&pool, &list);
     ck_assert_uint_eq(m->refs, 1);
     ck_assert_uint_eq(sp_seglist_n(&list), 0);
-    ck_assert_ptr_nonnull(list.more);           /* the array is kept */
-    ck_assert_uint_ge(list.more->cap, 2);
+    ck_assert_ptr_nonnull(pool.segs.free[0]);   /* its array: cached */
     sp_mbuf_unref(&pool, m);
     ck_assert_uint_eq(pool.nused, 0);
     sp_seglist_free(&pool, &list);
@@ -148,27 +147,36 @@ START_TEST(test_cursor_lookups)
 }
 END_TEST
 
-/* One piece lives in the list itself (no array); a second moves both into
- * an array the list keeps when emptied, and a recycled list refills it
- * (pieces, counts, mbuf references) from the start. */
-START_TEST(test_inline_piece_and_kept_array)
+/* One piece lives in the list itself (16 bytes, no array); a second moves
+ * both into an array from the buffers' pool, which takes it back when the
+ * list is cleared and hands it out again: a recycled list allocates nothing,
+ * and a bigger one takes a bigger size. */
+START_TEST(test_inline_piece_and_recycled_array)
 {
     struct sp_mbuf_pool pool;
     struct sp_seglist list = { 0 };
     struct sp_mbuf *a, *b;
     struct iovec iov[4];
+    struct sp_seg_block *first = NULL;
 
+    ck_assert_uint_eq(sizeof(list), 16);
     sp_mbuf_pool_init(&pool, 512);
     a = mbuf_filled(&pool, "GET k");
     b = mbuf_filled(&pool, "ey");
+    ck_assert_ptr_eq(a->pool, &pool);
     for (int round = 0; round < 3; round++) {
         ck_assert_int_eq(sp_seglist_push(&list, a, a->pos, 5), 0);
         ck_assert_uint_eq(sp_seglist_n(&list), 1);
-        ck_assert(round > 0 || list.more == NULL);      /* nothing allocated */
+        ck_assert(!sp_seglist_spread(&list));          /* nothing taken */
         ck_assert_ptr_eq(sp_seg_mbuf(&sp_seglist_segs(&list)[0]), a);
         ck_assert_uint_eq(a->refs, 2);
         ck_assert_int_eq(sp_seglist_push(&list, b, b->pos, 2), 0);
         ck_assert_int_eq(sp_seglist_push(&list, NULL, (const uint8_t *)"!", 1), 0);
+        ck_assert(sp_seglist_spread(&list));
+        if (round == 0) {
+            first = list.spread.more;
+        }
+        ck_assert_ptr_eq(list.spread.more, first);     /* the same array */
         ck_assert_uint_eq(sp_seglist_n(&list), 3);
         ck_assert_uint_eq(sp_seglist_bytes(&list), 8);
         ck_assert_ptr_eq(sp_seg_mbuf(&sp_seglist_segs(&list)[0]), a);
@@ -185,19 +193,32 @@ START_TEST(test_inline_piece_and_kept_array)
         ck_assert_uint_eq(sp_seglist_bytes(&list), 0);
         ck_assert_uint_eq(a->refs, 1);
         ck_assert_uint_eq(b->refs, 1);
-        ck_assert_ptr_nonnull(list.more);
+        ck_assert_uint_eq(pool.segs.nfree[0], 1);
     }
-    /* reserving room for many, then one piece: still counted right */
-    ck_assert_int_eq(sp_seglist_reserve(&list, 100), 0);
+    /* many pieces: the array doubles, each size from (and back to) the cache */
+    for (uint32_t i = 0; i < 100; i++) {
+        ck_assert_int_eq(sp_seglist_push_in(&pool, &list, NULL,
+                                            (const uint8_t *)"xy" + (i & 1), 1), 0);
+    }
+    ck_assert_uint_eq(sp_seglist_n(&list), 100);
+    ck_assert_uint_eq(sp_seglist_bytes(&list), 100);
+    ck_assert_uint_ge(list.spread.more->cap, 100);
+    sp_seglist_clear(NULL, &list);
+    ck_assert_uint_eq(pool.segs.nfree[5], 1);           /* 128 pieces */
+    /* reserving room for many, then one piece: counted right */
+    ck_assert_int_eq(sp_seglist_reserve(&pool, &list, 100), 0);
+    ck_assert_uint_eq(pool.segs.nfree[5], 0);           /* taken again */
     ck_assert_int_eq(sp_seglist_push(&list, a, a->pos + 1, 3), 0);
     ck_assert_uint_eq(sp_seglist_n(&list), 1);
     ck_assert_uint_eq(sp_seglist_bytes(&list), 3);
     sp_seglist_free(&pool, &list);
-    ck_assert_ptr_null(list.more);
     sp_mbuf_unref(&pool, a);
     sp_mbuf_unref(&pool, b);
     ck_assert_uint_eq(pool.nused, 0);
-    sp_mbuf_pool_destroy(&pool);
+    sp_mbuf_pool_destroy(&pool);                        /* frees the cache */
+    for (int c = 0; c < SP_SEG_CLASSES; c++) {
+        ck_assert_uint_eq(pool.segs.nfree[c], 0);
+    }
 }
 END_TEST
 
@@ -207,5 +228,5 @@ sp_test_seg_suite(void)
     return SP_TEST_SUITE("seg", test_refs_and_merge,
                          test_chain_range_and_slice,
                          test_iov_and_partial_writes, test_cursor_lookups,
-                         test_inline_piece_and_kept_array);
+                         test_inline_piece_and_recycled_array);
 }

@@ -15,7 +15,8 @@
 static uint8_t
 sp_forward_variant(const struct sp_msg *msg)
 {
-    const struct sp_msg *top = msg->parent != NULL ? msg->parent : msg;
+    const struct sp_msg *parent = sp_msg_parent(msg);
+    const struct sp_msg *top = parent != NULL ? parent : msg;
 
     return top->client != NULL ? top->client->variant : 0;
 }
@@ -36,7 +37,7 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
             sp_server_failed(server);
         }
         pool->stats->forward_error++;
-        if (msg->parent != NULL) {
+        if (sp_msg_parent(msg) != NULL) {
             sp_msg_fail(msg, pool->proto->error_reply(err));
             sp_msg_part_done(pool->worker, msg);
         } else {
@@ -45,7 +46,7 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
         return;
     }
     msg->server = server->index;
-    if (msg->parent == NULL) {
+    if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
     sp_server_enqueue(sconn, msg);
@@ -55,7 +56,7 @@ void
 sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg)
 {
     msg->server = sp_sconn(sconn)->server->index;
-    if (msg->parent == NULL) {
+    if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
     sp_server_enqueue(sconn, msg);
@@ -155,7 +156,7 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
                 sp_msg_put(worker, frag);
                 return ENOMEM;
             }
-            frag->parent = msg;
+            frag->ext->parent = msg;
             frag->pool = pool;
             frag->cmd = msg->cmd;
             frag->server = server->index;
@@ -188,7 +189,7 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
             sp_msg_put(pool->worker, frag);
             return ENOMEM;
         }
-        frag->parent = msg;
+        frag->ext->parent = msg;
         frag->pool = pool;
         frag->cmd = msg->cmd;
         frag->server = pool->servers[s].index;

@@ -87,6 +87,7 @@ sp_msg_ext_put(struct sp_worker *worker, struct sp_msg_ext *ext)
                         sizeof(*ext->elems));
     sp_msg_array_shrink((void **)&ext->gen, &ext->gen_cap, 1);
     ext->error = NULL;
+    ext->parent = NULL;
     ext->gen_len = 0;
     ext->nfrags = 0;
     ext->nkeys = 0;
@@ -113,29 +114,20 @@ sp_msg_ext_destroy(struct sp_msg_ext *ext)
 static void
 sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
 {
-    sp_seglist_clear(&worker->mbufs, &msg->req);
-    sp_seglist_clear(&worker->mbufs, &msg->rsp);
-    if (msg->req.more != NULL && (size_t)msg->req.more->cap
-                                 * sizeof(msg->req.more->segs[0]) > SP_MSG_ARRAY_KEEP) {
-        sp_seglist_free(&worker->mbufs, &msg->req);
-    }
-    if (msg->rsp.more != NULL && (size_t)msg->rsp.more->cap
-                                 * sizeof(msg->rsp.more->segs[0]) > SP_MSG_ARRAY_KEEP) {
-        sp_seglist_free(&worker->mbufs, &msg->rsp);
-    }
+    sp_seglist_clear(&worker->mbufs, &msg->req);    /* arrays: to the */
+    sp_seglist_clear(&worker->mbufs, &msg->rsp);    /* buffers' cache */
     if (msg->ext != NULL) {
         sp_msg_ext_put(worker, msg->ext);
         msg->ext = NULL;
     }
     msg->pool = NULL;
     msg->client = NULL;
-    msg->parent = NULL;
     msg->cmd = NULL;
     msg->server = 0;
     msg->pending = 0;
     msg->send_seg = msg->send_off = 0;     /* and out_seg, out_off */
     msg->sent_ms = 0;
-    msg->rtt_us = msg->recv_us = msg->sent_us = 0;
+    msg->rtt_us = msg->recv_us = 0;        /* and sent_us */
     msg->done = msg->quit = msg->internal = msg->in_flight = false;
     msg->rsp_error = msg->rsp_array = false;
     msg->noreply = msg->quiet = msg->mn_pending = false;
@@ -245,7 +237,7 @@ sp_msg_gen_push(struct sp_msg *msg, struct sp_seglist *list, const void *text,
     at = ext->gen + ext->gen_len;
     memcpy(at, text, len);
     ext->gen_len += len;
-    return sp_seglist_push(list, NULL, at, len);
+    return sp_seglist_push_in(&msg->pool->worker->mbufs, list, NULL, at, len);
 }
 
 const char *
@@ -272,8 +264,9 @@ sp_msg_fail(struct sp_msg *msg, const char *error)
 int
 sp_msg_reply_static(struct sp_msg *msg, const char *text)
 {
-    if (sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)text,
-                        (uint32_t)strlen(text)) != 0) {
+    if (sp_seglist_push_in(msg->pool != NULL ? &msg->pool->worker->mbufs : NULL,
+                           &msg->rsp, NULL, (const uint8_t *)text,
+                           (uint32_t)strlen(text)) != 0) {
         return -1;
     }
     msg->done = true;

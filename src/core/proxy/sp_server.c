@@ -35,7 +35,8 @@
 void
 sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
 {
-    struct sp_msg *top = msg->parent != NULL ? msg->parent : msg;
+    struct sp_msg *parent = sp_msg_parent(msg);
+    struct sp_msg *top = parent != NULL ? parent : msg;
 
     if (msg->internal) {
         sp_msg_put(worker, msg);
@@ -352,6 +353,7 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
     while ((msg = TAILQ_FIRST(queue)) != NULL) {
         TAILQ_REMOVE(queue, msg, slink);
         msg->send_seg = msg->send_off = 0;  /* out_seg, out_off: sp_msg.h */
+        msg->rtt_us = 0;                    /* was sent_us: no round trip */
         if (inflight) {
             st->out_queue--;
             st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
@@ -448,9 +450,10 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
         if (conn->worker->histograms) {
             sp_hist_observe(&st->rtt, rtt);
         }
-        msg->rtt_us = rtt;
-        if (msg->parent != NULL && msg->parent->rtt_us < rtt) {
-            msg->parent->rtt_us = rtt;      /* a fan-out waits for its slowest */
+        msg->rtt_us = rtt;                  /* was sent_us (sp_msg.h) */
+        struct sp_msg *parent = sp_msg_parent(msg);
+        if (parent != NULL && parent->rtt_us < rtt) {
+            parent->rtt_us = rtt;           /* a fan-out waits for its slowest */
         }
     }
     if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, start,

@@ -30,7 +30,8 @@
 
 #define SP_TICK_MS          1000
 #define SP_MBUF_KEEP        64      /* buffers kept through idle periods */
-#define SP_MSG_KEEP         256
+#define SP_MSG_KEEP         256     /* messages (and their exts) */
+#define SP_SEGS_KEEP        64      /* segment arrays of each size */
 #define SP_PARSE_KEEP       64      /* client parser states kept idle */
 #define SP_SCRATCH_KEEP     (64 * 1024) /* bytes of scratch kept idle */
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
@@ -499,18 +500,33 @@ sp_worker_flush(struct sp_worker *worker)
  * scratch arrays grown for one huge request (they are used only within a
  * call, so they are free here), and then the pages themselves (sp_alloc.h).
  */
+/* Segment arrays in the buffers' cache (sp_seg.h). */
+static uint64_t
+sp_worker_free_arrays(const struct sp_worker *worker)
+{
+    uint64_t n = 0;
+
+    for (int c = 0; c < SP_SEG_CLASSES; c++) {
+        n += worker->mbufs.segs.nfree[c];
+    }
+    return n;
+}
+
 static void
 sp_worker_trim(struct sp_worker *worker)
 {
     uint64_t before = (uint64_t)worker->mbufs.nfree + worker->nfree_msgs
-                      + worker->parses.nfree;
+                      + worker->nfree_exts + worker->parses.nfree
+                      + sp_worker_free_arrays(worker);
     bool released = false;
 
     sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
+    sp_seg_cache_trim(&worker->mbufs, SP_SEGS_KEEP, false);
     sp_msg_trim(worker, SP_MSG_KEEP);
     sp_client_parse_trim(&worker->parses, SP_PARSE_KEEP);
     released = (uint64_t)worker->mbufs.nfree + worker->nfree_msgs
-               + worker->parses.nfree < before;
+               + worker->nfree_exts + worker->parses.nfree
+               + sp_worker_free_arrays(worker) < before;
     if (worker->scratch_cap > SP_SCRATCH_KEEP) {
         free(worker->scratch);
         worker->scratch = NULL;
