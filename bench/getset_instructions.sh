@@ -51,4 +51,5 @@ kill "$vg"; wait "$vg" || true
 totals=$(for f in "$tmp"/cg.*; do grep -m1 '^summary:' "$f" | awk '{print $2}'; done | sort -rn)
 worker=$(echo "$totals" | sed -n 1p)
 master=$(echo "$totals" | sed -n 2p)
+[ -n "${KEEP:-}" ] && echo "kept: $tmp"
 echo "worker: $worker instructions, $((worker / (2 * n))) per request; master: $master"

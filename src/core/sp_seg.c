@@ -233,8 +233,8 @@ static void
 sp_seg_seek(const struct sp_seglist *list, struct sp_seg_cursor *cur,
             uint64_t off)
 {
-    const struct sp_seg *segs = sp_seglist_segs(list);
-    uint32_t n = sp_seglist_n(list);
+    uint32_t n;
+    const struct sp_seg *segs = sp_seglist_view(list, &n);
 
     if (off < cur->at || cur->seg > n) {
         cur->seg = 0;
@@ -288,9 +288,22 @@ const uint8_t *
 sp_seglist_contiguous_at(const struct sp_seglist *list,
                          struct sp_seg_cursor *cur, uint64_t off, uint64_t len)
 {
+    uint32_t n;
+    const struct sp_seg *segs = sp_seglist_view(list, &n);
+
+    if (n == 1) {               /* one piece: what the seek would find */
+        if (off < segs->len) {
+            cur->seg = 0;
+            cur->at = 0;
+            return off + len <= segs->len ? segs->data + off : NULL;
+        }
+        cur->seg = 1;
+        cur->at = segs->len;
+        return len == 0 ? (const uint8_t *)"" : NULL;
+    }
     sp_seg_seek(list, cur, off);
-    if (cur->seg < sp_seglist_n(list)) {
-        const struct sp_seg *s = &sp_seglist_segs(list)[cur->seg];
+    if (cur->seg < n) {
+        const struct sp_seg *s = &segs[cur->seg];
 
         return off + len <= cur->at + s->len ? s->data + (off - cur->at)
                                              : NULL;
@@ -315,8 +328,8 @@ sp_seglist_copy_at(const struct sp_seglist *list, struct sp_seg_cursor *cur,
     if (len == 0) {
         return 0;
     }
-    const struct sp_seg *segs = sp_seglist_segs(list);
-    uint32_t nsegs = sp_seglist_n(list);
+    uint32_t nsegs;
+    const struct sp_seg *segs = sp_seglist_view(list, &nsegs);
 
     sp_seg_seek(list, cur, off);
     while (cur->seg < nsegs) {
@@ -350,17 +363,20 @@ sp_seglist_copy(const struct sp_seglist *list, uint64_t off, uint8_t *out,
 void
 sp_seglist_clear(struct sp_mbuf_pool *pool, struct sp_seglist *list)
 {
-    const struct sp_seg *segs = sp_seglist_segs(list);
-    uint32_t n = sp_seglist_n(list);
-
-    for (uint32_t i = 0; i < n; i++) {
-        struct sp_mbuf *mbuf = sp_seg_mbuf(&segs[i]);
+    if (!sp_seglist_spread(list)) {
+        struct sp_mbuf *mbuf = sp_seg_mbuf(&list->one);
         if (mbuf != NULL) {
             sp_mbuf_unref(pool != NULL ? pool : mbuf->pool, mbuf);
         }
-    }
-    if (sp_seglist_spread(list)) {
-        sp_seg_block_give(pool, list->spread.more);
+    } else {
+        struct sp_seg_block *more = list->spread.more;
+        for (uint32_t i = 0; i < more->n; i++) {
+            struct sp_mbuf *mbuf = sp_seg_mbuf(&more->segs[i]);
+            if (mbuf != NULL) {
+                sp_mbuf_unref(pool != NULL ? pool : mbuf->pool, mbuf);
+            }
+        }
+        sp_seg_block_give(pool, more);
     }
     list->one.data = NULL;
     list->one.len = 0;
@@ -377,10 +393,15 @@ int
 sp_seglist_iov(const struct sp_seglist *list, uint32_t seg, uint32_t off,
                struct iovec *iov, int max)
 {
-    const struct sp_seg *segs = sp_seglist_segs(list);
-    uint32_t nsegs = sp_seglist_n(list);
+    uint32_t nsegs;
+    const struct sp_seg *segs = sp_seglist_view(list, &nsegs);
     int n = 0;
 
+    if (nsegs == 1 && seg == 0 && max > 0) {    /* one piece */
+        iov->iov_base = (void *)(uintptr_t)(segs->data + off);
+        iov->iov_len = segs->len - off;
+        return 1;
+    }
     for (uint32_t i = seg; i < nsegs && n < max; i++) {
         uint32_t skip = i == seg ? off : 0;
 
@@ -395,8 +416,8 @@ size_t
 sp_seglist_advance(const struct sp_seglist *list, uint32_t *seg,
                    uint32_t *off, size_t n)
 {
-    const struct sp_seg *segs = sp_seglist_segs(list);
-    uint32_t nsegs = sp_seglist_n(list);
+    uint32_t nsegs;
+    const struct sp_seg *segs = sp_seglist_view(list, &nsegs);
 
     while (n > 0 && *seg < nsegs) {
         uint32_t left = segs[*seg].len - *off;

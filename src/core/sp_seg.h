@@ -95,6 +95,18 @@ sp_seglist_segs(const struct sp_seglist *list)
     return sp_seglist_spread(list) ? list->spread.more->segs : &list->one;
 }
 
+/* Both at once (one test of the list's form). */
+static inline const struct sp_seg *
+sp_seglist_view(const struct sp_seglist *list, uint32_t *n)
+{
+    if (sp_seglist_spread(list)) {
+        *n = list->spread.more->n;
+        return list->spread.more->segs;
+    }
+    *n = list->one.len > 0;
+    return &list->one;
+}
+
 /*
  * A reading position in a list, for a run of lookups at rising offsets (the
  * keys of one request, the elements of one reply): each lookup starts at the

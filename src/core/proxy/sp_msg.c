@@ -241,7 +241,7 @@ sp_msg_gen_push(struct sp_msg *msg, struct sp_seglist *list, const void *text,
 }
 
 const char *
-sp_msg_error(const struct sp_msg *msg)
+sp_msg_error_of(const struct sp_msg *msg)
 {
     if (msg->ext != NULL && msg->ext->error != NULL) {
         return msg->ext->error;

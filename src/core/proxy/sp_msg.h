@@ -166,8 +166,14 @@ sp_msg_nfrags(const struct sp_msg *msg)
     return msg->ext != NULL ? msg->ext->nfrags : 0;
 }
 
+const char *sp_msg_error_of(const struct sp_msg *msg);
+
 /* The error a server part failed with (sp_msg_fail), or NULL. */
-const char *sp_msg_error(const struct sp_msg *msg);
+static inline const char *
+sp_msg_error(const struct sp_msg *msg)
+{
+    return msg->ext == NULL && !msg->nomem ? NULL : sp_msg_error_of(msg);
+}
 
 /* A server part failed with this reply text (static). */
 void sp_msg_fail(struct sp_msg *msg, const char *error);
