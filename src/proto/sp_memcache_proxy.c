@@ -98,7 +98,7 @@ sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
         }
     }
     msg->noreply = p->noreply;
-    if (p->quiet && sp_seglist_push(&msg->req, NULL,
+    if (p->quiet && sp_msg_push(msg, &msg->req, NULL,
                                     (const uint8_t *)sp_mc_mn, 4) == 0) {
         msg->quiet = true;
     }
@@ -216,7 +216,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     }
     for (uint32_t k = 0; k < nkeys; k++) {
         struct sp_msg *frag = msg->ext->frags[msg->ext->key_frag[k]];
-        if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)" ", 1) != 0
+        if (sp_msg_push(frag, &frag->req, NULL, (const uint8_t *)" ", 1) != 0
             || sp_seglist_slice(&frag->req, &msg->req, keys[k].offset,
                                 keys[k].len) != 0) {
             sp_mc_fail(pool, msg, ENOMEM);
@@ -224,7 +224,7 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
         }
     }
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        if (sp_seglist_push(&msg->ext->frags[f]->req, NULL,
+        if (sp_msg_push(msg->ext->frags[f], &msg->ext->frags[f]->req, NULL,
                             (const uint8_t *)sp_mc_crlf, 2) != 0) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
@@ -287,7 +287,7 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
             return;
         }
     }
-    sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)"END\r\n", 5);
+    sp_msg_push(msg, &msg->rsp, NULL, (const uint8_t *)"END\r\n", 5);
     msg->done = true;
 }
 

@@ -44,7 +44,7 @@ sp_redis_info(struct sp_conn *client, struct sp_msg *msg)
         return -1;
     }
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
-        if (sp_seglist_push(&msg->ext->frags[f]->req, NULL,
+        if (sp_msg_push(msg->ext->frags[f], &msg->ext->frags[f]->req, NULL,
                             (const uint8_t *)sp_info_req,
                             sizeof(sp_info_req) - 1) != 0) {
             return -1;

@@ -93,7 +93,7 @@ sp_reply_bulk_of_request(struct sp_msg *msg, uint64_t off, uint32_t len)
     if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
         || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0
         || sp_seglist_slice(&msg->rsp, &msg->req, off, len) != 0
-        || sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
+        || sp_msg_push(msg, &msg->rsp, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
         return -1;
     }
     msg->done = true;
@@ -553,7 +553,7 @@ sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
         return -1;
     }
     sp_seglist_clear(&worker->mbufs, &msg->req);
-    if (sp_seglist_push(&msg->req, NULL, out, (uint32_t)size) != 0) {
+    if (sp_msg_push(msg, &msg->req, NULL, out, (uint32_t)size) != 0) {
         return -1;
     }
     msg->ext->gen_len += (uint32_t)size;

@@ -145,7 +145,7 @@ sp_redis_txn_part(struct sp_conn *client, const struct sp_msg *msg)
     }
     sp_seglist_copy(&msg->req, 0, part->ext->gen, len);
     part->ext->gen_len = len;
-    if (sp_seglist_push(&part->req, NULL, part->ext->gen, len) != 0) {
+    if (sp_msg_push(part, &part->req, NULL, part->ext->gen, len) != 0) {
         sp_msg_put(worker, part);
         return NULL;
     }
@@ -197,7 +197,7 @@ sp_redis_txn_static(struct sp_conn *client, struct sp_msg *exec,
     struct sp_msg *frag = sp_msg_get(client->worker);
 
     if (frag == NULL
-        || sp_seglist_push(&frag->req, NULL, (const uint8_t *)bytes,
+        || sp_msg_push(frag, &frag->req, NULL, (const uint8_t *)bytes,
                            (uint32_t)strlen(bytes)) != 0) {
         if (frag != NULL) {
             sp_msg_put(client->worker, frag);

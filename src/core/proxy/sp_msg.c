@@ -237,7 +237,7 @@ sp_msg_gen_push(struct sp_msg *msg, struct sp_seglist *list, const void *text,
     at = ext->gen + ext->gen_len;
     memcpy(at, text, len);
     ext->gen_len += len;
-    return sp_seglist_push_in(&msg->pool->worker->mbufs, list, NULL, at, len);
+    return sp_msg_push(msg, list, NULL, at, len);
 }
 
 const char *
@@ -262,11 +262,18 @@ sp_msg_fail(struct sp_msg *msg, const char *error)
 }
 
 int
+sp_msg_push(struct sp_msg *msg, struct sp_seglist *list, struct sp_mbuf *mbuf,
+            const uint8_t *data, uint32_t len)
+{
+    return sp_seglist_push_in(msg->pool != NULL ? &msg->pool->worker->mbufs
+                                                : NULL, list, mbuf, data, len);
+}
+
+int
 sp_msg_reply_static(struct sp_msg *msg, const char *text)
 {
-    if (sp_seglist_push_in(msg->pool != NULL ? &msg->pool->worker->mbufs : NULL,
-                           &msg->rsp, NULL, (const uint8_t *)text,
-                           (uint32_t)strlen(text)) != 0) {
+    if (sp_msg_push(msg, &msg->rsp, NULL, (const uint8_t *)text,
+                    (uint32_t)strlen(text)) != 0) {
         return -1;
     }
     msg->done = true;

@@ -190,6 +190,11 @@ int sp_msg_gen_reserve(struct sp_msg *msg, uint32_t n);
 int sp_msg_gen_push(struct sp_msg *msg, struct sp_seglist *list,
                     const void *text, uint32_t len);
 
+/* sp_seglist_push onto one of msg's lists, an array (if one is needed)
+ * from msg's worker: for pieces with no buffer. 0 / -1. */
+int sp_msg_push(struct sp_msg *msg, struct sp_seglist *list,
+                struct sp_mbuf *mbuf, const uint8_t *data, uint32_t len);
+
 /* A static reply text (no copy) as the whole reply; marks the msg done. */
 int sp_msg_reply_static(struct sp_msg *msg, const char *text);
 
