@@ -183,8 +183,10 @@ sp_seglist_push_in(struct sp_mbuf_pool *pool, struct sp_seglist *list,
     }
     if (!sp_seglist_spread(list)
         || list->spread.more->n == list->spread.more->cap) {
-        uint32_t cap = sp_seglist_spread(list) ? list->spread.more->cap * 2 : 4;
-        if (sp_seglist_grow(sp_seglist_pool(pool, list, mbuf), list, cap) != 0) {
+        uint32_t cap = sp_seglist_spread(list) ? list->spread.more->cap * 2
+                                               : 4;
+        pool = sp_seglist_pool(pool, list, mbuf);
+        if (sp_seglist_grow(pool, list, cap) != 0) {
             return -1;
         }
     }

@@ -156,11 +156,12 @@ sp_mc_request_keys(struct sp_worker *worker, const struct sp_msg *msg,
         return -1;
     }
     sp_memcache_req_init(&p, 0, worker->args, cap, 0);
-    for (uint32_t s = 0; s < sp_seglist_n(&msg->req) && status == SP_PARSE_AGAIN; s++) {
+    uint32_t nsegs;
+    const struct sp_seg *segs = sp_seglist_view(&msg->req, &nsegs);
+    for (uint32_t s = 0; s < nsegs && status == SP_PARSE_AGAIN; s++) {
         size_t used;
 
-        status = sp_memcache_req_parse(&p, sp_seglist_segs(&msg->req)[s].data,
-                                       sp_seglist_segs(&msg->req)[s].len, &used);
+        status = sp_memcache_req_parse(&p, segs[s].data, segs[s].len, &used);
     }
     if (status != SP_PARSE_DONE || p.command == NULL || p.error != NULL
         || p.keys_truncated) {
@@ -485,11 +486,11 @@ sp_mc_reply(struct sp_conn *conn)
                 sp_msg_fail(msg, sp_memcache_error_reply(ENOMEM));
             } else {
                 for (uint32_t i = 0; i < p->nitems; i++) {
-                    msg->ext->elems[2 * i].offset = p->items[i].offset - p->start;
-                    msg->ext->elems[2 * i].len = p->items[i].len;
-                    msg->ext->elems[2 * i + 1].offset = p->items[i].key_offset
-                                                   - p->start;
-                    msg->ext->elems[2 * i + 1].len = p->items[i].key_len;
+                    struct sp_span *e = &msg->ext->elems[2 * i];
+                    e[0].offset = p->items[i].offset - p->start;
+                    e[0].len = p->items[i].len;
+                    e[1].offset = p->items[i].key_offset - p->start;
+                    e[1].len = p->items[i].key_len;
                 }
                 msg->ext->nelems = p->nitems;
             }

@@ -257,7 +257,8 @@ sp_redis_info_complete(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_rw text, w;
     bool first = true;
 
-    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_INFO || sp_msg_nfrags(msg) == 0) {
+    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_INFO
+        || sp_msg_nfrags(msg) == 0) {
         return false;
     }
     memset(&sum, 0, sizeof(sum));

@@ -293,7 +293,8 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_pool *pool = msg->pool;
     const struct sp_redis_command *cmd = msg->cmd;
     uint32_t step = (uint32_t)cmd->key_step;
-    uint32_t n = msg->ext->nkeys - msg->ext->step_key, first = sp_msg_nfrags(msg);
+    uint32_t n = msg->ext->nkeys - msg->ext->step_key;
+    uint32_t first = sp_msg_nfrags(msg);
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     struct sp_span *args;
     int err;
@@ -331,7 +332,8 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
         }
     }
     for (uint32_t k = 0; k < n; k++) {
-        struct sp_msg *frag = msg->ext->frags[msg->ext->key_frag[msg->ext->step_key + k]];
+        uint32_t f = msg->ext->key_frag[msg->ext->step_key + k];
+        struct sp_msg *frag = msg->ext->frags[f];
         for (uint32_t a = 0; a < step; a++) {
             if (sp_frag_push_arg(frag, msg, &cur, &args[k * step + a]) != 0) {
                 return sp_redis_split_fail(msg, ENOMEM);
@@ -452,7 +454,8 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         return true;
     case SP_REDIS_MERGE_ARRAY: {
         char head[24];
-        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->ext->nkeys);
+        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n",
+                         msg->ext->nkeys);
 
         for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
             struct sp_msg *frag = msg->ext->frags[f];
@@ -463,7 +466,8 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
             }
         }
         if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
-            || sp_seglist_reserve(&worker->mbufs, &msg->rsp, 1 + msg->ext->nkeys) != 0
+            || sp_seglist_reserve(&worker->mbufs, &msg->rsp,
+                                  1 + msg->ext->nkeys) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return true;
@@ -852,12 +856,14 @@ sp_redis_reply(struct sp_conn *conn)
         msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;
         msg->rsp_array = p->type == SP_REDIS_REPLY_ARRAY && !p->nil;
         if (msg->rsp_array) {
-            if (sp_array_grow((void **)&msg->ext->elems, &msg->ext->elems_cap, p->nelements,
-                        sizeof(*msg->ext->elems)) != 0) {
+            if (sp_array_grow((void **)&msg->ext->elems,
+                              &msg->ext->elems_cap, p->nelements,
+                              sizeof(*msg->ext->elems)) != 0) {
                 sp_msg_fail(msg, sp_redis_error_reply(ENOMEM));
             } else {
                 for (uint32_t i = 0; i < p->nelements; i++) {
-                    msg->ext->elems[i].offset = p->elements[i].offset - p->start;
+                    msg->ext->elems[i].offset = p->elements[i].offset
+                                                - p->start;
                     msg->ext->elems[i].len = p->elements[i].len;
                 }
                 msg->ext->nelems = p->nelements;

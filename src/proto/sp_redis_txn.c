@@ -132,7 +132,8 @@ sp_redis_txn_part(struct sp_conn *client, const struct sp_msg *msg)
         owned = owned && sp_seg_mbuf(&sp_seglist_segs(&msg->req)[i]) != NULL;
     }
     if (owned) {
-        if (sp_seglist_slice(&part->req, &msg->req, 0, sp_seglist_bytes(&msg->req)) != 0) {
+        if (sp_seglist_slice(&part->req, &msg->req, 0,
+                             sp_seglist_bytes(&msg->req)) != 0) {
             sp_msg_put(worker, part);
             return NULL;
         }
@@ -294,7 +295,8 @@ sp_redis_txn_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
     const struct sp_redis_command *cmd = msg->cmd;
 
-    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_EXEC || sp_msg_nfrags(msg) == 0) {
+    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_EXEC
+        || sp_msg_nfrags(msg) == 0) {
         return false;
     }
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
@@ -305,7 +307,8 @@ sp_redis_txn_complete(struct sp_worker *worker, struct sp_msg *msg)
         }
     }
     struct sp_msg *last = msg->ext->frags[sp_msg_nfrags(msg) - 1];
-    if (sp_seglist_slice(&msg->rsp, &last->rsp, 0, sp_seglist_bytes(&last->rsp)) != 0) {
+    if (sp_seglist_slice(&msg->rsp, &last->rsp, 0,
+                         sp_seglist_bytes(&last->rsp)) != 0) {
         sp_msg_reply_static(msg, "-ERR out of memory\r\n");
     }
     msg->done = true;

@@ -27,7 +27,7 @@ START_TEST(test_refs_and_merge)
     m = mbuf_filled(&pool, "hello world");
     ck_assert_int_eq(sp_seglist_push(&list, m, m->pos, 5), 0);
     ck_assert_int_eq(sp_seglist_push(&list, m, m->pos + 5, 6), 0);
-    ck_assert_uint_eq(sp_seglist_n(&list), 1);               /* contiguous: merged */
+    ck_assert_uint_eq(sp_seglist_n(&list), 1);   /* contiguous: merged */
     ck_assert_uint_eq(sp_seglist_bytes(&list), 11);
     ck_assert_uint_eq(m->refs, 2);              /* one for the list */
     ck_assert_int_eq(sp_seglist_push(&list, NULL, (const uint8_t *)"!", 1), 0);
@@ -171,7 +171,8 @@ START_TEST(test_inline_piece_and_recycled_array)
         ck_assert_ptr_eq(sp_seg_mbuf(&sp_seglist_segs(&list)[0]), a);
         ck_assert_uint_eq(a->refs, 2);
         ck_assert_int_eq(sp_seglist_push(&list, b, b->pos, 2), 0);
-        ck_assert_int_eq(sp_seglist_push(&list, NULL, (const uint8_t *)"!", 1), 0);
+        ck_assert_int_eq(sp_seglist_push(&list, NULL, (const uint8_t *)"!",
+                                         1), 0);
         ck_assert(sp_seglist_spread(&list));
         if (round == 0) {
             first = list.spread.more;
@@ -197,8 +198,8 @@ START_TEST(test_inline_piece_and_recycled_array)
     }
     /* many pieces: the array doubles, each size from (and back to) the cache */
     for (uint32_t i = 0; i < 100; i++) {
-        ck_assert_int_eq(sp_seglist_push_in(&pool, &list, NULL,
-                                            (const uint8_t *)"xy" + (i & 1), 1), 0);
+        const uint8_t *x = (const uint8_t *)"xy" + (i & 1);
+        ck_assert_int_eq(sp_seglist_push_in(&pool, &list, NULL, x, 1), 0);
     }
     ck_assert_uint_eq(sp_seglist_n(&list), 100);
     ck_assert_uint_eq(sp_seglist_bytes(&list), 100);

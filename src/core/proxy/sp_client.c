@@ -324,9 +324,10 @@ sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
                               end) != 0) {
         return NULL;
     }
-    client->req_held += sp_seglist_bytes(&msg->req);                 /* client_buffer_limit */
+    uint64_t bytes = sp_seglist_bytes(&msg->req);
+    client->req_held += bytes;                          /* client_buffer_limit */
     client->nreqs++;                                    /* its window */
-    sp_flow_charge(client, (int64_t)(sp_seglist_bytes(&msg->req) + sizeof(*msg)));
+    sp_flow_charge(client, (int64_t)(bytes + sizeof(*msg)));
     msg->recv_us = (uint32_t)sp_event_now_us(worker->loop);     /* latency */
     msg->timed = true;
     client->progress_ms = sp_event_now_ms(worker->loop);   /* client_timeout */
@@ -405,15 +406,19 @@ sp_client_reply_ready(struct sp_msg *msg)
 static void
 sp_client_release(struct sp_conn *conn, struct sp_msg *msg)
 {
-    uint64_t req = sp_seglist_bytes(&msg->req) <= conn->req_held ? sp_seglist_bytes(&msg->req)
-                                                     : conn->req_held;
+    uint64_t req = sp_seglist_bytes(&msg->req);
+    if (req > conn->req_held) {
+        req = conn->req_held;
+    }
     uint64_t rsp = 0;
 
     conn->req_held -= req;
     conn->nreqs--;
     if (msg->rsp_counted) {
-        rsp = sp_seglist_bytes(&msg->rsp) <= conn->rsp_held ? sp_seglist_bytes(&msg->rsp)
-                                               : conn->rsp_held;
+        rsp = sp_seglist_bytes(&msg->rsp);
+        if (rsp > conn->rsp_held) {
+            rsp = conn->rsp_held;
+        }
         conn->rsp_held -= rsp;
     }
     sp_flow_charge(conn, -(int64_t)(req + rsp + sizeof(*msg)));

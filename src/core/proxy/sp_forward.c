@@ -147,8 +147,9 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
         int32_t f = frag_of_server[server->index];
         if (f < 0) {
             struct sp_msg *frag;
-            if (sp_array_grow((void **)&msg->ext->frags, &msg->ext->frags_cap,
-                              msg->ext->nfrags + 1, sizeof(*msg->ext->frags)) != 0
+            if (sp_array_grow((void **)&msg->ext->frags,
+                              &msg->ext->frags_cap, msg->ext->nfrags + 1,
+                              sizeof(*msg->ext->frags)) != 0
                 || (frag = sp_msg_get(worker)) == NULL) {
                 return ENOMEM;
             }
@@ -222,7 +223,8 @@ sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
     for (uint32_t f = first; f < msg->ext->nfrags; f++) {
         struct sp_msg *frag = msg->ext->frags[f];
 
-        if (sp_seglist_slice(&frag->req, &msg->req, 0, sp_seglist_bytes(&msg->req)) != 0) {
+        if (sp_seglist_slice(&frag->req, &msg->req, 0,
+                             sp_seglist_bytes(&msg->req)) != 0) {
             goto fail;
         }
         frag->noreply = msg->noreply;
@@ -265,7 +267,8 @@ sp_forward_failed_part(struct sp_msg *msg)
             return true;
         }
         if (frag->rsp_error) {
-            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, sp_seglist_bytes(&frag->rsp));
+            sp_seglist_slice(&msg->rsp, &frag->rsp, 0,
+                             sp_seglist_bytes(&frag->rsp));
             msg->done = true;
             return true;
         }

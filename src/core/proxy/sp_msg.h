@@ -14,12 +14,14 @@
  * forwarded request, a fragment, or an internal AUTH/SELECT) also sits in
  * that server connection's send or in-flight queue. `pending` counts the
  * server parts not yet answered; a msg whose client went away (orphan) is
- * freed when its last part is answered. Messages recycle through the
- * worker's free list with their arrays kept, so steady state allocates
- * nothing.
+ * freed when its last part is answered. Messages, their side objects
+ * (struct sp_msg_ext, with their arrays) and their segment arrays (the
+ * buffers' pool, sp_seg.h) recycle through the worker's free lists, so
+ * steady state allocates nothing.
  *
  * A fan-out too wide to split (or merge) in one go is done in steps
- * between the event loop's turns (sp_defer.h): step_* say how far it got.
+ * between the event loop's turns (sp_defer.h): step_phase and ext->step_*
+ * say how far it got.
  */
 #ifndef SP_MSG_H
 #define SP_MSG_H
@@ -150,7 +152,8 @@ void sp_msg_put(struct sp_worker *worker, struct sp_msg *msg);
  * zeroed but for their kept arrays; the message keeps them until it is put
  * back. NULL: out of memory.
  */
-struct sp_msg_ext *sp_msg_ext_take(struct sp_worker *worker, struct sp_msg *msg);
+struct sp_msg_ext *sp_msg_ext_take(struct sp_worker *worker,
+                                   struct sp_msg *msg);
 
 /* A fragment's request (NULL: msg is no fragment). */
 static inline struct sp_msg *

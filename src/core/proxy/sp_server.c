@@ -453,7 +453,7 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
         msg->rtt_us = rtt;                  /* was sent_us (sp_msg.h) */
         struct sp_msg *parent = sp_msg_parent(msg);
         if (parent != NULL && parent->rtt_us < rtt) {
-            parent->rtt_us = rtt;           /* a fan-out waits for its slowest */
+            parent->rtt_us = rtt;   /* a fan-out waits for its slowest */
         }
     }
     if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, start,
