@@ -4,6 +4,8 @@
 #include "sp_mbuf.h"
 
 #include <stdlib.h>
+
+#include "sp_seg.h"
 #include <string.h>
 
 void
@@ -13,6 +15,9 @@ sp_mbuf_pool_init(struct sp_mbuf_pool *pool, size_t chunk_size)
     pool->chunk_size = chunk_size;
     pool->data_size = chunk_size - sizeof(struct sp_mbuf);
     sp_trim_init(&pool->trim, 0);
+    for (int c = 0; c < SP_SEG_CLASSES; c++) {
+        sp_trim_init(&pool->segs.trim[c], 0);
+    }
 }
 
 void
@@ -25,6 +30,7 @@ sp_mbuf_pool_destroy(struct sp_mbuf_pool *pool)
     }
     pool->nfree = 0;
     sp_trim_init(&pool->trim, 0);
+    sp_seg_cache_trim(pool, 0, true);
 }
 
 static void
@@ -33,6 +39,7 @@ sp_mbuf_reset(struct sp_mbuf_pool *pool, struct sp_mbuf *mbuf)
     mbuf->next = NULL;
     mbuf->pos = mbuf->last = mbuf->start;
     mbuf->end = mbuf->start + pool->data_size;
+    mbuf->pool = pool;
     mbuf->refs = 1;
 }
 

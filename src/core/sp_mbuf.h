@@ -28,13 +28,30 @@
 
 #include "sp_trim.h"
 
+struct sp_mbuf_pool;
+struct sp_seg_block;
+
 struct sp_mbuf {
     struct sp_mbuf *next;       /* in a chain, or in the free list */
     uint8_t        *pos;
     uint8_t        *last;
     uint8_t        *end;
+    struct sp_mbuf_pool *pool;  /* its own (a segment list that grows finds
+                                   the arrays it recycles here: sp_seg.h) */
     uint32_t        refs;
     uint8_t         start[];    /* data */
+};
+
+/*
+ * Segment arrays (sp_seg.h) for lists of more than one piece, recycled by
+ * size class (4, 8, ... 256 pieces); trimmed like the buffers.
+ */
+#define SP_SEG_CLASSES  7
+
+struct sp_seg_cache {
+    struct sp_seg_block *free[SP_SEG_CLASSES];
+    uint32_t             nfree[SP_SEG_CLASSES];
+    struct sp_trim       trim[SP_SEG_CLASSES];
 };
 
 struct sp_mbuf_pool {
@@ -47,6 +64,7 @@ struct sp_mbuf_pool {
     uint64_t        nalloc;         /* malloc calls ever (tests, stats) */
     int64_t        *nalloc_shown;   /* mirrored here at once (shared stats);
                                        NULL: nowhere */
+    struct sp_seg_cache segs;       /* sp_seg.c's */
 };
 
 void sp_mbuf_pool_init(struct sp_mbuf_pool *pool, size_t chunk_size);

@@ -152,6 +152,7 @@ sp_shared_slot_vacate(struct sp_shared *shared, uint32_t slot)
     proc->clients = 0;
     proc->buffers_in_use = 0;
     proc->buffers_free = 0;
+    proc->messages_in_use = 0;
     proc->messages_free = 0;
     proc->parsers_in_use = 0;
     proc->parsers_free = 0;
@@ -169,6 +170,7 @@ sp_stats_slot_add(struct sp_stats_slot *dst, const struct sp_stats_slot *src)
     dst->buffers_in_use += src->buffers_in_use;
     dst->buffers_free += src->buffers_free;
     dst->messages_allocated += src->messages_allocated;
+    dst->messages_in_use += src->messages_in_use;
     dst->messages_free += src->messages_free;
     dst->parsers_allocated += src->parsers_allocated;
     dst->parsers_in_use += src->parsers_in_use;

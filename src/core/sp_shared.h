@@ -50,6 +50,7 @@ struct sp_stats_slot {
     int64_t buffers_in_use;
     int64_t buffers_free;
     int64_t messages_allocated;
+    int64_t messages_in_use;
     int64_t messages_free;
     int64_t parsers_allocated;  /* client parser states (sp_client_parse.h) */
     int64_t parsers_in_use;

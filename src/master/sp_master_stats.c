@@ -88,6 +88,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "buffers_in_use", now.proc.buffers_in_use },
         { "buffers_free", now.proc.buffers_free },
         { "messages_allocated", now.proc.messages_allocated },
+        { "messages_in_use", now.proc.messages_in_use },
         { "messages_free", now.proc.messages_free },
         { "parsers_allocated", now.proc.parsers_allocated },
         { "parsers_in_use", now.proc.parsers_in_use },

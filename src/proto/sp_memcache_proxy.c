@@ -98,7 +98,7 @@ sp_mc_forward(struct sp_conn *client, struct sp_msg *msg,
         }
     }
     msg->noreply = p->noreply;
-    if (p->quiet && sp_seglist_push(&msg->req, NULL,
+    if (p->quiet && sp_msg_push(msg, &msg->req, NULL,
                                     (const uint8_t *)sp_mc_mn, 4) == 0) {
         msg->quiet = true;
     }
@@ -156,11 +156,12 @@ sp_mc_request_keys(struct sp_worker *worker, const struct sp_msg *msg,
         return -1;
     }
     sp_memcache_req_init(&p, 0, worker->args, cap, 0);
-    for (uint32_t s = 0; s < msg->req.n && status == SP_PARSE_AGAIN; s++) {
+    uint32_t nsegs;
+    const struct sp_seg *segs = sp_seglist_view(&msg->req, &nsegs);
+    for (uint32_t s = 0; s < nsegs && status == SP_PARSE_AGAIN; s++) {
         size_t used;
 
-        status = sp_memcache_req_parse(&p, msg->req.segs[s].data,
-                                       msg->req.segs[s].len, &used);
+        status = sp_memcache_req_parse(&p, segs[s].data, segs[s].len, &used);
     }
     if (status != SP_PARSE_DONE || p.command == NULL || p.error != NULL
         || p.keys_truncated) {
@@ -190,15 +191,19 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     if (nkeys == 0) {
         return sp_mc_reply_line(msg, "END");    /* gat <exptime>, no key */
     }
-    msg->nkeys = nkeys;
+    if (sp_msg_ext_take(client->worker, msg) == NULL) {
+        sp_mc_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    msg->ext->nkeys = nkeys;
     int err = sp_forward_split(pool, msg, 0, keys, nkeys, 1);
     if (err != 0) {
         sp_mc_fail(pool, msg, err);
         return 0;
     }
     /* "<cmd> [exptime]" then " key" per key, then CRLF */
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        struct sp_msg *frag = msg->ext->frags[f];
         if (sp_msg_gen_reserve(frag, 64) != 0
             || sp_msg_gen_push(frag, &frag->req, cmd->name,
                                (uint32_t)strlen(cmd->name)) != 0
@@ -211,16 +216,16 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
         }
     }
     for (uint32_t k = 0; k < nkeys; k++) {
-        struct sp_msg *frag = msg->frags[msg->key_frag[k]];
-        if (sp_seglist_push(&frag->req, NULL, (const uint8_t *)" ", 1) != 0
+        struct sp_msg *frag = msg->ext->frags[msg->ext->key_frag[k]];
+        if (sp_msg_push(frag, &frag->req, NULL, (const uint8_t *)" ", 1) != 0
             || sp_seglist_slice(&frag->req, &msg->req, keys[k].offset,
                                 keys[k].len) != 0) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
         }
     }
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        if (sp_seglist_push(&msg->frags[f]->req, NULL,
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        if (sp_msg_push(msg->ext->frags[f], &msg->ext->frags[f]->req, NULL,
                             (const uint8_t *)sp_mc_crlf, 2) != 0) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
@@ -255,23 +260,23 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
         return;
     }
     /* the request's keys again (the span array was reused since) */
-    if (sp_mc_request_keys(worker, msg, msg->nkeys, &keys, &exptime)
-            != (int64_t)msg->nkeys
+    if (sp_mc_request_keys(worker, msg, msg->ext->nkeys, &keys, &exptime)
+            != (int64_t)msg->ext->nkeys
         || (next = (uint32_t *)sp_worker_scratch(worker,
-                        msg->nfrags * sizeof(uint32_t))) == NULL) {
+                        sp_msg_nfrags(msg) * sizeof(uint32_t))) == NULL) {
         sp_msg_reply_static(msg, sp_memcache_error_reply(ENOMEM));
         return;
     }
-    memset(next, 0, msg->nfrags * sizeof(uint32_t));
-    for (uint32_t k = 0; k < msg->nkeys; k++) {
-        uint32_t f = msg->key_frag[k];
-        struct sp_msg *frag = msg->frags[f];
-        if (next[f] >= frag->nelems) {
+    memset(next, 0, sp_msg_nfrags(msg) * sizeof(uint32_t));
+    for (uint32_t k = 0; k < msg->ext->nkeys; k++) {
+        uint32_t f = msg->ext->key_frag[k];
+        struct sp_msg *frag = msg->ext->frags[f];
+        if (next[f] >= frag->ext->nelems) {
             continue;
         }
         /* elems: pairs of (item, key) per VALUE item, relative to rsp */
-        const struct sp_span *item = &frag->elems[2 * next[f]];
-        const struct sp_span *item_key = &frag->elems[2 * next[f] + 1];
+        const struct sp_span *item = &frag->ext->elems[2 * next[f]];
+        const struct sp_span *item_key = &frag->ext->elems[2 * next[f] + 1];
         if (!sp_mc_same_key(msg, &keys[k], frag, item_key)) {
             continue;       /* a miss: memcached sends nothing for it */
         }
@@ -283,7 +288,7 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
             return;
         }
     }
-    sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)"END\r\n", 5);
+    sp_msg_push(msg, &msg->rsp, NULL, (const uint8_t *)"END\r\n", 5);
     msg->done = true;
 }
 
@@ -292,13 +297,13 @@ sp_memcache_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
     const struct sp_memcache_command *cmd = msg->cmd;
 
-    if (msg->nfrags > 0 && cmd->kind == SP_MEMCACHE_BROADCAST) {
+    if (sp_msg_nfrags(msg) > 0 && cmd->kind == SP_MEMCACHE_BROADCAST) {
         sp_mc_broadcast_done(msg);
-    } else if (msg->nfrags > 0) {
+    } else if (sp_msg_nfrags(msg) > 0) {
         sp_mc_merge(worker, msg);
-    } else if (msg->error != NULL) {
+    } else if (sp_msg_error(msg) != NULL) {
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
-        sp_msg_reply_static(msg, msg->error);
+        sp_msg_reply_static(msg, sp_msg_error(msg));
     }
     msg->done = true;
     return true;   /* a get line is short: never in steps */
@@ -406,7 +411,8 @@ sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_mc_server *ms = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
-    uint32_t items = head != NULL && head->parent != NULL ? head->nkeys : 0;
+    uint32_t items = head != NULL && sp_msg_parent(head) != NULL
+                     ? head->ext->nkeys : 0;
 
     if (head == NULL) {
         return -1;          /* bytes nobody asked for */
@@ -460,8 +466,7 @@ sp_mc_reply(struct sp_conn *conn)
             head->rsp = saved;
             return -1;
         }
-        sp_seglist_clear(&conn->worker->mbufs, &msg->rsp);
-        free(msg->rsp.segs);
+        sp_seglist_free(&conn->worker->mbufs, &msg->rsp);
         msg->rsp = saved;
     } else {
         msg = sp_server_reply_take(conn, p->start, p->end);
@@ -469,25 +474,25 @@ sp_mc_reply(struct sp_conn *conn)
             return -1;
         }
     }
-    if (msg->parent != NULL) {
+    if (sp_msg_parent(msg) != NULL) {          /* it has its ext */
         const struct sp_memcache_command *cmd = msg->cmd;
         bool ok = p->type == (cmd->kind == SP_MEMCACHE_BROADCAST
                               ? SP_MEMCACHE_REPLY_OK : SP_MEMCACHE_REPLY_END);
         msg->rsp_error = !ok;
-        msg->nelems = 0;
+        msg->ext->nelems = 0;
         if (ok && p->nitems > 0) {
-            if (sp_array_grow((void **)&msg->elems, &msg->elems_cap,
-                           2 * p->nitems, sizeof(*msg->elems)) != 0) {
-                msg->error = sp_memcache_error_reply(ENOMEM);
+            if (sp_array_grow((void **)&msg->ext->elems, &msg->ext->elems_cap,
+                           2 * p->nitems, sizeof(*msg->ext->elems)) != 0) {
+                sp_msg_fail(msg, sp_memcache_error_reply(ENOMEM));
             } else {
                 for (uint32_t i = 0; i < p->nitems; i++) {
-                    msg->elems[2 * i].offset = p->items[i].offset - p->start;
-                    msg->elems[2 * i].len = p->items[i].len;
-                    msg->elems[2 * i + 1].offset = p->items[i].key_offset
-                                                   - p->start;
-                    msg->elems[2 * i + 1].len = p->items[i].key_len;
+                    struct sp_span *e = &msg->ext->elems[2 * i];
+                    e[0].offset = p->items[i].offset - p->start;
+                    e[0].len = p->items[i].len;
+                    e[1].offset = p->items[i].key_offset - p->start;
+                    e[1].len = p->items[i].key_len;
                 }
-                msg->nelems = p->nitems;
+                msg->ext->nelems = p->nitems;
             }
         }
     }

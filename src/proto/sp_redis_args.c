@@ -26,12 +26,12 @@ static bool
 sp_cursor_next(struct sp_cursor *c)
 {
     while (c->ptr == c->end) {
-        if (c->seg + 1 >= c->list->n) {
+        if (c->seg + 1 >= sp_seglist_n(c->list)) {
             return false;
         }
         c->seg++;
-        c->ptr = c->list->segs[c->seg].data;
-        c->end = c->ptr + c->list->segs[c->seg].len;
+        c->ptr = sp_seglist_segs(c->list)[c->seg].data;
+        c->end = c->ptr + sp_seglist_segs(c->list)[c->seg].len;
     }
     return true;
 }
@@ -43,9 +43,9 @@ sp_cursor_init(struct sp_cursor *c, const struct sp_seglist *list)
     c->seg = 0;
     c->pos = 0;
     c->ptr = c->end = NULL;
-    if (list->n > 0) {
-        c->ptr = list->segs[0].data;
-        c->end = c->ptr + list->segs[0].len;
+    if (sp_seglist_n(list) > 0) {
+        c->ptr = sp_seglist_segs(list)[0].data;
+        c->end = c->ptr + sp_seglist_segs(list)[0].len;
     }
 }
 

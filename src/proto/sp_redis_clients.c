@@ -246,14 +246,13 @@ sp_redis_client_list(struct sp_conn *client, struct sp_msg *msg,
     }
     f.asker = client->id;
     return sp_ask_workers(client->worker, msg, client->pool->proto,
-                          SP_REDIS_ASK_CLIENT_LIST, &f, sizeof(f),
+                          SP_REDIS_ASK_CLIENT_LIST, &f, sizeof(f), 0,
                           sp_redis_client_list_done);
 }
 
 /* ---- CLIENT KILL ------------------------------------------------------------ */
 
-/* What CLIENT KILL remembers while it asks, in msg->sum (a local
- * command's reply sums nothing else). */
+/* What CLIENT KILL remembers while it asks (the ask's cookie). */
 #define SP_KILL_SELF     0x1    /* the asking client goes too */
 #define SP_KILL_OLD_FORM 0x2    /* CLIENT KILL addr */
 
@@ -262,13 +261,13 @@ sp_redis_client_list(struct sp_conn *client, struct sp_msg *msg,
 static int
 sp_redis_client_kill_done(struct sp_msg *msg, const struct sp_ask_result *r)
 {
-    int64_t killed = r->sum + ((msg->sum & SP_KILL_SELF) ? 1 : 0);
+    int64_t killed = r->sum + ((r->cookie & SP_KILL_SELF) ? 1 : 0);
 
-    if (msg->sum & SP_KILL_SELF) {
+    if (r->cookie & SP_KILL_SELF) {
         msg->quit = true;               /* after this reply */
         msg->client->closing = true;
     }
-    if (msg->sum & SP_KILL_OLD_FORM) {
+    if (r->cookie & SP_KILL_OLD_FORM) {
         return sp_msg_reply_static(msg, killed > 0 ? "+OK\r\n"
                                                    : "-ERR No such client\r\n");
     }
@@ -332,9 +331,9 @@ sp_redis_client_kill(struct sp_conn *client, struct sp_msg *msg,
         }
     }
     f.asker = client->id;
-    msg->sum = (!skipme && sp_redis_client_matches(&f, client)
-                ? SP_KILL_SELF : 0) | (old_form ? SP_KILL_OLD_FORM : 0);
+    uint64_t cookie = (!skipme && sp_redis_client_matches(&f, client)
+                       ? SP_KILL_SELF : 0) | (old_form ? SP_KILL_OLD_FORM : 0);
     return sp_ask_workers(client->worker, msg, client->pool->proto,
-                          SP_REDIS_ASK_CLIENT_KILL, &f, sizeof(f),
+                          SP_REDIS_ASK_CLIENT_KILL, &f, sizeof(f), cookie,
                           sp_redis_client_kill_done);
 }

@@ -126,19 +126,19 @@ sp_cmd_push(struct sp_cmd_out *o, uint32_t off, uint32_t len, int proto)
     size_t n;
 
     if (proto == 3) {
-        return o->measure ? 0 : sp_seglist_push(&msg->rsp, NULL,
+        return o->measure ? 0 : sp_msg_push(msg, &msg->rsp, NULL,
                                                 (const uint8_t *)src, len);
     }
     if (o->measure) {
         o->need += sp_cmd_resp2(src, len, NULL);
         return 0;
     }
-    n = sp_cmd_resp2(src, len, (char *)msg->gen + msg->gen_len);
-    if (sp_seglist_push(&msg->rsp, NULL, msg->gen + msg->gen_len,
+    n = sp_cmd_resp2(src, len, (char *)msg->ext->gen + msg->ext->gen_len);
+    if (sp_msg_push(msg, &msg->rsp, NULL, msg->ext->gen + msg->ext->gen_len,
                         (uint32_t)n) != 0) {
         return -1;
     }
-    msg->gen_len += (uint32_t)n;
+    msg->ext->gen_len += (uint32_t)n;
     return 0;
 }
 
@@ -235,7 +235,7 @@ sp_cmd_arg_bulk(struct sp_cmd_out *o, const struct sp_span *a)
         return 0;
     }
     if (sp_seglist_slice(&msg->rsp, &msg->req, a->offset, a->len) != 0
-        || sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)"\r\n", 2) != 0) {
+        || sp_msg_push(msg, &msg->rsp, NULL, (const uint8_t *)"\r\n", 2) != 0) {
         return -1;
     }
     return 0;

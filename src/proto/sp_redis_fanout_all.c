@@ -38,19 +38,19 @@ sp_redis_fanout_all(struct sp_conn *client, struct sp_msg *msg,
     sp_forward_split_begin(msg);
     if (sp_forward_every(pool, msg, nelems) != 0) {
         pool->stats->forward_error++;
-        msg->error = sp_proto_redis.error_reply(ENOMEM);
+        sp_msg_fail(msg, sp_proto_redis.error_reply(ENOMEM));
     } else {
-        for (uint32_t f = 0; f < msg->nfrags; f++) {
-            struct sp_msg *frag = msg->frags[f];
+        for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+            struct sp_msg *frag = msg->ext->frags[f];
 
             if (sp_seglist_slice(&frag->req, &msg->req, 0,
-                                 msg->req.bytes) != 0) {
+                                 sp_seglist_bytes(&msg->req)) != 0) {
                 pool->stats->forward_error++;
-                msg->error = sp_proto_redis.error_reply(ENOMEM);
+                sp_msg_fail(msg, sp_proto_redis.error_reply(ENOMEM));
                 break;
             }
         }
-        if (msg->error == NULL) {
+        if (sp_msg_error(msg) == NULL) {
             sp_forward_fragments(pool, msg, 0);
         }
     }
@@ -63,9 +63,9 @@ static bool
 sp_all_same_reply(const struct sp_msg *a, const struct sp_msg *b)
 {
     uint8_t x[256], y[256];
-    uint64_t len = a->rsp.bytes;
+    uint64_t len = sp_seglist_bytes(&a->rsp);
 
-    if (b->rsp.bytes != len) {
+    if (sp_seglist_bytes(&b->rsp) != len) {
         return false;
     }
     for (uint64_t off = 0; off < len; off += sizeof(x)) {
@@ -84,7 +84,7 @@ sp_all_same_reply(const struct sp_msg *a, const struct sp_msg *b)
 static bool
 sp_all_element_one(const struct sp_msg *frag, uint32_t i)
 {
-    const struct sp_span *e = &frag->elems[i];
+    const struct sp_span *e = &frag->ext->elems[i];
     uint8_t buf[4];
 
     if (e->len != sizeof(buf)) {
@@ -97,14 +97,14 @@ sp_all_element_one(const struct sp_msg *frag, uint32_t i)
 static bool
 sp_all_merge_and(struct sp_msg *msg)
 {
-    uint32_t n = msg->nfrags > 0 ? msg->frags[0]->nkeys : 0;
+    uint32_t n = sp_msg_nfrags(msg) > 0 ? msg->ext->frags[0]->ext->nkeys : 0;
     char head[24];
     int len = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", n);
 
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        const struct sp_msg *frag = msg->frags[f];
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        const struct sp_msg *frag = msg->ext->frags[f];
 
-        if (!frag->rsp_array || frag->nelems != n) {
+        if (!frag->rsp_array || frag->ext->nelems != n) {
             return sp_msg_reply_static(msg, "-ERR unexpected reply from a "
                                        "server to a request for every "
                                        "server\r\n") == 0;
@@ -118,8 +118,8 @@ sp_all_merge_and(struct sp_msg *msg)
     for (uint32_t i = 0; i < n; i++) {
         bool all = true;
 
-        for (uint32_t f = 0; f < msg->nfrags && all; f++) {
-            all = sp_all_element_one(msg->frags[f], i);
+        for (uint32_t f = 0; f < sp_msg_nfrags(msg) && all; f++) {
+            all = sp_all_element_one(msg->ext->frags[f], i);
         }
         /* gen was reserved: each push appends to it (adjacent pieces) */
         if (sp_msg_gen_push(msg, &msg->rsp, all ? ":1\r\n" : ":0\r\n", 4)
@@ -141,16 +141,16 @@ sp_redis_merge_all(struct sp_worker *worker, struct sp_msg *msg)
     (void)worker;
     switch (cmd->merge) {
     case SP_REDIS_MERGE_FIRST:
-        for (uint32_t f = 1; f < msg->nfrags; f++) {
-            if (!sp_all_same_reply(msg->frags[0], msg->frags[f])) {
+        for (uint32_t f = 1; f < sp_msg_nfrags(msg); f++) {
+            if (!sp_all_same_reply(msg->ext->frags[0], msg->ext->frags[f])) {
                 sp_msg_reply_static(msg, "-ERR the pool's servers answered "
                                     "differently\r\n");
                 return true;
             }
         }
-        if (msg->nfrags == 0
-            || sp_seglist_slice(&msg->rsp, &msg->frags[0]->rsp, 0,
-                                msg->frags[0]->rsp.bytes) != 0) {
+        if (sp_msg_nfrags(msg) == 0
+            || sp_seglist_slice(&msg->rsp, &msg->ext->frags[0]->rsp, 0,
+                                sp_seglist_bytes(&msg->ext->frags[0]->rsp)) != 0) {
             sp_msg_reply_static(msg, sp_proto_redis.error_reply(ENOMEM));
         }
         msg->done = true;

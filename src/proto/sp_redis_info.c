@@ -43,8 +43,8 @@ sp_redis_info(struct sp_conn *client, struct sp_msg *msg)
     if (sp_forward_every(pool, msg, 0) != 0) {
         return -1;
     }
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        if (sp_seglist_push(&msg->frags[f]->req, NULL,
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        if (sp_msg_push(msg->ext->frags[f], &msg->ext->frags[f]->req, NULL,
                             (const uint8_t *)sp_info_req,
                             sizeof(sp_info_req) - 1) != 0) {
             return -1;
@@ -147,10 +147,10 @@ sp_info_line(struct sp_info_sum *sum, const char *line)
 static void
 sp_info_server(struct sp_info_sum *sum, const struct sp_msg *frag)
 {
-    uint64_t len = frag->rsp.bytes;
+    uint64_t len = sp_seglist_bytes(&frag->rsp);
     char *text;
 
-    if (frag->error != NULL || frag->rsp_error || len < 4) {
+    if (sp_msg_error(frag) != NULL || frag->rsp_error || len < 4) {
         sum->down++;
         return;
     }
@@ -259,12 +259,13 @@ sp_redis_info_complete(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_rw text, w;
     bool first = true;
 
-    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_INFO || msg->nfrags == 0) {
+    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_INFO
+        || sp_msg_nfrags(msg) == 0) {
         return false;
     }
     memset(&sum, 0, sizeof(sum));
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        sp_info_server(&sum, msg->frags[f]);
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        sp_info_server(&sum, msg->ext->frags[f]);
     }
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
     unsigned want = sp_info_wanted(msg);

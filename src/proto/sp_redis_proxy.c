@@ -95,7 +95,7 @@ sp_reply_bulk_of_request(struct sp_msg *msg, uint64_t off, uint32_t len)
     if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
         || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0
         || sp_seglist_slice(&msg->rsp, &msg->req, off, len) != 0
-        || sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
+        || sp_msg_push(msg, &msg->rsp, NULL, (const uint8_t *)sp_crlf, 2) != 0) {
         return -1;
     }
     msg->done = true;
@@ -301,15 +301,15 @@ sp_redis_split_fail(struct sp_msg *msg, int err)
     if (err != 0) {
         msg->pool->stats->forward_error++;
     }
-    msg->error = err != 0 ? sp_redis_error_reply(err)
-                          : "-ERR Protocol error: cannot split request\r\n";
+    sp_msg_fail(msg, err != 0 ? sp_redis_error_reply(err)
+                              : "-ERR Protocol error: cannot split request\r\n");
     msg->step_phase = 0;
     return true;
 }
 
 /*
  * Split the next SP_DEFER_STEP_KEYS keys of a fan-out (all, when fewer):
- * their arguments scanned from msg->step_off and routed, one new fragment
+ * their arguments scanned from msg->ext->step_off and routed, one new fragment
  * per server with its header and its keys (and values) in request order,
  * sent at once. True when the split is over (the last key sent, or
  * failed); the caller then ends it (sp_forward_split_end).
@@ -320,7 +320,8 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
     struct sp_pool *pool = msg->pool;
     const struct sp_redis_command *cmd = msg->cmd;
     uint32_t step = (uint32_t)cmd->key_step;
-    uint32_t n = msg->nkeys - msg->step_key, first = msg->nfrags;
+    uint32_t n = msg->ext->nkeys - msg->ext->step_key;
+    uint32_t first = sp_msg_nfrags(msg);
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     struct sp_span *args;
     int err;
@@ -333,40 +334,42 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
         return sp_redis_split_fail(msg, ENOMEM);
     }
     args = worker->args;
-    if (sp_redis_scan_args(msg, &msg->step_off, args, n * step) != 0) {
+    if (sp_redis_scan_args(msg, &msg->ext->step_off, args, n * step) != 0) {
         return sp_redis_split_fail(msg, 0);
     }
-    err = sp_forward_split(pool, msg, msg->step_key, args, n, step);
+    err = sp_forward_split(pool, msg, msg->ext->step_key, args, n, step);
     if (err != 0) {
         return sp_redis_split_fail(msg, err);
     }
 
     /* each new fragment: its header, then its keys (and values) in order */
-    for (uint32_t f = first; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+    for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
+        struct sp_msg *frag = msg->ext->frags[f];
         char head[64];
         int len = snprintf(head, sizeof(head),
                            "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
-                           1 + frag->nkeys * step, strlen(cmd->name),
+                           1 + frag->ext->nkeys * step, strlen(cmd->name),
                            cmd->name);
 
         if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0
-            || sp_seglist_reserve(&frag->req, 1 + frag->nkeys * step) != 0
+            || sp_seglist_reserve(&worker->mbufs, &frag->req,
+                                  1 + frag->ext->nkeys * step) != 0
             || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)len) != 0) {
             return sp_redis_split_fail(msg, ENOMEM);
         }
     }
     for (uint32_t k = 0; k < n; k++) {
-        struct sp_msg *frag = msg->frags[msg->key_frag[msg->step_key + k]];
+        uint32_t f = msg->ext->key_frag[msg->ext->step_key + k];
+        struct sp_msg *frag = msg->ext->frags[f];
         for (uint32_t a = 0; a < step; a++) {
             if (sp_frag_push_arg(frag, msg, &cur, &args[k * step + a]) != 0) {
                 return sp_redis_split_fail(msg, ENOMEM);
             }
         }
     }
-    msg->step_key += n;
+    msg->ext->step_key += n;
     sp_forward_fragments(pool, msg, first);
-    if (msg->step_key < msg->nkeys) {
+    if (msg->ext->step_key < msg->ext->nkeys) {
         return false;
     }
     msg->step_phase = 0;
@@ -383,8 +386,11 @@ static int
 sp_redis_fanout(struct sp_conn *client, struct sp_msg *msg,
                 const struct sp_redis_req_parser *p)
 {
-    msg->nkeys = (p->nargs - 1) / (uint32_t)p->command->key_step;
-    if (sp_redis_first_arg(msg, &msg->step_off) != 0) {
+    if (sp_msg_ext_take(client->worker, msg) == NULL) {
+        return sp_msg_reply_static(msg, sp_redis_error_reply(ENOMEM));
+    }
+    msg->ext->nkeys = (p->nargs - 1) / (uint32_t)p->command->key_step;
+    if (sp_redis_first_arg(msg, &msg->ext->step_off) != 0) {
         return sp_reply_text(msg, "-ERR Protocol error: cannot split "
                              "request\r\n");
     }
@@ -410,28 +416,28 @@ sp_redis_merge_fail(struct sp_worker *worker, struct sp_msg *msg,
 
 /*
  * Merge the next SP_DEFER_STEP_KEYS keys' elements (all, when fewer) into
- * msg->rsp, in key order: each fragment's next element (frag->step_key)
+ * msg->rsp, in key order: each fragment's next element (frag->ext->step_key)
  * by a cursor over its reply. True when the reply is done (or failed).
  */
 static bool
 sp_redis_merge_step(struct sp_worker *worker, struct sp_msg *msg)
 {
     struct sp_seg_cursor *cur = (struct sp_seg_cursor *)sp_worker_scratch(
-                                    worker, msg->nfrags * sizeof(*cur));
-    uint32_t end = msg->nkeys - msg->step_key > SP_DEFER_STEP_KEYS
-                   ? msg->step_key + SP_DEFER_STEP_KEYS : msg->nkeys;
+                                    worker, sp_msg_nfrags(msg) * sizeof(*cur));
+    uint32_t end = msg->ext->nkeys - msg->ext->step_key > SP_DEFER_STEP_KEYS
+                   ? msg->ext->step_key + SP_DEFER_STEP_KEYS : msg->ext->nkeys;
 
     if (cur == NULL) {
         sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
         return true;
     }
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
         cur[f] = (struct sp_seg_cursor)SP_SEG_CURSOR_INIT;
     }
-    for (uint32_t k = msg->step_key; k < end; k++) {
-        uint32_t f = msg->key_frag[k];
-        struct sp_msg *frag = msg->frags[f];
-        const struct sp_span *e = &frag->elems[frag->step_key++];
+    for (uint32_t k = msg->ext->step_key; k < end; k++) {
+        uint32_t f = msg->ext->key_frag[k];
+        struct sp_msg *frag = msg->ext->frags[f];
+        const struct sp_span *e = &frag->ext->elems[frag->ext->step_key++];
 
         if (sp_seglist_slice_at(&msg->rsp, &frag->rsp, &cur[f], e->offset,
                                 e->len) != 0) {
@@ -439,8 +445,8 @@ sp_redis_merge_step(struct sp_worker *worker, struct sp_msg *msg)
             return true;
         }
     }
-    msg->step_key = end;
-    if (end < msg->nkeys) {
+    msg->ext->step_key = end;
+    if (end < msg->ext->nkeys) {
         return false;
     }
     msg->step_phase = 0;
@@ -462,8 +468,8 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
     switch (cmd->merge) {
     case SP_REDIS_MERGE_SUM: {
         int64_t sum = 0;
-        for (uint32_t f = 0; f < msg->nfrags; f++) {
-            sum += msg->frags[f]->sum;
+        for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+            sum += msg->ext->frags[f]->ext->sum;
         }
         if (sp_reply_text(msg, ":%" PRId64 "\r\n", sum) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
@@ -475,23 +481,25 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         return true;
     case SP_REDIS_MERGE_ARRAY: {
         char head[24];
-        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n", msg->nkeys);
+        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n",
+                         msg->ext->nkeys);
 
-        for (uint32_t f = 0; f < msg->nfrags; f++) {
-            struct sp_msg *frag = msg->frags[f];
-            if (!frag->rsp_array || frag->nelems != frag->nkeys) {
+        for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+            struct sp_msg *frag = msg->ext->frags[f];
+            if (!frag->rsp_array || frag->ext->nelems != frag->ext->nkeys) {
                 sp_redis_merge_fail(worker, msg, "-ERR unexpected reply from a "
                                     "server to a split request\r\n");
                 return true;
             }
         }
         if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
-            || sp_seglist_reserve(&msg->rsp, 1 + msg->nkeys) != 0
+            || sp_seglist_reserve(&worker->mbufs, &msg->rsp,
+                                  1 + msg->ext->nkeys) != 0
             || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0) {
             sp_redis_merge_fail(worker, msg, sp_redis_error_reply(ENOMEM));
             return true;
         }
-        msg->step_key = 0;
+        msg->ext->step_key = 0;
         msg->step_phase = SP_STEP_MERGE;
         if (!sp_redis_merge_step(worker, msg)) {
             sp_defer_add(worker, msg, false);
@@ -507,15 +515,15 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
 static bool
 sp_redis_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
-    if (msg->nfrags > 0 && msg->cmd != NULL
+    if (sp_msg_nfrags(msg) > 0 && msg->cmd != NULL
         && ((const struct sp_redis_command *)msg->cmd)->kind != SP_REDIS_FANOUT
         && (sp_redis_txn_complete(worker, msg)
             || sp_redis_info_complete(worker, msg))) {
         /* EXEC's reply is its server's; INFO's is made of every server's */
-    } else if (msg->error != NULL) {  /* it failed, or its split did */
+    } else if (sp_msg_error(msg) != NULL) {  /* it failed, or its split did */
         sp_seglist_clear(&worker->mbufs, &msg->rsp);
-        sp_msg_reply_static(msg, msg->error);
-    } else if (msg->nfrags > 0 && !sp_redis_merge(worker, msg)) {
+        sp_msg_reply_static(msg, sp_msg_error(msg));
+    } else if (sp_msg_nfrags(msg) > 0 && !sp_redis_merge(worker, msg)) {
         return false;
     }
     if (msg->silent) {
@@ -550,7 +558,7 @@ sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
                         uint32_t keys_cap)
 {
     struct sp_worker *worker = client->worker;
-    uint64_t raw = msg->req.bytes;
+    uint64_t raw = sp_seglist_bytes(&msg->req);
     const uint8_t *line = sp_seglist_contiguous(&msg->req, 0, raw);
     uint32_t nargs;
     size_t size, used = 0;
@@ -571,15 +579,15 @@ sp_redis_inline_request(struct sp_conn *client, struct sp_msg *msg,
            != 0) {
         return -1;
     }
-    out = msg->gen + msg->gen_len;
+    out = msg->ext->gen + msg->ext->gen_len;
     if (sp_redis_inline_encode(line, raw, out) != size) {
         return -1;
     }
     sp_seglist_clear(&worker->mbufs, &msg->req);
-    if (sp_seglist_push(&msg->req, NULL, out, (uint32_t)size) != 0) {
+    if (sp_msg_push(msg, &msg->req, NULL, out, (uint32_t)size) != 0) {
         return -1;
     }
-    msg->gen_len += (uint32_t)size;
+    msg->ext->gen_len += (uint32_t)size;
     client->req_held -= raw <= client->req_held ? raw : client->req_held;
     client->req_held += size;
 
@@ -826,7 +834,8 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_redis_server *rs = sp_sconn_state(conn);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
-    uint32_t elems = head != NULL && head->parent != NULL ? head->nkeys : 0;
+    uint32_t elems = head != NULL && sp_msg_parent(head) != NULL
+                     ? head->ext->nkeys : 0;
 
     if (sc->dedicated && head == NULL) {
         elems = SP_REDIS_PUBSUB_ELEMS;      /* a subscriber's frame */
@@ -879,21 +888,23 @@ sp_redis_reply(struct sp_conn *conn)
                      "redis_auth, redis_db or HELLO 3", conn->pool->conf->name,
                      sc->server->conf->name);
     }
-    if (msg->parent != NULL) {
+    if (sp_msg_parent(msg) != NULL) {          /* it has its ext */
         /* a fragment: keep what the merge needs */
-        msg->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
+        msg->ext->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
         msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;
         msg->rsp_array = p->type == SP_REDIS_REPLY_ARRAY && !p->nil;
         if (msg->rsp_array) {
-            if (sp_array_grow((void **)&msg->elems, &msg->elems_cap, p->nelements,
-                        sizeof(*msg->elems)) != 0) {
-                msg->error = sp_redis_error_reply(ENOMEM);
+            if (sp_array_grow((void **)&msg->ext->elems,
+                              &msg->ext->elems_cap, p->nelements,
+                              sizeof(*msg->ext->elems)) != 0) {
+                sp_msg_fail(msg, sp_redis_error_reply(ENOMEM));
             } else {
                 for (uint32_t i = 0; i < p->nelements; i++) {
-                    msg->elems[i].offset = p->elements[i].offset - p->start;
-                    msg->elems[i].len = p->elements[i].len;
+                    msg->ext->elems[i].offset = p->elements[i].offset
+                                                - p->start;
+                    msg->ext->elems[i].len = p->elements[i].len;
                 }
-                msg->nelems = p->nelements;
+                msg->ext->nelems = p->nelements;
             }
         }
     }

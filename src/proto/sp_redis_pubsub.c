@@ -265,7 +265,7 @@ sp_ps_deliver(struct sp_conn *sconn, const struct sp_redis_reply_parser *p,
         }
         if (sp_redis_resp(client) == 3) {
             /* the same frame as a push: '>' for '*' */
-            if (sp_seglist_push(&out->rsp, NULL, (const uint8_t *)push, 1)
+            if (sp_msg_push(out, &out->rsp, NULL, (const uint8_t *)push, 1)
                 != 0) {
                 sp_msg_put(client->worker, out);
                 continue;

@@ -253,6 +253,7 @@ sp_redis_pubsub_info(struct sp_conn *client, struct sp_msg *msg)
                         q.pattern_len);
     }
     return sp_ask_workers(worker, msg, client->pool->proto,
-                          SP_REDIS_ASK_PUBSUB, &q, sizeof(q), sp_ps_info_done);
+                          SP_REDIS_ASK_PUBSUB, &q, sizeof(q), 0,
+                          sp_ps_info_done);
 }
 

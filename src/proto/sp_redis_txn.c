@@ -128,24 +128,25 @@ sp_redis_txn_part(struct sp_conn *client, const struct sp_msg *msg)
     }
     part->pool = client->pool;
     part->cmd = msg->cmd;
-    for (uint32_t i = 0; i < msg->req.n; i++) {
-        owned = owned && msg->req.segs[i].mbuf != NULL;
+    for (uint32_t i = 0; i < sp_seglist_n(&msg->req); i++) {
+        owned = owned && sp_seg_mbuf(&sp_seglist_segs(&msg->req)[i]) != NULL;
     }
     if (owned) {
-        if (sp_seglist_slice(&part->req, &msg->req, 0, msg->req.bytes) != 0) {
+        if (sp_seglist_slice(&part->req, &msg->req, 0,
+                             sp_seglist_bytes(&msg->req)) != 0) {
             sp_msg_put(worker, part);
             return NULL;
         }
         return part;
     }
-    uint32_t len = (uint32_t)msg->req.bytes;
+    uint32_t len = (uint32_t)sp_seglist_bytes(&msg->req);
     if (sp_msg_gen_reserve(part, len) != 0) {
         sp_msg_put(worker, part);
         return NULL;
     }
-    sp_seglist_copy(&msg->req, 0, part->gen, len);
-    part->gen_len = len;
-    if (sp_seglist_push(&part->req, NULL, part->gen, len) != 0) {
+    sp_seglist_copy(&msg->req, 0, part->ext->gen, len);
+    part->ext->gen_len = len;
+    if (sp_msg_push(part, &part->req, NULL, part->ext->gen, len) != 0) {
         sp_msg_put(worker, part);
         return NULL;
     }
@@ -197,7 +198,7 @@ sp_redis_txn_static(struct sp_conn *client, struct sp_msg *exec,
     struct sp_msg *frag = sp_msg_get(client->worker);
 
     if (frag == NULL
-        || sp_seglist_push(&frag->req, NULL, (const uint8_t *)bytes,
+        || sp_msg_push(frag, &frag->req, NULL, (const uint8_t *)bytes,
                            (uint32_t)strlen(bytes)) != 0) {
         if (frag != NULL) {
             sp_msg_put(client->worker, frag);
@@ -228,21 +229,22 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
     }
     /* the parts become fragments of EXEC: MULTI, the commands, EXEC */
     n = s->ntxn + 2;
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, n,
-                      sizeof(*msg->frags)) != 0) {
+    if (sp_msg_ext_take(client->worker, msg) == NULL
+        || sp_array_grow((void **)&msg->ext->frags, &msg->ext->frags_cap, n,
+                      sizeof(*msg->ext->frags)) != 0) {
         sp_redis_txn_unpin(s);
         sp_redis_txn_clear(client, s);
         return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
     }
-    msg->frags[0] = sp_redis_txn_static(client, msg, sp_multi_req);
-    msg->frags[n - 1] = sp_redis_txn_static(client, msg, sp_exec_req);
-    msg->nfrags = 0;
-    if (msg->frags[0] == NULL || msg->frags[n - 1] == NULL) {
-        if (msg->frags[0] != NULL) {
-            sp_msg_put(client->worker, msg->frags[0]);
+    msg->ext->frags[0] = sp_redis_txn_static(client, msg, sp_multi_req);
+    msg->ext->frags[n - 1] = sp_redis_txn_static(client, msg, sp_exec_req);
+    msg->ext->nfrags = 0;
+    if (msg->ext->frags[0] == NULL || msg->ext->frags[n - 1] == NULL) {
+        if (msg->ext->frags[0] != NULL) {
+            sp_msg_put(client->worker, msg->ext->frags[0]);
         }
-        if (msg->frags[n - 1] != NULL) {
-            sp_msg_put(client->worker, msg->frags[n - 1]);
+        if (msg->ext->frags[n - 1] != NULL) {
+            sp_msg_put(client->worker, msg->ext->frags[n - 1]);
         }
         sp_redis_txn_unpin(s);
         sp_redis_txn_clear(client, s);
@@ -252,12 +254,17 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
         struct sp_msg *part = TAILQ_FIRST(&s->txn);
 
         TAILQ_REMOVE(&s->txn, part, clink);
-        msg->frags[i] = part;
+        msg->ext->frags[i] = part;
     }
     s->ntxn = 0;
-    msg->nfrags = n;
+    msg->ext->nfrags = n;
     for (uint32_t i = 0; i < n; i++) {
-        msg->frags[i]->parent = msg;
+        if (sp_msg_ext_take(client->worker, msg->ext->frags[i]) == NULL) {
+            sp_redis_txn_clear(client, s);
+            /* the fragments go with msg */
+            return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
+        }
+        msg->ext->frags[i]->ext->parent = msg;
     }
 
     if (s->pinned != NULL) {
@@ -276,7 +283,7 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
     }
     msg->pending = n;
     for (uint32_t i = 0; i < n; i++) {
-        sp_forward_on(sconn, msg->frags[i]);
+        sp_forward_on(sconn, msg->ext->frags[i]);
     }
     sp_redis_txn_unpin(s);      /* the watch ends with EXEC: the connection
                                    closes once EXEC is answered */
@@ -288,18 +295,20 @@ sp_redis_txn_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
     const struct sp_redis_command *cmd = msg->cmd;
 
-    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_EXEC || msg->nfrags == 0) {
+    if (cmd == NULL || cmd->local != SP_REDIS_LOCAL_EXEC
+        || sp_msg_nfrags(msg) == 0) {
         return false;
     }
     sp_seglist_clear(&worker->mbufs, &msg->rsp);
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        if (msg->frags[f]->error != NULL) {
-            sp_msg_reply_static(msg, msg->frags[f]->error);
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        if (sp_msg_error(msg->ext->frags[f]) != NULL) {
+            sp_msg_reply_static(msg, sp_msg_error(msg->ext->frags[f]));
             return true;
         }
     }
-    struct sp_msg *last = msg->frags[msg->nfrags - 1];
-    if (sp_seglist_slice(&msg->rsp, &last->rsp, 0, last->rsp.bytes) != 0) {
+    struct sp_msg *last = msg->ext->frags[sp_msg_nfrags(msg) - 1];
+    if (sp_seglist_slice(&msg->rsp, &last->rsp, 0,
+                         sp_seglist_bytes(&last->rsp)) != 0) {
         sp_msg_reply_static(msg, "-ERR out of memory\r\n");
     }
     msg->done = true;

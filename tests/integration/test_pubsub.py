@@ -324,6 +324,33 @@ class PubSubTest(sptest.HarnessTestCase):
         self.assertEqual(parse_push(sub.frames(1)[0])[2], b"again")
 
 
+class PubSubTimeoutTest(sptest.HarnessTestCase):
+    """client_timeout closes an idle client, never a subscriber (as
+    redis-server's timeout)."""
+
+    @classmethod
+    def setUpHarness(cls):
+        cls.server = cls.harness.start_redis()
+        cls.port = sptest.free_port()
+        cls.proxy = cls.harness.start_shardproxy(
+            "global:\n  worker_processes: 1\n" + redis_pool_yaml(
+                "pst", cls.port, [(cls.server.port, 1, "shard-a")],
+                client_timeout=300))
+
+    def test_subscriber_outlives_client_timeout(self):
+        sub, idle = Reader(self.port), Reader(self.port)
+        self.addCleanup(sub.close)
+        self.addCleanup(idle.close)
+        sub.send("SUBSCRIBE", "quiet")
+        sub.frames(1)
+        idle.send("PING")
+        idle.frames(1)
+        idle.sock.settimeout(10)
+        self.assertEqual(idle.sock.recv(10), b"")     # closed at its timeout
+        redis.Redis(port=self.port).publish("quiet", "still here")
+        self.assertEqual(parse_push(sub.frames(1)[0])[2], b"still here")
+
+
 class PubSubReloadTest(sptest.HarnessTestCase):
     """A subscriber stays with its worker through reloads; it misses
     nothing."""

@@ -14,7 +14,7 @@
 #include "sp_test.h"
 #include "sp_worker.h"
 
-/* A protocol whose step finishes a request after msg->nkeys steps; it
+/* A protocol whose step finishes a request after msg->ext->nkeys steps; it
  * notes the order of the steps (in the pool, which comes first), and may
  * queue another request. */
 struct fake {
@@ -37,7 +37,7 @@ fake_step(struct sp_worker *worker, struct sp_msg *msg)
         sp_defer_add(worker, f->add_during, false);
         f->add_during = NULL;
     }
-    return ++msg->step_key >= msg->nkeys;
+    return ++msg->ext->step_key >= msg->ext->nkeys;
 }
 
 static const struct sp_proto fake_proto = {
@@ -83,7 +83,8 @@ request(struct sp_worker *w, struct fake *fake, struct sp_conn *client,
     ck_assert_ptr_nonnull(msg);
     msg->pool = &fake->pool;
     msg->client = client;
-    msg->nkeys = steps;
+    ck_assert_ptr_nonnull(sp_msg_ext_take(w, msg));
+    msg->ext->nkeys = steps;
     return msg;
 }
 

@@ -26,6 +26,7 @@ struct sp_ask {
     struct sp_worker *worker;
     struct sp_msg    *msg;
     sp_ask_done_fn    done;
+    uint64_t          cookie;
     uint64_t          serial;
     struct sp_timer   timer;
     int64_t           sum;
@@ -68,6 +69,7 @@ sp_ask_finish(struct sp_ask *ask)
     struct sp_ask_result result = {
         .sum = ask->sum, .bytes = ask->bytes != NULL ? ask->bytes : "",
         .len = ask->len, .asked = ask->asked, .answered = ask->answered,
+        .cookie = ask->cookie,
     };
 
     sp_timer_del(worker->loop, &ask->timer);
@@ -147,7 +149,8 @@ sp_ask_answer_here(struct sp_worker *worker, const struct sp_proto *proto,
 int
 sp_ask_workers(struct sp_worker *worker, struct sp_msg *msg,
                const struct sp_proto *proto, uint32_t kind,
-               const void *question, size_t len, sp_ask_done_fn done)
+               const void *question, size_t len, uint64_t cookie,
+               sp_ask_done_fn done)
 {
     struct sp_channel_msg m = {
         .command = SP_CHANNEL_ASK, .slot = (int32_t)worker->index,
@@ -161,6 +164,7 @@ sp_ask_workers(struct sp_worker *worker, struct sp_msg *msg,
     ask->worker = worker;
     ask->msg = msg;
     ask->done = done;
+    ask->cookie = cookie;
     ask->serial = ++worker->ask_serial;
     ask->next = worker->asks;
     worker->asks = ask;

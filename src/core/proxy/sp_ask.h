@@ -45,6 +45,7 @@ struct sp_ask_result {
     uint32_t    asked;          /* workers the question reached (0: unknown,
                                    the master did not say in time) */
     uint32_t    answered;
+    uint64_t    cookie;         /* the asker's own, as it gave it */
 };
 
 /* Build msg's reply from the answers. 0, or -1 (no memory: the request
@@ -55,12 +56,14 @@ typedef int (*sp_ask_done_fn)(struct sp_msg *msg,
 /*
  * Ask every worker question `kind` (the protocol's own numbering) about
  * the clients of proto's pools; msg (a request of a client of this
- * worker, not yet answered) waits, then done builds its reply. 0, or -1:
- * out of memory (msg untouched).
+ * worker, not yet answered) waits, then done builds its reply, given the
+ * answers and `cookie` (what the asker keeps meanwhile). 0, or -1: out of
+ * memory (msg untouched).
  */
 int sp_ask_workers(struct sp_worker *worker, struct sp_msg *msg,
                    const struct sp_proto *proto, uint32_t kind,
-                   const void *question, size_t len, sp_ask_done_fn done);
+                   const void *question, size_t len, uint64_t cookie,
+                   sp_ask_done_fn done);
 
 /* From the channel: another worker's question, passed on by the master
  * (answer it), the number of workers it reached, or one worker's answer

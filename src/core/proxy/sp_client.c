@@ -326,10 +326,12 @@ sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
                               end) != 0) {
         return NULL;
     }
-    client->req_held += msg->req.bytes;                 /* client_buffer_limit */
+    uint64_t bytes = sp_seglist_bytes(&msg->req);
+    client->req_held += bytes;                          /* client_buffer_limit */
     client->nreqs++;                                    /* its window */
-    sp_flow_charge(client, (int64_t)(msg->req.bytes + sizeof(*msg)));
-    msg->recv_us = sp_event_now_us(worker->loop);       /* latency */
+    sp_flow_charge(client, (int64_t)(bytes + sizeof(*msg)));
+    msg->recv_us = (uint32_t)sp_event_now_us(worker->loop);     /* latency */
+    msg->timed = true;
     client->progress_ms = sp_event_now_ms(worker->loop);   /* client_timeout */
     return msg;
 }
@@ -385,8 +387,8 @@ sp_client_reply_ready(struct sp_msg *msg)
     }
     if (!msg->rsp_counted) {
         msg->rsp_counted = true;
-        client->rsp_held += msg->rsp.bytes;
-        sp_flow_charge(client, (int64_t)msg->rsp.bytes);
+        client->rsp_held += sp_seglist_bytes(&msg->rsp);
+        sp_flow_charge(client, (int64_t)sp_seglist_bytes(&msg->rsp));
         limit = client->pool->conf->client_output_limit;
         if (limit > 0 && client->rsp_held > (uint64_t)limit
             && !client->overflow) {
@@ -430,15 +432,19 @@ sp_client_push_end(struct sp_msg *msg)
 static void
 sp_client_release(struct sp_conn *conn, struct sp_msg *msg)
 {
-    uint64_t req = msg->req.bytes <= conn->req_held ? msg->req.bytes
-                                                     : conn->req_held;
+    uint64_t req = sp_seglist_bytes(&msg->req);
+    if (req > conn->req_held) {
+        req = conn->req_held;
+    }
     uint64_t rsp = 0;
 
     conn->req_held -= req;
     conn->nreqs--;
     if (msg->rsp_counted) {
-        rsp = msg->rsp.bytes <= conn->rsp_held ? msg->rsp.bytes
-                                               : conn->rsp_held;
+        rsp = sp_seglist_bytes(&msg->rsp);
+        if (rsp > conn->rsp_held) {
+            rsp = conn->rsp_held;
+        }
         conn->rsp_held -= rsp;
     }
     sp_flow_charge(conn, -(int64_t)(req + rsp + sizeof(*msg)));
@@ -482,10 +488,10 @@ sp_client_replied(struct sp_conn *conn, const struct sp_msg *msg)
     struct sp_worker *worker = conn->worker;
     uint64_t took;
 
-    if (msg->recv_us == 0) {
+    if (!msg->timed) {
         return;                 /* the proxy's own error reply, no request */
     }
-    took = sp_event_now_us(worker->loop) - msg->recv_us;
+    took = (uint32_t)((uint32_t)sp_event_now_us(worker->loop) - msg->recv_us);
     if (worker->histograms) {
         sp_hist_observe(&conn->pool->stats->latency, took);
     }
@@ -577,7 +583,7 @@ sp_client_flush(struct sp_conn *conn)
         while ((msg = TAILQ_FIRST(&conn->queue)) != NULL && msg->done) {
             left = sp_seglist_advance(&msg->rsp, &msg->out_seg, &msg->out_off,
                                       left);
-            if (msg->out_seg < msg->rsp.n) {
+            if (msg->out_seg < sp_seglist_n(&msg->rsp)) {
                 break;
             }
             TAILQ_REMOVE(&conn->queue, msg, clink);

@@ -223,8 +223,8 @@ void
 sp_flow_server_queued(struct sp_server *server, const struct sp_msg *msg)
 {
     int high = server->pool->conf->server_high_watermark;
-    struct sp_conn *client = msg->parent != NULL ? msg->parent->client
-                                                 : msg->client;
+    const struct sp_msg *parent = sp_msg_parent(msg);
+    struct sp_conn *client = parent != NULL ? parent->client : msg->client;
 
     if (high <= 0 || server->stats->in_queue_bytes <= high) {
         return;

@@ -15,7 +15,8 @@
 static uint8_t
 sp_forward_variant(const struct sp_msg *msg)
 {
-    const struct sp_msg *top = msg->parent != NULL ? msg->parent : msg;
+    const struct sp_msg *parent = sp_msg_parent(msg);
+    const struct sp_msg *top = parent != NULL ? parent : msg;
 
     return top->client != NULL ? top->client->variant : 0;
 }
@@ -36,8 +37,8 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
             sp_server_failed(server);
         }
         pool->stats->forward_error++;
-        if (msg->parent != NULL) {
-            msg->error = pool->proto->error_reply(err);
+        if (sp_msg_parent(msg) != NULL) {
+            sp_msg_fail(msg, pool->proto->error_reply(err));
             sp_msg_part_done(pool->worker, msg);
         } else {
             sp_msg_reply_static(msg, pool->proto->error_reply(err));
@@ -45,7 +46,7 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
         return;
     }
     msg->server = server->index;
-    if (msg->parent == NULL) {
+    if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
     sp_server_enqueue(sconn, msg);
@@ -55,7 +56,7 @@ void
 sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg)
 {
     msg->server = sp_sconn(sconn)->server->index;
-    if (msg->parent == NULL) {
+    if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
     sp_server_enqueue(sconn, msg);
@@ -122,8 +123,9 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     int32_t *frag_of_server;
 
-    if (sp_array_grow((void **)&msg->key_frag, &msg->keys_cap, msg->nkeys,
-                      sizeof(*msg->key_frag)) != 0) {
+    if (sp_msg_ext_take(worker, msg) == NULL
+        || sp_array_grow((void **)&msg->ext->key_frag, &msg->ext->keys_cap,
+                         msg->ext->nkeys, sizeof(*msg->ext->key_frag)) != 0) {
         return ENOMEM;
     }
     frag_of_server = (int32_t *)sp_worker_scratch(worker,
@@ -145,21 +147,26 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
         int32_t f = frag_of_server[server->index];
         if (f < 0) {
             struct sp_msg *frag;
-            if (sp_array_grow((void **)&msg->frags, &msg->frags_cap,
-                              msg->nfrags + 1, sizeof(*msg->frags)) != 0
+            if (sp_array_grow((void **)&msg->ext->frags,
+                              &msg->ext->frags_cap, msg->ext->nfrags + 1,
+                              sizeof(*msg->ext->frags)) != 0
                 || (frag = sp_msg_get(worker)) == NULL) {
                 return ENOMEM;
             }
-            frag->parent = msg;
+            if (sp_msg_ext_take(worker, frag) == NULL) {
+                sp_msg_put(worker, frag);
+                return ENOMEM;
+            }
+            frag->ext->parent = msg;
             frag->pool = pool;
             frag->cmd = msg->cmd;
             frag->server = server->index;
-            f = (int32_t)msg->nfrags;
-            msg->frags[msg->nfrags++] = frag;
+            f = (int32_t)msg->ext->nfrags;
+            msg->ext->frags[msg->ext->nfrags++] = frag;
             frag_of_server[server->index] = f;
         }
-        msg->frags[f]->nkeys++;
-        msg->key_frag[first + k] = (uint32_t)f;
+        msg->ext->frags[f]->ext->nkeys++;
+        msg->ext->key_frag[first + k] = (uint32_t)f;
     }
     return 0;
 }
@@ -167,8 +174,10 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
 int
 sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
 {
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap,
-                      msg->nfrags + pool->nservers, sizeof(*msg->frags)) != 0) {
+    if (sp_msg_ext_take(pool->worker, msg) == NULL
+        || sp_array_grow((void **)&msg->ext->frags, &msg->ext->frags_cap,
+                         msg->ext->nfrags + pool->nservers,
+                         sizeof(*msg->ext->frags)) != 0) {
         return ENOMEM;
     }
     for (uint32_t s = 0; s < pool->nservers; s++) {
@@ -177,12 +186,16 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
         if (frag == NULL) {
             return ENOMEM;
         }
-        frag->parent = msg;
+        if (sp_msg_ext_take(pool->worker, frag) == NULL) {
+            sp_msg_put(pool->worker, frag);
+            return ENOMEM;
+        }
+        frag->ext->parent = msg;
         frag->pool = pool;
         frag->cmd = msg->cmd;
         frag->server = pool->servers[s].index;
-        frag->nkeys = nelems;
-        msg->frags[msg->nfrags++] = frag;
+        frag->ext->nkeys = nelems;
+        msg->ext->frags[msg->ext->nfrags++] = frag;
     }
     return 0;
 }
@@ -202,15 +215,16 @@ sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg)
 int
 sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
 {
-    uint32_t first = msg->nfrags;
+    uint32_t first = sp_msg_nfrags(msg);
 
     if (sp_forward_every(pool, msg, 0) != 0) {
         goto fail;
     }
-    for (uint32_t f = first; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+    for (uint32_t f = first; f < msg->ext->nfrags; f++) {
+        struct sp_msg *frag = msg->ext->frags[f];
 
-        if (sp_seglist_slice(&frag->req, &msg->req, 0, msg->req.bytes) != 0) {
+        if (sp_seglist_slice(&frag->req, &msg->req, 0,
+                             sp_seglist_bytes(&msg->req)) != 0) {
             goto fail;
         }
         frag->noreply = msg->noreply;
@@ -219,23 +233,25 @@ sp_forward_every_server(struct sp_pool *pool, struct sp_msg *msg)
     return 0;
 
 fail:
-    for (uint32_t f = first; f < msg->nfrags; f++) {
-        sp_msg_put(pool->worker, msg->frags[f]);
+    for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
+        sp_msg_put(pool->worker, msg->ext->frags[f]);
     }
-    msg->nfrags = first;
+    if (msg->ext != NULL) {
+        msg->ext->nfrags = first;
+    }
     return ENOMEM;
 }
 
 void
 sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {
-    uint32_t nfrags = msg->nfrags;
+    uint32_t nfrags = msg->ext->nfrags;
 
     pool->stats->fragments += nfrags - first;
     msg->pending += nfrags - first;
     /* a fragment may fail (and complete msg) at once: count first */
     for (uint32_t f = first; f < nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+        struct sp_msg *frag = msg->ext->frags[f];
         sp_forward_to(pool, frag, &pool->servers[frag->server]);
     }
 }
@@ -243,15 +259,16 @@ sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 bool
 sp_forward_failed_part(struct sp_msg *msg)
 {
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        struct sp_msg *frag = msg->frags[f];
+    for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
+        struct sp_msg *frag = msg->ext->frags[f];
 
-        if (frag->error != NULL) {
-            sp_msg_reply_static(msg, frag->error);
+        if (sp_msg_error(frag) != NULL) {
+            sp_msg_reply_static(msg, sp_msg_error(frag));
             return true;
         }
         if (frag->rsp_error) {
-            sp_seglist_slice(&msg->rsp, &frag->rsp, 0, frag->rsp.bytes);
+            sp_seglist_slice(&msg->rsp, &frag->rsp, 0,
+                             sp_seglist_bytes(&frag->rsp));
             msg->done = true;
             return true;
         }

@@ -39,11 +39,11 @@ struct sp_server *sp_forward_route(struct sp_pool *pool,
                                    const struct sp_span *key);
 
 /*
- * Split msg by its keys [first, first + n) of msg->nkeys (keys[0],
+ * Split msg by its keys [first, first + n) of msg->ext->nkeys (keys[0],
  * keys[stride], ...; offsets relative to the request): one new fragment
- * per server involved, appended to msg->frags at its first key (with its
+ * per server involved, appended to msg->ext->frags at its first key (with its
  * parent, pool, command and server), its key count raised per key;
- * msg->key_frag tells each key's fragment. A request split in steps
+ * msg->ext->key_frag tells each key's fragment. A request split in steps
  * (sp_defer.h) calls this once a step, with rising `first`, and sends each
  * step's fragments at once: the servers work while the proxy splits on.
  * The fragments' bytes are the caller's to build. 0, or an errno (ENOMEM;

@@ -3,9 +3,12 @@
  */
 #include "sp_msg.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_pool.h"
+#include "sp_proto.h"
 #include "sp_shared.h"
 #include "sp_worker.h"
 
@@ -15,7 +18,7 @@ sp_msg_get(struct sp_worker *worker)
     struct sp_msg *msg = worker->free_msgs;
 
     if (msg != NULL) {
-        worker->free_msgs = msg->free_next;
+        worker->free_msgs = TAILQ_NEXT(msg, clink);
         worker->nfree_msgs--;
         sp_trim_note(&worker->msgs_trim, worker->nfree_msgs);
     } else {
@@ -26,7 +29,8 @@ sp_msg_get(struct sp_worker *worker)
         worker->msg_nalloc++;
         worker->slot->messages_allocated = (int64_t)worker->msg_nalloc;
     }
-    msg->free_next = NULL;
+    TAILQ_NEXT(msg, clink) = NULL;
+    worker->nused_msgs++;
     return msg;
 }
 
@@ -47,62 +51,103 @@ sp_msg_array_shrink(void **array, uint32_t *cap, size_t size)
     }
 }
 
+struct sp_msg_ext *
+sp_msg_ext_take(struct sp_worker *worker, struct sp_msg *msg)
+{
+    struct sp_msg_ext *ext = msg->ext;
+
+    if (ext != NULL) {
+        return ext;
+    }
+    ext = worker->free_exts;
+    if (ext != NULL) {
+        worker->free_exts = ext->free_next;
+        worker->nfree_exts--;
+        sp_trim_note(&worker->exts_trim, worker->nfree_exts);
+        ext->free_next = NULL;
+    } else {
+        ext = calloc(1, sizeof(*ext));
+        if (ext == NULL) {
+            return NULL;
+        }
+    }
+    msg->ext = ext;
+    return ext;
+}
+
+/* Back to the free list, keeping its arrays if they are small. */
+static void
+sp_msg_ext_put(struct sp_worker *worker, struct sp_msg_ext *ext)
+{
+    sp_msg_array_shrink((void **)&ext->frags, &ext->frags_cap,
+                        sizeof(*ext->frags));
+    sp_msg_array_shrink((void **)&ext->key_frag, &ext->keys_cap,
+                        sizeof(*ext->key_frag));
+    sp_msg_array_shrink((void **)&ext->elems, &ext->elems_cap,
+                        sizeof(*ext->elems));
+    sp_msg_array_shrink((void **)&ext->gen, &ext->gen_cap, 1);
+    ext->error = NULL;
+    ext->parent = NULL;
+    ext->gen_len = 0;
+    ext->nfrags = 0;
+    ext->nkeys = 0;
+    ext->sum = 0;
+    ext->step_key = 0;
+    ext->step_off = 0;
+    ext->nelems = 0;
+    ext->free_next = worker->free_exts;
+    worker->free_exts = ext;
+    worker->nfree_exts++;
+}
+
+static void
+sp_msg_ext_destroy(struct sp_msg_ext *ext)
+{
+    free(ext->gen);
+    free(ext->frags);
+    free(ext->key_frag);
+    free(ext->elems);
+    free(ext);
+}
+
 /* Reset a message for reuse, keeping its arrays if they are small. */
 static void
 sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
 {
-    sp_seglist_clear(&worker->mbufs, &msg->req);
-    sp_seglist_clear(&worker->mbufs, &msg->rsp);
-    if ((size_t)msg->req.cap * sizeof(*msg->req.segs) > SP_MSG_ARRAY_KEEP) {
-        sp_seglist_free(&worker->mbufs, &msg->req);
+    sp_seglist_clear(&worker->mbufs, &msg->req);    /* arrays: to the */
+    sp_seglist_clear(&worker->mbufs, &msg->rsp);    /* buffers' cache */
+    if (msg->ext != NULL) {
+        sp_msg_ext_put(worker, msg->ext);
+        msg->ext = NULL;
     }
-    if ((size_t)msg->rsp.cap * sizeof(*msg->rsp.segs) > SP_MSG_ARRAY_KEEP) {
-        sp_seglist_free(&worker->mbufs, &msg->rsp);
-    }
-    sp_msg_array_shrink((void **)&msg->gen, &msg->gen_cap, 1);
-    sp_msg_array_shrink((void **)&msg->frags, &msg->frags_cap,
-                        sizeof(*msg->frags));
-    sp_msg_array_shrink((void **)&msg->key_frag, &msg->keys_cap,
-                        sizeof(*msg->key_frag));
-    sp_msg_array_shrink((void **)&msg->elems, &msg->elems_cap,
-                        sizeof(*msg->elems));
     msg->pool = NULL;
     msg->client = NULL;
-    msg->sconn = NULL;
-    msg->parent = NULL;
     msg->cmd = NULL;
     msg->server = 0;
-    msg->send_seg = msg->send_off = 0;
-    msg->out_seg = msg->out_off = 0;
-    msg->gen_len = 0;
     msg->pending = 0;
+    msg->send_seg = msg->send_off = 0;     /* and out_seg, out_off */
+    msg->sent_ms = 0;
+    msg->rtt_us = msg->recv_us = 0;        /* and sent_us */
     msg->done = msg->quit = msg->internal = msg->in_flight = false;
     msg->rsp_error = msg->rsp_array = false;
     msg->noreply = msg->quiet = msg->mn_pending = false;
     msg->rsp_counted = false;
     msg->deferred = msg->holds = msg->silent = false;
+    msg->timed = msg->nomem = false;
     msg->step_phase = 0;
-    msg->step_key = 0;
-    msg->step_off = 0;
-    msg->error = NULL;
-    msg->sent_ms = 0;
-    msg->rtt_us = msg->recv_us = msg->sent_us = 0;
-    msg->nfrags = 0;
-    msg->nkeys = 0;
-    msg->sum = 0;
-    msg->nelems = 0;
 }
 
 void
 sp_msg_put(struct sp_worker *worker, struct sp_msg *msg)
 {
-    for (uint32_t i = 0; i < msg->nfrags; i++) {
-        sp_msg_put(worker, msg->frags[i]);
+    for (uint32_t i = 0; i < sp_msg_nfrags(msg); i++) {
+        sp_msg_put(worker, msg->ext->frags[i]);
     }
     sp_msg_reset(worker, msg);
-    msg->free_next = worker->free_msgs;
+    TAILQ_NEXT(msg, clink) = worker->free_msgs;
     worker->free_msgs = msg;
     worker->nfree_msgs++;
+    worker->nused_msgs--;
 }
 
 static void
@@ -110,10 +155,6 @@ sp_msg_destroy(struct sp_worker *worker, struct sp_msg *msg)
 {
     sp_seglist_free(&worker->mbufs, &msg->req);
     sp_seglist_free(&worker->mbufs, &msg->rsp);
-    free(msg->gen);
-    free(msg->frags);
-    free(msg->key_frag);
-    free(msg->elems);
     free(msg);
 }
 
@@ -125,10 +166,18 @@ sp_msg_trim(struct sp_worker *worker, uint32_t keep)
 
     for (uint32_t i = 0; i < excess; i++) {
         struct sp_msg *msg = worker->free_msgs;
-        worker->free_msgs = msg->free_next;
+        worker->free_msgs = TAILQ_NEXT(msg, clink);
         sp_msg_destroy(worker, msg);
     }
     worker->nfree_msgs -= excess;
+
+    excess = sp_trim_period_end(&worker->exts_trim, worker->nfree_exts, keep);
+    for (uint32_t i = 0; i < excess; i++) {
+        struct sp_msg_ext *ext = worker->free_exts;
+        worker->free_exts = ext->free_next;
+        sp_msg_ext_destroy(ext);
+    }
+    worker->nfree_exts -= excess;
 }
 
 void
@@ -136,29 +185,41 @@ sp_msg_free_all(struct sp_worker *worker)
 {
     while (worker->free_msgs != NULL) {
         struct sp_msg *msg = worker->free_msgs;
-        worker->free_msgs = msg->free_next;
+        worker->free_msgs = TAILQ_NEXT(msg, clink);
         sp_msg_destroy(worker, msg);
     }
     worker->nfree_msgs = 0;
     sp_trim_init(&worker->msgs_trim, 0);
+    while (worker->free_exts != NULL) {
+        struct sp_msg_ext *ext = worker->free_exts;
+        worker->free_exts = ext->free_next;
+        sp_msg_ext_destroy(ext);
+    }
+    worker->nfree_exts = 0;
+    sp_trim_init(&worker->exts_trim, 0);
 }
 
 int
 sp_msg_gen_reserve(struct sp_msg *msg, uint32_t n)
 {
-    if (msg->gen_cap - msg->gen_len >= n) {
+    struct sp_msg_ext *ext = sp_msg_ext_take(msg->pool->worker, msg);
+
+    if (ext == NULL) {
+        return -1;
+    }
+    if (ext->gen_cap - ext->gen_len >= n) {
         return 0;
     }
-    uint32_t cap = msg->gen_cap == 0 ? 64 : msg->gen_cap;
-    while (cap - msg->gen_len < n) {
+    uint32_t cap = ext->gen_cap == 0 ? 64 : ext->gen_cap;
+    while (cap - ext->gen_len < n) {
         cap *= 2;
     }
-    uint8_t *gen = realloc(msg->gen, cap);
+    uint8_t *gen = realloc(ext->gen, cap);
     if (gen == NULL) {
         return -1;
     }
-    msg->gen = gen;
-    msg->gen_cap = cap;
+    ext->gen = gen;
+    ext->gen_cap = cap;
     return 0;
 }
 
@@ -166,23 +227,53 @@ int
 sp_msg_gen_push(struct sp_msg *msg, struct sp_seglist *list, const void *text,
                 uint32_t len)
 {
+    struct sp_msg_ext *ext = msg->ext;
     uint8_t *at;
 
     /* callers reserve first: pointers into gen must stay valid */
-    if (msg->gen_cap - msg->gen_len < len) {
+    if (ext == NULL || ext->gen_cap - ext->gen_len < len) {
         return -1;
     }
-    at = msg->gen + msg->gen_len;
+    at = ext->gen + ext->gen_len;
     memcpy(at, text, len);
-    msg->gen_len += len;
-    return sp_seglist_push(list, NULL, at, len);
+    ext->gen_len += len;
+    return sp_msg_push(msg, list, NULL, at, len);
+}
+
+const char *
+sp_msg_error_of(const struct sp_msg *msg)
+{
+    if (msg->ext != NULL && msg->ext->error != NULL) {
+        return msg->ext->error;
+    }
+    return msg->nomem ? msg->pool->proto->error_reply(ENOMEM) : NULL;
+}
+
+void
+sp_msg_fail(struct sp_msg *msg, const char *error)
+{
+    struct sp_msg_ext *ext = sp_msg_ext_take(msg->pool->worker, msg);
+
+    if (ext != NULL) {
+        ext->error = error;
+    } else {
+        msg->nomem = true;
+    }
+}
+
+int
+sp_msg_push(struct sp_msg *msg, struct sp_seglist *list, struct sp_mbuf *mbuf,
+            const uint8_t *data, uint32_t len)
+{
+    return sp_seglist_push_in(msg->pool != NULL ? &msg->pool->worker->mbufs
+                                                : NULL, list, mbuf, data, len);
 }
 
 int
 sp_msg_reply_static(struct sp_msg *msg, const char *text)
 {
-    if (sp_seglist_push(&msg->rsp, NULL, (const uint8_t *)text,
-                        (uint32_t)strlen(text)) != 0) {
+    if (sp_msg_push(msg, &msg->rsp, NULL, (const uint8_t *)text,
+                    (uint32_t)strlen(text)) != 0) {
         return -1;
     }
     msg->done = true;

@@ -35,9 +35,9 @@
 void
 sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
 {
-    struct sp_msg *top = msg->parent != NULL ? msg->parent : msg;
+    struct sp_msg *parent = sp_msg_parent(msg);
+    struct sp_msg *top = parent != NULL ? parent : msg;
 
-    msg->sconn = NULL;
     if (msg->internal) {
         sp_msg_put(worker, msg);
         return;
@@ -73,8 +73,11 @@ sp_server_arm_timer(struct sp_conn *conn)
     }
 }
 
-int
-sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len)
+/* Bytes of the proxy's own on conn, their reply checked by the protocol
+ * (internal) or none expected (noreply). */
+static int
+sp_server_queue_own(struct sp_conn *conn, const void *bytes, uint32_t len,
+                    bool noreply)
 {
     struct sp_worker *worker = conn->worker;
     struct sp_msg *msg = sp_msg_get(worker);
@@ -82,15 +85,22 @@ sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len)
     if (msg == NULL) {
         return -1;
     }
+    msg->internal = true;
+    msg->noreply = noreply;
+    msg->pool = conn->pool;             /* before its ext (sp_msg.h) */
     if (sp_msg_gen_reserve(msg, len) != 0
         || sp_msg_gen_push(msg, &msg->req, bytes, len) != 0) {
         sp_msg_put(worker, msg);
         return -1;
     }
-    msg->internal = true;
-    msg->pool = conn->pool;
     sp_server_enqueue(conn, msg);
     return 0;
+}
+
+int
+sp_server_internal(struct sp_conn *conn, const void *bytes, uint32_t len)
+{
+    return sp_server_queue_own(conn, bytes, len, false);
 }
 
 /*
@@ -227,21 +237,7 @@ sp_server_dedicated_idle(struct sp_conn *sconn)
 int
 sp_server_send_raw(struct sp_conn *sconn, const void *bytes, uint32_t len)
 {
-    struct sp_msg *msg = sp_msg_get(sconn->worker);
-
-    if (msg == NULL) {
-        return -1;
-    }
-    if (sp_msg_gen_reserve(msg, len) != 0
-        || sp_msg_gen_push(msg, &msg->req, bytes, len) != 0) {
-        sp_msg_put(sconn->worker, msg);
-        return -1;
-    }
-    msg->internal = true;
-    msg->noreply = true;            /* answered out of band */
-    msg->pool = sconn->pool;
-    sp_server_enqueue(sconn, msg);
-    return 0;
+    return sp_server_queue_own(sconn, bytes, len, true);   /* out of band */
 }
 
 struct sp_conn *
@@ -299,14 +295,13 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
     struct sp_sconn *sc = sp_sconn(sconn);
     struct sp_stats_server *st = sc->server->stats;
 
-    msg->sconn = sconn;
     msg->send_seg = msg->send_off = 0;
     TAILQ_INSERT_TAIL(&sconn->queue, msg, slink);
     st->in_queue++;
-    st->in_queue_bytes += (int64_t)msg->req.bytes;
+    st->in_queue_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     if (!msg->internal) {
         st->requests++;
-        st->request_bytes += (int64_t)msg->req.bytes;
+        st->request_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     }
     sp_flow_server_queued(sc->server, msg);
     sp_conn_want_flush(sconn);
@@ -319,8 +314,9 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     struct sp_stats_server *st = sc->server->stats;
 
     TAILQ_REMOVE(&conn->queue, msg, slink);
+    msg->send_seg = msg->send_off = 0;      /* out_seg, out_off: sp_msg.h */
     st->in_queue--;
-    st->in_queue_bytes -= (int64_t)msg->req.bytes;
+    st->in_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     sp_flow_server_drained(sc->server);
     if (msg->noreply) {
         sp_msg_part_done(conn->worker, msg);    /* no reply will come */
@@ -328,10 +324,10 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     }
     TAILQ_INSERT_TAIL(&sc->inflight, msg, slink);
     msg->in_flight = true;
-    msg->sent_ms = sp_event_now_ms(conn->worker->loop);
-    msg->sent_us = sp_event_now_us(conn->worker->loop);
+    msg->sent_ms = (uint32_t)sp_event_now_ms(conn->worker->loop);
+    msg->sent_us = (uint32_t)sp_event_now_us(conn->worker->loop);
     st->out_queue++;
-    st->out_queue_bytes += (int64_t)msg->req.bytes;
+    st->out_queue_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     sp_server_arm_timer(conn);
 }
 
@@ -371,14 +367,14 @@ sp_server_flush(struct sp_conn *conn)
         while (left > 0 && (msg = TAILQ_FIRST(&conn->queue)) != NULL) {
             left = sp_seglist_advance(&msg->req, &msg->send_seg, &msg->send_off,
                                       left);
-            if (msg->send_seg < msg->req.n) {
+            if (msg->send_seg < sp_seglist_n(&msg->req)) {
                 break;
             }
             sp_server_sent(conn, msg);
         }
         /* a fully written message with nothing left over may remain */
         while ((msg = TAILQ_FIRST(&conn->queue)) != NULL
-               && msg->send_seg >= msg->req.n) {
+               && msg->send_seg >= sp_seglist_n(&msg->req)) {
             sp_server_sent(conn, msg);
         }
     }
@@ -396,16 +392,18 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
 
     while ((msg = TAILQ_FIRST(queue)) != NULL) {
         TAILQ_REMOVE(queue, msg, slink);
+        msg->send_seg = msg->send_off = 0;  /* out_seg, out_off: sp_msg.h */
+        msg->rtt_us = 0;                    /* was sent_us: no round trip */
         if (inflight) {
             st->out_queue--;
-            st->out_queue_bytes -= (int64_t)msg->req.bytes;
+            st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
         } else {
             st->in_queue--;
-            st->in_queue_bytes -= (int64_t)msg->req.bytes;
+            st->in_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
             sp_flow_server_drained(sc->server);
         }
         msg->in_flight = false;
-        msg->error = error;
+        sp_msg_fail(msg, error);
         if (!msg->internal && conn->pool != NULL) {
             conn->pool->stats->forward_error++;
         }
@@ -445,16 +443,16 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     struct sp_conn *conn = timer->data;
     struct sp_sconn *sc = sp_sconn(conn);
     int timeout = conn->pool->conf->timeout;
-    uint64_t now = sp_event_now_ms(loop);
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
 
     if (!sc->connecting) {
         if (head == NULL) {
             return;                     /* nothing waits: stay disarmed */
         }
-        if (now < head->sent_ms + (uint64_t)timeout) {
-            sp_timer_add(loop, &conn->timer,
-                         head->sent_ms + (uint64_t)timeout - now,
+        /* the 32-bit clock's difference: right across its wrap */
+        uint32_t waited = (uint32_t)sp_event_now_ms(loop) - head->sent_ms;
+        if (waited < (uint32_t)timeout) {
+            sp_timer_add(loop, &conn->timer, (uint32_t)timeout - waited,
                          sp_server_timeout, conn);
             return;
         }
@@ -486,22 +484,24 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
     TAILQ_REMOVE(&sc->inflight, msg, slink);
     msg->in_flight = false;
     st->out_queue--;
-    st->out_queue_bytes -= (int64_t)msg->req.bytes;
+    st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     if (!msg->internal) {
-        uint64_t rtt = sp_event_now_us(conn->worker->loop) - msg->sent_us;
+        uint32_t rtt = (uint32_t)sp_event_now_us(conn->worker->loop)
+                       - msg->sent_us;
         st->responses++;
         st->response_bytes += (int64_t)(end - start);
         if (conn->worker->histograms) {
             sp_hist_observe(&st->rtt, rtt);
         }
-        msg->rtt_us = rtt;
-        if (msg->parent != NULL && msg->parent->rtt_us < rtt) {
-            msg->parent->rtt_us = rtt;      /* a fan-out waits for its slowest */
+        msg->rtt_us = rtt;                  /* was sent_us (sp_msg.h) */
+        struct sp_msg *parent = sp_msg_parent(msg);
+        if (parent != NULL && parent->rtt_us < rtt) {
+            parent->rtt_us = rtt;   /* a fan-out waits for its slowest */
         }
     }
     if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, start,
                               end) != 0) {
-        msg->error = conn->pool->proto->error_reply(ENOMEM);
+        sp_msg_fail(msg, conn->pool->proto->error_reply(ENOMEM));
     }
     sp_conn_consume(conn, end);
     sp_server_ok(sc->server);

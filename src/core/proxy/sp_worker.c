@@ -31,7 +31,8 @@
 
 #define SP_TICK_MS          1000
 #define SP_MBUF_KEEP        64      /* buffers kept through idle periods */
-#define SP_MSG_KEEP         256
+#define SP_MSG_KEEP         256     /* messages (and their exts) */
+#define SP_SEGS_KEEP        64      /* segment arrays of each size */
 #define SP_PARSE_KEEP       64      /* client parser states kept idle */
 #define SP_SCRATCH_KEEP     (64 * 1024) /* bytes of scratch kept idle */
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
@@ -68,6 +69,7 @@ sp_worker_publish(struct sp_worker *worker)
     slot->buffers_in_use = (int64_t)worker->mbufs.nused;
     slot->buffers_free = (int64_t)worker->mbufs.nfree;
     slot->messages_allocated = (int64_t)worker->msg_nalloc;
+    slot->messages_in_use = (int64_t)worker->nused_msgs;
     slot->messages_free = (int64_t)worker->nfree_msgs;
     slot->parsers_allocated = (int64_t)worker->parses.nalloc;
     slot->parsers_in_use = (int64_t)worker->parses.nused;
@@ -90,6 +92,7 @@ sp_stats_serve(struct sp_worker *worker, int fd)
         { "buffers_in_use", slot->buffers_in_use },
         { "buffers_free", slot->buffers_free },
         { "messages_allocated", slot->messages_allocated },
+        { "messages_in_use", slot->messages_in_use },
         { "messages_free", slot->messages_free },
         { "parsers_allocated", slot->parsers_allocated },
         { "parsers_in_use", slot->parsers_in_use },
@@ -513,18 +516,33 @@ sp_worker_flush(struct sp_worker *worker)
  * scratch arrays grown for one huge request (they are used only within a
  * call, so they are free here), and then the pages themselves (sp_alloc.h).
  */
+/* Segment arrays in the buffers' cache (sp_seg.h). */
+static uint64_t
+sp_worker_free_arrays(const struct sp_worker *worker)
+{
+    uint64_t n = 0;
+
+    for (int c = 0; c < SP_SEG_CLASSES; c++) {
+        n += worker->mbufs.segs.nfree[c];
+    }
+    return n;
+}
+
 static void
 sp_worker_trim(struct sp_worker *worker)
 {
     uint64_t before = (uint64_t)worker->mbufs.nfree + worker->nfree_msgs
-                      + worker->parses.nfree;
+                      + worker->nfree_exts + worker->parses.nfree
+                      + sp_worker_free_arrays(worker);
     bool released = false;
 
     sp_mbuf_pool_trim(&worker->mbufs, SP_MBUF_KEEP);
+    sp_seg_cache_trim(&worker->mbufs, SP_SEGS_KEEP, false);
     sp_msg_trim(worker, SP_MSG_KEEP);
     sp_client_parse_trim(&worker->parses, SP_PARSE_KEEP);
     released = (uint64_t)worker->mbufs.nfree + worker->nfree_msgs
-               + worker->parses.nfree < before;
+               + worker->nfree_exts + worker->parses.nfree
+               + sp_worker_free_arrays(worker) < before;
     if (worker->scratch_cap > SP_SCRATCH_KEEP) {
         free(worker->scratch);
         worker->scratch = NULL;

@@ -76,8 +76,12 @@ struct sp_worker {
 
     struct sp_msg          *free_msgs;
     uint32_t                nfree_msgs;
+    uint32_t                nused_msgs;     /* handed out, not yet put back */
     struct sp_trim          msgs_trim;      /* what stayed unused */
     uint64_t                msg_nalloc;     /* messages ever allocated */
+    struct sp_msg_ext      *free_exts;      /* fan-out fields (sp_msg.h) */
+    uint32_t                nfree_exts;
+    struct sp_trim          exts_trim;
     struct sp_client_parse_pool parses;     /* lent to clients mid-request */
 
     struct sp_pool         *pools;

@@ -109,8 +109,8 @@ sp_slowlog_note(struct sp_worker *worker, struct sp_pool *pool,
     worker->slowlog_lines++;
     n = sp_seglist_copy(&msg->req, 0, peek, sizeof(peek));
     sp_slowlog_key(peek, n, first_key, key, sizeof(key));
-    if (msg->nfrags > 0) {
-        snprintf(server, sizeof(server), "(%u servers)", msg->nfrags);
+    if (sp_msg_nfrags(msg) > 0) {
+        snprintf(server, sizeof(server), "(%u servers)", msg->ext->nfrags);
     } else if (msg->rtt_us > 0 && msg->server < pool->nservers) {
         snprintf(server, sizeof(server), "'%s'",
                  pool->servers[msg->server].conf->name);
