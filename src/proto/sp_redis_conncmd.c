@@ -464,7 +464,7 @@ sp_redis_client_kill(struct sp_conn *client, struct sp_msg *msg,
                 client->closing = true;
             } else {
                 /* closed from its own event (EOF), not under our feet */
-                shutdown(c->fd, SHUT_RDWR);
+                c->io->shutdown(c, SHUT_RDWR);
             }
         }
     }

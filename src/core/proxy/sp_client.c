@@ -117,7 +117,7 @@ sp_client_linger(struct sp_conn *conn)
     uint8_t sink[4096];
 
     for (;;) {
-        ssize_t n = read(conn->fd, sink, sizeof(sink));
+        ssize_t n = conn->io->recv(conn, sink, sizeof(sink));
         if (n > 0) {
             continue;
         }
@@ -289,7 +289,8 @@ sp_client_close_lingering(struct sp_conn *conn)
 {
     struct sp_worker *worker = conn->worker;
 
-    if (conn->eof || conn->fd_shared || shutdown(conn->fd, SHUT_WR) != 0) {
+    if (conn->eof || conn->fd_shared
+        || conn->io->shutdown(conn, SHUT_WR) != 0) {
         sp_client_close(conn);
         return;
     }
@@ -533,7 +534,7 @@ sp_client_flush(struct sp_conn *conn)
                 break;
             }
         }
-        ssize_t n = niov > 0 ? writev(conn->fd, iov, niov) : 0;
+        ssize_t n = niov > 0 ? conn->io->writev(conn, iov, niov) : 0;
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -309,7 +309,7 @@ sp_server_flush(struct sp_conn *conn)
                 break;
             }
         }
-        ssize_t n = writev(conn->fd, iov, niov);
+        ssize_t n = conn->io->writev(conn, iov, niov);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -515,6 +515,12 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
 
     if (sc->connecting && (ready & (SP_EV_WRITE | SP_EV_ERROR))) {
         int err = sp_net_socket_error(conn->fd);
+        if (err == 0 && conn->io->handshake(conn) != 0) {
+            err = errno;
+            if (err == EAGAIN) {
+                return;     /* the transport's handshake: still connecting */
+            }
+        }
         if (err != 0) {
             sp_server_connect_failed(server, err);
             server->stats->server_err++;

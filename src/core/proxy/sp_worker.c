@@ -468,6 +468,18 @@ sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
 }
 
 void
+sp_worker_io_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                   void *data)
+{
+    struct sp_conn *conn = data;
+
+    ready = conn->io->event(conn, ready);
+    if (ready != 0) {
+        sp_worker_on_event(loop, fd, ready, data);
+    }
+}
+
+void
 sp_worker_flush(struct sp_worker *worker)
 {
     struct sp_conn *conn;
