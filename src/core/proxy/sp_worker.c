@@ -115,6 +115,7 @@ sp_stats_serve(struct sp_worker *worker, int fd)
     if (pool_extra != NULL && server_extra != NULL
         && sp_stats_report_latency(worker->conf, pools, servers, pool_extra,
                                    server_extra) == 0
+        && sp_stats_report_tls(worker->conf, pools, pool_extra) == 0
         && sp_stats_report(&buf, worker->conf, slot, pools, servers,
                            (int64_t)time(NULL) - worker->started_s, &extra) == 0) {
         sp_stats_buf_printf(&buf, "\n");
@@ -421,6 +422,13 @@ sp_worker_client_idle(struct sp_conn *client)
     }
     /* a request boundary: every request read is answered, nothing partial
      * is buffered; whatever the client sends next stays in the socket */
+    if (worker->handoff && client->io != &sp_io_plain) {
+        /* a reload: its TLS session lives in this process (no kernel TLS
+         * to carry it), so it cannot be handed over; it is served on by
+         * this generation until it leaves, or until worker_shutdown_timeout
+         * (the drain limit) */
+        return false;
+    }
     if (worker->handoff && worker->channel != NULL && !client->eof) {
         if (sp_worker_hand_off(client) != 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS
