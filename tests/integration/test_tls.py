@@ -199,9 +199,9 @@ class TlsBase(sptest.HarnessTestCase):
             keys["tls_ca_file"] = self.ca
         return keys
 
-    def conf(self, port, workers=1, extra_global="", **kw):
+    def conf(self, port, workers=1, extra_global="", drain=60, **kw):
         return (f"global:\n  worker_processes: {workers}\n"
-                f"  worker_shutdown_timeout: 60\n{extra_global}"
+                f"  worker_shutdown_timeout: {drain}\n{extra_global}"
                 + sptest.pool_yaml("alpha", port,
                                    [b.port for b in self.backends],
                                    **self.pool_keys(**kw)))
@@ -491,6 +491,28 @@ class TlsReloadTest(TlsBase):
                           "the reload to fail", timeout=20)
         self.assertEqual(pem_of_peer(port, self.ctx), der_of(self.path("server2.pem")))
         self.assertIn("missing.pem", proxy.proc.log_text())
+
+    def test_tls_clients_closed_at_the_drain_limit(self):
+        port = sptest.free_port()
+        proxy = self.harness.start_shardproxy(self.conf(port, drain=1))
+        kept = tls_connect(port, self.ctx)
+        kept.sendall(b"PING\r\n")
+        self.assertEqual(read_line(kept), b"+PONG\r\n")
+        self.hup_and_wait(proxy, self.generation(proxy))
+        self.assertEqual(sptest.read_stats(proxy.stats_port)["retiring"], 1)
+        # served by its generation until worker_shutdown_timeout ...
+        kept.sendall(b"PING\r\n")
+        self.assertEqual(read_line(kept), b"+PONG\r\n")
+        # ... then closed at its request boundary (it is idle), cleanly
+        start = time.monotonic()
+        data, closed = sptest.read_until(kept, lambda d: False, 10.0)
+        self.assertEqual((data, closed), (b"", True))
+        self.assertLess(time.monotonic() - start, 4.0)
+        kept.close()
+        sptest.poll_until(lambda: sptest.read_stats(proxy.stats_port)
+                          ["retiring"] == 0, "the old generation to exit")
+        self.assertEqual(tls_exchange(port, self.ctx, b"PING\r\n"),
+                         b"+PONG\r\n")
 
     def test_five_reloads_under_tls_load_lose_no_reply(self):
         port = sptest.free_port()

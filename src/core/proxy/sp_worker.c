@@ -35,6 +35,9 @@
 #define SP_SCRATCH_KEEP     (64 * 1024) /* bytes of scratch kept idle */
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
 #define SP_DRAIN_TICK_MS    20      /* draining: look for boundaries */
+#define SP_DRAIN_GRACE_MS   2000    /* past worker_shutdown_timeout: clients
+                                       not handed over close at a boundary
+                                       (the master kills at +5 s) */
 #define SP_STATS_DEADLINE_MS 1000   /* a stats reader must read by then */
 
 uint8_t *
@@ -327,10 +330,28 @@ sp_worker_signals(struct sp_worker *worker)
 /* ---- the drain -------------------------------------------------------------- */
 
 static void
+sp_worker_drain_tick(struct sp_event_loop *loop, struct sp_timer *timer);
+
+static void
 sp_worker_shutdown_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_worker *worker = timer->data;
 
+    if (worker->handoff && worker->nclients > 0) {
+        /* a retiring worker still holds clients it could not hand over
+         * (TLS ones: sp_worker_client_idle): each is closed at its next
+         * request boundary from now on, and what is left after the grace
+         * is closed as it is */
+        sp_log_notice(worker->log, "worker_shutdown_timeout (%d s): closing "
+                      "%u client%s that could not be handed over at their "
+                      "next request boundary", worker->conf->global.worker_shutdown_timeout,
+                      worker->nclients, worker->nclients == 1 ? "" : "s");
+        worker->handoff = false;
+        sp_timer_add(loop, &worker->shutdown_timer, SP_DRAIN_GRACE_MS,
+                     sp_worker_shutdown_timeout, worker);
+        sp_worker_drain_tick(loop, &worker->drain_timer);
+        return;
+    }
     (void)loop;
     sp_log_warn(worker->log, 0, "worker_shutdown_timeout (%d s): closing "
                 "%u client%s still open", worker->conf->global.worker_shutdown_timeout,
