@@ -384,6 +384,43 @@ class TlsTest(TlsBase):
         self.assertIn("tls_cert_file is set but tls is not true",
                       r.stderr.decode())
 
+    def test_sessions_resume_on_both_sides(self):
+        proxy, port = self.start_proxy(workers=2)
+        # a client resumes (tickets: the same keys in every worker)
+        resumed = 0
+        session = None
+        for _ in range(6):
+            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s = self.ctx.wrap_socket(raw, server_hostname="localhost",
+                                     session=session)
+            s.sendall(b"PING\r\n")
+            self.assertEqual(read_line(s), b"+PONG\r\n")
+            resumed += s.session_reused
+            session = s.session
+            s.close()
+        self.assertGreaterEqual(resumed, 5)
+        st = self.tls_stats(proxy)
+        self.assertGreaterEqual(st["tls_resumed"], 5)
+        # the proxy resumes toward a server: its connections are killed
+        # (from the server's side), the next request connects again
+        r = self.client(port)
+        self.assertTrue(r.set("rs:a", "1"))
+        before = self.tls_stats(proxy)["server_tls_resumed"]
+        for b in self.backends:
+            ctx = tls_context(self.ca, self.path("client"))
+            tls_exchange(b.port, ctx, b"CLIENT KILL TYPE normal SKIPME yes\r\n")
+        sptest.poll_until(lambda: self.attempt(r, "rs:a") == b"1",
+                          "the proxy to connect again")
+        self.assertGreater(self.tls_stats(proxy)["server_tls_resumed"], before)
+        r.connection_pool.disconnect()
+
+    @staticmethod
+    def attempt(r, key):
+        try:
+            return r.get(key)
+        except redis.RedisError:
+            return None
+
     def test_stats_and_certificate_expiry(self):
         proxy, port = self.start_proxy()
         r = self.client(port)
