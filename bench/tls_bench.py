@@ -11,7 +11,9 @@ TLS-only backend (redis-server --tls-port, certificates made here):
 
 Per run: requests/s and p50/p99 latency from redis-benchmark --csv, and the
 proxy side's CPU per request: utime+stime of nutcracker and both stunnels,
-or of shardproxy's master and worker (/proc/<pid>/stat, threads included).
+or of shardproxy's master and workers (/proc/<pid>/stat, threads included).
+shardproxy runs with one worker and with two (stunnel takes a thread per
+connection, so on shared cores it gets a larger share of them).
 Rounds alternate the order (A B, B A, ...); the report gives medians and the
 shardproxy/stunnel+nutcracker ratios (median of per-round ratios), written to
 bench/RESULTS-tls.md and printed.
@@ -89,10 +91,10 @@ class Bench:
                              "redis TLS PONG")
         return p
 
-    def start_shardproxy(self):
+    def start_shardproxy(self, workers=1):
         port = sptest.free_port()
         conf = (
-            "global:\n  worker_processes: 1\n  latency_histograms: true\n"
+            f"global:\n  worker_processes: {workers}\n"
             + sptest.pool_yaml(
                 "alpha", port, [self.redis_port], redis="true",
                 tls="true", tls_cert_file=self.cert, tls_key_file=self.key,
@@ -150,9 +152,10 @@ checkHost = localhost
         return out
 
     def main(self):
-        results = {"shardproxy": [], "stunnel+nutcracker": []}
         starters = {"shardproxy": self.start_shardproxy,
+                    "shardproxy-2w": lambda: self.start_shardproxy(2),
                     "stunnel+nutcracker": self.start_stunnel_nutcracker}
+        results = {name: [] for name in starters}
         for rnd in range(self.args.rounds):
             order = list(starters) if rnd % 2 == 0 else list(starters)[::-1]
             for name in order:
@@ -178,37 +181,44 @@ checkHost = localhost
 
 
 def report(args, results):
-    sp, st = results["shardproxy"], results["stunnel+nutcracker"]
+    st = results["stunnel+nutcracker"]
+    ours = ("shardproxy", "shardproxy-2w")
 
     def med(runs, f):
         return statistics.median(f(r) for r in runs)
 
-    def ratio(f):
-        return statistics.median(f(a) / f(b) for a, b in zip(sp, st) if f(b))
+    def ratio(runs, f):
+        return statistics.median(f(a) / f(b) for a, b in zip(runs, st) if f(b))
 
     lines = [
         "# TLS on both sides: shardproxy vs nutcracker behind stunnel",
         "",
         f"redis-benchmark --tls -t set,get -n {args.requests} -c {args.clients} "
-        f"-P {args.pipeline} -d {args.size}, {args.rounds} rounds alternating; "
-        "one TLS-only redis-server 7.0 behind each; shardproxy with one worker "
-        "(`tls` + `server_tls`), nutcracker 0.5 between two stunnel4 5.68 "
-        "(server side toward the clients, client side toward redis); "
-        "CPU = utime+stime of the proxy side's processes. Medians; ratios are "
-        "shardproxy / stunnel+nutcracker, median of per-round ratios.",
+        f"-P {args.pipeline} -d {args.size}, {args.rounds} rounds, the order "
+        "alternating; one TLS-only redis-server 7.0 behind each; shardproxy "
+        "(`tls` + `server_tls`) with one worker and with two, nutcracker 0.5 "
+        "between two stunnel4 5.68 (TLS server toward the clients, TLS client "
+        "toward redis; a thread per connection); CPU = utime+stime of the "
+        "proxy side's processes. Medians; ratios against stunnel+nutcracker, "
+        "median of per-round ratios. Load average at the start: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared).",
         "",
-        "| | shardproxy | stunnel+nutcracker | ratio |",
-        "|---|---|---|---|",
+        "| | shardproxy | shardproxy-2w | stunnel+nutcracker | ratio 1w | "
+        "ratio 2w |",
+        "|---|---|---|---|---|---|",
     ]
+    rows = []
     for test in ("GET", "SET"):
         for key, label in (("rps", "requests/s"), ("p50", "p50 ms"),
                            ("p99", "p99 ms")):
-            f = (lambda r, t=test, k=key: r[t][k])
-            lines.append(f"| {test} {label} | {med(sp, f):.3f} | "
-                         f"{med(st, f):.3f} | {ratio(f):.2f}x |")
-    f = (lambda r: r["cpu_us_per_req"])
-    lines.append(f"| proxy CPU per request (us) | {med(sp, f):.2f} | "
-                 f"{med(st, f):.2f} | {ratio(f):.2f}x |")
+            rows.append((f"{test} {label}",
+                         lambda r, t=test, k=key: r[t][k]))
+    rows.append(("proxy CPU per request (us)", lambda r: r["cpu_us_per_req"]))
+    for label, f in rows:
+        lines.append(f"| {label} | {med(results[ours[0]], f):.3f} | "
+                     f"{med(results[ours[1]], f):.3f} | {med(st, f):.3f} | "
+                     f"{ratio(results[ours[0]], f):.2f}x | "
+                     f"{ratio(results[ours[1]], f):.2f}x |")
     text = "\n".join(lines) + "\n"
     print(text)
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)),
