@@ -249,6 +249,23 @@ sp_event_modify(struct sp_event_loop *loop, int fd, uint32_t interest)
     return 0;
 }
 
+int
+sp_event_set_handler(struct sp_event_loop *loop, int fd,
+                     sp_event_handler handler)
+{
+    struct sp_event_slot *slot = sp_event_registered_slot(loop, fd);
+
+    if (slot == NULL) {
+        return -1;
+    }
+    if (handler == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    slot->handler = handler;        /* the loop's table only: no syscall */
+    return 0;
+}
+
 /*
  * The slot is released even when the backend fails (say fd was already
  * closed, EBADF): the loop must not keep a handler for a descriptor its

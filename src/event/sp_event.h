@@ -91,6 +91,12 @@ int sp_event_add(struct sp_event_loop *loop, int fd, uint32_t interest,
 /* Change the interest of a registered fd. Returns 0 or -1 with errno. */
 int sp_event_modify(struct sp_event_loop *loop, int fd, uint32_t interest);
 
+/* Send the events of a registered fd to another handler (the same data):
+ * a layer that must see them first (a TLS handshake) steps in and out at
+ * no cost to the others. Returns 0 or -1 with errno. */
+int sp_event_set_handler(struct sp_event_loop *loop, int fd,
+                         sp_event_handler handler);
+
 /*
  * Unregister fd (before closing it). Events of fd still pending in the
  * current batch are dropped. Returns 0 or -1 with errno.

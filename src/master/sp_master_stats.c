@@ -112,6 +112,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
     if (pool_extra != NULL && server_extra != NULL
         && sp_observe_json(&master->observe, master->current, &now, pool_extra,
                            server_extra) == 0
+        && sp_stats_report_tls(conf, now.pools, pool_extra) == 0
         && sp_stats_report(&buf, conf, &now.proc, now.pools, now.servers,
                            (int64_t)time(NULL) - master->started_s, &extra) == 0) {
         sp_stats_buf_printf(&buf, "\n");

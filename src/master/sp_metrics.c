@@ -7,6 +7,7 @@
  */
 #include "sp_metrics.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -129,6 +130,47 @@ sp_metrics_pools(struct sp_stats_buf *out, const struct sp_metrics_input *in)
     }
     SP_STATS_SERVER_FIELDS(SP_SERVER_METRIC)
 #undef SP_SERVER_METRIC
+}
+
+/* TLS pools only: their counters, and when their certificate expires. */
+static void
+sp_metrics_tls(struct sp_stats_buf *out, const struct sp_metrics_input *in)
+{
+    const struct sp_conf *conf = in->totals->conf;
+    bool any = false;
+
+    for (uint32_t p = 0; p < conf->npools; p++) {
+        any = any || conf->pools[p].tls.enabled || conf->pools[p].server_tls.enabled;
+    }
+    if (!any) {
+        return;
+    }
+#define SP_TLS_METRIC(field, kind, desc)                                      \
+    sp_metrics_family(out, "shardproxy_pool_" #field                         \
+                      SP_METRICS_SUFFIX_##kind, SP_METRICS_TYPE_##kind, desc); \
+    for (uint32_t p = 0; p < conf->npools; p++) {                            \
+        if (!conf->pools[p].tls.enabled && !conf->pools[p].server_tls.enabled) { \
+            continue;                                                        \
+        }                                                                    \
+        sp_stats_buf_printf(out, "shardproxy_pool_" #field                   \
+                            SP_METRICS_SUFFIX_##kind);                       \
+        sp_metrics_pool_labels(out, conf->pools[p].name, NULL);              \
+        sp_stats_buf_printf(out, "} %.17g\n",                                \
+                            (double)in->totals->pools[p].tls.field);         \
+    }
+    SP_STATS_TLS_FIELDS(SP_TLS_METRIC)
+#undef SP_TLS_METRIC
+    sp_metrics_family(out, "shardproxy_pool_tls_cert_expiry_timestamp_seconds",
+                      "gauge", "when the certificate clients see expires "
+                      "(notAfter of tls_cert_file), s since the epoch");
+    for (uint32_t p = 0; p < conf->npools; p++) {
+        if (!conf->pools[p].tls.enabled) {
+            continue;
+        }
+        sp_stats_buf_printf(out, "shardproxy_pool_tls_cert_expiry_timestamp_seconds");
+        sp_metrics_pool_labels(out, conf->pools[p].name, NULL);
+        sp_stats_buf_printf(out, "} %lld\n", (long long)conf->pools[p].tls.cert_expiry);
+    }
 }
 
 static void
@@ -331,6 +373,7 @@ sp_metrics_render(struct sp_stats_buf *out, const struct sp_metrics_input *in)
                       (double)in->handoffs);
     sp_metrics_refused(out, &proc->refused);
     sp_metrics_pools(out, in);
+    sp_metrics_tls(out, in);
     sp_metrics_latency(out, in);
     sp_metrics_skew(out, in);
     sp_metrics_workers(out, in);

@@ -172,7 +172,7 @@ sp_redis_answer(struct sp_worker *worker, uint32_t kind, const void *question,
                 sp_redis_client_line(&lines, c);
             } else if (kind == SP_REDIS_ASK_CLIENT_KILL && c->id != f.asker) {
                 /* closed from its own event (EOF), not under our feet */
-                shutdown(c->fd, SHUT_RDWR);
+                c->io->shutdown(c, SHUT_RDWR);
                 n++;
             }
         }

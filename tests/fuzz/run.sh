@@ -39,7 +39,7 @@ jobs="${FUZZ_JOBS:-1}"
 
 CC="${CC_FUZZ:-clang}"
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-        -D_GNU_SOURCE -std=c11 -Isrc/core -Isrc/core/conf -Isrc/core/topology -Isrc/core/stats -Isrc/core/proxy -Isrc/proto
+        -D_GNU_SOURCE -std=c11 -Isrc/core -Isrc/core/conf -Isrc/core/topology -Isrc/core/stats -Isrc/core/proxy -Isrc/core/tls -Isrc/proto
         -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
 
 # ---- the targets: name, sources besides tests/fuzz/<name>.c, libraries, max_len
@@ -65,8 +65,8 @@ SRCS[fuzz_mc_reply]="src/proto/sp_memcache_reply.c src/proto/sp_memcache_cmd.c"
 LIBS[fuzz_mc_reply]=""
 MAXLEN[fuzz_mc_reply]=4096
 
-SRCS[fuzz_conf]="$(echo src/core/conf/sp_conf*.c src/core/topology/sp_hash*.c src/core/topology/sp_md5.c src/core/topology/sp_dist.c)"
-LIBS[fuzz_conf]="-lyaml -lm -ldl"
+SRCS[fuzz_conf]="$(echo src/core/conf/sp_conf*.c src/core/topology/sp_hash*.c src/core/topology/sp_md5.c src/core/topology/sp_dist.c src/core/tls/sp_tls_ctx.c)"
+LIBS[fuzz_conf]="-lyaml -lssl -lcrypto -lm -ldl"
 MAXLEN[fuzz_conf]=4096
 
 targets="${FUZZ_TARGETS:-$ALL_TARGETS}"

@@ -20,6 +20,7 @@
 
 #include "sp_conf_int.h"
 #include "sp_conf_value.h"
+#include "sp_tls.h"
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -173,6 +174,8 @@ sp_conf_pool_defaults(struct sp_conf_pool *pool)
     pool->client_low_watermark = SP_CONF_DEFAULT_CLIENT_LOW_WATERMARK;
     pool->server_high_watermark = SP_CONF_DEFAULT_SERVER_HIGH_WATERMARK;
     pool->server_low_watermark = SP_CONF_DEFAULT_SERVER_LOW_WATERMARK;
+    pool->tls_handshake_timeout = SP_CONF_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
+    pool->server_tls.verify = true;
     pool->client_timeout = 0;
 }
 
@@ -469,6 +472,8 @@ sp_conf_free(struct sp_conf *conf)
         sp_conf_addr_free(&pool->listen);
         free(pool->redis_auth);
         free(pool->redis_auth_user);
+        sp_tls_conf_free(&pool->tls);
+        sp_tls_conf_free(&pool->server_tls);
     }
     free(conf->pools);
     free(conf->global.cpus);

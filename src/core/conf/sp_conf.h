@@ -78,6 +78,32 @@ struct sp_conf_server {
     int                 line;
 };
 
+/*
+ * TLS on one side of a pool (sp_tls.h): toward its clients (`tls`, the
+ * proxy is the TLS server) or toward its servers (`server_tls`, the proxy
+ * is the TLS client). The context is built when the configuration loads
+ * (certificate files read, every key checked), so `-t`, startup and a
+ * reload fail alike on a bad file; it belongs to this configuration and
+ * is freed with it: one context per pool and side per generation.
+ */
+#define SP_CONF_DEFAULT_TLS_HANDSHAKE_TIMEOUT 5000  /* ms */
+
+struct sp_conf_tls {
+    bool    enabled;
+    char   *cert_file;          /* PEM certificate (chain) */
+    char   *key_file;           /* its private key */
+    char   *ca_file;            /* clients: certificates required and
+                                   verified; servers: verify against it */
+    char   *protocols;          /* "TLSv1.2 TLSv1.3" */
+    char   *ciphers;            /* TLS 1.2 cipher list */
+    char   *ciphersuites;       /* TLS 1.3 suites */
+    char   *server_name;        /* servers: SNI and the name verified */
+    bool    verify;             /* servers: verify them (default true) */
+    void   *ctx;                /* SSL_CTX, built at load */
+    int64_t cert_expiry;        /* cert_file's notAfter, s since the epoch
+                                   (0: no certificate) */
+};
+
 struct sp_conf_pool {
     char                  *name;
     int                    line;
@@ -116,6 +142,10 @@ struct sp_conf_pool {
                                                     before the clients that
                                                     send to it wait; 0: off */
     int                    server_low_watermark; /* ... and read again */
+    int                    tls_handshake_timeout;/* ms a TLS handshake may
+                                                    take (either side) */
+    struct sp_conf_tls     tls;                  /* toward clients */
+    struct sp_conf_tls     server_tls;           /* toward servers */
     struct sp_conf_server *servers;
     uint32_t               nservers;
 };

@@ -17,6 +17,7 @@
 
 #include "sp_conf_int.h"
 #include "sp_conf_value.h"
+#include "sp_tls.h"
 
 /* The key node of `name` in the pool's mapping (for its position). */
 static yaml_node_t *
@@ -92,6 +93,49 @@ sp_conf_check_watermarks(struct sp_conf_loader *ld, yaml_node_t *map,
     return 0;
 }
 
+/*
+ * One side's TLS keys: none without the side's switch; with it, the
+ * context is built (files read, lists parsed) and any fault is reported at
+ * the key it comes from.
+ */
+static int
+sp_conf_check_tls(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
+                  yaml_node_t *map, struct sp_conf_tls *tls, bool to_clients)
+{
+    static const char *const suffixes[] = {
+        "cert_file", "key_file", "ca_file", "protocols", "ciphers",
+        "ciphersuites", "server_name", "verify",
+    };
+    const char *prefix = to_clients ? "tls" : "server_tls";
+    char name[64], err[768];
+    const char *bad = NULL;
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(name, sizeof(name), "%s_%s", prefix, suffixes[i]);
+        yaml_node_t *node = sp_conf_key_node(ld, map, name);
+        if (node != NULL && !tls->enabled) {
+            return sp_conf_fail(ld, node, "%s is set but %s is not true",
+                                name, prefix);
+        }
+    }
+    if (!tls->enabled) {
+        return 0;
+    }
+    if (sp_tls_conf_build(tls, to_clients, pool->name, err, sizeof(err),
+                          &bad) == 0) {
+        return 0;
+    }
+    if (bad != NULL) {
+        snprintf(name, sizeof(name), "%s_%s", prefix, bad);
+        yaml_node_t *node = sp_conf_mapping_get(ld, map, name);
+        return sp_conf_fail(ld, node != NULL ? node
+                            : sp_conf_key_node(ld, map, prefix),
+                            "%s: %s", name, err);
+    }
+    return sp_conf_fail(ld, sp_conf_key_node(ld, map, prefix), "%s: true %s",
+                        prefix, err);
+}
+
 int
 sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                    yaml_node_t *knode, yaml_node_t *map)
@@ -125,6 +169,15 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
         return -1;
     }
     if (sp_conf_check_servers(ld, pool, map) != 0) {
+        return -1;
+    }
+    if (pool->tls_handshake_timeout == 0) {
+        return sp_conf_fail(ld, sp_conf_mapping_get(ld, map,
+                                                    "tls_handshake_timeout"),
+                            "tls_handshake_timeout must be at least 1 ms");
+    }
+    if (sp_conf_check_tls(ld, pool, map, &pool->tls, true) != 0
+        || sp_conf_check_tls(ld, pool, map, &pool->server_tls, false) != 0) {
         return -1;
     }
     return sp_conf_check_listen_unique(ld, pool, map);

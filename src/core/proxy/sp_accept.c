@@ -309,7 +309,9 @@ sp_accept_refuse_spare(struct sp_conn *listener)
          * that could destroy the reply in the client's kernel */
         while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
         }
-        if (write(fd, full, strlen(full)) < 0) {
+        if (pool->conf->tls.enabled) {
+            /* a TLS client could not read it: the close says it */
+        } else if (write(fd, full, strlen(full)) < 0) {
             /* nothing to do: it goes anyway */
         }
         shutdown(fd, SHUT_WR);

@@ -29,6 +29,7 @@
 #include "sp_pool.h"
 #include "sp_shared.h"
 #include "sp_slowlog.h"
+#include "sp_tls.h"
 #include "sp_worker.h"
 
 #define SP_IOV_MAX              1024
@@ -61,6 +62,26 @@ sp_client_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     uint64_t timeout = (uint64_t)conn->pool->conf->client_timeout;
     uint64_t now = sp_event_now_ms(loop);
     uint64_t due = conn->progress_ms + timeout;
+
+    if (conn->io->pending(conn)) {
+        /* its transport is not up: tls_handshake_timeout from the accept */
+        uint64_t hs = (uint64_t)conn->pool->conf->tls_handshake_timeout;
+        if (now < conn->opened_ms + hs) {
+            sp_timer_add(loop, &conn->timer, conn->opened_ms + hs - now,
+                         sp_client_timeout, conn);
+            return;
+        }
+        sp_log_info(conn->worker->log, "pool '%s': closing a client whose "
+                    "TLS handshake took over %llu ms (tls_handshake_timeout)",
+                    conn->pool->conf->name, (unsigned long long)hs);
+        conn->pool->stats->tls.tls_fail_timeout++;
+        conn->pool->stats->client_err++;
+        sp_client_close(conn);
+        return;
+    }
+    if (timeout == 0) {
+        return;             /* only the handshake was timed */
+    }
 
     if (now < due || !TAILQ_EMPTY(&conn->queue)
         || (conn->pool->proto->client_waits != NULL
@@ -96,6 +117,10 @@ sp_client_refuse(struct sp_pool *pool, int fd)
     struct sp_conn *conn;
 
     pool->stats->client_err++;
+    if (pool->conf->tls.enabled) {
+        close(fd);          /* plaintext it could not read: a close says it */
+        return;
+    }
     if (write(fd, full, strlen(full)) < 0 || shutdown(fd, SHUT_WR) != 0
         || (conn = sp_conn_new(pool->worker, fd, SP_CONN_CLIENT)) == NULL) {
         close(fd);
@@ -119,7 +144,7 @@ sp_client_linger(struct sp_conn *conn)
     uint8_t sink[4096];
 
     for (;;) {
-        ssize_t n = read(conn->fd, sink, sizeof(sink));
+        ssize_t n = conn->io->recv(conn, sink, sizeof(sink));
         if (n > 0) {
             continue;
         }
@@ -188,6 +213,34 @@ sp_client_open(struct sp_pool *pool, int fd, bool authenticated)
     return conn;
 }
 
+/*
+ * A client of a `tls` pool speaks TLS: its handshake runs under the
+ * transport (sp_tls.h), timed from the accept by tls_handshake_timeout on
+ * the client's own timer (sp_client_timeout). Handed-over clients never
+ * come here: they keep the transport they had (a plain one).
+ */
+static void
+sp_client_tls(struct sp_conn *conn)
+{
+    const struct sp_conf_pool *conf = conn->pool->conf;
+    uint64_t after = (uint64_t)conf->tls_handshake_timeout;
+
+    if (sp_tls_accept(conn) != 0) {
+        sp_log_error(conn->worker->log, errno, "pool '%s': cannot set up TLS "
+                     "for a client", conf->name);
+        conn->pool->stats->client_err++;
+        sp_client_close(conn);
+        return;
+    }
+    if (conf->client_timeout > 0 && (uint64_t)conf->client_timeout < after) {
+        after = (uint64_t)conf->client_timeout;
+    }
+    if (after > 0) {
+        sp_timer_add(conn->worker->loop, &conn->timer, after,
+                     sp_client_timeout, conn);
+    }
+}
+
 bool
 sp_client_accept(struct sp_conn *listener, uint32_t max)
 {
@@ -233,10 +286,13 @@ sp_client_accept(struct sp_conn *listener, uint32_t max)
             sp_client_refuse(pool, fd);
             continue;
         }
-        if (sp_client_open(pool, fd, false) == NULL) {
+        struct sp_conn *conn = sp_client_open(pool, fd, false);
+        if (conn == NULL) {
             close(fd);
             atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
             pool->stats->client_err++;
+        } else if (pool->conf->tls.enabled) {
+            sp_client_tls(conn);
         }
     }
     return false;
@@ -291,7 +347,8 @@ sp_client_close_lingering(struct sp_conn *conn)
 {
     struct sp_worker *worker = conn->worker;
 
-    if (conn->eof || conn->fd_shared || shutdown(conn->fd, SHUT_WR) != 0) {
+    if (conn->eof || conn->fd_shared
+        || conn->io->shutdown(conn, SHUT_WR) != 0) {
         sp_client_close(conn);
         return;
     }
@@ -565,7 +622,7 @@ sp_client_flush(struct sp_conn *conn)
                 break;
             }
         }
-        ssize_t n = niov > 0 ? writev(conn->fd, iov, niov) : 0;
+        ssize_t n = niov > 0 ? conn->io->writev(conn, iov, niov) : 0;
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

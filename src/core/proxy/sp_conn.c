@@ -38,6 +38,7 @@ sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
     }
     conn->fd = fd;
     conn->kind = kind;
+    conn->io = &sp_io_plain;
     conn->worker = worker;
     sp_mbuf_chain_init(&conn->in);
     TAILQ_INIT(&conn->queue);
@@ -84,7 +85,7 @@ sp_conn_free(struct sp_conn *conn)
             sp_event_del(worker->loop, conn->fd);   /* listeners, channel,
                                                        handed-over clients */
         }
-        close(conn->fd);
+        conn->io->close(conn);      /* the transport's state, then fd */
         conn->fd = -1;
     }
     sp_mbuf_chain_release(&worker->mbufs, &conn->in);
@@ -96,6 +97,19 @@ sp_conn_free(struct sp_conn *conn)
     }
     worker->slot->curr_connections--;
     free(conn);
+}
+
+void
+sp_conn_io_wait(struct sp_conn *conn, bool wait)
+{
+    if (conn->io_wait == wait || conn->fd < 0) {
+        return;
+    }
+    conn->io_wait = wait;
+    /* registered (the transport is set up after sp_conn_register), so this
+     * cannot fail; the plain path's handler stays untouched */
+    (void)sp_event_set_handler(conn->worker->loop, conn->fd,
+                               wait ? sp_worker_io_event : sp_worker_on_event);
 }
 
 void
@@ -140,7 +154,7 @@ sp_conn_read(struct sp_conn *conn, uint32_t ready, sp_conn_data_fn on_data)
         }
 
         size_t room = sp_mbuf_room(tail);
-        ssize_t n = read(conn->fd, tail->last, room);
+        ssize_t n = conn->io->recv(conn, tail->last, room);
         if (n > 0) {
             if (spare) {
                 worker->read_spare = NULL;

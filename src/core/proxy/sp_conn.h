@@ -21,6 +21,7 @@
 #include <sys/queue.h>
 
 #include "sp_event.h"
+#include "sp_io.h"
 #include "sp_mbuf.h"
 #include "sp_msg.h"
 
@@ -51,6 +52,9 @@ struct sp_conn {
     sp_conn_kind_t       kind;
     struct sp_worker    *worker;
     struct sp_pool      *pool;      /* listener, client, server */
+    const struct sp_io  *io;        /* its transport (sp_io.h): plain
+                                       sockets unless it speaks TLS */
+    void                *io_data;   /* the transport's own state */
 
     struct sp_mbuf_chain in;
     uint64_t             in_base;
@@ -75,6 +79,8 @@ struct sp_conn {
                                            socket (handed over) */
     bool                 read_later;    /* read on at the next turn
                                            (sp_defer_read) */
+    bool                 io_wait;       /* the transport sees readiness
+                                           first (sp_io.h: a handshake) */
     uint8_t              read_paused;   /* client: not read (SP_FLOW_*:
                                            its window, the budget) */
     uint8_t              variant;       /* client: the server connection
@@ -135,6 +141,10 @@ TAILQ_HEAD(sp_conn_list, sp_conn);
  * SP_CONN_SERVER. NULL: ENOMEM. */
 struct sp_conn *sp_conn_new(struct sp_worker *worker, int fd,
                             sp_conn_kind_t kind);
+
+/* The transport must see readiness first (true: its `event` op filters
+ * every event, sp_io.h) or no longer (false). Registered connections only. */
+void sp_conn_io_wait(struct sp_conn *conn, bool wait);
 
 /* Unregister, close the socket, release buffers; the object is freed. */
 void sp_conn_free(struct sp_conn *conn);

@@ -74,8 +74,9 @@ sp_defer_run_reads(struct sp_worker *worker)
         }
         worker->read_later[i] = NULL;
         conn->read_later = false;
-        sp_worker_on_event(worker->loop, conn->fd, SP_EV_READ | SP_EV_RDHUP,
-                           conn);
+        /* through the transport when it waits for readiness (sp_io.h) */
+        (conn->io_wait ? sp_worker_io_event : sp_worker_on_event)(
+            worker->loop, conn->fd, SP_EV_READ | SP_EV_RDHUP, conn);
     }
     for (uint32_t i = n; i < worker->nread_later; i++) {
         if (worker->read_later[i] != NULL) {

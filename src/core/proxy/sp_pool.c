@@ -17,6 +17,7 @@
 #include "sp_client.h"
 #include "sp_server.h"
 #include "sp_worker.h"
+#include "sp_tls.h"
 
 static void sp_pool_retry(struct sp_event_loop *loop, struct sp_timer *timer);
 
@@ -92,6 +93,7 @@ sp_pool_deinit(struct sp_pool *pool)
         while ((conn = TAILQ_FIRST(&pool->servers[i].conns)) != NULL) {
             sp_server_close(conn, pool->proto->error_reply(ESHUTDOWN));
         }
+        sp_tls_session_drop(&pool->servers[i]);
     }
     if (pool->listener != NULL) {
         sp_conn_free(pool->listener);

@@ -51,6 +51,8 @@ struct sp_server {
     uint32_t                     fail_unlogged; /* failures since fail_log_ms */
     uint64_t                     fail_log_ms;
     struct sp_stats_server      *stats;         /* in the shared slot */
+    void                        *tls_session;   /* server_tls: the last
+                                                   session, to resume */
 };
 
 struct sp_pool {

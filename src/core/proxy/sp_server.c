@@ -26,6 +26,7 @@
 #include "sp_client.h"
 #include "sp_flow.h"
 #include "sp_net.h"
+#include "sp_tls.h"
 #include "sp_worker.h"
 
 #define SP_IOV_MAX      1024
@@ -61,6 +62,29 @@ sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
 /* ---- connecting ------------------------------------------------------------ */
 
 static void sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer);
+
+/* The deadline of a connect: `timeout`, and with server_tls the
+ * handshake's too (tls_handshake_timeout, when shorter or no timeout). */
+static int
+sp_server_connect_timeout(const struct sp_conf_pool *conf)
+{
+    if (conf->server_tls.enabled
+        && (conf->timeout <= 0 || conf->timeout > conf->tls_handshake_timeout)) {
+        return conf->tls_handshake_timeout;
+    }
+    return conf->timeout;
+}
+
+static void
+sp_server_arm_connect_timer(struct sp_conn *conn)
+{
+    int timeout = sp_server_connect_timeout(conn->pool->conf);
+
+    if (timeout > 0) {
+        sp_timer_add(conn->worker->loop, &conn->timer, (uint64_t)timeout,
+                     sp_server_timeout, conn);
+    }
+}
 
 static void
 sp_server_arm_timer(struct sp_conn *conn)
@@ -195,6 +219,15 @@ sp_server_open(struct sp_server *server, uint8_t variant,
         errno = err;
         return NULL;
     }
+    if (conf->server_tls.enabled && sp_tls_connect(conn) != 0) {
+        int err = errno;
+        sp_log_error(worker->log, err, "pool '%s': cannot set up TLS toward "
+                     "server '%s'", conf->name, server->conf->name);
+        sp_conn_free(conn);
+        sp_reserve_return(&worker->reserve);
+        errno = err;
+        return NULL;
+    }
     TAILQ_INSERT_TAIL(&server->conns, conn, link);
     server->nconns++;
     if (owner != NULL) {
@@ -205,7 +238,7 @@ sp_server_open(struct sp_server *server, uint8_t variant,
         server->nshared[variant]++;
     }
     server->stats->server_connections++;
-    sp_server_arm_timer(conn);
+    sp_server_arm_connect_timer(conn);
 
     if (pool->proto->server_init(conn) != 0) {
         sp_server_close(conn, pool->proto->error_reply(ENOMEM));
@@ -349,7 +382,7 @@ sp_server_flush(struct sp_conn *conn)
                 break;
             }
         }
-        ssize_t n = writev(conn->fd, iov, niov);
+        ssize_t n = conn->io->writev(conn, iov, niov);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -457,10 +490,14 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
             return;
         }
     }
+    if (sc->connecting) {
+        timeout = sp_server_connect_timeout(conn->pool->conf);
+    }
     sp_log_warn(conn->worker->log, 0, "pool '%s': server '%s' timed out "
                 "after %d ms%s; closing the connection", conn->pool->conf->name,
                 sc->server->conf->name, timeout,
-                sc->connecting ? " connecting" : "");
+                !sc->connecting ? "" : conn->io->pending(conn)
+                ? " in the TLS handshake" : " connecting");
     sc->server->stats->server_timedout++;
     sp_server_failed(sc->server);
     sp_server_close(conn, conn->pool->proto->error_reply(ETIMEDOUT));
@@ -562,6 +599,12 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
 
     if (sc->connecting && (ready & (SP_EV_WRITE | SP_EV_ERROR))) {
         int err = sp_net_socket_error(conn->fd);
+        if (err == 0 && conn->io->handshake(conn) != 0) {
+            err = errno;
+            if (err == EAGAIN) {
+                return;     /* the transport's handshake: still connecting */
+            }
+        }
         if (err != 0) {
             sp_server_connect_failed(server, err);
             server->stats->server_err++;

@@ -37,6 +37,9 @@
 #define SP_SCRATCH_KEEP     (64 * 1024) /* bytes of scratch kept idle */
 #define SP_STATS_RETRY_MS   100     /* after EMFILE with no spare */
 #define SP_DRAIN_TICK_MS    20      /* draining: look for boundaries */
+#define SP_DRAIN_GRACE_MS   2000    /* past worker_shutdown_timeout: clients
+                                       not handed over close at a boundary
+                                       (the master kills at +5 s) */
 #define SP_STATS_DEADLINE_MS 1000   /* a stats reader must read by then */
 
 uint8_t *
@@ -124,6 +127,7 @@ sp_stats_serve(struct sp_worker *worker, int fd)
     if (pool_extra != NULL && server_extra != NULL
         && sp_stats_report_latency(worker->conf, pools, servers, pool_extra,
                                    server_extra) == 0
+        && sp_stats_report_tls(worker->conf, pools, pool_extra) == 0
         && sp_stats_report(&buf, worker->conf, slot, pools, servers,
                            (int64_t)time(NULL) - worker->started_s, &extra) == 0) {
         sp_stats_buf_printf(&buf, "\n");
@@ -345,10 +349,28 @@ sp_worker_signals(struct sp_worker *worker)
 /* ---- the drain -------------------------------------------------------------- */
 
 static void
+sp_worker_drain_tick(struct sp_event_loop *loop, struct sp_timer *timer);
+
+static void
 sp_worker_shutdown_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_worker *worker = timer->data;
 
+    if (worker->handoff && worker->nclients > 0) {
+        /* a retiring worker still holds clients it could not hand over
+         * (TLS ones: sp_worker_client_idle): each is closed at its next
+         * request boundary from now on, and what is left after the grace
+         * is closed as it is */
+        sp_log_notice(worker->log, "worker_shutdown_timeout (%d s): closing "
+                      "%u client%s that could not be handed over at their "
+                      "next request boundary", worker->conf->global.worker_shutdown_timeout,
+                      worker->nclients, worker->nclients == 1 ? "" : "s");
+        worker->handoff = false;
+        sp_timer_add(loop, &worker->shutdown_timer, SP_DRAIN_GRACE_MS,
+                     sp_worker_shutdown_timeout, worker);
+        sp_worker_drain_tick(loop, &worker->drain_timer);
+        return;
+    }
     (void)loop;
     sp_log_warn(worker->log, 0, "worker_shutdown_timeout (%d s): closing "
                 "%u client%s still open", worker->conf->global.worker_shutdown_timeout,
@@ -440,6 +462,13 @@ sp_worker_client_idle(struct sp_conn *client)
     }
     /* a request boundary: every request read is answered, nothing partial
      * is buffered; whatever the client sends next stays in the socket */
+    if (worker->handoff && client->io != &sp_io_plain) {
+        /* a reload: its TLS session lives in this process (no kernel TLS
+         * to carry it), so it cannot be handed over; it is served on by
+         * this generation until it leaves, or until worker_shutdown_timeout
+         * (the drain limit) */
+        return false;
+    }
     if (worker->handoff && worker->channel != NULL && !client->eof) {
         if (sp_worker_hand_off(client) != 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS
@@ -483,6 +512,18 @@ sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
     case SP_CONN_CHANNEL:
         sp_worker_channel_read(conn->worker);
         break;
+    }
+}
+
+void
+sp_worker_io_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                   void *data)
+{
+    struct sp_conn *conn = data;
+
+    ready = conn->io->event(conn, ready);
+    if (ready != 0) {
+        sp_worker_on_event(loop, fd, ready, data);
     }
 }
 

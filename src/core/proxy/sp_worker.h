@@ -188,4 +188,10 @@ extern const int sp_worker_signal_set[];
 void sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
                         void *data);
 
+/* ... but a connection whose transport waits for readiness (io_wait, a
+ * TLS handshake) is registered with this one while it waits: the
+ * transport's `event` op first, then the above. */
+void sp_worker_io_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                        void *data);
+
 #endif /* SP_WORKER_H */

@@ -159,6 +159,10 @@ sp_stats_pool_add(struct sp_stats_pool *dst, const struct sp_stats_pool *src)
     SP_STATS_POOL_FIELDS(SP_FIELD_ADD)
 #undef SP_FIELD_ADD
     sp_hist_add(&dst->latency, &src->latency);
+#define SP_FIELD_ADD(name, kind, desc) \
+    dst->tls.name = SP_SUM_##kind(dst->tls.name, src->tls.name);
+    SP_STATS_TLS_FIELDS(SP_FIELD_ADD)
+#undef SP_FIELD_ADD
 }
 
 void
@@ -181,6 +185,9 @@ sp_stats_pool_zero_gauges(struct sp_stats_pool *st)
 {
 #define SP_FIELD_ZERO(name, kind, desc) SP_ZERO_##kind(st->name);
     SP_STATS_POOL_FIELDS(SP_FIELD_ZERO)
+#undef SP_FIELD_ZERO
+#define SP_FIELD_ZERO(name, kind, desc) SP_ZERO_##kind(st->tls.name);
+    SP_STATS_TLS_FIELDS(SP_FIELD_ZERO)
 #undef SP_FIELD_ZERO
 }
 

@@ -25,9 +25,13 @@
 #include "sp_stats_fields.h"
 
 #define SP_STATS_FIELD(name, kind, desc) int64_t name;
+struct sp_stats_tls {
+    SP_STATS_TLS_FIELDS(SP_STATS_FIELD)
+};
 struct sp_stats_pool {
     SP_STATS_POOL_FIELDS(SP_STATS_FIELD)
     struct sp_hist latency;     /* request received -> reply written */
+    struct sp_stats_tls tls;    /* written for TLS pools only */
 };
 struct sp_stats_server {
     SP_STATS_SERVER_FIELDS(SP_STATS_FIELD)

@@ -33,4 +33,29 @@
     X(out_queue,          GAUGE,     "# requests in outgoing queue")          \
     X(out_queue_bytes,    GAUGE,     "current request bytes in outgoing queue")
 
+/*
+ * A pool's TLS (sp_tls.h), written only for pools with tls or server_tls.
+ * Client handshakes that fail are counted by reason; the clients connected
+ * now are counted by protocol version and by cipher.
+ */
+#define SP_STATS_TLS_FIELDS(X)                                                \
+    X(tls_handshakes,          COUNTER, "# TLS handshakes of clients completed") \
+    X(tls_resumed,             COUNTER, "# of them that resumed a session")   \
+    X(tls_fail_timeout,        COUNTER, "# client handshakes not done within tls_handshake_timeout") \
+    X(tls_fail_plaintext,      COUNTER, "# clients that spoke plaintext to the TLS port") \
+    X(tls_fail_no_cert,        COUNTER, "# clients refused: no certificate (tls_ca_file)") \
+    X(tls_fail_bad_cert,       COUNTER, "# clients refused: certificate not verified") \
+    X(tls_fail_protocol,       COUNTER, "# clients with no protocol version or cipher in common") \
+    X(tls_fail_eof,            COUNTER, "# clients gone during the handshake") \
+    X(tls_fail_other,          COUNTER, "# client handshakes failed otherwise (alerts, bad records)") \
+    X(tls_clients_tlsv1_2,     GAUGE,   "# TLS clients connected with TLSv1.2") \
+    X(tls_clients_tlsv1_3,     GAUGE,   "# TLS clients connected with TLSv1.3") \
+    X(tls_cipher_aes_128_gcm,  GAUGE,   "# TLS clients on AES-128-GCM (TLS_AES_128_GCM_SHA256, ECDHE-*-AES128-GCM-SHA256)") \
+    X(tls_cipher_aes_256_gcm,  GAUGE,   "# TLS clients on AES-256-GCM (TLS_AES_256_GCM_SHA384, ECDHE-*-AES256-GCM-SHA384)") \
+    X(tls_cipher_chacha20,     GAUGE,   "# TLS clients on ChaCha20-Poly1305") \
+    X(tls_cipher_other,        GAUGE,   "# TLS clients on any other cipher") \
+    X(server_tls_handshakes,   COUNTER, "# TLS handshakes with servers completed") \
+    X(server_tls_resumed,      COUNTER, "# of them that resumed a session") \
+    X(server_tls_failures,     COUNTER, "# TLS handshakes with servers failed")
+
 #endif /* SP_STATS_FIELDS_H */

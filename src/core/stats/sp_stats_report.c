@@ -5,6 +5,7 @@
 #include "sp_stats_report.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -59,6 +60,39 @@ sp_stats_report_latency(const struct sp_conf *conf,
                                                           &servers[at].rtt);
             rc |= out_servers[at] == NULL ? -1 : 0;
         }
+    }
+    return rc;
+}
+
+int
+sp_stats_report_tls(const struct sp_conf *conf,
+                    const struct sp_stats_pool *pools, char **out_pools)
+{
+    int rc = 0;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        const struct sp_conf_pool *pool = &conf->pools[i];
+        const struct sp_stats_tls *st = &pools[i].tls;
+        struct sp_stats_buf buf = { 0 };
+
+        if (!pool->tls.enabled && !pool->server_tls.enabled) {
+            continue;
+        }
+        sp_stats_buf_printf(&buf, "%s", out_pools[i] != NULL ? out_pools[i]
+                                                             : "");
+#define SP_TLS_JSON(name, kind, desc) \
+        sp_stats_buf_printf(&buf, ", \"" #name "\":%lld", (long long)st->name);
+        SP_STATS_TLS_FIELDS(SP_TLS_JSON)
+#undef SP_TLS_JSON
+        sp_stats_buf_printf(&buf, ", \"tls_cert_expiry\":%lld",
+                            (long long)pool->tls.cert_expiry);
+        if (buf.failed) {
+            sp_stats_buf_free(&buf);
+            rc = -1;
+            continue;
+        }
+        free(out_pools[i]);
+        out_pools[i] = buf.data;
     }
     return rc;
 }

@@ -52,6 +52,13 @@ int sp_stats_report_latency(const struct sp_conf *conf,
                             char **out_pools, char **out_servers);
 void sp_stats_report_extras_free(char **strings, uint32_t n);
 
+/* A TLS pool's counters (sp_stats_fields.h) and its certificate's expiry
+ * ("tls_cert_expiry", s since the epoch; 0: none), appended to its string
+ * in out_pools (which may be NULL). Pools without TLS are left alone.
+ * 0, or -1 (ENOMEM: some strings lack them). */
+int sp_stats_report_tls(const struct sp_conf *conf,
+                        const struct sp_stats_pool *pools, char **out_pools);
+
 
 
 #endif /* SP_STATS_REPORT_H */
