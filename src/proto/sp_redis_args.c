@@ -9,6 +9,9 @@
 
 #include <string.h>
 
+#include "sp_array.h"
+#include "sp_worker.h"
+
 /*
  * Argument positions (relative to the request start) of a complete
  * multibulk request held in a segment list (an inline one was re-encoded),
@@ -165,6 +168,23 @@ sp_redis_args_read(const struct sp_msg *msg, struct sp_span *argv,
     if (sp_redis_scan_args(msg, &off, argv, args->argc) != 0) {
         args->argc = 0;
         return -1;
+    }
+    return nargs;
+}
+
+int64_t
+sp_redis_args_all(struct sp_worker *worker, const struct sp_msg *msg,
+                  struct sp_redis_args *args)
+{
+    int64_t nargs = sp_redis_args_read(msg, worker->args, worker->args_cap,
+                                       args);
+
+    if (nargs > (int64_t)args->argc) {
+        if (sp_array_grow((void **)&worker->args, &worker->args_cap,
+                          (uint32_t)nargs, sizeof(*worker->args)) != 0) {
+            return -1;
+        }
+        nargs = sp_redis_args_read(msg, worker->args, worker->args_cap, args);
     }
     return nargs;
 }

@@ -48,6 +48,12 @@ int sp_redis_request_args(const struct sp_msg *msg, uint32_t nargs,
 int64_t sp_redis_args_read(const struct sp_msg *msg, struct sp_span *argv,
                            uint32_t cap, struct sp_redis_args *args);
 
+/* Every argument of the request, in the worker's argument array (grown
+ * as needed; valid until the next use of it). The count, -1 as above or
+ * out of memory. */
+int64_t sp_redis_args_all(struct sp_worker *worker, const struct sp_msg *msg,
+                          struct sp_redis_args *args);
+
 /* ---- routing by every key (sp_redis_route.c) ------------------------------ */
 
 /*

@@ -178,8 +178,7 @@ sp_ps_ready(struct sp_ps_pool *ps, struct sp_msg *msg)
     struct sp_worker *worker = ps->pool->worker;
     uint8_t kind = sp_ps_kind_of(msg);
     struct sp_redis_args args;
-    int64_t nargs = sp_redis_args_read(msg, worker->args, worker->args_cap,
-                                       &args);
+    int64_t nargs = sp_redis_args_all(worker, msg, &args);
     char *name;
 
     for (uint32_t i = 1; nargs > 0 && i < args.argc; i++) {

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "sp_array.h"
 #include "sp_ask.h"
 #include "sp_redis_clients.h"
 #include "sp_redis_proxy.h"
@@ -149,24 +148,6 @@ sp_ps_merge(const struct sp_ask_result *r, uint32_t *n)
     return f;
 }
 
-/* The request's arguments, every one (msg is a PUBSUB). */
-static int64_t
-sp_ps_args(struct sp_worker *worker, const struct sp_msg *msg,
-           struct sp_redis_args *args)
-{
-    int64_t nargs = sp_redis_args_read(msg, worker->args, worker->args_cap,
-                                       args);
-
-    if (nargs > (int64_t)args->argc) {
-        if (sp_array_grow((void **)&worker->args, &worker->args_cap,
-                          (uint32_t)nargs, sizeof(*worker->args)) != 0) {
-            return -1;
-        }
-        nargs = sp_redis_args_read(msg, worker->args, worker->args_cap, args);
-    }
-    return nargs;
-}
-
 static int
 sp_ps_info_done(struct sp_msg *msg, const struct sp_ask_result *r)
 {
@@ -177,7 +158,7 @@ sp_ps_info_done(struct sp_msg *msg, const struct sp_ask_result *r)
     uint32_t n = 0;
     struct sp_rw w;
 
-    if (sp_ps_args(worker, msg, &args) < 2
+    if (sp_redis_args_all(worker, msg, &args) < 2
         || (found = sp_ps_merge(r, &n)) == NULL) {
         return -1;
     }
@@ -193,11 +174,7 @@ sp_ps_info_done(struct sp_msg *msg, const struct sp_ask_result *r)
     } else {
         /* NUMSUB / SHARDNUMSUB name ...: each name and its subscribers */
         uint32_t asked = args.argc - 2;
-        if (w.resp == 3) {
-            sp_rw_map(&w, asked);
-        } else {
-            sp_rw_array(&w, (uint64_t)asked * 2);
-        }
+        sp_rw_array(&w, (uint64_t)asked * 2);   /* so in RESP3 too (7.0) */
         for (uint32_t i = 2; i < args.argc; i++) {
             uint32_t len = args.argv[i].len;
             char *name = malloc(len + 1);
@@ -225,7 +202,7 @@ sp_redis_pubsub_info(struct sp_conn *client, struct sp_msg *msg)
     struct sp_worker *worker = client->worker;
     struct sp_ps_question q;
     struct sp_redis_args args;
-    int64_t nargs = sp_ps_args(worker, msg, &args);
+    int64_t nargs = sp_redis_args_all(worker, msg, &args);
 
     if (nargs < 2) {
         return sp_reply_text(msg, "-ERR Protocol error: cannot read "

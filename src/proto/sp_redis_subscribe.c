@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "sp_array.h"
 #include "sp_forward.h"
 #include "sp_redis_proxy.h"
 #include "sp_redis_session.h"
@@ -272,14 +271,7 @@ sp_redis_pubsub_command(struct sp_conn *client, struct sp_msg *msg)
     int64_t nargs;
 
     /* every argument's span: a SUBSCRIBE may name thousands */
-    nargs = sp_redis_args_read(msg, worker->args, worker->args_cap, &args);
-    if (nargs > (int64_t)args.argc) {
-        if (sp_array_grow((void **)&worker->args, &worker->args_cap,
-                          (uint32_t)nargs, sizeof(*worker->args)) != 0) {
-            return -1;
-        }
-        nargs = sp_redis_args_read(msg, worker->args, worker->args_cap, &args);
-    }
+    nargs = sp_redis_args_all(worker, msg, &args);
     if (nargs < 1) {
         return sp_reply_text(msg, "-ERR Protocol error: cannot read "
                              "request\r\n");

@@ -291,6 +291,9 @@ class PubSubTest(sptest.HarnessTestCase):
         self.assertEqual(c.call("PUBSUB", "SHARDNUMSUB", "{t}one"),
                          b"*2\r\n$6\r\n{t}one\r\n:1\r\n")
         self.assertEqual(c.call("PUBSUB", "SHARDCHANNELS"), b"*1\r\n$6\r\n{t}one\r\n")
+        # RESP3: the same array, as redis-server 7.0 answers
+        c.call("HELLO", "3")
+        self.assertEqual(c.call("PUBSUB", "NUMSUB", "x"), b"*2\r\n$1\r\nx\r\n:0\r\n")
 
     def test_redis_py_pubsub(self):
         r = redis.Redis(port=self.port)
