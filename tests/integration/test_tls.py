@@ -15,6 +15,7 @@ reloads under a TLS load with connections coming and going lose no reply.
 """
 
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -608,6 +609,60 @@ class TlsReloadTest(TlsBase):
                           ["retiring"] == 0, "the old generations to exit",
                           timeout=30)
         self.assertEqual(len(sptest.children(proxy.pid)), 2)
+
+
+class TlsUpgradeTest(TlsBase):
+    """USR2 under TLS: the new binary serves new clients at once; a TLS
+    client of the old master (no kernel TLS to hand it over with) is served
+    by its old worker, reply for reply, until it leaves; then the old
+    master goes."""
+
+    def test_upgrade_keeps_tls_clients_until_they_leave(self):
+        port = sptest.free_port()
+        pid_file = self.harness.tmp.path / f"sp-{port}.pid"
+        oldbin = pid_file.with_name(pid_file.name + ".oldbin")
+        old = self.harness.start_shardproxy(self.conf(port, workers=2),
+                                            extra_args=["-p", pid_file])
+        old_workers = old.worker_pids()
+        kept = self.client(port)
+        self.assertTrue(kept.set("up:kept", 0))
+        old.proc.signal(signal.SIGUSR2)
+
+        def new_master():
+            if not oldbin.exists() or not pid_file.exists():
+                return 0
+            text = pid_file.read_text().strip()
+            ok = (text.isdigit() and int(text) != old.pid
+                  and len(sptest.children(int(text))) == 2)
+            return int(text) if ok else 0
+        self.assertTrue(sptest.poll_until(new_master, "the new master",
+                                          timeout=20))
+        new = new_master()
+        self.addCleanup(lambda: sptest.pid_alive(new) and os.kill(new, signal.SIGKILL))
+        # the old workers stop: they keep what they cannot hand over
+        old.proc.signal(signal.SIGWINCH)
+        for n in range(1, 51):
+            self.assertEqual(kept.incr("up:kept"), n)    # not a reply lost
+        # new clients: the new binary's workers, TLS from the first byte
+        fresh = self.client(port)
+        self.assertTrue(fresh.set("up:fresh", "1"))
+        self.assertEqual(fresh.get("up:kept"), b"50")
+        fresh.connection_pool.disconnect()
+        self.assertTrue(any(sptest.pid_alive(p) for p in old_workers))
+        kept.connection_pool.disconnect()               # it leaves ...
+        self.assertTrue(sptest.poll_until(              # ... so do they
+            lambda: not any(sptest.pid_alive(p) for p in old_workers),
+            "the old workers exit once their TLS client left", timeout=20))
+        old.proc.signal(signal.SIGQUIT)
+        old.proc.popen.wait(20)
+        self.assertEqual(old.proc.returncode, 0)
+        self.assertEqual(int(pid_file.read_text()), new)
+        again = self.client(port)
+        self.assertEqual(again.get("up:fresh"), b"1")
+        again.connection_pool.disconnect()
+        os.kill(new, signal.SIGTERM)
+        self.assertTrue(sptest.poll_until(lambda: not sptest.pid_alive(new),
+                                          "the new master exits", timeout=20))
 
 
 if __name__ == "__main__":
