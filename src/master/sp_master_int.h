@@ -113,6 +113,8 @@ void sp_master_close_channel(struct sp_master *master, struct sp_process *proc);
 void sp_master_close_peer(struct sp_master *master);
 uint32_t sp_master_count(const struct sp_master *master,
                          sp_process_state_t state);
+/* The worker with pid, of any generation (NULL: none). */
+struct sp_process *sp_master_find(struct sp_master *master, pid_t pid);
 
 /* sp_watchdog.c: hung workers (worker_watchdog) */
 void sp_master_watchdog_start(struct sp_master *master);

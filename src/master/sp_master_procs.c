@@ -210,7 +210,7 @@ sp_master_bury(struct sp_master *master)
     }
 }
 
-static struct sp_process *
+struct sp_process *
 sp_master_find(struct sp_master *master, pid_t pid)
 {
     struct sp_process *proc = sp_generation_find(master->current, pid);

@@ -13,19 +13,6 @@
 #include "sp_channel.h"
 #include "sp_generation.h"
 
-/* The running worker with pid, in any generation (NULL: gone). */
-static struct sp_process *
-sp_master_relay_find(struct sp_master *master, pid_t pid)
-{
-    struct sp_process *proc = sp_generation_find(master->current, pid);
-
-    for (struct sp_generation *g = master->retiring; proc == NULL && g != NULL;
-         g = g->next) {
-        proc = sp_generation_find(g, pid);
-    }
-    return proc;
-}
-
 /* The question to gen's running workers; how many it reached. */
 static uint32_t
 sp_master_relay_gen(struct sp_generation *gen, const struct sp_channel_msg *q)
@@ -69,7 +56,7 @@ void
 sp_master_relay_answer(struct sp_master *master,
                        const struct sp_channel_msg *msg, int fd)
 {
-    struct sp_process *asker = sp_master_relay_find(master, (pid_t)msg->pid);
+    struct sp_process *asker = sp_master_find(master, (pid_t)msg->pid);
 
     if (asker != NULL && asker->channel >= 0
         && sp_channel_send(asker->channel, msg, fd) != 0) {

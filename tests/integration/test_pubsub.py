@@ -6,54 +6,26 @@ subscribe; the client's own counts in confirmations, byte for byte as
 redis-server gives them; subscribed mode's rules; PUBSUB over every
 worker; subscribers through HUP reloads; redis-py's PubSub."""
 
-import os
 import signal
 import socket
-import threading
-import time
 import unittest
 
 import redis
 
 import sptest
 from test_redis_proxy import pool_yaml as redis_pool_yaml
-from test_session import Conn, frame
+from test_session import Conn
 
 resp = sptest.resp
 
 
-class Reader:
-    """A raw connection that collects whole frames in the background."""
+class Reader(Conn):
+    """A connection that sends commands and collects whole frames:
+    replies and pushes (test_session.Conn)."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.buf = b""
-
-    def send(self, *args):
-        self.sock.sendall(resp(*args))
-
-    def frames(self, n, timeout=15.0):
-        """The next n frames (fails if they do not come in time)."""
-        out = []
-        deadline = time.monotonic() + timeout
-        while len(out) < n:
-            end = frame(self.buf) if self.buf else None
-            if end is not None:
-                out.append(self.buf[:end])
-                self.buf = self.buf[end:]
-                continue
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"{len(out)} of {n} frames; have {self.buf[:120]!r}")
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise AssertionError(f"closed after {len(out)} of {n} frames")
-            self.buf += chunk
-        return out
-
-    def close(self):
-        self.sock.close()
+        super().__init__(port)
+        self.sock.settimeout(10)
 
 
 def parse_push(f):

@@ -49,22 +49,33 @@ class Conn:
         self.buf = b""
 
     def call(self, *args):
-        self.sock.sendall(resp(*args))
+        self.send(*args)
         return self.read()
 
-    def read(self):
-        deadline = time.monotonic() + 5
+    def send(self, *args):
+        self.sock.sendall(resp(*args))
+
+    def read(self, timeout=5.0):
+        deadline = time.monotonic() + timeout
         while True:
             end = frame(self.buf) if self.buf else None
             if end is not None:
                 reply, self.buf = self.buf[:end], self.buf[end:]
                 return reply
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise AssertionError(f"no whole reply in {self.buf[:200]!r}")
+            self.sock.settimeout(left)
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise AssertionError(f"closed; have {self.buf[:200]!r}")
             self.buf += chunk
+
+    def frames(self, n, timeout=15.0):
+        """The next n whole replies or pushes (all within timeout)."""
+        deadline = time.monotonic() + timeout
+        return [self.read(max(deadline - time.monotonic(), 0.001))
+                for _ in range(n)]
 
     def close(self):
         self.sock.close()
