@@ -28,6 +28,9 @@ struct sp_stats_report_extra {
     sp_refused_name_fn           refused_name;  /* names the refusal
                                                    counters of proc (NULL:
                                                    none written) */
+    const char                  *top_json;  /* more top-level fields
+                                               (", \"k\":v"), written after
+                                               the refusals; or NULL */
 };
 
 int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
@@ -37,8 +40,10 @@ int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
                     int64_t uptime, const struct sp_stats_report_extra *extra);
 
 /*
- * ", \"<prefix>_p50_us\":N, ..._p90_us, _p99_us, _p999_us" for h, appended
- * to buf: the derived percentiles beside nutcracker's fields.
+ * ", \"<prefix>_p50_us\":N, ..._p90_us, _p99_us, _p999_us,
+ * \"<prefix>_buckets\":[N, ...]" for h, appended to buf: the derived
+ * percentiles beside nutcracker's fields, and the SP_HIST_BUCKETS counts
+ * (not cumulative; bounds in sp_hist.h) they come from.
  */
 void sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
                           const struct sp_hist *h);
