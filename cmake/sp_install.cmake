@@ -14,17 +14,20 @@
 #                                         examples/ (configs, dashboard,
 #                                         alert rules)
 # With prefix /usr, sysconfdir is /etc and unitdir /lib/systemd/system;
-# otherwise <prefix>/etc and <prefix>/lib/systemd/system (which systemd
-# reads for /usr/local).
+# otherwise GNUInstallDirs' sysconfdir (<prefix>/etc; /etc/opt/<name> for
+# /opt/<name>) and <prefix>/lib/systemd/system (which systemd reads for
+# /usr/local), or -DSP_SYSTEMD_UNITDIR=.
 include(GNUInstallDirs)
 
-if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  set(SP_DEFAULT_UNITDIR "/lib/systemd/system")
+set(SP_SYSTEMD_UNITDIR "" CACHE PATH
+    "where the systemd unit is installed (empty: from the prefix)")
+if(SP_SYSTEMD_UNITDIR)
+  set(SP_UNITDIR "${SP_SYSTEMD_UNITDIR}")
+elseif(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(SP_UNITDIR "/lib/systemd/system")
 else()
-  set(SP_DEFAULT_UNITDIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+  set(SP_UNITDIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
 endif()
-set(SP_SYSTEMD_UNITDIR "${SP_DEFAULT_UNITDIR}" CACHE PATH
-    "where the systemd unit is installed")
 
 # The unit and logrotate file name the installed paths.
 set(SP_SBINDIR "${CMAKE_INSTALL_FULL_SBINDIR}")
@@ -59,7 +62,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shardproxy.logrotate
         DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/logrotate.d
         RENAME shardproxy)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shardproxy.service
-        DESTINATION ${SP_SYSTEMD_UNITDIR})
+        DESTINATION ${SP_UNITDIR})
 install(FILES packaging/deb/shardproxy.sysusers
         DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d
         RENAME shardproxy.conf)
