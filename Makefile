@@ -29,7 +29,7 @@ TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 \
 RUN_PKGS   = netcat-openbsd
 # make deb (dpkg-shlibdeps); the package's checks in make test
 DEB_PKGS   = dpkg-dev
-TEST_PKGS += $(DEB_PKGS) lintian prometheus logrotate systemd man-db
+TEST_PKGS += $(DEB_PKGS) lintian prometheus logrotate systemd man-db python3-yaml
 BENCH_PKGS = linux-perf valgrind
 
 .PHONY: all deps build build-asan build-clang unit test fuzz run bench clean \
