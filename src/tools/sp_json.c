@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SP_JSON_DEPTH_MAX 64
+#define SP_JSON_DEPTH_MAX 64         /* levels of arrays and objects */
 
 struct sp_json_parser {
     const char *p;
@@ -218,7 +218,7 @@ sp_json_value(struct sp_json_parser *ps, int depth)
     struct sp_json *v;
     int rc = 0;
 
-    if (depth > SP_JSON_DEPTH_MAX) {
+    if (depth >= SP_JSON_DEPTH_MAX) {
         sp_json_fail(ps, "nested too deep");
         return NULL;
     }
