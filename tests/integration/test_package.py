@@ -56,6 +56,14 @@ def run(argv, timeout=120, **kw):
                           **kw)
 
 
+def make(*args):
+    """`make -C SOURCE ARGS`, free of what an enclosing `make test` passes
+    down (its variables and jobserver)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    return run(["make", "-C", SOURCE] + list(args), timeout=MAKE_TIMEOUT, env=env)
+
+
 def roff_text(path):
     """A man page's source as plain words: \\- is -, font escapes gone."""
     text = path.read_text()
@@ -79,8 +87,7 @@ class PackageTest(sptest.HarnessTestCase):
     def setUpHarness(cls):
         tmp = cls.harness.tmp.path
         cls.build = tmp / "build"
-        r = run(["make", "-C", SOURCE, "deb", f"BUILD_DEB={cls.build}",
-                 f"DEB_DIR={tmp}", "JOBS=2"], timeout=MAKE_TIMEOUT)
+        r = make("deb", f"BUILD_DEB={cls.build}", f"DEB_DIR={tmp}", "JOBS=2")
         if r.returncode != 0:
             raise AssertionError(f"make deb failed:\n{r.stdout[-3000:]}\n"
                                  f"{r.stderr[-3000:]}")
@@ -245,9 +252,8 @@ class PackageTest(sptest.HarnessTestCase):
     def test_make_install(self):
         stage = self.harness.tmp.path / "stage"
         prefix = "/usr/local"
-        r = run(["make", "-C", SOURCE, "install", f"BUILD={self.build}",
-                 f"PREFIX={prefix}", f"DESTDIR={stage}", "JOBS=2"],
-                timeout=MAKE_TIMEOUT)
+        r = make("install", f"BUILD={self.build}", f"PREFIX={prefix}",
+                 f"DESTDIR={stage}", "JOBS=2")
         self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
         top = stage / prefix.lstrip("/")
         want = ["sbin/shardproxy", "share/man/man8/shardproxy.8.gz",
