@@ -27,8 +27,12 @@ sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
         sp_stats_buf_printf(buf, ", \"%s_%s_us\":%llu", prefix, qs[i].name,
                             (unsigned long long)sp_hist_quantile_us(h, qs[i].q));
     }
-    /* the counts themselves, so a reader can take percentiles of an
-     * interval from two reads (shardproxy --stat) */
+}
+
+void
+sp_stats_report_buckets(struct sp_stats_buf *buf, const char *prefix,
+                        const struct sp_hist *h)
+{
     sp_stats_buf_printf(buf, ", \"%s_buckets\":[", prefix);
     for (int i = 0; i < SP_HIST_BUCKETS; i++) {
         sp_stats_buf_printf(buf, "%s%lld", i == 0 ? "" : ",",

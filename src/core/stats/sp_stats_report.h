@@ -40,13 +40,20 @@ int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
                     int64_t uptime, const struct sp_stats_report_extra *extra);
 
 /*
- * ", \"<prefix>_p50_us\":N, ..._p90_us, _p99_us, _p999_us,
- * \"<prefix>_buckets\":[N, ...]" for h, appended to buf: the derived
- * percentiles beside nutcracker's fields, and the SP_HIST_BUCKETS counts
- * (not cumulative; bounds in sp_hist.h) they come from.
+ * ", \"<prefix>_p50_us\":N, ..._p90_us, _p99_us, _p999_us" for h, appended
+ * to buf: the derived percentiles beside nutcracker's fields.
  */
 void sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
                           const struct sp_hist *h);
+
+/*
+ * ", \"<prefix>_buckets\":[N, ...]": the SP_HIST_BUCKETS counts of h (not
+ * cumulative; bounds in sp_hist.h), so a reader can take percentiles of an
+ * interval from two reads (shardproxy --stat). The master's port only: a
+ * worker's answer stays as small as it was.
+ */
+void sp_stats_report_buckets(struct sp_stats_buf *buf, const char *prefix,
+                             const struct sp_hist *h);
 
 /* Per-pool and per-server latency percentiles (pool latency, server rtt)
  * as malloc'd strings in out_pools[npools], out_servers[nservers]; free
