@@ -1,6 +1,10 @@
 # shardproxy — the two commands of the README, and their parts.
 #   make run    install what is missing, build, start demo backends and the proxy
 #   make test   install what is missing, build, run every test (ctest)
+#   make install  build and install under PREFIX (/usr/local), into DESTDIR
+#               if given: sbin/shardproxy, man pages, default configuration,
+#               systemd unit, logrotate file, examples
+#   make deb    build shardproxy_<version>_<arch>.deb (prefix /usr) here
 # Other targets: deps, build, build-asan, build-clang, unit, clean,
 #   make fuzz   the long libFuzzer campaign: every target FUZZ_SECONDS (600)
 #               plain, then FUZZ_EXPAND_SECONDS (300) with run expansion, two
@@ -11,6 +15,9 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_CLANG ?= build-clang
+BUILD_DEB  ?= build-deb
+DEB_DIR    ?= .
+PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages, by name: to build, to test, to run the demo.
@@ -20,9 +27,13 @@ TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 openssl \
              python3-redis python3-pymemcache python3-prometheus-client libmemcached-tools \
              php-cli php-redis ruby ruby-redis
 RUN_PKGS   = netcat-openbsd
+# make deb (dpkg-shlibdeps); the package's checks in make test
+DEB_PKGS   = dpkg-dev
+TEST_PKGS += $(DEB_PKGS) lintian prometheus logrotate systemd man-db python3-yaml
 BENCH_PKGS = linux-perf valgrind
 
-.PHONY: all deps build build-asan build-clang unit test fuzz run bench clean
+.PHONY: all deps build build-asan build-clang unit test fuzz run bench clean \
+        install deb
 
 all: build
 
@@ -80,6 +91,24 @@ run: deps build
 	@scripts/install-deps.sh $(RUN_PKGS)
 	scripts/run-demo.sh $(BUILD)/shardproxy conf/shardproxy.yml
 
+# The paths in the systemd unit and logrotate file follow PREFIX, so the
+# build is (re)configured with it; DESTDIR stages the install elsewhere.
+install:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# A build of its own with prefix /usr, packed by CPack (cmake/sp_install.cmake).
+deb:
+	@scripts/install-deps.sh $(BUILD_PKGS) $(DEB_PKGS)
+	cmake -S . -B $(BUILD_DEB) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON
+	cmake --build $(BUILD_DEB) -j $(JOBS) --target shardproxy sp_docs
+	cd $(BUILD_DEB) && rm -f shardproxy_*.deb && cpack -G DEB
+	cp $(BUILD_DEB)/shardproxy_*.deb $(DEB_DIR)/
+	@ls -l $(DEB_DIR)/shardproxy_*.deb
+
 # The backends and load generators come with the test packages; linux-perf
 # counts syscalls (without it they show n/a, with the reason).
 bench: deps build
@@ -87,4 +116,4 @@ bench: deps build
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) build-fuzz
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_DEB) build-fuzz

@@ -14,6 +14,7 @@
 
 enum {
     SP_OPT_LOCATE = 256,        /* long-only options */
+    SP_OPT_STAT,
 };
 
 static const struct option sp_cli_long_options[] = {
@@ -32,6 +33,7 @@ static const struct option sp_cli_long_options[] = {
     { "mbuf-size",      required_argument, NULL, 'm' },
     { "locate",         required_argument, NULL, SP_OPT_LOCATE },
     { "signal",         required_argument, NULL, 'k' },
+    { "stat",           no_argument,       NULL, SP_OPT_STAT },
     { NULL,             0,                 NULL, 0 }
 };
 
@@ -67,6 +69,24 @@ sp_cli_number(const char *s, long min, long max, long *out)
     return 0;
 }
 
+/* --stat's -i: seconds, a decimal fraction allowed, in [0.1, 3600]. */
+static int
+sp_cli_seconds(const char *s, uint32_t *out_ms)
+{
+    char *end;
+    double value;
+
+    if (s == NULL || ((*s < '0' || *s > '9') && *s != '.')) {
+        return -1;
+    }
+    value = strtod(s, &end);
+    if (*end != '\0' || !(value >= 0.1 && value <= 3600)) {
+        return -1;
+    }
+    *out_ms = (uint32_t)(value * 1000 + 0.5);
+    return 0;
+}
+
 static void
 sp_cli_defaults(struct sp_options *opts)
 {
@@ -77,11 +97,13 @@ sp_cli_defaults(struct sp_options *opts)
     opts->stats_addr = SP_DEFAULT_STATS_ADDR;
     opts->stats_interval = SP_DEFAULT_STATS_INTERVAL;
     opts->mbuf_size = SP_DEFAULT_MBUF_SIZE;
+    opts->stat_interval_ms = SP_STAT_INTERVAL_MS;
 }
 
 int
 sp_cli_parse(int argc, char **argv, struct sp_options *opts, FILE *err)
 {
+    const char *interval = NULL, *addr = NULL;
     long value;
     int c;
 
@@ -132,15 +154,10 @@ sp_cli_parse(int argc, char **argv, struct sp_options *opts, FILE *err)
             opts->stats_port = (uint16_t)value;
             break;
         case 'i':
-            if (sp_cli_number(optarg, 1, 86400000, &value) != 0) {
-                fprintf(err, "shardproxy: option -i requires a number of "
-                        "milliseconds between 1 and 86400000\n");
-                return -1;
-            }
-            opts->stats_interval = (int)value;
+            interval = optarg;      /* ms, or seconds with --stat: below */
             break;
         case 'a':
-            opts->stats_addr = optarg;
+            addr = optarg;
             break;
         case 'p':
             opts->pid_file = optarg;
@@ -157,6 +174,9 @@ sp_cli_parse(int argc, char **argv, struct sp_options *opts, FILE *err)
             break;
         case SP_OPT_LOCATE:
             opts->locate_pool = optarg;
+            break;
+        case SP_OPT_STAT:
+            opts->stat = true;
             break;
         case 'k':
             for (size_t i = 0; i < sizeof(sp_cli_verbs) / sizeof(sp_cli_verbs[0]);
@@ -193,6 +213,29 @@ sp_cli_parse(int argc, char **argv, struct sp_options *opts, FILE *err)
         }
     }
 
+    if (opts->stat) {
+        /* the view connects: to this machine unless told otherwise */
+        opts->stats_addr = addr != NULL ? addr : SP_STAT_ADDR;
+        if (interval != NULL
+            && sp_cli_seconds(interval, &opts->stat_interval_ms) != 0) {
+            fprintf(err, "shardproxy: option -i requires a number of "
+                    "seconds between 0.1 and 3600 with --stat\n");
+            return -1;
+        }
+    } else {
+        if (addr != NULL) {
+            opts->stats_addr = addr;
+        }
+        if (interval != NULL) {
+            if (sp_cli_number(interval, 1, 86400000, &value) != 0) {
+                fprintf(err, "shardproxy: option -i requires a number of "
+                        "milliseconds between 1 and 86400000\n");
+                return -1;
+            }
+            opts->stats_interval = (int)value;
+        }
+    }
+
     if (optind < argc) {
         if (opts->locate_pool == NULL) {
             fprintf(err, "shardproxy: unexpected argument '%s' (keys are "
@@ -222,6 +265,7 @@ sp_cli_usage(FILE *out)
         "                  [-i stats interval] [-p pid file] [-m mbuf size]\n"
         "       shardproxy [-c conf file] --locate POOL [KEY...]\n"
         "       shardproxy -p pid file -k reload|reopen|quit|stop|upgrade\n"
+        "       shardproxy --stat [-a stats addr] [-s stats port] [-i seconds]\n"
         "\n"
         "Options:\n"
         "  -h, --help             : this help\n"
@@ -241,10 +285,14 @@ sp_cli_usage(FILE *out)
         "                           of stdin) in POOL, and exit\n"
         "  -k, --signal=S         : signal the master whose pid is in the pid file:\n"
         "                           reload (HUP), reopen (USR1), quit (QUIT),\n"
-        "                           stop (TERM), upgrade (USR2)\n",
+        "                           stop (TERM), upgrade (USR2)\n"
+        "      --stat             : live view of the proxy whose stats port is\n"
+        "                           -a (default: %s) -s, every -i seconds\n"
+        "                           (default: %d)\n",
         SP_LOG_LEVEL_DEFAULT, SP_LOG_LEVEL_MIN, SP_LOG_LEVEL_MAX,
         SP_DEFAULT_CONF_FILE, SP_DEFAULT_STATS_PORT, SP_DEFAULT_STATS_ADDR,
-        SP_DEFAULT_STATS_INTERVAL, SP_DEFAULT_MBUF_SIZE);
+        SP_DEFAULT_STATS_INTERVAL, SP_DEFAULT_MBUF_SIZE, SP_STAT_ADDR,
+        SP_STAT_INTERVAL_MS / 1000);
 }
 
 void

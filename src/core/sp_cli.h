@@ -1,6 +1,7 @@
 /*
  * sp_cli.h — the command line: nutcracker's flags with its long names,
- * defaults and limits, plus shardproxy's own (--locate, -k/--signal). Parsing fills a
+ * defaults and limits, plus shardproxy's own (--locate, -k/--signal,
+ * --stat, with which -i counts seconds). Parsing fills a
  * struct and prints nothing but the reason of a refusal; the texts of
  * --help, --version and --describe-stats are written to a caller's stream.
  */
@@ -21,6 +22,8 @@
 #define SP_DEFAULT_MBUF_SIZE     16384
 #define SP_MBUF_SIZE_MIN         512
 #define SP_MBUF_SIZE_MAX         16777216
+#define SP_STAT_ADDR             "127.0.0.1"  /* --stat without -a */
+#define SP_STAT_INTERVAL_MS      1000         /* --stat without -i */
 
 struct sp_options {
     bool        help;
@@ -41,6 +44,9 @@ struct sp_options {
     int         nlocate_keys;       /* 0: keys come on stdin, one a line */
     const char *signal_verb;        /* -k: reload reopen quit stop upgrade */
     int         signal_number;      /* ... as the signal it sends */
+    bool        stat;               /* --stat: the live view of a running
+                                       proxy's stats port (-a, -s) */
+    uint32_t    stat_interval_ms;   /* --stat: -i in seconds, as ms */
 };
 
 /* Fill opts with the defaults, then apply argv. Returns 0, or -1 after

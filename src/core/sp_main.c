@@ -1,7 +1,7 @@
 /*
  * sp_main.c — the program: parse the command line, then do the one thing it
  * asks (help, version, stats description, test the configuration, locate
- * keys, or serve). Exit codes: 0 done, 1 bad input (flags, configuration)
+ * keys, signal a master, show a running one's stats live, or serve). Exit codes: 0 done, 1 bad input (flags, configuration)
  * or a failure to start.
  *
  * Serving: with worker_processes 0, this process serves alone
@@ -25,6 +25,7 @@
 #include "sp_master.h"
 #include "sp_proctitle.h"
 #include "sp_shared.h"
+#include "sp_stat.h"
 #include "sp_upgrade.h"
 #include "sp_worker_process.h"
 
@@ -280,6 +281,9 @@ sp_main_dispatch(int argc, char **argv, const struct sp_proctitle *title)
     }
     if (opts.signal_verb != NULL) {
         return sp_main_signal(&opts);
+    }
+    if (opts.stat) {
+        return sp_stat_run(&opts);
     }
     return sp_main_serve(&opts, title);
 }

@@ -60,11 +60,39 @@ sp_master_totals(struct sp_master *master, struct sp_totals *now)
 
 /* ---- the stats port ---------------------------------------------------------- */
 
+/* ", \"per_worker\":[{...}, ...]": each slot of the current generation
+ * (an array, which nutcracker readers do not take for a pool). */
+static void
+sp_master_stats_per_worker(const struct sp_generation *gen,
+                           struct sp_stats_buf *buf)
+{
+    sp_stats_buf_printf(buf, ", \"per_worker\":[");
+    for (uint32_t i = 0; i < gen->nprocs; i++) {
+        const struct sp_stats_slot *slot = sp_shared_slot(&gen->shared, i);
+        struct sp_totals_traffic t;
+
+        sp_totals_slot_traffic(&gen->shared, i, &t);
+        sp_stats_buf_printf(buf, "%s{\"worker\":%u, \"pid\":%lld, "
+                            "\"clients\":%lld, \"curr_connections\":%lld, "
+                            "\"requests\":%lld, \"request_bytes\":%lld, "
+                            "\"response_bytes\":%lld, \"server_errors\":%lld, "
+                            "\"clients_held\":%lld, \"memory_used\":%lld}",
+                            i == 0 ? "" : ", ", i, (long long)slot->pid,
+                            (long long)slot->clients,
+                            (long long)slot->curr_connections,
+                            (long long)t.requests, (long long)t.request_bytes,
+                            (long long)t.response_bytes, (long long)t.errors,
+                            (long long)slot->clients_held,
+                            (long long)slot->memory_used);
+    }
+    sp_stats_buf_printf(buf, "]");
+}
+
 static void
 sp_master_stats_serve(struct sp_master *master, int fd)
 {
     const struct sp_conf *conf = master->current->conf;
-    struct sp_stats_buf buf = { 0 };
+    struct sp_stats_buf buf = { 0 }, per_worker = { 0 };
     struct sp_totals now;
     char **pool_extra = NULL, **server_extra = NULL;
 
@@ -105,9 +133,10 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         { "subscriber_connections", now.proc.subscriber_connections },
         { "pubsub_messages", now.proc.pubsub_messages },
     };
+    sp_master_stats_per_worker(master->current, &per_worker);
     struct sp_stats_report_extra extra = {
         extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra,
-        sp_proto_refused_name
+        sp_proto_refused_name, per_worker.failed ? NULL : per_worker.data
     };
     if (pool_extra != NULL && server_extra != NULL
         && sp_observe_json(&master->observe, master->current, &now, pool_extra,
@@ -125,6 +154,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
                                 server_extra != NULL ? now.nservers : 0);
     free(pool_extra);
     free(server_extra);
+    sp_stats_buf_free(&per_worker);
     sp_totals_free(&now);
 }
 

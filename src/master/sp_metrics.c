@@ -291,10 +291,47 @@ static const struct sp_metrics_worker_field {
       offsetof(struct sp_stats_slot, pubsub_messages) },
 };
 
+/* Per worker, over its servers (sp_totals_slot_traffic). */
+static const struct sp_metrics_traffic_field {
+    const char *name;
+    const char *help;
+    size_t      offset;     /* of an int64_t in struct sp_totals_traffic */
+} sp_metrics_traffic_fields[] = {
+    { "shardproxy_worker_requests_total",
+      "requests a worker sent to servers",
+      offsetof(struct sp_totals_traffic, requests) },
+    { "shardproxy_worker_request_bytes_total",
+      "request bytes a worker sent to servers",
+      offsetof(struct sp_totals_traffic, request_bytes) },
+    { "shardproxy_worker_response_bytes_total",
+      "response bytes a worker read from servers",
+      offsetof(struct sp_totals_traffic, response_bytes) },
+    { "shardproxy_worker_server_errors_total",
+      "server errors and timeouts a worker saw",
+      offsetof(struct sp_totals_traffic, errors) },
+};
+
 static void
 sp_metrics_workers(struct sp_stats_buf *out, const struct sp_metrics_input *in)
 {
     const struct sp_generation *gen = in->gen;
+
+    for (size_t f = 0; f < sizeof(sp_metrics_traffic_fields)
+                           / sizeof(sp_metrics_traffic_fields[0]); f++) {
+        const struct sp_metrics_traffic_field *field =
+            &sp_metrics_traffic_fields[f];
+
+        sp_metrics_family(out, field->name, "counter", field->help);
+        for (uint32_t i = 0; i < gen->nprocs; i++) {
+            struct sp_totals_traffic t;
+            int64_t value;
+
+            sp_totals_slot_traffic(&gen->shared, i, &t);
+            memcpy(&value, (const char *)&t + field->offset, sizeof(value));
+            sp_stats_buf_printf(out, "%s{worker=\"%u\"} %lld\n", field->name,
+                                i, (long long)value);
+        }
+    }
 
     for (size_t f = 0; f < sizeof(sp_metrics_worker_fields)
                            / sizeof(sp_metrics_worker_fields[0]); f++) {

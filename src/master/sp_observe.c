@@ -210,10 +210,12 @@ sp_observe_json(const struct sp_observe *obs, const struct sp_generation *gen,
             sp_stats_buf_printf(&buf, ", \"rate\":%.0f}", hot[i].rate);
         }
         sp_stats_buf_printf(&buf, "]");
+        sp_stats_report_buckets(&buf, "latency", &totals->pools[p].latency);
         for (uint32_t s = 0; s < pool->nservers; s++, at++) {
             struct sp_stats_buf sbuf = { 0 };
             sp_stats_buf_printf(&sbuf, "%s, \"request_rate\":%.0f",
                                 out_servers[at], obs->rate[at]);
+            sp_stats_report_buckets(&sbuf, "rtt", &totals->servers[at].rtt);
             if (sbuf.failed) {
                 rc = -1;
                 sp_stats_buf_free(&sbuf);

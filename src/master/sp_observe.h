@@ -59,7 +59,7 @@ uint32_t sp_observe_hot(const struct sp_generation *gen, uint32_t pool,
                         struct sp_hot_key *out);
 
 /* The pool and server JSON extras of the master's stats (latency
- * percentiles, rates, skew, hot keys): malloc'd strings in
+ * percentiles and bucket counts, rates, skew, hot keys): malloc'd strings in
  * out_pools[npools] / out_servers[nservers]. 0, or -1. */
 int sp_observe_json(const struct sp_observe *obs,
                     const struct sp_generation *gen,

@@ -123,3 +123,18 @@ sp_totals_relayout(struct sp_totals *t, const struct sp_conf *conf)
     *t = fresh;
     return 0;
 }
+
+void
+sp_totals_slot_traffic(const struct sp_shared *shared, uint32_t slot,
+                       struct sp_totals_traffic *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < shared->header->nservers; i++) {
+        const struct sp_stats_server *st = sp_shared_server_stats(shared, slot,
+                                                                  i);
+        out->requests += st->requests;
+        out->request_bytes += st->request_bytes;
+        out->response_bytes += st->response_bytes;
+        out->errors += st->server_err + st->server_timedout;
+    }
+}

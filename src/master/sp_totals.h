@@ -39,6 +39,18 @@ void sp_totals_add(struct sp_totals *t, const struct sp_conf *src_conf,
 int sp_totals_add_shared(struct sp_totals *t, const struct sp_conf *conf,
                          const struct sp_shared *shared);
 
+/* What one worker slot of shared has done, over its servers: requests,
+ * bytes each way, errors (server_err + server_timedout). */
+struct sp_totals_traffic {
+    int64_t requests;
+    int64_t request_bytes;
+    int64_t response_bytes;
+    int64_t errors;
+};
+
+void sp_totals_slot_traffic(const struct sp_shared *shared, uint32_t slot,
+                            struct sp_totals_traffic *out);
+
 /* Lay t out anew for conf, by names. 0, or -1 (t unchanged). */
 int sp_totals_relayout(struct sp_totals *t, const struct sp_conf *conf);
 

@@ -26,6 +26,7 @@ Suite *sp_test_redis_suite(void);
 Suite *sp_test_redis_cmdtab_suite(void);
 Suite *sp_test_redis_pubsub_suite(void);
 Suite *sp_test_reserve_suite(void);
+Suite *sp_test_stat_suite(void);
 Suite *sp_test_seg_suite(void);
 Suite *sp_test_stats_suite(void);
 

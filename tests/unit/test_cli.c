@@ -1,6 +1,7 @@
 /*
  * test_cli.c — the command line: nutcracker's flags, defaults and limits,
- * --locate, and the exact texts of -V, -h and -D.
+ * --locate, --stat (with which -i counts seconds), and the exact texts of
+ * -V, -h and -D.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,60 @@ START_TEST(test_locate)
 }
 END_TEST
 
+START_TEST(test_stat)
+{
+    char **argv = ARGV("--stat");
+    struct sp_options o;
+    int rc;
+    char *text = parse(argv, &o, &rc);
+
+    /* the view reads this machine, every second, by default */
+    ck_assert_int_eq(rc, 0);
+    ck_assert(o.stat);
+    ck_assert_str_eq(o.stats_addr, SP_STAT_ADDR);
+    ck_assert_int_eq(o.stats_port, SP_DEFAULT_STATS_PORT);
+    ck_assert_uint_eq(o.stat_interval_ms, 1000);
+    free(text);
+
+    /* with --stat -i counts seconds, before or after it */
+    argv = ARGV("-i", "2.5", "-s", "9999", "-a", "10.0.0.1", "--stat");
+    text = parse(argv, &o, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(o.stat_interval_ms, 2500);
+    ck_assert_int_eq(o.stats_port, 9999);
+    ck_assert_str_eq(o.stats_addr, "10.0.0.1");
+    ck_assert_int_eq(o.stats_interval, SP_DEFAULT_STATS_INTERVAL);
+    free(text);
+    argv = ARGV("--stat", "-i", ".1");
+    text = parse(argv, &o, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(o.stat_interval_ms, 100);
+    free(text);
+
+    /* without it, -i stays milliseconds and -a the stats port's address */
+    argv = ARGV("-i", "250", "-a", "10.0.0.2");
+    text = parse(argv, &o, &rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert(!o.stat);
+    ck_assert_int_eq(o.stats_interval, 250);
+    ck_assert_str_eq(o.stats_addr, "10.0.0.2");
+    free(text);
+
+    parse_fails(ARGV("--stat", "-i", "0.09"),
+                "shardproxy: option -i requires a number of seconds between "
+                "0.1 and 3600 with --stat\n");
+    parse_fails(ARGV("--stat", "-i", "3600.5"),
+                "shardproxy: option -i requires a number of seconds between "
+                "0.1 and 3600 with --stat\n");
+    parse_fails(ARGV("--stat", "-i", "1s"),
+                "shardproxy: option -i requires a number of seconds between "
+                "0.1 and 3600 with --stat\n");
+    parse_fails(ARGV("-i", "0.5"),
+                "shardproxy: option -i requires a number of milliseconds "
+                "between 1 and 86400000\n");
+}
+END_TEST
+
 START_TEST(test_refusals)
 {
     parse_fails(ARGV("-v", "12"),
@@ -227,7 +282,7 @@ START_TEST(test_usage_text)
         "-D, --describe-stats", "-v, --verbose=N", "-o, --output=S",
         "-c, --conf-file=S", "-s, --stats-port=N", "-a, --stats-addr=S",
         "-i, --stats-interval=N", "-p, --pid-file=S", "-m, --mbuf-size=N",
-        "--locate POOL",
+        "--locate POOL", "--stat",
     };
 
     ck_assert(strncmp(text, "This is shardproxy-", 19) == 0);
@@ -278,7 +333,7 @@ Suite *
 sp_test_cli_suite(void)
 {
     return SP_TEST_SUITE("cli", test_defaults, test_short_flags,
-                         test_long_flags, test_locate, test_refusals,
+                         test_long_flags, test_locate, test_stat, test_refusals,
                          test_version_text, test_usage_text,
                          test_describe_stats_text);
 }

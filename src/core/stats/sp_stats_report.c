@@ -30,6 +30,18 @@ sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
     }
 }
 
+void
+sp_stats_report_buckets(struct sp_stats_buf *buf, const char *prefix,
+                        const struct sp_hist *h)
+{
+    sp_stats_buf_printf(buf, ", \"%s_buckets\":[", prefix);
+    for (int i = 0; i < SP_HIST_BUCKETS; i++) {
+        sp_stats_buf_printf(buf, "%s%lld", i == 0 ? "" : ",",
+                            (long long)h->buckets[i]);
+    }
+    sp_stats_buf_printf(buf, "]");
+}
+
 static char *
 sp_stats_report_hist_string(const char *prefix, const struct sp_hist *h)
 {
@@ -109,6 +121,7 @@ sp_stats_report_extras_free(char **strings, uint32_t n)
 struct sp_stats_report_refused {
     const struct sp_refused *counts;
     sp_refused_name_fn       name;
+    const char              *more;      /* the caller's top_json */
 };
 
 static void
@@ -116,7 +129,12 @@ sp_stats_report_refused(struct sp_stats_buf *buf, const void *ctx)
 {
     const struct sp_stats_report_refused *r = ctx;
 
-    sp_refused_json(buf, r->counts, r->name);
+    if (r->name != NULL) {
+        sp_refused_json(buf, r->counts, r->name);
+    }
+    if (r->more != NULL) {
+        sp_stats_buf_printf(buf, "%s", r->more);
+    }
 }
 
 int
@@ -156,7 +174,8 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
         }
     }
     struct sp_stats_report_refused refused = {
-        &proc->refused, extra != NULL ? extra->refused_name : NULL
+        &proc->refused, extra != NULL ? extra->refused_name : NULL,
+        extra != NULL ? extra->top_json : NULL
     };
     struct sp_stats_view view = {
         .service = "shardproxy",
@@ -170,7 +189,8 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
         .npools = conf->npools,
         .extras = extra != NULL ? extra->top : NULL,
         .nextras = extra != NULL ? extra->ntop : 0,
-        .top_write = refused.name != NULL ? sp_stats_report_refused : NULL,
+        .top_write = refused.name != NULL || refused.more != NULL
+                     ? sp_stats_report_refused : NULL,
         .top_ctx = &refused,
     };
     rc = sp_stats_json(buf, &view);

@@ -28,6 +28,9 @@ struct sp_stats_report_extra {
     sp_refused_name_fn           refused_name;  /* names the refusal
                                                    counters of proc (NULL:
                                                    none written) */
+    const char                  *top_json;  /* more top-level fields
+                                               (", \"k\":v"), written after
+                                               the refusals; or NULL */
 };
 
 int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
@@ -42,6 +45,15 @@ int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
  */
 void sp_stats_report_hist(struct sp_stats_buf *buf, const char *prefix,
                           const struct sp_hist *h);
+
+/*
+ * ", \"<prefix>_buckets\":[N, ...]": the SP_HIST_BUCKETS counts of h (not
+ * cumulative; bounds in sp_hist.h), so a reader can take percentiles of an
+ * interval from two reads (shardproxy --stat). The master's port only: a
+ * worker's answer stays as small as it was.
+ */
+void sp_stats_report_buckets(struct sp_stats_buf *buf, const char *prefix,
+                             const struct sp_hist *h);
 
 /* Per-pool and per-server latency percentiles (pool latency, server rtt)
  * as malloc'd strings in out_pools[npools], out_servers[nservers]; free
