@@ -380,10 +380,7 @@ sp_accept_drain_queue(struct sp_worker *worker, struct sp_pool *pool)
             return;             /* EAGAIN: the queue is empty */
         }
         atomic_fetch_add(&worker->shared->pool_clients[pool->index], 1);
-        if (sp_client_open(pool, fd, false) == NULL) {
-            atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
-            close(fd);
-        }
+        sp_client_accepted(pool, fd);   /* a TLS one starts its handshake */
     }
 }
 

@@ -286,16 +286,28 @@ sp_client_accept(struct sp_conn *listener, uint32_t max)
             sp_client_refuse(pool, fd);
             continue;
         }
-        struct sp_conn *conn = sp_client_open(pool, fd, false);
-        if (conn == NULL) {
-            close(fd);
-            atomic_fetch_sub(&worker->shared->pool_clients[pool->index], 1);
-            pool->stats->client_err++;
-        } else if (pool->conf->tls.enabled) {
-            sp_client_tls(conn);
-        }
+        sp_client_accepted(pool, fd);
     }
     return false;
+}
+
+bool
+sp_client_accepted(struct sp_pool *pool, int fd)
+{
+    struct sp_conn *conn = sp_client_open(pool, fd, false);
+
+    if (conn == NULL) {
+        close(fd);
+        atomic_fetch_sub(&pool->worker->shared->pool_clients[pool->index], 1);
+        pool->stats->client_err++;
+        return false;
+    }
+    if (pool->conf->tls.enabled) {
+        /* never handed over (no kernel TLS): even one a retiring worker
+         * takes from its queue stays with it */
+        sp_client_tls(conn);
+    }
+    return true;
 }
 
 /* Orphan the client's requests and take it off its pool's accounts. */

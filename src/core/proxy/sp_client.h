@@ -25,6 +25,11 @@ bool sp_client_accept(struct sp_conn *listener, uint32_t max);
 struct sp_conn *sp_client_open(struct sp_pool *pool, int fd,
                                bool authenticated);
 
+/* A client just accepted (by the listener, or from the queue a retiring
+ * worker drains): sp_client_open, and in a `tls` pool its TLS handshake
+ * started. False: it could not be served (fd closed, counted). */
+bool sp_client_accepted(struct sp_pool *pool, int fd);
+
 /* Readiness of a client connection. */
 void sp_client_on_event(struct sp_conn *conn, uint32_t ready);
 
