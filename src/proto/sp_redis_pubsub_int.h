@@ -86,6 +86,7 @@ struct sp_ps_pool {
     struct sp_msg_queue   waiting;      /* SUBSCRIBEs waiting (slink) */
     struct sp_timer       retry;        /* subscriber connections again */
     uint32_t              nclients;     /* clients with a subscription */
+    uint32_t              nwanted[SP_PS_KINDS]; /* entries with members */
 };
 
 #define SP_PS_RETRY_MS 200
@@ -101,7 +102,10 @@ struct sp_ps_entry *sp_ps_add(struct sp_ps_pool *ps, uint8_t kind,
                               const char *name, uint32_t len);
 /* Free e if nobody wants it and no server owes a confirmation for it. */
 void sp_ps_maybe_free(struct sp_ps_pool *ps, struct sp_ps_entry *e);
-/* The worker's pub/sub counters, recounted. */
+/* A member came to or left e: its kind's count of wanted names. */
+void sp_ps_members_changed(struct sp_ps_pool *ps, const struct sp_ps_entry *e,
+                           bool joined);
+/* The worker's pub/sub counters, summed over its pools' (a handful). */
 void sp_ps_count(struct sp_ps_pool *ps);
 /* The pool's state, made on first use (NULL: out of memory). */
 struct sp_ps_pool *sp_ps_pool(struct sp_pool *pool);

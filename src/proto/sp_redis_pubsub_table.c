@@ -128,36 +128,38 @@ sp_ps_maybe_free(struct sp_ps_pool *ps, struct sp_ps_entry *e)
 /* ---- the worker's counters ----------------------------------------------- */
 
 void
+sp_ps_members_changed(struct sp_ps_pool *ps, const struct sp_ps_entry *e,
+                      bool joined)
+{
+    if (joined && e->nmembers == 1) {
+        ps->nwanted[e->kind]++;
+    } else if (!joined && e->nmembers == 0) {
+        ps->nwanted[e->kind]--;
+    }
+}
+
+void
 sp_ps_count(struct sp_ps_pool *ps)
 {
-    struct sp_stats_slot *slot = ps->pool->worker->slot;
-    int64_t channels = 0, patterns = 0, conns = 0;
-
-    /* recounted over the worker's pools: a handful */
     struct sp_worker *worker = ps->pool->worker;
-    int64_t clients = 0;
+    int64_t clients = 0, channels = 0, patterns = 0, conns = 0;
+
     for (uint32_t i = 0; i < worker->npools; i++) {
         const struct sp_ps_pool *q = worker->pools[i].proto_state;
         if (worker->pools[i].proto != &sp_proto_redis || q == NULL) {
             continue;
         }
         clients += q->nclients;
-        for (uint32_t b = 0; b < q->nbuckets; b++) {
-            for (const struct sp_ps_entry *e = q->buckets[b]; e != NULL;
-                 e = e->next) {
-                if (e->nmembers > 0) {
-                    *(e->kind == SP_PS_PATTERN ? &patterns : &channels) += 1;
-                }
-            }
-        }
+        channels += q->nwanted[SP_PS_CHANNEL] + q->nwanted[SP_PS_SHARD];
+        patterns += q->nwanted[SP_PS_PATTERN];
         for (uint32_t s = 0; s < worker->pools[i].nservers; s++) {
             conns += q->conns[s].conn != NULL;
         }
     }
-    slot->pubsub_clients = clients;
-    slot->pubsub_channels = channels;
-    slot->pubsub_patterns = patterns;
-    slot->subscriber_connections = conns;
+    worker->slot->pubsub_clients = clients;
+    worker->slot->pubsub_channels = channels;
+    worker->slot->pubsub_patterns = patterns;
+    worker->slot->subscriber_connections = conns;
 }
 
 /* ---- the pool's state ----------------------------------------------------- */

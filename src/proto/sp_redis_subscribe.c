@@ -91,6 +91,7 @@ sp_ps_leave(struct sp_ps_pool *ps, struct sp_ps_client *pc,
     TAILQ_REMOVE(&e->members, m, by_entry);
     TAILQ_REMOVE(&pc->subs, m, by_client);
     e->nmembers--;
+    sp_ps_members_changed(ps, e, false);
     pc->count[e->kind]--;
     free(m);
     if (e->nmembers == 0 && e->subscribed) {
@@ -161,6 +162,7 @@ sp_ps_subscribe(struct sp_conn *client, struct sp_msg *msg, uint8_t kind,
             TAILQ_INSERT_TAIL(&e->members, m, by_entry);
             TAILQ_INSERT_TAIL(&pc->subs, m, by_client);
             e->nmembers++;
+            sp_ps_members_changed(ps, e, true);
             pc->count[kind]++;
             if (!e->subscribed) {
                 e->subscribed = true;
