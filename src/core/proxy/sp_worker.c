@@ -645,6 +645,13 @@ sp_worker_run(struct sp_worker *worker)
             sp_worker_flush(worker);
         }
         sp_worker_signals(worker);
+        if (worker->draining && worker->nclients == 0 && worker->channel != NULL) {
+            /* a client passed to us just before our drain began may wait
+             * in the channel (its RETIRE came as a signal, the channel
+             * being full): take it now, or it dies with our end of the
+             * channel */
+            sp_worker_channel_read(worker);
+        }
         if (worker->draining && worker->nclients == 0) {
             sp_log_notice(worker->log, "drained: exiting (%llu client%s "
                           "handed over)", (unsigned long long)worker->handed_off,
