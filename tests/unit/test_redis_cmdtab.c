@@ -262,7 +262,11 @@ block_option(const char *line)
     ck_assert_int_eq(sp_seglist_push(&list, NULL, (const uint8_t *)buf,
                                      (uint32_t)len), 0);
     struct sp_redis_args args = { &list, argv, argc };
-    yes = sp_redis_has_block_option(&args);
+    yes = sp_redis_block_option(&args) != 0;
+    if (yes) {
+        ck_assert(sp_redis_arg_is(&args, sp_redis_block_option(&args),
+                                  "block"));
+    }
     ck_assert(sp_redis_arg_is(&args, 0, line[0] == 'X' ? "xread" : "x")
               || sp_redis_arg_is(&args, 0, "xreadgroup"));
     sp_seglist_free(NULL, &list);

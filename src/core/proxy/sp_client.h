@@ -49,12 +49,13 @@ int sp_client_resume(struct sp_conn *conn);
  * closed then, and freed). */
 void sp_client_unhold(struct sp_conn *conn, uint8_t why);
 
-/* Held while a request of its is split in steps (sp_defer.h): its
- * protocol parses nothing more until then. */
+/* Held while a request of its is split in steps (sp_defer.h), or while it
+ * waits in a blocking call (BLPOP): its protocol parses nothing more until
+ * then. */
 static inline bool
 sp_client_held(const struct sp_conn *conn)
 {
-    return (conn->read_paused & SP_FLOW_STEPS) != 0;
+    return (conn->read_paused & (SP_FLOW_STEPS | SP_FLOW_BLOCKED)) != 0;
 }
 
 /* Close now; requests still waiting for servers become orphans. */

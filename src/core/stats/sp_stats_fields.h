@@ -16,7 +16,9 @@
     X(client_connections, GAUGE,   "# active client connections")             \
     X(server_ejects,      COUNTER, "# times backend server was ejected")      \
     X(forward_error,      COUNTER, "# times we encountered a forwarding error") \
-    X(fragments,          COUNTER, "# fragments created from a multi-vector request")
+    X(fragments,          COUNTER, "# fragments created from a multi-vector request") \
+    X(blocked_clients,    GAUGE,   "# clients waiting in a blocking command (BLPOP ...)") \
+    X(blocking_refused,   COUNTER, "# blocking commands refused: blocking_connections reached")
 
 #define SP_STATS_SERVER_FIELDS(X)                                             \
     X(server_eof,         COUNTER,   "# eof on server connections")           \
@@ -31,7 +33,9 @@
     X(in_queue,           GAUGE,     "# requests in incoming queue")          \
     X(in_queue_bytes,     GAUGE,     "current request bytes in incoming queue") \
     X(out_queue,          GAUGE,     "# requests in outgoing queue")          \
-    X(out_queue_bytes,    GAUGE,     "current request bytes in outgoing queue")
+    X(out_queue_bytes,    GAUGE,     "current request bytes in outgoing queue") \
+    X(blocking_connections, GAUGE,   "# server connections for blocking commands (lent or idle)") \
+    X(lent_connections,   GAUGE,     "# of them lent to a blocked client now")
 
 /*
  * A pool's TLS (sp_tls.h), written only for pools with tls or server_tls.
