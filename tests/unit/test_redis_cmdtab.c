@@ -87,7 +87,17 @@ START_TEST(test_cmdtab_subcommands)
     ck_assert(c->flags & SP_REDIS_F_BLOCK_OPTION);
     ck_assert(c->flags & SP_REDIS_F_MULTIKEY);
     c = sp_redis_command_lookup("blpop", 5);
+    ck_assert_int_eq(c->kind, SP_REDIS_FORWARD);
+    ck_assert(c->flags & SP_REDIS_F_BLOCKING);
+    ck_assert(c->flags & SP_REDIS_F_LISTED);
+    c = sp_redis_command_lookup("wait", 4);
     ck_assert_int_eq(c->refuse, SP_REDIS_REFUSE_BLOCKING);
+    c = sp_redis_command_lookup("scan", 4);
+    ck_assert_int_eq(c->local, SP_REDIS_LOCAL_SCAN);
+    c = sp_redis_command_lookup("keys", 4);
+    ck_assert_int_eq(c->merge, SP_REDIS_MERGE_CONCAT);
+    c = sp_redis_command_lookup("randomkey", 9);
+    ck_assert_int_eq(c->merge, SP_REDIS_MERGE_RANDOM);
     c = sp_redis_command_lookup("ssubscribe", 10);
     ck_assert_int_eq(c->local, SP_REDIS_LOCAL_SUBSCRIBE);
     c = sp_redis_command_by_fullname("pubsub|numsub", 13);

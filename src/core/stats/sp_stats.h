@@ -18,6 +18,7 @@
 #ifndef SP_STATS_H
 #define SP_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,11 +31,13 @@ struct sp_stats_tls {
 };
 struct sp_stats_pool {
     SP_STATS_POOL_FIELDS(SP_STATS_FIELD)
+    SP_STATS_POOL_OWN_FIELDS(SP_STATS_FIELD)
     struct sp_hist latency;     /* request received -> reply written */
     struct sp_stats_tls tls;    /* written for TLS pools only */
 };
 struct sp_stats_server {
     SP_STATS_SERVER_FIELDS(SP_STATS_FIELD)
+    SP_STATS_SERVER_OWN_FIELDS(SP_STATS_FIELD)
     struct sp_hist rtt;         /* request written -> reply read */
 };
 #undef SP_STATS_FIELD
@@ -78,6 +81,9 @@ struct sp_stats_view {
     /* more top-level fields (", \"k\":v..."), written after the extras */
     void (*top_write)(struct sp_stats_buf *buf, const void *ctx);
     const void                      *top_ctx;
+    bool                             own_fields;    /* shardproxy's pool and
+                                                       server fields after
+                                                       nutcracker's */
 };
 
 /* A growable output buffer (the stats port is not a hot path). */

@@ -16,9 +16,7 @@
     X(client_connections, GAUGE,   "# active client connections")             \
     X(server_ejects,      COUNTER, "# times backend server was ejected")      \
     X(forward_error,      COUNTER, "# times we encountered a forwarding error") \
-    X(fragments,          COUNTER, "# fragments created from a multi-vector request") \
-    X(blocked_clients,    GAUGE,   "# clients waiting in a blocking command (BLPOP ...)") \
-    X(blocking_refused,   COUNTER, "# blocking commands refused: blocking_connections reached")
+    X(fragments,          COUNTER, "# fragments created from a multi-vector request")
 
 #define SP_STATS_SERVER_FIELDS(X)                                             \
     X(server_eof,         COUNTER,   "# eof on server connections")           \
@@ -33,8 +31,19 @@
     X(in_queue,           GAUGE,     "# requests in incoming queue")          \
     X(in_queue_bytes,     GAUGE,     "current request bytes in incoming queue") \
     X(out_queue,          GAUGE,     "# requests in outgoing queue")          \
-    X(out_queue_bytes,    GAUGE,     "current request bytes in outgoing queue") \
-    X(blocking_connections, GAUGE,   "# server connections for blocking commands (lent or idle)") \
+    X(out_queue_bytes,    GAUGE,     "current request bytes in outgoing queue")
+
+/*
+ * shardproxy's own fields: in the stats ports' JSON after nutcracker's
+ * (nutcracker's stay byte for byte as they were), after them in `-D`,
+ * summed over workers and exported to Prometheus the same way.
+ */
+#define SP_STATS_POOL_OWN_FIELDS(X)                                           \
+    X(blocked_clients,    GAUGE,   "# clients waiting in a blocking command (BLPOP ...)") \
+    X(blocking_refused,   COUNTER, "# blocking commands refused: blocking_connections in use")
+
+#define SP_STATS_SERVER_OWN_FIELDS(X)                                         \
+    X(blocking_connections, GAUGE,   "# connections for blocking commands (lent or idle)") \
     X(lent_connections,   GAUGE,     "# of them lent to a blocked client now")
 
 /*
