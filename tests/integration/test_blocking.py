@@ -424,6 +424,34 @@ class BlockingReloadTest(sptest.HarnessTestCase):
         self.assertEqual(caller.client.get("hup:k"), b"v")
         self.assertEqual(stats()["handoffs_closed"], 0)
 
+    def test_drain_waits_for_a_blocked_client_up_to_the_shutdown_timeout(self):
+        port = sptest.free_port()
+        proxy = self.harness.start_shardproxy(conf(port, self.backends,
+                                                   shutdown=2))
+        stats = lambda: sptest.read_stats(proxy.stats_port)   # noqa: E731
+        caller = Caller(port, "BLPOP", "drain:q", "0")
+        self.addCleanup(caller.client.connection_pool.disconnect)
+        caller.start()
+        self.assertTrue(sptest.poll_until(
+            lambda: stats()["alpha"]["blocked_clients"] == 1, "blocked"))
+        proxy.proc.signal(signal.SIGHUP)
+        self.assertTrue(sptest.poll_until(
+            lambda: stats()["generation"] == 2 and stats()["retiring"] >= 1,
+            "generation 2 serving beside a retiring worker", timeout=20))
+        t0 = time.monotonic()
+        # a call that waits for ever is not handed over mid-call: its
+        # worker stays until worker_shutdown_timeout, then closes it
+        self.assertTrue(sptest.poll_until(
+            lambda: stats()["retiring"] == 0, "old generation gone",
+            timeout=20))
+        self.assertGreater(time.monotonic() - t0, 0.5)
+        caller.join(10)
+        self.assertFalse(caller.is_alive())
+        self.assertIsInstance(caller.error, redis.ConnectionError)
+        self.assertTrue(sptest.poll_until(
+            lambda: not any(blocked_on(b) for b in self.backends),
+            "its lent connection closed", timeout=10))
+
 
 if __name__ == "__main__":
     unittest.main()
