@@ -398,19 +398,27 @@ class BlockingReloadTest(sptest.HarnessTestCase):
     def setUpHarness(cls):
         cls.backends = [cls.harness.start_redis() for _ in range(NSERVERS)]
 
-    def test_blocked_client_across_a_hup_reload_gets_its_element(self):
+    def block_then_reload(self, key, shutdown):
+        """A proxy, a client blocked in BLPOP key 0 on it, then a HUP: once
+        generation 2 serves beside the retiring worker that keeps the
+        client. Returns (port, stats(), the caller)."""
         port = sptest.free_port()
-        proxy = self.harness.start_shardproxy(conf(port, self.backends))
+        proxy = self.harness.start_shardproxy(conf(port, self.backends,
+                                                   shutdown=shutdown))
         stats = lambda: sptest.read_stats(proxy.stats_port)   # noqa: E731
-        caller = Caller(port, "BLPOP", "hup:q", "0")
+        caller = Caller(port, "BLPOP", key, "0")
+        self.addCleanup(caller.client.connection_pool.disconnect)
         caller.start()
         self.assertTrue(sptest.poll_until(
             lambda: stats()["alpha"]["blocked_clients"] == 1, "blocked"))
         proxy.proc.signal(signal.SIGHUP)
-        # the new generation serves; the blocked client stays with the old
         self.assertTrue(sptest.poll_until(
             lambda: stats()["generation"] == 2 and stats()["retiring"] >= 1,
             "generation 2 serving beside a retiring worker", timeout=20))
+        return port, stats, caller
+
+    def test_blocked_client_across_a_hup_reload_gets_its_element(self):
+        port, stats, caller = self.block_then_reload("hup:q", 30)
         c = redis.Redis(port=port)
         self.addCleanup(c.close)
         self.assertTrue(c.set("hup:k", "v"))
@@ -425,19 +433,7 @@ class BlockingReloadTest(sptest.HarnessTestCase):
         self.assertEqual(stats()["handoffs_closed"], 0)
 
     def test_drain_waits_for_a_blocked_client_up_to_the_shutdown_timeout(self):
-        port = sptest.free_port()
-        proxy = self.harness.start_shardproxy(conf(port, self.backends,
-                                                   shutdown=2))
-        stats = lambda: sptest.read_stats(proxy.stats_port)   # noqa: E731
-        caller = Caller(port, "BLPOP", "drain:q", "0")
-        self.addCleanup(caller.client.connection_pool.disconnect)
-        caller.start()
-        self.assertTrue(sptest.poll_until(
-            lambda: stats()["alpha"]["blocked_clients"] == 1, "blocked"))
-        proxy.proc.signal(signal.SIGHUP)
-        self.assertTrue(sptest.poll_until(
-            lambda: stats()["generation"] == 2 and stats()["retiring"] >= 1,
-            "generation 2 serving beside a retiring worker", timeout=20))
+        _, stats, caller = self.block_then_reload("drain:q", 2)
         t0 = time.monotonic()
         # a call that waits for ever is not handed over mid-call: its
         # worker stays until worker_shutdown_timeout, then closes it
