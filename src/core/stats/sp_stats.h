@@ -13,7 +13,9 @@
  *    "POOL2": {...}}
  *
  * (one line, no newline inside; the stats port sends it followed by "\n",
- * as nutcracker does), so every exporter that reads nutcracker reads us. Extra fields go beside nutcracker's, never instead of them.
+ * as nutcracker does), so every exporter that reads nutcracker reads us. Extra fields go beside nutcracker's, never instead of them: with
+ * own_fields, shardproxy's pool and server fields (sp_stats_fields.h)
+ * follow nutcracker's in each object.
  */
 #ifndef SP_STATS_H
 #define SP_STATS_H
