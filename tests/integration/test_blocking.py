@@ -239,6 +239,9 @@ class BlockingTest(sptest.HarnessTestCase):
             lambda: len(blocked_on(backend)) == len(before) + 1,
             "BLPOP blocked on its server"))
         lent, = {c["id"] for c in blocked_on(backend)} - before
+        # the proxy's CLIENT LIST flags it blocked, as redis-server does
+        self.assertEqual([c["flags"] for c in self.c.client_list()
+                          if c["flags"] == "b"], ["b"])
         sock.close()
         # the lent connection is closed, not kept nor reused
         self.assertTrue(sptest.poll_until(
