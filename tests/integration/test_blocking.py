@@ -349,6 +349,24 @@ class BlockingTest(sptest.HarnessTestCase):
                          b"*2\r\n$" + str(len(key)).encode() + b"\r\n"
                          + key.encode() + b"\r\n$1\r\ne\r\n")
 
+    def test_resp3_subscriber_blocked_still_gets_its_messages(self):
+        key = f"{self.tags['s1'][4]}r3sub"
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        self.addCleanup(sock.close)
+        sock.sendall(resp("HELLO", "3") + resp("SUBSCRIBE", "news"))
+        sptest.read_until(sock, lambda d: d.endswith(b"$4\r\nnews\r\n:1\r\n"))
+        sock.sendall(resp("BLPOP", key, "0"))
+        self.wait_blocked(1)
+        # as redis-server: pushes reach a RESP3 client while it is blocked
+        self.assertEqual(self.c.publish("news", "hello"), 1)
+        got, _ = sptest.read_until(sock, lambda d: d.endswith(b"hello\r\n"))
+        self.assertEqual(got, b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n"
+                              b"$5\r\nhello\r\n")
+        self.c.rpush(key, "x")
+        got, _ = sptest.read_until(sock, lambda d: d.endswith(b"$1\r\nx\r\n"))
+        self.assertTrue(got.startswith(b"*2\r\n"), got)
+        self.wait_blocked(0)
+
     def test_pipelined_behind_a_blocked_call_runs_after_it(self):
         key = f"{self.tags['s2'][5]}p"
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)

@@ -489,8 +489,16 @@ void
 sp_client_push_end(struct sp_msg *msg)
 {
     struct sp_conn *client = msg->client;
+    struct sp_msg *last = TAILQ_LAST(&client->queue, sp_msg_queue);
 
-    TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+    if ((client->read_paused & SP_FLOW_BLOCKED) && last != NULL
+        && !last->done) {
+        /* blocked (RESP3 BLPOP): its call is the last request, and a push
+         * is out of band: it goes out now, as redis-server's does */
+        TAILQ_INSERT_BEFORE(last, msg, clink);
+    } else {
+        TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+    }
     client->nreqs++;                    /* released when written */
     sp_flow_charge(client, (int64_t)sizeof(*msg));
     msg->done = true;

@@ -88,7 +88,9 @@ void sp_client_reply_ready(struct sp_msg *msg);
 /*
  * Output the client did not ask for (a pub/sub message): a message to
  * fill (its rsp), then queued behind the client's requests and written in
- * turn, held and counted like a reply (client_output_limit applies: a
+ * turn (a client blocked in BLPOP: before its blocking call, so it goes
+ * out while the client waits), held and counted like a reply
+ * (client_output_limit applies: a
  * subscriber that stops reading is closed as one that stops reading its
  * replies). NULL: out of memory. Give it back with sp_msg_put if it
  * cannot be filled.
