@@ -28,7 +28,7 @@ struct sp_worker;
  * (BLPOP) and idle between calls; and dedicated connections the protocol
  * keeps for itself (Redis pub/sub: one subscriber connection per server,
  * its replies never matched to requests). Every connection knows which it
- * is (struct sp_sconn); `conns` lists them all.
+ * is (struct sp_sconn); `conns` lists them all, the shared ones first.
  */
 #define SP_SERVER_VARIANTS  2
 

@@ -235,7 +235,13 @@ sp_server_open(struct sp_server *server, uint8_t variant,
         errno = err;
         return NULL;
     }
-    TAILQ_INSERT_TAIL(&server->conns, conn, link);
+    if (owner == NULL && !dedicated) {
+        /* the shared sets first: sp_server_conn's walk meets them before
+         * the lent and dedicated ones, however many of those there are */
+        TAILQ_INSERT_HEAD(&server->conns, conn, link);
+    } else {
+        TAILQ_INSERT_TAIL(&server->conns, conn, link);
+    }
     server->nconns++;
     if (owner != NULL) {
         server->npinned++;
@@ -335,7 +341,7 @@ sp_server_lend(struct sp_server *server, uint8_t variant,
     struct sp_conn *conn;
     struct sp_sconn *sc = NULL;
 
-    TAILQ_FOREACH(conn, &server->conns, link) {
+    TAILQ_FOREACH_REVERSE(conn, &server->conns, sp_conn_list, link) {
         sc = sp_sconn(conn);
         if (sc->blocking && sc->owner == NULL && sc->variant == variant) {
             break;
