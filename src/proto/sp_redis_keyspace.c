@@ -116,26 +116,32 @@ sp_redis_scan(struct sp_conn *client, struct sp_msg *msg,
     n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n$4\r\nSCAN\r\n$%d\r\n%s"
                  "\r\n", p->nargs, n, text);
     uint64_t rest = argv[1].offset + argv[1].len + 2;
-    if (sp_array_grow((void **)&msg->frags, &msg->frags_cap, 1,
-                      sizeof(*msg->frags)) != 0
+    uint64_t bytes = sp_seglist_bytes(&msg->req);
+    if (sp_msg_ext_take(worker, msg) == NULL
+        || sp_array_grow((void **)&msg->ext->frags, &msg->ext->frags_cap, 1,
+                         sizeof(*msg->ext->frags)) != 0
         || (frag = sp_msg_get(worker)) == NULL) {
         return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
     }
-    frag->parent = msg;
+    if (sp_msg_ext_take(worker, frag) == NULL) {
+        sp_msg_put(worker, frag);
+        return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
+    }
+    frag->ext->parent = msg;
     frag->pool = pool;
     frag->cmd = msg->cmd;
     frag->server = server;
-    frag->nkeys = 2;            /* the reply's two elements are recorded */
-    msg->frags[0] = frag;
-    msg->nfrags = 1;
+    frag->ext->nkeys = 2;       /* the reply's two elements are recorded */
+    msg->ext->frags[0] = frag;
+    msg->ext->nfrags = 1;
     sp_forward_split_begin(msg);
     if (sp_msg_gen_reserve(frag, (uint32_t)n) != 0
         || sp_msg_gen_push(frag, &frag->req, head, (uint32_t)n) != 0
-        || (rest < msg->req.bytes
+        || (rest < bytes
             && sp_seglist_slice(&frag->req, &msg->req, rest,
-                                msg->req.bytes - rest) != 0)) {
+                                bytes - rest) != 0)) {
         pool->stats->forward_error++;
-        msg->error = pool->proto->error_reply(ENOMEM);
+        sp_msg_fail(msg, pool->proto->error_reply(ENOMEM));
     } else {
         sp_forward_fragments(pool, msg, 0);
     }
@@ -147,20 +153,21 @@ sp_redis_scan(struct sp_conn *client, struct sp_msg *msg,
 static bool
 sp_scan_merge(struct sp_msg *msg)
 {
-    struct sp_msg *frag = msg->frags[0];
+    struct sp_msg *frag = msg->ext->frags[0];
+    const struct sp_msg_ext *fx = frag->ext;
     char digits[32], head[64];
     uint64_t next, cursor;
     const struct sp_span *c;
     size_t at, end;
     int n;
 
-    if (!frag->rsp_array || frag->nelems != 2 || frag->elems[0].len < 5
-        || frag->elems[0].len >= sizeof(digits)) {
+    if (!frag->rsp_array || fx->nelems != 2 || fx->elems[0].len < 5
+        || fx->elems[0].len >= sizeof(digits)) {
         return sp_msg_reply_static(msg, "-ERR unexpected reply from a server "
                                    "to SCAN\r\n") == 0;
     }
     /* "$N\r\n<cursor>\r\n" */
-    c = &frag->elems[0];
+    c = &fx->elems[0];
     sp_seglist_copy(&frag->rsp, c->offset, (uint8_t *)digits, c->len);
     digits[c->len] = '\0';
     at = (size_t)(strchr(digits, '\n') - digits) + 1;
@@ -177,8 +184,8 @@ sp_scan_merge(struct sp_msg *msg)
     n = snprintf(head, sizeof(head), "*2\r\n$%d\r\n%s\r\n", n, digits);
     if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
         || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0
-        || sp_seglist_slice(&msg->rsp, &frag->rsp, frag->elems[1].offset,
-                            frag->elems[1].len) != 0) {
+        || sp_seglist_slice(&msg->rsp, &frag->rsp, fx->elems[1].offset,
+                            fx->elems[1].len) != 0) {
         return sp_msg_reply_static(msg, sp_proto_redis.error_reply(ENOMEM))
                == 0;
     }
@@ -203,12 +210,12 @@ sp_keys_merge(struct sp_msg *msg)
     char head[32];
     int n;
 
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        if (!msg->frags[f]->rsp_array) {
+    for (uint32_t f = 0; f < msg->ext->nfrags; f++) {
+        if (!msg->ext->frags[f]->rsp_array) {
             return sp_msg_reply_static(msg, "-ERR unexpected reply from a "
                                        "server to KEYS\r\n") == 0;
         }
-        total += msg->frags[f]->sum;
+        total += msg->ext->frags[f]->ext->sum;
     }
     n = snprintf(head, sizeof(head), "*%" PRId64 "\r\n", total);
     if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
@@ -216,13 +223,13 @@ sp_keys_merge(struct sp_msg *msg)
         return sp_msg_reply_static(msg, sp_proto_redis.error_reply(ENOMEM))
                == 0;
     }
-    for (uint32_t f = 0; f < msg->nfrags; f++) {
-        const struct sp_msg *frag = msg->frags[f];
-        uint64_t skip = sp_array_head_len(frag->sum);
+    for (uint32_t f = 0; f < msg->ext->nfrags; f++) {
+        const struct sp_msg *frag = msg->ext->frags[f];
+        uint64_t skip = sp_array_head_len(frag->ext->sum);
 
-        if (frag->sum > 0
+        if (frag->ext->sum > 0
             && sp_seglist_slice(&msg->rsp, &frag->rsp, skip,
-                                frag->rsp.bytes - skip) != 0) {
+                                sp_seglist_bytes(&frag->rsp) - skip) != 0) {
             sp_seglist_clear(&msg->pool->worker->mbufs, &msg->rsp);
             return sp_msg_reply_static(msg, sp_proto_redis.error_reply(ENOMEM))
                    == 0;
@@ -238,7 +245,7 @@ sp_reply_is_nil(const struct sp_msg *frag)
 {
     uint8_t b[3];
 
-    if (frag->rsp.bytes < 3) {
+    if (sp_seglist_bytes(&frag->rsp) < 3) {
         return false;
     }
     sp_seglist_copy(&frag->rsp, 0, b, 3);
@@ -257,11 +264,12 @@ sp_randomkey_merge(struct sp_msg *msg)
     z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
     z ^= z >> 31;
 
-    uint32_t start = msg->nfrags > 0 ? (uint32_t)(z % msg->nfrags) : 0;
-    const struct sp_msg *pick = msg->nfrags > 0 ? msg->frags[start] : NULL;
+    uint32_t n = sp_msg_nfrags(msg);
+    uint32_t start = n > 0 ? (uint32_t)(z % n) : 0;
+    const struct sp_msg *pick = n > 0 ? msg->ext->frags[start] : NULL;
 
-    for (uint32_t i = 0; i < msg->nfrags; i++) {
-        const struct sp_msg *frag = msg->frags[(start + i) % msg->nfrags];
+    for (uint32_t i = 0; i < n; i++) {
+        const struct sp_msg *frag = msg->ext->frags[(start + i) % n];
 
         if (!sp_reply_is_nil(frag)) {
             pick = frag;
@@ -269,7 +277,8 @@ sp_randomkey_merge(struct sp_msg *msg)
         }
     }
     if (pick == NULL
-        || sp_seglist_slice(&msg->rsp, &pick->rsp, 0, pick->rsp.bytes) != 0) {
+        || sp_seglist_slice(&msg->rsp, &pick->rsp, 0,
+                            sp_seglist_bytes(&pick->rsp)) != 0) {
         return sp_msg_reply_static(msg, sp_proto_redis.error_reply(ENOMEM))
                == 0;
     }

@@ -560,7 +560,8 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
 
     if (sc->connecting) {
-        timeout = conn->pool->conf->timeout;    /* armed at connect */
+        timeout = sp_server_connect_timeout(conn->pool->conf);  /* armed at
+                                                                   connect */
     } else {
         if (head == NULL || timeout <= 0) {
             return;                     /* nothing waits: stay disarmed */
@@ -572,9 +573,6 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
                          sp_server_timeout, conn);
             return;
         }
-    }
-    if (sc->connecting) {
-        timeout = sp_server_connect_timeout(conn->pool->conf);
     }
     sp_log_warn(conn->worker->log, 0, "pool '%s': server '%s' timed out "
                 "after %d ms%s; closing the connection", conn->pool->conf->name,
