@@ -46,10 +46,12 @@ OUT = os.path.join(REPO, "src", "proto", "sp_redis_cmdtab.c")
 #   REFUSED  refused with a reason (blocking, pubsub, admin, other)
 #
 # and otherwise: a command with keys is FORWARD (routed by its keys, all of
-# which must map to one server, else -CROSSSERVER); a command flagged
-# blocking, pubsub or admin by the server is refused for that reason; any
-# other keyless command is refused ("other"): the proxy has no server to send
-# it to (KEYS SCAN DBSIZE FLUSHALL RANDOMKEY ...).
+# which must map to one server, else -CROSSSERVER) -- one the server flags
+# blocking (BLPOP BLMOVE BZPOPMIN ...) as well: the proxy sends it on a
+# server connection lent to its client for the call (flag BLOCKING,
+# sp_redis_block.c); a keyless command flagged blocking, pubsub or admin by
+# the server is refused for that reason; any other keyless command is
+# refused ("other"): the proxy has no server to send it to.
 # ---------------------------------------------------------------------------
 
 FANOUT = {
@@ -73,6 +75,8 @@ ALL = {
     "dbsize": "SUM",
     "flushdb": "OK",
     "flushall": "OK",
+    "keys": "CONCAT",           # every server's keys, one array
+    "randomkey": "RANDOM",      # a server's key: a random one that has any
 }
 
 LOCAL = {
@@ -88,6 +92,8 @@ LOCAL = {
     "command|info": "COMMAND",
     "command|list": "COMMAND",
     "command": "COMMAND",          # COMMAND with no subcommand
+    # the servers one after another, the cursor naming the server (issue 14)
+    "scan": "SCAN",
     # issue 13 items 1-4 (client session): handlers in the proxy's session code
     "hello": "HELLO",
     "info": "INFO",
@@ -155,8 +161,9 @@ REFUSED = {
     "memory|stats": "admin",
 }
 
-# Keyed commands the server flags as blocking that the proxy forwards: they
-# block only with a BLOCK option, which the proxy refuses (flag BLOCK_OPTION).
+# Keyed commands the server flags as blocking that block only with a BLOCK
+# option (flag BLOCK_OPTION): without it they are forwarded as any command,
+# with it on a lent connection, as BLPOP is.
 BLOCK_OPTION = {"xread", "xreadgroup"}
 
 # No key to route by (a bad key count, or none given): the pool's first
@@ -494,6 +501,8 @@ def classify(row):
         row.refuse = "OTHER"
     elif name in BLOCK_OPTION:
         row.kind = "FORWARD"
+    elif "blocking" in flags and keyed:
+        row.kind = "FORWARD"        # on a lent connection (flag BLOCKING)
     elif "blocking" in flags:
         row.kind, row.refuse = "UNSUPPORTED", "BLOCKING"
     elif "pubsub" in flags:

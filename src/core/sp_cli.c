@@ -303,7 +303,9 @@ sp_cli_describe_stats(FILE *out)
 #define SP_DESCRIBE(name, kind, desc) \
     fprintf(out, "  %-20s\"%s\"\n", #name, desc);
     SP_STATS_POOL_FIELDS(SP_DESCRIBE)
+    SP_STATS_POOL_OWN_FIELDS(SP_DESCRIBE)
     fprintf(out, "\nserver stats:\n");
     SP_STATS_SERVER_FIELDS(SP_DESCRIBE)
+    SP_STATS_SERVER_OWN_FIELDS(SP_DESCRIBE)
 #undef SP_DESCRIBE
 }

@@ -112,6 +112,7 @@ sp_metrics_pools(struct sp_stats_buf *out, const struct sp_metrics_input *in)
                             * SP_METRICS_SCALE_##kind);                      \
     }
     SP_STATS_POOL_FIELDS(SP_POOL_METRIC)
+    SP_STATS_POOL_OWN_FIELDS(SP_POOL_METRIC)
 #undef SP_POOL_METRIC
 
 #define SP_SERVER_METRIC(field, kind, desc)                                   \
@@ -129,6 +130,7 @@ sp_metrics_pools(struct sp_stats_buf *out, const struct sp_metrics_input *in)
         }                                                                    \
     }
     SP_STATS_SERVER_FIELDS(SP_SERVER_METRIC)
+    SP_STATS_SERVER_OWN_FIELDS(SP_SERVER_METRIC)
 #undef SP_SERVER_METRIC
 }
 

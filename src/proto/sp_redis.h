@@ -74,7 +74,10 @@ typedef enum sp_redis_merge {
     SP_REDIS_MERGE_SUM,     /* DEL UNLINK TOUCH EXISTS: sum of integers */
     SP_REDIS_MERGE_OK,      /* MSET, SCRIPT FLUSH: +OK if every part said it */
     SP_REDIS_MERGE_FIRST,   /* SCRIPT LOAD: the first server's reply */
-    SP_REDIS_MERGE_AND      /* SCRIPT EXISTS: element by element AND */
+    SP_REDIS_MERGE_AND,     /* SCRIPT EXISTS: element by element AND */
+    SP_REDIS_MERGE_CONCAT,  /* KEYS: every server's array, one after another */
+    SP_REDIS_MERGE_RANDOM   /* RANDOMKEY: a non-nil reply, from a server
+                               drawn at random */
 } sp_redis_merge_t;
 
 /* Commands the proxy answers itself. */
@@ -98,16 +101,17 @@ typedef enum sp_redis_local {
     SP_REDIS_LOCAL_EXEC,
     SP_REDIS_LOCAL_DISCARD,
     SP_REDIS_LOCAL_WATCH,
-    SP_REDIS_LOCAL_UNWATCH
+    SP_REDIS_LOCAL_UNWATCH,
+    SP_REDIS_LOCAL_SCAN     /* one server at a time (sp_redis_keyspace.c) */
 } sp_redis_local_t;
 
 /* Why an UNSUPPORTED row is refused (the error text says it). */
 typedef enum sp_redis_refuse {
     SP_REDIS_REFUSE_NONE,
-    SP_REDIS_REFUSE_BLOCKING,   /* BLPOP ...: issue 14 */
+    SP_REDIS_REFUSE_BLOCKING,   /* WAIT: about the server's replicas */
     SP_REDIS_REFUSE_PUBSUB,     /* SUBSCRIBE PUBLISH ...: issue 14 */
     SP_REDIS_REFUSE_ADMIN,      /* CONFIG SHUTDOWN ...: one server's business */
-    SP_REDIS_REFUSE_OTHER,      /* KEYS SCAN DBSIZE ...: no key to route by */
+    SP_REDIS_REFUSE_OTHER,      /* MOVE ...: no key to route by */
     SP_REDIS_REFUSE_SESSION     /* CLIENT TRACKING PAUSE ...: about one
                                    server connection */
 } sp_redis_refuse_t;
@@ -115,7 +119,8 @@ typedef enum sp_redis_refuse {
 /* Row flags. */
 #define SP_REDIS_F_WRITE             (1u << 0)  /* the server's "write" */
 #define SP_REDIS_F_READONLY          (1u << 1)
-#define SP_REDIS_F_BLOCKING          (1u << 2)  /* may block (issue 14) */
+#define SP_REDIS_F_BLOCKING          (1u << 2)  /* may block: a lent connection
+                                                   (sp_redis_block.c) */
 #define SP_REDIS_F_PUBSUB            (1u << 3)
 #define SP_REDIS_F_ADMIN             (1u << 4)
 #define SP_REDIS_F_NO_MANDATORY_KEYS (1u << 5)  /* EVAL: may have no key */
@@ -124,7 +129,7 @@ typedef enum sp_redis_refuse {
                                                    the key specs */
 #define SP_REDIS_F_NOKEY_FIRST       (1u << 7)  /* no key: the first server
                                                    (else the empty key's) */
-#define SP_REDIS_F_BLOCK_OPTION      (1u << 8)  /* XREAD: refused with BLOCK */
+#define SP_REDIS_F_BLOCK_OPTION      (1u << 8)  /* XREAD: blocks only with BLOCK */
 #define SP_REDIS_F_KEYS              (1u << 9)  /* has key specs */
 #define SP_REDIS_F_LISTED            (1u << 10) /* served: COMMAND lists it */
 
@@ -288,10 +293,29 @@ bool sp_redis_arg_int(const struct sp_redis_args *args, uint32_t i,
                       int64_t *value);
 
 /*
- * XREAD/XREADGROUP: whether a BLOCK option comes before STREAMS (options
+ * XREAD/XREADGROUP: the argument index of a BLOCK option that comes before
+ * STREAMS (its milliseconds follow it), 0 when there is none (options
  * walked as Redis reads them: COUNT n, BLOCK ms, GROUP g c, NOACK).
  */
-bool sp_redis_has_block_option(const struct sp_redis_args *args);
+uint32_t sp_redis_block_option(const struct sp_redis_args *args);
+
+/* ---- the SCAN cursor (sp_redis_keyspace.c) ---------------------------------- */
+
+/*
+ * The proxy's SCAN cursor walks a pool's servers one after another: it is
+ * the server's own cursor times the number of servers, plus the server's
+ * index (its place in the pool's `servers` list). 0 is server 0's start;
+ * when server i's walk ends (its cursor 0) the next cursor is i + 1, server
+ * i + 1's start, and after the last server's end it is 0. So a cursor
+ * stays valid while the pool's list of servers stays the same.
+ */
+bool sp_redis_scan_cursor_decode(uint64_t cursor, uint32_t nservers,
+                                 uint32_t *server, uint64_t *server_cursor);
+
+/* The proxy's cursor after server `server` answered `server_next`. false:
+ * it does not fit in 64 bits (no real server cursor is that large). */
+bool sp_redis_scan_cursor_next(uint32_t server, uint64_t server_next,
+                               uint32_t nservers, uint64_t *cursor);
 
 /* ---- inline requests ------------------------------------------------------ */
 

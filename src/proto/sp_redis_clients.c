@@ -82,6 +82,8 @@ sp_redis_client_line(struct sp_rw *w, const struct sp_conn *c)
     sp_redis_sockname(c->fd, false, laddr, sizeof(laddr));
     if (s != NULL && s->multi) {
         strcpy(flags, "x");
+    } else if (s != NULL && s->lent != NULL) {
+        strcpy(flags, "b");             /* blocked (BLPOP ...) */
     }
     sp_rw_fmt(w, "id=%" PRIu64 " addr=%s laddr=%s fd=%d name=%s age=%" PRIu64
               " idle=%" PRIu64 " flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d"

@@ -143,15 +143,15 @@ sp_redis_keys_find(const struct sp_redis_command *cmd,
     return rc;
 }
 
-bool
-sp_redis_has_block_option(const struct sp_redis_args *args)
+uint32_t
+sp_redis_block_option(const struct sp_redis_args *args)
 {
     for (uint32_t i = 1; i < args->argc; i++) {
         if (sp_redis_arg_is(args, i, "streams")) {
-            return false;
+            return 0;
         }
         if (sp_redis_arg_is(args, i, "block")) {
-            return true;
+            return i;
         }
         if (sp_redis_arg_is(args, i, "count")) {
             i += 1;
@@ -159,5 +159,5 @@ sp_redis_has_block_option(const struct sp_redis_args *args)
             i += 2;
         }
     }
-    return false;
+    return 0;
 }

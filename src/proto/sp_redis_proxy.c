@@ -196,6 +196,8 @@ sp_redis_local(struct sp_conn *client, struct sp_msg *msg,
     }
     case SP_REDIS_LOCAL_COMMAND:
         return sp_redis_command_reply(client, msg, p, sp_redis_resp(client));
+    case SP_REDIS_LOCAL_SCAN:
+        return sp_redis_scan(client, msg, p);
     default:
         return sp_redis_refuse(client, msg, p);
     }
@@ -464,6 +466,10 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
     if (sp_forward_failed_part(msg)) {
         return true;
     }
+    if (cmd->local == SP_REDIS_LOCAL_SCAN || cmd->merge == SP_REDIS_MERGE_CONCAT
+        || cmd->merge == SP_REDIS_MERGE_RANDOM) {
+        return sp_redis_merge_keyspace(msg);
+    }
 
     switch (cmd->merge) {
     case SP_REDIS_MERGE_SUM: {
@@ -704,6 +710,7 @@ sp_redis_request(struct sp_conn *client)
         rc = sp_redis_fanout_all(client, msg, p);
     } else if (p->command->flags & (SP_REDIS_F_MULTIKEY
                                     | SP_REDIS_F_BLOCK_OPTION
+                                    | SP_REDIS_F_BLOCKING
                                     | SP_REDIS_F_NOKEY_FIRST)) {
         rc = sp_redis_forward_keys(client, msg, p);
     } else {
@@ -889,8 +896,11 @@ sp_redis_reply(struct sp_conn *conn)
                      sc->server->conf->name);
     }
     if (sp_msg_parent(msg) != NULL) {          /* it has its ext */
-        /* a fragment: keep what the merge needs */
-        msg->ext->sum = p->type == SP_REDIS_REPLY_INTEGER ? p->integer : 0;
+        /* a fragment: keep what the merge needs (an integer; an array's
+         * length, KEYS) */
+        msg->ext->sum = p->type == SP_REDIS_REPLY_INTEGER
+                        || (p->type == SP_REDIS_REPLY_ARRAY && !p->nil)
+                        ? p->integer : 0;
         msg->rsp_error = p->type == SP_REDIS_REPLY_ERROR;
         msg->rsp_array = p->type == SP_REDIS_REPLY_ARRAY && !p->nil;
         if (msg->rsp_array) {

@@ -57,11 +57,12 @@ int64_t sp_redis_args_all(struct sp_worker *worker, const struct sp_msg *msg,
 /* ---- routing by every key (sp_redis_route.c) ------------------------------ */
 
 /*
- * A FORWARD request whose row is MULTIKEY, BLOCK_OPTION or NOKEY_FIRST:
- * its keys found from the key specs, sent to the server they all map to,
- * refused with -CROSSSERVER when they map to several (nothing is sent);
- * no key (or keys Redis would refuse to find): the pool's first server
- * (NOKEY_FIRST) or the empty key's. 0 / -1.
+ * A FORWARD request whose row is MULTIKEY, BLOCK_OPTION, BLOCKING or
+ * NOKEY_FIRST: its keys found from the key specs, sent to the server they
+ * all map to (a call that may block: on a connection lent to the client,
+ * sp_redis_block.c), refused with -CROSSSERVER when they map to several
+ * (nothing is sent); no key (or keys Redis would refuse to find): the
+ * pool's first server (NOKEY_FIRST) or the empty key's. 0 / -1.
  */
 /*
  * The one server every key of the request maps to: SP_ROUTE_OK with *out
@@ -96,6 +97,16 @@ int sp_redis_fanout_all(struct sp_conn *client, struct sp_msg *msg,
  * part failed). True: the reply is done. */
 bool sp_redis_merge_all(struct sp_worker *worker, struct sp_msg *msg);
 
+/* ---- the whole keyspace (sp_redis_keyspace.c) ------------------------------ */
+
+/* SCAN: one server's part of the walk, by the cursor. 0 / -1. */
+int sp_redis_scan(struct sp_conn *client, struct sp_msg *msg,
+                  const struct sp_redis_req_parser *p);
+
+/* The reply of SCAN, KEYS (merge CONCAT) or RANDOMKEY (merge RANDOM) from
+ * its servers' (no part failed). True: done. */
+bool sp_redis_merge_keyspace(struct sp_msg *msg);
+
 /* ---- refusals (sp_redis_refuse.c) ------------------------------------------ */
 
 #define SP_REDIS_CROSSSERVER \
@@ -112,11 +123,6 @@ int sp_redis_refuse(struct sp_conn *client, struct sp_msg *msg,
 /* Refuse a request whose keys map to several servers, counted. 0 / -1. */
 int sp_redis_refuse_crossserver(struct sp_conn *client, struct sp_msg *msg,
                                 const struct sp_redis_command *cmd);
-
-/* Refuse XREAD/XREADGROUP with BLOCK (it would hold a shared server
- * connection), counted. 0 / -1. */
-int sp_redis_refuse_block(struct sp_conn *client, struct sp_msg *msg,
-                          const struct sp_redis_command *cmd);
 
 /* The name of refusal number id (sp_proto's refused_name). */
 const char *sp_redis_refused_name(uint32_t id);

@@ -1,8 +1,8 @@
 /*
  * sp_redis_refuse.c — what the proxy answers a request it does not serve,
  * and the count of it (sp_refused.h): an unknown command or subcommand,
- * a command the proxy refuses (blocking, publish/subscribe, server
- * administration, no key to route by; transactions until they are served),
+ * a command the proxy refuses (WAIT, publish/subscribe, server
+ * administration, no key to route by),
  * keys that map to more than one server. Each is answered with one fixed
  * text naming the command, and the connection stays open.
  */
@@ -59,7 +59,7 @@ sp_refuse_reason(const struct sp_redis_command *cmd)
 {
     switch (cmd->refuse) {
     case SP_REDIS_REFUSE_BLOCKING:
-        return "blocking commands are not served";
+        return "it waits on one server connection's replicas";
     case SP_REDIS_REFUSE_PUBSUB:
         return "publish/subscribe is not served";
     case SP_REDIS_REFUSE_ADMIN:
@@ -115,16 +115,6 @@ sp_redis_refuse_crossserver(struct sp_conn *client, struct sp_msg *msg,
 {
     sp_refuse_count(client, SP_REFUSED_CROSSSERVER, cmd);
     return sp_msg_reply_static(msg, SP_REDIS_CROSSSERVER);
-}
-
-int
-sp_redis_refuse_block(struct sp_conn *client, struct sp_msg *msg,
-                      const struct sp_redis_command *cmd)
-{
-    sp_refuse_count(client, SP_REFUSED_UNSUPPORTED, cmd);
-    return sp_reply_text(msg, "-ERR command '%s' with BLOCK is not supported "
-                         "by the proxy (blocking commands are not served)\r\n",
-                         cmd->name);
 }
 
 const char *

@@ -20,6 +20,7 @@
 #include "sp_array.h"
 #include "sp_forward.h"
 #include "sp_pool.h"
+#include "sp_redis_block.h"
 #include "sp_redis_proxy.h"
 #include "sp_worker.h"
 
@@ -64,7 +65,8 @@ sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
     uint32_t *keys, nkeys = 0;
 
     *out = NULL;
-    if (!(cmd->flags & (SP_REDIS_F_MULTIKEY | SP_REDIS_F_BLOCK_OPTION))) {
+    if (!(cmd->flags & (SP_REDIS_F_MULTIKEY | SP_REDIS_F_BLOCK_OPTION
+                        | SP_REDIS_F_BLOCKING))) {
         /* the keys the parser recorded (one, or a split command's all) */
         for (uint32_t k = 0; k < p->nkeys; k++) {
             struct sp_span key = p->keys[k];
@@ -88,11 +90,6 @@ sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
     args.argv = worker->args;
     if (sp_redis_request_args(msg, p->nargs, worker->args) != 0) {
         sp_reply_text(msg, "-ERR Protocol error: cannot read request\r\n");
-        return SP_ROUTE_REPLIED;
-    }
-    if ((cmd->flags & SP_REDIS_F_BLOCK_OPTION)
-        && sp_redis_has_block_option(&args)) {
-        sp_redis_refuse_block(client, msg, cmd);
         return SP_ROUTE_REPLIED;
     }
     /* key indexes: at most one per argument; they go after the spans */
@@ -144,6 +141,12 @@ sp_redis_forward_keys(struct sp_conn *client, struct sp_msg *msg,
     }
     if (server == NULL) {
         server = sp_route_keyless(pool, p->command);
+    }
+    /* route_keys left the arguments' spans in worker->args */
+    if ((p->command->flags & SP_REDIS_F_BLOCKING)
+        && sp_redis_block(client, msg, p->command, client->worker->args,
+                          p->nargs, server)) {
+        return 0;
     }
     sp_redis_forward_to(client, msg, server);
     return 0;

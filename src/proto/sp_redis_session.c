@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_redis_block.h"
 #include "sp_redis_pubsub.h"
 #include "sp_redis_txn.h"
 #include "sp_server.h"
@@ -47,6 +48,7 @@ sp_redis_session_reset(struct sp_conn *client)
     }
     sp_redis_txn_reset(client);
     sp_redis_pubsub_client_gone(client);
+    sp_redis_block_cancel(client);
     free(s->name);
     free(s->lib_name);
     free(s->lib_ver);
@@ -77,6 +79,10 @@ sp_redis_session_pin_lost(struct sp_conn *client, struct sp_conn *server)
 {
     struct sp_redis_session *s = client->session;
 
+    if (s != NULL && s->lent == server) {
+        sp_redis_block_over(client);
+        return;
+    }
     if (s != NULL && s->pinned == server) {
         /* what it watched is gone with it: the transaction cannot be
          * trusted any more (EXEC answers EXECABORT) */
@@ -115,7 +121,7 @@ sp_redis_session_save(const struct sp_conn *client, char *buf, size_t cap)
     if (s == NULL) {
         return 0;
     }
-    if (s->multi || s->pinned != NULL
+    if (s->multi || s->pinned != NULL || s->lent != NULL
         || sp_redis_pubsub_count(client) > 0) {
         return -1;
     }

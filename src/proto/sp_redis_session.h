@@ -51,6 +51,10 @@ struct sp_redis_session {
     struct sp_conn     *pinned;
     int32_t             pinned_server;
 
+    /* BLPOP ...: the connection lent to this client for the call it waits
+     * in (sp_redis_block.c); NULL when it waits for nothing */
+    struct sp_conn     *lent;
+
     char               *name;           /* CLIENT SETNAME / HELLO SETNAME */
     char               *lib_name;       /* CLIENT SETINFO */
     char               *lib_ver;
@@ -82,15 +86,17 @@ sp_redis_resp(const struct sp_conn *client)
 /* Release a client's session (sp_proto.client_free). */
 void sp_redis_session_free(struct sp_conn *client);
 
-/* A connection pinned to client is gone (sp_proto.pin_lost). */
+/* A connection pinned or lent to client is no longer its: closed, or its
+ * blocking call answered (sp_proto.pin_lost). */
 void sp_redis_session_pin_lost(struct sp_conn *client, struct sp_conn *server);
 
 /*
  * A client moves to another worker (reload, upgrade): its protocol, name,
  * library and user as bytes (sp_proto.session_save / session_restore).
- * -1 while it is in a transaction, watches keys or is subscribed: it moves
- * at a later request boundary, once that is over (a subscriber that stays
- * subscribed stays with its worker until worker_shutdown_timeout).
+ * -1 while it is in a transaction, watches keys, waits in a blocking call
+ * or is subscribed: it moves at a later request boundary, once that is
+ * over (a subscriber that stays subscribed, or a call that waits for ever,
+ * stays with its worker until worker_shutdown_timeout).
  */
 int sp_redis_session_save(const struct sp_conn *client, char *buf, size_t cap);
 void sp_redis_session_restore(struct sp_conn *client, const char *buf,

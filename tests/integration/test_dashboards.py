@@ -92,11 +92,12 @@ class DashboardTest(sptest.HarnessTestCase):
         # traffic: requests on both servers, a hot key, a refused command
         payload = b"".join(sptest.resp("SET", f"k{i}", "v") for i in range(200))
         payload += b"".join(sptest.resp("GET", "hot") for _ in range(2000))
-        payload += sptest.resp("BLPOP", "q", "0")
+        payload += sptest.resp("WAIT", "0", "0")
         requests = payload.count(b"\r\n*") + 1
         data, _ = sptest.exchange(cls.port, payload,      # a line per reply
                                   lambda d: d.count(b"\r\n") >= requests)
-        assert data.endswith(b"(blocking commands are not served)\r\n"), data[-200:]
+        assert data.endswith(b"(it waits on one server connection's "
+                             b"replicas)\r\n"), data[-200:]
         cls.body = scrape(cls.metrics_port)
         cls.names = exported_names(cls.body)
 

@@ -200,13 +200,13 @@ class RedisProxyTest(sptest.HarnessTestCase):
     def test_errors_keep_the_connection(self):
         port = self.port
         data, closed = raw_exchange(port, resp("FOO", "x") + resp("GET") +
-                                    resp("KEYS", "*") + resp("SET", "e:1", "v") +
+                                    resp("MONITOR") + resp("SET", "e:1", "v") +
                                     resp("GET", "e:1"), 5)
         self.assertFalse(closed)
         self.assertEqual(data, b"-ERR unknown command 'foo'\r\n"
                                b"-ERR wrong number of arguments for 'get' command\r\n"
-                               b"-ERR command 'keys' is not supported by the proxy "
-                               b"(no key to route it by)\r\n"
+                               b"-ERR command 'monitor' is not supported by the proxy "
+                               b"(server administration: send it to a server directly)\r\n"
                                b"+OK\r\n$1\r\nv\r\n")
 
     def test_protocol_error_replies_then_closes(self):

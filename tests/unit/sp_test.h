@@ -25,6 +25,7 @@ Suite *sp_test_memcache_suite(void);
 Suite *sp_test_redis_suite(void);
 Suite *sp_test_redis_cmdtab_suite(void);
 Suite *sp_test_redis_pubsub_suite(void);
+Suite *sp_test_redis_scan_suite(void);
 Suite *sp_test_reserve_suite(void);
 Suite *sp_test_stat_suite(void);
 Suite *sp_test_seg_suite(void);

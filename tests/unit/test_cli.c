@@ -308,6 +308,8 @@ START_TEST(test_describe_stats_text)
         "  server_ejects       \"# times backend server was ejected\"\n"
         "  forward_error       \"# times we encountered a forwarding error\"\n"
         "  fragments           \"# fragments created from a multi-vector request\"\n"
+        "  blocked_clients     \"# clients waiting in a blocking command (BLPOP ...)\"\n"
+        "  blocking_refused    \"# blocking commands refused: blocking_connections in use\"\n"
         "\n"
         "server stats:\n"
         "  server_eof          \"# eof on server connections\"\n"
@@ -322,7 +324,9 @@ START_TEST(test_describe_stats_text)
         "  in_queue            \"# requests in incoming queue\"\n"
         "  in_queue_bytes      \"current request bytes in incoming queue\"\n"
         "  out_queue           \"# requests in outgoing queue\"\n"
-        "  out_queue_bytes     \"current request bytes in outgoing queue\"\n";
+        "  out_queue_bytes     \"current request bytes in outgoing queue\"\n"
+        "  blocking_connections\"# connections for blocking commands (lent or idle)\"\n"
+        "  lent_connections    \"# of them lent to a blocked client now\"\n";
 
     ck_assert_str_eq(text, expect);
     free(text);

@@ -14,6 +14,7 @@ main(void)
         sp_test_conf_suite, sp_test_cli_suite, sp_test_log_suite,
         sp_test_mbuf_suite, sp_test_memcache_suite, sp_test_redis_suite,
         sp_test_redis_cmdtab_suite, sp_test_redis_pubsub_suite,
+        sp_test_redis_scan_suite,
         sp_test_seg_suite, sp_test_stats_suite, sp_test_channel_suite,
         sp_test_observe_suite, sp_test_defer_suite, sp_test_reserve_suite,
         sp_test_stat_suite,

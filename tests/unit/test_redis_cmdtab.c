@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sp_redis.h"
+#include "sp_redis_block.h"
 #include "sp_test_parse.h"
 
 /* ---- subcommand rows ---------------------------------------------------------- */
@@ -87,7 +88,17 @@ START_TEST(test_cmdtab_subcommands)
     ck_assert(c->flags & SP_REDIS_F_BLOCK_OPTION);
     ck_assert(c->flags & SP_REDIS_F_MULTIKEY);
     c = sp_redis_command_lookup("blpop", 5);
+    ck_assert_int_eq(c->kind, SP_REDIS_FORWARD);
+    ck_assert(c->flags & SP_REDIS_F_BLOCKING);
+    ck_assert(c->flags & SP_REDIS_F_LISTED);
+    c = sp_redis_command_lookup("wait", 4);
     ck_assert_int_eq(c->refuse, SP_REDIS_REFUSE_BLOCKING);
+    c = sp_redis_command_lookup("scan", 4);
+    ck_assert_int_eq(c->local, SP_REDIS_LOCAL_SCAN);
+    c = sp_redis_command_lookup("keys", 4);
+    ck_assert_int_eq(c->merge, SP_REDIS_MERGE_CONCAT);
+    c = sp_redis_command_lookup("randomkey", 9);
+    ck_assert_int_eq(c->merge, SP_REDIS_MERGE_RANDOM);
     c = sp_redis_command_lookup("ssubscribe", 10);
     ck_assert_int_eq(c->local, SP_REDIS_LOCAL_SUBSCRIBE);
     c = sp_redis_command_by_fullname("pubsub|numsub", 13);
@@ -239,18 +250,17 @@ END_TEST
 
 /* ---- arguments ------------------------------------------------------------------- */
 
-static bool
-block_option(const char *line)
+/* The words of line (split at spaces) as a request's arguments in list
+ * (over buf, which holds a copy of line), spans in argv[32]. */
+static struct sp_redis_args
+split_args(const char *line, char *buf, struct sp_span *argv,
+           struct sp_seglist *list)
 {
-    char buf[256];
-    struct sp_span argv[32];
     uint32_t argc = 0;
-    struct sp_seglist list = { 0 };
     size_t len = strlen(line), at = 0;
-    bool yes;
 
     memcpy(buf, line, len);
-    while (at < len) {
+    while (at < len && argc < 32) {
         size_t end = at;
         while (end < len && buf[end] != ' ') {
             end++;
@@ -259,10 +269,25 @@ block_option(const char *line)
         argv[argc++].len = (uint32_t)(end - at);
         at = end + 1;
     }
-    ck_assert_int_eq(sp_seglist_push(&list, NULL, (const uint8_t *)buf,
+    ck_assert_int_eq(sp_seglist_push(list, NULL, (const uint8_t *)buf,
                                      (uint32_t)len), 0);
-    struct sp_redis_args args = { &list, argv, argc };
-    yes = sp_redis_has_block_option(&args);
+    return (struct sp_redis_args){ list, argv, argc };
+}
+
+static bool
+block_option(const char *line)
+{
+    char buf[256];
+    struct sp_span argv[32];
+    struct sp_seglist list = { 0 };
+    struct sp_redis_args args = split_args(line, buf, argv, &list);
+    bool yes;
+
+    yes = sp_redis_block_option(&args) != 0;
+    if (yes) {
+        ck_assert(sp_redis_arg_is(&args, sp_redis_block_option(&args),
+                                  "block"));
+    }
     ck_assert(sp_redis_arg_is(&args, 0, line[0] == 'X' ? "xread" : "x")
               || sp_redis_arg_is(&args, 0, "xreadgroup"));
     sp_seglist_free(NULL, &list);
@@ -279,6 +304,53 @@ START_TEST(test_cmdtab_block_option)
     ck_assert(!block_option("XREADGROUP GROUP block c STREAMS a >"));
     ck_assert(block_option("XREADGROUP GROUP g c BLOCK 5 STREAMS a >"));
     ck_assert(!block_option("XREADGROUP GROUP g c NOACK STREAMS a >"));
+}
+END_TEST
+
+/* A blocking call's timeout in ms, as sp_redis_block reads it. */
+static int64_t
+block_timeout(const char *line)
+{
+    char buf[256];
+    struct sp_span argv[32];
+    struct sp_seglist list = { 0 };
+    struct sp_redis_args args = split_args(line, buf, argv, &list);
+    const struct sp_redis_command *cmd =
+        sp_redis_command_lookup(line, argv[0].len);
+    int64_t ms;
+
+    ck_assert_ptr_nonnull(cmd);
+    ck_assert(cmd->flags & SP_REDIS_F_BLOCKING);
+    ms = sp_redis_block_timeout(cmd, &args);
+    sp_seglist_free(NULL, &list);
+    return ms;
+}
+
+START_TEST(test_cmdtab_block_timeout)
+{
+    /* seconds, as a float, rounded up to ms; 0: for ever */
+    ck_assert_int_eq(block_timeout("BLPOP a b 2"), 2000);
+    ck_assert_int_eq(block_timeout("BRPOP a 0"), 0);
+    ck_assert_int_eq(block_timeout("BLPOP a 0.0015"), 2);
+    ck_assert_int_eq(block_timeout("BZPOPMIN z 1.5"), 1500);
+    ck_assert_int_eq(block_timeout("BLMOVE a b LEFT RIGHT 0.25"), 250);
+    ck_assert_int_eq(block_timeout("BRPOPLPUSH a b 3"), 3000);
+    ck_assert_int_eq(block_timeout("BLPOP a 1e1"), 10000);
+    /* BLMPOP and BZMPOP: the first argument */
+    ck_assert_int_eq(block_timeout("BLMPOP 0.5 2 a b LEFT"), 500);
+    ck_assert_int_eq(block_timeout("BZMPOP 7 1 z MIN COUNT 2"), 7000);
+    /* Redis refuses these at once: not a blocking call */
+    ck_assert_int_eq(block_timeout("BLPOP a -1"), -1);
+    ck_assert_int_eq(block_timeout("BLPOP a x"), -1);
+    ck_assert_int_eq(block_timeout("BLPOP a 1x"), -1);
+    ck_assert_int_eq(block_timeout("BLPOP a inf"), -1);
+    /* XREAD: only with BLOCK, its milliseconds */
+    ck_assert_int_eq(block_timeout("XREAD BLOCK 150 STREAMS s $"), 150);
+    ck_assert_int_eq(block_timeout("XREAD BLOCK 0 STREAMS s $"), 0);
+    ck_assert_int_eq(block_timeout("XREAD COUNT 2 STREAMS s 0"), -1);
+    ck_assert_int_eq(block_timeout("XREAD BLOCK -5 STREAMS s $"), -1);
+    ck_assert_int_eq(block_timeout("XREADGROUP GROUP g c BLOCK 20 STREAMS s >"),
+                     20);
 }
 END_TEST
 
@@ -381,6 +453,7 @@ sp_test_redis_cmdtab_suite(void)
 
     SP_TEST_CASE(s, "command table", 60, test_cmdtab_subcommands,
                  test_cmdtab_key_positions, test_cmdtab_block_option,
+                 test_cmdtab_block_timeout,
                  test_cmdtab_parser_subcommands);
     return s;
 }

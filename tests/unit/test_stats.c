@@ -96,11 +96,35 @@ START_TEST(test_extra_fields_beside_nutcrackers)
 }
 END_TEST
 
+START_TEST(test_own_fields_after_nutcrackers)
+{
+    struct sp_stats_pool pool = { .blocked_clients = 4, .fragments = 1 };
+    struct sp_stats_server server = { .lent_connections = 4,
+                                      .blocking_connections = 6 };
+    struct sp_stats_server_view servers[] = { { "s", &server } };
+    struct sp_stats_pool_view pools[] = { { "p", &pool, servers, 1 } };
+    struct sp_stats_view view = { "shardproxy", "h", "v", 0, 0, 0, 0, pools, 1,
+                                  .own_fields = true };
+    struct sp_stats_buf buf = { 0 };
+
+    ck_assert_int_eq(sp_stats_json(&buf, &view), 0);
+    ck_assert_ptr_nonnull(strstr(buf.data, "\"fragments\":1, "
+                                 "\"blocked_clients\":4, "
+                                 "\"blocking_refused\":0, \"s\": {"));
+    ck_assert_ptr_nonnull(strstr(buf.data, "\"out_queue_bytes\":0, "
+                                 "\"blocking_connections\":6, "
+                                 "\"lent_connections\":4}"));
+    sp_stats_buf_free(&buf);
+}
+END_TEST
+
 START_TEST(test_sum_over_workers)
 {
     struct sp_stats_pool total = { 0 };
-    struct sp_stats_pool w0 = { .client_eof = 2, .client_connections = 5 };
-    struct sp_stats_pool w1 = { .client_eof = 3, .client_connections = 1 };
+    struct sp_stats_pool w0 = { .client_eof = 2, .client_connections = 5,
+                                .blocked_clients = 2 };
+    struct sp_stats_pool w1 = { .client_eof = 3, .client_connections = 1,
+                                .blocked_clients = 1 };
     struct sp_stats_server stotal = { 0 };
     struct sp_stats_server s0 = { .requests = 10, .server_ejected_at = 500,
                                   .in_queue = 2 };
@@ -111,6 +135,7 @@ START_TEST(test_sum_over_workers)
     sp_stats_pool_add(&total, &w1);
     ck_assert_int_eq(total.client_eof, 5);
     ck_assert_int_eq(total.client_connections, 6);
+    ck_assert_int_eq(total.blocked_clients, 3);
     sp_stats_server_add(&stotal, &s1);
     sp_stats_server_add(&stotal, &s0);
     ck_assert_int_eq(stotal.requests, 15);
@@ -125,5 +150,6 @@ sp_test_stats_suite(void)
     return SP_TEST_SUITE("stats", test_json_matches_nutcracker,
                          test_values_and_escaping, test_no_pools,
                          test_extra_fields_beside_nutcrackers,
+                         test_own_fields_after_nutcrackers,
                          test_sum_over_workers);
 }

@@ -177,6 +177,7 @@ sp_conf_pool_defaults(struct sp_conf_pool *pool)
     pool->tls_handshake_timeout = SP_CONF_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
     pool->server_tls.verify = true;
     pool->client_timeout = 0;
+    pool->blocking_connections = SP_CONF_DEFAULT_BLOCKING_CONNECTIONS;
 }
 
 static int

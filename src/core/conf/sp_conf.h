@@ -48,6 +48,7 @@
 #define SP_CONF_DEFAULT_CLIENT_LOW_WATERMARK  (256 * 1024)        /* bytes */
 #define SP_CONF_DEFAULT_SERVER_HIGH_WATERMARK (4 * 1024 * 1024)   /* bytes */
 #define SP_CONF_DEFAULT_SERVER_LOW_WATERMARK  (1024 * 1024)       /* bytes */
+#define SP_CONF_DEFAULT_BLOCKING_CONNECTIONS  64    /* per server per worker */
 
 /* process-wide defaults */
 #define SP_CONF_WORKERS_AUTO                 (-1)
@@ -142,6 +143,10 @@ struct sp_conf_pool {
                                                     before the clients that
                                                     send to it wait; 0: off */
     int                    server_low_watermark; /* ... and read again */
+    int                    blocking_connections; /* per server per worker:
+                                                    connections lent to
+                                                    blocked clients (Redis
+                                                    BLPOP ...); 0: refused */
     int                    tls_handshake_timeout;/* ms a TLS handshake may
                                                     take (either side) */
     struct sp_conf_tls     tls;                  /* toward clients */

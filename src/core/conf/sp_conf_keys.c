@@ -436,6 +436,7 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "client_low_watermark", sp_conf_set_number,       SP_POOL_FIELD(client_low_watermark), SP_INT_MAX },
     { "server_high_watermark", sp_conf_set_number,      SP_POOL_FIELD(server_high_watermark), SP_INT_MAX },
     { "server_low_watermark", sp_conf_set_number,       SP_POOL_FIELD(server_low_watermark), SP_INT_MAX },
+    { "blocking_connections", sp_conf_set_number,       SP_POOL_FIELD(blocking_connections), 65536 },
     { "tls",                  sp_conf_set_bool,         SP_POOL_FIELD(tls.enabled), 0 },
     { "tls_cert_file",        sp_conf_set_string,       SP_POOL_FIELD(tls.cert_file), 0 },
     { "tls_key_file",         sp_conf_set_string,       SP_POOL_FIELD(tls.key_file), 0 },

@@ -489,8 +489,16 @@ void
 sp_client_push_end(struct sp_msg *msg)
 {
     struct sp_conn *client = msg->client;
+    struct sp_msg *last = TAILQ_LAST(&client->queue, sp_msg_queue);
 
-    TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+    if ((client->read_paused & SP_FLOW_BLOCKED) && last != NULL
+        && !last->done) {
+        /* blocked (RESP3 BLPOP): its call is the last request, and a push
+         * is out of band: it goes out now, as redis-server's does */
+        TAILQ_INSERT_BEFORE(last, msg, clink);
+    } else {
+        TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+    }
     client->nreqs++;                    /* released when written */
     sp_flow_charge(client, (int64_t)sizeof(*msg));
     msg->done = true;
@@ -716,7 +724,7 @@ sp_client_parse_bytes(struct sp_conn *conn, const uint8_t *data, size_t len,
         sp_client_parse_put(parses, conn->parse);
         conn->parse = NULL;
         if (conn->in_base < offset + len
-            && !(conn->read_paused & SP_FLOW_STEPS)) {
+            && !sp_client_held(conn)) {
             /* what is left unconsumed is no request (blank inline lines);
              * held for a split, it is the rest of the read, unparsed */
             sp_conn_consume(conn, offset + len);
@@ -803,6 +811,15 @@ sp_client_on_event(struct sp_conn *conn, uint32_t ready)
     if (ready & SP_EV_WRITE) {
         conn->write_ready = true;
         sp_conn_want_flush(conn);
+    }
+    if ((conn->read_paused & SP_FLOW_BLOCKED)
+        && (ready & (SP_EV_ERROR | SP_EV_RDHUP))) {
+        /* it left while blocked (not read meanwhile, but the hang-up is
+         * news): as Redis, it goes at once, and its lent connection is
+         * closed with it (the protocol's client_free) */
+        conn->pool->stats->client_eof++;
+        sp_client_close(conn);
+        return;
     }
     if ((ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP))
         && sp_client_read(conn, ready) != 0) {

@@ -49,12 +49,13 @@ int sp_client_resume(struct sp_conn *conn);
  * closed then, and freed). */
 void sp_client_unhold(struct sp_conn *conn, uint8_t why);
 
-/* Held while a request of its is split in steps (sp_defer.h): its
- * protocol parses nothing more until then. */
+/* Held while a request of its is split in steps (sp_defer.h), or while it
+ * waits in a blocking call (BLPOP): its protocol parses nothing more until
+ * then. */
 static inline bool
 sp_client_held(const struct sp_conn *conn)
 {
-    return (conn->read_paused & SP_FLOW_STEPS) != 0;
+    return (conn->read_paused & (SP_FLOW_STEPS | SP_FLOW_BLOCKED)) != 0;
 }
 
 /* Close now; requests still waiting for servers become orphans. */
@@ -87,7 +88,9 @@ void sp_client_reply_ready(struct sp_msg *msg);
 /*
  * Output the client did not ask for (a pub/sub message): a message to
  * fill (its rsp), then queued behind the client's requests and written in
- * turn, held and counted like a reply (client_output_limit applies: a
+ * turn (a client blocked in BLPOP: before its blocking call, so it goes
+ * out while the client waits), held and counted like a reply
+ * (client_output_limit applies: a
  * subscriber that stops reading is closed as one that stops reading its
  * replies). NULL: out of memory. Give it back with sp_msg_put if it
  * cannot be filled.

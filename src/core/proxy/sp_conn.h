@@ -111,11 +111,16 @@ struct sp_sconn {
     struct sp_server    *server;
     struct sp_msg_queue  inflight;  /* sent, awaiting replies in order */
     struct sp_conn      *owner;     /* pinned: the client it is lent to */
+    int                  timeout;   /* ms a reply may take (the pool's
+                                       timeout; a blocking call's own
+                                       plus the pool's); <= 0: none */
     uint8_t              variant;   /* its handshake (sp_pool.h) */
     bool                 pinned;    /* lent to one client, never shared */
     bool                 dedicated; /* the protocol's own: never shared,
                                        its replies not matched to requests
                                        once the handshake is answered */
+    bool                 blocking;  /* of the set for blocking calls: lent
+                                       (owner) or idle (sp_server_lend) */
     bool                 connecting;    /* connect() in progress */
     bool                 rsp_fresh;     /* reply parser not started */
     _Alignas(max_align_t) unsigned char state[];  /* the protocol's */

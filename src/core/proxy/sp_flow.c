@@ -77,12 +77,19 @@ sp_flow_over_budget(const struct sp_flow *flow)
     return flow->budget > 0 && flow->held > sp_flow_allowance(flow);
 }
 
+/* Held for back-pressure (clients_held counts those). */
+static bool
+sp_flow_held(uint8_t paused)
+{
+    return (paused & (uint8_t)~SP_FLOW_BLOCKED) != 0;
+}
+
 static void
 sp_flow_pause(struct sp_conn *conn, uint8_t why)
 {
     struct sp_stats_slot *slot = conn->worker->slot;
 
-    if (conn->read_paused == 0) {
+    if (!sp_flow_held(conn->read_paused) && why != SP_FLOW_BLOCKED) {
         slot->clients_held++;
     }
     if (why == SP_FLOW_BUDGET && !(conn->read_paused & SP_FLOW_BUDGET)) {
@@ -103,15 +110,16 @@ sp_flow_unpause(struct sp_conn *conn, uint8_t why)
     if (!(conn->read_paused & why)) {
         return false;
     }
+    bool held = sp_flow_held(conn->read_paused);
+
     conn->read_paused &= (uint8_t)~why;
     if (why == SP_FLOW_BUDGET) {
         conn->worker->flow.budget_held--;
     }
-    if (conn->read_paused != 0) {
-        return false;
+    if (held && !sp_flow_held(conn->read_paused)) {
+        conn->worker->slot->clients_held--;
     }
-    conn->worker->slot->clients_held--;
-    return true;
+    return conn->read_paused == 0;
 }
 
 /*
@@ -213,6 +221,7 @@ sp_flow_client_gone(struct sp_conn *conn)
         sp_flow_unpause(conn, SP_FLOW_SERVER);
         sp_flow_unpause(conn, SP_FLOW_WINDOW);
         sp_flow_unpause(conn, SP_FLOW_STEPS);
+        sp_flow_unpause(conn, SP_FLOW_BLOCKED);
     }
     sp_flow_charge(conn, -(int64_t)(conn->req_held + conn->rsp_held
                                     + (uint64_t)conn->nreqs

@@ -32,7 +32,8 @@
  *
  * A client whose request is split in steps (a wide fan-out, sp_defer.h) is
  * not read either until the split is done, so what it pipelined behind
- * reaches the servers after it (SP_FLOW_STEPS).
+ * reaches the servers after it (SP_FLOW_STEPS); nor is a client blocked in
+ * BLPOP until its call is answered (SP_FLOW_BLOCKED).
  */
 #ifndef SP_FLOW_H
 #define SP_FLOW_H
@@ -51,6 +52,10 @@ struct sp_worker;
 #define SP_FLOW_SERVER  0x4     /* it queued for a server that is full */
 #define SP_FLOW_STEPS   0x8     /* its request is being split in steps: what
                                    it sent after waits (sp_defer.h) */
+#define SP_FLOW_BLOCKED 0x10    /* it waits in a blocking call (BLPOP) on a
+                                   lent connection: what it sent after runs
+                                   once that is answered, as in Redis. Not
+                                   back-pressure: not in clients_held */
 
 struct sp_flow {
     uint64_t budget;        /* bytes; 0: no budget */
@@ -81,7 +86,7 @@ bool sp_flow_client_full(struct sp_conn *conn);
  * drained and no budget holds it). */
 bool sp_flow_client_open(struct sp_conn *conn);
 
-/* Stop reading a client for `why` (SP_FLOW_STEPS). */
+/* Stop reading a client for `why` (SP_FLOW_STEPS, SP_FLOW_BLOCKED). */
 void sp_flow_hold(struct sp_conn *conn, uint8_t why);
 
 /* Clear `why`; true when nothing holds the client any more (read it). */

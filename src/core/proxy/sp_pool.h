@@ -21,12 +21,14 @@ struct sp_worker;
 /*
  * A server's connections come in sets (DESIGN.md section 8): per handshake
  * variant (the protocol's: Redis opens RESP2 and RESP3 connections), a
- * shared set of up to server_connections multiplexed by every client; and
+ * shared set of up to server_connections multiplexed by every client;
  * pinned connections, each lent to one client (a WATCHed transaction) and
- * closed when it is done with it; and dedicated connections the protocol
+ * closed when it is done with it; the blocking set, up to
+ * blocking_connections, each lent to one client for one blocking call
+ * (BLPOP) and idle between calls; and dedicated connections the protocol
  * keeps for itself (Redis pub/sub: one subscriber connection per server,
  * its replies never matched to requests). Every connection knows which it
- * is (struct sp_sconn); `conns` lists them all.
+ * is (struct sp_sconn); `conns` lists them all, the shared ones first.
  */
 #define SP_SERVER_VARIANTS  2
 
@@ -41,6 +43,9 @@ struct sp_server {
     uint32_t                     npinned;
     uint32_t                     ndedicated;    /* the protocol's own (Redis:
                                                    its subscriber connection) */
+    uint32_t                     nblocking;     /* the blocking set: lent
+                                                   or idle */
+    uint32_t                     nlent;         /* ... of which lent */
     uint32_t                     failures;      /* in a row */
     uint64_t                     retry_at_ms;   /* ejected until (loop clock) */
     bool                         ejected;

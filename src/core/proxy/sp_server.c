@@ -11,7 +11,13 @@
  * the connection is closed: the replies after it could no longer be matched
  * (nutcracker does the same; README says so). One timer per connection
  * covers the oldest in-flight request; it is checked when it fires rather
- * than re-armed per request.
+ * than re-armed per request. Its limit is the connection's (sc->timeout):
+ * the pool's, or on a connection lent for a blocking call, the call's own
+ * timeout plus the pool's (none for a call that waits for ever).
+ *
+ * The blocking set (sp_server_lend): lent ─(the call answered)─► idle ─►
+ * lent again; closed instead when its client leaves mid-call, on an
+ * error or timeout, or with the pool.
  */
 #include "sp_server.h"
 
@@ -89,7 +95,7 @@ sp_server_arm_connect_timer(struct sp_conn *conn)
 static void
 sp_server_arm_timer(struct sp_conn *conn)
 {
-    int timeout = conn->pool->conf->timeout;
+    int timeout = sp_sconn(conn)->timeout;
 
     if (timeout > 0 && !conn->timer.armed) {
         sp_timer_add(conn->worker->loop, &conn->timer, (uint64_t)timeout,
@@ -201,6 +207,7 @@ sp_server_open(struct sp_server *server, uint8_t variant,
     }
     conn->pool = pool;
     sp_sconn(conn)->server = server;
+    sp_sconn(conn)->timeout = conf->timeout;
     sp_sconn(conn)->connecting = true;
     sp_sconn(conn)->variant = variant;
     sp_sconn(conn)->pinned = owner != NULL;
@@ -228,7 +235,13 @@ sp_server_open(struct sp_server *server, uint8_t variant,
         errno = err;
         return NULL;
     }
-    TAILQ_INSERT_TAIL(&server->conns, conn, link);
+    if (owner == NULL && !dedicated) {
+        /* the shared sets first: sp_server_conn's walk meets them before
+         * the lent and dedicated ones, however many of those there are */
+        TAILQ_INSERT_HEAD(&server->conns, conn, link);
+    } else {
+        TAILQ_INSERT_TAIL(&server->conns, conn, link);
+    }
     server->nconns++;
     if (owner != NULL) {
         server->npinned++;
@@ -318,6 +331,64 @@ sp_server_unpin(struct sp_conn *sconn)
         sp_server_close(sconn, sconn->pool->proto->error_reply(ESHUTDOWN));
     }
     /* else closed once its last reply is read (sp_server_on_event) */
+}
+
+struct sp_conn *
+sp_server_lend(struct sp_server *server, uint8_t variant,
+               struct sp_conn *client, int timeout)
+{
+    struct sp_pool *pool = server->pool;
+    struct sp_conn *conn;
+    struct sp_sconn *sc = NULL;
+
+    TAILQ_FOREACH_REVERSE(conn, &server->conns, sp_conn_list, link) {
+        sc = sp_sconn(conn);
+        if (sc->blocking && sc->owner == NULL && sc->variant == variant) {
+            break;
+        }
+    }
+    if (conn == NULL) {
+        if (server->nblocking >= (uint32_t)pool->conf->blocking_connections) {
+            errno = EBUSY;
+            return NULL;
+        }
+        conn = sp_server_connect(server, variant, client);
+        if (conn == NULL) {
+            return NULL;
+        }
+        sc = sp_sconn(conn);
+        sc->blocking = true;
+        server->npinned--;              /* of the blocking set instead */
+        server->nblocking++;
+        server->stats->blocking_connections++;
+    }
+    sc->owner = client;
+    sc->timeout = timeout;
+    server->nlent++;
+    server->stats->lent_connections++;
+    pool->stats->blocked_clients++;
+    return conn;
+}
+
+/* A lent connection is no longer its client's. */
+static void
+sp_server_lend_end(struct sp_conn *sconn)
+{
+    struct sp_sconn *sc = sp_sconn(sconn);
+    struct sp_server *server = sc->server;
+
+    sc->owner = NULL;
+    sc->timeout = sconn->pool->conf->timeout;
+    server->nlent--;
+    server->stats->lent_connections--;
+    sconn->pool->stats->blocked_clients--;
+}
+
+void
+sp_server_lend_cancel(struct sp_conn *sconn)
+{
+    sp_server_lend_end(sconn);
+    sp_server_close(sconn, sconn->pool->proto->error_reply(ESHUTDOWN));
 }
 
 /* ---- queueing and writing ---------------------------------------------- */
@@ -455,9 +526,19 @@ sp_server_close(struct sp_conn *conn, const char *error)
     TAILQ_REMOVE(&server->conns, conn, link);
     server->nconns--;
     if (sc->pinned) {
-        server->npinned--;
-        if (sc->owner != NULL && conn->pool->proto->pin_lost != NULL) {
-            conn->pool->proto->pin_lost(sc->owner, conn);
+        struct sp_conn *owner = sc->owner;
+
+        if (sc->blocking) {
+            if (owner != NULL) {
+                sp_server_lend_end(conn);
+            }
+            server->nblocking--;
+            server->stats->blocking_connections--;
+        } else {
+            server->npinned--;
+        }
+        if (owner != NULL && conn->pool->proto->pin_lost != NULL) {
+            conn->pool->proto->pin_lost(owner, conn);
         }
     } else if (sc->dedicated) {
         server->ndedicated--;       /* the protocol hears of it when the
@@ -475,11 +556,14 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_conn *conn = timer->data;
     struct sp_sconn *sc = sp_sconn(conn);
-    int timeout = conn->pool->conf->timeout;
+    int timeout = sc->timeout;
     struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
 
-    if (!sc->connecting) {
-        if (head == NULL) {
+    if (sc->connecting) {
+        timeout = sp_server_connect_timeout(conn->pool->conf);  /* armed at
+                                                                   connect */
+    } else {
+        if (head == NULL || timeout <= 0) {
             return;                     /* nothing waits: stay disarmed */
         }
         /* the 32-bit clock's difference: right across its wrap */
@@ -489,9 +573,6 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
                          sp_server_timeout, conn);
             return;
         }
-    }
-    if (sc->connecting) {
-        timeout = sp_server_connect_timeout(conn->pool->conf);
     }
     sp_log_warn(conn->worker->log, 0, "pool '%s': server '%s' timed out "
                 "after %d ms%s; closing the connection", conn->pool->conf->name,
@@ -587,8 +668,27 @@ sp_server_unpinned_done(struct sp_conn *conn)
 {
     struct sp_sconn *sc = sp_sconn(conn);
 
-    return sc->pinned && sc->owner == NULL && TAILQ_EMPTY(&sc->inflight)
-           && TAILQ_EMPTY(&conn->queue);
+    return sc->pinned && !sc->blocking && sc->owner == NULL
+           && TAILQ_EMPTY(&sc->inflight) && TAILQ_EMPTY(&conn->queue);
+}
+
+/* A lent connection's blocking call is answered: back to the idle set, and
+ * its client told (it is read again). */
+static bool
+sp_server_lent_done(struct sp_conn *conn)
+{
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_conn *owner = sc->owner;
+
+    if (!sc->blocking || owner == NULL || conn->closing || conn->eof
+        || !TAILQ_EMPTY(&sc->inflight) || !TAILQ_EMPTY(&conn->queue)) {
+        return false;
+    }
+    sp_server_lend_end(conn);
+    if (conn->pool->proto->pin_lost != NULL) {
+        conn->pool->proto->pin_lost(owner, conn);
+    }
+    return true;
 }
 
 void
@@ -629,8 +729,10 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
         const struct sp_proto *proto = conn->pool->proto;
         ssize_t n = sp_conn_read(conn, ready, proto->server_data);
 
-        if (sp_server_unpinned_done(conn)) {
+        if (sc->pinned && sp_server_unpinned_done(conn)) {
             sp_server_close(conn, proto->error_reply(ESHUTDOWN));
+        } else if (sc->pinned && n >= 0 && sp_server_lent_done(conn)) {
+            /* idle in the blocking set until the next call */
         } else if (conn->closing) {
             server->stats->server_err++;
             sp_server_failed(server);

@@ -44,6 +44,22 @@ struct sp_conn *sp_server_pin(struct sp_server *server, uint8_t variant,
  * the client is gone. Never reused: its state (WATCH) cannot be trusted. */
 void sp_server_unpin(struct sp_conn *sconn);
 
+/*
+ * Lend client a connection for one blocking call (BLPOP): an idle one of
+ * the blocking set of `variant`, else a new one while the server has
+ * fewer than its pool's blocking_connections. The call's reply may take
+ * `timeout` ms (<= 0: for ever) before the connection is closed. When
+ * the call is answered and nothing else is in flight, the connection goes
+ * back to the idle set and the protocol's pin_lost tells the client.
+ * NULL: errno (EBUSY: the set is full).
+ */
+struct sp_conn *sp_server_lend(struct sp_server *server, uint8_t variant,
+                               struct sp_conn *client, int timeout);
+
+/* The client leaves before its blocking call is answered: the lent
+ * connection is closed (the server still holds the call), never reused. */
+void sp_server_lend_cancel(struct sp_conn *sconn);
+
 /* Queue msg (a request or fragment) on sconn; written at the next flush. */
 void sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg);
 

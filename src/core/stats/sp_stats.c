@@ -73,7 +73,7 @@ sp_stats_buf_string(struct sp_stats_buf *buf, const char *s)
 
 static void
 sp_stats_server_json(struct sp_stats_buf *buf,
-                     const struct sp_stats_server_view *server)
+                     const struct sp_stats_server_view *server, bool own)
 {
     const struct sp_stats_server *st = server->stats;
     const char *sep = "";
@@ -84,6 +84,9 @@ sp_stats_server_json(struct sp_stats_buf *buf,
     sp_stats_buf_printf(buf, "%s\"" #name "\":%" PRId64, sep, st->name);          \
     sep = ", ";
     SP_STATS_SERVER_FIELDS(SP_FIELD_JSON)
+    if (own) {
+        SP_STATS_SERVER_OWN_FIELDS(SP_FIELD_JSON)
+    }
 #undef SP_FIELD_JSON
     if (server->extra != NULL) {
         sp_stats_buf_printf(buf, "%s", server->extra);
@@ -93,7 +96,7 @@ sp_stats_server_json(struct sp_stats_buf *buf,
 
 static void
 sp_stats_pool_json(struct sp_stats_buf *buf,
-                   const struct sp_stats_pool_view *pool)
+                   const struct sp_stats_pool_view *pool, bool own)
 {
     const struct sp_stats_pool *st = pool->stats;
     const char *sep = "";
@@ -104,6 +107,9 @@ sp_stats_pool_json(struct sp_stats_buf *buf,
     sp_stats_buf_printf(buf, "%s\"" #name "\":%" PRId64, sep, st->name);          \
     sep = ", ";
     SP_STATS_POOL_FIELDS(SP_FIELD_JSON)
+    if (own) {
+        SP_STATS_POOL_OWN_FIELDS(SP_FIELD_JSON)
+    }
 #undef SP_FIELD_JSON
     if (pool->extra != NULL) {
         sp_stats_buf_printf(buf, "%s", pool->extra);
@@ -111,7 +117,7 @@ sp_stats_pool_json(struct sp_stats_buf *buf,
     for (uint32_t i = 0; i < pool->nservers; i++) {
         /* nutcracker: ", " before the first server, "," between servers */
         sp_stats_buf_printf(buf, i == 0 ? ", " : ",");
-        sp_stats_server_json(buf, &pool->servers[i]);
+        sp_stats_server_json(buf, &pool->servers[i], own);
     }
     sp_stats_buf_printf(buf, "}");
 }
@@ -141,7 +147,7 @@ sp_stats_json(struct sp_stats_buf *buf, const struct sp_stats_view *view)
     for (uint32_t i = 0; i < view->npools; i++) {
         /* nutcracker: ", " before the first pool, "," between pools */
         sp_stats_buf_printf(buf, i == 0 ? ", " : ",");
-        sp_stats_pool_json(buf, &view->pools[i]);
+        sp_stats_pool_json(buf, &view->pools[i], view->own_fields);
     }
     sp_stats_buf_printf(buf, "}");
     return buf->failed ? -1 : 0;
@@ -157,6 +163,7 @@ sp_stats_pool_add(struct sp_stats_pool *dst, const struct sp_stats_pool *src)
 #define SP_FIELD_ADD(name, kind, desc) \
     dst->name = SP_SUM_##kind(dst->name, src->name);
     SP_STATS_POOL_FIELDS(SP_FIELD_ADD)
+    SP_STATS_POOL_OWN_FIELDS(SP_FIELD_ADD)
 #undef SP_FIELD_ADD
     sp_hist_add(&dst->latency, &src->latency);
 #define SP_FIELD_ADD(name, kind, desc) \
@@ -172,6 +179,7 @@ sp_stats_server_add(struct sp_stats_server *dst,
 #define SP_FIELD_ADD(name, kind, desc) \
     dst->name = SP_SUM_##kind(dst->name, src->name);
     SP_STATS_SERVER_FIELDS(SP_FIELD_ADD)
+    SP_STATS_SERVER_OWN_FIELDS(SP_FIELD_ADD)
 #undef SP_FIELD_ADD
     sp_hist_add(&dst->rtt, &src->rtt);
 }
@@ -185,6 +193,7 @@ sp_stats_pool_zero_gauges(struct sp_stats_pool *st)
 {
 #define SP_FIELD_ZERO(name, kind, desc) SP_ZERO_##kind(st->name);
     SP_STATS_POOL_FIELDS(SP_FIELD_ZERO)
+    SP_STATS_POOL_OWN_FIELDS(SP_FIELD_ZERO)
 #undef SP_FIELD_ZERO
 #define SP_FIELD_ZERO(name, kind, desc) SP_ZERO_##kind(st->tls.name);
     SP_STATS_TLS_FIELDS(SP_FIELD_ZERO)
@@ -196,5 +205,6 @@ sp_stats_server_zero_gauges(struct sp_stats_server *st)
 {
 #define SP_FIELD_ZERO(name, kind, desc) SP_ZERO_##kind(st->name);
     SP_STATS_SERVER_FIELDS(SP_FIELD_ZERO)
+    SP_STATS_SERVER_OWN_FIELDS(SP_FIELD_ZERO)
 #undef SP_FIELD_ZERO
 }

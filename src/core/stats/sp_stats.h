@@ -13,11 +13,14 @@
  *    "POOL2": {...}}
  *
  * (one line, no newline inside; the stats port sends it followed by "\n",
- * as nutcracker does), so every exporter that reads nutcracker reads us. Extra fields go beside nutcracker's, never instead of them.
+ * as nutcracker does), so every exporter that reads nutcracker reads us. Extra fields go beside nutcracker's, never instead of them: with
+ * own_fields, shardproxy's pool and server fields (sp_stats_fields.h)
+ * follow nutcracker's in each object.
  */
 #ifndef SP_STATS_H
 #define SP_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,11 +33,13 @@ struct sp_stats_tls {
 };
 struct sp_stats_pool {
     SP_STATS_POOL_FIELDS(SP_STATS_FIELD)
+    SP_STATS_POOL_OWN_FIELDS(SP_STATS_FIELD)
     struct sp_hist latency;     /* request received -> reply written */
     struct sp_stats_tls tls;    /* written for TLS pools only */
 };
 struct sp_stats_server {
     SP_STATS_SERVER_FIELDS(SP_STATS_FIELD)
+    SP_STATS_SERVER_OWN_FIELDS(SP_STATS_FIELD)
     struct sp_hist rtt;         /* request written -> reply read */
 };
 #undef SP_STATS_FIELD
@@ -78,6 +83,9 @@ struct sp_stats_view {
     /* more top-level fields (", \"k\":v..."), written after the extras */
     void (*top_write)(struct sp_stats_buf *buf, const void *ctx);
     const void                      *top_ctx;
+    bool                             own_fields;    /* shardproxy's pool and
+                                                       server fields after
+                                                       nutcracker's */
 };
 
 /* A growable output buffer (the stats port is not a hot path). */

@@ -34,6 +34,19 @@
     X(out_queue_bytes,    GAUGE,     "current request bytes in outgoing queue")
 
 /*
+ * shardproxy's own fields: in the stats ports' JSON after nutcracker's
+ * (nutcracker's stay byte for byte as they were), after them in `-D`,
+ * summed over workers and exported to Prometheus the same way.
+ */
+#define SP_STATS_POOL_OWN_FIELDS(X)                                           \
+    X(blocked_clients,    GAUGE,   "# clients waiting in a blocking command (BLPOP ...)") \
+    X(blocking_refused,   COUNTER, "# blocking commands refused: blocking_connections in use")
+
+#define SP_STATS_SERVER_OWN_FIELDS(X)                                         \
+    X(blocking_connections, GAUGE,   "# connections for blocking commands (lent or idle)") \
+    X(lent_connections,   GAUGE,     "# of them lent to a blocked client now")
+
+/*
  * A pool's TLS (sp_tls.h), written only for pools with tls or server_tls.
  * Client handshakes that fail are counted by reason; the clients connected
  * now are counted by protocol version and by cipher.

@@ -187,6 +187,7 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
         .curr_connections = proc->curr_connections,
         .pools = pviews,
         .npools = conf->npools,
+        .own_fields = true,
         .extras = extra != NULL ? extra->top : NULL,
         .nextras = extra != NULL ? extra->ntop : 0,
         .top_write = refused.name != NULL || refused.more != NULL
