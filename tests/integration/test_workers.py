@@ -113,11 +113,11 @@ class WorkersTest(sptest.HarnessTestCase):
             rounds.append(held)
             for s in socks:
                 s.close()
+            self.assertTrue(sptest.poll_until(lambda: sum(
+                self.worker_stats(proxy, i)["alpha"]["client_connections"]
+                for i in range(2)) == 0, "the round's clients gone", timeout=10))
             if balanced(held):
                 break
-            sptest.poll_until(lambda: sum(
-                self.worker_stats(proxy, i)["alpha"]["client_connections"]
-                for i in range(2)) == 0, "the round's clients gone", timeout=10)
         return rounds
 
     # -- accepting -----------------------------------------------------------
