@@ -14,7 +14,9 @@ Owns the benchmark, start to finish:
   * a direct baseline: the same load straight to backend #1, no proxy;
   * the cells (see --list): Redis GET/SET x 16/512 B x pipeline 1/16 with 50
     clients (redis-benchmark), GET/SET with a new connection per request,
-    MGET of 10 keys, Memcached get/set x 16/512 B (memcaslap);
+    MGET of 10 keys, Memcached get/set x 16/512 B and get of 10 keys with 2
+    and with 1 load thread (memcaslap -T), and one synchronous client (-c1
+    cells: syscalls and latency of one request alone);
   * per cell, rounds in which every target runs once, the order reversed every
     other round (A B, B A, ...); a round during which other processes used
     much CPU is repeated (bounded);
@@ -85,7 +87,10 @@ HZ = os.sysconf("SC_CLK_TCK")
 NCPU = len(os.sched_getaffinity(0))
 CLIENTS = 50                   # concurrent client connections, every cell
 KEYSPACE = 100000              # redis-benchmark -r: keys key:000000000000 ..
-MC_THREADS = 2                 # memcaslap -T
+MC_THREADS = 2                 # memcaslap -T of the mc-* cells; the mc-*-t1
+                               # cells run one load thread (the 50 clients'
+                               # requests then arrive in bursts that one
+                               # thread sends and reads in turn)
 MC_WINDOW = "1k"               # memcaslap -w: get cells first set CLIENTS*1024 keys
 MC_OVERWRITE = "0.99"          # memcaslap -o for set cells: 99% overwrite, so
                                # SETs do not fill memcached with new keys
@@ -110,14 +115,20 @@ class Cell:
     connection mode, and the request count of one run (full mode)."""
 
     def __init__(self, name, proto, op, size, count, pipeline=1,
-                 keepalive=True, quick=False, what=""):
+                 keepalive=True, quick=False, what="", clients=CLIENTS,
+                 threads=MC_THREADS):
         self.name, self.proto, self.op, self.size = name, proto, op, size
         self.count, self.pipeline, self.keepalive = count, pipeline, keepalive
         self.quick, self.what = quick, what
+        self.clients, self.threads = clients, threads   # threads: memcaslap -T
 
     def needs_prefill(self):
         """Redis reads need every key of the key space present."""
         return self.proto == "redis" and self.op in ("get", "mget")
+
+    def mc_keys(self):
+        """Keys per memcached get (memcaslap -d)."""
+        return 10 if self.op == "mget" else 1
 
 
 def all_cells():
@@ -137,10 +148,23 @@ def all_cells():
                       what="MGET of 10 random keys (16 B values)"))
     for op in ("get", "set"):
         for size in (16, 512):
-            cells.append(Cell(f"mc-{op}-{size}", "mc", op, size,
-                              300000 if op == "get" else 200000,
-                              quick=(op, size) == ("get", 16),
-                              what=f"memcached {op} {size} B"))
+            for threads, tail in ((MC_THREADS, ""), (1, "-t1")):
+                cells.append(Cell(f"mc-{op}-{size}{tail}", "mc", op, size,
+                                  300000 if op == "get" else 200000, threads=threads,
+                                  quick=(op, size, threads) in (("get", 16, MC_THREADS),
+                                                                ("set", 16, 1)),
+                                  what=f"memcached {op} {size} B, {threads} load thread(s)"))
+    for threads, tail in ((MC_THREADS, ""), (1, "-t1")):
+        cells.append(Cell(f"mc-mget10-16{tail}", "mc", "mget", 16, 300000, threads=threads,
+                          what=f"memcached get of 10 keys (16 B values), "
+                          f"{threads} load thread(s)"))
+    # one synchronous client: a request's whole path alone, syscalls and
+    # latency per request with nothing to batch with
+    for proto, op in (("redis", "get"), ("redis", "set"), ("mc", "get"), ("mc", "set")):
+        cells.append(Cell(f"{proto}-{op}-16-c1", proto, op, 16, 20000, clients=1,
+                          threads=1, quick=(proto, op) == ("mc", "set"),
+                          what=f"{'memcached ' if proto == 'mc' else ''}{op.upper() if proto == 'redis' else op}"
+                          f" 16 B, one client"))
     return cells
 
 
@@ -291,7 +315,7 @@ def _float(text):
 # ------------------------------------------------------------ load generators
 
 def redis_argv(cell, port, n):
-    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", port, "-c", CLIENTS,
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", port, "-c", cell.clients,
             "-n", n, "-r", KEYSPACE, "-P", cell.pipeline, "--csv"]
     if not cell.keepalive:
         argv += ["-k", "0"]
@@ -305,15 +329,17 @@ def memcaslap_cfg(bench, cell):
     set_prop, get_prop = ("1", "0") if cell.op == "set" else ("0", "1")
     text = (f"key\n16 16 1\nvalue\n{cell.size} {cell.size} 1\n"
             f"cmd\n0 {set_prop}\n1 {get_prop}\n")
-    return bench.harness.tmp.file(f"memcaslap-{cell.op}-{cell.size}.cfg", text)
+    return bench.harness.tmp.file(f"memcaslap-{set_prop}{get_prop}-{cell.size}.cfg", text)
 
 
 def memcaslap_argv(bench, cell, port, n):
     argv = ["memcaslap", "-s", f"127.0.0.1:{port}", "-F", memcaslap_cfg(bench, cell),
-            "-T", MC_THREADS, "-c", CLIENTS, "-x", n, "-X", cell.size,
+            "-T", cell.threads, "-c", cell.clients, "-x", n, "-X", cell.size,
             "-w", MC_WINDOW, "-S", "3600s"]
     if cell.op == "set":
         argv += ["-o", MC_OVERWRITE]
+    if cell.mc_keys() > 1:
+        argv += ["-d", cell.mc_keys()]
     return argv
 
 
@@ -1224,12 +1250,17 @@ METHOD = """\
   (`key:000000000000`..), `-d` value size, `-P` pipeline, `-k 0` for new
   connection per request; MGET = `MGET key:__rand_int__` x10. Redis reads are
   preceded by a prefill of all {keyspace} keys on both redis (hit ratio checked).
-  memcaslap `-T {mct} -c {clients} -X <size> -w {mcw}`: get cells are get-only
+  memcaslap `-T {mct} -c {clients} -X <size> -w {mcw}` (the `-t1` cells: `-T 1`,
+  one load thread for the 50 clients; `mc-mget10-*`: `-d 10`, gets of 10 keys,
+  req/s and latency per get, CPU and syscalls per key): get cells are get-only
   after memcaslap's own untimed prefill of {clients}x1024 keys; their req/s and
   latency cover the timed gets only, while proxy CPU and syscalls per request
   divide by all ops the proxy handled, the prefill SETs included (about 15%).
   Set cells are set-only with `-o {mco}` (99% overwrite existing keys, so
   memcached does not fill up).
+- The `-c1` cells: one synchronous client (redis-benchmark `-c 1`, memcaslap
+  `-T 1 -c 1`), nothing to batch with: their syscalls/req is the cost of one
+  request's whole path, their p50/p99 the latency the proxy adds alone.
 - Per cell: one unmeasured warm-up run per target, then {rounds} timed rounds; in
   each round every target runs once with the same request count, the order
   reversed every other round; then {perf_rounds} perf round(s), proxies only.

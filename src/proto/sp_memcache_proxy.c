@@ -10,7 +10,9 @@
  *   0x80 (binary magic)   ─► "Unknown command" in binary, then close
  *   set add replace append prepend cas delete incr decr touch, mg ms md ma me
  *                         ─► routed by key; `noreply` requests expect no reply
- *   get gets gat gats     ─► one fragment per server, the VALUE items merged
+ *   get gets gat gats     ─► one key: forwarded as it came, the reply as
+ *                            the server sent it (no fragment); more keys:
+ *                            one fragment per server, the VALUE items merged
  *                            in key order, one END; a failed fragment fails
  *                            the request with its error
  *   flush_all             ─► the line as it came to every server; OK when
@@ -196,6 +198,15 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
         return 0;
     }
     msg->ext->nkeys = nkeys;
+    /* the keys kept for the merge, in the request's elems (a request's own
+     * ext never holds reply elements: its fragments' do) */
+    if (sp_array_grow((void **)&msg->ext->elems, &msg->ext->elems_cap, nkeys,
+                      sizeof(*msg->ext->elems)) != 0) {
+        sp_mc_fail(pool, msg, ENOMEM);
+        return 0;
+    }
+    memcpy(msg->ext->elems, keys, nkeys * sizeof(*keys));
+    msg->ext->nelems = nkeys;
     int err = sp_forward_split(pool, msg, 0, keys, nkeys, 1);
     if (err != 0) {
         sp_mc_fail(pool, msg, err);
@@ -253,15 +264,13 @@ sp_mc_same_key(const struct sp_msg *msg, const struct sp_span *token,
 static void
 sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
 {
-    struct sp_span *keys, exptime;
+    const struct sp_span *keys = msg->ext->elems;   /* sp_mc_fanout's */
     uint32_t *next;
 
     if (sp_forward_failed_part(msg)) {
         return;
     }
-    /* the request's keys again (the span array was reused since) */
-    if (sp_mc_request_keys(worker, msg, msg->ext->nkeys, &keys, &exptime)
-            != (int64_t)msg->ext->nkeys
+    if (msg->ext->nelems != msg->ext->nkeys
         || (next = (uint32_t *)sp_worker_scratch(worker,
                         sp_msg_nfrags(msg) * sizeof(uint32_t))) == NULL) {
         sp_msg_reply_static(msg, sp_memcache_error_reply(ENOMEM));
@@ -333,7 +342,8 @@ sp_memcache_request(struct sp_conn *client)
         }
     } else if (p->command->kind == SP_MEMCACHE_LOCAL) {
         rc = sp_memcache_local(client, msg, p);
-    } else if (p->command->kind == SP_MEMCACHE_FANOUT) {
+    } else if (p->command->kind == SP_MEMCACHE_FANOUT
+               && (p->nkeys != 1 || p->keys_truncated)) {
         rc = sp_mc_fanout(client, msg, p);
     } else if (p->command->kind == SP_MEMCACHE_BROADCAST) {
         rc = sp_mc_broadcast(client, msg, p);

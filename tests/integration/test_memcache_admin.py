@@ -270,6 +270,28 @@ class MemcacheAdminTest(sptest.HarnessTestCase):
         self.assertEqual(port_stats["m0"]["requests"],
                          after[b"server:m0:requests"])
 
+    def test_one_key_get_is_not_split(self):
+        """A get of one key goes to its server as it came and its reply
+        comes back as sent (fragments unchanged); two keys on two servers
+        are two fragments."""
+        c = self.client()
+        self.spread_keys("one")
+        on = {b.port: self.client(b.port).get_many([f"one:{i}" for i in range(40)])
+              for b in self.backends}
+        k0, k1 = (next(iter(on[b.port])) for b in self.backends)
+        before = c.stats()
+        s = self.connect()
+        s.sendall(f"get {k0}\r\ngets {k0}\r\nget one:absent\r\n".encode())
+        got, _ = sptest.read_until(s, lambda d: d.count(b"END\r\n") >= 3)
+        self.assertTrue(got.startswith(f"VALUE {k0} 0 1\r\nv\r\nEND\r\n".encode()), got)
+        self.assertRegex(got, rb"VALUE " + k0.encode() + rb" 0 1 \d+\r\nv\r\nEND\r\n")
+        self.assertTrue(got.endswith(b"END\r\nEND\r\n"), got)
+        mid = c.stats()
+        self.assertEqual(mid[b"fragments"], before[b"fragments"])
+        self.assertEqual(mid[b"requests"] - before[b"requests"], 3)
+        self.assertEqual(c.get_many([k0, k1]), {k0: b"v", k1: b"v"})
+        self.assertEqual(c.stats()[b"fragments"] - mid[b"fragments"], 2)
+
     def test_stats_lines_and_arguments(self):
         s = self.connect()
         s.sendall(b"stats\r\n")

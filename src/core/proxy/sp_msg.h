@@ -61,7 +61,8 @@ struct sp_msg_ext {
     uint64_t            step_off;   /* in steps: the next argument's offset */
     uint32_t            step_key;   /* in steps: keys split or merged so
                                        far (a fragment: elements merged) */
-    /* a fragment's reply elements (MGET), offsets relative to rsp */
+    /* a fragment's reply elements (MGET), offsets relative to rsp; a
+     * memcached get's own: its keys, relative to req (sp_memcache_proxy.c) */
     uint32_t            nelems;
     struct sp_span     *elems;
     uint32_t            elems_cap;
