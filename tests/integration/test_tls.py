@@ -588,20 +588,22 @@ class TlsReloadTest(TlsBase):
             t.start()
         for n in range(5):
             seen = sum(replies)
-            sptest.poll_until(lambda: sum(replies) > seen + 200,
-                              "TLS traffic", timeout=30)
+            self.assertTrue(sptest.poll_until(lambda: sum(replies) > seen + 200,
+                                              "TLS traffic", timeout=30))
             self.hup_and_wait(proxy, self.generation(proxy))
             self.assertEqual(kept.incr("ld:kept"), n + 1)
         self.assertGreaterEqual(
             sptest.read_stats(proxy.stats_port)["retiring"], 1)
         seen = sum(replies)
-        sptest.poll_until(lambda: sum(replies) > seen + 200,
-                          "TLS traffic after the reloads", timeout=30)
+        self.assertTrue(sptest.poll_until(lambda: sum(replies) > seen + 200,
+                                          "TLS traffic after the reloads",
+                                          timeout=30))
         stop.set()
         for t in threads:
             t.join(60)
         self.assertEqual(errors, [])
-        self.assertGreater(sum(replies), 2000)
+        # traffic crossed every reload: 200 replies at least between each
+        # (the polls above), however slow the machine
         self.assertEqual(kept.get("ld:kept"), b"5")
         kept.connection_pool.disconnect()
         # the old generations leave once their TLS clients have left
