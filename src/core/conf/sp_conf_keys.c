@@ -272,6 +272,54 @@ sp_conf_set_servers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
     return 0;
 }
 
+/* sentinels: a list of host:port (TCP only) */
+static int
+sp_conf_set_sentinels(struct sp_conf_loader *ld, const struct sp_conf_key *key,
+                      yaml_node_t *value, void *field)
+{
+    struct sp_conf_pool *pool = field;
+    size_t n;
+
+    if (value->type != YAML_SEQUENCE_NODE) {
+        return sp_conf_fail(ld, value, "%s must be a list of \"host:port\" "
+                            "entries, not %s", key->name,
+                            sp_conf_node_kind(value));
+    }
+    n = (size_t)(value->data.sequence.items.top
+                 - value->data.sequence.items.start);
+    if (n == 0) {
+        return sp_conf_fail(ld, value, "%s is an empty list", key->name);
+    }
+    if (n > SP_CONF_SENTINELS_MAX) {
+        return sp_conf_fail(ld, value, "%s lists %zu sentinels (at most %d)",
+                            key->name, n, SP_CONF_SENTINELS_MAX);
+    }
+    pool->sentinels = calloc(n, sizeof(*pool->sentinels));
+    if (pool->sentinels == NULL) {
+        return sp_conf_fail(ld, value, "out of memory");
+    }
+    for (yaml_node_item_t *item = value->data.sequence.items.start;
+         item < value->data.sequence.items.top; item++) {
+        yaml_node_t *entry = yaml_document_get_node(&ld->doc, *item);
+        struct sp_conf_addr *addr = &pool->sentinels[pool->nsentinels];
+        const char *s = sp_conf_scalar(ld, key, entry), *why;
+
+        if (s == NULL) {
+            return -1;
+        }
+        pool->nsentinels++;     /* counted now so sp_conf_free releases it */
+        if (sp_conf_parse_listen(s, addr, &why) != 0) {
+            return sp_conf_fail(ld, entry, "%s entry '%s' %s", key->name, s,
+                                why);
+        }
+        if (addr->is_unix || addr->port == 0) {
+            return sp_conf_fail(ld, entry, "%s entry '%s' is not host:port "
+                                "with a port of 1..65535", key->name, s);
+        }
+    }
+    return 0;
+}
+
 static int
 sp_conf_set_auto_number(struct sp_conf_loader *ld, const struct sp_conf_key *key,
                         yaml_node_t *value, void *field)
@@ -422,6 +470,10 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "redis_auth",           sp_conf_set_string,       SP_POOL_FIELD(redis_auth), 0 },
     { "redis_auth_user",      sp_conf_set_string,       SP_POOL_FIELD(redis_auth_user), 0 },
     { "redis_db",             sp_conf_set_number,       SP_POOL_FIELD(redis_db), SP_INT_MAX },
+    { "sentinels",            sp_conf_set_sentinels,    0, 0 },
+    { "sentinel_auth",        sp_conf_set_string,       SP_POOL_FIELD(sentinel_auth), 0 },
+    { "sentinel_auth_user",   sp_conf_set_string,       SP_POOL_FIELD(sentinel_auth_user), 0 },
+    { "sentinel_refresh_interval", sp_conf_set_number,  SP_POOL_FIELD(sentinel_refresh_interval), 3600000 },
     { "preconnect",           sp_conf_set_bool,         SP_POOL_FIELD(preconnect), 0 },
     { "auto_eject_hosts",     sp_conf_set_bool,         SP_POOL_FIELD(auto_eject_hosts), 0 },
     { "server_connections",   sp_conf_set_number,       SP_POOL_FIELD(server_connections), SP_INT_MAX },
