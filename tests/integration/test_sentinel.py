@@ -6,6 +6,7 @@ stay on their shard across a failover, writes go to the promoted replica,
 a client connection held across it stays open, and a wrong first-guess
 address in the configuration is corrected at start."""
 
+import signal
 import socket
 import time
 import unittest
@@ -93,9 +94,17 @@ class SentinelShards(sptest.HarnessTestCase):
                 poll_until(lambda port=port, name=name: b"num-slaves\r\n$1\r\n1"
                            in (ask(port, "SENTINEL", "MASTER", name) or b""),
                            f"sentinel {port} sees {name}'s replica", 20.0)
+                # and the other two (a quorum of 2 agrees on a failure)
+                poll_until(lambda port=port, name=name:
+                           b"num-other-sentinels\r\n$1\r\n2"
+                           in (ask(port, "SENTINEL", "MASTER", name) or b""),
+                           f"sentinel {port} sees the others", 20.0)
 
-    def proxy_conf(self, port, servers, workers=2):
-        lines = ["global:", f"  worker_processes: {workers}", "alpha:",
+    def proxy_conf(self, port, servers, workers=2, metrics_port=None):
+        lines = ["global:", f"  worker_processes: {workers}"]
+        if metrics_port:
+            lines.append(f"  metrics_listen: 127.0.0.1:{metrics_port}")
+        lines += ["alpha:",
                  f"  listen: 127.0.0.1:{port}", "  redis: true",
                  "  sentinels: [" + ", ".join(
                      f"127.0.0.1:{p}" for p in self.sentinels) + "]",
@@ -117,10 +126,15 @@ class SentinelShards(sptest.HarnessTestCase):
         return {name: (s.get("master"), s.get("switches"))
                 for name, s in stats["alpha"].items() if isinstance(s, dict)}
 
-    def start_proxy(self, servers):
+    def start_proxy(self, servers, metrics_port=None):
         port = sptest.free_port()
-        return self.harness.start_shardproxy(self.proxy_conf(port, servers)), \
-            port
+        return self.harness.start_shardproxy(
+            self.proxy_conf(port, servers, metrics_port=metrics_port)), port
+
+    def metrics(self, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            return sptest.recv_all(s).decode()
 
     # -- tests
 
@@ -155,16 +169,87 @@ class SentinelShards(sptest.HarnessTestCase):
                 self.assertIn(want, err)
                 self.assertRegex(err, rf"bad-{case}\.yml:\d+:\d+: pool 'alpha'")
 
+    def test_master_killed(self):
+        """shard-b's master killed -9 under pipelined GETs and SETs: no
+        wrong reply ever, every request served again within a few seconds
+        of Sentinel's promotion, keys written before still read right."""
+        h = self.harness
+        servers = {n: self.current(n) for n in self.masters}
+        proxy, port = self.start_proxy(servers)
+        poll_until(lambda: all(
+            m == f"127.0.0.1:{servers[n]}"
+            for n, (m, _) in self.proxy_masters(proxy).items()),
+            "the proxy knows both masters", 10.0)
+        keys = [f"kill:{i}" for i in range(60)]
+        placed = h.locate(proxy, "alpha", keys)
+        c = Conn(port)
+        for k in keys:
+            self.assertEqual(c.call("SET", k, "old:" + k), b"+OK\r\n")
+        old = servers["shard-b"]
+        replica = self.by_port[self.replica_of("shard-b", old)].client()
+        poll_until(lambda: all(replica.get(k) is not None
+                               for k in keys if placed[k] == "shard-b"),
+                   "replication of shard-b's keys", 10.0)
+        self.by_port[old].proc.signal(signal.SIGKILL)
+        killed = time.monotonic()
+        promoted = None
+        served_again = None
+        errors = 0
+        deadline = killed + FAILOVER_TIMEOUT
+        while time.monotonic() < deadline:
+            # a pipeline: every GET, then a SET of a fresh key per shard
+            batch = [("GET", k) for k in keys] + \
+                [("SET", f"kill:new:{k}", "x") for k in keys[:4]]
+            c.sock.sendall(b"".join(sptest.resp(*cmd) for cmd in batch))
+            replies = [c.read(10.0) for _ in range(len(batch))]
+            bad = 0
+            for (cmd, k, *_), reply in zip(batch, replies):
+                if reply.startswith(b"-"):
+                    bad += 1
+                    continue
+                if cmd == "GET":
+                    self.assertEqual(reply, b"$%d\r\nold:%s\r\n"
+                                     % (len(k) + 4, k.encode()), k)
+                else:
+                    self.assertEqual(reply, b"+OK\r\n")
+            errors += bad
+            if promoted is None and self.current("shard-b") not in (None, old):
+                promoted = time.monotonic()
+            if bad == 0 and promoted is not None:
+                served_again = time.monotonic()
+                break
+            time.sleep(0.01)        # pacing: ~100 pipelines a second
+        self.assertIsNotNone(promoted, "Sentinel did not promote shard-b")
+        self.assertIsNotNone(served_again, "requests still fail")
+        self.assertLess(served_again - promoted, 3.0)
+        self.assertGreater(errors, 0)       # the outage was seen
+        new = self.current("shard-b")
+        fresh = [f"kill:new:{k}" for k in keys[:4]]
+        for k, shard in h.locate(proxy, "alpha", fresh).items():
+            where = new if shard == "shard-b" else servers["shard-a"]
+            self.assertEqual(self.by_port[where].client().get(k), b"x", k)
+        c.close()
+        print(f"\npromoted {promoted - killed:.1f}s after kill -9, served "
+              f"again {served_again - promoted:.1f}s later ({errors} error "
+              "replies meanwhile)", flush=True)
+
     def test_wrong_first_guess_corrected(self):
-        """shard-b's line names its replica: the proxy asks the sentinels
-        and writes land on the real master."""
+        """shard-a's line names its replica (alive: the failover test left
+        its old master there as a replica; test_master_killed left shard-b
+        without one): the proxy asks the sentinels and writes land on the
+        real master."""
         real = {n: self.current(n) for n in self.masters}
         wrong = dict(real)
-        wrong["shard-b"] = self.replica_of("shard-b", real["shard-b"])
+        wrong["shard-a"] = self.replica_of("shard-a", real["shard-a"])
+        # Sentinel turns the old master into a replica of the new one
+        poll_until(lambda: link_up(self.by_port[wrong["shard-a"]]),
+                   "shard-a's old master replicates the new one",
+                   FAILOVER_TIMEOUT)
+        self.assertIn(b"$5\r\nslave\r\n", ask(wrong["shard-a"], "ROLE"))
         proxy, port = self.start_proxy(wrong)
-        poll_until(lambda: self.proxy_masters(proxy)["shard-b"][0]
-                   == f"127.0.0.1:{real['shard-b']}",
-                   "the proxy corrects shard-b's address", 10.0)
+        poll_until(lambda: self.proxy_masters(proxy)["shard-a"][0]
+                   == f"127.0.0.1:{real['shard-a']}",
+                   "the proxy corrects shard-a's address", 10.0)
         keys = [f"fg:{i}" for i in range(40)]
         placed = self.harness.locate(proxy, "alpha", keys)
         c = Conn(port)
@@ -178,7 +263,8 @@ class SentinelShards(sptest.HarnessTestCase):
     def test_failover_followed(self):
         h = self.harness
         servers = {n: self.current(n) for n in self.masters}
-        proxy, port = self.start_proxy(servers)
+        metrics_port = sptest.free_port()
+        proxy, port = self.start_proxy(servers, metrics_port)
         poll_until(lambda: all(
             m == f"127.0.0.1:{servers[n]}"
             for n, (m, _) in self.proxy_masters(proxy).items()),
@@ -233,10 +319,32 @@ class SentinelShards(sptest.HarnessTestCase):
         for k in keys:
             self.assertEqual(held.call("GET", k), b"$%d\r\nv2:%s\r\n"
                              % (len(k) + 3, k.encode()))
-        held.close()
-        fresh.close()
         self.assertIn("switched to the master at 127.0.0.1:%d" % new,
                       proxy.proc.log_text())
+        text = self.metrics(metrics_port)
+        self.assertRegex(text, r'shardproxy_server_switches_total\{pool='
+                         r'"alpha",server="shard-a"\} [1-9]')
+        self.assertIn('shardproxy_pool_sentinel_errors_total{pool="alpha"}',
+                      text)
+        # a reload keeps the new master: no request goes to the old one
+        stats = sptest.read_stats(proxy.stats_port)
+        proxy.proc.signal(signal.SIGHUP)
+        poll_until(lambda: sptest.read_stats(proxy.stats_port)["generation"]
+                   > stats["generation"]
+                   and sptest.read_stats(proxy.stats_port)["workers"] == 2,
+                   "the reload's workers serve", 15.0)
+        self.assertEqual(self.proxy_masters(proxy)["shard-a"][0],
+                         f"127.0.0.1:{new}")
+        after = Conn(port)
+        for k in keys:
+            self.assertEqual(after.call("SET", k, "v3:" + k), b"+OK\r\n")
+        for k in keys:
+            target = new if placed[k] == "shard-a" else servers["shard-b"]
+            self.assertEqual(self.by_port[target].client().get(k),
+                             ("v3:" + k).encode(), k)
+        after.close()
+        held.close()
+        fresh.close()
         print(f"\nfailover followed {followed:.1f}s after SENTINEL FAILOVER",
               flush=True)
 

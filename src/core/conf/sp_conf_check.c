@@ -91,6 +91,12 @@ sp_conf_check_sentinels(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                             "sentinel_refresh_interval must be at least "
                             "100 ms");
     }
+    if (pool->server_tls.enabled) {
+        return sp_conf_fail(ld, sp_conf_key_node(ld, map, "sentinels"),
+                            "sentinels with server_tls is not supported "
+                            "yet (the sentinels and ROLE are asked over "
+                            "plain TCP)");
+    }
     yaml_node_t *list = sp_conf_mapping_get(ld, map, "servers");
     for (uint32_t i = 0; i < pool->nservers; i++) {
         if (pool->servers[i].named && !pool->servers[i].addr.is_unix) {
