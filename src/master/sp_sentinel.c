@@ -95,30 +95,16 @@ sp_sentinel_auth(struct sp_resp_conn *c, const char *user, const char *pass)
 
 /* ---- publishing ---------------------------------------------------------- */
 
+/* Tell gen's running workers that server `index` of pool `pool` moved. */
 static void
-sp_sentinel_publish(struct sp_sentinel_server *ss, const char *host,
-                    uint16_t port)
+sp_sentinel_tell(struct sp_sentinel_pool *sp, struct sp_generation *gen,
+                 uint32_t pool, uint32_t index, const char *name)
 {
-    struct sp_sentinel_pool *sp = ss->pool;
-    struct sp_generation *gen = sp->owner->gen;
-    const char *name = sp->conf->servers[ss->index].name;
-    struct sp_shared_addr *slot = sp_shared_addr(&gen->shared,
-                                                 sp->first + ss->index);
-
-    sp_log_notice(sp_sentinel_log(sp), "pool '%s': server '%s' switched to "
-                  "the master at %s:%u (was %s:%u)", sp->conf->name, name,
-                  host, (unsigned)port, ss->host, (unsigned)ss->port);
-    snprintf(ss->host, sizeof(ss->host), "%s", host);
-    ss->port = port;
-    ss->switches++;
-    sp_shared_addr_set(slot, host, port);
-    atomic_fetch_add(&slot->switches, 1);
-
     for (uint32_t i = 0; i < gen->nprocs; i++) {
         struct sp_process *proc = &gen->procs[i];
         struct sp_channel_msg msg = {
-            .command = SP_CHANNEL_SWITCH, .slot = (int32_t)sp->index,
-            .pid = proc->pid, .arg = ss->index,
+            .command = SP_CHANNEL_SWITCH, .slot = (int32_t)pool,
+            .pid = proc->pid, .arg = index,
         };
 
         snprintf(msg.name, sizeof(msg.name), "%s", name);
@@ -127,10 +113,61 @@ sp_sentinel_publish(struct sp_sentinel_server *ss, const char *host,
         }
         if (sp_channel_send(proc->channel, &msg, -1) != 0) {
             sp_log_warn(sp_sentinel_log(sp), errno, "pool '%s': worker #%u "
-                        "not told of server '%s''s switch; its connections "
-                        "to the old master stay until they fail",
-                        sp->conf->name, i, name);
+                        "(generation %u) not told of server '%s''s switch; "
+                        "its connections to the old master stay until they "
+                        "fail", sp->conf->name, i, gen->id, name);
         }
+    }
+}
+
+/* Publish host:port for pool / server `name` in gen's shared region, and
+ * tell its workers (a retiring generation's too: its draining clients
+ * must not write to a demoted master). */
+static void
+sp_sentinel_publish_gen(struct sp_sentinel_pool *sp, struct sp_generation *gen,
+                        const char *name, const char *host, uint16_t port)
+{
+    const struct sp_conf *conf = gen->conf;
+    uint32_t first = 0;
+
+    for (uint32_t p = 0; p < conf->npools; p++) {
+        const struct sp_conf_pool *pool = &conf->pools[p];
+
+        if (pool->nsentinels == 0 || strcmp(pool->name, sp->conf->name) != 0) {
+            first += pool->nservers;
+            continue;
+        }
+        for (uint32_t j = 0; j < pool->nservers; j++) {
+            if (strcmp(pool->servers[j].name, name) != 0) {
+                continue;
+            }
+            struct sp_shared_addr *slot = sp_shared_addr(&gen->shared,
+                                                         first + j);
+            sp_shared_addr_set(slot, host, port);
+            atomic_fetch_add(&slot->switches, 1);
+            sp_sentinel_tell(sp, gen, p, j, name);
+        }
+        return;
+    }
+}
+
+static void
+sp_sentinel_publish(struct sp_sentinel_server *ss, const char *host,
+                    uint16_t port)
+{
+    struct sp_sentinel_pool *sp = ss->pool;
+    struct sp_master *master = sp->owner->master;
+    const char *name = sp->conf->servers[ss->index].name;
+
+    sp_log_notice(sp_sentinel_log(sp), "pool '%s': server '%s' switched to "
+                  "the master at %s:%u (was %s:%u)", sp->conf->name, name,
+                  host, (unsigned)port, ss->host, (unsigned)ss->port);
+    snprintf(ss->host, sizeof(ss->host), "%s", host);
+    ss->port = port;
+    ss->switches++;
+    sp_sentinel_publish_gen(sp, sp->owner->gen, name, host, port);
+    for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
+        sp_sentinel_publish_gen(sp, g, name, host, port);
     }
 }
 
