@@ -263,7 +263,6 @@ sp_resp_open(struct sp_resp_conn *c, const char *host, uint16_t port,
     struct sp_conf_addr addr = { .host = (char *)host, .port = port };
 
     sp_resp_close(c);
-    c->timer = (struct sp_timer){ 0 };
     c->timeout_ms = timeout_ms;
     c->on_reply = on_reply;
     c->on_fail = on_fail;

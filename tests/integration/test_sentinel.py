@@ -131,6 +131,15 @@ class SentinelShards(sptest.HarnessTestCase):
         return self.harness.start_shardproxy(
             self.proxy_conf(port, servers, metrics_port=metrics_port)), port
 
+    def write_and_check(self, conn, keys, placed, where, prefix):
+        """SET each key to prefix+key through conn; each is then on the
+        server where[its shard] (a port)."""
+        for k in keys:
+            self.assertEqual(conn.call("SET", k, prefix + k), b"+OK\r\n")
+        for k in keys:
+            self.assertEqual(self.by_port[where[placed[k]]].client().get(k),
+                             (prefix + k).encode(), k)
+
     def metrics(self, port):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
@@ -253,11 +262,7 @@ class SentinelShards(sptest.HarnessTestCase):
         keys = [f"fg:{i}" for i in range(40)]
         placed = self.harness.locate(proxy, "alpha", keys)
         c = Conn(port)
-        for k in keys:
-            self.assertEqual(c.call("SET", k, k), b"+OK\r\n")
-        for k in keys:
-            master = self.by_port[real[placed[k]]].client()
-            self.assertEqual(master.get(k), k.encode(), k)
+        self.write_and_check(c, keys, placed, real, "fg:")
         c.close()
 
     def test_failover_followed(self):
@@ -310,12 +315,8 @@ class SentinelShards(sptest.HarnessTestCase):
         self.assertGreaterEqual(ok, len(keys) - 5)
         # new writes go to the new master, shard-b untouched
         fresh = Conn(port)
-        for k in keys:
-            self.assertEqual(fresh.call("SET", k, "v2:" + k), b"+OK\r\n")
-        for k in keys:
-            target = new if placed[k] == "shard-a" else servers["shard-b"]
-            self.assertEqual(self.by_port[target].client().get(k),
-                             ("v2:" + k).encode(), k)
+        where = {"shard-a": new, "shard-b": servers["shard-b"]}
+        self.write_and_check(fresh, keys, placed, where, "v2:")
         for k in keys:
             self.assertEqual(held.call("GET", k), b"$%d\r\nv2:%s\r\n"
                              % (len(k) + 3, k.encode()))
@@ -336,12 +337,7 @@ class SentinelShards(sptest.HarnessTestCase):
         self.assertEqual(self.proxy_masters(proxy)["shard-a"][0],
                          f"127.0.0.1:{new}")
         after = Conn(port)
-        for k in keys:
-            self.assertEqual(after.call("SET", k, "v3:" + k), b"+OK\r\n")
-        for k in keys:
-            target = new if placed[k] == "shard-a" else servers["shard-b"]
-            self.assertEqual(self.by_port[target].client().get(k),
-                             ("v3:" + k).encode(), k)
+        self.write_and_check(after, keys, placed, where, "v3:")
         after.close()
         held.close()
         fresh.close()
