@@ -75,7 +75,6 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     }
     for (uint32_t i = 0; i < nservers; i++) {
         atomic_init(&sp_shared_addr(shared, i)->version, 0);
-        atomic_init(&sp_shared_addr(shared, i)->switches, 0);
     }
     return 0;
 }

@@ -86,7 +86,6 @@ struct sp_shared_addr {
     atomic_uint  version;       /* 0: unset; odd: being written */
     atomic_uint  port;
     _Atomic char host[SP_SHARED_HOST];
-    atomic_llong switches;      /* times it changed (the master's count) */
 };
 
 /* An address read out of a slot. */

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +143,6 @@ sp_sentinel_publish_gen(struct sp_sentinel_pool *sp, struct sp_generation *gen,
             struct sp_shared_addr *slot = sp_shared_addr(&gen->shared,
                                                          first + j);
             sp_shared_addr_set(slot, host, port);
-            atomic_fetch_add(&slot->switches, 1);
             sp_sentinel_tell(sp, gen, p, j, name);
         }
         return;
