@@ -23,7 +23,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian packages, by name: to build, to test, to run the demo.
 BUILD_PKGS = cmake make gcc clang libclang-rt-14-dev pkg-config libyaml-dev libssl-dev \
              libjemalloc-dev check
-TEST_PKGS  = redis-server redis-tools memcached nutcracker python3 openssl \
+TEST_PKGS  = redis-server redis-sentinel redis-tools memcached nutcracker python3 openssl \
              python3-redis python3-pymemcache python3-prometheus-client libmemcached-tools \
              php-cli php-redis ruby ruby-redis
 RUN_PKGS   = netcat-openbsd

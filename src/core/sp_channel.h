@@ -37,10 +37,15 @@ enum sp_channel_cmd {
                                    protocol, session = the question */
     SP_CHANNEL_ASKED,           /* master -> asker: auth = the serial,
                                    arg = how many workers it reached */
-    SP_CHANNEL_ANSWER           /* worker -> master -> asker: pid = the
+    SP_CHANNEL_ANSWER,          /* worker -> master -> asker: pid = the
                                    asker, auth = the serial, arg = a number,
                                    slot = the answering worker; fd: bulk
                                    bytes (a memory file), when any */
+    SP_CHANNEL_SWITCH           /* master -> worker: a Sentinel named a new
+                                   master for a server (its address is in
+                                   the shared region): slot = the pool,
+                                   arg = the server's index in it, name =
+                                   its name; close its connections */
 };
 
 /* HANDOFF / ADOPT flags: the client's small state. */

@@ -126,6 +126,15 @@ sp_main_single(const struct sp_options *opts, const struct sp_conf *conf,
     };
     int rc;
 
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        if (conf->pools[i].nsentinels > 0) {
+            sp_log_error(log, 0, "pool '%s': sentinels are followed by the "
+                         "master process; worker_processes 0 has none (set "
+                         "worker_processes to 1 or more)",
+                         conf->pools[i].name);
+            return EXIT_FAILURE;
+        }
+    }
     if (sp_shared_create(&shared, conf, 1) != 0) {
         sp_log_error(log, errno, "mmap() failed");
         return EXIT_FAILURE;

@@ -22,9 +22,10 @@ sp_shared_beats_offset(uint32_t npools)
            + sp_shared_round(2 * (size_t)npools * sizeof(atomic_llong));
 }
 
-/* each worker's heartbeat on a cache line of its own: written every turn */
+/* each worker's heartbeat on a cache line of its own: written every turn;
+ * then the servers' addresses */
 static size_t
-sp_shared_slots_offset(uint32_t npools, uint32_t nslots)
+sp_shared_addrs_offset(uint32_t npools, uint32_t nslots)
 {
     return sp_shared_beats_offset(npools) + (size_t)nslots * SP_SHARED_ALIGN;
 }
@@ -44,7 +45,10 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
                                 + conf->npools * sizeof(struct sp_stats_pool)
                                 + nservers * sizeof(struct sp_stats_server)
                                 + conf->npools * sizeof(struct sp_hot_view));
-    size = sp_shared_slots_offset(conf->npools, nslots) + nslots * slot_size;
+    size_t addrs = sp_shared_addrs_offset(conf->npools, nslots);
+    size_t slots = addrs + sp_shared_round(nservers
+                                           * sizeof(struct sp_shared_addr));
+    size = slots + nslots * slot_size;
     base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                 -1, 0);
     if (base == MAP_FAILED) {
@@ -57,6 +61,8 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     shared->header->nservers = nservers;
     shared->header->nslots = nslots;
     shared->header->slot_size = slot_size;
+    shared->header->addrs_offset = addrs;
+    shared->header->slots_offset = slots;
     shared->pool_clients = (atomic_llong *)((char *)base
                            + sp_shared_round(sizeof(struct sp_shared_header)));
     shared->pool_accepted = shared->pool_clients + conf->npools;
@@ -66,6 +72,9 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     }
     for (uint32_t i = 0; i < nslots; i++) {
         atomic_init(sp_shared_heartbeat(shared, i), 0);
+    }
+    for (uint32_t i = 0; i < nservers; i++) {
+        atomic_init(&sp_shared_addr(shared, i)->version, 0);
     }
     return 0;
 }
@@ -84,9 +93,7 @@ sp_shared_slot(const struct sp_shared *shared, uint32_t slot)
 {
     const struct sp_shared_header *h = shared->header;
 
-    return (struct sp_stats_slot *)((char *)h
-                                    + sp_shared_slots_offset(h->npools,
-                                                             h->nslots)
+    return (struct sp_stats_slot *)((char *)h + h->slots_offset
                                     + slot * h->slot_size);
 }
 
@@ -97,6 +104,67 @@ sp_shared_heartbeat(const struct sp_shared *shared, uint32_t slot)
 
     return (atomic_llong *)((char *)h + sp_shared_beats_offset(h->npools)
                             + (size_t)slot * SP_SHARED_ALIGN);
+}
+
+struct sp_shared_addr *
+sp_shared_addr(const struct sp_shared *shared, uint32_t server)
+{
+    const struct sp_shared_header *h = shared->header;
+
+    return (struct sp_shared_addr *)((char *)h + h->addrs_offset) + server;
+}
+
+/* One writer (the master), readers in every worker: a seqlock. The text is
+ * copied byte by byte through relaxed atomics so that a torn read is a
+ * retry, never undefined behaviour. */
+void
+sp_shared_addr_set(struct sp_shared_addr *slot, const char *host,
+                   uint16_t port)
+{
+    unsigned v = atomic_load_explicit(&slot->version, memory_order_relaxed);
+    size_t len = strlen(host);
+
+    if (len >= SP_SHARED_HOST) {
+        len = SP_SHARED_HOST - 1;
+    }
+    atomic_store_explicit(&slot->version, v + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i < SP_SHARED_HOST; i++) {
+        atomic_store_explicit(&slot->host[i],
+                              i < len ? host[i] : '\0', memory_order_relaxed);
+    }
+    atomic_store_explicit(&slot->port, port, memory_order_relaxed);
+    atomic_store_explicit(&slot->version, v + 2, memory_order_release);
+}
+
+void
+sp_shared_addr_get(const struct sp_shared_addr *slot,
+                   struct sp_shared_addr_copy *copy)
+{
+    struct sp_shared_addr *s = (struct sp_shared_addr *)slot;  /* loads */
+
+    for (;;) {
+        unsigned v1 = atomic_load_explicit(&s->version, memory_order_acquire);
+        if (v1 == 0) {
+            copy->version = 0;
+            return;
+        }
+        if ((v1 & 1) != 0) {
+            continue;           /* the master is writing it now */
+        }
+        for (size_t i = 0; i < SP_SHARED_HOST; i++) {
+            copy->host[i] = atomic_load_explicit(&s->host[i],
+                                                 memory_order_relaxed);
+        }
+        copy->port = (uint16_t)atomic_load_explicit(&s->port,
+                                                     memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->version, memory_order_relaxed) == v1) {
+            copy->version = v1;
+            copy->host[SP_SHARED_HOST - 1] = '\0';
+            return;
+        }
+    }
 }
 
 struct sp_stats_pool *

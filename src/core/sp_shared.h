@@ -22,6 +22,13 @@
  * its slot's counters (the master zeroes the gauges of a dead one first).
  * With worker_processes 0 the single process maps one slot the same way.
  *
+ * Each server has an address slot (struct sp_shared_addr, after the
+ * heartbeats): the address its Sentinel last named (sp_sentinel.h), which
+ * the master writes and the workers read when they open a connection to
+ * the server; unset (version 0), the configuration's address is used. A
+ * version counter makes it a seqlock: odd while the master writes, even
+ * once done, so a reader never takes half an address.
+ *
  * A slot's heartbeat is its worker's loop clock (CLOCK_MONOTONIC, ms) at
  * the loop's last turn, one relaxed store per turn; the master's watchdog
  * (sp_watchdog.c) compares it with its own clock to find a hung worker.
@@ -72,11 +79,29 @@ struct sp_stats_slot {
     int64_t accepting;          /* 1: watches the shared listeners */
 };
 
+#define SP_SHARED_HOST 64      /* an IPv6 address's text fits */
+
+/* A server's current address (see above). */
+struct sp_shared_addr {
+    atomic_uint  version;       /* 0: unset; odd: being written */
+    atomic_uint  port;
+    _Atomic char host[SP_SHARED_HOST];
+};
+
+/* An address read out of a slot. */
+struct sp_shared_addr_copy {
+    unsigned version;           /* 0: unset (host and port are not) */
+    uint16_t port;
+    char     host[SP_SHARED_HOST];
+};
+
 struct sp_shared_header {
     uint32_t            npools;
     uint32_t            nservers;
     uint32_t            nslots;
     size_t              slot_size;
+    size_t              addrs_offset;   /* struct sp_shared_addr [nservers] */
+    size_t              slots_offset;
 };
 
 struct sp_shared {
@@ -99,6 +124,19 @@ struct sp_stats_slot *sp_shared_slot(const struct sp_shared *shared,
 /* Worker `slot`'s heartbeat: its loop clock (ms) at its last turn. */
 atomic_llong *sp_shared_heartbeat(const struct sp_shared *shared,
                                   uint32_t slot);
+
+/* Server `server`'s address slot (numbered across pools in configuration
+ * order). */
+struct sp_shared_addr *sp_shared_addr(const struct sp_shared *shared,
+                                      uint32_t server);
+
+/* Master: publish host:port as the server's current address. */
+void sp_shared_addr_set(struct sp_shared_addr *slot, const char *host,
+                        uint16_t port);
+
+/* Read a slot (copy->version 0: unset). */
+void sp_shared_addr_get(const struct sp_shared_addr *slot,
+                        struct sp_shared_addr_copy *copy);
 
 struct sp_stats_pool *sp_shared_pool_stats(const struct sp_shared *shared,
                                            uint32_t slot, uint32_t pool);

@@ -82,6 +82,8 @@ struct sp_master {
     struct sp_timer            observe_timer;
     int                        metrics_fd;  /* Prometheus; -1: none */
     struct sp_http_conn       *scrapes[SP_MASTER_HTTP_MAX];  /* under way */
+    struct sp_sentinel        *sentinel;    /* Sentinel pools' follower
+                                               (sp_sentinel.h); NULL: none */
     struct sp_oneshot_list     answers;     /* stats and scrape answers
                                                going out */
 };

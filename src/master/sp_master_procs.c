@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sp_master_int.h"
+#include "sp_sentinel.h"
 #include "sp_channel.h"
 #include "sp_event.h"
 #include "sp_generation.h"
@@ -93,6 +94,8 @@ sp_master_spawn(struct sp_master *master, struct sp_process *proc)
         }
         master->nhandoffs = 0;
         sp_master_stats_forget(master);
+        sp_sentinel_forget(master->sentinel);
+        master->sentinel = NULL;
         for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
             if (g->listen.pools != NULL) {
                 sp_listen_close(&g->listen);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sp_master_int.h"
+#include "sp_sentinel.h"
 #include "sp_metrics.h"
 #include "sp_net.h"
 #include "sp_proto.h"
@@ -142,6 +143,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         && sp_observe_json(&master->observe, master->current, &now, pool_extra,
                            server_extra) == 0
         && sp_stats_report_tls(conf, now.pools, pool_extra) == 0
+        && sp_sentinel_json(master->sentinel, pool_extra, server_extra) == 0
         && sp_stats_report(&buf, conf, &now.proc, now.pools, now.servers,
                            (int64_t)time(NULL) - master->started_s, &extra) == 0) {
         sp_stats_buf_printf(&buf, "\n");
@@ -276,6 +278,7 @@ sp_http_respond(struct sp_http_conn *c)
             .uptime_s = (int64_t)time(NULL) - master->started_s,
         };
         sp_metrics_render(&body, &in);
+        sp_sentinel_metrics(master->sentinel, &body);
         sp_totals_free(&now);
     } else {
         status = "500 Internal Server Error";

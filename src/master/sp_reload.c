@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sp_master_int.h"
+#include "sp_sentinel.h"
 #include "sp_channel.h"
 #include "sp_event.h"
 #include "sp_generation.h"
@@ -119,6 +120,9 @@ sp_master_reload(struct sp_master *master)
     }
     master->next_gen_id++;
     master->current = gen;
+    struct sp_sentinel *follower = master->sentinel;
+    master->sentinel = sp_sentinel_start(master, gen, follower);
+    sp_sentinel_stop(follower);
     sp_master_stats_reload(master);
     master->winched = false;
     master->reloads++;

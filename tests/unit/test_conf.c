@@ -154,6 +154,38 @@ START_TEST(test_every_pool_key)
 }
 END_TEST
 
+START_TEST(test_sentinel_keys)
+{
+    struct sp_conf *conf = load_ok(
+        "alpha:\n"
+        "  listen: 127.0.0.1:22121\n"
+        "  redis: true\n"
+        "  sentinels: [127.0.0.1:26379, \"[::1]:26380\"]\n"
+        "  sentinel_auth: pw\n"
+        "  sentinel_auth_user: watcher\n"
+        "  sentinel_refresh_interval: 250\n"
+        "  servers:\n"
+        "   - 127.0.0.1:6379:1 shard-a\n");
+    const struct sp_conf_pool *p = &conf->pools[0];
+
+    ck_assert_uint_eq(p->nsentinels, 2);
+    ck_assert_str_eq(p->sentinels[0].host, "127.0.0.1");
+    ck_assert_uint_eq(p->sentinels[0].port, 26379);
+    ck_assert_str_eq(p->sentinels[1].host, "::1");
+    ck_assert_str_eq(p->sentinel_auth, "pw");
+    ck_assert_str_eq(p->sentinel_auth_user, "watcher");
+    ck_assert_int_eq(p->sentinel_refresh_interval, 250);
+    sp_conf_free(conf);
+
+    conf = load_ok("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+                   "  servers:\n   - 127.0.0.1:6379:1\n");
+    ck_assert_uint_eq(conf->pools[0].nsentinels, 0);
+    ck_assert_int_eq(conf->pools[0].sentinel_refresh_interval,
+                     SP_CONF_DEFAULT_SENTINEL_REFRESH);
+    sp_conf_free(conf);
+}
+END_TEST
+
 START_TEST(test_listen_forms)
 {
     struct sp_conf *conf = load_ok(
@@ -554,6 +586,33 @@ static const struct bad_conf bad_confs[] = {
       "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:20: global: worker_watchdog 500 is too short: an idle worker "
       "turns its loop once a second (0 = off, or at least 2000 ms)" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  sentinels: [127.0.0.1:1]\n"
+      "  servers:\n   - 127.0.0.1:6379:1 a\n",
+      "t.yml:3:3: pool 'alpha': sentinels is only valid with redis: true" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  sentinels: [127.0.0.1:1]\n  servers:\n   - 127.0.0.1:6379:1 a\n"
+      "   - 127.0.0.1:6380:1\n",
+      "t.yml:7:6: pool 'alpha': servers '127.0.0.1:6380:1' has no name: with "
+      "sentinels every server is \"host:port:weight name\", the name its "
+      "Sentinel master name" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  sentinels: [127.0.0.1:1, /tmp/s.sock]\n"
+      "  servers:\n   - 127.0.0.1:6379:1 a\n",
+      "t.yml:4:28: pool 'alpha': sentinels entry '/tmp/s.sock' is not "
+      "host:port with a port of 1..65535" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinels: []\n"
+      "  servers:\n   - 127.0.0.1:6379:1 a\n",
+      "t.yml:4:14: pool 'alpha': sentinels is an empty list" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  sentinels: [127.0.0.1:1]\n  sentinel_auth_user: u\n"
+      "  servers:\n   - 127.0.0.1:6379:1 a\n",
+      "t.yml:5:3: pool 'alpha': sentinel_auth_user needs sentinel_auth (its "
+      "password)" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  sentinels: [127.0.0.1:1]\n  sentinel_refresh_interval: 10\n"
+      "  servers:\n   - 127.0.0.1:6379:1 a\n",
+      "t.yml:5:30: pool 'alpha': sentinel_refresh_interval must be at least "
+      "100 ms" },
 };
 
 START_TEST(test_bad_config_message)
@@ -582,7 +641,8 @@ sp_test_conf_suite(void)
                  test_global_section, test_global_variants,
                  test_global_with_listen_is_a_pool, test_meitu_layout,
                  test_nutcracker_order, test_pools_twice_grows,
-                 test_shipped_configs_load, test_missing_file);
+                 test_shipped_configs_load, test_missing_file,
+                 test_sentinel_keys);
     bad = tcase_create("bad");
     tcase_add_loop_test(bad, test_bad_config_message, 0,
                         (int)(sizeof(bad_confs) / sizeof(bad_confs[0])));

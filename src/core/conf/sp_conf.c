@@ -161,6 +161,7 @@ sp_conf_pool_defaults(struct sp_conf_pool *pool)
     pool->client_connections = SP_CONF_DEFAULT_CLIENT_CONNECTIONS;
     pool->redis = false;
     pool->redis_db = SP_CONF_DEFAULT_REDIS_DB;
+    pool->sentinel_refresh_interval = SP_CONF_DEFAULT_SENTINEL_REFRESH;
     pool->preconnect = false;
     pool->auto_eject_hosts = false;
     pool->server_connections = SP_CONF_DEFAULT_SERVER_CONNECTIONS;
@@ -473,6 +474,12 @@ sp_conf_free(struct sp_conf *conf)
         sp_conf_addr_free(&pool->listen);
         free(pool->redis_auth);
         free(pool->redis_auth_user);
+        for (uint32_t k = 0; k < pool->nsentinels; k++) {
+            sp_conf_addr_free(&pool->sentinels[k]);
+        }
+        free(pool->sentinels);
+        free(pool->sentinel_auth);
+        free(pool->sentinel_auth_user);
         sp_tls_conf_free(&pool->tls);
         sp_tls_conf_free(&pool->server_tls);
     }

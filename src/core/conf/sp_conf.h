@@ -40,6 +40,8 @@
 #define SP_CONF_DEFAULT_SERVER_RETRY_TIMEOUT 30000  /* ms */
 #define SP_CONF_DEFAULT_SERVER_FAILURE_LIMIT 2
 #define SP_CONF_KETAMA_DEFAULT_PORT          11211
+#define SP_CONF_DEFAULT_SENTINEL_REFRESH     5000   /* ms */
+#define SP_CONF_SENTINELS_MAX                16
 
 /* shardproxy's own pool keys */
 #define SP_CONF_DEFAULT_CLIENT_BUFFER_LIMIT  (128 * 1024 * 1024)  /* bytes */
@@ -121,6 +123,13 @@ struct sp_conf_pool {
     char                  *redis_auth_user; /* ACL user for redis_auth
                                                (NULL: "default") */
     int                    redis_db;
+    /* Sentinel-managed shards (sp_sentinel.h): each server's name is its
+     * Sentinel master name, its address the first guess */
+    struct sp_conf_addr   *sentinels;       /* host:port each; NULL: none */
+    uint32_t               nsentinels;
+    char                  *sentinel_auth;   /* NULL when unset */
+    char                  *sentinel_auth_user; /* NULL: "default" */
+    int                    sentinel_refresh_interval;  /* ms */
     bool                   preconnect;
     bool                   auto_eject_hosts;
     int                    server_connections;

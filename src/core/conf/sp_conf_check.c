@@ -2,7 +2,8 @@
  * sp_conf_check.c — the rules of a pool that span several keys or pools,
  * checked once all of a pool's keys are read: a listen address and servers
  * are required, redis_auth needs redis, server_connections >= 1, server
- * names are unique in a pool, and no two pools listen on one address.
+ * names are unique in a pool, sentinels need redis and named servers, and
+ * no two pools listen on one address.
  * Each message points at the key it is about.
  *
  * It also puts pools and servers in nutcracker's order. nutcracker sorts
@@ -47,6 +48,68 @@ sp_conf_check_servers(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                                 pool->servers[j].line, pool->servers[i].pname,
                                 pool->servers[i].name);
         }
+    }
+    return 0;
+}
+
+/*
+ * Sentinel keys: only with `sentinels` on a Redis pool; every server named
+ * (its Sentinel master name; duplicates are caught by
+ * sp_conf_check_servers).
+ */
+static int
+sp_conf_check_sentinels(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
+                        yaml_node_t *map)
+{
+    static const char *const keys[] = {
+        "sentinel_auth", "sentinel_auth_user", "sentinel_refresh_interval",
+    };
+
+    if (pool->nsentinels == 0) {
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            yaml_node_t *node = sp_conf_key_node(ld, map, keys[i]);
+            if (node != NULL) {
+                return sp_conf_fail(ld, node, "%s is set but sentinels is "
+                                    "not", keys[i]);
+            }
+        }
+        return 0;
+    }
+    if (!pool->redis) {
+        return sp_conf_fail(ld, sp_conf_key_node(ld, map, "sentinels"),
+                            "sentinels is only valid with redis: true");
+    }
+    if (pool->sentinel_auth_user != NULL && pool->sentinel_auth == NULL) {
+        return sp_conf_fail(ld, sp_conf_key_node(ld, map,
+                                                 "sentinel_auth_user"),
+                            "sentinel_auth_user needs sentinel_auth (its "
+                            "password)");
+    }
+    if (pool->sentinel_refresh_interval < 100) {
+        return sp_conf_fail(ld, sp_conf_mapping_get(ld, map,
+                                                    "sentinel_refresh_interval"),
+                            "sentinel_refresh_interval must be at least "
+                            "100 ms");
+    }
+    if (pool->server_tls.enabled) {
+        return sp_conf_fail(ld, sp_conf_key_node(ld, map, "sentinels"),
+                            "sentinels with server_tls is not supported "
+                            "yet (the sentinels and ROLE are asked over "
+                            "plain TCP)");
+    }
+    yaml_node_t *list = sp_conf_mapping_get(ld, map, "servers");
+    for (uint32_t i = 0; i < pool->nservers; i++) {
+        if (pool->servers[i].named && !pool->servers[i].addr.is_unix) {
+            continue;
+        }
+        yaml_node_t *entry = yaml_document_get_node(
+            &ld->doc, list->data.sequence.items.start[i]);
+        return sp_conf_fail(ld, entry, "servers '%s' %s: with sentinels "
+                            "every server is \"host:port:weight name\", the "
+                            "name its Sentinel master name",
+                            pool->servers[i].pname,
+                            pool->servers[i].addr.is_unix
+                            ? "is a socket path" : "has no name");
     }
     return 0;
 }
@@ -168,7 +231,8 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                                     &pool->server_low_watermark) != 0) {
         return -1;
     }
-    if (sp_conf_check_servers(ld, pool, map) != 0) {
+    if (sp_conf_check_servers(ld, pool, map) != 0
+        || sp_conf_check_sentinels(ld, pool, map) != 0) {
         return -1;
     }
     if (pool->tls_handshake_timeout == 0) {

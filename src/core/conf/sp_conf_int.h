@@ -13,7 +13,7 @@
 
 #include "sp_conf.h"
 
-#define SP_CONF_MAX_KEYS 48     /* rows in one section's key table */
+#define SP_CONF_MAX_KEYS 64     /* rows in one section's key table */
 
 struct sp_conf_loader {
     const char      *path;

@@ -5,6 +5,7 @@
  * defaults; a key given twice is caught by the walker, not here.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,41 @@ sp_conf_set_worker_stats_listen(struct sp_conf_loader *ld,
                                      &global->worker_stats_addr, true);
 }
 
+/*
+ * A non-empty list of at most `max` entries of `form` ("host:port"): room
+ * for its entries, zeroed, of `size` bytes each, and their count in *n.
+ * NULL after a message.
+ */
+static void *
+sp_conf_list_alloc(struct sp_conf_loader *ld, const struct sp_conf_key *key,
+                   yaml_node_t *value, const char *form, size_t max,
+                   size_t size, size_t *n)
+{
+    void *entries;
+
+    if (value->type != YAML_SEQUENCE_NODE) {
+        sp_conf_fail(ld, value, "%s must be a list of \"%s\" entries, not %s",
+                     key->name, form, sp_conf_node_kind(value));
+        return NULL;
+    }
+    *n = (size_t)(value->data.sequence.items.top
+                  - value->data.sequence.items.start);
+    if (*n == 0) {
+        sp_conf_fail(ld, value, "%s is an empty list", key->name);
+        return NULL;
+    }
+    if (*n > max) {
+        sp_conf_fail(ld, value, "%s lists %zu entries (at most %zu)",
+                     key->name, *n, max);
+        return NULL;
+    }
+    entries = calloc(*n, size);
+    if (entries == NULL) {
+        sp_conf_fail(ld, value, "out of memory");
+    }
+    return entries;
+}
+
 static int
 sp_conf_set_servers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
                     yaml_node_t *value, void *field)
@@ -238,20 +274,11 @@ sp_conf_set_servers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
     yaml_node_item_t *item;
     size_t n;
 
-    if (value->type != YAML_SEQUENCE_NODE) {
-        return sp_conf_fail(ld, value,
-                            "%s must be a list of \"host:port:weight [name]\""
-                            " entries, not %s", key->name,
-                            sp_conf_node_kind(value));
-    }
-    n = (size_t)(value->data.sequence.items.top
-                 - value->data.sequence.items.start);
-    if (n == 0) {
-        return sp_conf_fail(ld, value, "%s is an empty list", key->name);
-    }
-    pool->servers = calloc(n, sizeof(*pool->servers));
+    pool->servers = sp_conf_list_alloc(ld, key, value,
+                                       "host:port:weight [name]", SIZE_MAX,
+                                       sizeof(*pool->servers), &n);
     if (pool->servers == NULL) {
-        return sp_conf_fail(ld, value, "out of memory");
+        return -1;
     }
 
     for (item = value->data.sequence.items.start;
@@ -268,6 +295,42 @@ sp_conf_set_servers(struct sp_conf_loader *ld, const struct sp_conf_key *key,
             return sp_conf_fail(ld, entry, "server '%s' %s", s, why);
         }
         server->line = (int)entry->start_mark.line + 1;
+    }
+    return 0;
+}
+
+/* sentinels: a list of host:port (TCP only) */
+static int
+sp_conf_set_sentinels(struct sp_conf_loader *ld, const struct sp_conf_key *key,
+                      yaml_node_t *value, void *field)
+{
+    struct sp_conf_pool *pool = field;
+    size_t n;
+
+    pool->sentinels = sp_conf_list_alloc(ld, key, value, "host:port",
+                                         SP_CONF_SENTINELS_MAX,
+                                         sizeof(*pool->sentinels), &n);
+    if (pool->sentinels == NULL) {
+        return -1;
+    }
+    for (yaml_node_item_t *item = value->data.sequence.items.start;
+         item < value->data.sequence.items.top; item++) {
+        yaml_node_t *entry = yaml_document_get_node(&ld->doc, *item);
+        struct sp_conf_addr *addr = &pool->sentinels[pool->nsentinels];
+        const char *s = sp_conf_scalar(ld, key, entry), *why;
+
+        if (s == NULL) {
+            return -1;
+        }
+        pool->nsentinels++;     /* counted now so sp_conf_free releases it */
+        if (sp_conf_parse_listen(s, addr, &why) != 0) {
+            return sp_conf_fail(ld, entry, "%s entry '%s' %s", key->name, s,
+                                why);
+        }
+        if (addr->is_unix || addr->port == 0) {
+            return sp_conf_fail(ld, entry, "%s entry '%s' is not host:port "
+                                "with a port of 1..65535", key->name, s);
+        }
     }
     return 0;
 }
@@ -422,6 +485,10 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "redis_auth",           sp_conf_set_string,       SP_POOL_FIELD(redis_auth), 0 },
     { "redis_auth_user",      sp_conf_set_string,       SP_POOL_FIELD(redis_auth_user), 0 },
     { "redis_db",             sp_conf_set_number,       SP_POOL_FIELD(redis_db), SP_INT_MAX },
+    { "sentinels",            sp_conf_set_sentinels,    0, 0 },
+    { "sentinel_auth",        sp_conf_set_string,       SP_POOL_FIELD(sentinel_auth), 0 },
+    { "sentinel_auth_user",   sp_conf_set_string,       SP_POOL_FIELD(sentinel_auth_user), 0 },
+    { "sentinel_refresh_interval", sp_conf_set_number,  SP_POOL_FIELD(sentinel_refresh_interval), 3600000 },
     { "preconnect",           sp_conf_set_bool,         SP_POOL_FIELD(preconnect), 0 },
     { "auto_eject_hosts",     sp_conf_set_bool,         SP_POOL_FIELD(auto_eject_hosts), 0 },
     { "server_connections",   sp_conf_set_number,       SP_POOL_FIELD(server_connections), SP_INT_MAX },

@@ -94,6 +94,7 @@ sp_pool_deinit(struct sp_pool *pool)
             sp_server_close(conn, pool->proto->error_reply(ESHUTDOWN));
         }
         sp_tls_session_drop(&pool->servers[i]);
+        free(pool->servers[i].switch_error);
     }
     if (pool->listener != NULL) {
         sp_conn_free(pool->listener);
@@ -138,6 +139,22 @@ sp_pool_arm_retry(struct sp_pool *pool)
     }
     sp_timer_add(loop, &pool->retry_timer, earliest > now ? earliest - now : 0,
                  sp_pool_retry, pool);
+}
+
+void
+sp_server_readmit(struct sp_server *server)
+{
+    struct sp_pool *pool = server->pool;
+
+    server->failures = 0;
+    if (!server->ejected) {
+        return;
+    }
+    server->ejected = false;
+    if (sp_pool_rebuild(pool) != 0) {
+        sp_log_error(pool->worker->log, 0, "pool '%s': out of memory "
+                     "rebuilding the distribution", pool->conf->name);
+    }
 }
 
 static void

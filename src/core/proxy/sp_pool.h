@@ -58,6 +58,10 @@ struct sp_server {
     struct sp_stats_server      *stats;         /* in the shared slot */
     void                        *tls_session;   /* server_tls: the last
                                                    session, to resume */
+    /* Sentinel pools: where the master publishes the current address
+     * (sp_shared.h), and the error requests in flight get on a switch */
+    const struct sp_shared_addr *addr_slot;     /* NULL: no Sentinel */
+    char                        *switch_error;
 };
 
 struct sp_pool {
@@ -126,6 +130,10 @@ void sp_server_failed(struct sp_server *server);
 
 /* A reply arrived: the server is healthy. */
 void sp_server_ok(struct sp_server *server);
+
+/* The server has a new address (Sentinel): its failures are forgotten and,
+ * if ejected, it is back in the distribution at once. */
+void sp_server_readmit(struct sp_server *server);
 
 /* Connect every server (preconnect). */
 void sp_pool_preconnect(struct sp_pool *pool);

@@ -32,6 +32,7 @@
 #include "sp_client.h"
 #include "sp_flow.h"
 #include "sp_net.h"
+#include "sp_shared.h"
 #include "sp_tls.h"
 #include "sp_worker.h"
 
@@ -177,6 +178,27 @@ sp_server_connect_ok(struct sp_server *server)
     server->fail_unlogged = 0;
 }
 
+/* Connect to the server's current address: the one its Sentinel named
+ * (published by the master, sp_shared.h), else the configuration's. */
+static int
+sp_server_connect_addr(struct sp_server *server)
+{
+    struct sp_shared_addr_copy now;
+    struct sp_conf_addr addr;
+
+    if (server->addr_slot == NULL) {
+        return sp_net_connect(&server->conf->addr);
+    }
+    sp_shared_addr_get(server->addr_slot, &now);
+    if (now.version == 0) {
+        return sp_net_connect(&server->conf->addr);
+    }
+    memset(&addr, 0, sizeof(addr));
+    addr.host = now.host;
+    addr.port = now.port;
+    return sp_net_connect(&addr);
+}
+
 /* A new connection of the set its arguments name: shared (no owner, not
  * dedicated), pinned to owner, or dedicated. */
 static struct sp_conn *
@@ -190,7 +212,7 @@ sp_server_open(struct sp_server *server, uint8_t variant,
     int fd;
 
     sp_reserve_release(&worker->reserve);   /* its descriptor is free */
-    fd = sp_net_connect(&server->conf->addr);
+    fd = sp_server_connect_addr(server);
     if (fd < 0) {
         int err = errno;
         sp_reserve_return(&worker->reserve);
@@ -549,6 +571,24 @@ sp_server_close(struct sp_conn *conn, const char *error)
     server->stats->server_connections--;
     sp_conn_free(conn);
     sp_reserve_return(&server->pool->worker->reserve);  /* its descriptor */
+}
+
+void
+sp_server_switch(struct sp_server *server)
+{
+    struct sp_pool *pool = server->pool;
+    struct sp_conn *conn;
+
+    sp_log_notice(pool->worker->log, "pool '%s': server '%s' switched to a "
+                  "new master: closing its %u connection%s", pool->conf->name,
+                  server->conf->name, server->nconns,
+                  server->nconns == 1 ? "" : "s");
+    while ((conn = TAILQ_FIRST(&server->conns)) != NULL) {
+        sp_server_close(conn, server->switch_error);
+    }
+    sp_tls_session_drop(server);
+    server->fail_streak = false;
+    sp_server_readmit(server);          /* the new master is tried at once */
 }
 
 static void

@@ -76,6 +76,13 @@ void sp_server_flush(struct sp_conn *conn);
 void sp_server_close(struct sp_conn *conn, const char *error);
 
 /*
+ * A Sentinel named a new master for the server (SP_CHANNEL_SWITCH): close
+ * every connection to it, requests in flight failing with its
+ * switch_error; new ones connect to the address now published.
+ */
+void sp_server_switch(struct sp_server *server);
+
+/*
  * A server part of a request finished: msg->rsp holds its reply, or
  * msg->error is set. Completes the request when it was the last part.
  */

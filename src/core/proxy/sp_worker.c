@@ -247,6 +247,45 @@ sp_worker_adopt(struct sp_worker *worker, const struct sp_channel_msg *msg,
     worker->adopted++;
 }
 
+/* A Sentinel pool's servers read their address from the shared region;
+ * `first` is the pool's first server there. 0 / -1 (out of memory). */
+static int
+sp_worker_sentinel_init(struct sp_worker *worker, struct sp_pool *pool,
+                        uint32_t first)
+{
+    if (pool->conf->nsentinels == 0) {
+        return 0;
+    }
+    for (uint32_t j = 0; j < pool->nservers; j++) {
+        struct sp_server *server = &pool->servers[j];
+        char text[SP_CHANNEL_NAME + 64];
+
+        server->addr_slot = sp_shared_addr(worker->shared, first + j);
+        snprintf(text, sizeof(text), "-ERR server '%s' switched to a new "
+                 "master\r\n", server->conf->name);
+        server->switch_error = strdup(text);
+        if (server->switch_error == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The master published a new address for a server (SP_CHANNEL_SWITCH). */
+static void
+sp_worker_switch(struct sp_worker *worker, const struct sp_channel_msg *msg)
+{
+    if (msg->slot < 0 || (uint32_t)msg->slot >= worker->npools) {
+        return;
+    }
+    struct sp_pool *pool = &worker->pools[msg->slot];
+    if (msg->arg < 0 || (uint64_t)msg->arg >= pool->nservers
+        || pool->servers[msg->arg].addr_slot == NULL) {
+        return;
+    }
+    sp_server_switch(&pool->servers[msg->arg]);
+}
+
 static void
 sp_worker_channel_read(struct sp_worker *worker)
 {
@@ -288,6 +327,9 @@ sp_worker_channel_read(struct sp_worker *worker)
             break;
         case SP_CHANNEL_ASKED:
             sp_ask_asked(worker, &msg);
+            break;
+        case SP_CHANNEL_SWITCH:
+            sp_worker_switch(worker, &msg);
             break;
         default:
             sp_log_warn(worker->log, 0, "channel: unknown command %u",
@@ -791,6 +833,12 @@ sp_worker_create(const struct sp_conf *conf,
                          sp_shared_pool_stats(opts->shared, opts->index, i),
                          sp_shared_server_stats(opts->shared, opts->index,
                                                 server_at)) != 0) {
+            sp_log_error(log, ENOMEM, "pool '%s': cannot set up",
+                         conf->pools[i].name);
+            goto fail;
+        }
+        if (sp_worker_sentinel_init(worker, &worker->pools[i], server_at)
+            != 0) {
             sp_log_error(log, ENOMEM, "pool '%s': cannot set up",
                          conf->pools[i].name);
             goto fail;

@@ -1,0 +1,432 @@
+/*
+ * sp_resp_conn.c — the master's small RESP client (see sp_resp_conn.h):
+ * the connection on the event loop, and a flat RESP2 reply parser.
+ */
+#include "sp_resp_conn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "sp_conf.h"
+#include "sp_net.h"
+
+#define SP_RESP_DEPTH 8
+
+/* ---- parsing ------------------------------------------------------------- */
+
+/* The line at *pos (without CRLF): its length, -2 when not whole. */
+static long
+sp_resp_line(const char *buf, size_t len, size_t pos)
+{
+    for (size_t i = pos; i + 1 < len; i++) {
+        if (buf[i] == '\r' && buf[i + 1] == '\n') {
+            return (long)(i - pos);
+        }
+    }
+    return -2;
+}
+
+static int
+sp_resp_number(const char *s, size_t len, int64_t *out)
+{
+    int64_t n = 0;
+    bool neg = false;
+    size_t i = 0;
+
+    if (len > 0 && s[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    if (i == len || len - i > 18) {
+        return -1;
+    }
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        n = n * 10 + (s[i] - '0');
+    }
+    *out = neg ? -n : n;
+    return 0;
+}
+
+/* One element at *pos into item (may be NULL), its children skipped.
+ * 1: whole, 0: not yet, -1: no RESP. */
+static int
+sp_resp_element(const char *buf, size_t len, size_t *pos, int depth,
+                struct sp_resp_item *item)
+{
+    struct sp_resp_item dummy;
+    long line;
+    char type;
+
+    if (item == NULL) {
+        item = &dummy;
+    }
+    if (*pos >= len) {
+        return 0;
+    }
+    line = sp_resp_line(buf, len, *pos + 1);
+    if (line == -2) {
+        return len - *pos > SP_RESP_IN ? -1 : 0;
+    }
+    type = buf[*pos];
+    const char *text = buf + *pos + 1;
+    size_t next = *pos + 1 + (size_t)line + 2;
+
+    memset(item, 0, sizeof(*item));
+    item->type = type;
+    switch (type) {
+    case '+':
+    case '-':
+        item->s = text;
+        item->len = (size_t)line;
+        *pos = next;
+        return 1;
+    case ':':
+        if (sp_resp_number(text, (size_t)line, &item->n) != 0) {
+            return -1;
+        }
+        *pos = next;
+        return 1;
+    case '$':
+        if (sp_resp_number(text, (size_t)line, &item->n) != 0
+            || item->n < -1 || item->n > SP_RESP_IN) {
+            return -1;
+        }
+        if (item->n == -1) {
+            item->type = 0;
+            *pos = next;
+            return 1;
+        }
+        if (len < next + (size_t)item->n + 2) {
+            return 0;
+        }
+        item->s = buf + next;
+        item->len = (size_t)item->n;
+        *pos = next + (size_t)item->n + 2;
+        return 1;
+    case '*':
+        if (sp_resp_number(text, (size_t)line, &item->n) != 0
+            || item->n < -1 || depth >= SP_RESP_DEPTH) {
+            return -1;
+        }
+        *pos = next;
+        if (item->n == -1) {
+            item->type = 0;
+            return 1;
+        }
+        for (int64_t i = 0; i < item->n; i++) {
+            int rc = sp_resp_element(buf, len, pos, depth + 1, NULL);
+            if (rc != 1) {
+                return rc;
+            }
+        }
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+long
+sp_resp_parse(const char *buf, size_t len, struct sp_resp_reply *out)
+{
+    size_t pos = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (len == 0) {
+        return 0;
+    }
+    if (buf[0] != '*') {
+        rc = sp_resp_element(buf, len, &pos, 0, &out->top);
+        return rc == 1 ? (long)pos : rc;
+    }
+    long line = sp_resp_line(buf, len, 1);
+    if (line == -2) {
+        return 0;
+    }
+    out->top.type = '*';
+    if (sp_resp_number(buf + 1, (size_t)line, &out->top.n) != 0
+        || out->top.n < -1) {
+        return -1;
+    }
+    pos = 1 + (size_t)line + 2;
+    if (out->top.n == -1) {
+        out->top.type = 0;
+        return (long)pos;
+    }
+    for (int64_t i = 0; i < out->top.n; i++) {
+        struct sp_resp_item *item = i < SP_RESP_ITEMS ? &out->items[i] : NULL;
+        rc = sp_resp_element(buf, len, &pos, 1, item);
+        if (rc != 1) {
+            return rc;
+        }
+    }
+    out->nitems = out->top.n < SP_RESP_ITEMS ? (uint32_t)out->top.n
+                                             : SP_RESP_ITEMS;
+    return (long)pos;
+}
+
+bool
+sp_resp_item_is(const struct sp_resp_item *item, const char *s)
+{
+    size_t len = strlen(s);
+
+    return (item->type == '+' || item->type == '$') && item->len == len
+           && strncasecmp(item->s, s, len) == 0;
+}
+
+/* ---- the connection ------------------------------------------------------ */
+
+static void sp_resp_event(struct sp_event_loop *loop, int fd, uint32_t ready,
+                          void *data);
+
+void
+sp_resp_init(struct sp_resp_conn *c, struct sp_event_loop *loop)
+{
+    memset(c, 0, sizeof(*c));
+    c->loop = loop;
+    c->fd = -1;
+}
+
+static void
+sp_resp_timeout(struct sp_event_loop *loop, struct sp_timer *timer);
+
+/* The deadline runs while a reply is awaited or the connect is under way. */
+static void
+sp_resp_arm(struct sp_resp_conn *c)
+{
+    if (c->expect > 0 || c->connecting) {
+        if (!c->timer.armed) {
+            sp_timer_add(c->loop, &c->timer, (uint64_t)c->timeout_ms,
+                         sp_resp_timeout, c);
+        }
+    } else if (c->timer.armed) {
+        sp_timer_del(c->loop, &c->timer);
+    }
+}
+
+static void
+sp_resp_interest(struct sp_resp_conn *c)
+{
+    uint32_t want = SP_EV_READ | SP_EV_LEVEL;
+
+    if (c->connecting || c->out_sent < c->out_len) {
+        want |= SP_EV_WRITE;
+    }
+    sp_event_modify(c->loop, c->fd, want);
+}
+
+void
+sp_resp_close(struct sp_resp_conn *c)
+{
+    if (c->fd < 0) {
+        return;
+    }
+    sp_event_del(c->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    if (c->timer.armed) {
+        sp_timer_del(c->loop, &c->timer);
+    }
+    c->serial++;
+    c->expect = 0;
+    c->out_len = c->out_sent = c->in_len = 0;
+    c->connecting = false;
+}
+
+static void
+sp_resp_fail(struct sp_resp_conn *c, const char *why)
+{
+    sp_resp_close(c);
+    c->on_fail(c, why, c->data);
+}
+
+static void
+sp_resp_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct sp_resp_conn *c = timer->data;
+
+    (void)loop;
+    sp_resp_fail(c, c->connecting ? "connect timed out" : "timed out");
+}
+
+int
+sp_resp_open(struct sp_resp_conn *c, const char *host, uint16_t port,
+             int timeout_ms, sp_resp_reply_fn on_reply,
+             sp_resp_fail_fn on_fail, void *data)
+{
+    struct sp_conf_addr addr = { .host = (char *)host, .port = port };
+
+    sp_resp_close(c);
+    c->timeout_ms = timeout_ms;
+    c->on_reply = on_reply;
+    c->on_fail = on_fail;
+    c->data = data;
+    snprintf(c->peer, sizeof(c->peer), strchr(host, ':') != NULL
+             ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    c->fd = sp_net_connect(&addr);
+    if (c->fd < 0) {
+        return -1;
+    }
+    if (sp_event_add(c->loop, c->fd, SP_EV_READ | SP_EV_WRITE | SP_EV_LEVEL,
+                     sp_resp_event, c) != 0) {
+        close(c->fd);
+        c->fd = -1;
+        return -1;
+    }
+    c->serial++;
+    c->connecting = true;
+    sp_resp_arm(c);
+    return 0;
+}
+
+int
+sp_resp_command(struct sp_resp_conn *c, int argc, const char *const *argv)
+{
+    size_t at = c->out_len;
+    int n;
+
+    if (c->fd < 0) {
+        return -1;
+    }
+    n = snprintf(c->out + at, SP_RESP_OUT - at, "*%d\r\n", argc);
+    if (n < 0 || (size_t)n >= SP_RESP_OUT - at) {
+        return -1;
+    }
+    at += (size_t)n;
+    for (int i = 0; i < argc; i++) {
+        size_t len = strlen(argv[i]);
+        n = snprintf(c->out + at, SP_RESP_OUT - at, "$%zu\r\n", len);
+        if (n < 0 || (size_t)n + len + 2 >= SP_RESP_OUT - at) {
+            return -1;
+        }
+        at += (size_t)n;
+        memcpy(c->out + at, argv[i], len);
+        at += len;
+        memcpy(c->out + at, "\r\n", 2);
+        at += 2;
+    }
+    c->out_len = at;
+    c->expect++;
+    sp_resp_arm(c);
+    if (!c->connecting) {
+        sp_resp_interest(c);
+    }
+    return 0;
+}
+
+static int
+sp_resp_write(struct sp_resp_conn *c)
+{
+    while (c->out_sent < c->out_len) {
+        ssize_t n = write(c->fd, c->out + c->out_sent,
+                          c->out_len - c->out_sent);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                break;
+            }
+            return -1;
+        }
+        c->out_sent += (size_t)n;
+    }
+    if (c->out_sent == c->out_len) {
+        c->out_sent = c->out_len = 0;
+    }
+    sp_resp_interest(c);
+    return 0;
+}
+
+/* Hand over every whole reply; 0, or -1 after a failure (c closed). */
+static int
+sp_resp_replies(struct sp_resp_conn *c)
+{
+    size_t used = 0;
+    uint64_t serial = c->serial;
+
+    while (used < c->in_len) {
+        struct sp_resp_reply reply;
+        long n = sp_resp_parse(c->in + used, c->in_len - used, &reply);
+
+        if (n < 0) {
+            sp_resp_fail(c, "sent a reply that is not RESP");
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        used += (size_t)n;
+        if (c->expect > 0) {
+            c->expect--;
+        }
+        if (c->timer.armed) {
+            sp_timer_del(c->loop, &c->timer);   /* the next reply's deadline */
+        }
+        sp_resp_arm(c);
+        c->on_reply(c, &reply, c->data);
+        if (c->serial != serial) {
+            return -1;          /* closed (or reopened) by the callback */
+        }
+    }
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= used;
+    return 0;
+}
+
+static void
+sp_resp_event(struct sp_event_loop *loop, int fd, uint32_t ready, void *data)
+{
+    struct sp_resp_conn *c = data;
+
+    (void)loop;
+    (void)fd;
+    if (c->connecting) {
+        int err = sp_net_socket_error(c->fd);
+        if (err != 0) {
+            errno = err;
+            sp_resp_fail(c, strerror(err));
+            return;
+        }
+        if ((ready & (SP_EV_WRITE | SP_EV_ERROR)) == 0) {
+            return;
+        }
+        c->connecting = false;
+        if (c->timer.armed) {
+            sp_timer_del(c->loop, &c->timer);
+        }
+        sp_resp_arm(c);
+    }
+    if (sp_resp_write(c) != 0) {
+        sp_resp_fail(c, strerror(errno));
+        return;
+    }
+    if ((ready & (SP_EV_READ | SP_EV_ERROR | SP_EV_RDHUP)) == 0) {
+        return;
+    }
+    for (;;) {
+        if (c->in_len == SP_RESP_IN) {
+            sp_resp_fail(c, "sent a reply longer than expected");
+            return;
+        }
+        ssize_t n = read(c->fd, c->in + c->in_len, SP_RESP_IN - c->in_len);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                return;
+            }
+            sp_resp_fail(c, strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            sp_resp_fail(c, "closed the connection");
+            return;
+        }
+        c->in_len += (size_t)n;
+        if (sp_resp_replies(c) != 0) {
+            return;
+        }
+    }
+}
