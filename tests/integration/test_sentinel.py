@@ -11,6 +11,8 @@ import socket
 import time
 import unittest
 
+import redis
+
 import sptest
 from sptest import poll_until
 from test_session import Conn
@@ -54,7 +56,13 @@ def master_port(sentinel_port, name):
 
 
 def link_up(replica):
-    info = replica.client().info("replication")
+    """Its replication link is up. A reconfiguring Sentinel kills normal
+    clients (REPLICAOF, then CLIENT KILL TYPE normal): the question may be
+    cut off, which means "not yet"."""
+    try:
+        info = replica.client().info("replication")
+    except redis.exceptions.ConnectionError:
+        return False
     return info.get("master_link_status") == "up"
 
 
