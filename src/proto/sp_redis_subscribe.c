@@ -101,10 +101,11 @@ sp_ps_leave(struct sp_ps_pool *ps, struct sp_ps_client *pc,
     sp_ps_maybe_free(ps, e);
 }
 
-/* The client's own confirmation frame: [word, name or null, count]. */
+/* A confirmation frame up to its count: [word, name or null, ... (a push
+ * for RESP3). */
 static void
-sp_ps_confirmation(struct sp_rw *w, const char *word, const char *name,
-                   uint32_t len, uint32_t count)
+sp_ps_confirmation_head(struct sp_rw *w, const char *word, const char *name,
+                        uint32_t len)
 {
     if (w->resp == 3) {
         sp_rw_fmt(w, ">3\r\n");
@@ -117,6 +118,14 @@ sp_ps_confirmation(struct sp_rw *w, const char *word, const char *name,
     } else {
         sp_rw_null(w);
     }
+}
+
+/* The client's own confirmation frame: [word, name or null, count]. */
+static void
+sp_ps_confirmation(struct sp_rw *w, const char *word, const char *name,
+                   uint32_t len, uint32_t count)
+{
+    sp_ps_confirmation_head(w, word, name, len);
     sp_rw_int(w, count);
 }
 
@@ -210,14 +219,8 @@ sp_ps_unsubscribe(struct sp_conn *client, struct sp_msg *msg, uint8_t kind,
             if (m->entry->kind != kind) {
                 continue;
             }
-            struct sp_ps_entry *e = m->entry;
-            if (w.resp == 3) {
-                sp_rw_fmt(&w, ">3\r\n");
-            } else {
-                sp_rw_array(&w, 3);
-            }
-            sp_rw_str(&w, word);
-            sp_rw_bulk(&w, e->name, e->len);    /* before it may go */
+            /* the name written before its entry may go */
+            sp_ps_confirmation_head(&w, word, m->entry->name, m->entry->len);
             sp_ps_leave(ps, pc, m);
             sp_rw_int(&w, sp_ps_reply_count(pc, kind));
             any = true;
@@ -235,13 +238,7 @@ sp_ps_unsubscribe(struct sp_conn *client, struct sp_msg *msg, uint8_t kind,
             }
             sp_seglist_copy(args->req, args->argv[i].offset, (uint8_t *)name,
                             len);
-            if (w.resp == 3) {
-                sp_rw_fmt(&w, ">3\r\n");
-            } else {
-                sp_rw_array(&w, 3);
-            }
-            sp_rw_str(&w, word);
-            sp_rw_bulk(&w, name, len);
+            sp_ps_confirmation_head(&w, word, name, len);
             e = ps != NULL && pc != NULL ? sp_ps_find(ps, kind, name, len)
                                          : NULL;
             if (e != NULL && (m = sp_ps_membership(pc, e)) != NULL) {
