@@ -97,6 +97,7 @@ sp_msg_ext_put(struct sp_worker *worker, struct sp_msg_ext *ext)
     ext->step_off = 0;
     ext->nelems = 0;
     ext->redirects = 0;
+    ext->waits = 0;
     ext->again_slot = -1;
     ext->again_ms = 0;
     ext->give_up_ms = 0;
