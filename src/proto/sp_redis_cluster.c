@@ -45,7 +45,6 @@
 #define SP_CLUSTER_WAIT_FIRST_MS   10
 #define SP_CLUSTER_WAIT_MAX_MS     200
 #define SP_CLUSTER_GIVE_UP_MS      2000    /* a pool without timeout */
-#define SP_CLUSTER_UNKNOWN_NODE_MS 20      /* a node the map lacks yet */
 
 static const char sp_asking[] = "*1\r\n$6\r\nASKING\r\n";
 
@@ -187,10 +186,16 @@ sp_redis_cluster_redirect(struct sp_conn *conn, struct sp_msg *msg,
     }
     if (node == NULL) {
         /* a node the master has not published yet: the slot's owner once
-         * the map knows it */
+         * the map knows it; waiting for the map is bounded by time, not
+         * counted as a redirection */
+        if (!sp_redirect_pause(pool, msg, &pause)) {
+            return false;
+        }
+        (void)pause;
+        msg->ext->redirects--;
         sp_cluster_view_refresh(pool, false);
         sp_seglist_clear(&pool->worker->mbufs, &msg->rsp);
-        sp_cluster_view_later(pool, msg, slot, SP_CLUSTER_UNKNOWN_NODE_MS);
+        sp_cluster_view_after_map(pool, msg, slot);
         return true;
     }
     sp_forward_again(pool, msg, node, ask ? sp_asking : NULL,

@@ -75,6 +75,8 @@ struct sp_msg_ext {
     int32_t             again_slot;
     uint32_t            again_ms;   /* loop clock, truncated */
     uint32_t            give_up_ms;
+    uint32_t            map_version;/* sent again only once the map is
+                                       newer than this (0: at again_ms) */
 };
 
 /*
