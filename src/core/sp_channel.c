@@ -130,6 +130,7 @@ sp_channel_cmd_name(uint32_t command)
     case SP_CHANNEL_ASKED:      return "ASKED";
     case SP_CHANNEL_ANSWER:     return "ANSWER";
     case SP_CHANNEL_SWITCH:     return "SWITCH";
+    case SP_CHANNEL_REASK:      return "REASK";
     default:                    return "unknown";
     }
 }

@@ -41,11 +41,16 @@ enum sp_channel_cmd {
                                    asker, auth = the serial, arg = a number,
                                    slot = the answering worker; fd: bulk
                                    bytes (a memory file), when any */
-    SP_CHANNEL_SWITCH           /* master -> worker: a Sentinel named a new
+    SP_CHANNEL_SWITCH,          /* master -> worker: a Sentinel named a new
                                    master for a server (its address is in
                                    the shared region): slot = the pool,
                                    arg = the server's index in it, name =
                                    its name; close its connections */
+    SP_CHANNEL_REASK            /* worker -> master: a Sentinel pool's
+                                   master answered -READONLY or -LOADING
+                                   (demoted, or restarting): ask the
+                                   sentinels again now; name = the pool,
+                                   session = the server's name */
 };
 
 /* HANDOFF / ADOPT flags: the client's small state. */

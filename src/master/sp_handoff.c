@@ -19,6 +19,7 @@
 #include "sp_master_int.h"
 #include "sp_hash.h"
 #include "sp_channel.h"
+#include "sp_sentinel.h"
 #include "sp_event.h"
 #include "sp_generation.h"
 #include "sp_listen.h"
@@ -288,6 +289,14 @@ sp_master_channel_event(struct sp_event_loop *loop, int fd, uint32_t ready,
             }
         } else if (msg.command == SP_CHANNEL_ANSWER) {
             sp_master_relay_answer(master, &msg, passed);   /* takes it */
+        } else if (msg.command == SP_CHANNEL_REASK) {
+            msg.name[sizeof(msg.name) - 1] = '\0';
+            msg.session[msg.session_len < sizeof(msg.session)
+                        ? msg.session_len : sizeof(msg.session) - 1] = '\0';
+            sp_sentinel_reask(master->sentinel, msg.name, msg.session);
+            if (passed >= 0) {
+                close(passed);
+            }
         } else if (passed >= 0) {
             close(passed);
         }

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -143,7 +144,12 @@ sp_resp_parse(const char *buf, size_t len, struct sp_resp_reply *out)
     }
     if (buf[0] != '*') {
         rc = sp_resp_element(buf, len, &pos, 0, &out->top);
-        return rc == 1 ? (long)pos : rc;
+        if (rc != 1) {
+            return rc;
+        }
+        out->raw = buf;
+        out->raw_len = pos;
+        return (long)pos;
     }
     long line = sp_resp_line(buf, len, 1);
     if (line == -2) {
@@ -168,6 +174,8 @@ sp_resp_parse(const char *buf, size_t len, struct sp_resp_reply *out)
     }
     out->nitems = out->top.n < SP_RESP_ITEMS ? (uint32_t)out->top.n
                                              : SP_RESP_ITEMS;
+    out->raw = buf;
+    out->raw_len = pos;
     return (long)pos;
 }
 
@@ -191,6 +199,26 @@ sp_resp_init(struct sp_resp_conn *c, struct sp_event_loop *loop)
     memset(c, 0, sizeof(*c));
     c->loop = loop;
     c->fd = -1;
+    c->in_cap = SP_RESP_IN;
+}
+
+void
+sp_resp_set_input(struct sp_resp_conn *c, size_t bytes)
+{
+    if (c->in == NULL) {
+        c->in_cap = bytes;
+    }
+}
+
+void
+sp_resp_forget(struct sp_resp_conn *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    free(c->in);
+    c->in = NULL;
 }
 
 static void
@@ -237,6 +265,8 @@ sp_resp_close(struct sp_resp_conn *c)
     c->expect = 0;
     c->out_len = c->out_sent = c->in_len = 0;
     c->connecting = false;
+    free(c->in);
+    c->in = NULL;
 }
 
 static void
@@ -269,14 +299,22 @@ sp_resp_open(struct sp_resp_conn *c, const char *host, uint16_t port,
     c->data = data;
     snprintf(c->peer, sizeof(c->peer), strchr(host, ':') != NULL
              ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    if (c->in == NULL && (c->in = malloc(c->in_cap)) == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
     c->fd = sp_net_connect(&addr);
     if (c->fd < 0) {
+        free(c->in);
+        c->in = NULL;
         return -1;
     }
     if (sp_event_add(c->loop, c->fd, SP_EV_READ | SP_EV_WRITE | SP_EV_LEVEL,
                      sp_resp_event, c) != 0) {
         close(c->fd);
         c->fd = -1;
+        free(c->in);
+        c->in = NULL;
         return -1;
     }
     c->serial++;
@@ -408,11 +446,11 @@ sp_resp_event(struct sp_event_loop *loop, int fd, uint32_t ready, void *data)
         return;
     }
     for (;;) {
-        if (c->in_len == SP_RESP_IN) {
+        if (c->in_len == c->in_cap) {
             sp_resp_fail(c, "sent a reply longer than expected");
             return;
         }
-        ssize_t n = read(c->fd, c->in + c->in_len, SP_RESP_IN - c->in_len);
+        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
                 return;

@@ -6,8 +6,11 @@
  *
  * A reply is handed over flat: its type and text or number, and for an
  * array the first SP_RESP_ITEMS elements (a nested array as its type and
- * count only). Replies and pushes longer than SP_RESP_IN bytes are a
- * protocol error: nothing the follower asks for comes near it.
+ * count only), and its whole bytes for a caller that walks deeper
+ * (SENTINEL REPLICAS). Replies and pushes longer than the connection's
+ * input buffer (SP_RESP_IN bytes unless sp_resp_set_input says more) are a
+ * protocol error: nothing the follower asks for comes near it. The buffer
+ * is allocated while the connection is open.
  *
  * Every step has a deadline while a reply is awaited (the connect too); a
  * subscriber's connection waits for pushes without one once its replies
@@ -35,6 +38,8 @@ struct sp_resp_item {
 };
 
 struct sp_resp_reply {
+    const char         *raw;    /* the whole reply's bytes */
+    size_t              raw_len;
     struct sp_resp_item top;
     uint32_t            nitems; /* of top's elements, at most SP_RESP_ITEMS */
     struct sp_resp_item items[SP_RESP_ITEMS];
@@ -61,12 +66,16 @@ struct sp_resp_conn {
     char                  peer[80];     /* "host:port", for messages */
     size_t                out_len, out_sent;
     size_t                in_len;
+    size_t                in_cap;       /* SP_RESP_IN unless set */
+    char                 *in;           /* in_cap bytes while open */
     char                  out[SP_RESP_OUT];
-    char                  in[SP_RESP_IN];
 };
 
 /* A closed connection (fd -1), to be opened. */
 void sp_resp_init(struct sp_resp_conn *c, struct sp_event_loop *loop);
+
+/* The longest reply the connection takes (from its next open on). */
+void sp_resp_set_input(struct sp_resp_conn *c, size_t bytes);
 
 /* Start connecting; commands may be queued at once. 0, or -1 (closed;
  * on_fail is not called). */
@@ -78,6 +87,10 @@ int sp_resp_open(struct sp_resp_conn *c, const char *host, uint16_t port,
 int sp_resp_command(struct sp_resp_conn *c, int argc, const char *const *argv);
 
 void sp_resp_close(struct sp_resp_conn *c);
+
+/* In a forked child: close the descriptor without touching the event
+ * loop (not the child's), and free the buffer. */
+void sp_resp_forget(struct sp_resp_conn *c);
 
 static inline bool
 sp_resp_is_open(const struct sp_resp_conn *c)

@@ -36,6 +36,7 @@
 #include "sp_redis_session.h"
 #include "sp_redis_txn.h"
 #include "sp_redis_proxy.h"
+#include "sp_replica.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
@@ -242,11 +243,25 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
     return 0;
 }
 
+/* Whether a command may be served by a replica (read_from): the table
+ * marks it read-only, and it neither writes, blocks, runs a script nor
+ * touches pub/sub. (XREAD with BLOCK never comes here: sp_redis_block
+ * lends it a connection to the master.) */
+static bool
+sp_redis_replica_read(const struct sp_redis_command *cmd)
+{
+    return (cmd->flags & SP_REDIS_F_READONLY)
+           && !(cmd->flags & (SP_REDIS_F_WRITE | SP_REDIS_F_BLOCKING
+                              | SP_REDIS_F_PUBSUB))
+           && !(cmd->acl & SP_REDIS_ACL(SCRIPTING)) && !cmd->write;
+}
+
 void
 sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
                     struct sp_server *server)
 {
     const struct sp_redis_session *s = sp_redis_session(client);
+    struct sp_pool *pool = client->pool;
 
     if (s != NULL && s->pinned != NULL && server != NULL
         && server->index == (uint32_t)s->pinned_server) {
@@ -255,7 +270,23 @@ sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
         sp_forward_on(s->pinned, msg);
         return;
     }
-    sp_forward_to(client->pool, msg, server);
+    if (server != NULL && server->replicas != NULL
+        && sp_redis_replica_read(msg->cmd)) {
+        struct sp_server *replica = sp_replica_pick(server);
+
+        if (replica != NULL) {
+            server->stats->replica_reads++;
+            sp_forward_to(pool, msg, replica);
+            return;
+        }
+        if (pool->conf->read_from == SP_READ_REPLICA) {
+            pool->stats->forward_error++;
+            sp_msg_reply_static(msg, sp_replica_none_error(server));
+            return;
+        }
+        /* prefer_replica: none is up, the master serves it */
+    }
+    sp_forward_to(pool, msg, server);
 }
 
 /* ---- fan-out ------------------------------------------------------------------- */
@@ -868,6 +899,52 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     return 0;
 }
 
+/*
+ * RESEND HOOK (issue 16). A request a demoted master refused (-READONLY)
+ * or a restarting one could not serve (-LOADING) is to be sent once more,
+ * to the address the sentinels' re-ask finds; the generic "send this
+ * request again" seam (sp_forward.c, built for Redis Cluster's redirects)
+ * plugs in here: resend msg and return true, and its reply is not this
+ * one. Until then: false, the client gets the server's error.
+ */
+static bool
+sp_redis_demoted_resend(struct sp_conn *conn, struct sp_msg *msg)
+{
+    (void)conn;
+    (void)msg;
+    return false;
+}
+
+/* An error reply on a Sentinel pool's connection: -READONLY from a master
+ * means it was demoted, -LOADING that it restarts; its worker asks for the
+ * sentinels to be asked again (coalesced). From a replica, -LOADING holds
+ * that replica back a moment. True: the request was sent again (its reply
+ * is yet to come). */
+static bool
+sp_redis_demoted(struct sp_conn *conn, struct sp_msg *msg)
+{
+    struct sp_server *server = sp_sconn(conn)->server;
+    uint8_t head[10];
+
+    if (sp_seglist_bytes(&msg->rsp) < sizeof(head)) {
+        return false;
+    }
+    sp_seglist_copy(&msg->rsp, 0, head, sizeof(head));
+    bool readonly = memcmp(head, "-READONLY ", 10) == 0;
+    bool loading = memcmp(head, "-LOADING ", 9) == 0;
+    if (!readonly && !loading) {
+        return false;
+    }
+    if (server->primary != NULL) {
+        if (loading) {
+            sp_replica_failed(server);
+        }
+        return false;
+    }
+    sp_server_reask(server);
+    return sp_redis_demoted_resend(conn, msg);
+}
+
 static int
 sp_redis_reply(struct sp_conn *conn)
 {
@@ -894,6 +971,10 @@ sp_redis_reply(struct sp_conn *conn)
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' refused "
                      "redis_auth, redis_db or HELLO 3", conn->pool->conf->name,
                      sc->server->conf->name);
+    } else if (p->type == SP_REDIS_REPLY_ERROR
+               && (sc->server->addr_slot != NULL || sc->server->primary != NULL)
+               && sp_msg_error(msg) == NULL && sp_redis_demoted(conn, msg)) {
+        return 0;
     }
     if (sp_msg_parent(msg) != NULL) {          /* it has its ext */
         /* a fragment: keep what the merge needs (an integer; an array's

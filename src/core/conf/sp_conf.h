@@ -107,6 +107,13 @@ struct sp_conf_tls {
                                    (0: no certificate) */
 };
 
+/* Where a Sentinel pool's reads go (read_from). */
+typedef enum sp_read_from {
+    SP_READ_PRIMARY,            /* the master, as every other request */
+    SP_READ_REPLICA,            /* a replica; none up: an error reply */
+    SP_READ_PREFER_REPLICA      /* a replica; none up: the master */
+} sp_read_from_t;
+
 struct sp_conf_pool {
     char                  *name;
     int                    line;
@@ -130,6 +137,7 @@ struct sp_conf_pool {
     char                  *sentinel_auth;   /* NULL when unset */
     char                  *sentinel_auth_user; /* NULL: "default" */
     int                    sentinel_refresh_interval;  /* ms */
+    sp_read_from_t         read_from;       /* read-only commands' target */
     bool                   preconnect;
     bool                   auto_eject_hosts;
     int                    server_connections;

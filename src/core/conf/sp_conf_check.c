@@ -63,6 +63,7 @@ sp_conf_check_sentinels(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
 {
     static const char *const keys[] = {
         "sentinel_auth", "sentinel_auth_user", "sentinel_refresh_interval",
+        "read_from",
     };
 
     if (pool->nsentinels == 0) {

@@ -15,6 +15,7 @@
 #include <sys/time.h>
 
 #include "sp_client.h"
+#include "sp_replica.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 #include "sp_tls.h"
@@ -90,6 +91,7 @@ sp_pool_deinit(struct sp_pool *pool)
         sp_client_close(conn);
     }
     for (uint32_t i = 0; pool->servers != NULL && i < pool->nservers; i++) {
+        sp_replica_set_free(&pool->servers[i]);
         while ((conn = TAILQ_FIRST(&pool->servers[i].conns)) != NULL) {
             sp_server_close(conn, pool->proto->error_reply(ESHUTDOWN));
         }
@@ -196,6 +198,11 @@ sp_server_failed(struct sp_server *server)
     struct sp_pool *pool = server->pool;
     const struct sp_conf_pool *conf = pool->conf;
 
+    if (server->primary != NULL) {
+        sp_replica_failed(server);  /* a replica: skipped a moment, never
+                                       ejected (not in the distribution) */
+        return;
+    }
     server->failures++;
     if (!conf->auto_eject_hosts || server->ejected
         || server->failures < (uint32_t)conf->server_failure_limit) {

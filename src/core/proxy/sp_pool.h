@@ -62,6 +62,12 @@ struct sp_server {
      * (sp_shared.h), and the error requests in flight get on a switch */
     const struct sp_shared_addr *addr_slot;     /* NULL: no Sentinel */
     char                        *switch_error;
+    uint64_t                     reask_ms;      /* the master last asked to
+                                                   re-ask (sp_server_reask) */
+    /* replica reads (read_from, sp_replica.h): a server's replicas; a
+     * replica is a struct sp_server too, naming the server it replicates */
+    struct sp_replica_set       *replicas;      /* NULL: reads go to it */
+    struct sp_server            *primary;       /* NULL: not a replica */
 };
 
 struct sp_pool {
