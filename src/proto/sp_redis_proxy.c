@@ -272,12 +272,18 @@ sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
     }
     if (server != NULL && server->replicas != NULL
         && sp_redis_replica_read(msg->cmd)) {
-        struct sp_server *replica = sp_replica_pick(server);
+        /* round robin; one that cannot be connected is held back and the
+         * next one tried */
+        for (uint32_t tries = 0; tries < SP_REPLICAS_MAX; tries++) {
+            struct sp_server *replica = sp_replica_pick(server);
 
-        if (replica != NULL) {
-            server->stats->replica_reads++;
-            sp_forward_to(pool, msg, replica);
-            return;
+            if (replica == NULL) {
+                break;
+            }
+            if (sp_forward_try(pool, msg, replica)) {
+                server->stats->replica_reads++;
+                return;
+            }
         }
         if (pool->conf->read_from == SP_READ_REPLICA) {
             pool->stats->forward_error++;

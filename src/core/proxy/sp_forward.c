@@ -52,6 +52,26 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
     sp_server_enqueue(sconn, msg);
 }
 
+bool
+sp_forward_try(struct sp_pool *pool, struct sp_msg *msg,
+               struct sp_server *server)
+{
+    struct sp_conn *sconn = sp_server_conn(server, sp_forward_variant(msg));
+
+    (void)pool;
+    if (sconn == NULL) {
+        server->stats->server_err++;
+        sp_server_failed(server);
+        return false;
+    }
+    msg->server = server->index;
+    if (sp_msg_parent(msg) == NULL) {
+        msg->pending = 1;
+    }
+    sp_server_enqueue(sconn, msg);
+    return true;
+}
+
 void
 sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg)
 {

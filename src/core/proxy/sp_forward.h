@@ -23,6 +23,15 @@
 void sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
                    struct sp_server *server);
 
+/*
+ * Queue msg on a connection to server if one can be had now: true. False:
+ * none (counted as the server's failure, not the request's), msg
+ * untouched, for the caller to send elsewhere (a read whose replica is
+ * down goes to the next replica, or to the master).
+ */
+bool sp_forward_try(struct sp_pool *pool, struct sp_msg *msg,
+                    struct sp_server *server);
+
 /* Queue msg on that very connection (a pinned one, or one chosen by
  * sp_forward_conn for requests that must follow each other on one). */
 void sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg);
