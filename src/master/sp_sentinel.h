@@ -13,6 +13,16 @@
  * shared region (sp_shared.h) and the workers are told (SP_CHANNEL_SWITCH):
  * they close that server's connections and connect to the new address.
  *
+ * The subscriber also hears +sdown/-sdown, +odown/-odown, +slave,
+ * +convert-to-slave and +slave-reconf-done: for one of the pool's names,
+ * every name is asked again at once (one round for a burst). A worker
+ * that meets a demoted master asks for the same (sp_sentinel_reask).
+ *
+ * With read_from, each round also asks `SENTINEL REPLICAS` for every
+ * name; the healthy replicas (sp_sentinel_replicas.h), when they changed,
+ * are published in the server's replica slot of the shared region, which
+ * the workers follow for their replica reads (sp_replica.h).
+ *
  * The follower belongs to the current generation; a reload starts a new
  * one for the new configuration, which keeps the addresses known for the
  * names that stay.
