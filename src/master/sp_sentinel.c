@@ -833,7 +833,9 @@ sp_sentinel_pool_start(struct sp_sentinel *s, struct sp_sentinel_pool *sp,
     }
     sp->want_replicas = conf->read_from != SP_READ_PRIMARY;
     sp_resp_init(&sp->query, loop);
-    sp_resp_set_input(&sp->query, SP_SENTINEL_QUERY_IN);
+    if (sp->want_replicas) {
+        sp_resp_set_input(&sp->query, SP_SENTINEL_QUERY_IN);
+    }
     sp_resp_init(&sp->sub, loop);
     sp_timer_add(loop, &sp->refresh_timer, 0, sp_sentinel_refresh, sp);
     sp_timer_add(loop, &sp->sub_timer, 0, sp_sentinel_sub_start, sp);

@@ -256,6 +256,44 @@ sp_redis_replica_read(const struct sp_redis_command *cmd)
            && !(cmd->acl & SP_REDIS_ACL(SCRIPTING)) && !cmd->write;
 }
 
+/*
+ * A read (a request, or a fan-out's fragment) of server's keys, server
+ * having replicas (read_from): to a replica, round robin, one that cannot
+ * be connected held back and the next one tried; none up: with
+ * prefer_replica the master, with replica the error reply.
+ */
+static void
+sp_redis_read_to(struct sp_pool *pool, struct sp_msg *msg,
+                 struct sp_server *server)
+{
+    if (server->replicas == NULL) {
+        sp_forward_to(pool, msg, server);
+        return;
+    }
+    for (uint32_t tries = 0; tries < SP_REPLICAS_MAX; tries++) {
+        struct sp_server *replica = sp_replica_pick(server);
+
+        if (replica == NULL) {
+            break;
+        }
+        if (sp_forward_try(pool, msg, replica)) {
+            server->stats->replica_reads++;
+            return;
+        }
+    }
+    if (pool->conf->read_from != SP_READ_REPLICA) {
+        sp_forward_to(pool, msg, server);   /* prefer_replica: the master */
+        return;
+    }
+    pool->stats->forward_error++;
+    if (sp_msg_parent(msg) != NULL) {
+        sp_msg_fail(msg, sp_replica_none_error(server));
+        sp_msg_part_done(pool->worker, msg);
+    } else {
+        sp_msg_reply_static(msg, sp_replica_none_error(server));
+    }
+}
+
 void
 sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
                     struct sp_server *server)
@@ -272,25 +310,8 @@ sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
     }
     if (server != NULL && server->replicas != NULL
         && sp_redis_replica_read(msg->cmd)) {
-        /* round robin; one that cannot be connected is held back and the
-         * next one tried */
-        for (uint32_t tries = 0; tries < SP_REPLICAS_MAX; tries++) {
-            struct sp_server *replica = sp_replica_pick(server);
-
-            if (replica == NULL) {
-                break;
-            }
-            if (sp_forward_try(pool, msg, replica)) {
-                server->stats->replica_reads++;
-                return;
-            }
-        }
-        if (pool->conf->read_from == SP_READ_REPLICA) {
-            pool->stats->forward_error++;
-            sp_msg_reply_static(msg, sp_replica_none_error(server));
-            return;
-        }
-        /* prefer_replica: none is up, the master serves it */
+        sp_redis_read_to(pool, msg, server);
+        return;
     }
     sp_forward_to(pool, msg, server);
 }
@@ -407,7 +428,15 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
         }
     }
     msg->ext->step_key += n;
-    sp_forward_fragments(pool, msg, first);
+    /* reads (MGET) to the servers' replicas with read_from; not for a
+     * client WATCHing (what it reads before MULTI must be the master's) */
+    const struct sp_redis_session *s = msg->client != NULL
+                                       ? sp_redis_session(msg->client) : NULL;
+    sp_forward_fragments_by(pool, msg, first,
+                            pool->conf->read_from != SP_READ_PRIMARY
+                            && sp_redis_replica_read(cmd)
+                            && (s == NULL || s->pinned == NULL)
+                            ? sp_redis_read_to : sp_forward_to);
     if (msg->ext->step_key < msg->ext->nkeys) {
         return false;
     }

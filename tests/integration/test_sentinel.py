@@ -271,8 +271,9 @@ class SentinelShards(sptest.HarnessTestCase):
 
     def test_gets_on_replicas(self):
         """read_from replica: 1,000 GETs all right, every one run by a
-        replica (their cmdstat_get grows by 1,000, the masters' by 0);
-        writes and a transaction's GET stay on the masters."""
+        replica (their cmdstat_get grows by 1,000, the masters' by 0), an
+        MGET's parts too; writes and a transaction's GET stay on the
+        masters."""
         h = self.harness
         self.settle()
         servers = {n: self.current(n) for n in self.masters}
@@ -308,6 +309,16 @@ class SentinelShards(sptest.HarnessTestCase):
                              10 * sum(1 for k in keys if placed[k] == n))
         stats = self.server_stats(proxy)
         self.assertEqual(sum(s["replica_reads"] for s in stats.values()), 1000)
+        # an MGET's parts too: one per shard, each on its replica
+        before_m = {n: cmdstats(m, "mget") for n, m in masters.items()}
+        before_r = {n: cmdstats(r, "mget") for n, r in replicas.items()}
+        reply = c.call("MGET", *keys)
+        self.assertEqual(reply, b"*100\r\n" + b"".join(
+            b"$%d\r\nro:%s\r\n" % (len(k) + 3, k.encode()) for k in keys))
+        self.assertEqual({n: cmdstats(r, "mget") - before_r[n]
+                          for n, r in replicas.items()}, {n: 1 for n in servers})
+        self.assertEqual({n: cmdstats(m, "mget") - before_m[n]
+                          for n, m in masters.items()}, {n: 0 for n in servers})
         # a transaction's read stays on the master (MULTI pins it there)
         k = keys[0]
         before = cmdstats(masters[placed[k]], "get")

@@ -265,6 +265,13 @@ fail:
 void
 sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {
+    sp_forward_fragments_by(pool, msg, first, sp_forward_to);
+}
+
+void
+sp_forward_fragments_by(struct sp_pool *pool, struct sp_msg *msg,
+                        uint32_t first, sp_forward_fn send)
+{
     uint32_t nfrags = msg->ext->nfrags;
 
     pool->stats->fragments += nfrags - first;
@@ -272,7 +279,7 @@ sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
     /* a fragment may fail (and complete msg) at once: count first */
     for (uint32_t f = first; f < nfrags; f++) {
         struct sp_msg *frag = msg->ext->frags[f];
-        sp_forward_to(pool, frag, &pool->servers[frag->server]);
+        send(pool, frag, &pool->servers[frag->server]);
     }
 }
 

@@ -85,6 +85,14 @@ int sp_forward_every(struct sp_pool *pool, struct sp_msg *msg,
 void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg,
                           uint32_t first);
 
+/* The same, each fragment sent by `send` (sp_forward_to's contract: the
+ * fragment's server as routed; a protocol may send it elsewhere, such as
+ * a read to one of the server's replicas). */
+typedef void (*sp_forward_fn)(struct sp_pool *pool, struct sp_msg *msg,
+                              struct sp_server *server);
+void sp_forward_fragments_by(struct sp_pool *pool, struct sp_msg *msg,
+                             uint32_t first, sp_forward_fn send);
+
 /*
  * A split counts as one part of its own request (msg->pending) from begin
  * to end, so fragments that are answered (or fail at once) while later
