@@ -24,6 +24,7 @@
 #include "sp_listen.h"
 #include "sp_master.h"
 #include "sp_proctitle.h"
+#include "sp_sentinel_locate.h"
 #include "sp_shared.h"
 #include "sp_stat.h"
 #include "sp_upgrade.h"
@@ -57,6 +58,11 @@ sp_main_locate(const struct sp_options *opts)
     if (sp_conf_load(opts->conf_file, &conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return EXIT_FAILURE;
+    }
+    struct sp_conf_pool *pool = (struct sp_conf_pool *)
+        sp_conf_pool_find(conf, opts->locate_pool);
+    if (pool != NULL) {
+        (void)sp_sentinel_locate(pool, stderr);   /* the current masters */
     }
     rc = sp_locate(conf, opts->locate_pool, opts->locate_keys,
                    opts->nlocate_keys, stdin, stdout, stderr);

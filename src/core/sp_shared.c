@@ -67,8 +67,10 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
                                 + nservers * sizeof(struct sp_stats_server)
                                 + conf->npools * sizeof(struct sp_hot_view));
     size_t addrs = sp_shared_addrs_offset(conf->npools, nslots);
-    size_t clusters = addrs + sp_shared_round(nservers
+    size_t replicas = addrs + sp_shared_round(nservers
                                               * sizeof(struct sp_shared_addr));
+    size_t clusters = replicas + sp_shared_round(nservers
+                                   * sizeof(struct sp_shared_replicas));
     size_t slots = clusters + sp_shared_clusters_size(conf);
     size = slots + nslots * slot_size;
     base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -84,6 +86,7 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     shared->header->nslots = nslots;
     shared->header->slot_size = slot_size;
     shared->header->addrs_offset = addrs;
+    shared->header->replicas_offset = replicas;
     shared->header->clusters_offset = clusters;
     shared->header->slots_offset = slots;
     shared->pool_clients = (atomic_llong *)((char *)base
@@ -98,6 +101,7 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     }
     for (uint32_t i = 0; i < nservers; i++) {
         atomic_init(&sp_shared_addr(shared, i)->version, 0);
+        atomic_init(&sp_shared_replicas(shared, i)->version, 0);
     }
     return 0;
 }
@@ -262,6 +266,75 @@ sp_shared_cluster_read(const struct sp_shared_cluster *cc, uint32_t nnodes,
         if (atomic_load_explicit(&c->version, memory_order_relaxed) == v1) {
             *version = v1;
             return 1;
+        }
+    }
+}
+
+struct sp_shared_replicas *
+sp_shared_replicas(const struct sp_shared *shared, uint32_t server)
+{
+    const struct sp_shared_header *h = shared->header;
+
+    return (struct sp_shared_replicas *)((char *)h + h->replicas_offset)
+           + server;
+}
+
+/* The same seqlock as the address slot's. */
+void
+sp_shared_replicas_set(struct sp_shared_replicas *slot,
+                       const struct sp_hostport *replicas, uint32_t n)
+{
+    unsigned v = atomic_load_explicit(&slot->version, memory_order_relaxed);
+
+    if (n > SP_SHARED_REPLICAS) {
+        n = SP_SHARED_REPLICAS;
+    }
+    atomic_store_explicit(&slot->version, v + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (uint32_t r = 0; r < n; r++) {
+        size_t len = strnlen(replicas[r].host, SP_SHARED_HOST - 1);
+
+        for (size_t i = 0; i < SP_SHARED_HOST; i++) {
+            atomic_store_explicit(&slot->host[r][i],
+                                  i < len ? replicas[r].host[i] : '\0',
+                                  memory_order_relaxed);
+        }
+        atomic_store_explicit(&slot->port[r], replicas[r].port,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&slot->count, n, memory_order_relaxed);
+    atomic_store_explicit(&slot->version, v + 2, memory_order_release);
+}
+
+void
+sp_shared_replicas_get(const struct sp_shared_replicas *slot,
+                       struct sp_shared_replicas_copy *copy)
+{
+    struct sp_shared_replicas *s = (struct sp_shared_replicas *)slot;
+
+    for (;;) {
+        unsigned v1 = atomic_load_explicit(&s->version, memory_order_acquire);
+        if ((v1 & 1) != 0) {
+            continue;           /* the master is writing it now */
+        }
+        uint32_t n = atomic_load_explicit(&s->count, memory_order_relaxed);
+        if (n > SP_SHARED_REPLICAS) {
+            continue;
+        }
+        for (uint32_t r = 0; r < n; r++) {
+            for (size_t i = 0; i < SP_SHARED_HOST; i++) {
+                copy->replica[r].host[i] =
+                    atomic_load_explicit(&s->host[r][i], memory_order_relaxed);
+            }
+            copy->replica[r].host[SP_SHARED_HOST - 1] = '\0';
+            copy->replica[r].port = (uint16_t)atomic_load_explicit(
+                &s->port[r], memory_order_relaxed);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->version, memory_order_relaxed) == v1) {
+            copy->version = v1;
+            copy->count = n;
+            return;
         }
     }
 }

@@ -29,6 +29,12 @@
  * version counter makes it a seqlock: odd while the master writes, even
  * once done, so a reader never takes half an address.
  *
+ * After the addresses, each server has a replica slot (struct
+ * sp_shared_replicas): the healthy replicas its Sentinel last reported, at
+ * most SP_SHARED_REPLICAS, for the workers' replica reads (read_from,
+ * sp_replica.h); the same kind of seqlock. A worker compares its version
+ * with the one it last read before it picks a replica (one load).
+ *
  * A slot's heartbeat is its worker's loop clock (CLOCK_MONOTONIC, ms) at
  * the loop's last turn, one relaxed store per turn; the master's watchdog
  * (sp_watchdog.c) compares it with its own clock to find a hung worker.
@@ -126,12 +132,37 @@ struct sp_cluster_role {
     uint8_t  failed;
 };
 
+/* A server's replicas (see above); version 0: none reported yet. */
+#define SP_SHARED_REPLICAS 8
+
+struct sp_shared_replicas {
+    atomic_uint  version;       /* odd: being written */
+    atomic_uint  count;
+    atomic_uint  port[SP_SHARED_REPLICAS];
+    _Atomic char host[SP_SHARED_REPLICAS][SP_SHARED_HOST];
+};
+
+/* One replica's address. */
+struct sp_hostport {
+    char     host[SP_SHARED_HOST];
+    uint16_t port;
+};
+
+/* The replicas read out of a slot. */
+struct sp_shared_replicas_copy {
+    unsigned           version;
+    uint32_t           count;
+    struct sp_hostport replica[SP_SHARED_REPLICAS];
+};
+
 struct sp_shared_header {
     uint32_t            npools;
     uint32_t            nservers;
     uint32_t            nslots;
     size_t              slot_size;
     size_t              addrs_offset;   /* struct sp_shared_addr [nservers] */
+    size_t              replicas_offset; /* struct sp_shared_replicas
+                                            [nservers] */
     size_t              clusters_offset;/* the cluster pools' maps */
     size_t              slots_offset;
 };
@@ -186,6 +217,26 @@ void sp_shared_cluster_write(struct sp_shared_cluster *c, uint32_t nnodes,
 int sp_shared_cluster_read(const struct sp_shared_cluster *c, uint32_t nnodes,
                            unsigned *version, uint16_t *slots,
                            struct sp_cluster_role *roles);
+/* Server `server`'s replica slot (numbered as its address slot). */
+struct sp_shared_replicas *sp_shared_replicas(const struct sp_shared *shared,
+                                              uint32_t server);
+
+/* Master: publish the server's healthy replicas (n <= SP_SHARED_REPLICAS;
+ * more are cut). */
+void sp_shared_replicas_set(struct sp_shared_replicas *slot,
+                            const struct sp_hostport *replicas, uint32_t n);
+
+/* Read a slot. */
+void sp_shared_replicas_get(const struct sp_shared_replicas *slot,
+                            struct sp_shared_replicas_copy *copy);
+
+/* The slot's version now (one acquire load): compared with a copy's. */
+static inline unsigned
+sp_shared_replicas_version(const struct sp_shared_replicas *slot)
+{
+    return atomic_load_explicit(&((struct sp_shared_replicas *)slot)->version,
+                                memory_order_acquire);
+}
 
 struct sp_stats_pool *sp_shared_pool_stats(const struct sp_shared *shared,
                                            uint32_t slot, uint32_t pool);

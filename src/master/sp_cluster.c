@@ -488,7 +488,7 @@ sp_cluster_tick(struct sp_event_loop *loop, struct sp_timer *timer)
         sp_cluster_schedule(cp, SP_CLUSTER_RETRY_MS);
         return;
     }
-    sp_resp_set_max(&cp->query, SP_CLUSTER_MAX_REPLY);
+    sp_resp_set_input(&cp->query, SP_CLUSTER_MAX_REPLY);
     if (cp->conf->redis_auth != NULL) {
         const char *argv[3] = { "AUTH" };
         int argc = 1;
@@ -659,11 +659,7 @@ sp_cluster_release(struct sp_cluster *c, bool forget)
             continue;
         }
         if (forget) {
-            if (cp->query.fd >= 0) {
-                close(cp->query.fd);
-                cp->query.fd = -1;
-            }
-            free(cp->query.in);
+            sp_resp_forget(&cp->query);
         } else {
             sp_resp_close(&cp->query);
             if (cp->timer.armed) {

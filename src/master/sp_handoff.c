@@ -20,6 +20,7 @@
 #include "sp_hash.h"
 #include "sp_channel.h"
 #include "sp_cluster.h"
+#include "sp_sentinel.h"
 #include "sp_event.h"
 #include "sp_generation.h"
 #include "sp_listen.h"
@@ -287,14 +288,18 @@ sp_master_channel_event(struct sp_event_loop *loop, int fd, uint32_t ready,
             if (passed >= 0) {
                 close(passed);
             }
+        } else if (msg.command == SP_CHANNEL_ANSWER) {
+            sp_master_relay_answer(master, &msg, passed);   /* takes it */
         } else if (msg.command == SP_CHANNEL_REFRESH) {
+            /* each follower takes the pools that are its own */
             msg.name[sizeof(msg.name) - 1] = '\0';
+            msg.session[msg.session_len < sizeof(msg.session)
+                        ? msg.session_len : sizeof(msg.session) - 1] = '\0';
+            sp_sentinel_reask(master->sentinel, msg.name, msg.session);
             sp_cluster_refresh_asked(master->cluster, msg.name, msg.arg != 0);
             if (passed >= 0) {
                 close(passed);
             }
-        } else if (msg.command == SP_CHANNEL_ANSWER) {
-            sp_master_relay_answer(master, &msg, passed);   /* takes it */
         } else if (passed >= 0) {
             close(passed);
         }

@@ -146,7 +146,12 @@ sp_resp_parse(const char *buf, size_t len, struct sp_resp_reply *out)
     }
     if (buf[0] != '*') {
         rc = sp_resp_element(buf, len, &pos, 0, &out->top);
-        return rc == 1 ? (long)pos : rc;
+        if (rc != 1) {
+            return rc;
+        }
+        out->raw = buf;
+        out->raw_len = pos;
+        return (long)pos;
     }
     long line = sp_resp_line(buf, len, 1);
     if (line == -2) {
@@ -171,6 +176,8 @@ sp_resp_parse(const char *buf, size_t len, struct sp_resp_reply *out)
     }
     out->nitems = out->top.n < SP_RESP_ITEMS ? (uint32_t)out->top.n
                                              : SP_RESP_ITEMS;
+    out->raw = buf;
+    out->raw_len = pos;
     return (long)pos;
 }
 
@@ -198,9 +205,21 @@ sp_resp_init(struct sp_resp_conn *c, struct sp_event_loop *loop)
 }
 
 void
-sp_resp_set_max(struct sp_resp_conn *c, size_t max)
+sp_resp_set_input(struct sp_resp_conn *c, size_t bytes)
 {
-    c->in_max = max > SP_RESP_IN ? max : SP_RESP_IN;
+    c->in_max = bytes > SP_RESP_IN ? bytes : SP_RESP_IN;
+}
+
+void
+sp_resp_forget(struct sp_resp_conn *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    free(c->in);
+    c->in = NULL;
+    c->in_cap = 0;
 }
 
 static void
@@ -290,6 +309,8 @@ sp_resp_open(struct sp_resp_conn *c, const char *host, uint16_t port,
                      sp_resp_event, c) != 0) {
         close(c->fd);
         c->fd = -1;
+        free(c->in);
+        c->in = NULL;
         return -1;
     }
     c->serial++;

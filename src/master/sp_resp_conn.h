@@ -6,10 +6,12 @@
  *
  * A reply is handed over flat: its type and text or number, and for an
  * array the first SP_RESP_ITEMS elements (a nested array as its type and
- * count only), with its raw bytes for a caller that reads deeper (the
- * cluster follower's CLUSTER SHARDS). Replies and pushes longer than the
- * connection's in_max (SP_RESP_IN unless sp_resp_set_max) are a protocol
- * error.
+ * count only), and its whole bytes for a caller that walks deeper (the
+ * Sentinel follower's SENTINEL REPLICAS, the cluster follower's CLUSTER
+ * SHARDS). Replies and pushes longer than the connection's in_max
+ * (SP_RESP_IN unless sp_resp_set_input says more) are a protocol error.
+ * The buffer is allocated while the connection is open, and grows as a
+ * reply needs it.
  *
  * Every step has a deadline while a reply is awaited (the connect too); a
  * subscriber's connection waits for pushes without one once its replies
@@ -37,7 +39,7 @@ struct sp_resp_item {
 };
 
 struct sp_resp_reply {
-    const char         *raw;    /* the reply's bytes, valid in the callback */
+    const char         *raw;    /* the whole reply's bytes */
     size_t              raw_len;
     struct sp_resp_item top;
     uint32_t            nitems; /* of top's elements, at most SP_RESP_ITEMS */
@@ -74,8 +76,9 @@ struct sp_resp_conn {
 /* A closed connection (fd -1), to be opened. */
 void sp_resp_init(struct sp_resp_conn *c, struct sp_event_loop *loop);
 
-/* Take replies up to max bytes long (the buffer grows to it as needed). */
-void sp_resp_set_max(struct sp_resp_conn *c, size_t max);
+/* The longest reply the connection takes (the buffer grows to it as
+ * needed). */
+void sp_resp_set_input(struct sp_resp_conn *c, size_t bytes);
 
 /* Start connecting; commands may be queued at once. 0, or -1 (closed;
  * on_fail is not called). */
@@ -87,6 +90,10 @@ int sp_resp_open(struct sp_resp_conn *c, const char *host, uint16_t port,
 int sp_resp_command(struct sp_resp_conn *c, int argc, const char *const *argv);
 
 void sp_resp_close(struct sp_resp_conn *c);
+
+/* In a forked child: close the descriptor without touching the event
+ * loop (not the child's), and free the buffer. */
+void sp_resp_forget(struct sp_resp_conn *c);
 
 static inline bool
 sp_resp_is_open(const struct sp_resp_conn *c)

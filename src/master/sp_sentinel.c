@@ -15,6 +15,7 @@
 #include "sp_channel.h"
 #include "sp_master_int.h"
 #include "sp_resp_conn.h"
+#include "sp_sentinel_replicas.h"
 #include "sp_shared.h"
 #include "sp_stats.h"
 #include "sp_stats_report.h"
@@ -22,6 +23,21 @@
 #define SP_SENTINEL_TIMEOUT_MS   1000   /* any one connect or reply */
 #define SP_SENTINEL_RETRY_MS     500    /* a failed check: ask again soon */
 #define SP_SENTINEL_RESUB_MS     200    /* the subscriber's next sentinel */
+#define SP_SENTINEL_EVENT_MS     20     /* an event: ask again this soon
+                                           (a burst of events, one round) */
+#define SP_SENTINEL_REASK_MS     100    /* rounds a worker's re-ask starts:
+                                           at most one per this many ms */
+#define SP_SENTINEL_QUERY_IN     (256 * 1024)   /* SENTINEL REPLICAS: some
+                                           hundreds of replicas per name */
+
+/* What the subscriber listens to: a failover, and what changes which
+ * replicas are healthy (or a master's health: asked at once). */
+static const char *const sp_sentinel_channels[] = {
+    "+switch-master", "+sdown", "-sdown", "+odown", "-odown", "+slave",
+    "+convert-to-slave", "+slave-reconf-done",
+};
+#define SP_SENTINEL_NCHANNELS \
+    (sizeof(sp_sentinel_channels) / sizeof(sp_sentinel_channels[0]))
 
 struct sp_sentinel_pool;
 
@@ -35,6 +51,10 @@ struct sp_sentinel_server {
     uint32_t                 check_replies;
     char                     check_host[SP_SHARED_HOST];
     uint16_t                 check_port;
+    /* read_from: the healthy replicas last published (sorted) */
+    struct sp_hostport       replicas[SP_SHARED_REPLICAS];
+    uint32_t                 nreplicas;
+    bool                     replicas_known;
 };
 
 struct sp_sentinel_pool {
@@ -48,6 +68,11 @@ struct sp_sentinel_pool {
     uint32_t                     query_tries;
     uint32_t                     query_replies;
     struct sp_timer              refresh_timer;
+    bool                         want_replicas; /* read_from: ask for them */
+    bool                         again;     /* asked for during a round:
+                                               another one after it */
+    uint64_t                     round_ms;  /* the last round's start */
+    int64_t                      reasks;    /* rounds workers asked for */
     struct sp_resp_conn          sub;
     uint32_t                     sub_at;
     uint32_t                     sub_replies;
@@ -120,12 +145,13 @@ sp_sentinel_tell(struct sp_sentinel_pool *sp, struct sp_generation *gen,
     }
 }
 
-/* Publish host:port for pool / server `name` in gen's shared region, and
- * tell its workers (a retiring generation's too: its draining clients
- * must not write to a demoted master). */
-static void
-sp_sentinel_publish_gen(struct sp_sentinel_pool *sp, struct sp_generation *gen,
-                        const char *name, const char *host, uint16_t port)
+/* Where gen has pool sp / server `name`: its shared slot's number, and
+ * the pool's and the server's index. False: gen has no such server. */
+static bool
+sp_sentinel_locate_gen(const struct sp_sentinel_pool *sp,
+                       const struct sp_generation *gen, const char *name,
+                       uint32_t *shared_index, uint32_t *pool_index,
+                       uint32_t *server_index)
 {
     const struct sp_conf *conf = gen->conf;
     uint32_t first = 0;
@@ -138,15 +164,99 @@ sp_sentinel_publish_gen(struct sp_sentinel_pool *sp, struct sp_generation *gen,
             continue;
         }
         for (uint32_t j = 0; j < pool->nservers; j++) {
-            if (strcmp(pool->servers[j].name, name) != 0) {
-                continue;
+            if (strcmp(pool->servers[j].name, name) == 0) {
+                *shared_index = first + j;
+                *pool_index = p;
+                *server_index = j;
+                return true;
             }
-            struct sp_shared_addr *slot = sp_shared_addr(&gen->shared,
-                                                         first + j);
-            sp_shared_addr_set(slot, host, port);
-            sp_sentinel_tell(sp, gen, p, j, name);
         }
+        return false;
+    }
+    return false;
+}
+
+/* Publish host:port for pool / server `name` in gen's shared region, and
+ * tell its workers (a retiring generation's too: its draining clients
+ * must not write to a demoted master). */
+static void
+sp_sentinel_publish_gen(struct sp_sentinel_pool *sp, struct sp_generation *gen,
+                        const char *name, const char *host, uint16_t port)
+{
+    uint32_t at, p, j;
+
+    if (sp_sentinel_locate_gen(sp, gen, name, &at, &p, &j)) {
+        sp_shared_addr_set(sp_shared_addr(&gen->shared, at), host, port);
+        sp_sentinel_tell(sp, gen, p, j, name);
+    }
+}
+
+/* Publish a server's healthy replicas in gen's shared region: the workers
+ * read it before their next replica read. */
+static void
+sp_sentinel_publish_replicas_gen(struct sp_sentinel_pool *sp,
+                                 struct sp_generation *gen,
+                                 const struct sp_sentinel_server *ss)
+{
+    uint32_t at, p, j;
+
+    if (sp_sentinel_locate_gen(sp, gen, sp->conf->servers[ss->index].name,
+                               &at, &p, &j)) {
+        sp_shared_replicas_set(sp_shared_replicas(&gen->shared, at),
+                               ss->replicas, ss->nreplicas);
+    }
+}
+
+/* "host:port, host:port" (or "none") into buf. */
+static void
+sp_sentinel_replica_list(const struct sp_hostport *r, uint32_t n, char *buf,
+                         size_t size)
+{
+    size_t at = 0;
+
+    buf[0] = '\0';
+    if (n == 0) {
+        snprintf(buf, size, "none");
+    }
+    for (uint32_t i = 0; i < n && at < size; i++) {
+        int w = snprintf(buf + at, size - at, strchr(r[i].host, ':') != NULL
+                         ? "%s[%s]:%u" : "%s%s:%u", i > 0 ? ", " : "",
+                         r[i].host, (unsigned)r[i].port);
+        if (w < 0) {
+            break;
+        }
+        at += (size_t)w;
+    }
+}
+
+/* A sentinel reported the server's healthy replicas (sorted): published
+ * when they differ from what was. */
+static void
+sp_sentinel_replicas(struct sp_sentinel_server *ss,
+                     const struct sp_hostport *replicas, uint32_t n,
+                     uint32_t healthy, uint32_t listed)
+{
+    struct sp_sentinel_pool *sp = ss->pool;
+    struct sp_master *master = sp->owner->master;
+    char was[160], now[160];
+
+    if (ss->replicas_known && ss->nreplicas == n
+        && memcmp(ss->replicas, replicas, n * sizeof(*replicas)) == 0) {
         return;
+    }
+    sp_sentinel_replica_list(ss->replicas, ss->nreplicas, was, sizeof(was));
+    sp_sentinel_replica_list(replicas, n, now, sizeof(now));
+    sp_log_notice(sp_sentinel_log(sp), "pool '%s': server '%s' replicas up: "
+                  "%s (of %u listed%s; was %s)", sp->conf->name,
+                  sp->conf->servers[ss->index].name, now, listed,
+                  healthy > n ? ", more than the proxy uses" : "",
+                  ss->replicas_known ? was : "not known");
+    memcpy(ss->replicas, replicas, n * sizeof(*replicas));
+    ss->nreplicas = n;
+    ss->replicas_known = true;
+    sp_sentinel_publish_replicas_gen(sp, sp->owner->gen, ss);
+    for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
+        sp_sentinel_publish_replicas_gen(sp, g, ss);
     }
 }
 
@@ -325,9 +435,12 @@ sp_sentinel_refresh(struct sp_event_loop *loop, struct sp_timer *timer)
                                                        times out */
     }
     if (sp_resp_is_open(&sp->query)) {
-        return;         /* a round under way: it arms the next */
+        sp->again = true;   /* a round under way: one more after it */
+        return;
     }
     sp->query_tries = 0;
+    sp->again = false;
+    sp->round_ms = sp_event_now_ms(sp->owner->master->loop);
     sp_sentinel_query_start(sp);
 }
 
@@ -350,7 +463,52 @@ static void
 sp_sentinel_query_done(struct sp_sentinel_pool *sp)
 {
     sp_resp_close(&sp->query);
+    if (sp->again) {
+        sp->again = false;
+        sp_sentinel_refresh_soon(sp, SP_SENTINEL_EVENT_MS);
+    }
     sp_sentinel_refresh_soon(sp, (uint64_t)sp->conf->sentinel_refresh_interval);
+}
+
+/* Ask every name again soon: an event, or a worker met a demoted master. */
+static void
+sp_sentinel_ask_again(struct sp_sentinel_pool *sp, uint64_t after_ms)
+{
+    if (sp_resp_is_open(&sp->query)) {
+        sp->again = true;
+    }
+    sp_sentinel_refresh_soon(sp, after_ms);
+}
+
+/* SENTINEL REPLICAS for server `index`. */
+static void
+sp_sentinel_replicas_reply(struct sp_sentinel_pool *sp, uint32_t index,
+                           const struct sp_resp_reply *reply)
+{
+    struct sp_hostport found[SP_SHARED_REPLICAS];
+    uint32_t listed = 0;
+    char why[160];
+    int healthy;
+
+    if (reply->top.type == '-') {
+        snprintf(why, sizeof(why), "asked for '%s''s replicas: %.*s",
+                 sp->conf->servers[index].name, (int)reply->top.len,
+                 reply->top.s);
+        sp_sentinel_error(sp, "query", sp->query.peer, why);
+        return;
+    }
+    healthy = sp_sentinel_replicas_parse(reply->raw, reply->raw_len, found,
+                                         SP_SHARED_REPLICAS, &listed);
+    if (healthy < 0) {
+        snprintf(why, sizeof(why), "'%s''s replicas: not a list of replicas",
+                 sp->conf->servers[index].name);
+        sp_sentinel_error(sp, "query", sp->query.peer, why);
+        return;
+    }
+    sp_sentinel_replicas(&sp->servers[index], found,
+                         healthy < SP_SHARED_REPLICAS ? (uint32_t)healthy
+                                                      : SP_SHARED_REPLICAS,
+                         (uint32_t)healthy, listed);
 }
 
 static void
@@ -373,6 +531,14 @@ sp_sentinel_query_reply(struct sp_resp_conn *c,
         return;
     }
     uint32_t index = at - base;
+    uint32_t nservers = sp->conf->nservers;
+    if (index >= nservers) {
+        sp_sentinel_replicas_reply(sp, index - nservers, reply);
+        if (index + 1 == 2 * nservers) {
+            sp_sentinel_query_done(sp);
+        }
+        return;
+    }
     const char *name = sp->conf->servers[index].name;
     if (reply->top.type == '*' && reply->nitems == 2
         && reply->items[0].type == '$' && reply->items[1].type == '$') {
@@ -388,7 +554,7 @@ sp_sentinel_query_reply(struct sp_resp_conn *c,
         snprintf(why, sizeof(why), "knows no master named '%s'", name);
         sp_sentinel_error(sp, "query", c->peer, why);
     }
-    if (index + 1 == sp->conf->nservers) {
+    if (index + 1 == nservers && !sp->want_replicas) {
         sp_sentinel_query_done(sp);
     }
 }
@@ -422,6 +588,12 @@ sp_sentinel_query_start(struct sp_sentinel_pool *sp)
                                  conf->sentinel_auth) == 0;
         for (uint32_t i = 0; ok && i < conf->nservers; i++) {
             const char *argv[] = { "SENTINEL", "GET-MASTER-ADDR-BY-NAME",
+                                   conf->servers[i].name };
+            ok = sp_resp_command(&sp->query, 3, argv) == 0;
+        }
+        for (uint32_t i = 0; ok && sp->want_replicas && i < conf->nservers;
+             i++) {
+            const char *argv[] = { "SENTINEL", "REPLICAS",
                                    conf->servers[i].name };
             ok = sp_resp_command(&sp->query, 3, argv) == 0;
         }
@@ -488,6 +660,44 @@ sp_sentinel_switch_message(struct sp_sentinel_pool *sp, const char *s,
                           sp_sentinel_port(word[4], wlen[4]));
 }
 
+/* An event of another kind than +switch-master: "<type> <name> <ip>
+ * <port>" for a master, "... @ <master-name> <ip> <port>" for a replica.
+ * One of the pool's masters concerned: ask again soon. */
+static void
+sp_sentinel_event_message(struct sp_sentinel_pool *sp,
+                          const struct sp_resp_item *channel, const char *s,
+                          size_t len)
+{
+    const char *name = NULL;
+    size_t name_len = 0;
+    const char *at = NULL;
+
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (s[i] == ' ' && s[i + 1] == '@' && s[i + 2] == ' ') {
+            at = s + i + 3;
+            break;
+        }
+    }
+    if (at != NULL) {
+        name = at;
+    } else {
+        const char *sp1 = memchr(s, ' ', len);  /* after the type */
+        if (sp1 == NULL) {
+            return;
+        }
+        name = sp1 + 1;
+    }
+    const char *end = memchr(name, ' ', (size_t)(s + len - name));
+    name_len = (size_t)((end != NULL ? end : s + len) - name);
+    if (sp_sentinel_find(sp, name, name_len) < 0) {
+        return;
+    }
+    sp_log_info(sp_sentinel_log(sp), "pool '%s': sentinel %s: %.*s %.*s; "
+                "asking again", sp->conf->name, sp->sub.peer,
+                (int)channel->len, channel->s, (int)len, s);
+    sp_sentinel_ask_again(sp, SP_SENTINEL_EVENT_MS);
+}
+
 static void
 sp_sentinel_sub_reply(struct sp_resp_conn *c,
                       const struct sp_resp_reply *reply, void *data)
@@ -518,6 +728,10 @@ sp_sentinel_sub_reply(struct sp_resp_conn *c,
         && sp_resp_item_is(&reply->items[1], "+switch-master")
         && reply->items[2].type == '$') {
         sp_sentinel_switch_message(sp, reply->items[2].s, reply->items[2].len);
+    } else if (sp_resp_item_is(&reply->items[0], "message")
+               && reply->items[2].type == '$') {
+        sp_sentinel_event_message(sp, &reply->items[1], reply->items[2].s,
+                                  reply->items[2].len);
     }
 }
 
@@ -535,15 +749,19 @@ sp_sentinel_sub_start(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_sentinel_pool *sp = timer->data;
     const struct sp_conf_addr *addr = &sp->conf->sentinels[sp->sub_at];
-    const char *argv[] = { "SUBSCRIBE", "+switch-master" };
+    const char *argv[1 + SP_SENTINEL_NCHANNELS] = { "SUBSCRIBE" };
+    int argc = 1;
 
     (void)loop;
+    for (size_t i = 0; i < SP_SENTINEL_NCHANNELS; i++) {
+        argv[argc++] = sp_sentinel_channels[i];
+    }
     sp->sub_replies = 0;
     if (sp_resp_open(&sp->sub, addr->host, addr->port, sp_sentinel_timeout(sp),
                      sp_sentinel_sub_reply, sp_sentinel_sub_fail, sp) != 0
         || sp_sentinel_auth(&sp->sub, sp->conf->sentinel_auth_user,
                             sp->conf->sentinel_auth) != 0
-        || sp_resp_command(&sp->sub, 2, argv) != 0) {
+        || sp_resp_command(&sp->sub, argc, argv) != 0) {
         char peer[80];
         snprintf(peer, sizeof(peer), "%s:%u", addr->host,
                  (unsigned)addr->port);
@@ -604,8 +822,21 @@ sp_sentinel_pool_start(struct sp_sentinel *s, struct sp_sentinel_pool *sp,
         if (known != NULL) {
             ss->switches = known->switches;
         }
+        if (known != NULL && known->replicas_known) {
+            /* the replicas known, for the new generation's first reads */
+            memcpy(ss->replicas, known->replicas, sizeof(ss->replicas));
+            ss->nreplicas = known->nreplicas;
+            ss->replicas_known = true;
+            sp_shared_replicas_set(sp_shared_replicas(&s->gen->shared,
+                                                      sp->first + j),
+                                   ss->replicas, ss->nreplicas);
+        }
     }
+    sp->want_replicas = conf->read_from != SP_READ_PRIMARY;
     sp_resp_init(&sp->query, loop);
+    if (sp->want_replicas) {
+        sp_resp_set_input(&sp->query, SP_SENTINEL_QUERY_IN);
+    }
     sp_resp_init(&sp->sub, loop);
     sp_timer_add(loop, &sp->refresh_timer, 0, sp_sentinel_refresh, sp);
     sp_timer_add(loop, &sp->sub_timer, 0, sp_sentinel_sub_start, sp);
@@ -682,10 +913,7 @@ sp_sentinel_stop(struct sp_sentinel *s)
 static void
 sp_sentinel_forget_conn(struct sp_resp_conn *c)
 {
-    if (c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
-    }
+    sp_resp_forget(c);
 }
 
 void
@@ -722,8 +950,10 @@ sp_sentinel_json(const struct sp_sentinel *s, char **pools, char **servers)
         if (sp->servers == NULL) {
             continue;
         }
-        rc |= sp_stats_report_append(&pools[i], ", \"sentinel_errors\":%lld",
-                                 (long long)sp->errors);
+        rc |= sp_stats_report_append(&pools[i], ", \"sentinel_errors\":%lld, "
+                                 "\"sentinel_reasks\":%lld",
+                                 (long long)sp->errors,
+                                 (long long)sp->reasks);
         for (uint32_t j = 0; j < sp->conf->nservers; j++) {
             const struct sp_sentinel_server *ss = &sp->servers[j];
             rc |= sp_stats_report_append(&servers[sp->first + j],
@@ -734,6 +964,11 @@ sp_sentinel_json(const struct sp_sentinel *s, char **pools, char **servers)
                                        "\"switches\":%lld",
                                      ss->host, (unsigned)ss->port,
                                      (long long)ss->switches);
+            if (sp->want_replicas) {
+                rc |= sp_stats_report_append(&servers[sp->first + j],
+                                         ", \"replicas_up\":%u",
+                                         ss->nreplicas);
+            }
         }
     }
     return rc;
@@ -760,6 +995,20 @@ sp_sentinel_metrics(const struct sp_sentinel *s, struct sp_stats_buf *buf)
                                 (long long)ss->switches);
         }
     }
+    sp_stats_buf_printf(buf, "# HELP shardproxy_server_replicas_up Healthy "
+                        "replicas a Sentinel reports for a server (pools "
+                        "with read_from).\n# TYPE shardproxy_server_replicas_up "
+                        "gauge\n");
+    for (uint32_t i = 0; i < s->npools; i++) {
+        const struct sp_sentinel_pool *sp = &s->pools[i];
+        for (uint32_t j = 0; sp->servers != NULL && sp->want_replicas
+                             && j < sp->conf->nservers; j++) {
+            sp_stats_buf_printf(buf, "shardproxy_server_replicas_up{pool="
+                                "\"%s\",server=\"%s\"} %u\n",
+                                sp->conf->name, sp->conf->servers[j].name,
+                                sp->servers[j].nreplicas);
+        }
+    }
     sp_stats_buf_printf(buf, "# HELP shardproxy_pool_sentinel_errors_total "
                         "Failed exchanges with a pool's sentinels.\n# TYPE "
                         "shardproxy_pool_sentinel_errors_total counter\n");
@@ -770,5 +1019,37 @@ sp_sentinel_metrics(const struct sp_sentinel *s, struct sp_stats_buf *buf)
                                 "pool=\"%s\"} %lld\n", sp->conf->name,
                                 (long long)sp->errors);
         }
+    }
+}
+
+/* ---- a worker met a demoted master --------------------------------------- */
+
+void
+sp_sentinel_reask(struct sp_sentinel *s, const char *pool, const char *server)
+{
+    for (uint32_t i = 0; s != NULL && i < s->npools; i++) {
+        struct sp_sentinel_pool *sp = &s->pools[i];
+
+        if (sp->servers == NULL || strcmp(sp->conf->name, pool) != 0
+            || sp_sentinel_find(sp, server, strlen(server)) < 0) {
+            continue;
+        }
+        /* every worker may ask, for every request it saw fail: one round
+         * now, at most one per SP_SENTINEL_REASK_MS */
+        uint64_t now = sp_event_now_ms(s->master->loop);
+        uint64_t since = now - sp->round_ms;
+        uint64_t after = since < SP_SENTINEL_REASK_MS
+                         ? SP_SENTINEL_REASK_MS - since : 0;
+
+        if (sp->again || (sp->refresh_timer.armed
+                          && sp->refresh_timer.deadline_ms <= now + after)) {
+            return;         /* a round is coming already */
+        }
+        sp->reasks++;
+        sp_log_info(sp_sentinel_log(sp), "pool '%s': a worker met server "
+                    "'%s' demoted or loading; asking the sentinels again",
+                    pool, server);
+        sp_sentinel_ask_again(sp, after);
+        return;
     }
 }

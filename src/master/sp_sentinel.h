@@ -13,6 +13,16 @@
  * shared region (sp_shared.h) and the workers are told (SP_CHANNEL_SWITCH):
  * they close that server's connections and connect to the new address.
  *
+ * The subscriber also hears +sdown/-sdown, +odown/-odown, +slave,
+ * +convert-to-slave and +slave-reconf-done: for one of the pool's names,
+ * every name is asked again at once (one round for a burst). A worker
+ * that meets a demoted master asks for the same (sp_sentinel_reask).
+ *
+ * With read_from, each round also asks `SENTINEL REPLICAS` for every
+ * name; the healthy replicas (sp_sentinel_replicas.h), when they changed,
+ * are published in the server's replica slot of the shared region, which
+ * the workers follow for their replica reads (sp_replica.h).
+ *
  * The follower belongs to the current generation; a reload starts a new
  * one for the new configuration, which keeps the addresses known for the
  * names that stay.
@@ -43,15 +53,25 @@ void sp_sentinel_stop(struct sp_sentinel *sentinel);
 void sp_sentinel_forget(struct sp_sentinel *sentinel);
 
 /*
- * Append the stats JSON's fields: per Sentinel pool "sentinel_errors";
- * per server "master" (its current address) and "switches". The strings
+ * A worker got -READONLY or -LOADING from pool / server's master (a
+ * demoted or restarting one, SP_CHANNEL_REASK): ask the sentinels again
+ * now rather than at the interval. Coalesced: one round per pool at most
+ * every 100 ms, however many workers and requests ask.
+ */
+void sp_sentinel_reask(struct sp_sentinel *sentinel, const char *pool,
+                       const char *server);
+
+/*
+ * Append the stats JSON's fields: per Sentinel pool "sentinel_errors"
+ * and "sentinel_reasks"; per server "master" (its current address),
+ * "switches", and with read_from "replicas_up". The strings
  * are the master's pool_extra / server_extra arrays. 0 / -1.
  */
 int sp_sentinel_json(const struct sp_sentinel *sentinel, char **pools,
                      char **servers);
 
-/* The Prometheus lines: shardproxy_server_switches_total and
- * shardproxy_pool_sentinel_errors_total. */
+/* The Prometheus lines: shardproxy_server_switches_total,
+ * shardproxy_server_replicas_up and shardproxy_pool_sentinel_errors_total. */
 void sp_sentinel_metrics(const struct sp_sentinel *sentinel,
                          struct sp_stats_buf *buf);
 

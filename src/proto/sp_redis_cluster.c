@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include "sp_again.h"
 #include "sp_cluster_view.h"
 #include "sp_forward.h"
 #include "sp_hash.h"
@@ -39,7 +40,6 @@
 #include "sp_redis_cluster.h"
 #include "sp_redis_proxy.h"
 #include "sp_redis_session.h"
-#include "sp_redis_txn.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
@@ -156,7 +156,7 @@ sp_redis_cluster_redirect(struct sp_conn *conn, struct sp_msg *msg,
         sp_cluster_view_refresh(pool, false);
         /* to the slot's owner by the map when a redirection named the slot
          * (after an ASK the migration may be over), else the same node */
-        sp_cluster_view_later(pool, msg, msg->ext->again_slot, pause);
+        sp_again_later(pool, msg, msg->ext->again_slot, pause);
         return true;
     }
     if (++msg->ext->redirects > (uint32_t)pool->conf->cluster_max_redirects) {
@@ -196,45 +196,11 @@ sp_redis_cluster_redirect(struct sp_conn *conn, struct sp_msg *msg,
         msg->ext->redirects--;
         sp_cluster_view_refresh(pool, false);
         sp_seglist_clear(&pool->worker->mbufs, &msg->rsp);
-        sp_cluster_view_after_map(pool, msg, slot);
+        sp_again_after_change(pool, msg, slot);
         return true;
     }
     sp_forward_again(pool, msg, node, ask ? sp_asking : NULL,
                      ask ? (uint32_t)(sizeof(sp_asking) - 1) : 0);
-    return true;
-}
-
-/* ---- replica reads ----------------------------------------------------------- */
-
-struct sp_server *
-sp_redis_cluster_reader(struct sp_conn *client,
-                        const struct sp_redis_command *cmd,
-                        struct sp_server *primary)
-{
-    struct sp_pool *pool = client->pool;
-
-    if (!(cmd->flags & SP_REDIS_F_READONLY) || sp_redis_txn_open(client)) {
-        return primary;
-    }
-    return sp_cluster_view_replica(pool, primary, pool->conf->read_from
-                                                  == SP_READ_PREFER_REPLICA);
-}
-
-bool
-sp_redis_cluster_readers(struct sp_conn *client, struct sp_msg *msg,
-                         uint32_t first)
-{
-    struct sp_pool *pool = msg->pool;
-
-    for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
-        struct sp_msg *frag = msg->ext->frags[f];
-        struct sp_server *to = sp_redis_cluster_reader(
-            client, msg->cmd, &pool->servers[frag->server]);
-        if (to == NULL) {
-            return false;
-        }
-        frag->server = to->index;
-    }
     return true;
 }
 

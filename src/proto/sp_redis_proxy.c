@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_again.h"
 #include "sp_array.h"
 #include "sp_client.h"
 #include "sp_client_parse.h"
@@ -38,6 +39,7 @@
 #include "sp_redis_proxy.h"
 #include "sp_redis_cluster.h"
 #include "sp_cluster_view.h"
+#include "sp_replica.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
@@ -240,15 +242,98 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    struct sp_server *server = sp_pool_route(pool, key, keylen);
-    if (server != NULL && pool->cluster != NULL
-        && pool->cluster->read_replicas
-        && (server = sp_redis_cluster_reader(client, p->command, server))
-           == NULL) {
-        return sp_msg_reply_static(msg, SP_REDIS_NO_REPLICA);
-    }
-    sp_redis_forward_to(client, msg, server);
+    sp_redis_forward_to(client, msg, sp_pool_route(pool, key, keylen));
     return 0;
+}
+
+/* Whether a command may be served by a replica (read_from): the table
+ * marks it read-only, and it neither writes, blocks, runs a script nor
+ * touches pub/sub. (XREAD with BLOCK never comes here: sp_redis_block
+ * lends it a connection to the master.) */
+static bool
+sp_redis_replica_read(const struct sp_redis_command *cmd)
+{
+    return (cmd->flags & SP_REDIS_F_READONLY)
+           && !(cmd->flags & (SP_REDIS_F_WRITE | SP_REDIS_F_BLOCKING
+                              | SP_REDIS_F_PUBSUB))
+           && !(cmd->acl & SP_REDIS_ACL(SCRIPTING)) && !cmd->write;
+}
+
+/* Whether server's reads may go to its replicas (read_from): a Sentinel
+ * server with a replica set, or a node of a cluster pool. */
+static bool
+sp_redis_has_replicas(const struct sp_pool *pool,
+                      const struct sp_server *server)
+{
+    return server->replicas != NULL
+           || (pool->cluster != NULL && pool->cluster->read_replicas);
+}
+
+/* A cluster pool's read: to a replica node of the slot's primary (round
+ * robin over those not failing; their connections send READONLY). */
+static void
+sp_redis_cluster_read_to(struct sp_pool *pool, struct sp_msg *msg,
+                         struct sp_server *primary)
+{
+    struct sp_server *replica = sp_cluster_view_replica(
+        pool, primary, pool->conf->read_from == SP_READ_PREFER_REPLICA);
+
+    if (replica != NULL) {
+        if (replica != primary) {
+            primary->stats->replica_reads++;
+        }
+        sp_forward_to(pool, msg, replica);
+        return;
+    }
+    pool->stats->forward_error++;
+    if (sp_msg_parent(msg) != NULL) {
+        sp_msg_fail(msg, SP_REDIS_NO_REPLICA);
+        sp_msg_part_done(pool->worker, msg);
+    } else {
+        sp_msg_reply_static(msg, SP_REDIS_NO_REPLICA);
+    }
+}
+
+/*
+ * A read (a request, or a fan-out's fragment) of server's keys, server
+ * having replicas (read_from): to a replica, round robin, one that cannot
+ * be connected held back and the next one tried; none up: with
+ * prefer_replica the master, with replica the error reply.
+ */
+static void
+sp_redis_read_to(struct sp_pool *pool, struct sp_msg *msg,
+                 struct sp_server *server)
+{
+    if (pool->cluster != NULL) {
+        sp_redis_cluster_read_to(pool, msg, server);
+        return;
+    }
+    if (server->replicas == NULL) {
+        sp_forward_to(pool, msg, server);
+        return;
+    }
+    for (uint32_t tries = 0; tries < SP_REPLICAS_MAX; tries++) {
+        struct sp_server *replica = sp_replica_pick(server);
+
+        if (replica == NULL) {
+            break;
+        }
+        if (sp_forward_try(pool, msg, replica)) {
+            server->stats->replica_reads++;
+            return;
+        }
+    }
+    if (pool->conf->read_from != SP_READ_REPLICA) {
+        sp_forward_to(pool, msg, server);   /* prefer_replica: the master */
+        return;
+    }
+    pool->stats->forward_error++;
+    if (sp_msg_parent(msg) != NULL) {
+        sp_msg_fail(msg, sp_replica_none_error(server));
+        sp_msg_part_done(pool->worker, msg);
+    } else {
+        sp_msg_reply_static(msg, sp_replica_none_error(server));
+    }
 }
 
 void
@@ -256,6 +341,7 @@ sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
                     struct sp_server *server)
 {
     const struct sp_redis_session *s = sp_redis_session(client);
+    struct sp_pool *pool = client->pool;
 
     if (s != NULL && s->pinned != NULL && server != NULL
         && server->index == (uint32_t)s->pinned_server) {
@@ -264,7 +350,12 @@ sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
         sp_forward_on(s->pinned, msg);
         return;
     }
-    sp_forward_to(client->pool, msg, server);
+    if (server != NULL && sp_redis_has_replicas(pool, server)
+        && sp_redis_replica_read(msg->cmd)) {
+        sp_redis_read_to(pool, msg, server);
+        return;
+    }
+    sp_forward_to(pool, msg, server);
 }
 
 /* ---- fan-out ------------------------------------------------------------------- */
@@ -378,16 +469,16 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
             }
         }
     }
-    if (pool->cluster != NULL && pool->cluster->read_replicas
-        && msg->client != NULL
-        && !sp_redis_cluster_readers(msg->client, msg, first)) {
-        msg->pool->stats->forward_error++;
-        sp_msg_fail(msg, SP_REDIS_NO_REPLICA);
-        msg->step_phase = 0;
-        return true;
-    }
     msg->ext->step_key += n;
-    sp_forward_fragments(pool, msg, first);
+    /* reads (MGET) to the servers' replicas with read_from; not for a
+     * client WATCHing (what it reads before MULTI must be the master's) */
+    const struct sp_redis_session *s = msg->client != NULL
+                                       ? sp_redis_session(msg->client) : NULL;
+    sp_forward_fragments_by(pool, msg, first,
+                            pool->conf->read_from != SP_READ_PRIMARY
+                            && sp_redis_replica_read(cmd)
+                            && (s == NULL || s->pinned == NULL)
+                            ? sp_redis_read_to : sp_forward_to);
     if (msg->ext->step_key < msg->ext->nkeys) {
         return false;
     }
@@ -896,6 +987,81 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
     return 0;
 }
 
+/*
+ * A request a demoted master refused (-READONLY) or a restarting one could
+ * not serve (-LOADING) is sent once more (sp_again.h): after -READONLY once
+ * the sentinels' re-ask published a new address for the server, after
+ * -LOADING a moment later; either within the pool's timeout (2 s without
+ * one). True: it is on its way (its reply is not this one); false: the
+ * client gets the server's error (its one retry was spent, or it was on a
+ * pinned connection).
+ */
+#define SP_REDIS_DEMOTED_WAIT_MS 2000
+#define SP_REDIS_LOADING_WAIT_MS 100
+
+static bool
+sp_redis_demoted_resend(struct sp_conn *conn, struct sp_msg *msg,
+                        bool loading)
+{
+    struct sp_sconn *sc = sp_sconn(conn);
+    struct sp_pool *pool = conn->pool;
+    uint32_t now = (uint32_t)sp_event_now_ms(conn->worker->loop);
+
+    if (sc->pinned || sc->dedicated || msg->internal
+        || sp_msg_ext_take(conn->worker, msg) == NULL
+        || msg->ext->waits > 0) {
+        return false;           /* the one retry was spent, or cannot be */
+    }
+    msg->ext->waits++;
+    msg->ext->give_up_ms = now + (pool->conf->timeout > 0
+                                  ? (uint32_t)pool->conf->timeout
+                                  : SP_REDIS_DEMOTED_WAIT_MS);
+    if (msg->ext->give_up_ms == 0) {
+        msg->ext->give_up_ms = 1;
+    }
+    sp_seglist_clear(&conn->worker->mbufs, &msg->rsp);
+    if (loading) {
+        /* restarting: the same master, a moment later (or the new one,
+         * should the sentinels name one meanwhile) */
+        sp_again_later(pool, msg, -1, SP_REDIS_LOADING_WAIT_MS);
+    } else {
+        /* demoted: once the master published the new master's address
+         * (its connections are then to it), or at the give-up time */
+        sp_again_after_change(pool, msg, -1);
+    }
+    return true;
+}
+
+/* An error reply on a Sentinel pool's connection: -READONLY from a master
+ * means it was demoted, -LOADING that it restarts; its worker asks for the
+ * sentinels to be asked again (coalesced). From a replica, -LOADING holds
+ * that replica back a moment. True: the request was sent again (its reply
+ * is yet to come). */
+static bool
+sp_redis_demoted(struct sp_conn *conn, struct sp_msg *msg)
+{
+    struct sp_server *server = sp_sconn(conn)->server;
+    uint8_t head[10];
+
+    if (sp_seglist_bytes(&msg->rsp) < sizeof(head)) {
+        return false;
+    }
+    sp_seglist_copy(&msg->rsp, 0, head, sizeof(head));
+    bool readonly = memcmp(head, "-READONLY ", 10) == 0;
+    bool loading = memcmp(head, "-LOADING ", 9) == 0;
+    if (!readonly && !loading) {
+        return false;
+    }
+    if (server->primary != NULL) {
+        if (loading) {
+            sp_replica_failed(server);
+        }
+        return false;
+    }
+    sp_server_reask(server);
+    return sp_redis_demoted_resend(conn, msg, loading);
+}
+
 static int
 sp_redis_reply(struct sp_conn *conn)
 {
@@ -927,6 +1093,10 @@ sp_redis_reply(struct sp_conn *conn)
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' refused "
                      "redis_auth, redis_db or HELLO 3", conn->pool->conf->name,
                      sc->server->conf->name);
+    } else if (p->type == SP_REDIS_REPLY_ERROR
+               && (sc->server->addr_slot != NULL || sc->server->primary != NULL)
+               && sp_msg_error(msg) == NULL && sp_redis_demoted(conn, msg)) {
+        return 0;
     }
     if (sp_msg_parent(msg) != NULL) {          /* it has its ext */
         /* a fragment: keep what the merge needs (an integer; an array's

@@ -4,7 +4,13 @@ whose server lines name the Sentinel masters. The proxy's master process
 asks the sentinels where each master is and follows +switch-master: keys
 stay on their shard across a failover, writes go to the promoted replica,
 a client connection held across it stays open, and a wrong first-guess
-address in the configuration is corrected at start."""
+address in the configuration is corrected at start. With read_from, the
+master also follows each name's healthy replicas (SENTINEL REPLICAS, and
++sdown/-sdown/+slave events) and the workers send read-only commands to
+them.
+
+The tests share the shards and run in name order: test_master_killed
+leaves shard-b without a replica, so the replica tests sort before it."""
 
 import signal
 import socket
@@ -53,6 +59,12 @@ def master_port(sentinel_port, name):
     if reply is None or not reply.startswith(b"*2\r\n"):
         return None
     return int(reply.split(b"\r\n")[-2])
+
+
+def cmdstats(server, command):
+    """How many times `server` (a RedisServer) ran `command`."""
+    stats = server.client().info("commandstats")
+    return stats.get(f"cmdstat_{command}", {}).get("calls", 0)
 
 
 def link_up(replica):
@@ -108,15 +120,19 @@ class SentinelShards(sptest.HarnessTestCase):
                            in (ask(port, "SENTINEL", "MASTER", name) or b""),
                            f"sentinel {port} sees the others", 20.0)
 
-    def proxy_conf(self, port, servers, workers=2, metrics_port=None):
+    def proxy_conf(self, port, servers, workers=2, metrics_port=None,
+                   read_from=None, refresh=500, sentinels=None):
         lines = ["global:", f"  worker_processes: {workers}"]
         if metrics_port:
             lines.append(f"  metrics_listen: 127.0.0.1:{metrics_port}")
         lines += ["alpha:",
                  f"  listen: 127.0.0.1:{port}", "  redis: true",
                  "  sentinels: [" + ", ".join(
-                     f"127.0.0.1:{p}" for p in self.sentinels) + "]",
-                 "  sentinel_refresh_interval: 500", "  servers:"]
+                     f"127.0.0.1:{p}" for p in (sentinels or self.sentinels))
+                  + "]",
+                 f"  sentinel_refresh_interval: {refresh}", "  servers:"]
+        if read_from:
+            lines.insert(-1, f"  read_from: {read_from}")
         lines += [f"   - 127.0.0.1:{sport}:1 {name}"
                   for name, sport in servers.items()]
         return "\n".join(lines) + "\n"
@@ -134,10 +150,69 @@ class SentinelShards(sptest.HarnessTestCase):
         return {name: (s.get("master"), s.get("switches"))
                 for name, s in stats["alpha"].items() if isinstance(s, dict)}
 
-    def start_proxy(self, servers, metrics_port=None):
+    def start_proxy(self, servers, metrics_port=None, **kw):
         port = sptest.free_port()
         return self.harness.start_shardproxy(
-            self.proxy_conf(port, servers, metrics_port=metrics_port)), port
+            self.proxy_conf(port, servers, metrics_port=metrics_port,
+                            **kw)), port
+
+    def server_stats(self, proxy):
+        stats = sptest.read_stats(proxy.stats_port)
+        return {name: s for name, s in stats["alpha"].items()
+                if isinstance(s, dict)}
+
+    def replicas_up(self, proxy):
+        return {name: s.get("replicas_up")
+                for name, s in self.server_stats(proxy).items()}
+
+    def keys(self, prefix, n):
+        """n keys over both shards (short keys with a common prefix may
+        all hash to one shard)."""
+        return [f"{prefix}:{i}:{i * 7919}" for i in range(n)]
+
+    def settle(self):
+        """Every shard's replica has its link up (an earlier failover's old
+        master may still be syncing), so Sentinel will call it healthy."""
+        for name in self.masters:
+            poll_until(lambda name=name: link_up(self.current_replica(name)),
+                       f"{name}'s replica link up", FAILOVER_TIMEOUT)
+
+    def start_reading_proxy(self, read_from, servers):
+        proxy, port = self.start_proxy(servers, read_from=read_from)
+        # Sentinel refreshes a replica's INFO (its link status) only every
+        # 10 s out of a failover: a replica that just synced may wait that
+        poll_until(lambda: self.replicas_up(proxy) == {n: 1 for n in servers},
+                   "the proxy knows one replica per shard", FAILOVER_TIMEOUT)
+        return proxy, port
+
+    def current_replica(self, name):
+        """shard `name`'s RedisServer that is not its current master."""
+        return self.by_port[self.replica_of(name, self.current(name))]
+
+    def wait_replicated(self, keys, placed, prefix):
+        """Every key of `keys` reads prefix+key on its shard's replica."""
+        for name in self.masters:
+            replica = self.current_replica(name).client()
+            poll_until(lambda replica=replica, name=name: all(
+                replica.get(k) == (prefix + k).encode()
+                for k in keys if placed[k] == name),
+                f"replication of {name}'s keys", 10.0)
+
+    def gets(self, conn, keys, prefix, rounds=1):
+        """GET every key `rounds` times, pipelined: how many replies were
+        right (prefix+key) and the error replies."""
+        right, errors = 0, []
+        for _ in range(rounds):
+            conn.sock.sendall(b"".join(sptest.resp("GET", k) for k in keys))
+            for k in keys:
+                reply = conn.read(10.0)
+                if reply.startswith(b"-"):
+                    errors.append(reply)
+                    continue
+                self.assertEqual(reply, b"$%d\r\n%s\r\n"
+                                 % (len(prefix + k), (prefix + k).encode()), k)
+                right += 1
+        return right, errors
 
     def write_and_check(self, conn, keys, placed, where, prefix):
         """SET each key to prefix+key through conn; each is then on the
@@ -175,6 +250,14 @@ class SentinelShards(sptest.HarnessTestCase):
             "auth_alone": ("  redis: true\n  sentinel_auth: pw\n"
                            "  servers:\n   - 127.0.0.1:2:1 a\n",
                            "sentinel_auth is set but sentinels is not"),
+            "read_from": ("  redis: true\n  sentinels: [127.0.0.1:1]\n"
+                          "  read_from: replicas\n"
+                          "  servers:\n   - 127.0.0.1:2:1 a\n",
+                          "read_from 'replicas' is not one of primary, "
+                          "replica, prefer_replica"),
+            "read_from_alone": ("  redis: true\n  read_from: replica\n"
+                                "  servers:\n   - 127.0.0.1:2:1 a\n",
+                                "read_from needs distribution redis_cluster or sentinels"),
         }
         for case, (body, want) in cases.items():
             with self.subTest(case=case):
@@ -185,6 +268,280 @@ class SentinelShards(sptest.HarnessTestCase):
                 self.assertNotEqual(r.returncode, 0, err)
                 self.assertIn(want, err)
                 self.assertRegex(err, rf"bad-{case}\.yml:\d+:\d+: pool 'alpha'")
+
+    def test_gets_on_replicas(self):
+        """read_from replica: 1,000 GETs all right, every one run by a
+        replica (their cmdstat_get grows by 1,000, the masters' by 0), an
+        MGET's parts too; writes and a transaction's GET stay on the
+        masters."""
+        h = self.harness
+        self.settle()
+        servers = {n: self.current(n) for n in self.masters}
+        metrics_port = sptest.free_port()
+        proxy, port = self.start_proxy(servers, metrics_port,
+                                       read_from="replica")
+        poll_until(lambda: self.replicas_up(proxy) == {n: 1 for n in servers},
+                   "the proxy knows one replica per shard", FAILOVER_TIMEOUT)
+        keys = self.keys("ro", 100)
+        placed = h.locate(proxy, "alpha", keys)
+        self.assertEqual(set(placed.values()), set(servers))
+        masters = {n: self.by_port[servers[n]] for n in servers}
+        replicas = {n: self.current_replica(n) for n in servers}
+        sets_before = {n: cmdstats(m, "set") for n, m in masters.items()}
+        c = Conn(port)
+        self.write_and_check(c, keys, placed, servers, "ro:")
+        for n, m in masters.items():      # every SET ran on its master
+            self.assertEqual(cmdstats(m, "set") - sets_before[n],
+                             sum(1 for k in keys if placed[k] == n))
+        self.wait_replicated(keys, placed, "ro:")
+        before_m = {n: cmdstats(m, "get") for n, m in masters.items()}
+        before_r = {n: cmdstats(r, "get") for n, r in replicas.items()}
+        right, errors = self.gets(c, keys, "ro:", rounds=10)
+        self.assertEqual((right, errors), (1000, []))
+        grown_r = {n: cmdstats(r, "get") - before_r[n]
+                   for n, r in replicas.items()}
+        grown_m = {n: cmdstats(m, "get") - before_m[n]
+                   for n, m in masters.items()}
+        self.assertEqual(sum(grown_r.values()), 1000)
+        self.assertEqual(grown_m, {n: 0 for n in masters})
+        for n in servers:
+            self.assertEqual(grown_r[n],
+                             10 * sum(1 for k in keys if placed[k] == n))
+        stats = self.server_stats(proxy)
+        self.assertEqual(sum(s["replica_reads"] for s in stats.values()), 1000)
+        # an MGET's parts too: one per shard, each on its replica
+        before_m = {n: cmdstats(m, "mget") for n, m in masters.items()}
+        before_r = {n: cmdstats(r, "mget") for n, r in replicas.items()}
+        reply = c.call("MGET", *keys)
+        self.assertEqual(reply, b"*100\r\n" + b"".join(
+            b"$%d\r\nro:%s\r\n" % (len(k) + 3, k.encode()) for k in keys))
+        self.assertEqual({n: cmdstats(r, "mget") - before_r[n]
+                          for n, r in replicas.items()}, {n: 1 for n in servers})
+        self.assertEqual({n: cmdstats(m, "mget") - before_m[n]
+                          for n, m in masters.items()}, {n: 0 for n in servers})
+        # a transaction's read stays on the master (MULTI pins it there)
+        k = keys[0]
+        before = cmdstats(masters[placed[k]], "get")
+        self.assertEqual(c.call("MULTI"), b"+OK\r\n")
+        self.assertEqual(c.call("GET", k), b"+QUEUED\r\n")
+        self.assertEqual(c.call("EXEC"), b"*1\r\n$%d\r\nro:%s\r\n"
+                         % (len(k) + 3, k.encode()))
+        self.assertEqual(cmdstats(masters[placed[k]], "get") - before, 1)
+        text = self.metrics(metrics_port)
+        self.assertRegex(text, r'shardproxy_server_replicas_up\{pool="alpha",'
+                         r'server="shard-a"\} 1')
+        self.assertRegex(text, r'shardproxy_server_replica_reads_total\{'
+                         r'pool="alpha",server="shard-[ab]"\} [1-9]')
+        c.close()
+        proxy.proc.stop()
+
+    def test_fallback_when_replica_down(self):
+        """shard-b's replica killed: prefer_replica falls back to the
+        master, replica answers that no replica is up; once it is back,
+        reads go to it again."""
+        h = self.harness
+        self.settle()
+        servers = {n: self.current(n) for n in self.masters}
+        prefer, prefer_port = self.start_reading_proxy("prefer_replica",
+                                                       servers)
+        strict, strict_port = self.start_reading_proxy("replica", servers)
+        keys = self.keys("fb", 40)
+        placed = h.locate(prefer, "alpha", keys)
+        b_keys = [k for k in keys if placed[k] == "shard-b"]
+        self.assertTrue(b_keys and len(b_keys) < len(keys))
+        pc, sc = Conn(prefer_port), Conn(strict_port)
+        self.write_and_check(pc, keys, placed, servers, "fb:")
+        self.wait_replicated(keys, placed, "fb:")
+        for conn in (pc, sc):       # connections to the replicas made
+            self.assertEqual(self.gets(conn, keys, "fb:"), (len(keys), []))
+        dead = self.current_replica("shard-b")
+        dead_port = dead.port
+        dead.proc.signal(signal.SIGKILL)
+        poll_until(lambda: not dead.proc.alive(), "the replica is gone", 5.0)
+        # Sentinel's +sdown (down-after-milliseconds 1000) is followed at
+        # once: no replica of shard-b is up any more
+        killed = time.monotonic()
+        for proxy in (prefer, strict):
+            poll_until(lambda proxy=proxy:
+                       self.replicas_up(proxy)["shard-b"] == 0,
+                       "the proxy hears shard-b's replica is down", 10.0)
+        noticed = time.monotonic() - killed
+        master_b = self.by_port[servers["shard-b"]]
+        before = cmdstats(master_b, "get")
+        self.assertEqual(self.gets(pc, keys, "fb:", rounds=5),
+                         (5 * len(keys), []))
+        self.assertEqual(cmdstats(master_b, "get") - before, 5 * len(b_keys))
+        right, errors = self.gets(sc, keys, "fb:")
+        self.assertEqual(right, len(keys) - len(b_keys))
+        self.assertEqual(set(errors),
+                         {b"-ERR no replica of server 'shard-b' is up\r\n"},
+                         errors)
+        # back (a fresh replica on the same port): reads go to it again
+        back = h.start_redis(port=dead_port, extra_args=[
+            "--replicaof", "127.0.0.1", str(servers["shard-b"])])
+        self.by_port[dead_port] = back
+        self.replicas["shard-b"] = back
+        poll_until(lambda: link_up(back), "the replica is back", 15.0)
+        for proxy in (prefer, strict):
+            poll_until(lambda proxy=proxy:
+                       self.replicas_up(proxy)["shard-b"] == 1,
+                       "the proxy hears the replica is back", FAILOVER_TIMEOUT)
+        poll_until(lambda: all(back.client().get(k) == b"fb:" + k.encode()
+                               for k in b_keys), "resync", 10.0)
+        before_r, before_m = cmdstats(back, "get"), cmdstats(master_b, "get")
+        self.assertEqual(self.gets(sc, keys, "fb:"), (len(keys), []))
+        self.assertEqual(cmdstats(back, "get") - before_r, len(b_keys))
+        self.assertEqual(cmdstats(master_b, "get") - before_m, 0)
+        pc.close()
+        sc.close()
+        prefer.proc.stop()
+        strict.proc.stop()
+        print(f"\nreplica down noticed {noticed:.1f}s after kill -9",
+              flush=True)
+
+    def test_failover_moves_replica_reads(self):
+        """SENTINEL FAILOVER of shard-b: replica reads go to the new
+        replica (the old master), none to the new master."""
+        h = self.harness
+        self.settle()
+        servers = {n: self.current(n) for n in self.masters}
+        proxy, port = self.start_reading_proxy("replica", servers)
+        keys = self.keys("fr", 40)
+        placed = h.locate(proxy, "alpha", keys)
+        b_keys = [k for k in keys if placed[k] == "shard-b"]
+        self.assertTrue(b_keys and len(b_keys) < len(keys))
+        c = Conn(port)
+        self.write_and_check(c, keys, placed, servers, "fr:")
+        self.wait_replicated(keys, placed, "fr:")
+        old = servers["shard-b"]
+        self.assertEqual(ask(self.sentinels[1], "SENTINEL", "FAILOVER",
+                             "shard-b"), b"+OK\r\n")
+        poll_until(lambda: self.current("shard-b") not in (None, old),
+                   "Sentinel promotes shard-b's replica", FAILOVER_TIMEOUT)
+        new = self.current("shard-b")
+        poll_until(lambda: self.server_stats(proxy)["shard-b"]["master"]
+                   == f"127.0.0.1:{new}", "the proxy follows", 10.0)
+        # the old master comes back as a replica of the new one; the
+        # proxy reads from it once its link is up
+        poll_until(lambda: link_up(self.by_port[old]),
+                   "the old master replicates the new one", FAILOVER_TIMEOUT)
+        poll_until(lambda: self.server_stats(proxy)["shard-b"]["replicas_up"]
+                   == 1 and self.replicas_up(proxy)["shard-b"] == 1,
+                   "the proxy knows shard-b's new replica", FAILOVER_TIMEOUT)
+        # a read in flight on a connection the switch closed may fail
+        # (named); none is wrong
+        right, errors = self.gets(c, keys, "fr:", rounds=2)
+        for e in errors:
+            self.assertIn(b"shard-b", e)
+        before_old = cmdstats(self.by_port[old], "get")
+        before_new = cmdstats(self.by_port[new], "get")
+        self.assertEqual(self.gets(c, keys, "fr:", rounds=5),
+                         (5 * len(keys), []))
+        self.assertEqual(cmdstats(self.by_port[new], "get") - before_new, 0)
+        self.assertEqual(cmdstats(self.by_port[old], "get") - before_old,
+                         5 * len(b_keys))
+        c.close()
+        proxy.proc.stop()
+
+    def test_demoted_master_reask(self):
+        """-READONLY from a master (a Lua error reply here, as a demoted
+        master sends it) makes the workers ask the master to ask the
+        sentinels again at once, coalesced: hundreds of such replies from
+        both workers are a handful of rounds."""
+        servers = {n: self.current(n) for n in self.masters}
+        proxy, port = self.start_proxy(servers, refresh=60000)
+        poll_until(lambda: all(
+            s["master"] == f"127.0.0.1:{servers[n]}"
+            for n, s in self.server_stats(proxy).items()),
+            "the proxy knows both masters", 10.0)
+        stats = sptest.read_stats(proxy.stats_port)["alpha"]
+        self.assertEqual(stats["sentinel_reasks"], 0)
+        script = ('return redis.error_reply("READONLY You can\'t write '
+                  'against a read only replica.")')
+        conns = [Conn(port) for _ in range(4)]      # both workers, likely
+        started = time.monotonic()
+        for _ in range(3):
+            for conn in conns:
+                conn.sock.sendall(b"".join(
+                    sptest.resp("EVAL", script, 1, f"ra:{i}")
+                    for i in range(50)))
+            for conn in conns:
+                for _ in range(50):
+                    self.assertTrue(conn.read(10.0).startswith(
+                        b"-READONLY You can't write"))
+        elapsed = time.monotonic() - started
+        reasks = poll_until(
+            lambda: sptest.read_stats(proxy.stats_port)["alpha"]
+            ["sentinel_reasks"], "a re-ask", 5.0)
+        # 600 refusals; a worker asks at most once per server per 500 ms
+        # (2 workers, 2 servers), the master starts at most one round per
+        # 100 ms and none while one is due
+        self.assertLessEqual(reasks, 4 * (int(elapsed / 0.5) + 2))
+        self.assertLess(reasks, 60)
+        print(f"\n600 -READONLY replies in {elapsed:.2f}s: {reasks} "
+              "re-ask rounds", flush=True)
+        for conn in conns:
+            conn.close()
+        proxy.proc.stop()
+
+    def test_demoted_master_retried_once(self):
+        """A request a master refuses with -READONLY (a Lua error reply
+        the first time only, here) is sent once more, after the re-ask
+        (the address stays here, so at the give-up time: 2 s without a
+        pool timeout): the client gets the retry's reply. A refusal that
+        repeats reaches the client (test_demoted_master_reask)."""
+        servers = {n: self.current(n) for n in self.masters}
+        proxy, port = self.start_proxy(servers, refresh=60000)
+        poll_until(lambda: all(
+            s["master"] == f"127.0.0.1:{servers[n]}"
+            for n, s in self.server_stats(proxy).items()),
+            "the proxy knows both masters", 10.0)
+        script = ("if redis.call('incr', KEYS[1]) == 1 then return "
+                  "redis.error_reply('READONLY You can''t write against a "
+                  "read only replica.') end return 'served'")
+        script = script.replace("''", "\\'")
+        conn = Conn(port)
+        for i in range(3):
+            key = f"retry:once:{i}"
+            started = time.monotonic()
+            conn.sock.sendall(sptest.resp("EVAL", script, 1, key))
+            self.assertEqual(conn.read(10.0), b"$6\r\nserved\r\n")
+            self.assertLess(time.monotonic() - started, 5.0)
+            conn.sock.sendall(sptest.resp("GET", key))
+            self.assertEqual(conn.read(5.0), b"$1\r\n2\r\n",
+                             "refused once, served by the one retry")
+        conn.close()
+        proxy.proc.stop()
+
+    def test_locate_live(self):
+        """--locate on a Sentinel pool prints the current master (the
+        configuration naming the replica), and the configuration's
+        address with a note when no sentinel answers."""
+        h = self.harness
+        real = {n: self.current(n) for n in self.masters}
+        wrong = {n: self.replica_of(n, real[n]) for n in real}
+        keys = self.keys("loc", 20)
+        path = h.tmp.file("locate.yml", self.proxy_conf(
+            sptest.free_port(), wrong))
+        r = h.run_shardproxy(["-c", path, "--locate", "alpha"] + keys)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(len(lines), len(keys))
+        for line in lines:
+            key, where = line.split(" -> ")
+            name, addr = where.split()
+            self.assertEqual(addr, f"127.0.0.1:{real[name]}", line)
+        self.assertEqual(r.stderr, b"")
+        nobody = sptest.free_port()
+        path = h.tmp.file("locate-down.yml", self.proxy_conf(
+            sptest.free_port(), wrong, sentinels=[nobody]))
+        r = h.run_shardproxy(["-c", path, "--locate", "alpha"] + keys)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for line in r.stdout.decode().splitlines():
+            name, addr = line.split(" -> ")[1].split()
+            self.assertEqual(addr, f"127.0.0.1:{wrong[name]}", line)
+        self.assertIn(b"no sentinel answered; the addresses shown are the "
+                      b"configuration's", r.stderr)
 
     def test_master_killed(self):
         """shard-b's master killed -9 under pipelined GETs and SETs: no

@@ -328,7 +328,8 @@ START_TEST(test_describe_stats_text)
         "  blocking_connections\"# connections for blocking commands (lent or idle)\"\n"
         "  lent_connections    \"# of them lent to a blocked client now\"\n"
         "  moved               \"# -MOVED redirections the node answered (Redis Cluster)\"\n"
-        "  ask                 \"# -ASK redirections the node answered (Redis Cluster)\"\n";
+        "  ask                 \"# -ASK redirections the node answered (Redis Cluster)\"\n"
+        "  replica_reads       \"# reads sent to a replica of the server (read_from)\"\n";
 
     ck_assert_str_eq(text, expect);
     free(text);

@@ -164,10 +164,12 @@ START_TEST(test_sentinel_keys)
         "  sentinel_auth: pw\n"
         "  sentinel_auth_user: watcher\n"
         "  sentinel_refresh_interval: 250\n"
+        "  read_from: prefer_replica\n"
         "  servers:\n"
         "   - 127.0.0.1:6379:1 shard-a\n");
     const struct sp_conf_pool *p = &conf->pools[0];
 
+    ck_assert_int_eq(p->read_from, SP_READ_PREFER_REPLICA);
     ck_assert_uint_eq(p->nsentinels, 2);
     ck_assert_str_eq(p->sentinels[0].host, "127.0.0.1");
     ck_assert_uint_eq(p->sentinels[0].port, 26379);
@@ -182,6 +184,7 @@ START_TEST(test_sentinel_keys)
     ck_assert_uint_eq(conf->pools[0].nsentinels, 0);
     ck_assert_int_eq(conf->pools[0].sentinel_refresh_interval,
                      SP_CONF_DEFAULT_SENTINEL_REFRESH);
+    ck_assert_int_eq(conf->pools[0].read_from, SP_READ_PRIMARY);
     sp_conf_free(conf);
 }
 END_TEST
@@ -652,6 +655,15 @@ static const struct bad_conf bad_confs[] = {
       "  distribution: redis_cluster\n  servers:\n   - /tmp/r.sock:1\n",
       "t.yml:6:6: pool 'alpha': servers '/tmp/r.sock:1': a cluster's seed is "
       "a host:port, not a socket path" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  sentinels: [127.0.0.1:1]\n  read_from: slave\n"
+      "  servers:\n   - 127.0.0.1:6379:1 a\n",
+      "t.yml:5:14: pool 'alpha': read_from 'slave' is not one of primary, "
+      "replica, prefer_replica" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  read_from: replica\n  servers:\n   - 127.0.0.1:6379:1 a\n",
+      "t.yml:4:3: pool 'alpha': read_from needs distribution redis_cluster "
+      "or sentinels" },
 };
 
 START_TEST(test_cluster_keys)

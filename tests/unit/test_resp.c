@@ -1,11 +1,14 @@
 /*
  * test_resp.c — the master's small RESP client's parser (sp_resp_conn.h):
  * the replies the Sentinel follower reads, whole, cut short and malformed;
- * and the shared region's server address slots (sp_shared.h).
+ * the shared region's server address and replica slots (sp_shared.h);
+ * and SENTINEL REPLICAS answers (sp_sentinel_replicas.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "sp_resp_conn.h"
+#include "sp_sentinel_replicas.h"
 #include "sp_shared.h"
 #include "sp_test.h"
 
@@ -115,6 +118,136 @@ START_TEST(test_shared_addr)
 }
 END_TEST
 
+/* One replica's entry as redis-sentinel 7 lists it (most fields). */
+static void
+replica_entry(char *buf, size_t size, const char *ip, const char *port,
+              const char *flags, const char *link)
+{
+    const char *kv[] = {
+        "name", NULL, "ip", ip, "port", port, "runid", "4b5c0e1d2f",
+        "flags", flags, "link-pending-commands", "0", "link-refcount", "1",
+        "last-ping-sent", "0", "last-ok-ping-reply", "311",
+        "last-ping-reply", "311", "down-after-milliseconds", "1000",
+        "info-refresh", "5422", "role-reported", "slave",
+        "role-reported-time", "87321", "master-link-down-time", "0",
+        "master-link-status", link, "master-host", "127.0.0.1",
+        "master-port", "6379", "slave-priority", "100",
+        "slave-repl-offset", "123456", "replica-announced", "1",
+    };
+    size_t n = sizeof(kv) / sizeof(kv[0]), at;
+    char name[64];
+
+    snprintf(name, sizeof(name), "%s:%s", ip, port);
+    kv[1] = name;
+    at = (size_t)snprintf(buf, size, "*%zu\r\n", n);
+    for (size_t i = 0; i < n; i++) {
+        at += (size_t)snprintf(buf + at, size - at, "$%zu\r\n%s\r\n",
+                               strlen(kv[i]), kv[i]);
+    }
+}
+
+START_TEST(test_sentinel_replicas)
+{
+    char entries[5][1024], reply[8192];
+    struct sp_hostport got[SP_SHARED_REPLICAS];
+    uint32_t listed;
+
+    replica_entry(entries[0], sizeof(entries[0]), "127.0.0.1", "7002",
+                  "slave", "ok");
+    replica_entry(entries[1], sizeof(entries[1]), "127.0.0.1", "7001",
+                  "slave", "ok");
+    replica_entry(entries[2], sizeof(entries[2]), "127.0.0.1", "7003",
+                  "s_down,slave,disconnected", "err");
+    replica_entry(entries[3], sizeof(entries[3]), "10.0.0.9", "7004",
+                  "slave", "err");         /* its link to the master down */
+    replica_entry(entries[4], sizeof(entries[4]), "::1", "7005",
+                  "o_down,slave", "ok");
+    snprintf(reply, sizeof(reply), "*5\r\n%s%s%s%s%s", entries[0],
+             entries[1], entries[2], entries[3], entries[4]);
+    ck_assert_int_eq(sp_sentinel_replicas_parse(reply, strlen(reply), got,
+                                                SP_SHARED_REPLICAS, &listed),
+                     2);
+    ck_assert_uint_eq(listed, 5);
+    /* sorted: the same set reads the same whatever the sentinel's order */
+    ck_assert_str_eq(got[0].host, "127.0.0.1");
+    ck_assert_uint_eq(got[0].port, 7001);
+    ck_assert_uint_eq(got[1].port, 7002);
+    /* more healthy than room: counted, the first max kept */
+    ck_assert_int_eq(sp_sentinel_replicas_parse(reply, strlen(reply), got, 1,
+                                                NULL), 2);
+    /* none */
+    ck_assert_int_eq(sp_sentinel_replicas_parse("*0\r\n", 4, got,
+                                                SP_SHARED_REPLICAS, &listed),
+                     0);
+    ck_assert_uint_eq(listed, 0);
+    /* not an answer: an error, cut short, an odd field list */
+    ck_assert_int_eq(sp_sentinel_replicas_parse("-ERR No such master with "
+                                                "that name\r\n", 38, got, 8,
+                                                NULL), -1);
+    ck_assert_int_eq(sp_sentinel_replicas_parse(reply, strlen(reply) - 3,
+                                                got, 8, NULL), -1);
+    ck_assert_int_eq(sp_sentinel_replicas_parse("*1\r\n*1\r\n$2\r\nip\r\n",
+                                                19, got, 8, NULL), -1);
+    /* flags are whole words: "s_downish" is not s_down */
+    ck_assert(sp_sentinel_replica_healthy("slave,s_downish", 15, "ok", 2));
+    ck_assert(!sp_sentinel_replica_healthy("slave,s_down", 12, "ok", 2));
+    ck_assert(!sp_sentinel_replica_healthy("disconnected", 12, "ok", 2));
+    ck_assert(!sp_sentinel_replica_healthy("slave", 5, "err", 3));
+    /* the whole reply is handed over with its bytes (sp_resp_parse) */
+    struct sp_resp_reply r;
+    ck_assert_int_eq(sp_resp_parse(reply, strlen(reply), &r),
+                     (long)strlen(reply));
+    ck_assert_ptr_eq(r.raw, reply);
+    ck_assert_uint_eq(r.raw_len, strlen(reply));
+}
+END_TEST
+
+START_TEST(test_shared_replicas)
+{
+    struct sp_conf_server servers[2] = { { 0 } };
+    struct sp_conf_pool pool = { 0 };
+    struct sp_conf conf = { 0 };
+    struct sp_shared shared;
+    struct sp_shared_replicas_copy got;
+    struct sp_hostport list[SP_SHARED_REPLICAS + 2];
+
+    pool.servers = servers;
+    pool.nservers = 2;
+    conf.pools = &pool;
+    conf.npools = 1;
+    ck_assert_int_eq(sp_shared_create(&shared, &conf, 1), 0);
+    struct sp_shared_replicas *slot = sp_shared_replicas(&shared, 1);
+    ck_assert_uint_eq(sp_shared_replicas_version(slot), 0);
+    for (uint32_t i = 0; i < SP_SHARED_REPLICAS + 2; i++) {
+        snprintf(list[i].host, sizeof(list[i].host), "10.0.0.%u", i);
+        list[i].port = (uint16_t)(7000 + i);
+    }
+    sp_shared_replicas_set(slot, list, 2);
+    sp_shared_replicas_get(slot, &got);
+    ck_assert_uint_eq(got.version, 2);
+    ck_assert_uint_eq(got.count, 2);
+    ck_assert_str_eq(got.replica[1].host, "10.0.0.1");
+    ck_assert_uint_eq(got.replica[1].port, 7001);
+    ck_assert_uint_eq(sp_shared_replicas_version(slot), 2);
+    /* more than a slot holds: cut */
+    sp_shared_replicas_set(slot, list, SP_SHARED_REPLICAS + 2);
+    sp_shared_replicas_get(slot, &got);
+    ck_assert_uint_eq(got.count, SP_SHARED_REPLICAS);
+    sp_shared_replicas_set(slot, list, 0);
+    sp_shared_replicas_get(slot, &got);
+    ck_assert_uint_eq(got.count, 0);
+    ck_assert_uint_eq(got.version, 6);
+    /* the other server's slot and the address slots are apart */
+    sp_shared_replicas_get(sp_shared_replicas(&shared, 0), &got);
+    ck_assert_uint_eq(got.version, 0);
+    ck_assert_uint_eq(got.count, 0);
+    struct sp_shared_addr_copy addr;
+    sp_shared_addr_get(sp_shared_addr(&shared, 1), &addr);
+    ck_assert_uint_eq(addr.version, 0);
+    sp_shared_destroy(&shared);
+}
+END_TEST
+
 Suite *
 sp_test_resp_suite(void)
 {
@@ -125,6 +258,8 @@ sp_test_resp_suite(void)
     tcase_add_test(tc, test_arrays);
     tcase_add_test(tc, test_partial_and_bad);
     tcase_add_test(tc, test_shared_addr);
+    tcase_add_test(tc, test_sentinel_replicas);
+    tcase_add_test(tc, test_shared_replicas);
     suite_add_tcase(s, tc);
     return s;
 }

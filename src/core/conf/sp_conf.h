@@ -110,12 +110,13 @@ struct sp_conf_tls {
                                    (0: no certificate) */
 };
 
-/* Which node of a shard serves reads (read_from). */
-typedef enum sp_conf_read_from {
-    SP_READ_PRIMARY,
-    SP_READ_REPLICA,
-    SP_READ_PREFER_REPLICA
-} sp_conf_read_from_t;
+/* Which node of a shard serves reads (read_from): a Sentinel pool's
+ * replicas, a Redis Cluster pool's replica nodes. */
+typedef enum sp_read_from {
+    SP_READ_PRIMARY,            /* the master, as every other request */
+    SP_READ_REPLICA,            /* a replica; none up: an error reply */
+    SP_READ_PREFER_REPLICA      /* a replica; none up: the master */
+} sp_read_from_t;
 
 struct sp_conf_pool {
     char                  *name;
@@ -147,7 +148,7 @@ struct sp_conf_pool {
     int                    cluster_refresh_interval;   /* ms */
     int                    cluster_max_redirects;
     int                    cluster_max_nodes;
-    sp_conf_read_from_t    read_from;
+    sp_read_from_t         read_from;       /* read-only commands' target */
     bool                   preconnect;
     bool                   auto_eject_hosts;
     int                    server_connections;

@@ -446,6 +446,29 @@ sp_conf_set_affinity(struct sp_conf_loader *ld, const struct sp_conf_key *key,
     return 0;
 }
 
+/* primary | replica | prefer_replica */
+static int
+sp_conf_set_read_from(struct sp_conf_loader *ld, const struct sp_conf_key *key,
+                      yaml_node_t *value, void *field)
+{
+    const char *s = sp_conf_scalar(ld, key, value);
+
+    if (s == NULL) {
+        return -1;
+    }
+    if (strcmp(s, "primary") == 0) {
+        *(sp_read_from_t *)field = SP_READ_PRIMARY;
+    } else if (strcmp(s, "replica") == 0) {
+        *(sp_read_from_t *)field = SP_READ_REPLICA;
+    } else if (strcmp(s, "prefer_replica") == 0) {
+        *(sp_read_from_t *)field = SP_READ_PREFER_REPLICA;
+    } else {
+        return sp_conf_fail(ld, value, "%s '%s' is not one of primary, "
+                            "replica, prefer_replica", key->name, s);
+    }
+    return 0;
+}
+
 static int
 sp_conf_set_accept_mode(struct sp_conf_loader *ld,
                         const struct sp_conf_key *key, yaml_node_t *value,
@@ -463,28 +486,6 @@ sp_conf_set_accept_mode(struct sp_conf_loader *ld,
     } else {
         return sp_conf_fail(ld, value, "%s '%s' is not one of reuseport, lock",
                             key->name, s);
-    }
-    return 0;
-}
-
-static int
-sp_conf_set_read_from(struct sp_conf_loader *ld, const struct sp_conf_key *key,
-                      yaml_node_t *value, void *field)
-{
-    const char *s = sp_conf_scalar(ld, key, value);
-
-    if (s == NULL) {
-        return -1;
-    }
-    if (strcmp(s, "primary") == 0) {
-        *(sp_conf_read_from_t *)field = SP_READ_PRIMARY;
-    } else if (strcmp(s, "replica") == 0) {
-        *(sp_conf_read_from_t *)field = SP_READ_REPLICA;
-    } else if (strcmp(s, "prefer_replica") == 0) {
-        *(sp_conf_read_from_t *)field = SP_READ_PREFER_REPLICA;
-    } else {
-        return sp_conf_fail(ld, value, "%s '%s' is not one of primary, "
-                            "replica, prefer_replica", key->name, s);
     }
     return 0;
 }

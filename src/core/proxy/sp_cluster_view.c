@@ -16,7 +16,6 @@
 #include "sp_worker.h"
 
 #define SP_CLUSTER_ASK_GAP_MS  100  /* refresh asks of one worker's pool */
-#define SP_CLUSTER_MAP_WAIT_MS 5    /* looks for a newer map */
 
 int
 sp_cluster_view_init(struct sp_pool *pool, struct sp_shared_cluster *shared)
@@ -42,7 +41,6 @@ sp_cluster_view_init(struct sp_pool *pool, struct sp_shared_cluster *shared)
     }
     v->shared = shared;
     v->read_replicas = pool->conf->read_from != SP_READ_PRIMARY;
-    TAILQ_INIT(&v->waiting);
     pool->cluster = v;
     sp_cluster_view_sync(pool);
     return 0;
@@ -52,18 +50,11 @@ void
 sp_cluster_view_free(struct sp_pool *pool)
 {
     struct sp_cluster_view *v = pool->cluster;
-    struct sp_msg *msg;
 
     if (v == NULL) {
         return;
     }
-    sp_timer_del(pool->worker->loop, &v->timer);
     sp_timer_del(pool->worker->loop, &v->ask_timer);
-    while ((msg = TAILQ_FIRST(&v->waiting)) != NULL) {
-        TAILQ_REMOVE(&v->waiting, msg, slink);
-        sp_msg_fail(msg, pool->proto->error_reply(ESHUTDOWN));
-        sp_msg_part_done(pool->worker, msg);
-    }
     free(v->roles);
     free(v->nodes);
     free(v->frag_of_slot);
@@ -236,94 +227,4 @@ sp_cluster_view_refresh(struct sp_pool *pool, bool failed)
         sp_log_warn(worker->log, errno, "pool '%s': cannot ask the master "
                     "for the cluster's map", pool->conf->name);
     }
-}
-
-/* ---- requests sent again ------------------------------------------------- */
-
-static void
-sp_cluster_view_due(struct sp_event_loop *loop, struct sp_timer *timer);
-
-static void
-sp_cluster_view_arm(struct sp_pool *pool)
-{
-    struct sp_cluster_view *v = pool->cluster;
-    struct sp_event_loop *loop = pool->worker->loop;
-    uint32_t now = (uint32_t)sp_event_now_ms(loop), first = UINT32_MAX;
-    struct sp_msg *msg;
-
-    TAILQ_FOREACH(msg, &v->waiting, slink) {
-        uint32_t in = (int32_t)(msg->ext->again_ms - now) > 0
-                      ? msg->ext->again_ms - now : 0;
-        first = in < first ? in : first;
-    }
-    if (v->timer.armed) {
-        sp_timer_del(loop, &v->timer);
-    }
-    if (first != UINT32_MAX) {
-        sp_timer_add(loop, &v->timer, first, sp_cluster_view_due, pool);
-    }
-}
-
-static void
-sp_cluster_view_due(struct sp_event_loop *loop, struct sp_timer *timer)
-{
-    struct sp_pool *pool = timer->data;
-    struct sp_cluster_view *v = pool->cluster;
-    uint32_t now = (uint32_t)sp_event_now_ms(loop);
-    struct sp_msg_queue due;
-    struct sp_msg *msg, *next;
-
-    TAILQ_INIT(&due);
-    for (msg = TAILQ_FIRST(&v->waiting); msg != NULL; msg = next) {
-        next = TAILQ_NEXT(msg, slink);
-        if ((int32_t)(msg->ext->again_ms - now) <= 0) {
-            TAILQ_REMOVE(&v->waiting, msg, slink);
-            TAILQ_INSERT_TAIL(&due, msg, slink);
-        }
-    }
-    sp_cluster_view_sync(pool);
-    while ((msg = TAILQ_FIRST(&due)) != NULL) {
-        struct sp_server *server;
-        struct sp_msg_ext *ext = msg->ext;
-
-        TAILQ_REMOVE(&due, msg, slink);
-        if (ext->map_version != 0 && ext->map_version == v->version
-            && (int32_t)(ext->give_up_ms - now) > 0) {
-            /* waiting for a map that knows the node: not yet */
-            ext->again_ms = now + SP_CLUSTER_MAP_WAIT_MS;
-            TAILQ_INSERT_TAIL(&v->waiting, msg, slink);
-            continue;
-        }
-        ext->map_version = 0;
-        server = msg->ext->again_slot >= 0
-                 ? sp_cluster_view_node(pool, (uint16_t)msg->ext->again_slot)
-                 : &pool->servers[msg->server];
-        if (server == NULL) {
-            sp_cluster_view_refresh(pool, false);
-        }
-        sp_forward_again(pool, msg, server, NULL, 0);
-    }
-    sp_cluster_view_arm(pool);
-}
-
-void
-sp_cluster_view_after_map(struct sp_pool *pool, struct sp_msg *msg,
-                          int32_t slot)
-{
-    msg->ext->map_version = pool->cluster->version != 0
-                            ? pool->cluster->version : 1;
-    sp_cluster_view_later(pool, msg, slot, SP_CLUSTER_MAP_WAIT_MS);
-}
-
-void
-sp_cluster_view_later(struct sp_pool *pool, struct sp_msg *msg, int32_t slot,
-                      uint32_t delay_ms)
-{
-    struct sp_cluster_view *v = pool->cluster;
-
-    msg->ext->again_slot = slot;
-    msg->ext->again_ms = (uint32_t)sp_event_now_ms(pool->worker->loop)
-                         + delay_ms;
-    TAILQ_INSERT_TAIL(&v->waiting, msg, slink);
-    sp_cluster_view_arm(pool);
 }

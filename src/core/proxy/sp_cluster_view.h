@@ -47,8 +47,6 @@ struct sp_cluster_view {
     struct sp_timer              ask_timer; /* an ask held back by the gap */
     bool                         ask_failed;/* ... says a node failed */
     uint32_t                     rr;        /* replica reads' round robin */
-    struct sp_msg_queue          waiting;   /* to be sent again (slink) */
-    struct sp_timer              timer;     /* the first of them is due */
     bool                         read_replicas; /* read_from not primary */
 };
 
@@ -82,19 +80,5 @@ void sp_cluster_view_moved(struct sp_pool *pool, uint16_t slot,
  * ask of each kind per 100 ms; one asked sooner is sent when the 100 ms
  * are over (never dropped: a request may wait for its answer). */
 void sp_cluster_view_refresh(struct sp_pool *pool, bool failed);
-
-/*
- * Send msg again after delay_ms: to the node serving slot then (slot >= 0),
- * else to the server it went to (msg->server). msg has left every server
- * queue and stays pending to its client; it must have its ext (it counts
- * the redirections there).
- */
-void sp_cluster_view_later(struct sp_pool *pool, struct sp_msg *msg,
-                           int32_t slot, uint32_t delay_ms);
-
-/* The same, sent once the master's map is newer than the worker's copy now
- * (a -MOVED to a node the map does not know yet), or at ext->give_up_ms. */
-void sp_cluster_view_after_map(struct sp_pool *pool, struct sp_msg *msg,
-                               int32_t slot);
 
 #endif /* SP_CLUSTER_VIEW_H */

@@ -53,6 +53,26 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
     sp_server_enqueue(sconn, msg);
 }
 
+bool
+sp_forward_try(struct sp_pool *pool, struct sp_msg *msg,
+               struct sp_server *server)
+{
+    struct sp_conn *sconn = sp_server_conn(server, sp_forward_variant(msg));
+
+    (void)pool;
+    if (sconn == NULL) {
+        server->stats->server_err++;
+        sp_server_failed(server);
+        return false;
+    }
+    msg->server = server->index;
+    if (sp_msg_parent(msg) == NULL) {
+        msg->pending = 1;
+    }
+    sp_server_enqueue(sconn, msg);
+    return true;
+}
+
 void
 sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg)
 {
@@ -335,6 +355,13 @@ sp_forward_member(struct sp_pool *pool, const struct sp_server *server)
 void
 sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
 {
+    sp_forward_fragments_by(pool, msg, first, sp_forward_to);
+}
+
+void
+sp_forward_fragments_by(struct sp_pool *pool, struct sp_msg *msg,
+                        uint32_t first, sp_forward_fn send)
+{
     uint32_t nfrags = msg->ext->nfrags;
 
     pool->stats->fragments += nfrags - first;
@@ -342,7 +369,7 @@ sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg, uint32_t first)
     /* a fragment may fail (and complete msg) at once: count first */
     for (uint32_t f = first; f < nfrags; f++) {
         struct sp_msg *frag = msg->ext->frags[f];
-        sp_forward_to(pool, frag, &pool->servers[frag->server]);
+        send(pool, frag, &pool->servers[frag->server]);
     }
 }
 

@@ -23,6 +23,15 @@
 void sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
                    struct sp_server *server);
 
+/*
+ * Queue msg on a connection to server if one can be had now: true. False:
+ * none (counted as the server's failure, not the request's), msg
+ * untouched, for the caller to send elsewhere (a read whose replica is
+ * down goes to the next replica, or to the master).
+ */
+bool sp_forward_try(struct sp_pool *pool, struct sp_msg *msg,
+                    struct sp_server *server);
+
 /* Queue msg on that very connection (a pinned one, or one chosen by
  * sp_forward_conn for requests that must follow each other on one). */
 void sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg);
@@ -75,6 +84,14 @@ int sp_forward_every(struct sp_pool *pool, struct sp_msg *msg,
  * `fragments`, and in msg->pending before any is sent). */
 void sp_forward_fragments(struct sp_pool *pool, struct sp_msg *msg,
                           uint32_t first);
+
+/* The same, each fragment sent by `send` (sp_forward_to's contract: the
+ * fragment's server as routed; a protocol may send it elsewhere, such as
+ * a read to one of the server's replicas). */
+typedef void (*sp_forward_fn)(struct sp_pool *pool, struct sp_msg *msg,
+                              struct sp_server *server);
+void sp_forward_fragments_by(struct sp_pool *pool, struct sp_msg *msg,
+                             uint32_t first, sp_forward_fn send);
 
 /*
  * A split counts as one part of its own request (msg->pending) from begin

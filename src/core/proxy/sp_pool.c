@@ -16,6 +16,7 @@
 
 #include "sp_client.h"
 #include "sp_cluster_view.h"
+#include "sp_replica.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 #include "sp_tls.h"
@@ -52,6 +53,7 @@ sp_pool_init(struct sp_pool *pool, struct sp_worker *worker, uint32_t index,
     pool->nservers = conf->nservers;
     pool->stats = stats;
     TAILQ_INIT(&pool->clients);
+    sp_again_init(&pool->again);
 
     pool->servers = calloc(conf->nservers, sizeof(*pool->servers));
     pool->dist_servers = calloc(conf->nservers, sizeof(*pool->dist_servers));
@@ -84,7 +86,8 @@ sp_pool_deinit(struct sp_pool *pool)
     struct sp_conn *conn;
 
     sp_timer_del(worker->loop, &pool->retry_timer);
-    sp_cluster_view_free(pool);     /* what waits to be sent again fails */
+    sp_again_free(pool);            /* what waits to be sent again fails */
+    sp_cluster_view_free(pool);
     if (pool->proto_state != NULL && pool->proto->pool_free != NULL) {
         pool->proto->pool_free(pool);   /* before its connections close */
     }
@@ -92,6 +95,7 @@ sp_pool_deinit(struct sp_pool *pool)
         sp_client_close(conn);
     }
     for (uint32_t i = 0; pool->servers != NULL && i < pool->nservers; i++) {
+        sp_replica_set_free(&pool->servers[i]);
         while ((conn = TAILQ_FIRST(&pool->servers[i].conns)) != NULL) {
             sp_server_close(conn, pool->proto->error_reply(ESHUTDOWN));
         }
@@ -209,6 +213,11 @@ sp_server_failed(struct sp_server *server)
     struct sp_pool *pool = server->pool;
     const struct sp_conf_pool *conf = pool->conf;
 
+    if (server->primary != NULL) {
+        sp_replica_failed(server);  /* a replica: skipped a moment, never
+                                       ejected (not in the distribution) */
+        return;
+    }
     server->failures++;
     if (pool->cluster != NULL) {
         sp_cluster_view_refresh(pool, true);    /* a failover may follow */

@@ -16,6 +16,8 @@
 #include "sp_route.h"
 #include "sp_stats.h"
 
+#include "sp_again.h"
+
 struct sp_cluster_view;
 struct sp_worker;
 
@@ -62,7 +64,16 @@ struct sp_server {
     /* Sentinel pools: where the master publishes the current address
      * (sp_shared.h), and the error requests in flight get on a switch */
     const struct sp_shared_addr *addr_slot;     /* NULL: no Sentinel */
+    unsigned                     switched;      /* the address version
+                                                   its last switch was to
+                                                   (sp_again.h waits on it) */
     char                        *switch_error;
+    uint64_t                     reask_ms;      /* the master last asked to
+                                                   re-ask (sp_server_reask) */
+    /* replica reads (read_from, sp_replica.h): a server's replicas; a
+     * replica is a struct sp_server too, naming the server it replicates */
+    struct sp_replica_set       *replicas;      /* NULL: reads go to it */
+    struct sp_server            *primary;       /* NULL: not a replica */
 };
 
 struct sp_pool {
@@ -97,6 +108,8 @@ struct sp_pool {
     struct sp_hot_sketch         hot;           /* which keys take the load */
     bool                         conf_hot_keys; /* global hot_keys */
     struct sp_hot_view          *hot_view;      /* published, in the slot */
+    struct sp_again              again;         /* requests sent again after
+                                                   a pause (sp_again.h) */
     struct sp_cluster_view      *cluster;       /* Redis Cluster pools: the
                                                    slot map (NULL: another
                                                    distribution) */

@@ -29,9 +29,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "sp_channel.h"
 #include "sp_client.h"
 #include "sp_flow.h"
 #include "sp_net.h"
+#include "sp_replica.h"
 #include "sp_shared.h"
 #include "sp_tls.h"
 #include "sp_worker.h"
@@ -149,6 +151,14 @@ sp_server_connect_failed(struct sp_server *server, int err)
         server->fail_streak = true;
         server->fail_log_ms = now;
         server->fail_unlogged = 0;
+        if (server->primary != NULL) {
+            const struct sp_conf_addr *addr = sp_replica_addr(server);
+            sp_log_warn(worker->log, err, "pool '%s': connect to replica "
+                        "%s:%u of server '%s' failed",
+                        server->pool->conf->name, addr->host,
+                        (unsigned)addr->port, server->conf->name);
+            return;
+        }
         sp_log_warn(worker->log, err, "pool '%s': connect to server '%s' "
                     "failed", server->pool->conf->name, server->conf->name);
         return;
@@ -186,6 +196,9 @@ sp_server_connect_addr(struct sp_server *server)
     struct sp_shared_addr_copy now;
     struct sp_conf_addr addr;
 
+    if (server->primary != NULL) {
+        return sp_net_connect(sp_replica_addr(server));     /* a replica */
+    }
     if (server->addr_slot == NULL) {
         return sp_net_connect(&server->conf->addr);
     }
@@ -583,12 +596,45 @@ sp_server_switch(struct sp_server *server)
                   "new master: closing its %u connection%s", pool->conf->name,
                   server->conf->name, server->nconns,
                   server->nconns == 1 ? "" : "s");
+    if (server->addr_slot != NULL) {
+        struct sp_shared_addr_copy now;
+        sp_shared_addr_get(server->addr_slot, &now);
+        server->switched = now.version;
+    }
     while ((conn = TAILQ_FIRST(&server->conns)) != NULL) {
         sp_server_close(conn, server->switch_error);
     }
     sp_tls_session_drop(server);
     server->fail_streak = false;
     sp_server_readmit(server);          /* the new master is tried at once */
+}
+
+void
+sp_server_reask(struct sp_server *server)
+{
+    struct sp_worker *worker = server->pool->worker;
+    uint64_t now = sp_event_now_ms(worker->loop);
+    struct sp_channel_msg msg = { .command = SP_CHANNEL_REFRESH };
+    size_t len;
+
+    if (server->addr_slot == NULL || worker->channel == NULL
+        || (server->reask_ms != 0
+            && now - server->reask_ms < SP_SERVER_REASK_MS)) {
+        return;     /* no Sentinel, no master, or asked a moment ago */
+    }
+    server->reask_ms = now;
+    snprintf(msg.name, sizeof(msg.name), "%s", server->pool->conf->name);
+    len = strlen(server->conf->name);
+    if (len >= sizeof(msg.session)) {
+        return;     /* a name no channel message holds: the interval */
+    }
+    memcpy(msg.session, server->conf->name, len + 1);
+    msg.session_len = (uint32_t)len;
+    if (sp_channel_send(worker->channel->fd, &msg, -1) != 0) {
+        sp_log_warn(worker->log, errno, "pool '%s': cannot ask the master to "
+                    "ask the sentinels about server '%s' again",
+                    server->pool->conf->name, server->conf->name);
+    }
 }
 
 static void

@@ -83,6 +83,16 @@ void sp_server_close(struct sp_conn *conn, const char *error);
 void sp_server_switch(struct sp_server *server);
 
 /*
+ * The server (a Sentinel pool's master) answered -READONLY or -LOADING: it
+ * was demoted, or restarts. Ask the master process to ask the sentinels
+ * again now (SP_CHANNEL_REASK), at most once per SP_SERVER_REASK_MS per
+ * server in each worker (the master coalesces the workers' asks). A pool
+ * without Sentinel, or a worker without a master: nothing.
+ */
+#define SP_SERVER_REASK_MS 500
+void sp_server_reask(struct sp_server *server);
+
+/*
  * A server part of a request finished: msg->rsp holds its reply, or
  * msg->error is set. Completes the request when it was the last part.
  */

@@ -24,6 +24,7 @@
 #include "sp_defer.h"
 #include "sp_net.h"
 #include "sp_proto.h"
+#include "sp_replica.h"
 #include "sp_server.h"
 #include "sp_shared.h"
 #include "sp_signal.h"
@@ -248,8 +249,9 @@ sp_worker_adopt(struct sp_worker *worker, const struct sp_channel_msg *msg,
     worker->adopted++;
 }
 
-/* A Sentinel pool's servers read their address from the shared region;
- * `first` is the pool's first server there. 0 / -1 (out of memory). */
+/* A Sentinel pool's servers read their address from the shared region,
+ * and with read_from their replicas; `first` is the pool's first server
+ * there. 0 / -1 (out of memory). */
 static int
 sp_worker_sentinel_init(struct sp_worker *worker, struct sp_pool *pool,
                         uint32_t first)
@@ -266,6 +268,11 @@ sp_worker_sentinel_init(struct sp_worker *worker, struct sp_pool *pool,
                  "master\r\n", server->conf->name);
         server->switch_error = strdup(text);
         if (server->switch_error == NULL) {
+            return -1;
+        }
+        if (pool->conf->read_from != SP_READ_PRIMARY
+            && sp_replica_set_init(server, sp_shared_replicas(
+                                       worker->shared, first + j)) != 0) {
             return -1;
         }
     }

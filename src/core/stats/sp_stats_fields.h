@@ -46,7 +46,8 @@
     X(blocking_connections, GAUGE,   "# connections for blocking commands (lent or idle)") \
     X(lent_connections,   GAUGE,     "# of them lent to a blocked client now") \
     X(moved,              COUNTER,   "# -MOVED redirections the node answered (Redis Cluster)") \
-    X(ask,                COUNTER,   "# -ASK redirections the node answered (Redis Cluster)")
+    X(ask,                COUNTER,   "# -ASK redirections the node answered (Redis Cluster)") \
+    X(replica_reads,      COUNTER,   "# reads sent to a replica of the server (read_from)")
 
 /*
  * A pool's TLS (sp_tls.h), written only for pools with tls or server_tls.
