@@ -133,7 +133,9 @@ class MemcacheAdminTest(sptest.HarnessTestCase):
         data = read_exactly(s, 24 + len(BODY), started + 2.0)
         took = time.monotonic() - started
         self.check_refusal(data, 0x00, 0xDEADBEEF)
-        self.assertLess(took, 0.100, f"answered after {took * 1000:.1f} ms")
+        # at once: on the first bytes, not after more input or a timeout
+        # (the bound is loose: a loaded 2-core machine stalls for 100s of ms)
+        self.assertLess(took, 1.0, f"answered after {took * 1000:.1f} ms")
         self.assertTrue(wait_closed(s), "the connection stays open")
         # logged once, with the client's address
         host, port = s.getsockname()
