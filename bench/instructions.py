@@ -27,6 +27,7 @@ import argparse
 import fnmatch
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -187,8 +188,8 @@ def strace_total(path):
 
 
 class Runner:
-    def __init__(self, args):
-        self.args = args
+    def __init__(self, verbose=False):
+        self.verbose = verbose
         self.h = sptest.Harness("instructions")
         self.redis = [self.h.start_redis() for _ in range(2)]
         self.mc = [self.h.start_memcached(extra_args=["-m", "256"]) for _ in range(2)]
@@ -270,7 +271,7 @@ class Runner:
         finally:
             t2 = time.time()
             self.stop(proc, tool)
-            if self.args.verbose:
+            if self.verbose:
                 print(f"  {tag}: start {t1 - t0:.1f}s, run {t2 - t1:.1f}s, "
                       f"stop {time.time() - t2:.1f}s", file=sys.stderr)
             try:
@@ -283,6 +284,74 @@ class Runner:
         return strace_total(f"{outdir}/{tag}.strace")
 
 
+def select(pattern):
+    pats = [p.strip() for p in pattern.split(",") if p.strip()]
+    return [c for c in cells() if any(fnmatch.fnmatch(c.name, p) for p in pats)]
+
+
+def measure_all(chosen, n, targets=("shardproxy", "nutcracker"), strace=True,
+                callgrind=True, verbose=False, log=print):
+    """{(target, tool, cell name): per request, or None (with the reason in
+    "errors")} for every chosen cell, target and tool."""
+    tools = (["callgrind"] if callgrind else []) + (["strace"] if strace else [])
+    for tool in tools:
+        if shutil.which("valgrind" if tool == "callgrind" else "strace") is None:
+            return {"errors": [f"{tool}: not installed"]}
+    r = Runner(verbose)
+    results = {"errors": []}
+    outdir = tempfile.mkdtemp(prefix="sp-instr-")
+    try:
+        for cell in chosen:
+            if cell.prefill is not None:
+                prefill(r.redis if cell.proto == "redis" else r.mc, cell.proto, cell.prefill)
+            r.replies[cell.name] = r.learn(cell)
+            for tool in tools:
+                for t in targets:
+                    try:
+                        if (t, tool, None) not in results:
+                            results[(t, tool, None)] = r.measure(t, tool, None, 0, outdir)
+                        total = r.measure(t, tool, cell, n, outdir)
+                        per = (total - results[(t, tool, None)]) / n
+                    except (OSError, RuntimeError, sptest.StartError) as e:
+                        per = None
+                        results["errors"].append(f"{cell.name} {t} {tool}: {e}")
+                    results[(t, tool, cell.name)] = per
+                    log(f"{cell.name:24s} {t:11s} {tool:9s} "
+                        + (f"{per:10.1f} per request" if per is not None else "n/a"))
+    finally:
+        r.close()
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(outdir, ignore_errors=True)
+    return results
+
+
+def table(results, chosen, targets=("shardproxy", "nutcracker")):
+    """Markdown lines: instructions and syscalls per request of each target,
+    and the first target's over the second's."""
+    a, b = targets[0], targets[1] if len(targets) > 1 else None
+    head = "| cell | " + " | ".join(f"{t} instructions" for t in targets)
+    head += " | ratio" if b else ""
+    head += " | " + " | ".join(f"{t} syscalls" for t in targets)
+    head += " | ratio |" if b else " |"
+    ncols = 2 * len(targets) + (2 if b else 0)
+    lines = [head, "|---|" + "--:|" * ncols]
+
+    def fmt(v, spec):
+        return "n/a" if v is None else format(v, spec)
+
+    def ratio(tool, name):
+        x, y = results.get((a, tool, name)), results.get((b, tool, name))
+        return f"{x / y:.3f}" if x is not None and y else "n/a"
+
+    for c in chosen:
+        row = [c.name] + [fmt(results.get((t, "callgrind", c.name)), ",.0f") for t in targets]
+        row += [ratio("callgrind", c.name)] if b else []
+        row += [fmt(results.get((t, "strace", c.name)), ".2f") for t in targets]
+        row += [ratio("strace", c.name)] if b else []
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cells", default="*")
@@ -293,48 +362,20 @@ def main(argv=None):
     ap.add_argument("--list", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
-    pats = [p.strip() for p in args.cells.split(",") if p.strip()]
-    chosen = [c for c in cells() if any(fnmatch.fnmatch(c.name, p) for p in pats)]
+    chosen = select(args.cells)
     if args.list:
         for c in chosen:
             print(c.name)
         return 0
     targets = args.targets.split(",")
-    tools = ([] if args.no_callgrind else ["callgrind"]) + (["strace"] if args.strace else [])
-    r = Runner(args)
-    results = {}
-    try:
-        outdir = tempfile.mkdtemp(prefix="sp-instr-")
-        for cell in chosen:
-            if cell.prefill is not None:
-                prefill(r.redis if cell.proto == "redis" else r.mc, cell.proto, cell.prefill)
-            r.replies[cell.name] = r.learn(cell)
-            for tool in tools:
-                for t in targets:
-                    key = (t, tool)
-                    if (key, "idle") not in results:
-                        results[(key, "idle")] = r.measure(t, tool, None, 0, outdir)
-                    total = r.measure(t, tool, cell, args.n, outdir)
-                    per = (total - results[(key, "idle")]) / args.n
-                    results[(key, cell.name)] = per
-                    print(f"{cell.name:24s} {t:11s} {tool:9s} {per:10.1f} per request",
-                          flush=True)
-    finally:
-        r.close()
-    print()
-    for tool in tools:
-        unit = "instructions" if tool == "callgrind" else "syscalls"
-        print(f"{unit} per request (n={args.n}, one client)")
-        print(f"| cell | " + " | ".join(targets) + " | ratio |")
-        print("|---|" + "--:|" * (len(targets) + 1))
-        for cell in chosen:
-            vals = [results.get(((t, tool), cell.name)) for t in targets]
-            fmt = "{:,.0f}" if tool == "callgrind" else "{:.2f}"
-            ratio = (f"{vals[0] / vals[1]:.3f}" if len(vals) == 2 and vals[1] else "-")
-            print(f"| {cell.name} | " + " | ".join(fmt.format(v) for v in vals)
-                  + f" | {ratio} |")
-        print()
-    return 0
+    results = measure_all(chosen, args.n, targets, args.strace,
+                          not args.no_callgrind, args.verbose)
+    print(f"\nper request (n={args.n}, one client; instructions: callgrind, "
+          "syscalls: strace -f -c)")
+    print("\n".join(table(results, chosen, targets)))
+    for e in results["errors"]:
+        print(f"error: {e}")
+    return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":
