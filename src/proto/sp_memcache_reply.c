@@ -414,6 +414,9 @@ sp_reply_fast_classify(const uint8_t *s, uint32_t n, uint64_t *number)
         return sp_reply_fast_number(s, n, UINT64_MAX, number)
                ? SP_MEMCACHE_REPLY_NUMBER : SP_MC_LINE_UNKNOWN;
     }
+    if (n == 5 && memcmp(s, "VALUE", 5) == 0) {
+        return SP_MC_LINE_VALUE;            /* most lines: compared inline */
+    }
     for (size_t i = 0; i < sizeof(sp_mc_reply_words)
                            / sizeof(sp_mc_reply_words[0]); i++) {
         const char *word = sp_mc_reply_words[i].word;
