@@ -99,7 +99,9 @@ sp_forward_route_at(struct sp_pool *pool, const struct sp_msg *msg,
         bytes = copy;
     }
     server = sp_pool_route(pool, bytes, key->len);
-    free(heap);
+    if (heap != NULL) {
+        free(heap);     /* free(NULL) is ~40 instructions in jemalloc */
+    }
     if (server == NULL) {
         errno = EHOSTUNREACH;
     }
