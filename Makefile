@@ -11,6 +11,8 @@
 #               at a time: about 45 minutes on 2 cores (it says so first), and
 #   make bench  shardproxy vs nutcracker side by side -> bench/RESULTS.md
 #               (BENCH_ARGS=--quick for a 30-second smoke run; --help lists options)
+#   make bench-instructions  instructions and syscalls per request only
+#               (callgrind, strace; load-independent; INSTR_ARGS=--cells 'mc-*')
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
@@ -30,10 +32,10 @@ RUN_PKGS   = netcat-openbsd
 # make deb (dpkg-shlibdeps); the package's checks in make test
 DEB_PKGS   = dpkg-dev
 TEST_PKGS += $(DEB_PKGS) lintian prometheus logrotate systemd man-db python3-yaml
-BENCH_PKGS = linux-perf valgrind
+BENCH_PKGS = linux-perf valgrind strace
 
 .PHONY: all deps build build-asan build-clang unit test fuzz run bench clean \
-        install deb
+        install deb bench-instructions
 
 all: build
 
@@ -114,6 +116,10 @@ deb:
 bench: deps build
 	@scripts/install-deps.sh $(BENCH_PKGS)
 	/usr/bin/python3 bench/bench.py $(BENCH_ARGS)
+
+bench-instructions: deps build
+	@scripts/install-deps.sh $(BENCH_PKGS)
+	/usr/bin/python3 bench/instructions.py --strace $(INSTR_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_CLANG) $(BUILD_DEB) build-fuzz

@@ -40,6 +40,12 @@ Owns the benchmark, start to finish:
     p50/p99 connect-to-reply, clients over 1 s, listen-queue overflows, RSS
     per held connection, the workers' split (tests/integration/storm.py is
     the client);
+  * scaling: shardproxy with one worker against two, cell by cell (paired
+    ratios of req/s and CPU per request), with the cores the machine had
+    free (before the bench, and during each cell's runs);
+  * instructions and syscalls per request, load-independent: each proxy
+    under callgrind and under strace -c with one client (bench/instructions.py,
+    the cells matching --cells);
   * the report: per-target medians, shardproxy/nutcracker and
     shardproxy-2w/nutcracker paired ratios (median of the per-round ratios), written to bench/RESULTS.md (+ every run in
     bench/RESULTS.json) and printed.
@@ -82,6 +88,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import sptest  # noqa: E402  (the shared process harness)
 from storm import Storm  # noqa: E402  (the storm client of test_storm.py)
+import instructions  # noqa: E402  (bench/instructions.py: callgrind + strace per request)
 
 HZ = os.sysconf("SC_CLK_TCK")
 NCPU = len(os.sched_getaffinity(0))
@@ -235,6 +242,15 @@ def machine_busy_ticks():
     f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, steal = int(f[0]), int(f[1]), int(f[2]), int(f[7])
     return user + nice + system + steal
+
+
+def free_cores(seconds=2.0):
+    """CPUs left idle by every process over `seconds` (/proc/stat busy
+    ticks as machine_busy_ticks counts them), as a number of cores."""
+    b0, t0 = machine_busy_ticks(), time.monotonic()
+    time.sleep(seconds)
+    busy = (machine_busy_ticks() - b0) / HZ
+    return max(0.0, NCPU - busy / (time.monotonic() - t0))
 
 
 def rusage_seconds(who):
@@ -637,9 +653,13 @@ class Bench:
         self.seq = 0
         self.idle = None            # run_idle's result
         self.storm = None           # run_storm's result
+        self.instr = None           # run_instructions's result
+        self.free_at_start = None   # cores idle before the backends started
 
     def start(self):
         h = self.harness
+        self.free_at_start = free_cores()
+        log(f"free cores before starting: {self.free_at_start:.2f} of {NCPU}")
         self.redis = [h.start_redis() for _ in range(2)]
         self.memcached = [h.start_memcached(extra_args=["-m", "1024"]) for _ in range(2)]
         log("backends: redis " + ", ".join(str(r.port) for r in self.redis) +
@@ -1195,6 +1215,58 @@ def table_rows(bench, results):
     return head + rows, ratio_head + ratio_rows
 
 
+def scaling_rows(bench, results):
+    """Markdown lines: one worker against two on the same cell, per cell.
+    Free cores: the CPUs that processes other than the bench's (backends,
+    proxies, load generator) left idle during the cell's runs (median); the
+    load generator and the backends share those with the proxy."""
+    if not all(any(t.name == n and not t.reason for t in bench.targets)
+               for n in SHARDPROXY_WORKERS):
+        return []
+    lines = ["| cell | free cores | 1 worker req/s | 2 workers req/s | 2w / 1w req/s "
+             "| 1 worker CPU us/req | 2 workers CPU us/req | 2w / 1w CPU/req |",
+             "|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for res in results:
+        per_round = {"rps": [], "cpu_us_per_req": []}
+        for rnd in _rounds_for("rps", res):
+            by = {run["target"]: run for run in rnd["runs"] if "error" not in run}
+            one, two = by.get("shardproxy"), by.get("shardproxy-2w")
+            for m in per_round:
+                if one and two and one.get(m) and two.get(m) is not None:
+                    per_round[m].append(two[m] / one[m])
+        other = [run["other_cpu"] for r in res["rounds"] if not r["perf"] for run in r["runs"]]
+        free = NCPU * (1 - statistics.median(other)) if other else None
+        s1, s2 = res["summary"].get("shardproxy", {}), res["summary"].get("shardproxy-2w", {})
+        lines.append(
+            f"| {res['cell']} | {_fmt(free, '.2f')} | {_fmt(s1.get('rps'), ',.0f')} "
+            f"| {_fmt(s2.get('rps'), ',.0f')} | {_fmt(_median(per_round['rps']), '.3f')} "
+            f"| {_fmt(s1.get('cpu_us_per_req'), '.2f')} | {_fmt(s2.get('cpu_us_per_req'), '.2f')} "
+            f"| {_fmt(_median(per_round['cpu_us_per_req']), '.3f')} |")
+    return lines
+
+
+def instruction_cells(args):
+    """The cells of bench/instructions.py this run measures: those matching
+    --cells (every one without it; a few in quick mode)."""
+    if args.instructions_n <= 0:
+        return []
+    if args.cells:
+        return instructions.select(args.cells)
+    return instructions.select("redis-get-16-p1,mc-mget10-16" if args.quick else "*")
+
+
+def run_instructions(bench):
+    """Instructions (callgrind) and syscalls (strace) per request of
+    shardproxy's worker and nutcracker, one client: load-independent."""
+    chosen = instruction_cells(bench.args)
+    log(f"instructions and syscalls per request: {len(chosen)} cells, "
+        f"{bench.args.instructions_n} requests each, under callgrind and strace")
+    res = instructions.measure_all(chosen, bench.args.instructions_n,
+                                   log=lambda m: log("  " + m))
+    return {"n": bench.args.instructions_n, "cells": [c.name for c in chosen],
+            "lines": instructions.table(res, chosen), "errors": res["errors"]}
+
+
 def machine_info():
     model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -1313,6 +1385,32 @@ def render_markdown(bench, results, info, vers, started, elapsed, argv):
     out += ["", "## Results (medians)", ""] + main_rows
     out += ["", "## shardproxy / nutcracker (median of per-round ratios; < 1 is "
             "better for latency, CPU and syscalls, > 1 for req/s)", ""] + ratio_rows
+    scaling = scaling_rows(bench, results)
+    if scaling:
+        out += ["", "## Scaling: one worker and two", "",
+                f"shardproxy with `worker_processes: 1` and `2` in the same rounds. "
+                f"Free cores before the bench started: "
+                f"{_fmt(bench.free_at_start, '.2f')} of {NCPU}. Free cores per cell: "
+                "what processes other than the bench's left idle during its runs "
+                "(median); the load generator and the 4 backends run on those too, "
+                "so two workers cannot have two cores to themselves here. "
+                "2w / 1w: median of the per-round ratios. The goal (issue 20): "
+                "N workers on N free cores serve at least 0.9 N times one worker; "
+                "docs/capacity-model.md carries these figures to a bigger host.", ""]
+        out += scaling
+    if bench.instr:
+        out += ["", "## Instructions and syscalls per request (load-independent)", "",
+                f"bench/instructions.py: each proxy under valgrind's callgrind "
+                f"(shardproxy with one worker: the worker's count) and then under "
+                f"`strace -f -c`, in front of its own 2 redis and 2 memcached (the same "
+                f"ketama config), {bench.instr['n']} requests from one client "
+                f"(sequential; -p16: 16 at a time; newconn: a connection per request), "
+                f"every reply checked; (count after the requests - count of a run "
+                f"with none) / requests. Counts do not move with the machine's load "
+                f"(callgrind to ~0.1%), unlike CPU time on shared cores. Ratio: "
+                f"shardproxy / nutcracker.", ""]
+        out += bench.instr["lines"]
+        out += [f"- error: {e}" for e in bench.instr["errors"]]
     if bench.idle:
         out += ["", "## Idle connections: resident memory", ""] + idle_rows(bench.idle)
     if bench.storm:
@@ -1409,6 +1507,9 @@ def parse_args(argv):
                         "quick 2000; 0: skip it)")
     p.add_argument("--storm-rounds", type=int,
                    help="rounds of the storm cell (default 3; quick 1)")
+    p.add_argument("--instructions-n", type=int,
+                   help="requests per cell of the instructions and syscalls table "
+                        "(bench/instructions.py; default 2000; quick 300; 0: skip it)")
     p.add_argument("--out", help="markdown report (default bench/RESULTS.md; "
                                  "quick: bench/RESULTS-quick.md); raw runs go beside it "
                                  "as .json")
@@ -1428,6 +1529,8 @@ def parse_args(argv):
         args.storm = 2000 if args.quick else 10000
     if args.storm_rounds is None:
         args.storm_rounds = 1 if args.quick else 3
+    if args.instructions_n is None:
+        args.instructions_n = 300 if args.quick else 2000
     bad = set(args.targets.split(",")) - set(TARGETS)
     if bad or args.rounds < 1:
         p.error(f"unknown target(s) {sorted(bad)}" if bad else "--rounds must be >= 1")
@@ -1478,7 +1581,8 @@ def write_outputs(bench, results, started, t0, argv):
     raw = {"machine": info, "versions": vers, "started": started, "args": vars(bench.args),
            "perf": bench.perf_ok or bench.perf_reason,
            "targets": {t.name: t.reason or "measured" for t in bench.targets},
-           "cells": results, "idle": bench.idle, "storm": bench.storm}
+           "cells": results, "idle": bench.idle, "storm": bench.storm,
+           "instructions": bench.instr, "free_cores_at_start": bench.free_at_start}
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
     main_rows, ratio_rows = table_rows(bench, results)
     print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows))
@@ -1532,6 +1636,11 @@ def main(argv=None):
             bench.storm = run_storm(bench)
         elif storm and args.storm:
             bench.notes.append("connection storm: not measured (--max-minutes reached)")
+        if instruction_cells(args) and time.monotonic() < deadline:
+            bench.instr = run_instructions(bench)
+        elif instruction_cells(args):
+            bench.notes.append("instructions per request: not measured "
+                               "(--max-minutes reached)")
         for t in bench.targets:
             if t.proc is not None and t.reason and not t.proc.alive():
                 bench.notes.append(f"{t.name} log tail: " + " / ".join(

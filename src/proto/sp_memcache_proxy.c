@@ -174,6 +174,24 @@ sp_mc_request_keys(struct sp_worker *worker, const struct sp_msg *msg,
     return p.nkeys;
 }
 
+/*
+ * The keys the parse of the request recorded (all of them, into the
+ * worker's array: sp_mc_keys_lend), made relative to the request in place,
+ * as sp_mc_request_keys gives them. Returns their number.
+ */
+static int64_t
+sp_mc_parsed_keys(const struct sp_memcache_req_parser *p,
+                  struct sp_span **keys, struct sp_span *arg1)
+{
+    for (uint32_t k = 0; k < p->nkeys; k++) {
+        p->keys[k].offset -= p->start;
+    }
+    *keys = p->keys;
+    arg1->offset = p->arg1.offset - p->start;
+    arg1->len = p->arg1.len;
+    return p->nkeys;
+}
+
 static int
 sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
              const struct sp_memcache_req_parser *p)
@@ -182,8 +200,10 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     const struct sp_memcache_command *cmd = p->command;
     bool gat = cmd->syntax == SP_MEMCACHE_SYNTAX_GAT;
     struct sp_span *keys, exptime;
-    int64_t n = sp_mc_request_keys(client->worker, msg, p->ntokens, &keys,
-                                   &exptime);
+    int64_t n = !p->keys_truncated
+                ? sp_mc_parsed_keys(p, &keys, &exptime)
+                : sp_mc_request_keys(client->worker, msg, p->ntokens, &keys,
+                                     &exptime);
     uint32_t nkeys = (uint32_t)n;
 
     if (n < 0) {
@@ -207,30 +227,34 @@ sp_mc_fanout(struct sp_conn *client, struct sp_msg *msg,
     }
     memcpy(msg->ext->elems, keys, nkeys * sizeof(*keys));
     msg->ext->nelems = nkeys;
+    keys = msg->ext->elems;     /* the worker's array may move from here */
     int err = sp_forward_split(pool, msg, 0, keys, nkeys, 1);
     if (err != 0) {
         sp_mc_fail(pool, msg, err);
         return 0;
     }
-    /* "<cmd> [exptime]" then " key" per key, then CRLF */
+    /*
+     * "<cmd>", " <exptime>" for gat, then " <key>" per key, then CRLF. A
+     * token's byte before it is a space (tokens are split at spaces, and a
+     * NUL ends them), so " <key>" is a slice of the request, and the keys
+     * of one fragment that were next to each other there stay one piece.
+     */
     for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
         struct sp_msg *frag = msg->ext->frags[f];
-        if (sp_msg_gen_reserve(frag, 64) != 0
-            || sp_msg_gen_push(frag, &frag->req, cmd->name,
-                               (uint32_t)strlen(cmd->name)) != 0
-            || (gat
-                && (sp_msg_gen_push(frag, &frag->req, " ", 1) != 0
-                    || sp_seglist_slice(&frag->req, &msg->req,
-                                        exptime.offset, exptime.len) != 0))) {
+        if (sp_msg_push(frag, &frag->req, NULL, (const uint8_t *)cmd->name,
+                        (uint32_t)strlen(cmd->name)) != 0
+            || (gat && sp_seglist_slice(&frag->req, &msg->req,
+                                        exptime.offset - 1,
+                                        exptime.len + 1) != 0)) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
         }
     }
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
     for (uint32_t k = 0; k < nkeys; k++) {
         struct sp_msg *frag = msg->ext->frags[msg->ext->key_frag[k]];
-        if (sp_msg_push(frag, &frag->req, NULL, (const uint8_t *)" ", 1) != 0
-            || sp_seglist_slice(&frag->req, &msg->req, keys[k].offset,
-                                keys[k].len) != 0) {
+        if (sp_seglist_slice_at(&frag->req, &msg->req, &cur,
+                                keys[k].offset - 1, keys[k].len + 1) != 0) {
             sp_mc_fail(pool, msg, ENOMEM);
             return 0;
         }
@@ -252,13 +276,23 @@ sp_mc_same_key(const struct sp_msg *msg, const struct sp_span *token,
                const struct sp_msg *frag, const struct sp_span *item_key)
 {
     uint8_t a[SP_MEMCACHE_MAX_KEY], b[SP_MEMCACHE_MAX_KEY];
+    const uint8_t *x, *y;
 
     if (token->len != item_key->len || token->len > sizeof(a)) {
         return false;
     }
-    sp_seglist_copy(&msg->req, token->offset, a, token->len);
-    sp_seglist_copy(&frag->rsp, item_key->offset, b, item_key->len);
-    return memcmp(a, b, token->len) == 0;
+    /* most keys lie in one piece of each: compared where they are */
+    x = sp_seglist_contiguous(&msg->req, token->offset, token->len);
+    y = sp_seglist_contiguous(&frag->rsp, item_key->offset, item_key->len);
+    if (x == NULL) {
+        sp_seglist_copy(&msg->req, token->offset, a, token->len);
+        x = a;
+    }
+    if (y == NULL) {
+        sp_seglist_copy(&frag->rsp, item_key->offset, b, item_key->len);
+        y = b;
+    }
+    return memcmp(x, y, token->len) == 0;
 }
 
 static void
@@ -286,7 +320,10 @@ sp_mc_merge(struct sp_worker *worker, struct sp_msg *msg)
         /* elems: pairs of (item, key) per VALUE item, relative to rsp */
         const struct sp_span *item = &frag->ext->elems[2 * next[f]];
         const struct sp_span *item_key = &frag->ext->elems[2 * next[f] + 1];
-        if (!sp_mc_same_key(msg, &keys[k], frag, item_key)) {
+        /* a fragment with an item per key (no miss) has them in key
+         * order: no key to compare */
+        if (frag->ext->nelems != frag->ext->nkeys
+            && !sp_mc_same_key(msg, &keys[k], frag, item_key)) {
             continue;       /* a miss: memcached sends nothing for it */
         }
         next[f]++;
@@ -367,16 +404,65 @@ sp_memcache_parse_idle(const struct sp_client_parse *ps)
     return sp_memcache_req_idle((const void *)ps->state);
 }
 
-static int
-sp_memcache_client_data(struct sp_conn *client, const uint8_t *data,
-                        size_t len)
-{
-    struct sp_memcache_req_parser *p = sp_client_parse_state(client->parse);
+/*
+ * The key positions a request's parse records. The client's parse state
+ * holds SP_CLIENT_PARSE_KEYS (enough to route a request by its key); a
+ * get of more keys would then be parsed a second time for all of them
+ * (sp_mc_request_keys). So a request that starts in this read records its
+ * keys in the worker's array, up to SP_MC_KEYS_LENT, and one that does not
+ * end in it keeps what fits in its own before the read returns (the
+ * worker's array serves every client): a get that spans reads, or has
+ * more keys, is parsed again as before.
+ */
+#define SP_MC_KEYS_LENT     128
 
+static void
+sp_mc_keys_lend(struct sp_conn *client, struct sp_memcache_req_parser *p)
+{
+    struct sp_worker *worker = client->worker;
+
+    if (sp_memcache_req_idle(p)
+        && sp_array_grow((void **)&worker->args, &worker->args_cap,
+                         SP_MC_KEYS_LENT, sizeof(*worker->args)) == 0) {
+        p->keys = worker->args;
+        p->keys_cap = SP_MC_KEYS_LENT;
+    }
+}
+
+/* The parser back on its own array; `keep`: copy what fits of the keys of
+ * the request it is in the middle of (right after the parse that lent it
+ * the worker's array: nothing has moved that array since). */
+static void
+sp_mc_keys_return(struct sp_conn *client, struct sp_memcache_req_parser *p,
+                  bool keep)
+{
+    struct sp_span *own = client->parse->keys;
+
+    if (p->keys != own) {
+        uint32_t n = p->nkeys < SP_CLIENT_PARSE_KEYS ? p->nkeys
+                                                     : SP_CLIENT_PARSE_KEYS;
+        if (keep) {
+            memcpy(own, p->keys, n * sizeof(*own));
+        }
+        p->keys = own;
+        p->keys_cap = SP_CLIENT_PARSE_KEYS;
+    }
+}
+
+static int
+sp_memcache_client_read(struct sp_conn *client,
+                        struct sp_memcache_req_parser *p,
+                        const uint8_t *data, size_t len)
+{
     while (len > 0) {
         size_t consumed = 0;
-        sp_parse_status_t status = sp_memcache_req_parse(p, data, len,
-                                                         &consumed);
+        sp_parse_status_t status;
+
+        sp_mc_keys_lend(client, p);
+        status = sp_memcache_req_parse(p, data, len, &consumed);
+        if (status == SP_PARSE_AGAIN) {
+            sp_mc_keys_return(client, p, true);     /* the read ends here */
+        }
         if (status == SP_PARSE_ERROR && p->binary) {
             return sp_memcache_refuse_binary(client, data + consumed,
                                              len - consumed);
@@ -404,6 +490,19 @@ sp_memcache_client_data(struct sp_conn *client, const uint8_t *data,
         }
     }
     return 0;
+}
+
+static int
+sp_memcache_client_data(struct sp_conn *client, const uint8_t *data,
+                        size_t len)
+{
+    struct sp_memcache_req_parser *p = sp_client_parse_state(client->parse);
+    int rc = sp_memcache_client_read(client, p, data, len);
+
+    /* after a whole request: its keys were used, and the worker's array
+     * may have moved since (sp_mc_request_keys) */
+    sp_mc_keys_return(client, p, false);
+    return rc;
 }
 
 static int

@@ -18,6 +18,15 @@
  * Lines are split into tokens at spaces only, as memcached writes them; a
  * CR inside a line (not before its LF) belongs to a token, as a key or an
  * opaque holding one comes back in the reply.
+ *
+ * Two ways through a line, with the same results: a line whose CRLF is in
+ * the chunk at hand and that is a sound reply line is read in one go
+ * (sp_reply_fast: tokens found by scanning for spaces, and for a VALUE
+ * item its data block and CRLF stepped over too when they are there,
+ * item after item); any other line (cut by the chunk's end, malformed, not
+ * allowed for the command) goes byte run by byte run through the state
+ * machine, which says what is wrong with it. The unit tests feed every
+ * sample whole and cut at every byte, and compare.
  */
 #include "sp_memcache.h"
 
@@ -44,31 +53,34 @@ enum sp_memcache_reply_state {
 #define SP_MC_ERR_VA         "invalid VA line"
 #define SP_MC_ERR_DATA       "expected CRLF after data block"
 
+#define SP_MC_WORD(w) w, sizeof(w) - 1
+
 static const struct {
     const char *word;
+    uint8_t     len;
     int         type;
 } sp_mc_reply_words[] = {
-    { "VALUE", SP_MC_LINE_VALUE },
-    { "END", SP_MEMCACHE_REPLY_END },
-    { "ERROR", SP_MEMCACHE_REPLY_ERROR },
-    { "CLIENT_ERROR", SP_MEMCACHE_REPLY_CLIENT_ERROR },
-    { "SERVER_ERROR", SP_MEMCACHE_REPLY_SERVER_ERROR },
-    { "STORED", SP_MEMCACHE_REPLY_STORED },
-    { "NOT_STORED", SP_MEMCACHE_REPLY_NOT_STORED },
-    { "EXISTS", SP_MEMCACHE_REPLY_EXISTS },
-    { "NOT_FOUND", SP_MEMCACHE_REPLY_NOT_FOUND },
-    { "DELETED", SP_MEMCACHE_REPLY_DELETED },
-    { "TOUCHED", SP_MEMCACHE_REPLY_TOUCHED },
-    { "VERSION", SP_MEMCACHE_REPLY_VERSION },
-    { "OK", SP_MEMCACHE_REPLY_OK },
-    { "HD", SP_MEMCACHE_REPLY_HD },
-    { "NS", SP_MEMCACHE_REPLY_NS },
-    { "EX", SP_MEMCACHE_REPLY_EX },
-    { "NF", SP_MEMCACHE_REPLY_NF },
-    { "EN", SP_MEMCACHE_REPLY_EN },
-    { "MN", SP_MEMCACHE_REPLY_MN },
-    { "VA", SP_MEMCACHE_REPLY_VA },
-    { "ME", SP_MEMCACHE_REPLY_ME },
+    { SP_MC_WORD("VALUE"), SP_MC_LINE_VALUE },
+    { SP_MC_WORD("END"), SP_MEMCACHE_REPLY_END },
+    { SP_MC_WORD("ERROR"), SP_MEMCACHE_REPLY_ERROR },
+    { SP_MC_WORD("CLIENT_ERROR"), SP_MEMCACHE_REPLY_CLIENT_ERROR },
+    { SP_MC_WORD("SERVER_ERROR"), SP_MEMCACHE_REPLY_SERVER_ERROR },
+    { SP_MC_WORD("STORED"), SP_MEMCACHE_REPLY_STORED },
+    { SP_MC_WORD("NOT_STORED"), SP_MEMCACHE_REPLY_NOT_STORED },
+    { SP_MC_WORD("EXISTS"), SP_MEMCACHE_REPLY_EXISTS },
+    { SP_MC_WORD("NOT_FOUND"), SP_MEMCACHE_REPLY_NOT_FOUND },
+    { SP_MC_WORD("DELETED"), SP_MEMCACHE_REPLY_DELETED },
+    { SP_MC_WORD("TOUCHED"), SP_MEMCACHE_REPLY_TOUCHED },
+    { SP_MC_WORD("VERSION"), SP_MEMCACHE_REPLY_VERSION },
+    { SP_MC_WORD("OK"), SP_MEMCACHE_REPLY_OK },
+    { SP_MC_WORD("HD"), SP_MEMCACHE_REPLY_HD },
+    { SP_MC_WORD("NS"), SP_MEMCACHE_REPLY_NS },
+    { SP_MC_WORD("EX"), SP_MEMCACHE_REPLY_EX },
+    { SP_MC_WORD("NF"), SP_MEMCACHE_REPLY_NF },
+    { SP_MC_WORD("EN"), SP_MEMCACHE_REPLY_EN },
+    { SP_MC_WORD("MN"), SP_MEMCACHE_REPLY_MN },
+    { SP_MC_WORD("VA"), SP_MEMCACHE_REPLY_VA },
+    { SP_MC_WORD("ME"), SP_MEMCACHE_REPLY_ME },
 };
 
 #define SP_MC_WORD_MAX  (sizeof(((struct sp_memcache_reply_parser *)0)->word) - 1)
@@ -148,7 +160,7 @@ sp_reply_classify(const struct sp_memcache_reply_parser *p)
                            / sizeof(sp_mc_reply_words[0]); i++) {
         /* by length: a NUL inside the word must not end it early */
         const char *word = sp_mc_reply_words[i].word;
-        if (strlen(word) == p->token_len
+        if (sp_mc_reply_words[i].len == p->token_len
             && memcmp(p->word, word, p->token_len) == 0) {
             return sp_mc_reply_words[i].type;
         }
@@ -367,6 +379,170 @@ sp_reply_line(struct sp_memcache_reply_parser *p, const uint8_t *data,
     return SP_PARSE_AGAIN;
 }
 
+/* ---- whole lines in one go ---------------------------------------------- */
+
+#define SP_MC_FAST_TOKENS   6   /* VALUE <key> <flags> <bytes> [<cas>]: 5,
+                                   and one more says "too many" */
+
+/* s[0..n) as a number: digits only, within `limit`. */
+static bool
+sp_reply_fast_number(const uint8_t *s, uint32_t n, uint64_t limit,
+                     uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (n == 0) {
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t d = (uint64_t)(s[i] - '0');
+
+        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    *out = v;
+    return v <= limit;
+}
+
+/* What a first word s[0..n) is, as sp_reply_classify reads it. */
+static int
+sp_reply_fast_classify(const uint8_t *s, uint32_t n, uint64_t *number)
+{
+    if (s[0] >= '0' && s[0] <= '9') {
+        return sp_reply_fast_number(s, n, UINT64_MAX, number)
+               ? SP_MEMCACHE_REPLY_NUMBER : SP_MC_LINE_UNKNOWN;
+    }
+    if (n == 5 && memcmp(s, "VALUE", 5) == 0) {
+        return SP_MC_LINE_VALUE;            /* most lines: compared inline */
+    }
+    for (size_t i = 0; i < sizeof(sp_mc_reply_words)
+                           / sizeof(sp_mc_reply_words[0]); i++) {
+        const char *word = sp_mc_reply_words[i].word;
+
+        if (sp_mc_reply_words[i].len == n && word[0] == (char)s[0]
+            && memcmp(s, word, n) == 0) {
+            return sp_mc_reply_words[i].type;
+        }
+    }
+    return SP_MC_LINE_UNKNOWN;
+}
+
+/*
+ * The line starting at data[*pos] (stream offset `at`, line begun), read
+ * whole when its CRLF is in the chunk and it is a sound line the command
+ * can get: the state is then as the byte steps leave it after its LF,
+ * *status what they return, and *pos past the LF. Returns false, having
+ * changed nothing, for any other line (the byte steps take it).
+ */
+static bool
+sp_reply_fast_line(struct sp_memcache_reply_parser *p, const uint8_t *data,
+                   size_t len, size_t *pos, uint64_t at,
+                   sp_parse_status_t *status)
+{
+    const uint8_t *s = data + *pos;
+    size_t avail = len - *pos;
+    const uint8_t *lf = memchr(s, '\n', avail < SP_MEMCACHE_MAX_LINE + 1
+                                        ? avail : SP_MEMCACHE_MAX_LINE + 1);
+    uint32_t tok_at[SP_MC_FAST_TOKENS], tok_len[SP_MC_FAST_TOKENS];
+    uint32_t ntok = 0, n, i = 0;
+    uint64_t number = 0, v;
+    int line;
+
+    if (lf == NULL || lf == s || lf[-1] != '\r') {
+        return false;
+    }
+    n = (uint32_t)(lf - 1 - s);             /* the line before its CR */
+    while (i < n) {
+        uint32_t from = i;
+
+        if (s[i] == ' ') {
+            i++;
+            continue;
+        }
+        do {
+            i++;
+        } while (i < n && s[i] != ' ');
+        if (ntok < SP_MC_FAST_TOKENS) {
+            tok_at[ntok] = from;
+            tok_len[ntok] = i - from;
+        }
+        ntok++;
+    }
+    if (ntok == 0) {
+        return false;
+    }
+    line = sp_reply_fast_classify(s + tok_at[0], tok_len[0], &number);
+    if (!sp_reply_allowed(p, line)) {
+        return false;
+    }
+    if (line == SP_MC_LINE_VALUE) {
+        if (ntok < 4 || ntok > 5
+            || !sp_reply_fast_number(s + tok_at[2], tok_len[2], UINT32_MAX, &v)
+            || !sp_reply_fast_number(s + tok_at[3], tok_len[3],
+                                     SP_MEMCACHE_VALUE_LIMIT, &number)
+            || (ntok == 5 && !sp_reply_fast_number(s + tok_at[4], tok_len[4],
+                                                   UINT64_MAX, &v))) {
+            return false;
+        }
+        p->key_offset = at + tok_at[1];
+        p->key_len = tok_len[1];
+        p->data_left = number;
+    } else if (line == SP_MEMCACHE_REPLY_VA) {
+        if (ntok < 2 || !sp_reply_fast_number(s + tok_at[1], tok_len[1],
+                                               SP_MEMCACHE_VALUE_LIMIT,
+                                               &number)) {
+            return false;
+        }
+        p->data_left = number;
+    } else if (line == SP_MEMCACHE_REPLY_NUMBER) {
+        p->number = number;
+    }
+    p->line = line;
+    p->word_start = at + tok_at[0];
+    p->ntokens = ntok;
+    *pos += (size_t)(lf - s) + 1;
+    *status = sp_reply_line_end(p, at + (uint64_t)(lf - s));
+    return true;
+}
+
+/*
+ * Lines from data[*pos] (stream offset `at`) at a line's start, each read
+ * whole while it can be (sp_reply_fast_line), a VALUE item's data block
+ * and CRLF with it when they are in the chunk; the first line that cannot
+ * be, or a data block that is not all there, is left to the byte steps.
+ */
+static sp_parse_status_t
+sp_reply_lines(struct sp_memcache_reply_parser *p, const uint8_t *data,
+               size_t len, size_t *pos, uint64_t at)
+{
+    uint64_t base = at - *pos;      /* stream offset of data[0] */
+
+    for (;;) {
+        sp_parse_status_t status;
+
+        sp_reply_line_begin(p, base + *pos);
+        if (!sp_reply_fast_line(p, data, len, pos, base + *pos, &status)) {
+            return sp_reply_line(p, data, len, pos, base + *pos);
+        }
+        if (status != SP_PARSE_AGAIN || p->line != SP_MC_LINE_VALUE) {
+            return status;          /* done (END, ...), or a VA's data */
+        }
+        if (len - *pos < p->data_left + 2
+            || data[*pos + p->data_left] != '\r'
+            || data[*pos + p->data_left + 1] != '\n') {
+            return SP_PARSE_AGAIN;  /* the byte steps read the data */
+        }
+        *pos += (size_t)p->data_left + 2;
+        p->data_left = 0;
+        status = sp_reply_data_end(p, base + *pos - 1);
+        if (*pos == len) {
+            return status;
+        }
+    }
+}
+
 /*
  * One step at data[*pos] (stream offset `at`). Advances *pos past what it
  * used, except when it fails.
@@ -386,12 +562,10 @@ sp_reply_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
         p->nitems = 0;
         p->items_truncated = false;
         p->error = NULL;
-        sp_reply_line_begin(p, at);
-        return sp_reply_line(p, data, len, pos, at);
+        return sp_reply_lines(p, data, len, pos, at);
 
     case SP_MC_REPLY_NEXT_LINE:
-        sp_reply_line_begin(p, at);
-        return sp_reply_line(p, data, len, pos, at);
+        return sp_reply_lines(p, data, len, pos, at);
 
     case SP_MC_REPLY_LINE:
         return sp_reply_line(p, data, len, pos, at);

@@ -20,6 +20,14 @@
  * the line (LF follows) or belongs to a token. The line is judged when it
  * ends, in the order memcached checks it, so the answer is the one
  * memcached gives first.
+ *
+ * A request whose whole line is in the chunk at hand (up to
+ * SP_MEMCACHE_MAX_LINE bytes) is read in one go (sp_req_fast): its tokens
+ * are found by scanning for their ends and given whole to the same token
+ * functions, and a data block that is there too is stepped over with its
+ * CRLF; the results are those of the byte steps, which take every other
+ * line. The unit tests feed every sample whole and cut at every byte, and
+ * compare.
  */
 #include "sp_memcache.h"
 
@@ -586,6 +594,98 @@ sp_req_line(struct sp_memcache_req_parser *p, const uint8_t *data,
     return SP_PARSE_AGAIN;
 }
 
+/* ---- whole requests in one go -------------------------------------------- */
+
+/*
+ * The request starting at data[*pos] (stream offset `at`, begun), read
+ * whole when its line is in the chunk: tokens as the byte steps split them
+ * (at spaces; a NUL ends them; a CR is a token's byte unless it is the
+ * last before the LF), each given whole to sp_req_token_bytes and
+ * sp_req_token_end, then the line judged by sp_req_line_end; a data block
+ * and its two bytes after it are taken too when they are in the chunk.
+ * Returns false, having changed nothing, when the line is not all there or
+ * is longer than SP_MEMCACHE_MAX_LINE (the byte steps take it); else sets
+ * *status as the byte steps would return it, *pos past what was used (an
+ * error: at the LF, as the byte steps stop).
+ */
+static bool
+sp_req_fast(struct sp_memcache_req_parser *p, const uint8_t *data,
+            size_t len, size_t *pos, uint64_t at, sp_parse_status_t *status)
+{
+    const uint8_t *s = data + *pos;
+    size_t avail = len - *pos;
+    const uint8_t *lf = memchr(s, '\n', avail < SP_MEMCACHE_MAX_LINE + 1
+                                        ? avail : SP_MEMCACHE_MAX_LINE + 1);
+    const uint8_t *nul;
+    uint32_t n, i = 0;
+
+    if (lf == NULL) {
+        return false;
+    }
+    n = (uint32_t)(lf - s);
+    if (n > 0 && s[n - 1] == '\r') {
+        n--;                                /* the CR that ends the line */
+    }
+    nul = memchr(s, '\0', n);
+    if (nul != NULL) {
+        n = (uint32_t)(nul - s);            /* the rest is ignored */
+    }
+    while (i < n) {
+        uint32_t from;
+        const uint8_t *space;
+
+        if (s[i] == ' ') {
+            i++;
+            continue;
+        }
+        from = i;
+        space = memchr(s + i, ' ', n - i);
+        i = space != NULL ? (uint32_t)(space - s) : n;
+        if (p->ntokens > 0 && p->command != NULL
+            && p->command->syntax == SP_MEMCACHE_SYNTAX_GET) {
+            /* a get's key: what sp_req_token_end makes of it, directly */
+            p->token_start = at + from;
+            p->token_len = i - from;
+            p->last_noreply = false;        /* get takes no noreply */
+            if (p->ntokens++ == 1) {
+                p->arg1.offset = p->token_start;
+                p->arg1.len = p->token_len;
+            }
+            sp_req_key(p);
+            continue;
+        }
+        sp_req_token_bytes(p, s + from, i - from, at + from);
+        sp_req_token_end(p);
+    }
+    *status = sp_req_line_end(p, at + (uint64_t)(lf - s));
+    if (*status == SP_PARSE_ERROR) {
+        *pos += (size_t)(lf - s);           /* stopped at the LF */
+        return true;
+    }
+    *pos += (size_t)(lf - s) + 1;
+    if (*status == SP_PARSE_AGAIN && p->state == SP_MC_REQ_DATA
+        && len - *pos >= p->data_left + 2) {
+        const uint8_t *d = data + *pos + p->data_left;
+
+        *pos += (size_t)p->data_left + 2;
+        p->data_left = 0;
+        p->end = at + (*pos - (size_t)(s - data));
+        *status = sp_req_done(p, p->error == NULL
+                                 && (d[0] != '\r' || d[1] != '\n')
+                                 ? SP_MEMCACHE_ERR_CHUNK : p->error);
+    } else if (*status == SP_PARSE_AGAIN && p->state == SP_MC_REQ_DATA_CR
+               && len - *pos >= 2) {
+        const uint8_t *d = data + *pos;
+
+        *pos += 2;
+        p->end = at + (*pos - (size_t)(s - data));
+        *status = sp_req_done(p, p->error == NULL
+                                 && (d[0] != '\r' || d[1] != '\n')
+                                 ? SP_MEMCACHE_ERR_CHUNK : p->error);
+    }
+    return true;
+}
+
 /*
  * One step at data[*pos] (stream offset `at`). Advances *pos past what it
  * used, except when it fails.
@@ -603,6 +703,13 @@ sp_req_step(void *parser, const uint8_t *data, size_t len, size_t *pos,
         if (ch == SP_MEMCACHE_BINARY_REQUEST) {
             p->binary = true;
             return sp_req_fail(p, SP_MEMCACHE_ERR_BINARY);
+        }
+        {
+            sp_parse_status_t status;
+
+            if (sp_req_fast(p, data, len, pos, at, &status)) {
+                return status;
+            }
         }
         return sp_req_line(p, data, len, pos, at);
 

@@ -63,6 +63,30 @@ sp_redis_error_reply(int err)
 
 /* ---- small reply builders ---------------------------------------------- */
 
+/*
+ * "<type><n>\r\n" (a RESP array or bulk head) at out, which has room for
+ * 24 bytes; returns its length. By hand: snprintf costs ~800 instructions,
+ * paid per fragment and per merged reply of every MGET/MSET/DEL.
+ */
+static int
+sp_resp_head(char *out, char type, uint64_t n)
+{
+    char digits[20];
+    int nd = 0, len = 0;
+
+    do {
+        digits[nd++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    out[len++] = type;
+    while (nd > 0) {
+        out[len++] = digits[--nd];
+    }
+    out[len++] = '\r';
+    out[len++] = '\n';
+    return len;
+}
+
 int
 sp_reply_text(struct sp_msg *msg, const char *fmt, ...)
 {
@@ -94,7 +118,7 @@ static int
 sp_reply_bulk_of_request(struct sp_msg *msg, uint64_t off, uint32_t len)
 {
     char head[24];
-    int n = snprintf(head, sizeof(head), "$%" PRIu32 "\r\n", len);
+    int n = sp_resp_head(head, '$', len);
 
     if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
         || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0
@@ -448,10 +472,14 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
     for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
         struct sp_msg *frag = msg->ext->frags[f];
         char head[64];
-        int len = snprintf(head, sizeof(head),
-                           "*%" PRIu32 "\r\n$%zu\r\n%s\r\n",
-                           1 + frag->ext->nkeys * step, strlen(cmd->name),
-                           cmd->name);
+        size_t name_len = strlen(cmd->name);    /* a command's: short */
+        int len = sp_resp_head(head, '*', 1 + (uint64_t)frag->ext->nkeys * step);
+
+        len += sp_resp_head(head + len, '$', name_len);
+        memcpy(head + len, cmd->name, name_len);
+        len += (int)name_len;
+        head[len++] = '\r';
+        head[len++] = '\n';
 
         if (sp_msg_gen_reserve(frag, (uint32_t)len) != 0
             || sp_seglist_reserve(&worker->mbufs, &frag->req,
@@ -595,8 +623,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         return true;
     case SP_REDIS_MERGE_ARRAY: {
         char head[24];
-        int n = snprintf(head, sizeof(head), "*%" PRIu32 "\r\n",
-                         msg->ext->nkeys);
+        int n = sp_resp_head(head, '*', msg->ext->nkeys);
 
         for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
             struct sp_msg *frag = msg->ext->frags[f];

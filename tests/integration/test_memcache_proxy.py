@@ -117,6 +117,43 @@ class MemcacheProxyTest(sptest.HarnessTestCase):
         order = re.findall(rb"VALUE (\S+) ", data)
         self.assertEqual(order, [k.encode() for k in reversed(keys[:40:2])])
 
+    def test_multiget_keys_across_reads_and_clients(self):
+        # the keys of a get that starts and ends in one read are recorded in
+        # the worker's array (up to 128), one that does not keep 4 and is
+        # parsed again: a get cut between reads while another client's get
+        # goes through the same worker, gets of 10, 128 and 129 keys with
+        # misses and a repeated key, each the same as memcached's own answer
+        port = sptest.free_port()
+        self.harness.start_shardproxy("global:\n  worker_processes: 1\n" + pool_yaml(
+            "mc1", port, [b.port for b in self.backends], hash="md5",
+            distribution="ketama", timeout=1000))
+        c = self.client()
+        keys = [f"ac:{i}".encode() for i in range(129)]
+        c.set_many({k.decode(): k for k in keys[::3]}, noreply=False)
+
+        def expect(ks):
+            return b"".join(b"VALUE %s 0 %d\r\n%s\r\n" % (k, len(k), k)
+                            for k in ks if keys.index(k) % 3 == 0) + b"END\r\n"
+
+        for n in (10, 128, 129):
+            ks = keys[:n] + [keys[0]]
+            data, _ = exchange(port, b"get " + b" ".join(ks) + b"\r\n", b"END\r\n")
+            self.assertEqual(data, expect(ks), n)
+        a = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(a.close)
+        line = b"get " + b" ".join(keys[:10]) + b"\r\n"
+        # the cut sent with a whole get: its answer says the proxy read both
+        # (one segment, one read)
+        a.sendall(b"get " + keys[0] + b"\r\n" + line[:37])   # cut in the 5th key
+        first, _ = sptest.read_until(a, lambda d: d.endswith(b"END\r\n"))
+        self.assertEqual(first, expect(keys[:1]))
+        data, _ = exchange(port, b"get " + b" ".join(keys[20:30]) + b"\r\n",
+                           b"END\r\n")
+        self.assertEqual(data, expect(keys[20:30]))
+        a.sendall(line[37:])
+        got, _ = sptest.read_until(a, lambda d: d.endswith(b"END\r\n"))
+        self.assertEqual(got, expect(keys[:10]))
+
     def test_gat_and_meta(self):
         c = self.client()
         c.set("g1", b"v", noreply=False)
