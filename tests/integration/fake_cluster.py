@@ -18,6 +18,8 @@ node owns which slots. A node:
     given error text (e.g. "MOVED 866 127.0.0.1:7001", "ASK ...",
     "TRYAGAIN ...", "CLUSTERDOWN ...") `times` times (-1: always), then no
     more;
+  * INFO: redis_mode:cluster, cluster_enabled:1 (what redis-py's
+    RedisCluster checks);
   * PING, READONLY, READWRITE, ASKING, SELECT 0, CLIENT ... get +OK/+PONG;
     anything else -ERR unknown command.
 
@@ -259,6 +261,10 @@ class Session:
                 return b"+OK\r\n"
             if name == b"PING":
                 return b"+PONG\r\n"
+            if name == b"INFO":
+                return bulk("# Server\r\nredis_version:7.0.15\r\n"
+                            "redis_mode:cluster\r\n\r\n# Cluster\r\n"
+                            "cluster_enabled:1\r\n")
             if name in (b"READONLY", b"READWRITE", b"SELECT", b"CLIENT", b"AUTH"):
                 return b"+OK\r\n"
             if name == b"CLUSTER" and len(args) > 1:

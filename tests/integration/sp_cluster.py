@@ -219,6 +219,30 @@ def info_fields(text):
     return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
 
+def proxy_pool(port, seeds, **keys):
+    """A shardproxy cluster pool 'alpha' (YAML) on loopback `port` with
+    `seeds` (ports) as servers and `keys` in their order."""
+    lines = ["alpha:", f"  listen: 127.0.0.1:{port}", "  redis: true",
+             "  distribution: redis_cluster"]
+    lines += [f"  {k}: {v}" for k, v in keys.items()]
+    lines.append("  servers:")
+    lines += [f"   - 127.0.0.1:{p}:1" for p in seeds]
+    return "\n".join(lines) + "\n"
+
+
+def wait_proxy_serving(port, timeout=20.0):
+    """Until the proxy on `port` says cluster_state:ok (CLUSTER INFO, as one
+    node) and answers a GET (nil or a value, not an error)."""
+    def ok():
+        info = ask(port, "CLUSTER", "INFO")
+        get = ask(port, "GET", "probe")
+        return (isinstance(info, bytes)
+                and info_fields(info).get("cluster_state") == "ok"
+                and (get is None or isinstance(get, bytes)))
+    sptest.poll_until(ok, f"the proxy on {port} serves the cluster (CLUSTER "
+                      "INFO cluster_state:ok, GET answered)", timeout)
+
+
 # ------------------------------------------------------------ the cluster
 
 def redis_version():

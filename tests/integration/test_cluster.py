@@ -42,16 +42,6 @@ SERVE_TIMEOUT = 20.0           # s: a fresh proxy learns the cluster
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
 
 
-def cluster_pool(port, seeds, **keys):
-    """A cluster pool's YAML: `seeds` (ports) as servers."""
-    lines = ["alpha:", f"  listen: 127.0.0.1:{port}", "  redis: true",
-             "  distribution: redis_cluster", "  timeout: 3000"]
-    lines += [f"  {k}: {v}" for k, v in keys.items()]
-    lines.append("  servers:")
-    lines += [f"   - 127.0.0.1:{p}:1" for p in seeds]
-    return "\n".join(lines) + "\n"
-
-
 def metrics(port):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
@@ -96,21 +86,12 @@ class ClusterTestCase(sptest.HarnessTestCase):
         glob = ["global:", f"  worker_processes: {workers}"]
         glob += [f"  {k}: {v}" for k, v in global_keys]
         pool_keys.setdefault("cluster_refresh_interval", 1000)
-        text = "\n".join(glob) + "\n" + cluster_pool(port, self.seeds(), **pool_keys)
+        pool_keys.setdefault("timeout", 3000)
+        text = "\n".join(glob) + "\n" + sp_cluster.proxy_pool(
+            port, self.seeds(), **pool_keys)
         proxy = self.harness.start_shardproxy(text, extra_args=extra_args)
-        self.wait_serving(port)
+        sp_cluster.wait_proxy_serving(port, SERVE_TIMEOUT)
         return proxy, port
-
-    def wait_serving(self, port):
-        """The proxy says the cluster is ok and a GET goes through."""
-        def ok():
-            info = ask(port, "CLUSTER", "INFO")
-            get = ask(port, "GET", "probe")
-            return (isinstance(info, bytes)
-                    and info_fields(info).get("cluster_state") == "ok"
-                    and not isinstance(get, RespError) and get in (None, b"probe"))
-        poll_until(ok, f"the proxy on {port} serves the cluster (CLUSTER INFO "
-                   f"cluster_state:ok, GET answered)", SERVE_TIMEOUT)
 
     def check_locate(self, proxy, keys):
         """--locate names each key's slot and current owner (the cluster's
