@@ -25,11 +25,10 @@ and `max_seconds`, whichever comes first, or stop().
 """
 
 import random
-import socket
 import threading
 import time
 
-from sp_cluster import RespError, parse, Incomplete
+from sp_cluster import RespConn, RespError
 
 import sptest
 
@@ -195,8 +194,7 @@ class _Worker:
         # the first write settles it (reads of untouched keys not checked)
         self.model = {}
         self.version = 0
-        self.sock = None
-        self.buf, self.pos = b"", 0
+        self.conn = None
 
     # connection
     def connect(self):
@@ -205,10 +203,7 @@ class _Worker:
             if load.stopping.is_set():
                 return False
             try:
-                self.sock = socket.create_connection(("127.0.0.1", load.port),
-                                                     timeout=load.reply_timeout)
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.buf, self.pos = b"", 0
+                self.conn = RespConn(load.port, timeout=load.reply_timeout)
                 with load.lock:
                     load.connects += 1
                 return True
@@ -217,21 +212,6 @@ class _Worker:
                     load.connect_failures += 1
                 time.sleep(0.05)
         return False
-
-    def read_reply(self):
-        while True:
-            if self.pos < len(self.buf):
-                try:
-                    value, self.pos = parse(self.buf, self.pos)
-                    if self.pos > 65536:
-                        self.buf, self.pos = self.buf[self.pos:], 0
-                    return value
-                except Incomplete:
-                    pass
-            chunk = self.sock.recv(262144)
-            if not chunk:
-                raise ConnectionError("closed by the proxy")
-            self.buf += chunk
 
     # requests
     def make_batch(self):
@@ -313,9 +293,9 @@ class _Worker:
                 sent = time.monotonic()
                 answered = 0
                 try:
-                    self.sock.sendall(payload)
+                    self.conn.sock.sendall(payload)
                     for cmd in cmds:
-                        reply = self.read_reply()
+                        reply = self.conn.read()
                         done = time.monotonic()
                         answered += 1
                         self.judge(cmd, reply, sent, done)
@@ -326,14 +306,14 @@ class _Worker:
                         self.unsure(cmd)
                         load._record(Event("lost", sent, None, cmd,
                                            reply=f"{type(e).__name__}: {e}"))
-                    self.sock.close()
+                    self.conn.close()
                     if not self.connect():
                         return
                 if load.pace:
                     time.sleep(load.pace)
         finally:
-            if self.sock is not None:
-                self.sock.close()
+            if self.conn is not None:
+                self.conn.close()
 
     def judge(self, cmd, reply, sent, done):
         load = self.load

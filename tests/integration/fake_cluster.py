@@ -50,32 +50,7 @@ import socket
 import sys
 import threading
 
-SLOTS = 16384
-
-
-def _crc16_table():
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return table
-
-
-_T = _crc16_table()
-
-
-def key_slot(key):
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    crc = 0
-    for b in key:
-        crc = ((crc << 8) & 0xFFFF) ^ _T[((crc >> 8) ^ b) & 0xFF]
-    return crc % SLOTS
+from sp_cluster import SLOTS, key_slot  # the slot function, beside this file
 
 
 # ------------------------------------------------------------------ RESP
