@@ -497,6 +497,20 @@ class ClusterConfig(sptest.HarnessTestCase):
         text = self.GOOD.replace("redis: true", "redis: false")
         self.check("redis-false", text, "redis_cluster", [3, 4])
 
+    def test_cluster_keys_without_cluster_refused(self):
+        """The cluster's own keys on a pool that is not a cluster pool."""
+        plain = self.GOOD.replace("redis_cluster", "ketama").replace(
+            '  hash_tag: "{}"\n', "")
+        for key in ("cluster_refresh_interval", "cluster_max_redirects"):
+            with self.subTest(key=key):
+                text = "".join(l for l in plain.splitlines(keepends=True)
+                               if not l.startswith("  cluster_")
+                               or l.startswith(f"  {key}:"))
+                text = text.replace("  read_from: prefer_replica\n", "")
+                want = text.splitlines().index(
+                    next(l for l in text.splitlines() if l.startswith(f"  {key}:"))) + 1
+                self.check(f"plain-{key}", text, key, [want])
+
     def test_bad_cluster_values_refused(self):
         cases = {
             "interval-low": ("cluster_refresh_interval: 5000",
@@ -504,6 +518,17 @@ class ClusterConfig(sptest.HarnessTestCase):
                              "cluster_refresh_interval", 5),
             "read-from": ("read_from: prefer_replica", "read_from: nearest",
                           "read_from", 6),
+            "redirects-zero": ("cluster_max_redirects: 5",
+                               "cluster_max_redirects: 0",
+                               "cluster_max_redirects", 7),
+            "auto-eject": ("  timeout: 400\n",
+                           "  timeout: 400\n  auto_eject_hosts: true\n",
+                           "auto_eject_hosts", 10),
+            "sentinels": ("  timeout: 400\n",
+                          "  timeout: 400\n  sentinels: [127.0.0.1:26379]\n",
+                          "sentinels", 10),
+            "unix-seed": ("   - 127.0.0.1:7001:1\n", "   - /tmp/redis.sock:1\n",
+                          "/tmp/redis.sock", 12),
         }
         for name, (old, new, key, line) in cases.items():
             with self.subTest(case=name):
