@@ -228,6 +228,9 @@ class ClusterProxy(ClusterTestCase):
         holding every slot and works through it."""
         from redis.cluster import RedisCluster
         proxy, port = self.start_proxy()
+        # what RedisCluster checks first: INFO's cluster_enabled
+        info = info_fields(ask(port, "INFO", "cluster"))
+        self.assertEqual(info.get("cluster_enabled"), "1", "INFO cluster")
         rc = RedisCluster(host="127.0.0.1", port=port, socket_timeout=5)
         try:
             nodes = rc.get_nodes()
