@@ -129,6 +129,7 @@ sp_channel_cmd_name(uint32_t command)
     case SP_CHANNEL_ASK:        return "ASK";
     case SP_CHANNEL_ASKED:      return "ASKED";
     case SP_CHANNEL_ANSWER:     return "ANSWER";
+    case SP_CHANNEL_REFRESH:    return "REFRESH";
     case SP_CHANNEL_SWITCH:     return "SWITCH";
     default:                    return "unknown";
     }

@@ -41,6 +41,10 @@ enum sp_channel_cmd {
                                    asker, auth = the serial, arg = a number,
                                    slot = the answering worker; fd: bulk
                                    bytes (a memory file), when any */
+    SP_CHANNEL_REFRESH,         /* worker -> master: ask the pool's topology
+                                   again now (Redis Cluster: a -MOVED, a
+                                   node that failed): name = the pool,
+                                   arg = 1 when a server failed */
     SP_CHANNEL_SWITCH           /* master -> worker: a Sentinel named a new
                                    master for a server (its address is in
                                    the shared region): slot = the pool,

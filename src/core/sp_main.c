@@ -134,6 +134,13 @@ sp_main_single(const struct sp_options *opts, const struct sp_conf *conf,
                          conf->pools[i].name);
             return EXIT_FAILURE;
         }
+        if (conf->pools[i].distribution == SP_DIST_REDIS_CLUSTER) {
+            sp_log_error(log, 0, "pool '%s': a Redis Cluster's map is "
+                         "followed by the master process; worker_processes "
+                         "0 has none (set worker_processes to 1 or more)",
+                         conf->pools[i].name);
+            return EXIT_FAILURE;
+        }
     }
     if (sp_shared_create(&shared, conf, 1) != 0) {
         sp_log_error(log, errno, "mmap() failed");

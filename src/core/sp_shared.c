@@ -30,6 +30,27 @@ sp_shared_addrs_offset(uint32_t npools, uint32_t nslots)
     return sp_shared_beats_offset(npools) + (size_t)nslots * SP_SHARED_ALIGN;
 }
 
+static size_t
+sp_shared_cluster_size(const struct sp_conf_pool *pool)
+{
+    return sp_shared_round(sizeof(struct sp_shared_cluster)
+                           + pool->nservers
+                             * sizeof(struct sp_shared_cluster_node));
+}
+
+static size_t
+sp_shared_clusters_size(const struct sp_conf *conf)
+{
+    size_t size = 0;
+
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        if (conf->pools[i].distribution == SP_DIST_REDIS_CLUSTER) {
+            size += sp_shared_cluster_size(&conf->pools[i]);
+        }
+    }
+    return size;
+}
+
 int
 sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
                  uint32_t nslots)
@@ -46,8 +67,9 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
                                 + nservers * sizeof(struct sp_stats_server)
                                 + conf->npools * sizeof(struct sp_hot_view));
     size_t addrs = sp_shared_addrs_offset(conf->npools, nslots);
-    size_t slots = addrs + sp_shared_round(nservers
-                                           * sizeof(struct sp_shared_addr));
+    size_t clusters = addrs + sp_shared_round(nservers
+                                              * sizeof(struct sp_shared_addr));
+    size_t slots = clusters + sp_shared_clusters_size(conf);
     size = slots + nslots * slot_size;
     base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                 -1, 0);
@@ -62,6 +84,7 @@ sp_shared_create(struct sp_shared *shared, const struct sp_conf *conf,
     shared->header->nslots = nslots;
     shared->header->slot_size = slot_size;
     shared->header->addrs_offset = addrs;
+    shared->header->clusters_offset = clusters;
     shared->header->slots_offset = slots;
     shared->pool_clients = (atomic_llong *)((char *)base
                            + sp_shared_round(sizeof(struct sp_shared_header)));
@@ -163,6 +186,82 @@ sp_shared_addr_get(const struct sp_shared_addr *slot,
             copy->version = v1;
             copy->host[SP_SHARED_HOST - 1] = '\0';
             return;
+        }
+    }
+}
+
+struct sp_shared_cluster *
+sp_shared_cluster(const struct sp_shared *shared, const struct sp_conf *conf,
+                  uint32_t pool)
+{
+    size_t off = shared->header->clusters_offset;
+
+    if (pool >= conf->npools
+        || conf->pools[pool].distribution != SP_DIST_REDIS_CLUSTER) {
+        return NULL;
+    }
+    for (uint32_t i = 0; i < pool; i++) {
+        if (conf->pools[i].distribution == SP_DIST_REDIS_CLUSTER) {
+            off += sp_shared_cluster_size(&conf->pools[i]);
+        }
+    }
+    return (struct sp_shared_cluster *)((char *)shared->header + off);
+}
+
+void
+sp_shared_cluster_write(struct sp_shared_cluster *c, uint32_t nnodes,
+                        const uint16_t *slots,
+                        const struct sp_cluster_role *roles)
+{
+    unsigned v = atomic_load_explicit(&c->version, memory_order_relaxed);
+
+    atomic_store_explicit(&c->version, v + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (uint32_t s = 0; s < SP_CLUSTER_SLOTS; s++) {
+        atomic_store_explicit(&c->slots[s], slots[s], memory_order_relaxed);
+    }
+    for (uint32_t i = 0; i < nnodes; i++) {
+        atomic_store_explicit(&c->nodes[i].primary_of, roles[i].primary_of,
+                              memory_order_relaxed);
+        atomic_store_explicit(&c->nodes[i].role, roles[i].role,
+                              memory_order_relaxed);
+        atomic_store_explicit(&c->nodes[i].failed, roles[i].failed,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(&c->version, v + 2, memory_order_release);
+}
+
+int
+sp_shared_cluster_read(const struct sp_shared_cluster *cc, uint32_t nnodes,
+                       unsigned *version, uint16_t *slots,
+                       struct sp_cluster_role *roles)
+{
+    struct sp_shared_cluster *c = (struct sp_shared_cluster *)cc;   /* loads */
+
+    for (;;) {
+        unsigned v1 = atomic_load_explicit(&c->version, memory_order_acquire);
+        if (v1 == 0 || v1 == *version) {
+            return 0;
+        }
+        if ((v1 & 1) != 0) {
+            continue;           /* the master is writing it now */
+        }
+        for (uint32_t s = 0; s < SP_CLUSTER_SLOTS; s++) {
+            slots[s] = atomic_load_explicit(&c->slots[s],
+                                            memory_order_relaxed);
+        }
+        for (uint32_t i = 0; i < nnodes; i++) {
+            roles[i].primary_of = atomic_load_explicit(&c->nodes[i].primary_of,
+                                                       memory_order_relaxed);
+            roles[i].role = atomic_load_explicit(&c->nodes[i].role,
+                                                 memory_order_relaxed);
+            roles[i].failed = atomic_load_explicit(&c->nodes[i].failed,
+                                                   memory_order_relaxed);
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->version, memory_order_relaxed) == v1) {
+            *version = v1;
+            return 1;
         }
     }
 }

@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sp_cluster_map.h"
 #include "sp_conf.h"
 #include "sp_hotkeys.h"
 #include "sp_refused.h"
@@ -95,12 +96,43 @@ struct sp_shared_addr_copy {
     char     host[SP_SHARED_HOST];
 };
 
+/*
+ * A Redis Cluster pool's slot map (sp_cluster.h), after the address slots:
+ * per slot the index of the node serving it (the pool's server index;
+ * SP_CLUSTER_NO_NODE: none), per node its role. The master writes it, the
+ * workers copy it when `version` moved; a seqlock like the addresses'.
+ */
+#define SP_SHARED_NODE_NONE     0   /* not in the map */
+#define SP_SHARED_NODE_PRIMARY  1
+#define SP_SHARED_NODE_REPLICA  2
+
+struct sp_shared_cluster_node {
+    atomic_ushort primary_of;       /* a replica's primary (server index) */
+    atomic_uchar  role;             /* SP_SHARED_NODE_* */
+    atomic_uchar  failed;           /* the cluster says it is failing */
+};
+
+struct sp_shared_cluster {
+    atomic_uint                   version;  /* 0: no map yet; odd: being
+                                               written */
+    atomic_ushort                 slots[SP_CLUSTER_SLOTS];
+    struct sp_shared_cluster_node nodes[];  /* the pool's nservers */
+};
+
+/* A worker's copy of the node roles. */
+struct sp_cluster_role {
+    uint16_t primary_of;
+    uint8_t  role;
+    uint8_t  failed;
+};
+
 struct sp_shared_header {
     uint32_t            npools;
     uint32_t            nservers;
     uint32_t            nslots;
     size_t              slot_size;
     size_t              addrs_offset;   /* struct sp_shared_addr [nservers] */
+    size_t              clusters_offset;/* the cluster pools' maps */
     size_t              slots_offset;
 };
 
@@ -137,6 +169,23 @@ void sp_shared_addr_set(struct sp_shared_addr *slot, const char *host,
 /* Read a slot (copy->version 0: unset). */
 void sp_shared_addr_get(const struct sp_shared_addr *slot,
                         struct sp_shared_addr_copy *copy);
+
+/* Pool `pool`'s cluster map (conf: the generation's configuration), or
+ * NULL when it is no Redis Cluster pool. */
+struct sp_shared_cluster *sp_shared_cluster(const struct sp_shared *shared,
+                                            const struct sp_conf *conf,
+                                            uint32_t pool);
+
+/* Master: publish a map of nnodes nodes (slots: server index per slot). */
+void sp_shared_cluster_write(struct sp_shared_cluster *c, uint32_t nnodes,
+                             const uint16_t *slots,
+                             const struct sp_cluster_role *roles);
+
+/* Copy the map when its version is not *version: 1 (copied, *version
+ * updated), 0 (unchanged, or no map yet). */
+int sp_shared_cluster_read(const struct sp_shared_cluster *c, uint32_t nnodes,
+                           unsigned *version, uint16_t *slots,
+                           struct sp_cluster_role *roles);
 
 struct sp_stats_pool *sp_shared_pool_stats(const struct sp_shared *shared,
                                            uint32_t slot, uint32_t pool);

@@ -19,6 +19,7 @@
 #include "sp_master_int.h"
 #include "sp_hash.h"
 #include "sp_channel.h"
+#include "sp_cluster.h"
 #include "sp_event.h"
 #include "sp_generation.h"
 #include "sp_listen.h"
@@ -283,6 +284,12 @@ sp_master_channel_event(struct sp_event_loop *loop, int fd, uint32_t ready,
             sp_master_handoff(master, proc, &msg, passed);
         } else if (msg.command == SP_CHANNEL_ASK) {
             sp_master_relay_ask(master, proc, &msg);
+            if (passed >= 0) {
+                close(passed);
+            }
+        } else if (msg.command == SP_CHANNEL_REFRESH) {
+            msg.name[sizeof(msg.name) - 1] = '\0';
+            sp_cluster_refresh_asked(master->cluster, msg.name, msg.arg != 0);
             if (passed >= 0) {
                 close(passed);
             }

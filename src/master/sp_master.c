@@ -27,6 +27,7 @@
 #include "sp_master_int.h"
 #include "sp_channel.h"
 #include "sp_event.h"
+#include "sp_cluster.h"
 #include "sp_sentinel.h"
 #include "sp_generation.h"
 #include "sp_listen.h"
@@ -293,6 +294,8 @@ sp_master_free_all(struct sp_master *master)
 {
     sp_sentinel_stop(master->sentinel);
     master->sentinel = NULL;
+    sp_cluster_stop(master->cluster);
+    master->cluster = NULL;
     sp_master_stats_stop(master);
     for (uint32_t i = 0; i < master->nhandoffs; i++) {
         close(master->handoffs[i].fd);
@@ -376,6 +379,7 @@ sp_master_run(const struct sp_master_args *args)
                   args->conf->global.accept_mode == SP_ACCEPT_LOCK ? "lock"
                                                                    : "reuseport");
     master.sentinel = sp_sentinel_start(&master, master.current, NULL);
+    master.cluster = sp_cluster_start(&master, master.current, NULL);
     for (uint32_t i = 0; i < master.current->nprocs; i++) {
         if (sp_master_spawn(&master, &master.current->procs[i]) != 0) {
             sp_master_terminate(&master);

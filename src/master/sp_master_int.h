@@ -84,6 +84,8 @@ struct sp_master {
     struct sp_http_conn       *scrapes[SP_MASTER_HTTP_MAX];  /* under way */
     struct sp_sentinel        *sentinel;    /* Sentinel pools' follower
                                                (sp_sentinel.h); NULL: none */
+    struct sp_cluster         *cluster;     /* Redis Cluster pools' follower
+                                               (sp_cluster.h); NULL: none */
     struct sp_oneshot_list     answers;     /* stats and scrape answers
                                                going out */
 };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sp_master_int.h"
+#include "sp_cluster.h"
 #include "sp_sentinel.h"
 #include "sp_channel.h"
 #include "sp_event.h"
@@ -96,6 +97,8 @@ sp_master_spawn(struct sp_master *master, struct sp_process *proc)
         sp_master_stats_forget(master);
         sp_sentinel_forget(master->sentinel);
         master->sentinel = NULL;
+        sp_cluster_forget(master->cluster);
+        master->cluster = NULL;
         for (struct sp_generation *g = master->retiring; g != NULL; g = g->next) {
             if (g->listen.pools != NULL) {
                 sp_listen_close(&g->listen);

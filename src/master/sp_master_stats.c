@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sp_master_int.h"
+#include "sp_cluster.h"
 #include "sp_sentinel.h"
 #include "sp_metrics.h"
 #include "sp_net.h"
@@ -95,7 +96,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
     const struct sp_conf *conf = master->current->conf;
     struct sp_stats_buf buf = { 0 }, per_worker = { 0 };
     struct sp_totals now;
-    char **pool_extra = NULL, **server_extra = NULL;
+    char **pool_extra = NULL, **server_extra = NULL, **names = NULL;
 
     if (sp_master_totals(master, &now) != 0) {
         close(fd);
@@ -103,6 +104,7 @@ sp_master_stats_serve(struct sp_master *master, int fd)
     }
     pool_extra = calloc(conf->npools + 1, sizeof(char *));
     server_extra = calloc(now.nservers + 1, sizeof(char *));
+    names = calloc(now.nservers + 1, sizeof(char *));
     struct sp_stats_extra extras[] = {
         { "workers", sp_generation_serving(master->current) },
         { "respawns", (int64_t)master->respawns },
@@ -137,13 +139,16 @@ sp_master_stats_serve(struct sp_master *master, int fd)
     sp_master_stats_per_worker(master->current, &per_worker);
     struct sp_stats_report_extra extra = {
         extras, sizeof(extras) / sizeof(extras[0]), pool_extra, server_extra,
-        sp_proto_refused_name, per_worker.failed ? NULL : per_worker.data
+        sp_proto_refused_name, per_worker.failed ? NULL : per_worker.data,
+        names
     };
-    if (pool_extra != NULL && server_extra != NULL
+    if (pool_extra != NULL && server_extra != NULL && names != NULL
         && sp_observe_json(&master->observe, master->current, &now, pool_extra,
                            server_extra) == 0
         && sp_stats_report_tls(conf, now.pools, pool_extra) == 0
         && sp_sentinel_json(master->sentinel, pool_extra, server_extra) == 0
+        && sp_cluster_json(master->cluster, pool_extra, server_extra,
+                           names) == 0
         && sp_stats_report(&buf, conf, &now.proc, now.pools, now.servers,
                            (int64_t)time(NULL) - master->started_s, &extra) == 0) {
         sp_stats_buf_printf(&buf, "\n");
@@ -154,8 +159,10 @@ sp_master_stats_serve(struct sp_master *master, int fd)
     sp_stats_report_extras_free(pool_extra, pool_extra != NULL ? conf->npools : 0);
     sp_stats_report_extras_free(server_extra,
                                 server_extra != NULL ? now.nservers : 0);
+    sp_stats_report_extras_free(names, names != NULL ? now.nservers : 0);
     free(pool_extra);
     free(server_extra);
+    free(names);
     sp_stats_buf_free(&per_worker);
     sp_totals_free(&now);
 }
@@ -266,7 +273,14 @@ sp_http_respond(struct sp_http_conn *c)
         status = "404 Not Found";
         sp_stats_buf_printf(&body, "GET /metrics\n");
     } else if (sp_master_totals(master, &now) == 0) {
+        char **names = calloc(now.nservers + 1, sizeof(char *));
+        if (names != NULL && sp_cluster_names(master->cluster, names) != 0) {
+            sp_stats_report_extras_free(names, now.nservers);
+            free(names);
+            names = NULL;
+        }
         struct sp_metrics_input in = {
+            .names = names,
             .totals = &now,
             .gen = master->current,
             .observe = &master->observe,
@@ -279,6 +293,9 @@ sp_http_respond(struct sp_http_conn *c)
         };
         sp_metrics_render(&body, &in);
         sp_sentinel_metrics(master->sentinel, &body);
+        sp_cluster_metrics(master->cluster, &body);
+        sp_stats_report_extras_free(names, names != NULL ? now.nservers : 0);
+        free(names);
         sp_totals_free(&now);
     } else {
         status = "500 Internal Server Error";

@@ -96,6 +96,19 @@ sp_metrics_hist(struct sp_stats_buf *out, const char *name, const char *pool,
 #define SP_METRICS_SCALE_GAUGE      1.0
 #define SP_METRICS_SCALE_TIMESTAMP  1e-6
 
+/* Server s of pool p (at across pools) by its name now; NULL: left out. */
+static const char *
+sp_metrics_server(const struct sp_metrics_input *in, uint32_t p, uint32_t s,
+                  uint32_t at)
+{
+    const char *name = in->names != NULL ? in->names[at] : NULL;
+
+    if (name == NULL) {
+        return in->totals->conf->pools[p].servers[s].name;
+    }
+    return name[0] != '\0' ? name : NULL;
+}
+
 static void
 sp_metrics_pools(struct sp_stats_buf *out, const struct sp_metrics_input *in)
 {
@@ -120,10 +133,13 @@ sp_metrics_pools(struct sp_stats_buf *out, const struct sp_metrics_input *in)
                       SP_METRICS_SUFFIX_##kind, SP_METRICS_TYPE_##kind, desc); \
     for (uint32_t p = 0, at = 0; p < conf->npools; p++) {                    \
         for (uint32_t s = 0; s < conf->pools[p].nservers; s++, at++) {       \
+            const char *sname = sp_metrics_server(in, p, s, at);             \
+            if (sname == NULL) {                                             \
+                continue;                                                    \
+            }                                                                \
             sp_stats_buf_printf(out, "shardproxy_server_" #field             \
                                 SP_METRICS_SUFFIX_##kind);                   \
-            sp_metrics_pool_labels(out, conf->pools[p].name,                 \
-                                   conf->pools[p].servers[s].name);          \
+            sp_metrics_pool_labels(out, conf->pools[p].name, sname);         \
             sp_stats_buf_printf(out, "} %.17g\n",                            \
                                 (double)in->totals->servers[at].field        \
                                 * SP_METRICS_SCALE_##kind);                  \
@@ -190,8 +206,12 @@ sp_metrics_latency(struct sp_stats_buf *out, const struct sp_metrics_input *in)
                       "server round trips, from written to reply read");
     for (uint32_t p = 0, at = 0; p < conf->npools; p++) {
         for (uint32_t s = 0; s < conf->pools[p].nservers; s++, at++) {
+            const char *sname = sp_metrics_server(in, p, s, at);
+            if (sname == NULL) {
+                continue;
+            }
             sp_metrics_hist(out, "shardproxy_server_duration_seconds",
-                            conf->pools[p].name, conf->pools[p].servers[s].name,
+                            conf->pools[p].name, sname,
                             &in->totals->servers[at].rtt);
         }
     }
@@ -211,9 +231,12 @@ sp_metrics_skew(struct sp_stats_buf *out, const struct sp_metrics_input *in)
                       "requests per second to the server over the last 10 s");
     for (uint32_t p = 0, at = 0; p < conf->npools; p++) {
         for (uint32_t s = 0; s < conf->pools[p].nservers; s++, at++) {
+            const char *sname = sp_metrics_server(in, p, s, at);
+            if (sname == NULL) {
+                continue;
+            }
             sp_stats_buf_printf(out, "shardproxy_server_request_rate");
-            sp_metrics_pool_labels(out, conf->pools[p].name,
-                                   conf->pools[p].servers[s].name);
+            sp_metrics_pool_labels(out, conf->pools[p].name, sname);
             sp_stats_buf_printf(out, "} %.3f\n", obs->rate[at]);
         }
     }

@@ -24,6 +24,9 @@ struct sp_metrics_input {
     uint64_t                    reload_failed;
     uint64_t                    handoffs;
     int64_t                     uptime_s;
+    char *const                *names;      /* per server: its name now (a
+                                               cluster node's address; "":
+                                               left out), or NULL */
 };
 
 void sp_metrics_render(struct sp_stats_buf *out,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "sp_master_int.h"
+#include "sp_cluster.h"
 #include "sp_sentinel.h"
 #include "sp_channel.h"
 #include "sp_event.h"
@@ -123,6 +124,9 @@ sp_master_reload(struct sp_master *master)
     struct sp_sentinel *follower = master->sentinel;
     master->sentinel = sp_sentinel_start(master, gen, follower);
     sp_sentinel_stop(follower);
+    struct sp_cluster *clusters = master->cluster;
+    master->cluster = sp_cluster_start(master, gen, clusters);
+    sp_cluster_stop(clusters);
     sp_master_stats_reload(master);
     master->winched = false;
     master->reloads++;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -13,7 +14,9 @@
 #include "sp_conf.h"
 #include "sp_net.h"
 
-#define SP_RESP_DEPTH 8
+#define SP_RESP_DEPTH     8
+#define SP_RESP_LINE_MAX  65536                 /* a header or simple line */
+#define SP_RESP_BULK_MAX  (64 * 1024 * 1024)    /* one bulk string */
 
 /* ---- parsing ------------------------------------------------------------- */
 
@@ -71,7 +74,7 @@ sp_resp_element(const char *buf, size_t len, size_t *pos, int depth,
     }
     line = sp_resp_line(buf, len, *pos + 1);
     if (line == -2) {
-        return len - *pos > SP_RESP_IN ? -1 : 0;
+        return len - *pos > SP_RESP_LINE_MAX ? -1 : 0;
     }
     type = buf[*pos];
     const char *text = buf + *pos + 1;
@@ -94,7 +97,7 @@ sp_resp_element(const char *buf, size_t len, size_t *pos, int depth,
         return 1;
     case '$':
         if (sp_resp_number(text, (size_t)line, &item->n) != 0
-            || item->n < -1 || item->n > SP_RESP_IN) {
+            || item->n < -1 || item->n > SP_RESP_BULK_MAX) {
             return -1;
         }
         if (item->n == -1) {
@@ -191,6 +194,13 @@ sp_resp_init(struct sp_resp_conn *c, struct sp_event_loop *loop)
     memset(c, 0, sizeof(*c));
     c->loop = loop;
     c->fd = -1;
+    c->in_max = SP_RESP_IN;
+}
+
+void
+sp_resp_set_max(struct sp_resp_conn *c, size_t max)
+{
+    c->in_max = max > SP_RESP_IN ? max : SP_RESP_IN;
 }
 
 static void
@@ -237,6 +247,9 @@ sp_resp_close(struct sp_resp_conn *c)
     c->expect = 0;
     c->out_len = c->out_sent = c->in_len = 0;
     c->connecting = false;
+    free(c->in);
+    c->in = NULL;
+    c->in_cap = 0;
 }
 
 static void
@@ -359,6 +372,8 @@ sp_resp_replies(struct sp_resp_conn *c)
         if (n == 0) {
             break;
         }
+        reply.raw = c->in + used;
+        reply.raw_len = (size_t)n;
         used += (size_t)n;
         if (c->expect > 0) {
             c->expect--;
@@ -408,11 +423,23 @@ sp_resp_event(struct sp_event_loop *loop, int fd, uint32_t ready, void *data)
         return;
     }
     for (;;) {
-        if (c->in_len == SP_RESP_IN) {
-            sp_resp_fail(c, "sent a reply longer than expected");
-            return;
+        if (c->in_len == c->in_cap) {
+            size_t cap = c->in_cap == 0 ? SP_RESP_IN : c->in_cap * 2;
+            char *in;
+
+            if (c->in_cap >= c->in_max) {
+                sp_resp_fail(c, "sent a reply longer than expected");
+                return;
+            }
+            cap = cap < c->in_max ? cap : c->in_max;
+            if ((in = realloc(c->in, cap)) == NULL) {
+                sp_resp_fail(c, "out of memory for its reply");
+                return;
+            }
+            c->in = in;
+            c->in_cap = cap;
         }
-        ssize_t n = read(c->fd, c->in + c->in_len, SP_RESP_IN - c->in_len);
+        ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
                 return;

@@ -6,8 +6,10 @@
  *
  * A reply is handed over flat: its type and text or number, and for an
  * array the first SP_RESP_ITEMS elements (a nested array as its type and
- * count only). Replies and pushes longer than SP_RESP_IN bytes are a
- * protocol error: nothing the follower asks for comes near it.
+ * count only), with its raw bytes for a caller that reads deeper (the
+ * cluster follower's CLUSTER SHARDS). Replies and pushes longer than the
+ * connection's in_max (SP_RESP_IN unless sp_resp_set_max) are a protocol
+ * error.
  *
  * Every step has a deadline while a reply is awaited (the connect too); a
  * subscriber's connection waits for pushes without one once its replies
@@ -35,6 +37,8 @@ struct sp_resp_item {
 };
 
 struct sp_resp_reply {
+    const char         *raw;    /* the reply's bytes, valid in the callback */
+    size_t              raw_len;
     struct sp_resp_item top;
     uint32_t            nitems; /* of top's elements, at most SP_RESP_ITEMS */
     struct sp_resp_item items[SP_RESP_ITEMS];
@@ -61,12 +65,17 @@ struct sp_resp_conn {
     char                  peer[80];     /* "host:port", for messages */
     size_t                out_len, out_sent;
     size_t                in_len;
+    size_t                in_cap;
+    size_t                in_max;       /* the longest reply taken */
+    char                 *in;           /* while open */
     char                  out[SP_RESP_OUT];
-    char                  in[SP_RESP_IN];
 };
 
 /* A closed connection (fd -1), to be opened. */
 void sp_resp_init(struct sp_resp_conn *c, struct sp_event_loop *loop);
+
+/* Take replies up to max bytes long (the buffer grows to it as needed). */
+void sp_resp_set_max(struct sp_resp_conn *c, size_t max);
 
 /* Start connecting; commands may be queued at once. 0, or -1 (closed;
  * on_fail is not called). */

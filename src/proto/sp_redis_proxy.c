@@ -36,6 +36,8 @@
 #include "sp_redis_session.h"
 #include "sp_redis_txn.h"
 #include "sp_redis_proxy.h"
+#include "sp_redis_cluster.h"
+#include "sp_cluster_view.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
@@ -238,7 +240,20 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
             return 0;
         }
     }
-    sp_redis_forward_to(client, msg, sp_pool_route(pool, key, keylen));
+    struct sp_server *server = sp_pool_route(pool, key, keylen);
+    if (server != NULL && pool->cluster != NULL
+        && pool->cluster->read_replicas
+        && (p->command->flags & SP_REDIS_F_READONLY)
+        && !sp_redis_txn_open(client)) {
+        struct sp_server *replica = sp_cluster_view_replica(
+            pool, server, pool->conf->read_from == SP_READ_PREFER_REPLICA);
+        if (replica == NULL) {
+            return sp_reply_text(msg, "-ERR no replica of the node serving "
+                                 "this slot is up (read_from: replica)\r\n");
+        }
+        server = replica;
+    }
+    sp_redis_forward_to(client, msg, server);
     return 0;
 }
 
@@ -677,7 +692,14 @@ sp_redis_request(struct sp_conn *client)
     }
     msg->cmd = p->command;
 
-    if (sp_redis_is_refused(p)) {
+    if (client->pool->cluster != NULL && p->command != NULL
+        && strncmp(p->command->name, "cluster", 7) == 0
+        && (p->command->name[7] == '\0' || p->command->name[7] == '|')) {
+        rc = client->authenticated
+             ? sp_redis_cluster_command(client, msg)
+             : sp_msg_reply_static(msg, "-NOAUTH Authentication required."
+                                        "\r\n");
+    } else if (sp_redis_is_refused(p)) {
         rc = sp_redis_refuse(client, msg, p);
         sp_redis_txn_fail(client);
     } else if (!sp_redis_command_arity_ok(p->command, p->nargs)) {
@@ -813,6 +835,10 @@ sp_redis_server_init(struct sp_conn *server)
             return -1;
         }
     }
+    if (server->pool->cluster != NULL && conf->read_from != SP_READ_PRIMARY
+        && sp_server_internal(server, "*1\r\n$8\r\nREADONLY\r\n", 14) != 0) {
+        return -1;      /* replica reads: READONLY (a no-op on a primary) */
+    }
     if (conf->redis_db > 0) {
         char db[16];
         int dlen = snprintf(db, sizeof(db), "%d", conf->redis_db);
@@ -889,6 +915,11 @@ sp_redis_reply(struct sp_conn *conn)
     msg = sp_server_reply_take(conn, p->start, p->end);
     if (msg == NULL) {
         return -1;
+    }
+    if (p->type == SP_REDIS_REPLY_ERROR && conn->pool->cluster != NULL
+        && !msg->internal && !sc->pinned && !sc->dedicated
+        && sp_redis_cluster_redirect(conn, msg, p->end - p->start)) {
+        return 0;       /* on its way again (or failed) */
     }
     if (msg->internal && p->type == SP_REDIS_REPLY_ERROR) {
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' refused "

@@ -114,6 +114,11 @@ sp_redis_refuse_crossserver(struct sp_conn *client, struct sp_msg *msg,
                             const struct sp_redis_command *cmd)
 {
     sp_refuse_count(client, SP_REFUSED_CROSSSERVER, cmd);
+    if (client->pool->cluster != NULL) {
+        /* as the cluster itself answers it */
+        return sp_msg_reply_static(msg, "-CROSSSLOT Keys in request don't "
+                                        "hash to the same slot\r\n");
+    }
     return sp_msg_reply_static(msg, SP_REDIS_CROSSSERVER);
 }
 

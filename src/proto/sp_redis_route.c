@@ -38,10 +38,22 @@ sp_route_keyless(struct sp_pool *pool, const struct sp_redis_command *cmd)
  * server all keys so far map to is *server (NULL before the first). */
 static int
 sp_route_one(struct sp_pool *pool, const struct sp_msg *msg,
-             const struct sp_span *key, struct sp_server **server)
+             const struct sp_span *key, struct sp_server **server,
+             int32_t *slot)
 {
-    struct sp_server *s = sp_forward_route(pool, msg, key);
+    struct sp_server *s;
 
+    if (pool->cluster != NULL) {
+        /* a cluster refuses keys of two slots, even on one node */
+        uint16_t at;
+        s = sp_forward_route_slot(pool, msg, key, &at);
+        if (s != NULL && *slot >= 0 && at != (uint16_t)*slot) {
+            return SP_ROUTE_CROSS;
+        }
+        *slot = at;
+    } else {
+        s = sp_forward_route(pool, msg, key);
+    }
     if (s == NULL) {
         return SP_ROUTE_LOST;
     }
@@ -62,6 +74,7 @@ sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
     const struct sp_redis_command *cmd = p->command;
     struct sp_redis_args args = { &msg->req, NULL, p->nargs };
     struct sp_server *server = NULL;
+    int32_t slot = -1;
     uint32_t *keys, nkeys = 0;
 
     *out = NULL;
@@ -73,7 +86,8 @@ sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
             int rc;
 
             key.offset -= p->start;
-            if ((rc = sp_route_one(pool, msg, &key, &server)) != SP_ROUTE_OK) {
+            if ((rc = sp_route_one(pool, msg, &key, &server, &slot))
+                != SP_ROUTE_OK) {
                 return rc;
             }
         }
@@ -105,7 +119,7 @@ sp_redis_route_keys(struct sp_conn *client, struct sp_msg *msg,
         nkeys = 1;                  /* no key has an owner: one draw */
     }
     for (uint32_t i = 0; i < nkeys; i++) {
-        int rc = sp_route_one(pool, msg, &args.argv[keys[i]], &server);
+        int rc = sp_route_one(pool, msg, &args.argv[keys[i]], &server, &slot);
 
         if (rc != SP_ROUTE_OK) {
             return rc;

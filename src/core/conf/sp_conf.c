@@ -162,6 +162,10 @@ sp_conf_pool_defaults(struct sp_conf_pool *pool)
     pool->redis = false;
     pool->redis_db = SP_CONF_DEFAULT_REDIS_DB;
     pool->sentinel_refresh_interval = SP_CONF_DEFAULT_SENTINEL_REFRESH;
+    pool->cluster_refresh_interval = SP_CONF_DEFAULT_CLUSTER_REFRESH;
+    pool->cluster_max_redirects = SP_CONF_DEFAULT_CLUSTER_REDIRECTS;
+    pool->cluster_max_nodes = SP_CONF_DEFAULT_CLUSTER_NODES;
+    pool->read_from = SP_READ_PRIMARY;
     pool->preconnect = false;
     pool->auto_eject_hosts = false;
     pool->server_connections = SP_CONF_DEFAULT_SERVER_CONNECTIONS;

@@ -41,6 +41,9 @@
 #define SP_CONF_DEFAULT_SERVER_FAILURE_LIMIT 2
 #define SP_CONF_KETAMA_DEFAULT_PORT          11211
 #define SP_CONF_DEFAULT_SENTINEL_REFRESH     5000   /* ms */
+#define SP_CONF_DEFAULT_CLUSTER_REFRESH      5000   /* ms */
+#define SP_CONF_DEFAULT_CLUSTER_REDIRECTS    5
+#define SP_CONF_DEFAULT_CLUSTER_NODES        64
 #define SP_CONF_SENTINELS_MAX                16
 
 /* shardproxy's own pool keys */
@@ -107,6 +110,13 @@ struct sp_conf_tls {
                                    (0: no certificate) */
 };
 
+/* Which node of a shard serves reads (read_from). */
+typedef enum sp_conf_read_from {
+    SP_READ_PRIMARY,
+    SP_READ_REPLICA,
+    SP_READ_PREFER_REPLICA
+} sp_conf_read_from_t;
+
 struct sp_conf_pool {
     char                  *name;
     int                    line;
@@ -130,6 +140,14 @@ struct sp_conf_pool {
     char                  *sentinel_auth;   /* NULL when unset */
     char                  *sentinel_auth_user; /* NULL: "default" */
     int                    sentinel_refresh_interval;  /* ms */
+    /* Redis Cluster (distribution redis_cluster, sp_cluster.h): `servers`
+     * holds the seeds first (nseeds), then room for the nodes found, up
+     * to cluster_max_nodes in all */
+    uint32_t               nseeds;
+    int                    cluster_refresh_interval;   /* ms */
+    int                    cluster_max_redirects;
+    int                    cluster_max_nodes;
+    sp_conf_read_from_t    read_from;
     bool                   preconnect;
     bool                   auto_eject_hosts;
     int                    server_connections;

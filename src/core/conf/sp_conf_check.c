@@ -20,8 +20,7 @@
 #include "sp_conf_value.h"
 #include "sp_tls.h"
 
-/* The key node of `name` in the pool's mapping (for its position). */
-static yaml_node_t *
+yaml_node_t *
 sp_conf_key_node(struct sp_conf_loader *ld, yaml_node_t *map, const char *name)
 {
     yaml_node_pair_t *pair = sp_conf_mapping_pair(ld, map, name);
@@ -232,7 +231,8 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
         return -1;
     }
     if (sp_conf_check_servers(ld, pool, map) != 0
-        || sp_conf_check_sentinels(ld, pool, map) != 0) {
+        || sp_conf_check_sentinels(ld, pool, map) != 0
+        || sp_conf_check_cluster(ld, pool, map) != 0) {
         return -1;
     }
     if (pool->tls_handshake_timeout == 0) {
@@ -278,6 +278,9 @@ sp_conf_order(struct sp_conf *conf)
 {
     for (uint32_t i = 0; i < conf->npools; i++) {
         struct sp_conf_pool *pool = &conf->pools[i];
+        if (pool->distribution == SP_DIST_REDIS_CLUSTER) {
+            continue;       /* seeds, then room for the nodes: no order */
+        }
         qsort(pool->servers, pool->nservers, sizeof(*pool->servers),
               sp_conf_server_cmp);
     }

@@ -62,6 +62,15 @@ yaml_node_pair_t *sp_conf_mapping_pair(struct sp_conf_loader *ld,
 yaml_node_t *sp_conf_mapping_get(struct sp_conf_loader *ld, yaml_node_t *map,
                                  const char *name);
 
+/* The key node of `name` in a mapping (for its position), or NULL. */
+yaml_node_t *sp_conf_key_node(struct sp_conf_loader *ld, yaml_node_t *map,
+                              const char *name);
+
+/* A Redis Cluster pool's rules (sp_conf_cluster.c), and its servers grown
+ * to room for cluster_max_nodes. */
+int sp_conf_check_cluster(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
+                          yaml_node_t *map);
+
 /* Cross-key rules of one pool, after its keys are read. */
 int sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
                        yaml_node_t *knode, yaml_node_t *map);

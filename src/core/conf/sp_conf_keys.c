@@ -467,6 +467,28 @@ sp_conf_set_accept_mode(struct sp_conf_loader *ld,
     return 0;
 }
 
+static int
+sp_conf_set_read_from(struct sp_conf_loader *ld, const struct sp_conf_key *key,
+                      yaml_node_t *value, void *field)
+{
+    const char *s = sp_conf_scalar(ld, key, value);
+
+    if (s == NULL) {
+        return -1;
+    }
+    if (strcmp(s, "primary") == 0) {
+        *(sp_conf_read_from_t *)field = SP_READ_PRIMARY;
+    } else if (strcmp(s, "replica") == 0) {
+        *(sp_conf_read_from_t *)field = SP_READ_REPLICA;
+    } else if (strcmp(s, "prefer_replica") == 0) {
+        *(sp_conf_read_from_t *)field = SP_READ_PREFER_REPLICA;
+    } else {
+        return sp_conf_fail(ld, value, "%s '%s' is not one of primary, "
+                            "replica, prefer_replica", key->name, s);
+    }
+    return 0;
+}
+
 /* ---- key tables -------------------------------------------------------- */
 
 #define SP_POOL_FIELD(f)    offsetof(struct sp_conf_pool, f)
@@ -489,6 +511,10 @@ const struct sp_conf_key sp_conf_pool_keys[] = {
     { "sentinel_auth",        sp_conf_set_string,       SP_POOL_FIELD(sentinel_auth), 0 },
     { "sentinel_auth_user",   sp_conf_set_string,       SP_POOL_FIELD(sentinel_auth_user), 0 },
     { "sentinel_refresh_interval", sp_conf_set_number,  SP_POOL_FIELD(sentinel_refresh_interval), 3600000 },
+    { "cluster_refresh_interval", sp_conf_set_number,   SP_POOL_FIELD(cluster_refresh_interval), 3600000 },
+    { "cluster_max_redirects", sp_conf_set_number,      SP_POOL_FIELD(cluster_max_redirects), 100 },
+    { "cluster_max_nodes",    sp_conf_set_number,       SP_POOL_FIELD(cluster_max_nodes), 4096 },
+    { "read_from",            sp_conf_set_read_from,    SP_POOL_FIELD(read_from), 0 },
     { "preconnect",           sp_conf_set_bool,         SP_POOL_FIELD(preconnect), 0 },
     { "auto_eject_hosts",     sp_conf_set_bool,         SP_POOL_FIELD(auto_eject_hosts), 0 },
     { "server_connections",   sp_conf_set_number,       SP_POOL_FIELD(server_connections), SP_INT_MAX },

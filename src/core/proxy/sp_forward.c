@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sp_array.h"
+#include "sp_cluster_view.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
@@ -115,6 +116,40 @@ sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
     return sp_forward_route_at(pool, msg, &cur, key);
 }
 
+/* A cluster pool's fragments go by slot, not by node: a node refuses
+ * keys of several slots in one command (-CROSSSLOT). The slot of the key
+ * at key; NULL server when no node serves it. */
+static struct sp_server *
+sp_forward_slot_at(struct sp_pool *pool, const struct sp_msg *msg,
+                   struct sp_seg_cursor *cur, const struct sp_span *key,
+                   uint16_t *slot)
+{
+    const uint8_t *bytes = sp_seglist_contiguous_at(&msg->req, cur,
+                                                    key->offset, key->len);
+    uint8_t keybuf[512], *heap = NULL;
+    struct sp_server *server;
+
+    if (bytes == NULL) {
+        if (key->len > sizeof(keybuf)) {
+            heap = malloc(key->len);
+            if (heap == NULL) {
+                errno = ENOMEM;
+                return NULL;
+            }
+        }
+        uint8_t *copy = heap != NULL ? heap : keybuf;
+        sp_seglist_copy_at(&msg->req, cur, key->offset, copy, key->len);
+        bytes = copy;
+    }
+    *slot = sp_cluster_slot(bytes, key->len);
+    server = sp_pool_route(pool, bytes, key->len);
+    free(heap);
+    if (server == NULL) {
+        errno = EHOSTUNREACH;
+    }
+    return server;
+}
+
 int
 sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
                  const struct sp_span *keys, uint32_t n, uint32_t stride)
@@ -128,34 +163,62 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
                          msg->ext->nkeys, sizeof(*msg->ext->key_frag)) != 0) {
         return ENOMEM;
     }
-    frag_of_server = (int32_t *)sp_worker_scratch(worker,
-                        pool->nservers * sizeof(int32_t));
-    if (frag_of_server == NULL) {
-        return ENOMEM;
-    }
-    for (uint32_t s = 0; s < pool->nservers; s++) {
-        frag_of_server[s] = -1;
-    }
+    uint16_t *slots_used = NULL;
+    uint32_t nused = 0;
 
-    /* group keys by server: one fragment each, in order of first use */
-    for (uint32_t k = 0; k < n; k++) {
-        struct sp_server *server = sp_forward_route_at(pool, msg, &cur,
-                                                       &keys[k * stride]);
-        if (server == NULL) {
-            return errno;
+    if (pool->cluster != NULL) {
+        frag_of_server = NULL;      /* by slot: the view's array, and the
+                                       slots taken, to reset it after */
+        slots_used = (uint16_t *)sp_worker_scratch(worker,
+                                                   (n + 1) * sizeof(uint16_t));
+        if (slots_used == NULL) {
+            return ENOMEM;
         }
-        int32_t f = frag_of_server[server->index];
+    } else {
+        frag_of_server = (int32_t *)sp_worker_scratch(worker,
+                            pool->nservers * sizeof(int32_t));
+        if (frag_of_server == NULL) {
+            return ENOMEM;
+        }
+        for (uint32_t s = 0; s < pool->nservers; s++) {
+            frag_of_server[s] = -1;
+        }
+    }
+    int rc = 0;
+
+    /* group keys by server (a cluster: by slot): one fragment each, in
+     * order of first use */
+    for (uint32_t k = 0; k < n; k++) {
+        struct sp_server *server;
+        int32_t *group;
+        uint16_t slot = 0;
+
+        if (pool->cluster != NULL) {
+            server = sp_forward_slot_at(pool, msg, &cur, &keys[k * stride],
+                                        &slot);
+            group = &pool->cluster->frag_of_slot[slot];
+        } else {
+            server = sp_forward_route_at(pool, msg, &cur, &keys[k * stride]);
+            group = server != NULL ? &frag_of_server[server->index] : NULL;
+        }
+        if (server == NULL) {
+            rc = errno;
+            break;
+        }
+        int32_t f = *group;
         if (f < 0) {
             struct sp_msg *frag;
             if (sp_array_grow((void **)&msg->ext->frags,
                               &msg->ext->frags_cap, msg->ext->nfrags + 1,
                               sizeof(*msg->ext->frags)) != 0
                 || (frag = sp_msg_get(worker)) == NULL) {
-                return ENOMEM;
+                rc = ENOMEM;
+                break;
             }
             if (sp_msg_ext_take(worker, frag) == NULL) {
                 sp_msg_put(worker, frag);
-                return ENOMEM;
+                rc = ENOMEM;
+                break;
             }
             frag->ext->parent = msg;
             frag->pool = pool;
@@ -163,12 +226,18 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
             frag->server = server->index;
             f = (int32_t)msg->ext->nfrags;
             msg->ext->frags[msg->ext->nfrags++] = frag;
-            frag_of_server[server->index] = f;
+            *group = f;
+            if (slots_used != NULL) {
+                slots_used[nused++] = slot;
+            }
         }
         msg->ext->frags[f]->ext->nkeys++;
         msg->ext->key_frag[first + k] = (uint32_t)f;
     }
-    return 0;
+    for (uint32_t i = 0; i < nused; i++) {
+        pool->cluster->frag_of_slot[slots_used[i]] = -1;   /* for the next */
+    }
+    return rc;
 }
 
 int
@@ -181,6 +250,9 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
         return ENOMEM;
     }
     for (uint32_t s = 0; s < pool->nservers; s++) {
+        if (!sp_forward_member(pool, &pool->servers[s])) {
+            continue;           /* a cluster's replicas and empty room */
+        }
         struct sp_msg *frag = sp_msg_get(pool->worker);
 
         if (frag == NULL) {
@@ -240,6 +312,55 @@ fail:
         msg->ext->nfrags = first;
     }
     return ENOMEM;
+}
+
+struct sp_server *
+sp_forward_route_slot(struct sp_pool *pool, const struct sp_msg *msg,
+                      const struct sp_span *key, uint16_t *slot)
+{
+    struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
+
+    return sp_forward_slot_at(pool, msg, &cur, key, slot);
+}
+
+void
+sp_forward_again(struct sp_pool *pool, struct sp_msg *msg,
+                 struct sp_server *server, const void *pre, uint32_t len)
+{
+    struct sp_conn *sconn;
+
+    sp_seglist_clear(&pool->worker->mbufs, &msg->rsp);
+    msg->done = false;
+    msg->rsp_error = false;
+    msg->rsp_array = false;
+    sconn = server != NULL ? sp_forward_conn(pool, msg, server) : NULL;
+    if (sconn == NULL) {
+        if (server == NULL) {
+            pool->stats->forward_error++;
+        }
+        sp_msg_fail(msg, pool->proto->error_reply(server != NULL ? errno
+                                                                 : EHOSTUNREACH));
+        sp_msg_part_done(pool->worker, msg);
+        return;
+    }
+    if (pre != NULL && sp_server_internal(sconn, pre, len) != 0) {
+        sp_msg_fail(msg, pool->proto->error_reply(ENOMEM));
+        sp_msg_part_done(pool->worker, msg);
+        return;
+    }
+    msg->server = server->index;
+    sp_server_enqueue(sconn, msg);
+}
+
+bool
+sp_forward_member(struct sp_pool *pool, const struct sp_server *server)
+{
+    if (pool->cluster == NULL) {
+        return true;
+    }
+    sp_cluster_view_sync(pool);
+    return pool->cluster->roles[server->index].role == SP_SHARED_NODE_PRIMARY
+           && pool->cluster->roles[server->index].failed == 0;
 }
 
 void

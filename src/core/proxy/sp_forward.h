@@ -92,4 +92,24 @@ void sp_forward_split_end(struct sp_worker *worker, struct sp_msg *msg);
  */
 bool sp_forward_failed_part(struct sp_msg *msg);
 
+/*
+ * Send msg (a request or a fragment that was answered with a redirection
+ * and has left its server's queues) again, to server (NULL: it fails as a
+ * lost key would), after `pre` (len bytes, e.g. ASKING) on the same
+ * connection when pre is set. Its reply so far is dropped.
+ */
+void sp_forward_again(struct sp_pool *pool, struct sp_msg *msg,
+                      struct sp_server *server, const void *pre,
+                      uint32_t len);
+
+/* sp_forward_route, and the key's cluster slot in *slot (a cluster pool). */
+struct sp_server *sp_forward_route_slot(struct sp_pool *pool,
+                                        const struct sp_msg *msg,
+                                        const struct sp_span *key,
+                                        uint16_t *slot);
+
+/* Whether a fan-out to every server includes server (a cluster pool: its
+ * primaries only). */
+bool sp_forward_member(struct sp_pool *pool, const struct sp_server *server);
+
 #endif /* SP_FORWARD_H */

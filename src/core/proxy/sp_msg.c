@@ -70,6 +70,7 @@ sp_msg_ext_take(struct sp_worker *worker, struct sp_msg *msg)
         if (ext == NULL) {
             return NULL;
         }
+        ext->again_slot = -1;
     }
     msg->ext = ext;
     return ext;
@@ -95,6 +96,10 @@ sp_msg_ext_put(struct sp_worker *worker, struct sp_msg_ext *ext)
     ext->step_key = 0;
     ext->step_off = 0;
     ext->nelems = 0;
+    ext->redirects = 0;
+    ext->again_slot = -1;
+    ext->again_ms = 0;
+    ext->give_up_ms = 0;
     ext->free_next = worker->free_exts;
     worker->free_exts = ext;
     worker->nfree_exts++;

@@ -15,6 +15,7 @@
 #include <sys/time.h>
 
 #include "sp_client.h"
+#include "sp_cluster_view.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 #include "sp_tls.h"
@@ -83,6 +84,7 @@ sp_pool_deinit(struct sp_pool *pool)
     struct sp_conn *conn;
 
     sp_timer_del(worker->loop, &pool->retry_timer);
+    sp_cluster_view_free(pool);     /* what waits to be sent again fails */
     if (pool->proto_state != NULL && pool->proto->pool_free != NULL) {
         pool->proto->pool_free(pool);   /* before its connections close */
     }
@@ -110,8 +112,19 @@ sp_pool_deinit(struct sp_pool *pool)
 struct sp_server *
 sp_pool_route(struct sp_pool *pool, const uint8_t *key, size_t len)
 {
-    int64_t index = sp_router_route(&pool->router, key, len);
+    int64_t index;
 
+    if (pool->cluster != NULL) {
+        struct sp_server *node = sp_cluster_view_node(pool,
+                                                      sp_cluster_slot(key, len));
+        if (node == NULL) {
+            sp_cluster_view_refresh(pool, false);
+            return NULL;
+        }
+        index = node->index;
+    } else {
+        index = sp_router_route(&pool->router, key, len);
+    }
     if (index < 0) {
         return NULL;
     }
@@ -197,6 +210,9 @@ sp_server_failed(struct sp_server *server)
     const struct sp_conf_pool *conf = pool->conf;
 
     server->failures++;
+    if (pool->cluster != NULL) {
+        sp_cluster_view_refresh(pool, true);    /* a failover may follow */
+    }
     if (!conf->auto_eject_hosts || server->ejected
         || server->failures < (uint32_t)conf->server_failure_limit) {
         return;

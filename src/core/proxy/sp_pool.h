@@ -16,6 +16,7 @@
 #include "sp_route.h"
 #include "sp_stats.h"
 
+struct sp_cluster_view;
 struct sp_worker;
 
 /*
@@ -96,6 +97,9 @@ struct sp_pool {
     struct sp_hot_sketch         hot;           /* which keys take the load */
     bool                         conf_hot_keys; /* global hot_keys */
     struct sp_hot_view          *hot_view;      /* published, in the slot */
+    struct sp_cluster_view      *cluster;       /* Redis Cluster pools: the
+                                                   slot map (NULL: another
+                                                   distribution) */
     void                        *proto_state;   /* the protocol's, made on
                                                    demand (Redis: pub/sub);
                                                    sp_proto.pool_free */

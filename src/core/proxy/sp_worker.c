@@ -20,6 +20,7 @@
 #include "sp_channel.h"
 #include "sp_cli.h"
 #include "sp_client.h"
+#include "sp_cluster_view.h"
 #include "sp_defer.h"
 #include "sp_net.h"
 #include "sp_proto.h"
@@ -269,6 +270,24 @@ sp_worker_sentinel_init(struct sp_worker *worker, struct sp_pool *pool,
         }
     }
     return 0;
+}
+
+/* A Redis Cluster pool: every server (a node) reads its address from the
+ * shared region, the map from the pool's cluster region. 0 / -1. */
+static int
+sp_worker_cluster_init(struct sp_worker *worker, struct sp_pool *pool,
+                       const struct sp_conf *conf, uint32_t first)
+{
+    struct sp_shared_cluster *region = sp_shared_cluster(worker->shared, conf,
+                                                         pool->index);
+
+    if (region == NULL) {
+        return 0;
+    }
+    for (uint32_t j = 0; j < pool->nservers; j++) {
+        pool->servers[j].addr_slot = sp_shared_addr(worker->shared, first + j);
+    }
+    return sp_cluster_view_init(pool, region);
 }
 
 /* The master published a new address for a server (SP_CHANNEL_SWITCH). */
@@ -837,8 +856,9 @@ sp_worker_create(const struct sp_conf *conf,
                          conf->pools[i].name);
             goto fail;
         }
-        if (sp_worker_sentinel_init(worker, &worker->pools[i], server_at)
-            != 0) {
+        if (sp_worker_sentinel_init(worker, &worker->pools[i], server_at) != 0
+            || sp_worker_cluster_init(worker, &worker->pools[i], conf,
+                                      server_at) != 0) {
             sp_log_error(log, ENOMEM, "pool '%s': cannot set up",
                          conf->pools[i].name);
             goto fail;

@@ -44,7 +44,9 @@
 
 #define SP_STATS_SERVER_OWN_FIELDS(X)                                         \
     X(blocking_connections, GAUGE,   "# connections for blocking commands (lent or idle)") \
-    X(lent_connections,   GAUGE,     "# of them lent to a blocked client now")
+    X(lent_connections,   GAUGE,     "# of them lent to a blocked client now") \
+    X(moved,              COUNTER,   "# -MOVED redirections the node answered (Redis Cluster)") \
+    X(ask,                COUNTER,   "# -ASK redirections the node answered (Redis Cluster)")
 
 /*
  * A pool's TLS (sp_tls.h), written only for pools with tls or server_tls.

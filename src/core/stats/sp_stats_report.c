@@ -146,7 +146,7 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
 {
     struct sp_stats_pool_view *pviews = calloc(conf->npools + 1, sizeof(*pviews));
     struct sp_stats_server_view *sviews = NULL;
-    uint32_t nservers = 0, at = 0;
+    uint32_t nservers = 0, at = 0, shown = 0;
     char host[256] = "unknown";
     int rc = -1;
 
@@ -162,15 +162,22 @@ sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,
         const struct sp_conf_pool *pool = &conf->pools[i];
         pviews[i].name = pool->name;
         pviews[i].stats = &pools[i];
-        pviews[i].servers = &sviews[at];
-        pviews[i].nservers = pool->nservers;
+        pviews[i].servers = &sviews[shown];
+        pviews[i].nservers = 0;
         pviews[i].extra = extra != NULL && extra->pools != NULL
                           ? extra->pools[i] : NULL;
         for (uint32_t s = 0; s < pool->nservers; s++, at++) {
-            sviews[at].name = pool->servers[s].name;
-            sviews[at].stats = &servers[at];
-            sviews[at].extra = extra != NULL && extra->servers != NULL
-                               ? extra->servers[at] : NULL;
+            const char *name = extra != NULL && extra->names != NULL
+                               ? extra->names[at] : NULL;
+            if (name != NULL && name[0] == '\0') {
+                continue;       /* room for a cluster node nobody takes */
+            }
+            sviews[shown].name = name != NULL ? name : pool->servers[s].name;
+            sviews[shown].stats = &servers[at];
+            sviews[shown].extra = extra != NULL && extra->servers != NULL
+                                  ? extra->servers[at] : NULL;
+            shown++;
+            pviews[i].nservers++;
         }
     }
     struct sp_stats_report_refused refused = {

@@ -31,6 +31,10 @@ struct sp_stats_report_extra {
     const char                  *top_json;  /* more top-level fields
                                                (", \"k\":v"), written after
                                                the refusals; or NULL */
+    char *const                 *names;     /* per server: its name now
+                                               (a cluster node's address;
+                                               "": left out), or NULL (the
+                                               configured name) */
 };
 
 int sp_stats_report(struct sp_stats_buf *buf, const struct sp_conf *conf,

@@ -18,7 +18,7 @@
 #define SP_KETAMA_IDENTITY_MAX    86   /* nutcracker truncates "<id>-<k>" here */
 
 static const char *const sp_dist_names_table[SP_DIST_NTYPES] = {
-    "ketama", "modula", "random",
+    "ketama", "modula", "random", "redis_cluster",
 };
 
 const char *
@@ -42,7 +42,7 @@ sp_dist_lookup(const char *name, size_t len)
 const char *
 sp_dist_names(void)
 {
-    return "ketama, modula, random";
+    return "ketama, modula, random, redis_cluster";
 }
 
 void
@@ -266,6 +266,10 @@ sp_dist_build(struct sp_dist *dist, const struct sp_dist_server *servers,
         break;
     case SP_DIST_RANDOM:
         rc = sp_dist_build_random(dist, servers, n, nlive);
+        break;
+    case SP_DIST_REDIS_CLUSTER:
+        dist->npoints = 0;      /* the slot map routes (sp_cluster_view.h) */
+        rc = 0;
         break;
     default:
         rc = -1;

@@ -22,6 +22,8 @@ typedef enum sp_dist_type {
     SP_DIST_KETAMA,
     SP_DIST_MODULA,
     SP_DIST_RANDOM,
+    SP_DIST_REDIS_CLUSTER,  /* no table: Redis Cluster's slot map decides
+                               (sp_cluster_map.h, sp_cluster_view.h) */
     SP_DIST_NTYPES
 } sp_dist_type_t;
 

@@ -1,0 +1,531 @@
+/*
+ * sp_cluster_map.c — hash slots, and the cluster map read from CLUSTER
+ * SHARDS / CLUSTER SLOTS (see sp_cluster_map.h). The reply is walked in
+ * place, element by element, with no tree built.
+ */
+#include "sp_cluster_map.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sp_array.h"
+#include "sp_hash.h"
+
+#define SP_CLUSTER_DEPTH 16
+
+uint16_t
+sp_cluster_slot(const uint8_t *key, size_t len)
+{
+    const uint8_t *open = memchr(key, '{', len);
+
+    if (open != NULL) {
+        size_t from = (size_t)(open - key) + 1;
+        const uint8_t *close = memchr(key + from, '}', len - from);
+
+        if (close != NULL && close > key + from) {
+            key += from;
+            len = (size_t)(close - key);
+        }
+    }
+    /* the low 16 bits of nutcracker's crc16 are CRC-16/XMODEM's */
+    return (uint16_t)(sp_hash_crc16(key, len) & (SP_CLUSTER_SLOTS - 1));
+}
+
+/* ---- walking a RESP2 reply ------------------------------------------------ */
+
+struct sp_walk {
+    const char *buf;
+    size_t      len;
+    size_t      pos;
+    bool        short_read;     /* the bytes ran out (not malformed) */
+};
+
+struct sp_elem {
+    char        type;       /* '+', '-', ':', '$', '*'; 0: nil */
+    const char *s;          /* '+', '-', '$' */
+    size_t      slen;
+    int64_t     n;          /* ':' the number; '*' the count */
+};
+
+static int
+sp_walk_number(const char *s, size_t len, int64_t *out)
+{
+    int64_t n = 0;
+    size_t i = 0;
+    bool neg = len > 0 && s[0] == '-';
+
+    i = neg ? 1 : 0;
+    if (i == len || len - i > 18) {
+        return -1;
+    }
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        n = n * 10 + (s[i] - '0');
+    }
+    *out = neg ? -n : n;
+    return 0;
+}
+
+/* The element at the cursor; an array's header only (its elements follow). */
+static int
+sp_walk_next(struct sp_walk *w, struct sp_elem *e)
+{
+    const char *end;
+    size_t line;
+
+    if (w->pos >= w->len) {
+        w->short_read = true;
+        return -1;
+    }
+    end = memchr(w->buf + w->pos, '\r', w->len - w->pos);
+    if (end == NULL || (size_t)(end - w->buf) + 1 >= w->len) {
+        w->short_read = true;
+        return -1;
+    }
+    if (end[1] != '\n') {
+        return -1;
+    }
+    line = (size_t)(end - w->buf) - w->pos - 1;
+    const char *text = w->buf + w->pos + 1;
+    size_t next = (size_t)(end - w->buf) + 2;
+
+    memset(e, 0, sizeof(*e));
+    e->type = w->buf[w->pos];
+    switch (e->type) {
+    case '+':
+    case '-':
+        e->s = text;
+        e->slen = line;
+        w->pos = next;
+        return 0;
+    case ':':
+        w->pos = next;
+        return sp_walk_number(text, line, &e->n);
+    case '$':
+        if (sp_walk_number(text, line, &e->n) != 0 || e->n < -1) {
+            return -1;
+        }
+        if (e->n == -1) {
+            e->type = 0;
+            w->pos = next;
+            return 0;
+        }
+        if ((uint64_t)e->n > w->len || next + (size_t)e->n + 2 > w->len) {
+            w->short_read = true;
+            return -1;
+        }
+        e->s = w->buf + next;
+        e->slen = (size_t)e->n;
+        w->pos = next + (size_t)e->n + 2;
+        return 0;
+    case '*':
+        if (sp_walk_number(text, line, &e->n) != 0 || e->n < -1) {
+            return -1;
+        }
+        if (e->n == -1) {
+            e->type = 0;
+        }
+        w->pos = next;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* Skip one whole element. */
+static int
+sp_walk_skip(struct sp_walk *w, int depth)
+{
+    struct sp_elem e;
+
+    if (depth > SP_CLUSTER_DEPTH || sp_walk_next(w, &e) != 0) {
+        return -1;
+    }
+    if (e.type == '*') {
+        for (int64_t i = 0; i < e.n; i++) {
+            if (sp_walk_skip(w, depth + 1) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+long
+sp_cluster_reply_len(const char *buf, size_t len)
+{
+    struct sp_walk w = { buf, len, 0, false };
+
+    if (sp_walk_skip(&w, 0) == 0) {
+        return (long)w.pos;
+    }
+    return w.short_read ? 0 : -1;
+}
+
+static bool
+sp_elem_is(const struct sp_elem *e, const char *s)
+{
+    size_t n = strlen(s);
+
+    return (e->type == '$' || e->type == '+') && e->slen == n
+           && strncasecmp(e->s, s, n) == 0;
+}
+
+static void
+sp_elem_copy(const struct sp_elem *e, char *dst, size_t cap)
+{
+    size_t n = 0;
+
+    if (e->type == '$' || e->type == '+') {
+        n = e->slen < cap - 1 ? e->slen : cap - 1;
+        memcpy(dst, e->s, n);
+    }
+    dst[n] = '\0';
+}
+
+/* ---- the map ----------------------------------------------------------------- */
+
+void
+sp_cluster_map_init(struct sp_cluster_map *map)
+{
+    memset(map, 0, sizeof(*map));
+    for (uint32_t s = 0; s < SP_CLUSTER_SLOTS; s++) {
+        map->slots[s] = SP_CLUSTER_NO_NODE;
+    }
+}
+
+void
+sp_cluster_map_free(struct sp_cluster_map *map)
+{
+    free(map->nodes);
+    map->nodes = NULL;
+    map->nnodes = map->cap = 0;
+}
+
+int64_t
+sp_cluster_map_find(const struct sp_cluster_map *map, const char *host,
+                    uint16_t port)
+{
+    for (uint32_t i = 0; i < map->nnodes; i++) {
+        if (map->nodes[i].port == port && strcmp(map->nodes[i].host, host) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+uint32_t
+sp_cluster_map_slots_of(const struct sp_cluster_map *map, uint32_t index)
+{
+    uint32_t n = 0;
+
+    for (uint32_t s = 0; s < SP_CLUSTER_SLOTS; s++) {
+        n += map->slots[s] == index;
+    }
+    return n;
+}
+
+static int
+sp_map_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The node host:port (added when new); its index, or -1 (no memory). */
+static int64_t
+sp_map_node(struct sp_cluster_map *map, const char *host, uint16_t port,
+            const char *asked_host)
+{
+    int64_t at;
+
+    if (host[0] == '\0' || strcmp(host, "?") == 0) {
+        host = asked_host;
+    }
+    if ((at = sp_cluster_map_find(map, host, port)) >= 0) {
+        return at;
+    }
+    if (map->nnodes >= SP_CLUSTER_NO_NODE
+        || sp_array_grow((void **)&map->nodes, &map->cap, map->nnodes + 1,
+                         sizeof(*map->nodes)) != 0) {
+        return -1;
+    }
+    struct sp_cluster_node *node = &map->nodes[map->nnodes];
+    memset(node, 0, sizeof(*node));
+    snprintf(node->host, sizeof(node->host), "%s", host);
+    node->port = port;
+    node->primary_of = SP_CLUSTER_NO_NODE;
+    return map->nnodes++;
+}
+
+static int
+sp_map_assign(struct sp_cluster_map *map, int64_t from, int64_t to,
+              uint32_t primary)
+{
+    if (from < 0 || to >= SP_CLUSTER_SLOTS || from > to) {
+        return -1;
+    }
+    for (int64_t s = from; s <= to; s++) {
+        if (map->slots[s] == SP_CLUSTER_NO_NODE) {
+            map->nserved++;
+        }
+        map->slots[s] = (uint16_t)primary;
+    }
+    return 0;
+}
+
+/* CLUSTER SLOTS: [start, end, [ip, port, id, ...], replicas ...] each. */
+static int
+sp_map_parse_slots(struct sp_cluster_map *map, struct sp_walk *w,
+                   const char *asked, char *err, size_t errlen)
+{
+    struct sp_elem top, range, e;
+
+    if (sp_walk_next(w, &top) != 0 || top.type != '*') {
+        return sp_map_fail(err, errlen, "CLUSTER SLOTS: not an array");
+    }
+    for (int64_t r = 0; r < top.n; r++) {
+        struct sp_elem from, to;
+        uint32_t primary = SP_CLUSTER_NO_NODE;
+
+        if (sp_walk_next(w, &range) != 0 || range.type != '*' || range.n < 3
+            || sp_walk_next(w, &from) != 0 || from.type != ':'
+            || sp_walk_next(w, &to) != 0 || to.type != ':') {
+            return sp_map_fail(err, errlen, "CLUSTER SLOTS: range %lld is "
+                               "not [start, end, node ...]", (long long)r);
+        }
+        for (int64_t k = 2; k < range.n; k++) {
+            struct sp_elem ip, port;
+            char host[SP_CLUSTER_HOST];
+
+            if (sp_walk_next(w, &e) != 0 || e.type != '*' || e.n < 2
+                || sp_walk_next(w, &ip) != 0
+                || sp_walk_next(w, &port) != 0 || port.type != ':'
+                || port.n <= 0 || port.n > 65535) {
+                return sp_map_fail(err, errlen, "CLUSTER SLOTS: range %lld: "
+                                   "a node is not [ip, port, ...]",
+                                   (long long)r);
+            }
+            sp_elem_copy(&ip, host, sizeof(host));
+            int64_t idx = sp_map_node(map, host, (uint16_t)port.n, asked);
+            if (idx < 0) {
+                return sp_map_fail(err, errlen, "out of memory");
+            }
+            struct sp_cluster_node *node = &map->nodes[idx];
+            if (e.n >= 3) {
+                struct sp_elem id;
+                if (sp_walk_next(w, &id) != 0) {
+                    return sp_map_fail(err, errlen, "CLUSTER SLOTS: bad id");
+                }
+                sp_elem_copy(&id, node->id, sizeof(node->id));
+            }
+            for (int64_t x = 3; x < e.n; x++) {
+                if (sp_walk_skip(w, 0) != 0) {
+                    return sp_map_fail(err, errlen, "CLUSTER SLOTS: bad node");
+                }
+            }
+            if (k == 2) {
+                primary = (uint32_t)idx;
+                node->primary = true;
+                node->primary_of = SP_CLUSTER_NO_NODE;
+            } else if (!node->primary) {
+                node->primary_of = primary;
+            }
+        }
+        if (sp_map_assign(map, from.n, to.n, primary) != 0) {
+            return sp_map_fail(err, errlen, "CLUSTER SLOTS: range %lld-%lld "
+                               "is out of 0-16383", (long long)from.n,
+                               (long long)to.n);
+        }
+    }
+    return 0;
+}
+
+/* One node of a shard (a flat map): its index, or -1; *primary set when
+ * its role is master. */
+static int64_t
+sp_map_shard_node(struct sp_cluster_map *map, struct sp_walk *w,
+                  const char *asked, bool *primary, bool *failed)
+{
+    struct sp_elem m, k, v;
+    char host[SP_CLUSTER_HOST] = "", endpoint[SP_CLUSTER_HOST] = "";
+    char id[SP_CLUSTER_ID] = "";
+    int64_t port = 0;
+
+    *primary = false;
+    *failed = false;
+    if (sp_walk_next(w, &m) != 0 || m.type != '*' || m.n % 2 != 0) {
+        return -1;
+    }
+    for (int64_t i = 0; i < m.n / 2; i++) {
+        if (sp_walk_next(w, &k) != 0) {
+            return -1;
+        }
+        if (sp_elem_is(&k, "ip") || sp_elem_is(&k, "endpoint")
+            || sp_elem_is(&k, "id") || sp_elem_is(&k, "port")
+            || sp_elem_is(&k, "role") || sp_elem_is(&k, "health")) {
+            if (sp_walk_next(w, &v) != 0) {
+                return -1;
+            }
+            if (sp_elem_is(&k, "ip")) {
+                sp_elem_copy(&v, host, sizeof(host));
+            } else if (sp_elem_is(&k, "endpoint")) {
+                sp_elem_copy(&v, endpoint, sizeof(endpoint));
+            } else if (sp_elem_is(&k, "id")) {
+                sp_elem_copy(&v, id, sizeof(id));
+            } else if (sp_elem_is(&k, "port")) {
+                port = v.type == ':' ? v.n : 0;
+            } else if (sp_elem_is(&k, "role")) {
+                *primary = sp_elem_is(&v, "master");
+            } else {
+                *failed = !sp_elem_is(&v, "online");
+            }
+            if (v.type == '*') {
+                for (int64_t x = 0; x < v.n; x++) {
+                    if (sp_walk_skip(w, 1) != 0) {
+                        return -1;
+                    }
+                }
+            }
+        } else if (sp_walk_skip(w, 0) != 0) {
+            return -1;
+        }
+    }
+    if (port <= 0 || port > 65535) {
+        return -1;
+    }
+    int64_t idx = sp_map_node(map, host[0] != '\0' ? host : endpoint,
+                              (uint16_t)port, asked);
+    if (idx >= 0) {
+        memcpy(map->nodes[idx].id, id, sizeof(id));
+        map->nodes[idx].failed = *failed;
+    }
+    return idx;
+}
+
+/* CLUSTER SHARDS: per shard a flat map with "slots" and "nodes". */
+static int
+sp_map_parse_shards(struct sp_cluster_map *map, struct sp_walk *w,
+                    const char *asked, char *err, size_t errlen)
+{
+    struct sp_elem top, shard, k, v;
+    int64_t *ranges = NULL;
+    uint32_t ranges_cap = 0;
+    int rc = -1;
+
+    if (sp_walk_next(w, &top) != 0 || top.type != '*') {
+        return sp_map_fail(err, errlen, "CLUSTER SHARDS: not an array");
+    }
+    for (int64_t s = 0; s < top.n; s++) {
+        uint32_t nranges = 0;
+        uint32_t primary = SP_CLUSTER_NO_NODE;
+        uint32_t members[64];
+        uint32_t nmembers = 0;
+
+        if (sp_walk_next(w, &shard) != 0 || shard.type != '*'
+            || shard.n % 2 != 0) {
+            sp_map_fail(err, errlen, "CLUSTER SHARDS: shard %lld is not a map",
+                        (long long)s);
+            goto out;
+        }
+        for (int64_t f = 0; f < shard.n / 2; f++) {
+            if (sp_walk_next(w, &k) != 0) {
+                goto bad;
+            }
+            if (sp_elem_is(&k, "slots")) {
+                if (sp_walk_next(w, &v) != 0 || v.type != '*' || v.n % 2 != 0
+                    || sp_array_grow((void **)&ranges, &ranges_cap,
+                                     (uint32_t)v.n, sizeof(*ranges)) != 0) {
+                    goto bad;
+                }
+                for (int64_t i = 0; i < v.n; i++) {
+                    struct sp_elem num;
+                    if (sp_walk_next(w, &num) != 0 || num.type != ':') {
+                        goto bad;
+                    }
+                    ranges[nranges++] = num.n;
+                }
+            } else if (sp_elem_is(&k, "nodes")) {
+                if (sp_walk_next(w, &v) != 0 || v.type != '*') {
+                    goto bad;
+                }
+                for (int64_t i = 0; i < v.n; i++) {
+                    bool is_primary, failed;
+                    int64_t idx = sp_map_shard_node(map, w, asked,
+                                                    &is_primary, &failed);
+                    if (idx < 0) {
+                        goto bad;
+                    }
+                    map->nodes[idx].primary = is_primary;
+                    if (is_primary && (primary == SP_CLUSTER_NO_NODE
+                                       || map->nodes[primary].failed)) {
+                        primary = (uint32_t)idx;
+                    }
+                    if (nmembers < sizeof(members) / sizeof(members[0])) {
+                        members[nmembers++] = (uint32_t)idx;
+                    }
+                }
+            } else if (sp_walk_skip(w, 0) != 0) {
+                goto bad;
+            }
+        }
+        for (uint32_t i = 0; i < nmembers; i++) {
+            struct sp_cluster_node *node = &map->nodes[members[i]];
+            node->primary_of = members[i] == primary ? SP_CLUSTER_NO_NODE
+                                                     : primary;
+            if (members[i] != primary) {
+                node->primary = false;
+            }
+        }
+        for (uint32_t i = 0; i + 1 < nranges; i += 2) {
+            if (primary != SP_CLUSTER_NO_NODE
+                && sp_map_assign(map, ranges[i], ranges[i + 1], primary) != 0) {
+                sp_map_fail(err, errlen, "CLUSTER SHARDS: range %lld-%lld is "
+                            "out of 0-16383", (long long)ranges[i],
+                            (long long)ranges[i + 1]);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+    goto out;
+bad:
+    sp_map_fail(err, errlen, "CLUSTER SHARDS: a shard is not {slots, nodes}");
+out:
+    free(ranges);
+    return rc;
+}
+
+int
+sp_cluster_map_parse(struct sp_cluster_map *map, bool shards, const char *buf,
+                     size_t len, const char *asked_host, char *err,
+                     size_t errlen)
+{
+    struct sp_walk w = { buf, len, 0, false };
+    int rc;
+
+    map->nnodes = 0;
+    map->nserved = 0;
+    for (uint32_t s = 0; s < SP_CLUSTER_SLOTS; s++) {
+        map->slots[s] = SP_CLUSTER_NO_NODE;
+    }
+    if (len > 0 && buf[0] == '-') {
+        return sp_map_fail(err, errlen, "%.*s", (int)(len > 2 ? len - 2 : 0),
+                           buf + 1);
+    }
+    rc = shards ? sp_map_parse_shards(map, &w, asked_host, err, errlen)
+                : sp_map_parse_slots(map, &w, asked_host, err, errlen);
+    if (rc == 0 && w.pos != len) {
+        return sp_map_fail(err, errlen, "bytes after the reply");
+    }
+    return rc;
+}
