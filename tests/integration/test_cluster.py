@@ -527,9 +527,9 @@ class ClusterConfig(sptest.HarnessTestCase):
             "auto-eject": ("  timeout: 400\n",
                            "  timeout: 400\n  auto_eject_hosts: true\n",
                            "auto_eject_hosts", 10),
-            "sentinels": ("  timeout: 400\n",
-                          "  timeout: 400\n  sentinels: [127.0.0.1:26379]\n",
-                          "sentinels", 10),
+            "sentinels": (":7000:1\n   - 127.0.0.1:7001:1\n",
+                          ":7000:1 a\n   - 127.0.0.1:7001:1 b\n"
+                          "  sentinels: [127.0.0.1:26379]\n", "sentinels", 13),
             "unix-seed": ("   - 127.0.0.1:7001:1\n", "   - /tmp/redis.sock:1\n",
                           "/tmp/redis.sock", 12),
         }
