@@ -110,6 +110,13 @@ class CheckingLoad:
         with self.lock:
             return [e for e in self.events if e.sent > t]
 
+    def error_texts(self, most=3):
+        """The commonest error replies: [(count, text)]."""
+        texts = {}
+        for e in self.errors:
+            texts[e.reply] = texts.get(e.reply, 0) + 1
+        return sorted(((n, t) for t, n in texts.items()), reverse=True)[:most]
+
     def summary(self):
         with self.lock:
             kinds = {}

@@ -390,9 +390,16 @@ class RealCluster:
         return counts
 
     def replicas_of(self, primary_port):
-        """Replica ports of a primary, from its CLUSTER SLOTS entries."""
-        return sorted({p for r in self.slot_ranges() if r[2] == primary_port
-                       for p in r[3]})
+        """Ports of the replicas of a primary that are not failed, from
+        CLUSTER NODES (CLUSTER SLOTS leaves out a replica whose offset the
+        others have not heard of yet)."""
+        text = ask(self.live()[0].port, "CLUSTER", "NODES").decode()
+        nodes = [line.split() for line in text.splitlines() if line.strip()]
+        ids = {f[0]: int(f[1].split("@")[0].rsplit(":", 1)[1]) for f in nodes}
+        primary_id = next(i for i, p in ids.items() if p == primary_port)
+        return sorted(ids[f[0]] for f in nodes
+                      if f[3] == primary_id and "slave" in f[2].split(",")
+                      and "fail" not in f[2].split(","))
 
     def _whole(self):
         """Every live node: cluster_state:ok, no slot migrating or
