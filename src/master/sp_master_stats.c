@@ -143,8 +143,9 @@ sp_master_stats_serve(struct sp_master *master, int fd)
         names
     };
     if (pool_extra != NULL && server_extra != NULL && names != NULL
+        && sp_cluster_names(master->cluster, names) == 0
         && sp_observe_json(&master->observe, master->current, &now, pool_extra,
-                           server_extra) == 0
+                           server_extra, names) == 0
         && sp_stats_report_tls(conf, now.pools, pool_extra) == 0
         && sp_sentinel_json(master->sentinel, pool_extra, server_extra) == 0
         && sp_cluster_json(master->cluster, pool_extra, server_extra,

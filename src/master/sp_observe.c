@@ -174,10 +174,20 @@ sp_observe_hot(const struct sp_generation *gen, uint32_t pool,
     return n;
 }
 
+/* Server s of pool (its first at `first` across pools) by its name now. */
+static const char *
+sp_observe_name(const struct sp_conf_pool *pool, char *const *names,
+                uint32_t first, uint32_t s)
+{
+    const char *name = names != NULL ? names[first + s] : NULL;
+
+    return name != NULL && name[0] != '\0' ? name : pool->servers[s].name;
+}
+
 int
 sp_observe_json(const struct sp_observe *obs, const struct sp_generation *gen,
                 const struct sp_totals *totals, char **out_pools,
-                char **out_servers)
+                char **out_servers, char *const *names)
 {
     const struct sp_conf *conf = totals->conf;
     struct sp_hot_key hot[SP_HOT_PUBLISH];
@@ -197,7 +207,7 @@ sp_observe_json(const struct sp_observe *obs, const struct sp_generation *gen,
         sp_observe_pool(obs, p, &rate, &skew, &busiest, &share);
         sp_stats_buf_printf(&buf, "%s, \"request_rate\":%.0f, \"skew\":%.2f, "
                             "\"busiest_server\":", out_pools[p], rate, skew);
-        sp_stats_buf_string(&buf, pool->servers[busiest].name);
+        sp_stats_buf_string(&buf, sp_observe_name(pool, names, at, busiest));
         sp_stats_buf_printf(&buf, ", \"busiest_share\":%.3f, \"hot_keys\":[",
                             share);
         nhot = gen->conf == conf ? sp_observe_hot(gen, p, hot) : 0;
@@ -206,7 +216,9 @@ sp_observe_json(const struct sp_observe *obs, const struct sp_generation *gen,
             sp_stats_buf_string(&buf, hot[i].key);
             sp_stats_buf_printf(&buf, ", \"server\":");
             sp_stats_buf_string(&buf, hot[i].server < pool->nservers
-                                      ? pool->servers[hot[i].server].name : "?");
+                                      ? sp_observe_name(pool, names, at,
+                                                        hot[i].server)
+                                      : "?");
             sp_stats_buf_printf(&buf, ", \"rate\":%.0f}", hot[i].rate);
         }
         sp_stats_buf_printf(&buf, "]");

@@ -64,6 +64,7 @@ uint32_t sp_observe_hot(const struct sp_generation *gen, uint32_t pool,
 int sp_observe_json(const struct sp_observe *obs,
                     const struct sp_generation *gen,
                     const struct sp_totals *totals, char **out_pools,
-                    char **out_servers);
+                    char **out_servers,
+                    char *const *names);
 
 #endif /* SP_OBSERVE_H */

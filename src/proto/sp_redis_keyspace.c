@@ -110,6 +110,15 @@ sp_redis_scan(struct sp_conn *client, struct sp_msg *msg,
                                         &server_cursor)) {
         return sp_msg_reply_static(msg, "-ERR invalid cursor\r\n");
     }
+    /* a cluster pool walks its primaries: room no node takes, and the
+     * replicas, are stepped over (from their start) */
+    while (server_cursor == 0 && server < pool->nservers
+           && !sp_forward_member(pool, &pool->servers[server])) {
+        server++;
+    }
+    if (server >= pool->nservers) {
+        return sp_reply_text(msg, "*2\r\n$1\r\n0\r\n*0\r\n");
+    }
     /* one fragment: SCAN with the server's cursor, then the options as
      * the client sent them (a slice of its request) */
     n = snprintf(text, sizeof(text), "%" PRIu64, server_cursor);

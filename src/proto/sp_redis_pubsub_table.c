@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "sp_cluster_view.h"
 #include "sp_hash.h"
 #include "sp_redis_proxy.h"
 #include "sp_redis_session.h"
@@ -73,10 +74,17 @@ sp_ps_grow(struct sp_ps_pool *ps)
 }
 
 /* Where a name lives: its server, or -1 for every server (a pattern, or
- * any name of a random pool). */
+ * any name of a random pool). A Redis Cluster pool: the node serving the
+ * name's slot, a pattern included (the cluster passes every PUBLISH to
+ * every node, so one node's subscription sees each message once). */
 static int32_t
 sp_ps_place(struct sp_pool *pool, uint8_t kind, const char *name, uint32_t len)
 {
+    if (pool->cluster != NULL) {
+        struct sp_server *node = sp_cluster_view_node(
+            pool, sp_cluster_slot((const uint8_t *)name, len));
+        return node != NULL ? (int32_t)node->index : 0;
+    }
     if (kind == SP_PS_PATTERN || sp_pool_random(pool)) {
         return -1;
     }

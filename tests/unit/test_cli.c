@@ -326,7 +326,9 @@ START_TEST(test_describe_stats_text)
         "  out_queue           \"# requests in outgoing queue\"\n"
         "  out_queue_bytes     \"current request bytes in outgoing queue\"\n"
         "  blocking_connections\"# connections for blocking commands (lent or idle)\"\n"
-        "  lent_connections    \"# of them lent to a blocked client now\"\n";
+        "  lent_connections    \"# of them lent to a blocked client now\"\n"
+        "  moved               \"# -MOVED redirections the node answered (Redis Cluster)\"\n"
+        "  ask                 \"# -ASK redirections the node answered (Redis Cluster)\"\n";
 
     ck_assert_str_eq(text, expect);
     free(text);

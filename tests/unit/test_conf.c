@@ -431,7 +431,7 @@ static const struct bad_conf bad_confs[] = {
       "hsieh, murmur, jenkins" },
     { "alpha:\n  listen: 127.0.0.1:22121\n  distribution: vnode\n" SERVERS,
       "t.yml:3:17: pool 'alpha': distribution 'vnode' is not one of ketama, "
-      "modula, random" },
+      "modula, random, redis_cluster" },
     { "alpha:\n  listen: 127.0.0.1:22121\n  foo: bar\n" SERVERS,
       "t.yml:3:3: pool 'alpha': unknown key 'foo'" },
     { "alpha:\n  listen: 127.0.0.1:22121\n  hash: md5\n  hash: md5\n" SERVERS,
@@ -613,7 +613,88 @@ static const struct bad_conf bad_confs[] = {
       "  servers:\n   - 127.0.0.1:6379:1 a\n",
       "t.yml:5:30: pool 'alpha': sentinel_refresh_interval must be at least "
       "100 ms" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  distribution: redis_cluster\n"
+      SERVERS,
+      "t.yml:3:17: pool 'alpha': distribution redis_cluster is only valid "
+      "with redis: true" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  hash: crc16\n"
+      "  distribution: redis_cluster\n" SERVERS,
+      "t.yml:4:3: pool 'alpha': hash has no meaning with distribution "
+      "redis_cluster (the cluster hashes keys to its slots with CRC16); "
+      "remove it" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  hash_tag: \"[]\"\n"
+      "  distribution: redis_cluster\n" SERVERS,
+      "t.yml:4:3: pool 'alpha': hash_tag '[]' cannot be used with "
+      "distribution redis_cluster: the cluster's hash tag is {}" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  cluster_refresh_interval: 1000\n" SERVERS,
+      "t.yml:4:3: pool 'alpha': cluster_refresh_interval is set but "
+      "distribution is not redis_cluster" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  read_from: replica\n" SERVERS,
+      "t.yml:4:3: pool 'alpha': read_from needs distribution redis_cluster "
+      "or sentinels" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  distribution: redis_cluster\n  read_from: replicas\n" SERVERS,
+      "t.yml:5:14: pool 'alpha': read_from 'replicas' is not one of primary, "
+      "replica, prefer_replica" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  distribution: redis_cluster\n  cluster_refresh_interval: 50\n"
+      SERVERS,
+      "t.yml:5:29: pool 'alpha': cluster_refresh_interval must be at least "
+      "100 ms" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  distribution: redis_cluster\n  cluster_max_nodes: 1\n"
+      "  servers:\n   - 127.0.0.1:7000:1\n   - 127.0.0.1:7001:1\n",
+      "t.yml:5:22: pool 'alpha': cluster_max_nodes (1) must be at least the "
+      "number of servers (2)" },
+    { "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+      "  distribution: redis_cluster\n  servers:\n   - /tmp/r.sock:1\n",
+      "t.yml:6:6: pool 'alpha': servers '/tmp/r.sock:1': a cluster's seed is "
+      "a host:port, not a socket path" },
 };
+
+START_TEST(test_cluster_keys)
+{
+    struct sp_conf *conf = load_ok(
+        "alpha:\n"
+        "  listen: 127.0.0.1:22121\n"
+        "  redis: true\n"
+        "  distribution: redis_cluster\n"
+        "  hash_tag: \"{}\"\n"
+        "  cluster_refresh_interval: 250\n"
+        "  cluster_max_redirects: 3\n"
+        "  cluster_max_nodes: 12\n"
+        "  read_from: prefer_replica\n"
+        "  servers:\n"
+        "   - 127.0.0.1:7001:1\n"
+        "   - 127.0.0.1:7000:1\n");
+    const struct sp_conf_pool *p = &conf->pools[0];
+
+    ck_assert_int_eq(p->distribution, SP_DIST_REDIS_CLUSTER);
+    ck_assert_int_eq(p->cluster_refresh_interval, 250);
+    ck_assert_int_eq(p->cluster_max_redirects, 3);
+    ck_assert_int_eq(p->read_from, SP_READ_PREFER_REPLICA);
+    /* the seeds first, in the file's order, then room for the nodes */
+    ck_assert_uint_eq(p->nseeds, 2);
+    ck_assert_uint_eq(p->nservers, 12);
+    ck_assert_uint_eq(p->servers[0].addr.port, 7001);
+    ck_assert_uint_eq(p->servers[1].addr.port, 7000);
+    ck_assert_str_eq(p->servers[11].name, "(node 11)");
+    sp_conf_free(conf);
+
+    conf = load_ok("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+                   "  distribution: redis_cluster\n" SERVERS);
+    p = &conf->pools[0];
+    ck_assert_int_eq(p->cluster_refresh_interval,
+                     SP_CONF_DEFAULT_CLUSTER_REFRESH);
+    ck_assert_int_eq(p->cluster_max_redirects,
+                     SP_CONF_DEFAULT_CLUSTER_REDIRECTS);
+    ck_assert_uint_eq(p->nservers, SP_CONF_DEFAULT_CLUSTER_NODES);
+    ck_assert_int_eq(p->read_from, SP_READ_PRIMARY);
+    sp_conf_free(conf);
+}
+END_TEST
 
 START_TEST(test_bad_config_message)
 {
@@ -636,7 +717,7 @@ sp_test_conf_suite(void)
     TCase *bad;
 
     SP_TEST_CASE(s, "good", 0, test_defaults_are_nutcrackers,
-                 test_every_pool_key, test_watermarks, test_listen_forms,
+                 test_every_pool_key, test_cluster_keys, test_watermarks, test_listen_forms,
                  test_crlf_and_lf_mixed, test_quoted_scalars_are_values,
                  test_global_section, test_global_variants,
                  test_global_with_listen_is_a_pool, test_meitu_layout,

@@ -113,7 +113,7 @@ START_TEST(test_own_fields_after_nutcrackers)
                                  "\"blocking_refused\":0, \"s\": {"));
     ck_assert_ptr_nonnull(strstr(buf.data, "\"out_queue_bytes\":0, "
                                  "\"blocking_connections\":6, "
-                                 "\"lent_connections\":4}"));
+                                 "\"lent_connections\":4, \"moved\":0, \"ask\":0}"));
     sp_stats_buf_free(&buf);
 }
 END_TEST

@@ -69,7 +69,23 @@ sp_cluster_view_free(struct sp_pool *pool)
     pool->cluster = NULL;
 }
 
-/* Nodes whose address changed: their connections go (to the old node). */
+/* A node that left the map: its connections with nothing in flight go. */
+static void
+sp_cluster_view_idle_close(struct sp_server *server)
+{
+    struct sp_conn *conn, *next;
+
+    for (conn = TAILQ_FIRST(&server->conns); conn != NULL; conn = next) {
+        next = TAILQ_NEXT(conn, link);
+        if (TAILQ_EMPTY(&conn->queue) && TAILQ_EMPTY(&sp_sconn(conn)->inflight)
+            && !sp_sconn(conn)->pinned && !sp_sconn(conn)->dedicated) {
+            sp_server_close(conn, server->pool->proto->error_reply(ESHUTDOWN));
+        }
+    }
+}
+
+/* Nodes whose address changed: their connections go (to the old node);
+ * nodes that left the map: their idle connections. */
 static void
 sp_cluster_view_addresses(struct sp_pool *pool)
 {
@@ -85,6 +101,9 @@ sp_cluster_view_addresses(struct sp_pool *pool)
         }
         sp_shared_addr_get(server->addr_slot, &now);
         if (now.version == v->nodes[i].addr_version) {
+            if (v->roles[i].role == SP_SHARED_NODE_NONE) {
+                sp_cluster_view_idle_close(server);     /* it left the map */
+            }
             continue;
         }
         if (v->nodes[i].addr_version != 0 || now.version == 0) {
@@ -181,12 +200,13 @@ sp_cluster_view_refresh(struct sp_pool *pool, bool failed)
         .command = SP_CHANNEL_REFRESH, .pid = worker->pid, .arg = failed,
     };
 
+    uint64_t *last = failed ? &v->failed_ms : &v->asked_ms;
+
     if (worker->channel == NULL
-        || (!failed && v->asked_ms != 0
-            && now - v->asked_ms < SP_CLUSTER_ASK_GAP_MS)) {
+        || (*last != 0 && now - *last < SP_CLUSTER_ASK_GAP_MS)) {
         return;
     }
-    v->asked_ms = now;
+    *last = now;
     snprintf(msg.name, sizeof(msg.name), "%s", pool->conf->name);
     if (sp_channel_send(worker->channel->fd, &msg, -1) != 0) {
         sp_log_warn(worker->log, errno, "pool '%s': cannot ask the master "

@@ -43,6 +43,7 @@ struct sp_cluster_view {
                                                    slot (-1: none); reset
                                                    after each split */
     uint64_t                     asked_ms;  /* the last refresh asked */
+    uint64_t                     failed_ms; /* ... for a failed node */
     uint32_t                     rr;        /* replica reads' round robin */
     struct sp_msg_queue          waiting;   /* to be sent again (slink) */
     struct sp_timer              timer;     /* the first of them is due */
@@ -75,8 +76,8 @@ struct sp_server *sp_cluster_view_find(struct sp_pool *pool, const char *host,
 void sp_cluster_view_moved(struct sp_pool *pool, uint16_t slot,
                            struct sp_server *node);
 
-/* Ask the master for a new map (at most one ask per 100 ms, but a failure
- * always asks): failed says a node failed. */
+/* Ask the master for a new map (at most one ask per 100 ms, and one per
+ * 100 ms for failed nodes): failed says a node failed. */
 void sp_cluster_view_refresh(struct sp_pool *pool, bool failed);
 
 /*

@@ -519,7 +519,7 @@ sp_cluster_map_parse(struct sp_cluster_map *map, bool shards, const char *buf,
         map->slots[s] = SP_CLUSTER_NO_NODE;
     }
     if (len > 0 && buf[0] == '-') {
-        return sp_map_fail(err, errlen, "%.*s", (int)(len > 2 ? len - 2 : 0),
+        return sp_map_fail(err, errlen, "%.*s", (int)(len > 3 ? len - 3 : 0),
                            buf + 1);
     }
     rc = shards ? sp_map_parse_shards(map, &w, asked_host, err, errlen)

@@ -36,6 +36,9 @@ sp_locate(const struct sp_conf *conf, const char *pool_name, char **keys,
                 conf->path);
         return -1;
     }
+    if (pool->distribution == SP_DIST_REDIS_CLUSTER) {
+        return sp_locate_cluster(pool, keys, nkeys, in, out, err);
+    }
     if (pool->distribution == SP_DIST_RANDOM) {
         fprintf(err, "shardproxy: pool '%s' uses distribution random: its "
                 "keys have no fixed server\n", pool_name);

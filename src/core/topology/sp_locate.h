@@ -20,4 +20,9 @@
 int sp_locate(const struct sp_conf *conf, const char *pool_name, char **keys,
               int nkeys, FILE *in, FILE *out, FILE *err);
 
+/* The same for a Redis Cluster pool, asking the live cluster
+ * (sp_locate_cluster.c): "KEY -> HOST:PORT slot N". */
+int sp_locate_cluster(const struct sp_conf_pool *pool, char **keys, int nkeys,
+                      FILE *in, FILE *out, FILE *err);
+
 #endif /* SP_LOCATE_H */
