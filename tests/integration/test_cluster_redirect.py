@@ -126,6 +126,10 @@ class FakeClusterRedirects(sptest.HarnessTestCase):
         self.assertEqual(self.count(self.A, "GET", k), 1,
                          "requests still go to the old owner after MOVED")
         self.assertEqual(self.count(self.B, "GET", k), 11)
+        # a redirection is followed by a refresh of the map (the periodic
+        # one is a minute away)
+        poll_until(lambda: self.topology_asks() >= 1,
+                   "a CLUSTER SHARDS/SLOTS after the MOVED", 3.0)
         poll_until(lambda: self.node_stats(proxy, self.A).get("moved", 0) >= 1,
                    "A's moved counted", 5.0)
         # to D, a node the proxy has not seen before
@@ -252,6 +256,57 @@ class FakeClusterRedirects(sptest.HarnessTestCase):
         self.assertEqual(c.call("SADD", t1, "a"), 1)
         self.assertEqual(c.call("SUNIONSTORE", t2, t1), 1)
         c.close()
+
+    def topology_asks(self):
+        """CLUSTER SHARDS and SLOTS the fake nodes got since the reset."""
+        return sum(n for t, n in self.counts().items()
+                   if t.split()[1:2] == ["CLUSTER"])
+
+    def test_refresh_cost_bounded(self):
+        """The map is asked for by one process, not by each worker: with 4
+        workers and cluster_refresh_interval 500 the nodes get about 2
+        topology questions a second; under a stream of MOVED (each refresh
+        gives k's slot back to A, which answers MOVED to B for it) at most
+        about 10 a second, however many workers see MOVED."""
+        port = sptest.free_port()
+        text = ("global:\n  worker_processes: 4\n" + sp_cluster.proxy_pool(
+            port, [self.A], cluster_refresh_interval=500, timeout=TIMEOUT_MS))
+        self.harness.start_shardproxy(text)
+        sp_cluster.wait_proxy_serving(port, 15.0)
+        self.reset()
+        t = time.monotonic()
+        poll_until(lambda: time.monotonic() - t >= 3.0, "3 s of idle refreshes", 5.0)
+        idle = self.topology_asks() / (time.monotonic() - t)
+        self.assertGreaterEqual(idle, 1.0, "no periodic refresh")
+        self.assertLessEqual(idle, 4.0, f"{idle:.1f} topology questions a second "
+                             "at cluster_refresh_interval 500 (per worker?)")
+        # a stream of MOVED from 8 connections (spread over the workers)
+        k = key_owned_by(self.ranges, self.A, "storm")
+        slot = key_slot(k)
+        self.script(rules=[{"port": self.A, "key": k, "times": -1,
+                            "reply": f"MOVED {slot} 127.0.0.1:{self.B}"},
+                           {"port": self.B, "key": k, "times": -1, "reply": "SERVE"}])
+        conns = [RespConn(port) for _ in range(8)]
+        self.reset()
+        t = time.monotonic()
+        n = 0
+        while time.monotonic() - t < 3.0 and n < 20000:
+            for c in conns:
+                c.send(*[("GET", k)] * 10)
+            for c in conns:
+                for _ in range(10):
+                    self.assertIsNone(c.read())
+                    n += 1
+        elapsed = time.monotonic() - t
+        moved = self.count(self.A, "GET", k)
+        rate = self.topology_asks() / elapsed
+        print(f"\nidle: {idle:.1f} topology questions/s; {n} GETs, {moved} answered "
+              f"MOVED, {rate:.1f} topology questions/s", flush=True)
+        self.assertGreater(moved, 0)
+        self.assertLessEqual(rate, 12.0, f"{rate:.1f} topology questions a second "
+                             f"for {moved / elapsed:.0f} MOVED a second")
+        for c in conns:
+            c.close()
 
     def test_map_from_cluster_slots_without_shards(self):
         self.script(no_shards=True)
