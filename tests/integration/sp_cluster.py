@@ -232,15 +232,22 @@ def proxy_pool(port, seeds, **keys):
 
 def wait_proxy_serving(port, timeout=20.0):
     """Until the proxy on `port` says cluster_state:ok (CLUSTER INFO, as one
-    node) and answers a GET (nil or a value, not an error)."""
+    node) and answers a GET (nil or a value, not an error); on timeout the
+    failure shows the last answers."""
+    last = {}
+
     def ok():
-        info = ask(port, "CLUSTER", "INFO")
-        get = ask(port, "GET", "probe")
+        last["info"] = info = ask(port, "CLUSTER", "INFO")
+        last["get"] = get = ask(port, "GET", "probe")
         return (isinstance(info, bytes)
                 and info_fields(info).get("cluster_state") == "ok"
                 and (get is None or isinstance(get, bytes)))
-    sptest.poll_until(ok, f"the proxy on {port} serves the cluster (CLUSTER "
-                      "INFO cluster_state:ok, GET answered)", timeout)
+    try:
+        sptest.poll_until(ok, f"the proxy on {port} to serve the cluster", timeout)
+    except sptest.StartError:
+        raise AssertionError(f"the proxy on {port} does not serve the cluster "
+                             f"within {timeout}s: CLUSTER INFO {last.get('info')!r}, "
+                             f"GET probe {last.get('get')!r}") from None
 
 
 # ------------------------------------------------------------ the cluster
@@ -304,6 +311,7 @@ class RealCluster:
                 "--cluster-enabled", "yes", "--cluster-config-file", node.conf_path,
                 "--cluster-node-timeout", self.node_timeout,
                 "--save", "", "--appendonly", "no", "--dir", self.h.tmp.path,
+                "--shutdown-timeout", "0",      # no wait for replicas on TERM
                 "--logfile", ""]
 
         def ready(proc):

@@ -441,6 +441,93 @@ class ClusterProxy(ClusterTestCase):
         poll_until(lambda: not sptest.pid_alive(new), "the new master exits", 20.0)
 
 
+    # -- replica reads, pub/sub
+
+    def commandstats(self, port, cmd):
+        """Calls of `cmd` a node counted since its CONFIG RESETSTAT."""
+        text = ask(port, "INFO", "commandstats").decode()
+        m = re.search(rf"^cmdstat_{cmd}:calls=(\d+)", text, re.M)
+        return int(m.group(1)) if m else 0
+
+    def reset_commandstats(self):
+        for n in self.cluster.live():
+            self.assertEqual(ask(n.port, "CONFIG", "RESETSTAT"), b"OK")
+
+    def test_read_from_replica(self):
+        """read_from: replica sends GET and MGET to the replicas, SET to
+        the primaries; prefer_replica reads from the primary of a shard
+        whose replica is down."""
+        proxy, port = self.start_proxy(read_from="replica")
+        keys = sp_cluster.spread_keys(90, "rr")
+        primaries = self.cluster.primaries()
+        replicas = [p for p in (n.port for n in self.cluster.live())
+                    if p not in primaries]
+        self.reset_commandstats()
+        with RespConn(port) as c:
+            for k in keys:
+                self.assertEqual(c.call("SET", k, "r:" + k), b"OK")
+            for p in primaries:
+                self.wait_replicated(p)
+            for k in keys:
+                self.assertEqual(c.call("GET", k), ("r:" + k).encode())
+            self.assertEqual(c.call("MGET", *keys[:30]),
+                             [("r:" + k).encode() for k in keys[:30]])
+        self.assertEqual(sum(self.commandstats(p, "set") for p in primaries), 90)
+        self.assertEqual(sum(self.commandstats(p, "get") + self.commandstats(p, "mget")
+                             for p in primaries), 0, "reads reached a primary")
+        reads = sum(self.commandstats(p, "get") + self.commandstats(p, "mget")
+                    for p in replicas)
+        self.assertGreaterEqual(reads, 90 + 3)      # the MGET: one per node at least
+        self.assertEqual(sum(self.commandstats(p, "set") for p in replicas), 0)
+
+        # prefer_replica: a shard without its replica reads from its primary
+        proxy2, port2 = self.start_proxy(read_from="prefer_replica")
+        shard = primaries[0]
+        gone = self.cluster.replicas_of(shard)[0]
+        self.cluster.kill(gone)
+        mine = [k for k in keys if self.cluster.owner(k) == shard]
+        self.reset_commandstats()
+        with RespConn(port2) as c:
+            def served():
+                return all(c.call("GET", k) == ("r:" + k).encode() for k in mine)
+            poll_until(served, "the shard read from its primary", 15.0)
+            before = self.commandstats(shard, "get")
+            for k in mine:
+                self.assertEqual(c.call("GET", k), ("r:" + k).encode())
+            self.assertEqual(self.commandstats(shard, "get") - before, len(mine))
+
+    def test_pubsub(self):
+        """SSUBSCRIBE through the proxy hears SPUBLISH on the slot's node;
+        SUBSCRIBE hears PUBLISH sent anywhere in the cluster."""
+        proxy, port = self.start_proxy()
+        sub = RespConn(port)
+        ch = "news{7}"
+        self.assertEqual(sub.call("SSUBSCRIBE", ch), [b"ssubscribe", ch.encode(), 1])
+        owner = self.cluster.owner(ch)
+        poll_until(lambda: ask(owner, "SPUBLISH", ch, "first") == 1,
+                   "the proxy's subscription on the slot's node", 5.0)
+        self.assertEqual(sub.read(), [b"smessage", ch.encode(), b"first"])
+        sub2 = RespConn(port)
+        self.assertEqual(sub2.call("SUBSCRIBE", "all"), [b"subscribe", b"all", 1])
+        other = next(p for p in self.cluster.primaries() if p != owner)
+        poll_until(lambda: ask(other, "PUBLISH", "all", "hi") >= 0
+                   and ask(port, "PUBSUB", "NUMSUB", "all") is not None
+                   and self._heard(sub2, [b"message", b"all", b"hi"]),
+                   "a PUBLISH on another node heard", 5.0)
+        sub.close()
+        sub2.close()
+
+    def _heard(self, conn, want):
+        """A message `want` is waiting on conn (read within 0.2 s)."""
+        conn.sock.settimeout(0.2)
+        try:
+            return conn.read() == want
+        except OSError:
+            return False
+        finally:
+            conn.sock.settimeout(conn.timeout)
+
+
 class ClusterConfig(sptest.HarnessTestCase):
     """`-t` on cluster pools: the keys that make no sense there are refused
     with file, line and key; a good cluster pool passes."""
