@@ -19,6 +19,7 @@
 #include "sp_resp_conn.h"
 #include "sp_shared.h"
 #include "sp_stats.h"
+#include "sp_stats_report.h"
 
 #define SP_CLUSTER_TIMEOUT_MS  1000     /* a connect or a reply */
 #define SP_CLUSTER_FAST_MS     200      /* after a failure: ask this often */
@@ -692,29 +693,6 @@ sp_cluster_forget(struct sp_cluster *c)
 
 /* ---- stats --------------------------------------------------------------- */
 
-static int
-sp_cluster_append(char **field, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-sp_cluster_append(char **field, const char *fmt, ...)
-{
-    struct sp_stats_buf buf = { 0 };
-    char text[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    sp_stats_buf_printf(&buf, "%s%s", *field != NULL ? *field : "", text);
-    if (buf.failed) {
-        sp_stats_buf_free(&buf);
-        return -1;
-    }
-    free(*field);
-    *field = buf.data;
-    return 0;
-}
 
 static const char *
 sp_cluster_role_name(uint8_t role)
@@ -740,7 +718,7 @@ sp_cluster_names(const struct sp_cluster *c, char **names)
             if (!r->used || r->now.role == SP_SHARED_NODE_NONE) {
                 *name = strdup("");
             } else {
-                rc |= sp_cluster_append(name, strchr(r->host, ':') != NULL
+                rc |= sp_stats_report_append(name, strchr(r->host, ':') != NULL
                                               ? "[%s]:%u" : "%s:%u",
                                         r->host, (unsigned)r->port);
             }
@@ -761,7 +739,7 @@ sp_cluster_json(const struct sp_cluster *c, char **pools, char **servers,
         if (!sp_cluster_is(cp)) {
             continue;
         }
-        rc |= sp_cluster_append(&pools[i], ", \"cluster_refreshes\":%lld, "
+        rc |= sp_stats_report_append(&pools[i], ", \"cluster_refreshes\":%lld, "
                                 "\"cluster_failovers\":%lld, "
                                 "\"cluster_errors\":%lld",
                                 (long long)cp->refreshes,
@@ -772,7 +750,7 @@ sp_cluster_json(const struct sp_cluster *c, char **pools, char **servers,
             if (!r->used || r->now.role == SP_SHARED_NODE_NONE) {
                 continue;
             }
-            rc |= sp_cluster_append(&servers[cp->first + j],
+            rc |= sp_stats_report_append(&servers[cp->first + j],
                                     ", \"role\":\"%s\", \"slots\":%u, "
                                     "\"failing\":%s",
                                     sp_cluster_role_name(r->now.role),

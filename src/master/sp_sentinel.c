@@ -17,6 +17,7 @@
 #include "sp_resp_conn.h"
 #include "sp_shared.h"
 #include "sp_stats.h"
+#include "sp_stats_report.h"
 
 #define SP_SENTINEL_TIMEOUT_MS   1000   /* any one connect or reply */
 #define SP_SENTINEL_RETRY_MS     500    /* a failed check: ask again soon */
@@ -710,29 +711,6 @@ sp_sentinel_forget(struct sp_sentinel *s)
 
 /* ---- stats --------------------------------------------------------------- */
 
-static int
-sp_sentinel_append(char **field, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-sp_sentinel_append(char **field, const char *fmt, ...)
-{
-    struct sp_stats_buf buf = { 0 };
-    char text[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    sp_stats_buf_printf(&buf, "%s%s", *field != NULL ? *field : "", text);
-    if (buf.failed) {
-        sp_stats_buf_free(&buf);
-        return -1;
-    }
-    free(*field);
-    *field = buf.data;
-    return 0;
-}
 
 int
 sp_sentinel_json(const struct sp_sentinel *s, char **pools, char **servers)
@@ -744,11 +722,11 @@ sp_sentinel_json(const struct sp_sentinel *s, char **pools, char **servers)
         if (sp->servers == NULL) {
             continue;
         }
-        rc |= sp_sentinel_append(&pools[i], ", \"sentinel_errors\":%lld",
+        rc |= sp_stats_report_append(&pools[i], ", \"sentinel_errors\":%lld",
                                  (long long)sp->errors);
         for (uint32_t j = 0; j < sp->conf->nservers; j++) {
             const struct sp_sentinel_server *ss = &sp->servers[j];
-            rc |= sp_sentinel_append(&servers[sp->first + j],
+            rc |= sp_stats_report_append(&servers[sp->first + j],
                                      strchr(ss->host, ':') != NULL
                                      ? ", \"master\":\"[%s]:%u\", "
                                        "\"switches\":%lld"

@@ -9,11 +9,13 @@
  *                           is waited for (sent again after a pause)
  *   -ASK slot host:port     ASKING + the request on that node, once; the
  *                           map is left as it is
- *   -TRYAGAIN, -CLUSTERDOWN sent again to the same node after 10, 20, 40 ..
- *                           200 ms, within the pool's timeout (2 s when it
- *                           has none); then the error goes to the client
- * More than cluster_max_redirects redirections of one request: it gets
- * "-ERR too many cluster redirections" (the proxy's words).
+ *   -TRYAGAIN, -CLUSTERDOWN sent again after 10, 20, 40 .. 200 ms (to the
+ *                           slot's node by the map when a redirection named
+ *                           the slot, else the same node), within the pool's
+ *                           timeout (2 s when it has none); then the error
+ *                           goes to the client
+ * More than cluster_max_redirects MOVED/ASK redirections of one request: it
+ * gets "-ERR too many cluster redirections" (the proxy's words).
  *
  * CLUSTER from clients: KEYSLOT is computed here; INFO, SLOTS, SHARDS,
  * NODES and MYID describe the proxy as a one-node cluster holding every
@@ -37,13 +39,13 @@
 #include "sp_redis_cluster.h"
 #include "sp_redis_proxy.h"
 #include "sp_redis_session.h"
+#include "sp_redis_txn.h"
 #include "sp_server.h"
 #include "sp_worker.h"
 
 #define SP_CLUSTER_WAIT_FIRST_MS   10
 #define SP_CLUSTER_WAIT_MAX_MS     200
 #define SP_CLUSTER_GIVE_UP_MS      2000    /* a pool without timeout */
-#define SP_CLUSTER_UNKNOWN_NODE_MS 20      /* a node the map lacks yet */
 
 static const char sp_asking[] = "*1\r\n$6\r\nASKING\r\n";
 
@@ -108,7 +110,7 @@ sp_redirect_pause(struct sp_pool *pool, struct sp_msg *msg, uint32_t *ms)
     if ((int32_t)(ext->give_up_ms - now) <= 0) {
         return false;
     }
-    uint32_t shift = ext->redirects < 5 ? ext->redirects : 5;
+    uint32_t shift = ext->waits < 5 ? ext->waits : 5;
     *ms = SP_CLUSTER_WAIT_FIRST_MS << shift;
     if (*ms > SP_CLUSTER_WAIT_MAX_MS) {
         *ms = SP_CLUSTER_WAIT_MAX_MS;
@@ -143,6 +145,20 @@ sp_redis_cluster_redirect(struct sp_conn *conn, struct sp_msg *msg,
     if (sp_msg_ext_take(pool->worker, msg) == NULL) {
         return false;                   /* out of memory: the client sees it */
     }
+    if (again) {
+        /* bounded by time, not by count: a slot being migrated answers
+         * TRYAGAIN until its keys are all on one side */
+        if (!sp_redirect_pause(pool, msg, &pause)) {
+            return false;               /* waited enough: the client sees it */
+        }
+        msg->ext->waits++;
+        sp_seglist_clear(&pool->worker->mbufs, &msg->rsp);
+        sp_cluster_view_refresh(pool, false);
+        /* to the slot's owner by the map when a redirection named the slot
+         * (after an ASK the migration may be over), else the same node */
+        sp_cluster_view_later(pool, msg, msg->ext->again_slot, pause);
+        return true;
+    }
     if (++msg->ext->redirects > (uint32_t)pool->conf->cluster_max_redirects) {
         sp_log_warn(pool->worker->log, 0, "pool '%s': a request was "
                     "redirected more than %d times; last: %s",
@@ -154,21 +170,12 @@ sp_redis_cluster_redirect(struct sp_conn *conn, struct sp_msg *msg,
         sp_msg_part_done(pool->worker, msg);
         return true;
     }
-    if (again) {
-        if (!sp_redirect_pause(pool, msg, &pause)) {
-            msg->ext->redirects = 0;
-            return false;               /* waited enough: the client sees it */
-        }
-        sp_seglist_clear(&pool->worker->mbufs, &msg->rsp);
-        sp_cluster_view_refresh(pool, false);
-        sp_cluster_view_later(pool, msg, -1, pause);
-        return true;
-    }
     if (sp_redirect_target(text + (moved ? 7 : 5), n - (moved ? 7 : 5), &slot,
                            host, sizeof(host), &port) != 0) {
         return false;
     }
     struct sp_server *node = sp_cluster_view_find(pool, host, port);
+    msg->ext->again_slot = slot;
     if (moved) {
         from->stats->moved++;
         sp_cluster_view_refresh(pool, false);
@@ -180,14 +187,54 @@ sp_redis_cluster_redirect(struct sp_conn *conn, struct sp_msg *msg,
     }
     if (node == NULL) {
         /* a node the master has not published yet: the slot's owner once
-         * the map knows it */
+         * the map knows it; waiting for the map is bounded by time, not
+         * counted as a redirection */
+        if (!sp_redirect_pause(pool, msg, &pause)) {
+            return false;
+        }
+        (void)pause;
+        msg->ext->redirects--;
         sp_cluster_view_refresh(pool, false);
         sp_seglist_clear(&pool->worker->mbufs, &msg->rsp);
-        sp_cluster_view_later(pool, msg, slot, SP_CLUSTER_UNKNOWN_NODE_MS);
+        sp_cluster_view_after_map(pool, msg, slot);
         return true;
     }
     sp_forward_again(pool, msg, node, ask ? sp_asking : NULL,
                      ask ? (uint32_t)(sizeof(sp_asking) - 1) : 0);
+    return true;
+}
+
+/* ---- replica reads ----------------------------------------------------------- */
+
+struct sp_server *
+sp_redis_cluster_reader(struct sp_conn *client,
+                        const struct sp_redis_command *cmd,
+                        struct sp_server *primary)
+{
+    struct sp_pool *pool = client->pool;
+
+    if (!(cmd->flags & SP_REDIS_F_READONLY) || sp_redis_txn_open(client)) {
+        return primary;
+    }
+    return sp_cluster_view_replica(pool, primary, pool->conf->read_from
+                                                  == SP_READ_PREFER_REPLICA);
+}
+
+bool
+sp_redis_cluster_readers(struct sp_conn *client, struct sp_msg *msg,
+                         uint32_t first)
+{
+    struct sp_pool *pool = msg->pool;
+
+    for (uint32_t f = first; f < sp_msg_nfrags(msg); f++) {
+        struct sp_msg *frag = msg->ext->frags[f];
+        struct sp_server *to = sp_redis_cluster_reader(
+            client, msg->cmd, &pool->servers[frag->server]);
+        if (to == NULL) {
+            return false;
+        }
+        frag->server = to->index;
+    }
     return true;
 }
 

@@ -21,6 +21,28 @@
 bool sp_redis_cluster_redirect(struct sp_conn *conn, struct sp_msg *msg,
                                uint64_t len);
 
+#define SP_REDIS_NO_REPLICA \
+    "-ERR no replica of the node serving this slot is up (read_from: " \
+    "replica)\r\n"
+
+struct sp_server;
+struct sp_redis_command;
+
+/*
+ * read_from replica / prefer_replica: where client's command goes instead
+ * of primary, the node serving its slot: a replica of it for a read-only
+ * command outside a transaction, else primary itself. NULL: it is a read,
+ * no replica is up and read_from is replica.
+ */
+struct sp_server *sp_redis_cluster_reader(struct sp_conn *client,
+                                          const struct sp_redis_command *cmd,
+                                          struct sp_server *primary);
+
+/* The same for the fragments of msg from `first` on (a split read: MGET).
+ * False: one has no replica (read_from replica). */
+bool sp_redis_cluster_readers(struct sp_conn *client, struct sp_msg *msg,
+                              uint32_t first);
+
 /* CLUSTER ... from a client of a cluster pool. 0 / -1. */
 int sp_redis_cluster_command(struct sp_conn *client, struct sp_msg *msg);
 

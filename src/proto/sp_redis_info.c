@@ -199,6 +199,7 @@ enum {
     SP_INFO_PERSISTENCE = 1 << 3,
     SP_INFO_STATS = 1 << 4,
     SP_INFO_REPLICATION = 1 << 5,
+    SP_INFO_CLUSTER = 1 << 6,
     SP_INFO_KEYSPACE = 1 << 7,
     SP_INFO_ALL = 0xff
 };
@@ -210,7 +211,7 @@ static const struct {
     { "server", SP_INFO_SERVER }, { "clients", SP_INFO_CLIENTS },
     { "memory", SP_INFO_MEMORY }, { "persistence", SP_INFO_PERSISTENCE },
     { "stats", SP_INFO_STATS }, { "replication", SP_INFO_REPLICATION },
-    { "keyspace", SP_INFO_KEYSPACE },
+    { "cluster", SP_INFO_CLUSTER }, { "keyspace", SP_INFO_KEYSPACE },
 };
 
 /* The sections asked for (none named: the default ones, all of ours). */
@@ -327,6 +328,12 @@ sp_redis_info_complete(struct sp_worker *worker, struct sp_msg *msg)
     if (want & SP_INFO_REPLICATION) {
         sp_info_header(&text, &first, "Replication");
         sp_rw_fmt(&text, "role:master\r\nconnected_slaves:0\r\n");
+    }
+    if (want & SP_INFO_CLUSTER) {
+        /* a cluster pool is one node of a one-node cluster to its clients
+         * (CLUSTER, sp_redis_cluster.c) */
+        sp_info_header(&text, &first, "Cluster");
+        sp_rw_fmt(&text, "cluster_enabled:%d\r\n", pool->cluster != NULL);
     }
     if (want & SP_INFO_KEYSPACE) {
         sp_info_header(&text, &first, "Keyspace");

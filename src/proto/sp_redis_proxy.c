@@ -243,15 +243,9 @@ sp_redis_forward(struct sp_conn *client, struct sp_msg *msg,
     struct sp_server *server = sp_pool_route(pool, key, keylen);
     if (server != NULL && pool->cluster != NULL
         && pool->cluster->read_replicas
-        && (p->command->flags & SP_REDIS_F_READONLY)
-        && !sp_redis_txn_open(client)) {
-        struct sp_server *replica = sp_cluster_view_replica(
-            pool, server, pool->conf->read_from == SP_READ_PREFER_REPLICA);
-        if (replica == NULL) {
-            return sp_reply_text(msg, "-ERR no replica of the node serving "
-                                 "this slot is up (read_from: replica)\r\n");
-        }
-        server = replica;
+        && (server = sp_redis_cluster_reader(client, p->command, server))
+           == NULL) {
+        return sp_msg_reply_static(msg, SP_REDIS_NO_REPLICA);
     }
     sp_redis_forward_to(client, msg, server);
     return 0;
@@ -383,6 +377,14 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
                 return sp_redis_split_fail(msg, ENOMEM);
             }
         }
+    }
+    if (pool->cluster != NULL && pool->cluster->read_replicas
+        && msg->client != NULL
+        && !sp_redis_cluster_readers(msg->client, msg, first)) {
+        msg->pool->stats->forward_error++;
+        sp_msg_fail(msg, SP_REDIS_NO_REPLICA);
+        msg->step_phase = 0;
+        return true;
     }
     msg->ext->step_key += n;
     sp_forward_fragments(pool, msg, first);
@@ -836,7 +838,7 @@ sp_redis_server_init(struct sp_conn *server)
         }
     }
     if (server->pool->cluster != NULL && conf->read_from != SP_READ_PRIMARY
-        && sp_server_internal(server, "*1\r\n$8\r\nREADONLY\r\n", 14) != 0) {
+        && sp_server_internal(server, "*1\r\n$8\r\nREADONLY\r\n", 18) != 0) {
         return -1;      /* replica reads: READONLY (a no-op on a primary) */
     }
     if (conf->redis_db > 0) {

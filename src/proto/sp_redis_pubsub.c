@@ -143,12 +143,40 @@ sp_ps_server_wanted(const struct sp_ps_pool *ps, uint32_t s)
     return false;
 }
 
+/* A cluster pool: names whose node is lost move to their slot's node now
+ * (a failover promoted a replica); subscribed there when it is connected
+ * (otherwise with the rest of that node's names below). */
+static void
+sp_ps_replace(struct sp_ps_pool *ps)
+{
+    for (uint32_t b = 0; b < ps->nbuckets; b++) {
+        for (struct sp_ps_entry *e = ps->buckets[b]; e != NULL; e = e->next) {
+            if (!e->subscribed || e->server < 0
+                || ps->conns[e->server].conn != NULL) {
+                continue;
+            }
+            int32_t now = sp_ps_place(ps->pool, e->kind, e->name, e->len);
+            if (now == e->server || now < 0) {
+                continue;
+            }
+            e->server = now;
+            if (ps->conns[now].conn != NULL) {
+                sp_ps_send(ps, (uint32_t)now,
+                           sp_ps_words[e->kind].subscribe, e);
+            }
+        }
+    }
+}
+
 static void
 sp_ps_retry(struct sp_event_loop *loop, struct sp_timer *timer)
 {
     struct sp_ps_pool *ps = timer->data;
 
     (void)loop;
+    if (ps->pool->cluster != NULL) {
+        sp_ps_replace(ps);
+    }
     for (uint32_t s = 0; s < ps->pool->nservers; s++) {
         if (ps->conns[s].conn == NULL && sp_ps_server_wanted(ps, s)) {
             sp_ps_resubscribe(ps, s);

@@ -102,6 +102,10 @@ struct sp_ps_entry *sp_ps_add(struct sp_ps_pool *ps, uint8_t kind,
                               const char *name, uint32_t len);
 /* Free e if nobody wants it and no server owes a confirmation for it. */
 void sp_ps_maybe_free(struct sp_ps_pool *ps, struct sp_ps_entry *e);
+
+/* Where a name of that kind lives now: its server, or -1 for every one. */
+int32_t sp_ps_place(struct sp_pool *pool, uint8_t kind, const char *name,
+                    uint32_t len);
 /* A member came to or left e: its kind's count of wanted names. */
 void sp_ps_members_changed(struct sp_ps_pool *ps, const struct sp_ps_entry *e,
                            bool joined);

@@ -77,7 +77,7 @@ sp_ps_grow(struct sp_ps_pool *ps)
  * any name of a random pool). A Redis Cluster pool: the node serving the
  * name's slot, a pattern included (the cluster passes every PUBLISH to
  * every node, so one node's subscription sees each message once). */
-static int32_t
+int32_t
 sp_ps_place(struct sp_pool *pool, uint8_t kind, const char *name, uint32_t len)
 {
     if (pool->cluster != NULL) {

@@ -15,7 +15,8 @@
 #include "sp_server.h"
 #include "sp_worker.h"
 
-#define SP_CLUSTER_ASK_GAP_MS 100   /* refresh asks of one worker's pool */
+#define SP_CLUSTER_ASK_GAP_MS  100  /* refresh asks of one worker's pool */
+#define SP_CLUSTER_MAP_WAIT_MS 5    /* looks for a newer map */
 
 int
 sp_cluster_view_init(struct sp_pool *pool, struct sp_shared_cluster *shared)
@@ -57,6 +58,7 @@ sp_cluster_view_free(struct sp_pool *pool)
         return;
     }
     sp_timer_del(pool->worker->loop, &v->timer);
+    sp_timer_del(pool->worker->loop, &v->ask_timer);
     while ((msg = TAILQ_FIRST(&v->waiting)) != NULL) {
         TAILQ_REMOVE(&v->waiting, msg, slink);
         sp_msg_fail(msg, pool->proto->error_reply(ESHUTDOWN));
@@ -190,6 +192,15 @@ sp_cluster_view_moved(struct sp_pool *pool, uint16_t slot,
         (uint16_t)node->index;
 }
 
+static void
+sp_cluster_view_ask_later(struct sp_event_loop *loop, struct sp_timer *timer)
+{
+    struct sp_pool *pool = timer->data;
+
+    (void)loop;
+    sp_cluster_view_refresh(pool, pool->cluster->ask_failed);
+}
+
 void
 sp_cluster_view_refresh(struct sp_pool *pool, bool failed)
 {
@@ -199,12 +210,25 @@ sp_cluster_view_refresh(struct sp_pool *pool, bool failed)
     struct sp_channel_msg msg = {
         .command = SP_CHANNEL_REFRESH, .pid = worker->pid, .arg = failed,
     };
-
     uint64_t *last = failed ? &v->failed_ms : &v->asked_ms;
 
-    if (worker->channel == NULL
-        || (*last != 0 && now - *last < SP_CLUSTER_ASK_GAP_MS)) {
+    if (worker->channel == NULL) {
         return;
+    }
+    if (*last != 0 && now - *last < SP_CLUSTER_ASK_GAP_MS) {
+        v->ask_failed = v->ask_failed || failed;
+        if (!v->ask_timer.armed) {
+            sp_timer_add(worker->loop, &v->ask_timer,
+                         *last + SP_CLUSTER_ASK_GAP_MS - now,
+                         sp_cluster_view_ask_later, pool);
+        }
+        return;
+    }
+    if (v->ask_timer.armed && (!v->ask_failed || failed)) {
+        sp_timer_del(worker->loop, &v->ask_timer);  /* this ask covers it */
+    }
+    if (!v->ask_timer.armed) {
+        v->ask_failed = false;
     }
     *last = now;
     snprintf(msg.name, sizeof(msg.name), "%s", pool->conf->name);
@@ -257,10 +281,20 @@ sp_cluster_view_due(struct sp_event_loop *loop, struct sp_timer *timer)
             TAILQ_INSERT_TAIL(&due, msg, slink);
         }
     }
+    sp_cluster_view_sync(pool);
     while ((msg = TAILQ_FIRST(&due)) != NULL) {
         struct sp_server *server;
+        struct sp_msg_ext *ext = msg->ext;
 
         TAILQ_REMOVE(&due, msg, slink);
+        if (ext->map_version != 0 && ext->map_version == v->version
+            && (int32_t)(ext->give_up_ms - now) > 0) {
+            /* waiting for a map that knows the node: not yet */
+            ext->again_ms = now + SP_CLUSTER_MAP_WAIT_MS;
+            TAILQ_INSERT_TAIL(&v->waiting, msg, slink);
+            continue;
+        }
+        ext->map_version = 0;
         server = msg->ext->again_slot >= 0
                  ? sp_cluster_view_node(pool, (uint16_t)msg->ext->again_slot)
                  : &pool->servers[msg->server];
@@ -270,6 +304,15 @@ sp_cluster_view_due(struct sp_event_loop *loop, struct sp_timer *timer)
         sp_forward_again(pool, msg, server, NULL, 0);
     }
     sp_cluster_view_arm(pool);
+}
+
+void
+sp_cluster_view_after_map(struct sp_pool *pool, struct sp_msg *msg,
+                          int32_t slot)
+{
+    msg->ext->map_version = pool->cluster->version != 0
+                            ? pool->cluster->version : 1;
+    sp_cluster_view_later(pool, msg, slot, SP_CLUSTER_MAP_WAIT_MS);
 }
 
 void

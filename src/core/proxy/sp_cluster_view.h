@@ -44,6 +44,8 @@ struct sp_cluster_view {
                                                    after each split */
     uint64_t                     asked_ms;  /* the last refresh asked */
     uint64_t                     failed_ms; /* ... for a failed node */
+    struct sp_timer              ask_timer; /* an ask held back by the gap */
+    bool                         ask_failed;/* ... says a node failed */
     uint32_t                     rr;        /* replica reads' round robin */
     struct sp_msg_queue          waiting;   /* to be sent again (slink) */
     struct sp_timer              timer;     /* the first of them is due */
@@ -76,8 +78,9 @@ struct sp_server *sp_cluster_view_find(struct sp_pool *pool, const char *host,
 void sp_cluster_view_moved(struct sp_pool *pool, uint16_t slot,
                            struct sp_server *node);
 
-/* Ask the master for a new map (at most one ask per 100 ms, and one per
- * 100 ms for failed nodes): failed says a node failed. */
+/* Ask the master for a new map: failed says a node failed. At most one
+ * ask of each kind per 100 ms; one asked sooner is sent when the 100 ms
+ * are over (never dropped: a request may wait for its answer). */
 void sp_cluster_view_refresh(struct sp_pool *pool, bool failed);
 
 /*
@@ -88,5 +91,10 @@ void sp_cluster_view_refresh(struct sp_pool *pool, bool failed);
  */
 void sp_cluster_view_later(struct sp_pool *pool, struct sp_msg *msg,
                            int32_t slot, uint32_t delay_ms);
+
+/* The same, sent once the master's map is newer than the worker's copy now
+ * (a -MOVED to a node the map does not know yet), or at ext->give_up_ms. */
+void sp_cluster_view_after_map(struct sp_pool *pool, struct sp_msg *msg,
+                               int32_t slot);
 
 #endif /* SP_CLUSTER_VIEW_H */

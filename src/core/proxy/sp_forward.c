@@ -77,10 +77,12 @@ sp_forward_conn(struct sp_pool *pool, const struct sp_msg *msg,
     return sconn;
 }
 
-/* sp_forward_route from a cursor over the request (keys at rising offsets). */
+/* sp_forward_route from a cursor over the request (keys at rising offsets);
+ * slot (may be NULL) gets the key's cluster slot. */
 static struct sp_server *
 sp_forward_route_at(struct sp_pool *pool, const struct sp_msg *msg,
-                    struct sp_seg_cursor *cur, const struct sp_span *key)
+                    struct sp_seg_cursor *cur, const struct sp_span *key,
+                    uint16_t *slot)
 {
     const uint8_t *bytes = sp_seglist_contiguous_at(&msg->req, cur,
                                                     key->offset, key->len);
@@ -98,6 +100,9 @@ sp_forward_route_at(struct sp_pool *pool, const struct sp_msg *msg,
         uint8_t *copy = heap != NULL ? heap : keybuf;
         sp_seglist_copy_at(&msg->req, cur, key->offset, copy, key->len);
         bytes = copy;
+    }
+    if (slot != NULL) {
+        *slot = sp_cluster_slot(bytes, key->len);
     }
     server = sp_pool_route(pool, bytes, key->len);
     free(heap);
@@ -113,41 +118,7 @@ sp_forward_route(struct sp_pool *pool, const struct sp_msg *msg,
 {
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
 
-    return sp_forward_route_at(pool, msg, &cur, key);
-}
-
-/* A cluster pool's fragments go by slot, not by node: a node refuses
- * keys of several slots in one command (-CROSSSLOT). The slot of the key
- * at key; NULL server when no node serves it. */
-static struct sp_server *
-sp_forward_slot_at(struct sp_pool *pool, const struct sp_msg *msg,
-                   struct sp_seg_cursor *cur, const struct sp_span *key,
-                   uint16_t *slot)
-{
-    const uint8_t *bytes = sp_seglist_contiguous_at(&msg->req, cur,
-                                                    key->offset, key->len);
-    uint8_t keybuf[512], *heap = NULL;
-    struct sp_server *server;
-
-    if (bytes == NULL) {
-        if (key->len > sizeof(keybuf)) {
-            heap = malloc(key->len);
-            if (heap == NULL) {
-                errno = ENOMEM;
-                return NULL;
-            }
-        }
-        uint8_t *copy = heap != NULL ? heap : keybuf;
-        sp_seglist_copy_at(&msg->req, cur, key->offset, copy, key->len);
-        bytes = copy;
-    }
-    *slot = sp_cluster_slot(bytes, key->len);
-    server = sp_pool_route(pool, bytes, key->len);
-    free(heap);
-    if (server == NULL) {
-        errno = EHOSTUNREACH;
-    }
-    return server;
+    return sp_forward_route_at(pool, msg, &cur, key, NULL);
 }
 
 int
@@ -193,14 +164,12 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
         int32_t *group;
         uint16_t slot = 0;
 
-        if (pool->cluster != NULL) {
-            server = sp_forward_slot_at(pool, msg, &cur, &keys[k * stride],
-                                        &slot);
-            group = &pool->cluster->frag_of_slot[slot];
-        } else {
-            server = sp_forward_route_at(pool, msg, &cur, &keys[k * stride]);
-            group = server != NULL ? &frag_of_server[server->index] : NULL;
-        }
+        /* a cluster pool's fragments go by slot, not by node: a node
+         * refuses keys of two slots in one command (-CROSSSLOT) */
+        server = sp_forward_route_at(pool, msg, &cur, &keys[k * stride],
+                                     pool->cluster != NULL ? &slot : NULL);
+        group = pool->cluster != NULL ? &pool->cluster->frag_of_slot[slot]
+                : server != NULL ? &frag_of_server[server->index] : NULL;
         if (server == NULL) {
             rc = errno;
             break;
@@ -320,7 +289,7 @@ sp_forward_route_slot(struct sp_pool *pool, const struct sp_msg *msg,
 {
     struct sp_seg_cursor cur = SP_SEG_CURSOR_INIT;
 
-    return sp_forward_slot_at(pool, msg, &cur, key, slot);
+    return sp_forward_route_at(pool, msg, &cur, key, slot);
 }
 
 void

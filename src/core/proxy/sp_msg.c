@@ -97,9 +97,11 @@ sp_msg_ext_put(struct sp_worker *worker, struct sp_msg_ext *ext)
     ext->step_off = 0;
     ext->nelems = 0;
     ext->redirects = 0;
+    ext->waits = 0;
     ext->again_slot = -1;
     ext->again_ms = 0;
     ext->give_up_ms = 0;
+    ext->map_version = 0;
     ext->free_next = worker->free_exts;
     worker->free_exts = ext;
     worker->nfree_exts++;

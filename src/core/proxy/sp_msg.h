@@ -66,13 +66,17 @@ struct sp_msg_ext {
     uint32_t            nelems;
     struct sp_span     *elems;
     uint32_t            elems_cap;
-    /* Redis Cluster (sp_cluster_view.h): redirections followed, and a
-     * request waiting to be sent again: when, to which slot's node
-     * (-1: the same server), and until when it may wait */
-    uint32_t            redirects;
+    /* Redis Cluster (sp_cluster_view.h): redirections followed, pauses
+     * waited, and a request waiting to be sent again: when, to which
+     * slot's node (-1: the same server; the slot of its last redirection),
+     * and until when it may wait */
+    uint16_t            redirects;  /* MOVED, ASK */
+    uint16_t            waits;      /* TRYAGAIN, CLUSTERDOWN */
     int32_t             again_slot;
     uint32_t            again_ms;   /* loop clock, truncated */
     uint32_t            give_up_ms;
+    uint32_t            map_version;/* sent again only once the map is
+                                       newer than this (0: at again_ms) */
 };
 
 /*

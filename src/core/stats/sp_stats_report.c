@@ -5,6 +5,7 @@
 #include "sp_stats_report.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -107,6 +108,26 @@ sp_stats_report_tls(const struct sp_conf *conf,
         out_pools[i] = buf.data;
     }
     return rc;
+}
+
+int
+sp_stats_report_append(char **field, const char *fmt, ...)
+{
+    struct sp_stats_buf buf = { 0 };
+    char text[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    sp_stats_buf_printf(&buf, "%s%s", *field != NULL ? *field : "", text);
+    if (buf.failed) {
+        sp_stats_buf_free(&buf);
+        return -1;
+    }
+    free(*field);
+    *field = buf.data;
+    return 0;
 }
 
 void

@@ -68,6 +68,11 @@ int sp_stats_report_latency(const struct sp_conf *conf,
                             char **out_pools, char **out_servers);
 void sp_stats_report_extras_free(char **strings, uint32_t n);
 
+/* Append printf text (at most 255 bytes) to one of those strings (NULL:
+ * empty). 0, or -1 (ENOMEM; the string is unchanged). */
+int sp_stats_report_append(char **field, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* A TLS pool's counters (sp_stats_fields.h) and its certificate's expiry
  * ("tls_cert_expiry", s since the epoch; 0: none), appended to its string
  * in out_pools (which may be NULL). Pools without TLS are left alone.

@@ -9,17 +9,46 @@
 
 #include "sp_route.h"
 
+struct sp_locate_ring {
+    struct sp_router          *router;
+    const struct sp_conf_pool *pool;
+};
+
 static void
-sp_locate_print(struct sp_router *router, const struct sp_conf_pool *pool,
-                const char *key, size_t len, FILE *out)
+sp_locate_print(const void *placement, const char *key, size_t len, FILE *out)
 {
-    int64_t index = sp_router_route(router, (const uint8_t *)key, len);
+    const struct sp_locate_ring *ring = placement;
+    const struct sp_conf_pool *pool = ring->pool;
+    int64_t index = sp_router_route(ring->router, (const uint8_t *)key, len);
     const struct sp_conf_server *server = &pool->servers[index];
     char addr[256];
 
     sp_conf_addr_format(&server->addr, addr, sizeof(addr));
     fwrite(key, 1, len, out);
     fprintf(out, " -> %s %s\n", server->name, addr);
+}
+
+void
+sp_locate_each(sp_locate_print_fn print, const void *placement, char **keys,
+               int nkeys, FILE *in, FILE *out)
+{
+    if (nkeys > 0) {
+        for (int i = 0; i < nkeys; i++) {
+            print(placement, keys[i], strlen(keys[i]), out);
+        }
+        return;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+
+    while ((len = getline(&line, &cap, in)) > 0) {
+        if (line[len - 1] == '\n') {
+            len--;
+        }
+        print(placement, line, (size_t)len, out);
+    }
+    free(line);
 }
 
 int
@@ -62,22 +91,9 @@ sp_locate(const struct sp_conf *conf, const char *pool_name, char **keys,
     if (sp_router_rebuild(&router, servers) != 0) {
         fprintf(err, "shardproxy: out of memory\n");
         rc = -1;
-    } else if (nkeys > 0) {
-        for (int i = 0; i < nkeys; i++) {
-            sp_locate_print(&router, pool, keys[i], strlen(keys[i]), out);
-        }
     } else {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t len;
-
-        while ((len = getline(&line, &cap, in)) > 0) {
-            if (line[len - 1] == '\n') {
-                len--;
-            }
-            sp_locate_print(&router, pool, line, (size_t)len, out);
-        }
-        free(line);
+        struct sp_locate_ring ring = { &router, pool };
+        sp_locate_each(sp_locate_print, &ring, keys, nkeys, in, out);
     }
     sp_router_free(&router);
     free(servers);

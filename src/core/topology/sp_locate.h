@@ -20,6 +20,14 @@
 int sp_locate(const struct sp_conf *conf, const char *pool_name, char **keys,
               int nkeys, FILE *in, FILE *out, FILE *err);
 
+/* Print one key's line. */
+typedef void (*sp_locate_print_fn)(const void *placement, const char *key,
+                                   size_t len, FILE *out);
+
+/* Call print for keys[0..nkeys), or each line of `in` when nkeys is 0. */
+void sp_locate_each(sp_locate_print_fn print, const void *placement,
+                    char **keys, int nkeys, FILE *in, FILE *out);
+
 /* The same for a Redis Cluster pool, asking the live cluster
  * (sp_locate_cluster.c): "KEY -> HOST:PORT slot N". */
 int sp_locate_cluster(const struct sp_conf_pool *pool, char **keys, int nkeys,

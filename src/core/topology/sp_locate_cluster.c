@@ -16,9 +16,10 @@
 #define SP_LOCATE_TIMEOUT_MS 2000
 
 static void
-sp_locate_cluster_print(const struct sp_cluster_map *map, const char *key,
-                        size_t len, FILE *out)
+sp_locate_cluster_print(const void *placement, const char *key, size_t len,
+                        FILE *out)
 {
+    const struct sp_cluster_map *map = placement;
     uint16_t slot = sp_cluster_slot((const uint8_t *)key, len);
     uint16_t node = map->slots[slot];
 
@@ -59,22 +60,8 @@ sp_locate_cluster(const struct sp_conf_pool *pool, char **keys, int nkeys,
     if (rc != 0) {
         fprintf(err, "shardproxy: pool '%s': no seed answered with the "
                 "cluster's map\n", pool->name);
-    } else if (nkeys > 0) {
-        for (int i = 0; i < nkeys; i++) {
-            sp_locate_cluster_print(map, keys[i], strlen(keys[i]), out);
-        }
     } else {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t len;
-
-        while ((len = getline(&line, &cap, in)) > 0) {
-            if (line[len - 1] == '\n') {
-                len--;
-            }
-            sp_locate_cluster_print(map, line, (size_t)len, out);
-        }
-        free(line);
+        sp_locate_each(sp_locate_cluster_print, map, keys, nkeys, in, out);
     }
     sp_cluster_map_free(map);
     free(map);
