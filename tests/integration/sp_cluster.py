@@ -409,6 +409,17 @@ class RealCluster:
                       if f[3] == primary_id and "slave" in f[2].split(",")
                       and "fail" not in f[2].split(","))
 
+    def shard_health(self):
+        """{port: (role, health)} from CLUSTER SHARDS asked of the first live
+        node (a replica is "loading" until the others have heard of a
+        replication offset above 0)."""
+        out = {}
+        for shard in ask(self.live()[0].port, "CLUSTER", "SHARDS"):
+            for node in dict(zip(shard[::2], shard[1::2]))[b"nodes"]:
+                node = dict(zip(node[::2], node[1::2]))
+                out[node[b"port"]] = (node[b"role"].decode(), node[b"health"].decode())
+        return out
+
     def _whole(self):
         """Every live node: cluster_state:ok, no slot migrating or
         importing, the same slot map naming live primaries only, and
