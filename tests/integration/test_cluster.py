@@ -17,7 +17,9 @@ slots spread over all 16,384, every reply compared with what was written).
   * after each, `--locate` names the slot and current owner of each key;
   * HUP reload and USR2 upgrade under the load: nothing lost, no reconnect;
   * stats and Prometheus fields of a cluster pool;
-  * redis-py's RedisCluster pointed at the proxy.
+  * redis-py's RedisCluster pointed at the proxy;
+  * read_from replica / prefer_replica (counted in each node's
+    commandstats); SSUBSCRIBE/SPUBLISH and SUBSCRIBE/PUBLISH.
 Plus `-t` on cluster pool configurations (no cluster needed).
 
 Skipped (cleanly) where redis-server has no cluster support (Redis < 7)."""
