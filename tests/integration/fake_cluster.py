@@ -290,7 +290,7 @@ class Session:
         tag = f"unowned {self.port} {slot}"
         c.counts[tag] = c.counts.get(tag, 0) + 1
         if c.owner[slot] is None:
-            return err(f"CLUSTERDOWN Hash slot not served")
+            return err("CLUSTERDOWN Hash slot not served")
         return err(f"MOVED {slot} 127.0.0.1:{c.owner[slot]}")
 
     def run(self, args, asking):

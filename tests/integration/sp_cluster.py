@@ -21,7 +21,6 @@ Stdlib only; Debian's /usr/bin/python3.
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import sptest
 

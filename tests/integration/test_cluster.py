@@ -24,7 +24,6 @@ Plus `-t` on cluster pool configurations (no cluster needed).
 
 Skipped (cleanly) where redis-server has no cluster support (Redis < 7)."""
 
-import json
 import os
 import re
 import signal
