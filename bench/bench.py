@@ -46,6 +46,9 @@ Owns the benchmark, start to finish:
   * instructions and syscalls per request, load-independent: each proxy
     under callgrind and under strace -c with one client (bench/instructions.py,
     the cells matching --cells);
+  * the Redis Cluster cells (bench/cluster_cell.py): GET/SET through a
+    `distribution: redis_cluster` pool against `redis-benchmark --cluster`
+    straight to the same 6-node cluster, as a ratio (--cluster-rounds);
   * the report: per-target medians, shardproxy/nutcracker and
     shardproxy-2w/nutcracker paired ratios (median of the per-round ratios), written to bench/RESULTS.md (+ every run in
     bench/RESULTS.json) and printed.
@@ -89,6 +92,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 import sptest  # noqa: E402  (the shared process harness)
 from storm import Storm  # noqa: E402  (the storm client of test_storm.py)
 import instructions  # noqa: E402  (bench/instructions.py: callgrind + strace per request)
+import cluster_cell  # noqa: E402  (the Redis Cluster cells, bench/cluster_cell.py)
 
 HZ = os.sysconf("SC_CLK_TCK")
 NCPU = len(os.sched_getaffinity(0))
@@ -655,6 +659,7 @@ class Bench:
         self.storm = None           # run_storm's result
         self.instr = None           # run_instructions's result
         self.free_at_start = None   # cores idle before the backends started
+        self.cluster = None         # cluster_cell.run's result
 
     def start(self):
         h = self.harness
@@ -1415,6 +1420,9 @@ def render_markdown(bench, results, info, vers, started, elapsed, argv):
         out += ["", "## Idle connections: resident memory", ""] + idle_rows(bench.idle)
     if bench.storm:
         out += ["", "## Connection storm", ""] + storm_rows(bench.storm)
+    if bench.cluster:
+        out += ["", "## Redis Cluster: through the proxy vs straight to the cluster",
+                ""] + cluster_cell.rows(bench.cluster, _fmt)
     out += ["", "## Method", "", METHOD.format(
         clients=CLIENTS, keyspace=KEYSPACE, mct=MC_THREADS, mcw=MC_WINDOW, mco=MC_OVERWRITE,
         busy=bench.args.busy_limit, retries=bench.args.retries,
@@ -1510,6 +1518,9 @@ def parse_args(argv):
     p.add_argument("--instructions-n", type=int,
                    help="requests per cell of the instructions and syscalls table "
                         "(bench/instructions.py; default 2000; quick 300; 0: skip it)")
+    p.add_argument("--cluster-rounds", type=int,
+                   help="rounds of the Redis Cluster cells (default 3; quick 1; "
+                        "0: skip them)")
     p.add_argument("--out", help="markdown report (default bench/RESULTS.md; "
                                  "quick: bench/RESULTS-quick.md); raw runs go beside it "
                                  "as .json")
@@ -1531,6 +1542,8 @@ def parse_args(argv):
         args.storm_rounds = 1 if args.quick else 3
     if args.instructions_n is None:
         args.instructions_n = 300 if args.quick else 2000
+    if args.cluster_rounds is None:
+        args.cluster_rounds = 1 if args.quick else 3
     bad = set(args.targets.split(",")) - set(TARGETS)
     if bad or args.rounds < 1:
         p.error(f"unknown target(s) {sorted(bad)}" if bad else "--rounds must be >= 1")
@@ -1545,6 +1558,8 @@ def list_cells(args):
         print(f"{c.name:24} {run_count(c, args):>8}  {mark:6} {c.what}")
     print(f"{'storm':24} {args.storm:>8}  {'quick':6} clients connecting at once, one "
           f"GET each: {', '.join(STORM_TARGETS)} (--storm, --storm-rounds)")
+    for line in cluster_cell.list_lines(args, max(1000, int(cluster_cell.COUNT * args.scale))):
+        print(line)
 
 
 def storm_selected(args):
@@ -1582,7 +1597,8 @@ def write_outputs(bench, results, started, t0, argv):
            "perf": bench.perf_ok or bench.perf_reason,
            "targets": {t.name: t.reason or "measured" for t in bench.targets},
            "cells": results, "idle": bench.idle, "storm": bench.storm,
-           "instructions": bench.instr, "free_cores_at_start": bench.free_at_start}
+           "instructions": bench.instr, "free_cores_at_start": bench.free_at_start,
+           "cluster": bench.cluster}
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
     main_rows, ratio_rows = table_rows(bench, results)
     print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows))
@@ -1597,7 +1613,8 @@ def main(argv=None):
         return 0
     cells = select_cells(args)
     storm = storm_selected(args)
-    if not cells and not storm:
+    cluster = cluster_cell.selected(args, fnmatch)
+    if not cells and not storm and not cluster:
         log("no cell matches --cells")
         return 2
     for tool in ("redis-server", "redis-benchmark", "memcached", "memcaslap"):
@@ -1641,6 +1658,10 @@ def main(argv=None):
         elif instruction_cells(args):
             bench.notes.append("instructions per request: not measured "
                                "(--max-minutes reached)")
+        if cluster and time.monotonic() < deadline:
+            bench.cluster = cluster_cell.run(bench, sys.modules[__name__])
+        elif cluster:
+            bench.notes.append("cluster cells: not measured (--max-minutes reached)")
         for t in bench.targets:
             if t.proc is not None and t.reason and not t.proc.alive():
                 bench.notes.append(f"{t.name} log tail: " + " / ".join(
