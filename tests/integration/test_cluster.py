@@ -292,10 +292,12 @@ class ClusterProxy(ClusterTestCase):
                  if l.get("pool") == "alpha"}
         for p, n in counts.items():
             self.assertEqual(slots.get(f"127.0.0.1:{p}"), n, slots)
-        kinds = {l.get("kind") for l, _ in
-                 metric_samples(text, "shardproxy_server_redirections_total")
-                 if l.get("pool") == "alpha"}
-        self.assertEqual(kinds, {"moved", "ask"})
+        for name in ("shardproxy_server_moved_total",
+                     "shardproxy_server_ask_total"):
+            servers = {l.get("server") for l, _ in metric_samples(text, name)
+                       if l.get("pool") == "alpha"}
+            self.assertEqual(servers, {f"127.0.0.1:{p}" for p in live},
+                             f"{name}: one sample per node, named by address")
         for name in ("shardproxy_pool_cluster_refreshes_total",
                      "shardproxy_pool_cluster_failovers_total"):
             samples = [v for l, v in metric_samples(text, name)
