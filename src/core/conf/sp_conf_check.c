@@ -231,8 +231,10 @@ sp_conf_check_pool(struct sp_conf_loader *ld, struct sp_conf_pool *pool,
         return -1;
     }
     if (sp_conf_check_servers(ld, pool, map) != 0
-        || sp_conf_check_sentinels(ld, pool, map) != 0
-        || sp_conf_check_cluster(ld, pool, map) != 0) {
+        || sp_conf_check_cluster(ld, pool, map) != 0    /* before sentinels':
+                                                           its refusal of them
+                                                           says more */
+        || sp_conf_check_sentinels(ld, pool, map) != 0) {
         return -1;
     }
     if (pool->tls_handshake_timeout == 0) {
