@@ -18,7 +18,9 @@ sp_forward_variant(const struct sp_msg *msg)
     const struct sp_msg *parent = sp_msg_parent(msg);
     const struct sp_msg *top = parent != NULL ? parent : msg;
 
-    return top->client != NULL ? top->client->variant : 0;
+    const struct sp_conn *client = sp_msg_client(top);
+
+    return client != NULL ? client->variant : 0;
 }
 
 void
@@ -45,17 +47,15 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
         }
         return;
     }
-    msg->server = server->index;
     if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
-    sp_server_enqueue(sconn, msg);
+    sp_server_enqueue(sconn, msg);      /* msg->server: set when answered */
 }
 
 void
 sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg)
 {
-    msg->server = sp_sconn(sconn)->server->index;
     if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
@@ -158,7 +158,7 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
                 return ENOMEM;
             }
             frag->ext->parent = msg;
-            frag->pool = pool;
+            sp_msg_set_pool(frag, pool);
             frag->cmd = msg->cmd;
             frag->server = server->index;
             f = (int32_t)msg->ext->nfrags;
@@ -191,7 +191,7 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
             return ENOMEM;
         }
         frag->ext->parent = msg;
-        frag->pool = pool;
+        sp_msg_set_pool(frag, pool);
         frag->cmd = msg->cmd;
         frag->server = pool->servers[s].index;
         frag->ext->nkeys = nelems;
