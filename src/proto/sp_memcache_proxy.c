@@ -519,7 +519,7 @@ sp_mc_reply_start(struct sp_conn *conn, uint64_t offset)
 {
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_mc_server *ms = sp_sconn_state(conn);
-    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
+    struct sp_msg *head = SP_MSGQ_FIRST(&sc->inflight);
     uint32_t items = head != NULL && sp_msg_parent(head) != NULL
                      ? head->ext->nkeys : 0;
 
@@ -549,7 +549,7 @@ sp_mc_reply(struct sp_conn *conn)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_memcache_reply_parser *p = &((struct sp_mc_server *)
                                            sp_sconn_state(conn))->parser;
-    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
+    struct sp_msg *head = SP_MSGQ_FIRST(&sc->inflight);
     struct sp_msg *msg;
 
     sc->rsp_fresh = true;

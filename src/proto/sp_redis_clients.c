@@ -195,7 +195,7 @@ sp_redis_client_list_done(struct sp_msg *msg, const struct sp_ask_result *r)
 {
     struct sp_rw w;
 
-    sp_rw_init(&w, sp_redis_resp(msg->client));
+    sp_rw_init(&w, sp_redis_resp(sp_msg_client(msg)));
     sp_rw_verbatim(&w, r->bytes, r->len);
     return sp_rw_finish(&w, msg);
 }
@@ -267,7 +267,7 @@ sp_redis_client_kill_done(struct sp_msg *msg, const struct sp_ask_result *r)
 
     if (r->cookie & SP_KILL_SELF) {
         msg->quit = true;               /* after this reply */
-        msg->client->closing = true;
+        sp_msg_client(msg)->closing = true;
     }
     if (r->cookie & SP_KILL_OLD_FORM) {
         return sp_msg_reply_static(msg, killed > 0 ? "+OK\r\n"

@@ -255,7 +255,7 @@ bool
 sp_redis_info_complete(struct sp_worker *worker, struct sp_msg *msg)
 {
     const struct sp_redis_command *cmd = msg->cmd;
-    struct sp_pool *pool = msg->pool;
+    struct sp_pool *pool = sp_msg_pool(msg);
     struct sp_info_sum sum;
     struct sp_rw text, w;
     bool first = true;
@@ -343,7 +343,8 @@ sp_redis_info_complete(struct sp_worker *worker, struct sp_msg *msg)
                       sum.dbs[i].expires);
         }
     }
-    int resp = msg->client != NULL ? sp_redis_resp(msg->client) : 2;
+    struct sp_conn *client = sp_msg_client(msg);
+    int resp = client != NULL ? sp_redis_resp(client) : 2;
     sp_rw_init(&w, resp);
     sp_rw_verbatim(&w, text.buf != NULL ? text.buf : "", text.len);
     w.failed = w.failed || text.failed;

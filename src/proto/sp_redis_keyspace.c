@@ -137,7 +137,7 @@ sp_redis_scan(struct sp_conn *client, struct sp_msg *msg,
         return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
     }
     frag->ext->parent = msg;
-    frag->pool = pool;
+    sp_msg_set_pool(frag, pool);
     frag->cmd = msg->cmd;
     frag->server = server;
     frag->ext->nkeys = 2;       /* the reply's two elements are recorded */
@@ -184,7 +184,8 @@ sp_scan_merge(struct sp_msg *msg)
     digits[end] = '\0';
     if (digits[0] != '$' || at >= end
         || !sp_scan_parse_u64(digits + at, &next)
-        || !sp_redis_scan_cursor_next(frag->server, next, msg->pool->nservers,
+        || !sp_redis_scan_cursor_next(frag->server, next,
+                                      sp_msg_pool(msg)->nservers,
                                       &cursor)) {
         return sp_msg_reply_static(msg, "-ERR a server's SCAN cursor does not "
                                    "fit the proxy's\r\n") == 0;
@@ -239,7 +240,7 @@ sp_keys_merge(struct sp_msg *msg)
         if (frag->ext->sum > 0
             && sp_seglist_slice(&msg->rsp, &frag->rsp, skip,
                                 sp_seglist_bytes(&frag->rsp) - skip) != 0) {
-            sp_seglist_clear(&msg->pool->worker->mbufs, &msg->rsp);
+            sp_seglist_clear(&sp_msg_pool(msg)->worker->mbufs, &msg->rsp);
             return sp_msg_reply_static(msg, sp_proto_redis.error_reply(ENOMEM))
                    == 0;
         }
@@ -267,7 +268,7 @@ sp_randomkey_merge(struct sp_msg *msg)
 {
     /* a draw from the clock and the request (splitmix64's finaliser): no
      * state of its own */
-    uint64_t z = sp_event_now_us(msg->pool->worker->loop)
+    uint64_t z = sp_event_now_us(sp_msg_pool(msg)->worker->loop)
                  ^ (uint64_t)(uintptr_t)msg;
     z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);

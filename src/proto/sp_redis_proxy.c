@@ -425,7 +425,7 @@ static bool
 sp_redis_split_fail(struct sp_msg *msg, int err)
 {
     if (err != 0) {
-        msg->pool->stats->forward_error++;
+        sp_msg_pool(msg)->stats->forward_error++;
     }
     sp_msg_fail(msg, err != 0 ? sp_redis_error_reply(err)
                               : "-ERR Protocol error: cannot split request\r\n");
@@ -443,7 +443,7 @@ sp_redis_split_fail(struct sp_msg *msg, int err)
 static bool
 sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
 {
-    struct sp_pool *pool = msg->pool;
+    struct sp_pool *pool = sp_msg_pool(msg);
     const struct sp_redis_command *cmd = msg->cmd;
     uint32_t step = (uint32_t)cmd->key_step;
     uint32_t n = msg->ext->nkeys - msg->ext->step_key;
@@ -500,8 +500,8 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
     msg->ext->step_key += n;
     /* reads (MGET) to the servers' replicas with read_from; not for a
      * client WATCHing (what it reads before MULTI must be the master's) */
-    const struct sp_redis_session *s = msg->client != NULL
-                                       ? sp_redis_session(msg->client) : NULL;
+    const struct sp_redis_session *s = sp_msg_client(msg) != NULL
+                                       ? sp_redis_session(sp_msg_client(msg)) : NULL;
     sp_forward_fragments_by(pool, msg, first,
                             pool->conf->read_from != SP_READ_PRIMARY
                             && sp_redis_replica_read(cmd)
@@ -986,7 +986,7 @@ sp_redis_reply_start(struct sp_conn *conn, uint64_t offset)
 {
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_redis_server *rs = sp_sconn_state(conn);
-    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
+    struct sp_msg *head = SP_MSGQ_FIRST(&sc->inflight);
     uint32_t elems = head != NULL && sp_msg_parent(head) != NULL
                      ? head->ext->nkeys : 0;
 
@@ -1098,7 +1098,7 @@ sp_redis_reply(struct sp_conn *conn)
     struct sp_msg *msg;
 
     sc->rsp_fresh = true;
-    if (sc->dedicated && TAILQ_EMPTY(&sc->inflight)) {
+    if (sc->dedicated && SP_MSGQ_EMPTY(&sc->inflight)) {
         return sp_redis_pubsub_frame(conn, p);     /* its handshake is done */
     }
     if (p->type == SP_REDIS_REPLY_PUSH) {

@@ -228,17 +228,18 @@ void
 sp_ps_wake(struct sp_ps_pool *ps)
 {
     struct sp_worker *worker = ps->pool->worker;
-    struct sp_msg *msg, *next;
+    struct sp_msg *msg, *next, *prev = NULL;
 
-    for (msg = TAILQ_FIRST(&ps->waiting); msg != NULL; msg = next) {
-        next = TAILQ_NEXT(msg, slink);
-        if (msg->client != NULL && !sp_ps_ready(ps, msg)) {
+    for (msg = SP_MSGQ_FIRST(&ps->waiting); msg != NULL; msg = next) {
+        next = SP_MSGQ_NEXT(msg, slink);
+        if (sp_msg_client(msg) != NULL && !sp_ps_ready(ps, msg)) {
+            prev = msg;
             continue;
         }
-        TAILQ_REMOVE(&ps->waiting, msg, slink);
+        SP_MSGQ_REMOVE_AFTER(&ps->waiting, prev, slink);
         msg->pending = 0;
         msg->done = true;
-        if (msg->client == NULL) {
+        if (sp_msg_client(msg) == NULL) {
             sp_msg_put(worker, msg);            /* its client left */
         } else {
             sp_client_reply_ready(msg);

@@ -151,7 +151,7 @@ sp_ps_merge(const struct sp_ask_result *r, uint32_t *n)
 static int
 sp_ps_info_done(struct sp_msg *msg, const struct sp_ask_result *r)
 {
-    struct sp_conn *client = msg->client;
+    struct sp_conn *client = sp_msg_client(msg);
     struct sp_worker *worker = client->worker;
     struct sp_redis_args args;
     struct sp_ps_found *found;

@@ -186,7 +186,7 @@ sp_ps_pool(struct sp_pool *pool)
         return NULL;
     }
     ps->pool = pool;
-    TAILQ_INIT(&ps->waiting);
+    SP_MSGQ_INIT(&ps->waiting);
     pool->proto_state = ps;
     return ps;
 }
@@ -202,11 +202,11 @@ sp_redis_pubsub_pool_free(struct sp_pool *pool)
     }
     pool->proto_state = NULL;       /* its connections close unheard */
     sp_timer_del(pool->worker->loop, &ps->retry);
-    while ((msg = TAILQ_FIRST(&ps->waiting)) != NULL) {
-        TAILQ_REMOVE(&ps->waiting, msg, slink);
+    while ((msg = SP_MSGQ_FIRST(&ps->waiting)) != NULL) {
+        SP_MSGQ_SHIFT(&ps->waiting, slink);
         msg->pending = 0;
         msg->done = true;
-        if (msg->client == NULL) {
+        if (sp_msg_client(msg) == NULL) {
             sp_msg_put(pool->worker, msg);
         }
     }

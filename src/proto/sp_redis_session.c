@@ -33,7 +33,7 @@ sp_redis_session_get(struct sp_conn *client)
     s->resp = 2;
     s->txn_server = -1;
     s->pinned_server = -1;
-    TAILQ_INIT(&s->txn);
+    SP_MSGQ_INIT(&s->txn);
     client->session = s;
     return s;
 }

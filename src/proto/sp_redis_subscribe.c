@@ -193,7 +193,7 @@ sp_ps_subscribe(struct sp_conn *client, struct sp_msg *msg, uint8_t kind,
     if (waits) {
         msg->done = false;                  /* written once confirmed */
         msg->pending = 1;
-        TAILQ_INSERT_TAIL(&ps->waiting, msg, slink);
+        SP_MSGQ_PUSH(&ps->waiting, msg, slink);
     }
     return 0;
 }

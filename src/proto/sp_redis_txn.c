@@ -49,8 +49,8 @@ sp_redis_txn_clear(struct sp_conn *client, struct sp_redis_session *s)
 {
     struct sp_msg *part;
 
-    while ((part = TAILQ_FIRST(&s->txn)) != NULL) {
-        TAILQ_REMOVE(&s->txn, part, clink);
+    while ((part = SP_MSGQ_FIRST(&s->txn)) != NULL) {
+        SP_MSGQ_SHIFT(&s->txn, clink);
         sp_msg_put(client->worker, part);
     }
     s->ntxn = 0;
@@ -126,7 +126,7 @@ sp_redis_txn_part(struct sp_conn *client, const struct sp_msg *msg)
     if (part == NULL) {
         return NULL;
     }
-    part->pool = client->pool;
+    sp_msg_set_pool(part, client->pool);
     part->cmd = msg->cmd;
     for (uint32_t i = 0; i < sp_seglist_n(&msg->req); i++) {
         owned = owned && sp_seg_mbuf(&sp_seglist_segs(&msg->req)[i]) != NULL;
@@ -185,7 +185,7 @@ sp_redis_txn_queue(struct sp_conn *client, struct sp_msg *msg,
     if (server != NULL) {
         s->txn_server = (int32_t)server->index;
     }
-    TAILQ_INSERT_TAIL(&s->txn, part, clink);
+    SP_MSGQ_PUSH(&s->txn, part, clink);
     s->ntxn++;
     return sp_msg_reply_static(msg, "+QUEUED\r\n");
 }
@@ -205,7 +205,7 @@ sp_redis_txn_static(struct sp_conn *client, struct sp_msg *exec,
         }
         return NULL;
     }
-    frag->pool = client->pool;
+    sp_msg_set_pool(frag, client->pool);
     frag->cmd = exec->cmd;
     return frag;
 }
@@ -251,9 +251,9 @@ sp_redis_txn_exec(struct sp_conn *client, struct sp_msg *msg)
         return sp_msg_reply_static(msg, pool->proto->error_reply(ENOMEM));
     }
     for (uint32_t i = 1; i + 1 < n; i++) {
-        struct sp_msg *part = TAILQ_FIRST(&s->txn);
+        struct sp_msg *part = SP_MSGQ_FIRST(&s->txn);
 
-        TAILQ_REMOVE(&s->txn, part, clink);
+        SP_MSGQ_SHIFT(&s->txn, clink);
         msg->ext->frags[i] = part;
     }
     s->ntxn = 0;

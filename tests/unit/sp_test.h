@@ -24,6 +24,7 @@ Suite *sp_test_observe_suite(void);
 Suite *sp_test_resp_suite(void);
 Suite *sp_test_cluster_map_suite(void);
 Suite *sp_test_memcache_suite(void);
+Suite *sp_test_msg_suite(void);
 Suite *sp_test_redis_suite(void);
 Suite *sp_test_redis_cmdtab_suite(void);
 Suite *sp_test_redis_pubsub_suite(void);

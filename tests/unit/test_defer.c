@@ -27,7 +27,7 @@ struct fake {
 static bool
 fake_step(struct sp_worker *worker, struct sp_msg *msg)
 {
-    struct fake *f = (struct fake *)msg->pool;
+    struct fake *f = (struct fake *)sp_msg_pool(msg);
 
     if (f->nsteps < (int)NELEMS(f->order)) {
         f->order[f->nsteps] = msg;
@@ -53,7 +53,7 @@ worker_new(struct fake *fake, struct sp_stats_slot *slot)
     struct sp_worker *w = calloc(1, sizeof(*w));
 
     ck_assert_ptr_nonnull(w);
-    TAILQ_INIT(&w->deferred);
+    SP_MSGQ_INIT(&w->deferred);
     sp_mbuf_pool_init(&w->mbufs, 512);
     memset(slot, 0, sizeof(*slot));
     w->slot = slot;
@@ -73,7 +73,8 @@ worker_free(struct sp_worker *w)
 }
 
 /* A request that takes `steps` steps; `client` only needs to be non-NULL
- * (a finished request that is not done touches no client). */
+ * (a finished request that is not done touches no client) and of the fake
+ * pool (its messages' pool is their client's). */
 static struct sp_msg *
 request(struct sp_worker *w, struct fake *fake, struct sp_conn *client,
         uint32_t steps)
@@ -81,8 +82,12 @@ request(struct sp_worker *w, struct fake *fake, struct sp_conn *client,
     struct sp_msg *msg = sp_msg_get(w);
 
     ck_assert_ptr_nonnull(msg);
-    msg->pool = &fake->pool;
-    msg->client = client;
+    if (client != NULL) {
+        client->pool = &fake->pool;
+        sp_msg_set_client(msg, client);
+    } else {
+        sp_msg_set_pool(msg, &fake->pool);
+    }
     ck_assert_ptr_nonnull(sp_msg_ext_take(w, msg));
     msg->ext->nkeys = steps;
     return msg;

@@ -18,6 +18,7 @@ main(void)
         sp_test_seg_suite, sp_test_stats_suite, sp_test_channel_suite,
         sp_test_observe_suite, sp_test_defer_suite, sp_test_reserve_suite,
         sp_test_stat_suite, sp_test_resp_suite, sp_test_cluster_map_suite,
+        sp_test_msg_suite,
     };
     SRunner *runner = srunner_create(suites[0]());
     int failed;

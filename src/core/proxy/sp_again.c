@@ -17,7 +17,7 @@
 void
 sp_again_init(struct sp_again *again)
 {
-    TAILQ_INIT(&again->waiting);
+    SP_MSGQ_INIT(&again->waiting);
 }
 
 void
@@ -27,8 +27,9 @@ sp_again_free(struct sp_pool *pool)
     struct sp_msg *msg;
 
     sp_timer_del(pool->worker->loop, &again->timer);
-    while ((msg = TAILQ_FIRST(&again->waiting)) != NULL) {
-        TAILQ_REMOVE(&again->waiting, msg, slink);
+    while ((msg = SP_MSGQ_FIRST(&again->waiting)) != NULL) {
+        SP_MSGQ_SHIFT(&again->waiting, slink);
+        msg->server = msg->ext->again_server;
         sp_msg_fail(msg, pool->proto->error_reply(ESHUTDOWN));
         sp_msg_part_done(pool->worker, msg);
     }
@@ -45,7 +46,7 @@ sp_again_version(struct sp_pool *pool, const struct sp_msg *msg)
         sp_cluster_view_sync(pool);
         return pool->cluster->version != 0 ? pool->cluster->version : 1;
     }
-    const struct sp_server *server = &pool->servers[msg->server];
+    const struct sp_server *server = &pool->servers[msg->ext->again_server];
     return server->switched != 0 ? server->switched : 1;
 }
 
@@ -59,7 +60,7 @@ sp_again_arm(struct sp_pool *pool)
     uint32_t now = (uint32_t)sp_event_now_ms(loop), first = UINT32_MAX;
     struct sp_msg *msg;
 
-    TAILQ_FOREACH(msg, &again->waiting, slink) {
+    SP_MSGQ_FOREACH(msg, &again->waiting, slink) {
         uint32_t in = (int32_t)(msg->ext->again_ms - now) > 0
                       ? msg->ext->again_ms - now : 0;
         first = in < first ? in : first;
@@ -78,27 +79,31 @@ sp_again_due(struct sp_event_loop *loop, struct sp_timer *timer)
     struct sp_pool *pool = timer->data;
     struct sp_again *again = &pool->again;
     uint32_t now = (uint32_t)sp_event_now_ms(loop);
-    struct sp_msg_queue due;
-    struct sp_msg *msg, *next;
+    struct sp_msg_queue all, due;
+    struct sp_msg *msg;
 
-    TAILQ_INIT(&due);
-    for (msg = TAILQ_FIRST(&again->waiting); msg != NULL; msg = next) {
-        next = TAILQ_NEXT(msg, slink);
+    /* the due ones out, in order; the others back (queues are one-way) */
+    all = again->waiting;
+    SP_MSGQ_INIT(&again->waiting);
+    SP_MSGQ_INIT(&due);
+    while ((msg = SP_MSGQ_FIRST(&all)) != NULL) {
+        SP_MSGQ_SHIFT(&all, slink);
         if ((int32_t)(msg->ext->again_ms - now) <= 0) {
-            TAILQ_REMOVE(&again->waiting, msg, slink);
-            TAILQ_INSERT_TAIL(&due, msg, slink);
+            SP_MSGQ_PUSH(&due, msg, slink);
+        } else {
+            SP_MSGQ_PUSH(&again->waiting, msg, slink);
         }
     }
-    while ((msg = TAILQ_FIRST(&due)) != NULL) {
+    while ((msg = SP_MSGQ_FIRST(&due)) != NULL) {
         struct sp_msg_ext *ext = msg->ext;
         struct sp_server *server;
 
-        TAILQ_REMOVE(&due, msg, slink);
+        SP_MSGQ_SHIFT(&due, slink);
         if (ext->map_version != 0
             && ext->map_version == sp_again_version(pool, msg)
             && (int32_t)(ext->give_up_ms - now) > 0) {
             ext->again_ms = now + SP_AGAIN_LOOK_MS;     /* not yet */
-            TAILQ_INSERT_TAIL(&again->waiting, msg, slink);
+            SP_MSGQ_PUSH(&again->waiting, msg, slink);
             continue;
         }
         ext->map_version = 0;
@@ -108,7 +113,7 @@ sp_again_due(struct sp_event_loop *loop, struct sp_timer *timer)
                 sp_cluster_view_refresh(pool, false);
             }
         } else {
-            server = &pool->servers[msg->server];
+            server = &pool->servers[ext->again_server];
         }
         sp_forward_again(pool, msg, server, NULL, 0);
     }
@@ -119,16 +124,20 @@ void
 sp_again_later(struct sp_pool *pool, struct sp_msg *msg, int32_t slot,
                uint32_t delay_ms)
 {
+    /* while it waits, its link word is the queue's: the server it went
+     * to is kept in its ext */
+    msg->ext->again_server = msg->server;
     msg->ext->again_slot = slot;
     msg->ext->again_ms = (uint32_t)sp_event_now_ms(pool->worker->loop)
                          + delay_ms;
-    TAILQ_INSERT_TAIL(&pool->again.waiting, msg, slink);
+    SP_MSGQ_PUSH(&pool->again.waiting, msg, slink);
     sp_again_arm(pool);
 }
 
 void
 sp_again_after_change(struct sp_pool *pool, struct sp_msg *msg, int32_t slot)
 {
+    msg->ext->again_server = msg->server;
     msg->ext->map_version = sp_again_version(pool, msg);
     sp_again_later(pool, msg, slot, SP_AGAIN_LOOK_MS);
 }

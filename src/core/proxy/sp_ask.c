@@ -75,11 +75,12 @@ sp_ask_finish(struct sp_ask *ask)
     sp_timer_del(worker->loop, &ask->timer);
     sp_ask_unlink(worker, ask);
     msg->pending = 0;
-    if (msg->client == NULL) {
+    if (sp_msg_client(msg) == NULL) {
         sp_msg_put(worker, msg);            /* its client left meanwhile */
     } else {
         if (ask->done(msg, &result) != 0) {
-            sp_msg_reply_static(msg, msg->pool->proto->error_reply(ENOMEM));
+            sp_msg_reply_static(msg, sp_msg_pool(msg)->proto->error_reply(
+                                         ENOMEM));
         }
         sp_client_reply_ready(msg);
     }
@@ -311,7 +312,7 @@ sp_ask_drop_all(struct sp_worker *worker)
         worker->asks = ask->next;
         sp_timer_del(worker->loop, &ask->timer);
         ask->msg->pending = 0;
-        if (ask->msg->client == NULL) {
+        if (sp_msg_client(ask->msg) == NULL) {
             sp_msg_put(worker, ask->msg);
         }
         /* else its client's close frees it */

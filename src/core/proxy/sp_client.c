@@ -83,7 +83,7 @@ sp_client_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
         return;             /* only the handshake was timed */
     }
 
-    if (now < due || !TAILQ_EMPTY(&conn->queue)
+    if (now < due || !SP_MSGQ_EMPTY(&conn->queue)
         || (conn->pool->proto->client_waits != NULL
             && conn->pool->proto->client_waits(conn))) {
         sp_timer_add(loop, &conn->timer, now < due ? due - now : timeout,
@@ -318,9 +318,9 @@ sp_client_detach(struct sp_conn *conn)
     struct sp_pool *pool = conn->pool;
     struct sp_msg *msg;
 
-    while ((msg = TAILQ_FIRST(&conn->queue)) != NULL) {
-        TAILQ_REMOVE(&conn->queue, msg, clink);
-        msg->client = NULL;
+    while ((msg = SP_MSGQ_FIRST(&conn->queue)) != NULL) {
+        SP_MSGQ_SHIFT(&conn->queue, clink);
+        sp_msg_set_pool(msg, pool);
         if (msg->pending == 0 && !msg->deferred) {
             sp_msg_put(worker, msg);
         }
@@ -388,9 +388,8 @@ sp_client_request_begin(struct sp_conn *client, uint64_t start, uint64_t end)
     if (msg == NULL) {
         return NULL;
     }
-    msg->client = client;
-    msg->pool = client->pool;
-    TAILQ_INSERT_TAIL(&client->queue, msg, clink);     /* freed with it */
+    sp_msg_set_client(msg, client);
+    SP_MSGQ_PUSH(&client->queue, msg, clink);     /* freed with it */
     if (sp_seglist_from_chain(&msg->req, &client->in, client->in_base, start,
                               end) != 0) {
         return NULL;
@@ -426,8 +425,7 @@ sp_client_fail(struct sp_conn *conn, const char *text, size_t len)
     if (msg == NULL) {
         return -1;
     }
-    msg->client = conn;
-    msg->pool = conn->pool;
+    sp_msg_set_client(msg, conn);
     msg->quit = true;
     if (sp_msg_gen_reserve(msg, (uint32_t)len) != 0
         || sp_msg_gen_push(msg, &msg->rsp, text, (uint32_t)len) != 0) {
@@ -435,7 +433,7 @@ sp_client_fail(struct sp_conn *conn, const char *text, size_t len)
         return -1;
     }
     msg->done = true;
-    TAILQ_INSERT_TAIL(&conn->queue, msg, clink);
+    SP_MSGQ_PUSH(&conn->queue, msg, clink);
     sp_conn_want_flush(conn);
     return -1;
 }
@@ -443,7 +441,7 @@ sp_client_fail(struct sp_conn *conn, const char *text, size_t len)
 void
 sp_client_reply_ready(struct sp_msg *msg)
 {
-    struct sp_conn *client = msg->client;
+    struct sp_conn *client = sp_msg_client(msg);
     int limit;
 
     if (client == NULL) {
@@ -468,7 +466,7 @@ sp_client_reply_ready(struct sp_msg *msg)
             sp_conn_want_flush(client);
         }
     }
-    if (TAILQ_FIRST(&client->queue) == msg) {
+    if (SP_MSGQ_FIRST(&client->queue) == msg) {
         sp_conn_want_flush(client);
     }
 }
@@ -479,8 +477,7 @@ sp_client_push_begin(struct sp_conn *client)
     struct sp_msg *msg = sp_msg_get(client->worker);
 
     if (msg != NULL) {
-        msg->client = client;
-        msg->pool = client->pool;
+        sp_msg_set_client(msg, client);
     }
     return msg;
 }
@@ -488,16 +485,26 @@ sp_client_push_begin(struct sp_conn *client)
 void
 sp_client_push_end(struct sp_msg *msg)
 {
-    struct sp_conn *client = msg->client;
-    struct sp_msg *last = TAILQ_LAST(&client->queue, sp_msg_queue);
+    struct sp_conn *client = sp_msg_client(msg);
+    struct sp_msg *last = SP_MSGQ_LAST(&client->queue);
 
     if ((client->read_paused & SP_FLOW_BLOCKED) && last != NULL
         && !last->done) {
         /* blocked (RESP3 BLPOP): its call is the last request, and a push
-         * is out of band: it goes out now, as redis-server's does */
-        TAILQ_INSERT_BEFORE(last, msg, clink);
+         * is out of band: it goes out now, as redis-server's does (the
+         * queue is linked one way: the one before the call is looked for,
+         * among what the client's window holds) */
+        struct sp_msg *prev = NULL, *m;
+
+        SP_MSGQ_FOREACH(m, &client->queue, clink) {
+            if (m->clink == last) {
+                prev = m;
+                break;
+            }
+        }
+        SP_MSGQ_INSERT_AFTER(&client->queue, prev, msg, clink);
     } else {
-        TAILQ_INSERT_TAIL(&client->queue, msg, clink);
+        SP_MSGQ_PUSH(&client->queue, msg, clink);
     }
     client->nreqs++;                    /* released when written */
     sp_flow_charge(client, (int64_t)sizeof(*msg));
@@ -555,7 +562,7 @@ sp_client_over_buffer_limit(struct sp_conn *conn)
 static bool
 sp_client_finished(struct sp_conn *conn)
 {
-    return (conn->closing || conn->eof) && TAILQ_EMPTY(&conn->queue);
+    return (conn->closing || conn->eof) && SP_MSGQ_EMPTY(&conn->queue);
 }
 
 /* A reply is written: the request's latency, and the slow log. */
@@ -632,7 +639,7 @@ sp_client_flush(struct sp_conn *conn)
     while (conn->write_ready) {
         int niov = 0;
 
-        TAILQ_FOREACH(msg, &conn->queue, clink) {
+        SP_MSGQ_FOREACH(msg, &conn->queue, clink) {
             if (!msg->done || niov == SP_IOV_MAX) {
                 break;
             }
@@ -657,13 +664,13 @@ sp_client_flush(struct sp_conn *conn)
         }
         size_t left = (size_t)n;
         bool progress = false;
-        while ((msg = TAILQ_FIRST(&conn->queue)) != NULL && msg->done) {
+        while ((msg = SP_MSGQ_FIRST(&conn->queue)) != NULL && msg->done) {
             left = sp_seglist_advance(&msg->rsp, &msg->out_seg, &msg->out_off,
                                       left);
             if (msg->out_seg < sp_seglist_n(&msg->rsp)) {
                 break;
             }
-            TAILQ_REMOVE(&conn->queue, msg, clink);
+            SP_MSGQ_SHIFT(&conn->queue, clink);
             sp_client_release(conn, msg);
             conn->progress_ms = sp_event_now_ms(worker->loop);
             sp_client_replied(conn, msg);
@@ -690,7 +697,7 @@ sp_client_flush(struct sp_conn *conn)
         }
         return;
     }
-    if (TAILQ_EMPTY(&conn->queue)) {
+    if (SP_MSGQ_EMPTY(&conn->queue)) {
         sp_conn_input_idle(conn);       /* every reply written */
     }
     sp_worker_client_idle(conn);

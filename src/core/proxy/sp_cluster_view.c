@@ -70,7 +70,7 @@ sp_cluster_view_idle_close(struct sp_server *server)
 
     for (conn = TAILQ_FIRST(&server->conns); conn != NULL; conn = next) {
         next = TAILQ_NEXT(conn, link);
-        if (TAILQ_EMPTY(&conn->queue) && TAILQ_EMPTY(&sp_sconn(conn)->inflight)
+        if (SP_MSGQ_EMPTY(&conn->queue) && SP_MSGQ_EMPTY(&sp_sconn(conn)->inflight)
             && !sp_sconn(conn)->pinned && !sp_sconn(conn)->dedicated) {
             sp_server_close(conn, server->pool->proto->error_reply(ESHUTDOWN));
         }

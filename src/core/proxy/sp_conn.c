@@ -27,7 +27,7 @@ sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
         if (sc == NULL) {
             return NULL;
         }
-        TAILQ_INIT(&sc->inflight);
+        SP_MSGQ_INIT(&sc->inflight);
         sc->rsp_fresh = true;
         conn = &sc->conn;
     } else {
@@ -41,7 +41,7 @@ sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
     conn->io = &sp_io_plain;
     conn->worker = worker;
     sp_mbuf_chain_init(&conn->in);
-    TAILQ_INIT(&conn->queue);
+    SP_MSGQ_INIT(&conn->queue);
     worker->slot->total_connections++;
     worker->slot->curr_connections++;
     return conn;

@@ -126,6 +126,13 @@ struct sp_sconn {
     _Alignas(max_align_t) unsigned char state[];  /* the protocol's */
 };
 
+/* The pool a message belongs to: its client's, or its own (sp_msg.h). */
+static inline struct sp_pool *
+sp_msg_pool(const struct sp_msg *msg)
+{
+    return msg->by_client ? msg->owner.client->pool : msg->owner.pool;
+}
+
 /* The server connection around conn (conn->kind == SP_CONN_SERVER). */
 static inline struct sp_sconn *
 sp_sconn(struct sp_conn *conn)

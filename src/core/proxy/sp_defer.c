@@ -15,18 +15,18 @@
 void
 sp_defer_add(struct sp_worker *worker, struct sp_msg *msg, bool hold)
 {
-    if (hold && !msg->holds && msg->client != NULL) {
+    if (hold && !msg->holds && sp_msg_client(msg) != NULL) {
         msg->holds = true;
-        sp_flow_hold(msg->client, SP_FLOW_STEPS);
+        sp_flow_hold(sp_msg_client(msg), SP_FLOW_STEPS);
     }
     msg->deferred = true;
-    TAILQ_INSERT_TAIL(&worker->deferred, msg, slink);
+    SP_MSGQ_PUSH(&worker->deferred, msg, ext->defer_next);
 }
 
 bool
 sp_defer_pending(const struct sp_worker *worker)
 {
-    return !TAILQ_EMPTY(&worker->deferred) || worker->nread_later > 0;
+    return !SP_MSGQ_EMPTY(&worker->deferred) || worker->nread_later > 0;
 }
 
 bool
@@ -95,7 +95,7 @@ sp_defer_run_reads(struct sp_worker *worker)
 static void
 sp_defer_finish(struct sp_worker *worker, struct sp_msg *msg)
 {
-    struct sp_conn *client = msg->client;
+    struct sp_conn *client = sp_msg_client(msg);
 
     if (msg->holds) {
         msg->holds = false;
@@ -122,24 +122,24 @@ sp_defer_abandon(struct sp_worker *worker, struct sp_msg *msg)
 void
 sp_defer_run(struct sp_worker *worker)
 {
-    struct sp_msg *last = TAILQ_LAST(&worker->deferred, sp_msg_queue);
+    struct sp_msg *last = SP_MSGQ_LAST(&worker->deferred);
     struct sp_msg *msg;
     bool end = last == NULL;
 
     sp_defer_run_reads(worker);
     /* a queued msg is freed only here (sp_client_detach leaves it), so
      * `last` stays valid until it is reached */
-    while (!end && (msg = TAILQ_FIRST(&worker->deferred)) != NULL) {
+    while (!end && (msg = SP_MSGQ_FIRST(&worker->deferred)) != NULL) {
         end = msg == last;
-        TAILQ_REMOVE(&worker->deferred, msg, slink);
+        SP_MSGQ_SHIFT(&worker->deferred, ext->defer_next);
         msg->deferred = false;
-        if (msg->client == NULL) {
+        if (sp_msg_client(msg) == NULL) {
             sp_defer_abandon(worker, msg);
             continue;
         }
-        if (!msg->pool->proto->step(worker, msg)) {
+        if (!sp_msg_pool(msg)->proto->step(worker, msg)) {
             msg->deferred = true;
-            TAILQ_INSERT_TAIL(&worker->deferred, msg, slink);
+            SP_MSGQ_PUSH(&worker->deferred, msg, ext->defer_next);
             continue;
         }
         sp_defer_finish(worker, msg);
@@ -151,12 +151,13 @@ sp_defer_drop_all(struct sp_worker *worker)
 {
     struct sp_msg *msg;
 
-    while ((msg = TAILQ_FIRST(&worker->deferred)) != NULL) {
-        TAILQ_REMOVE(&worker->deferred, msg, slink);
+    while ((msg = SP_MSGQ_FIRST(&worker->deferred)) != NULL) {
+        SP_MSGQ_SHIFT(&worker->deferred, ext->defer_next);
         msg->deferred = false;
         /* its pool is gone: free what nothing else holds (the servers are
          * closed, so a split holds its own part only) */
-        if (msg->client == NULL && msg->pending <= (msg->holds ? 1u : 0u)) {
+        if (sp_msg_client(msg) == NULL
+            && msg->pending <= (msg->holds ? 1u : 0u)) {
             sp_msg_put(worker, msg);
         }
     }

@@ -19,7 +19,8 @@
  * requests it pipelined behind reach the servers after it; the merge holds
  * nobody (replies go out in request order anyway). A queued request whose
  * client left is freed by the next run. The queue links through
- * msg->slink: a split request is never on a server connection.
+ * msg->ext->defer_next (a request in steps is a fan-out: it has its ext),
+ * not slink, whose word holds the rtt_us its fragments raise meanwhile.
  */
 #ifndef SP_DEFER_H
 #define SP_DEFER_H

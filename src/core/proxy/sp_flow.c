@@ -232,12 +232,13 @@ void
 sp_flow_server_queued(struct sp_server *server, const struct sp_msg *msg)
 {
     int high = server->pool->conf->server_high_watermark;
-    const struct sp_msg *parent = sp_msg_parent(msg);
-    struct sp_conn *client = parent != NULL ? parent->client : msg->client;
 
     if (high <= 0 || server->stats->in_queue_bytes <= high) {
         return;
     }
+    const struct sp_msg *parent = sp_msg_parent(msg);
+    struct sp_conn *client = sp_msg_client(parent != NULL ? parent : msg);
+
     server->queue_full = true;
     if (client != NULL && client->kind == SP_CONN_CLIENT) {
         sp_flow_pause(client, SP_FLOW_SERVER);

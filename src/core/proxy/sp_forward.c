@@ -19,7 +19,9 @@ sp_forward_variant(const struct sp_msg *msg)
     const struct sp_msg *parent = sp_msg_parent(msg);
     const struct sp_msg *top = parent != NULL ? parent : msg;
 
-    return top->client != NULL ? top->client->variant : 0;
+    const struct sp_conn *client = sp_msg_client(top);
+
+    return client != NULL ? client->variant : 0;
 }
 
 void
@@ -46,11 +48,10 @@ sp_forward_to(struct sp_pool *pool, struct sp_msg *msg,
         }
         return;
     }
-    msg->server = server->index;
     if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
-    sp_server_enqueue(sconn, msg);
+    sp_server_enqueue(sconn, msg);      /* msg->server: set when answered */
 }
 
 bool
@@ -65,7 +66,6 @@ sp_forward_try(struct sp_pool *pool, struct sp_msg *msg,
         sp_server_failed(server);
         return false;
     }
-    msg->server = server->index;
     if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
@@ -76,7 +76,6 @@ sp_forward_try(struct sp_pool *pool, struct sp_msg *msg,
 void
 sp_forward_on(struct sp_conn *sconn, struct sp_msg *msg)
 {
-    msg->server = sp_sconn(sconn)->server->index;
     if (sp_msg_parent(msg) == NULL) {
         msg->pending = 1;
     }
@@ -212,7 +211,7 @@ sp_forward_split(struct sp_pool *pool, struct sp_msg *msg, uint32_t first,
                 break;
             }
             frag->ext->parent = msg;
-            frag->pool = pool;
+            sp_msg_set_pool(frag, pool);
             frag->cmd = msg->cmd;
             frag->server = server->index;
             f = (int32_t)msg->ext->nfrags;
@@ -254,7 +253,7 @@ sp_forward_every(struct sp_pool *pool, struct sp_msg *msg, uint32_t nelems)
             return ENOMEM;
         }
         frag->ext->parent = msg;
-        frag->pool = pool;
+        sp_msg_set_pool(frag, pool);
         frag->cmd = msg->cmd;
         frag->server = pool->servers[s].index;
         frag->ext->nkeys = nelems;
@@ -339,8 +338,7 @@ sp_forward_again(struct sp_pool *pool, struct sp_msg *msg,
         sp_msg_part_done(pool->worker, msg);
         return;
     }
-    msg->server = server->index;
-    sp_server_enqueue(sconn, msg);
+    sp_server_enqueue(sconn, msg);      /* msg->server: set when answered */
 }
 
 bool

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sp_conn.h"
 #include "sp_pool.h"
 #include "sp_proto.h"
 #include "sp_shared.h"
@@ -18,7 +19,7 @@ sp_msg_get(struct sp_worker *worker)
     struct sp_msg *msg = worker->free_msgs;
 
     if (msg != NULL) {
-        worker->free_msgs = TAILQ_NEXT(msg, clink);
+        worker->free_msgs = msg->clink;
         worker->nfree_msgs--;
         sp_trim_note(&worker->msgs_trim, worker->nfree_msgs);
     } else {
@@ -29,7 +30,7 @@ sp_msg_get(struct sp_worker *worker)
         worker->msg_nalloc++;
         worker->slot->messages_allocated = (int64_t)worker->msg_nalloc;
     }
-    TAILQ_NEXT(msg, clink) = NULL;
+    msg->clink = NULL;
     worker->nused_msgs++;
     return msg;
 }
@@ -65,6 +66,7 @@ sp_msg_ext_take(struct sp_worker *worker, struct sp_msg *msg)
         worker->nfree_exts--;
         sp_trim_note(&worker->exts_trim, worker->nfree_exts);
         ext->free_next = NULL;
+        ext->defer_next = NULL;
     } else {
         ext = calloc(1, sizeof(*ext));
         if (ext == NULL) {
@@ -127,14 +129,13 @@ sp_msg_reset(struct sp_worker *worker, struct sp_msg *msg)
         sp_msg_ext_put(worker, msg->ext);
         msg->ext = NULL;
     }
-    msg->pool = NULL;
-    msg->client = NULL;
+    msg->owner.pool = NULL;
     msg->cmd = NULL;
-    msg->server = 0;
+    msg->rtt_us = msg->server = 0;         /* (slink: NULL) */
     msg->pending = 0;
-    msg->send_seg = msg->send_off = 0;     /* and out_seg, out_off */
-    msg->sent_ms = 0;
-    msg->rtt_us = msg->recv_us = 0;        /* and sent_us */
+    msg->send_seg = msg->send_off = 0;     /* and the other progress words */
+    msg->recv_us = 0;
+    msg->by_client = false;
     msg->done = msg->quit = msg->internal = msg->in_flight = false;
     msg->rsp_error = msg->rsp_array = false;
     msg->noreply = msg->quiet = msg->mn_pending = false;
@@ -151,7 +152,7 @@ sp_msg_put(struct sp_worker *worker, struct sp_msg *msg)
         sp_msg_put(worker, msg->ext->frags[i]);
     }
     sp_msg_reset(worker, msg);
-    TAILQ_NEXT(msg, clink) = worker->free_msgs;
+    msg->clink = worker->free_msgs;
     worker->free_msgs = msg;
     worker->nfree_msgs++;
     worker->nused_msgs--;
@@ -173,7 +174,7 @@ sp_msg_trim(struct sp_worker *worker, uint32_t keep)
 
     for (uint32_t i = 0; i < excess; i++) {
         struct sp_msg *msg = worker->free_msgs;
-        worker->free_msgs = TAILQ_NEXT(msg, clink);
+        worker->free_msgs = msg->clink;
         sp_msg_destroy(worker, msg);
     }
     worker->nfree_msgs -= excess;
@@ -192,7 +193,7 @@ sp_msg_free_all(struct sp_worker *worker)
 {
     while (worker->free_msgs != NULL) {
         struct sp_msg *msg = worker->free_msgs;
-        worker->free_msgs = TAILQ_NEXT(msg, clink);
+        worker->free_msgs = msg->clink;
         sp_msg_destroy(worker, msg);
     }
     worker->nfree_msgs = 0;
@@ -209,7 +210,7 @@ sp_msg_free_all(struct sp_worker *worker)
 int
 sp_msg_gen_reserve(struct sp_msg *msg, uint32_t n)
 {
-    struct sp_msg_ext *ext = sp_msg_ext_take(msg->pool->worker, msg);
+    struct sp_msg_ext *ext = sp_msg_ext_take(sp_msg_pool(msg)->worker, msg);
 
     if (ext == NULL) {
         return -1;
@@ -253,13 +254,13 @@ sp_msg_error_of(const struct sp_msg *msg)
     if (msg->ext != NULL && msg->ext->error != NULL) {
         return msg->ext->error;
     }
-    return msg->nomem ? msg->pool->proto->error_reply(ENOMEM) : NULL;
+    return msg->nomem ? sp_msg_pool(msg)->proto->error_reply(ENOMEM) : NULL;
 }
 
 void
 sp_msg_fail(struct sp_msg *msg, const char *error)
 {
-    struct sp_msg_ext *ext = sp_msg_ext_take(msg->pool->worker, msg);
+    struct sp_msg_ext *ext = sp_msg_ext_take(sp_msg_pool(msg)->worker, msg);
 
     if (ext != NULL) {
         ext->error = error;
@@ -272,8 +273,10 @@ int
 sp_msg_push(struct sp_msg *msg, struct sp_seglist *list, struct sp_mbuf *mbuf,
             const uint8_t *data, uint32_t len)
 {
-    return sp_seglist_push_in(msg->pool != NULL ? &msg->pool->worker->mbufs
-                                                : NULL, list, mbuf, data, len);
+    struct sp_pool *pool = sp_msg_pool(msg);
+
+    return sp_seglist_push_in(pool != NULL ? &pool->worker->mbufs : NULL, list,
+                              mbuf, data, len);
 }
 
 int

@@ -58,10 +58,10 @@ sp_msg_part_done(struct sp_worker *worker, struct sp_msg *msg)
     if (top->pending > 0) {
         return;
     }
-    if (!top->pool->proto->complete(worker, top)) {
+    if (!sp_msg_pool(top)->proto->complete(worker, top)) {
         return;     /* merged in steps: sp_defer.h takes it on */
     }
-    if (top->client == NULL) {
+    if (sp_msg_client(top) == NULL) {
         sp_msg_put(worker, top);       /* orphan: its client left */
         return;
     }
@@ -120,7 +120,7 @@ sp_server_queue_own(struct sp_conn *conn, const void *bytes, uint32_t len,
     }
     msg->internal = true;
     msg->noreply = noreply;
-    msg->pool = conn->pool;             /* before its ext (sp_msg.h) */
+    sp_msg_set_pool(msg, conn->pool);   /* before its ext (sp_msg.h) */
     if (sp_msg_gen_reserve(msg, len) != 0
         || sp_msg_gen_push(msg, &msg->req, bytes, len) != 0) {
         sp_msg_put(worker, msg);
@@ -312,7 +312,7 @@ sp_server_dedicated(struct sp_server *server, uint8_t variant)
 bool
 sp_server_dedicated_idle(struct sp_conn *sconn)
 {
-    return TAILQ_EMPTY(&sp_sconn(sconn)->inflight);
+    return SP_MSGQ_EMPTY(&sp_sconn(sconn)->inflight);
 }
 
 int
@@ -362,7 +362,7 @@ sp_server_unpin(struct sp_conn *sconn)
     struct sp_sconn *sc = sp_sconn(sconn);
 
     sc->owner = NULL;
-    if (TAILQ_EMPTY(&sc->inflight) && TAILQ_EMPTY(&sconn->queue)) {
+    if (SP_MSGQ_EMPTY(&sc->inflight) && SP_MSGQ_EMPTY(&sconn->queue)) {
         sp_server_close(sconn, sconn->pool->proto->error_reply(ESHUTDOWN));
     }
     /* else closed once its last reply is read (sp_server_on_event) */
@@ -435,7 +435,7 @@ sp_server_enqueue(struct sp_conn *sconn, struct sp_msg *msg)
     struct sp_stats_server *st = sc->server->stats;
 
     msg->send_seg = msg->send_off = 0;
-    TAILQ_INSERT_TAIL(&sconn->queue, msg, slink);
+    SP_MSGQ_PUSH(&sconn->queue, msg, slink);
     st->in_queue++;
     st->in_queue_bytes += (int64_t)sp_seglist_bytes(&msg->req);
     if (!msg->internal) {
@@ -452,17 +452,19 @@ sp_server_sent(struct sp_conn *conn, struct sp_msg *msg)
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_stats_server *st = sc->server->stats;
 
-    TAILQ_REMOVE(&conn->queue, msg, slink);
-    msg->send_seg = msg->send_off = 0;      /* out_seg, out_off: sp_msg.h */
+    SP_MSGQ_SHIFT(&conn->queue, slink);
     st->in_queue--;
     st->in_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     sp_flow_server_drained(sc->server);
     if (msg->noreply) {
+        msg->send_seg = msg->send_off = 0;  /* out_seg, out_off: sp_msg.h */
+        msg->server = sc->server->index;    /* (slink's word) */
         sp_msg_part_done(conn->worker, msg);    /* no reply will come */
         return;
     }
-    TAILQ_INSERT_TAIL(&sc->inflight, msg, slink);
+    SP_MSGQ_PUSH(&sc->inflight, msg, slink);
     msg->in_flight = true;
+    /* the send progress's words (sp_msg.h) */
     msg->sent_ms = (uint32_t)sp_event_now_ms(conn->worker->loop);
     msg->sent_us = (uint32_t)sp_event_now_us(conn->worker->loop);
     st->out_queue++;
@@ -477,11 +479,11 @@ sp_server_flush(struct sp_conn *conn)
     struct iovec iov[SP_IOV_MAX];
 
     while (!sc->connecting && conn->write_ready
-           && !TAILQ_EMPTY(&conn->queue)) {
+           && !SP_MSGQ_EMPTY(&conn->queue)) {
         int niov = 0;
         struct sp_msg *msg;
 
-        TAILQ_FOREACH(msg, &conn->queue, slink) {
+        SP_MSGQ_FOREACH(msg, &conn->queue, slink) {
             niov += sp_seglist_iov(&msg->req, msg->send_seg, msg->send_off,
                                    iov + niov, SP_IOV_MAX - niov);
             if (niov == SP_IOV_MAX) {
@@ -503,7 +505,7 @@ sp_server_flush(struct sp_conn *conn)
             return;
         }
         size_t left = (size_t)n;
-        while (left > 0 && (msg = TAILQ_FIRST(&conn->queue)) != NULL) {
+        while (left > 0 && (msg = SP_MSGQ_FIRST(&conn->queue)) != NULL) {
             left = sp_seglist_advance(&msg->req, &msg->send_seg, &msg->send_off,
                                       left);
             if (msg->send_seg < sp_seglist_n(&msg->req)) {
@@ -512,7 +514,7 @@ sp_server_flush(struct sp_conn *conn)
             sp_server_sent(conn, msg);
         }
         /* a fully written message with nothing left over may remain */
-        while ((msg = TAILQ_FIRST(&conn->queue)) != NULL
+        while ((msg = SP_MSGQ_FIRST(&conn->queue)) != NULL
                && msg->send_seg >= sp_seglist_n(&msg->req)) {
             sp_server_sent(conn, msg);
         }
@@ -529,10 +531,10 @@ sp_server_fail_queue(struct sp_conn *conn, struct sp_msg_queue *queue,
     struct sp_stats_server *st = sc->server->stats;
     struct sp_msg *msg;
 
-    while ((msg = TAILQ_FIRST(queue)) != NULL) {
-        TAILQ_REMOVE(queue, msg, slink);
+    while ((msg = SP_MSGQ_FIRST(queue)) != NULL) {
+        SP_MSGQ_SHIFT(queue, slink);        /* rtt_us 0: no round trip */
         msg->send_seg = msg->send_off = 0;  /* out_seg, out_off: sp_msg.h */
-        msg->rtt_us = 0;                    /* was sent_us: no round trip */
+        msg->server = sc->server->index;    /* (slink's word) */
         if (inflight) {
             st->out_queue--;
             st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
@@ -643,7 +645,7 @@ sp_server_timeout(struct sp_event_loop *loop, struct sp_timer *timer)
     struct sp_conn *conn = timer->data;
     struct sp_sconn *sc = sp_sconn(conn);
     int timeout = sc->timeout;
-    struct sp_msg *head = TAILQ_FIRST(&sc->inflight);
+    struct sp_msg *head = SP_MSGQ_FIRST(&sc->inflight);
 
     if (sc->connecting) {
         timeout = sp_server_connect_timeout(conn->pool->conf);  /* armed at
@@ -677,7 +679,7 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
 {
     struct sp_sconn *sc = sp_sconn(conn);
     struct sp_stats_server *st = sc->server->stats;
-    struct sp_msg *msg = TAILQ_FIRST(&sc->inflight);
+    struct sp_msg *msg = SP_MSGQ_FIRST(&sc->inflight);
 
     if (msg == NULL) {
         sp_log_error(conn->worker->log, 0, "pool '%s': server '%s' sent a "
@@ -685,8 +687,9 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
                      sc->server->conf->name);
         return NULL;
     }
-    TAILQ_REMOVE(&sc->inflight, msg, slink);
+    SP_MSGQ_SHIFT(&sc->inflight, slink);    /* rtt_us, server: 0 */
     msg->in_flight = false;
+    msg->server = sc->server->index;
     st->out_queue--;
     st->out_queue_bytes -= (int64_t)sp_seglist_bytes(&msg->req);
     if (!msg->internal) {
@@ -697,12 +700,13 @@ sp_server_reply_take(struct sp_conn *conn, uint64_t start, uint64_t end)
         if (conn->worker->histograms) {
             sp_hist_observe(&st->rtt, rtt);
         }
-        msg->rtt_us = rtt;                  /* was sent_us (sp_msg.h) */
+        msg->rtt_us = rtt;
         struct sp_msg *parent = sp_msg_parent(msg);
         if (parent != NULL && parent->rtt_us < rtt) {
             parent->rtt_us = rtt;   /* a fan-out waits for its slowest */
         }
     }
+    msg->out_seg = msg->out_off = 0;        /* were sent_ms, sent_us */
     if (sp_seglist_from_chain(&msg->rsp, &conn->in, conn->in_base, start,
                               end) != 0) {
         sp_msg_fail(msg, conn->pool->proto->error_reply(ENOMEM));
@@ -755,7 +759,7 @@ sp_server_unpinned_done(struct sp_conn *conn)
     struct sp_sconn *sc = sp_sconn(conn);
 
     return sc->pinned && !sc->blocking && sc->owner == NULL
-           && TAILQ_EMPTY(&sc->inflight) && TAILQ_EMPTY(&conn->queue);
+           && SP_MSGQ_EMPTY(&sc->inflight) && SP_MSGQ_EMPTY(&conn->queue);
 }
 
 /* A lent connection's blocking call is answered: back to the idle set, and
@@ -767,7 +771,7 @@ sp_server_lent_done(struct sp_conn *conn)
     struct sp_conn *owner = sc->owner;
 
     if (!sc->blocking || owner == NULL || conn->closing || conn->eof
-        || !TAILQ_EMPTY(&sc->inflight) || !TAILQ_EMPTY(&conn->queue)) {
+        || !SP_MSGQ_EMPTY(&sc->inflight) || !SP_MSGQ_EMPTY(&conn->queue)) {
         return false;
     }
     sp_server_lend_end(conn);
@@ -801,13 +805,13 @@ sp_server_on_event(struct sp_conn *conn, uint32_t ready)
         sc->connecting = false;
         sp_server_connect_ok(server);
         sp_timer_del(conn->worker->loop, &conn->timer);
-        if (!TAILQ_EMPTY(&sc->inflight)) {
+        if (!SP_MSGQ_EMPTY(&sc->inflight)) {
             sp_server_arm_timer(conn);
         }
     }
     if (ready & SP_EV_WRITE) {
         conn->write_ready = true;
-        if (!TAILQ_EMPTY(&conn->queue)) {
+        if (!SP_MSGQ_EMPTY(&conn->queue)) {
             sp_conn_want_flush(conn);
         }
     }

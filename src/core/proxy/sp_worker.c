@@ -523,7 +523,7 @@ sp_worker_client_idle(struct sp_conn *client)
 {
     struct sp_worker *worker = client->worker;
 
-    if (!worker->draining || !TAILQ_EMPTY(&client->queue)
+    if (!worker->draining || !SP_MSGQ_EMPTY(&client->queue)
         || client->in_end != client->in_base || client->lingering
         || client->closing) {
         return false;
@@ -829,7 +829,7 @@ sp_worker_create(const struct sp_conf *conf,
     TAILQ_INIT(&worker->flush_servers);
     TAILQ_INIT(&worker->flush_clients);
     TAILQ_INIT(&worker->lingering);
-    TAILQ_INIT(&worker->deferred);
+    SP_MSGQ_INIT(&worker->deferred);
     TAILQ_INIT(&worker->oneshots);
     sp_mbuf_pool_init(&worker->mbufs, opts->mbuf_size);
     sp_client_parse_pool_init(&worker->parses, sp_proto_parse_size());
