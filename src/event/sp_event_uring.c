@@ -383,7 +383,13 @@ sp_uring_arm(struct sp_uring *u, int fd)
     return 0;
 }
 
-/* Remove the poll with user_data ud (its last completion is dropped). */
+/*
+ * Remove the poll with user_data ud (its last completion is dropped). An
+ * async cancel, not IORING_OP_POLL_REMOVE: a removal meeting the poll while
+ * its wake-up waits to run (deferred task work) fails with EALREADY and
+ * leaves the poll, and the socket, alive; a cancel marks it and completes
+ * it in any case.
+ */
 static int
 sp_uring_disarm(struct sp_uring *u, uint64_t ud)
 {
@@ -396,7 +402,7 @@ sp_uring_disarm(struct sp_uring *u, uint64_t ud)
     if (sqe == NULL) {
         return -1;
     }
-    io_uring_prep_poll_remove(sqe, ud);
+    io_uring_prep_cancel64(sqe, ud, 0);
     io_uring_sqe_set_data64(sqe, SP_UD_NONE);
     return 0;
 }
@@ -633,6 +639,8 @@ sp_uring_add(void *backend, int fd, uint32_t interest, uint64_t cookie)
     return 0;
 }
 
+static int sp_uring_del(void *backend, int fd);
+
 static int
 sp_uring_modify(void *backend, int fd, uint32_t interest, uint64_t cookie)
 {
@@ -644,6 +652,13 @@ sp_uring_modify(void *backend, int fd, uint32_t interest, uint64_t cookie)
         return -1;
     }
     f = &u->fds[fd];
+    if (((interest & (SP_EV_LEVEL | SP_EV_EXCLUSIVE)) != 0) != f->inner) {
+        /* level <-> edge: from the inner instance to the ring or back */
+        if (sp_uring_del(u, fd) != 0) {
+            return -1;
+        }
+        return sp_uring_add(u, fd, interest, cookie);
+    }
     if (f->inner) {
         if (sp_uring_inner_ctl(u, EPOLL_CTL_MOD, fd, interest, cookie) != 0) {
             return -1;
@@ -1020,6 +1035,26 @@ sp_uring_submit(void *backend)
 
 /* ---- the receive ops ----------------------------------------------------------- */
 
+/* read(2) on fd; once it is drained the ring receives its next bytes,
+ * while buffers last (else its poll watches POLLIN again). */
+static ssize_t
+sp_uring_recv_direct(struct sp_uring *u, int fd, void *buf, size_t len)
+{
+    ssize_t n = read(fd, buf, len);
+
+    if ((n > 0 && (size_t)n < len) || (n < 0 && errno == EAGAIN)) {
+        int err = errno;
+
+        if (u->bufs_out < SP_URING_BUFS / 2) {
+            (void)sp_uring_recv_enter(u, fd);
+        } else if (u->fds[fd].receiving) {
+            (void)sp_uring_recv_leave(u, fd);
+        }
+        errno = err;
+    }
+    return n;
+}
+
 static ssize_t
 sp_uring_recv(void *backend, int fd, void *buf, size_t len)
 {
@@ -1054,11 +1089,22 @@ sp_uring_recv(void *backend, int fd, void *buf, size_t len)
 
             f->rheld = false;
             sp_uring_buf_put(u, f->rbid);
-            /* a buffer filled: more is likely waiting, read() it (POLLIN
-             * watches meanwhile); else the next bytes come by the ring */
-            if (full ? sp_uring_recv_leave(u, fd) != 0
-                     : sp_uring_recv_arm(u, fd) != 0) {
-                (void)sp_uring_recv_leave(u, fd);
+            if (!full) {
+                /* the receive drained the socket: the next bytes come by
+                 * the ring */
+                if (sp_uring_recv_arm(u, fd) != 0) {
+                    (void)sp_uring_recv_leave(u, fd);
+                }
+            } else if ((size_t)n < len) {
+                /* a buffer filled: more is likely waiting. A short count
+                 * must mean "drained" as read(2)'s does (the caller stops
+                 * there, edge-triggered), so the rest of the room is read()
+                 * now; drained, the ring receives again */
+                ssize_t more = sp_uring_recv_direct(u, fd, (char *)buf + n,
+                                                    len - (size_t)n);
+                if (more > 0) {
+                    n += more;
+                }
             }
         }
         return n;
@@ -1067,19 +1113,7 @@ sp_uring_recv(void *backend, int fd, void *buf, size_t len)
         errno = EAGAIN;                         /* the ring reads it */
         return -1;
     }
-    n = read(fd, buf, len);
-    if ((n > 0 && (size_t)n < len) || (n < 0 && errno == EAGAIN)) {
-        int err = errno;
-
-        /* drained: the ring receives its next bytes, while buffers last */
-        if (u->bufs_out < SP_URING_BUFS / 2) {
-            (void)sp_uring_recv_enter(u, fd);
-        } else if (f->receiving) {
-            (void)sp_uring_recv_leave(u, fd);
-        }
-        errno = err;
-    }
-    return n;
+    return sp_uring_recv_direct(u, fd, buf, len);
 }
 
 static int
