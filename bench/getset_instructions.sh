@@ -11,7 +11,8 @@
 # prints the worker's instructions (its callgrind file: the process that ran
 # the most), the master's, and the worker's per request.
 #
-#   bench/getset_instructions.sh [build/shardproxy]     (N=40000 by default)
+#   bench/getset_instructions.sh [build/shardproxy]     (N=40000 by default;
+#   EVENT_BACKEND=io_uring for the io_uring event backend)
 set -euo pipefail
 bin=${1:-build/shardproxy}
 n=${N:-40000}
@@ -27,6 +28,7 @@ port=$(free_port); sport=$(free_port)
 cat >"$tmp/c.yml" <<EOC
 global:
   worker_processes: 1
+  event_backend: ${EVENT_BACKEND:-epoll}
 alpha:
   listen: 127.0.0.1:$port
   redis: true
