@@ -29,12 +29,14 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -601,6 +603,33 @@ sp_uring_reap_backlog(struct sp_uring *u, int *ndone)
     }
 }
 
+/*
+ * A poll that does not wait lets the signals of the wait's mask in (it
+ * would have: they are blocked everywhere else), at most every
+ * SP_URING_SIGNAL_MS: a worker under load that always finds reports in
+ * hand still hears TERM and QUIT. Two system calls then, none otherwise.
+ */
+static void
+sp_uring_signals(struct sp_uring *u, const void *sigmask)
+{
+    struct timespec ts;
+    uint64_t now;
+    sigset_t old;
+
+    if (sigmask == NULL) {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (now - u->signals_ms < SP_URING_SIGNAL_MS) {
+        return;
+    }
+    u->signals_ms = now;
+    if (pthread_sigmask(SIG_SETMASK, sigmask, &old) == 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);   /* delivered between */
+    }
+}
+
 static int
 sp_uring_poll(void *backend, struct sp_event_fired *fired, int nfired,
               int timeout_ms, const void *sigmask)
@@ -618,10 +647,19 @@ sp_uring_poll(void *backend, struct sp_event_fired *fired, int nfired,
         }
         n += rc;
     }
-    if (n > 0 || io_uring_cq_ready(&u->ring) > 0) {
+    if (n > 0) {
+        /* reports in hand (the last submit ran the deferred completions):
+         * no system call, what the ring holds comes along; what is queued
+         * goes with the next submit or wait */
+        n += sp_uring_reap(u, fired + n, nfired - n, &ndone);
+        sp_uring_signals(u, sigmask);
+        return n;
+    }
+    if (io_uring_cq_ready(&u->ring) > 0) {
         timeout_ms = 0;         /* reports in hand: look, do not wait */
     }
     if (timeout_ms == 0) {
+        sp_uring_signals(u, sigmask);
         /* submit what is queued and run deferred completions */
         rc = io_uring_submit_and_get_events(&u->ring);
     } else {

@@ -25,6 +25,8 @@
 #define SP_URING_IOVS       8192        /* iovecs of the staged sends */
 #define SP_URING_BACKLOG    8192        /* reports kept from a submit */
 
+#define SP_URING_SIGNAL_MS  10          /* signals let in without a wait */
+
 #define SP_URING_BUFS       64          /* provided receive buffers */
 #define SP_URING_BUF_SIZE   4096        /* bytes each */
 #define SP_URING_BGID       0           /* their group */
@@ -98,6 +100,9 @@ struct sp_uring {
     size_t                 br_size;
     uint8_t               *bufs;        /* SP_URING_BUFS x BUF_SIZE */
     uint32_t               bufs_out;    /* holding data, or being filled */
+
+    uint64_t               signals_ms;  /* signals last let in (coarse
+                                           monotonic clock) */
 };
 
 /* ---- shared by the backend's files ---- */

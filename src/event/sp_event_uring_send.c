@@ -71,15 +71,20 @@ sp_uring_send_stage(void *backend, int fd, const struct iovec *iov,
     }
     s = &u->sends[idx];
     u->free_send = s->next_free;
-    memcpy(u->iovs + u->iovs_used, iov, (size_t)iovcnt * sizeof(*iov));
-    s->msg = (struct msghdr){ .msg_iov = u->iovs + u->iovs_used,
-                              .msg_iovlen = (size_t)iovcnt };
-    u->iovs_used += (uint32_t)iovcnt;
     s->owner = owner;
     s->sqe = sqe;
     s->state = SP_SEND_STAGED;
     s->result = 0;
-    io_uring_prep_sendmsg(sqe, fd, &s->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (iovcnt == 1) {          /* no msghdr for the kernel to copy */
+        io_uring_prep_send(sqe, fd, iov[0].iov_base, iov[0].iov_len,
+                           MSG_DONTWAIT | MSG_NOSIGNAL);
+    } else {
+        memcpy(u->iovs + u->iovs_used, iov, (size_t)iovcnt * sizeof(*iov));
+        s->msg = (struct msghdr){ .msg_iov = u->iovs + u->iovs_used,
+                                  .msg_iovlen = (size_t)iovcnt };
+        u->iovs_used += (uint32_t)iovcnt;
+        io_uring_prep_sendmsg(sqe, fd, &s->msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     io_uring_sqe_set_data64(sqe, SP_UD_MAKE(SP_UD_SEND, idx));
     u->staged[u->nstaged++] = idx;
     return s;
@@ -134,7 +139,10 @@ sp_uring_submit(void *backend)
     if (u->nstaged == 0) {
         return 0;
     }
-    rc = io_uring_submit(&u->ring);
+    /* and run the deferred completions: readiness that came meanwhile is
+     * read now, into the backlog, so the next poll needs no call of its
+     * own while there is work */
+    rc = io_uring_submit_and_get_events(&u->ring);
     sp_uring_mark_submitted(u);
     if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) {
         errno = -rc;
