@@ -29,6 +29,7 @@
 
 #define SP_URING_BUFS       64          /* provided receive buffers */
 #define SP_URING_BUF_SIZE   4096        /* bytes each */
+#define SP_URING_RECV_AFTER 2           /* drains before the ring receives */
 #define SP_URING_BGID       0           /* their group */
 
 #define SP_UD_TAG(ud)       ((ud) >> 61)
@@ -57,6 +58,7 @@ struct sp_uring_fd {
     bool     inner;             /* in the inner epoll instance */
     bool     receiving;         /* the ring receives for it; its poll
                                    watches POLLOUT only */
+    uint8_t  drains;            /* read dry so far, before receiving */
 };
 
 struct sp_uring_send {

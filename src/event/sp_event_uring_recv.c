@@ -1,7 +1,9 @@
 /*
  * sp_event_uring_recv.c — the io_uring backend's receives (see sp_event.h,
  * "Receives"): once its owner has drained a descriptor (a short read, or
- * EAGAIN), one IORING_OP_RECV with a provided buffer (a buffer ring of
+ * EAGAIN) for the SP_URING_RECV_AFTER-th time (a connection of one request
+ * stays on readiness and read(2), and never pays for a receive and its
+ * cancel), one IORING_OP_RECV with a provided buffer (a buffer ring of
  * SP_URING_BUFS x SP_URING_BUF_SIZE) waits for its next bytes, and its poll
  * drops POLLIN; the completion is held (bytes, EOF or error) and reported
  * as SP_EV_READ, and sp_uring_recv copies from it. One receive per
@@ -150,9 +152,13 @@ sp_uring_recv_direct(struct sp_uring *u, int fd, void *buf, size_t len)
     ssize_t n = read(fd, buf, len);
 
     if ((n > 0 && (size_t)n < len) || (n < 0 && errno == EAGAIN)) {
+        struct sp_uring_fd *f = &u->fds[fd];
         int err = errno;
 
-        if (u->bufs_out < SP_URING_BUFS / 2) {
+        if (!f->receiving && f->drains + 1 < SP_URING_RECV_AFTER) {
+            f->drains++;    /* a connection of one request (or a few)
+                               costs no receive, nor its cancel */
+        } else if (u->bufs_out < SP_URING_BUFS / 2) {
             (void)sp_uring_recv_enter(u, fd);
         } else if (u->fds[fd].receiving) {
             (void)sp_uring_recv_leave(u, fd);

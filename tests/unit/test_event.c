@@ -1330,7 +1330,16 @@ START_TEST(test_uring_receives)
     ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);         /* writable */
     errno = 0;
     ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
-    ck_assert_int_eq(errno, EAGAIN);            /* drained: the ring takes over */
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(write(w.fd[1], "a", 1), 1);    /* one request alone: */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);  /* readiness, read(2) */
+    ck_assert_int_eq(recv(w.fd[0], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT),
+                     1);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), 1);
+    errno = 0;
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(errno, EAGAIN);            /* drained again: the ring
+                                                   receives from now on */
     rec_reset(&w.r);
     ck_assert_int_ge(sp_event_poll(w.loop, 0), 0);  /* (its poll is new:
                                                        writable again) */
@@ -1401,6 +1410,7 @@ START_TEST(test_uring_buffers_held_by_unread_connections)
         ck_assert_int_eq(sp_event_add(loop, sv[i][0], SP_EV_READ | SP_EV_WRITE,
                                       rec_handler, &r[i]), 0);
         ck_assert_int_eq(sp_event_recv(loop, sv[i][0], buf, sizeof(buf)), -1);
+        ck_assert_int_eq(sp_event_recv(loop, sv[i][0], buf, sizeof(buf)), -1);
         ck_assert_int_ge(sp_event_poll(loop, 0), 0);
         ck_assert_int_eq(write(sv[i][1], "first", 5), 5);
         ck_assert_int_ge(sp_event_poll(loop, 0), 0);    /* not read */
@@ -1437,6 +1447,7 @@ START_TEST(test_uring_release_leaves_bytes_in_the_socket)
     test_backend = "io_uring";
     watch_open(&w, SOCKETS, 0, SP_EV_READ | SP_EV_WRITE);
     ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
     ck_assert_int_eq(write(w.fd[1], "ab", 2), 2);
     ck_assert_int_ge(sp_event_poll(w.loop, 0), 1);
     errno = 0;
@@ -1468,6 +1479,7 @@ START_TEST(test_uring_forget_closes_the_socket)
     new_socketpair(sv);
     ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_WRITE,
                                   rec_handler, &r), 0);
+    ck_assert_int_eq(sp_event_recv(loop, sv[0], buf, sizeof(buf)), -1);
     ck_assert_int_eq(sp_event_recv(loop, sv[0], buf, sizeof(buf)), -1);
     ck_assert_int_ge(sp_event_poll(loop, 0), 0);    /* poll and receive on */
     ck_assert_int_eq(sp_event_forget(loop, sv[0]), 0);
