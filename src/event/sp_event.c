@@ -139,7 +139,7 @@ sp_event_backend_usable(const char *name, int *err)
         *err = ENOSYS;          /* not built in */
         return false;
     }
-    backend = ops->init(1, NULL, NULL);
+    backend = ops->init(1, 1, NULL, NULL);
     if (backend == NULL) {
         *err = errno;
         return false;
@@ -191,7 +191,8 @@ sp_event_loop_create_with(int max_fds, int batch, struct sp_log *log,
     if (loop->slots == NULL || loop->fired == NULL) {
         goto fail;
     }
-    loop->backend = loop->ops->init(loop->batch, sp_event_send_finished, loop);
+    loop->backend = loop->ops->init(loop->max_fds, loop->batch,
+                                    sp_event_send_finished, loop);
     if (loop->backend == NULL) {
         sp_event_log(loop, SP_LOG_ERR, errno, "%s failed",
                      loop->ops->init_call);

@@ -42,9 +42,11 @@ struct sp_event_backend_ops {
     const char *ctl_call;
     const char *poll_call;
 
-    /* A backend able to report up to batch events per poll; NULL + errno.
-     * done(arg, owner) announces finished sends (backends that send). */
-    void *(*init)(int batch, sp_event_backend_done done, void *arg);
+    /* A backend for descriptors below max_fds, able to report up to batch
+     * events per poll; NULL + errno. done(arg, owner) announces finished
+     * sends (backends that send). */
+    void *(*init)(int max_fds, int batch, sp_event_backend_done done,
+                  void *arg);
     void  (*destroy)(void *backend);
 
     int   (*add)(void *backend, int fd, uint32_t interest, uint64_t cookie);

@@ -104,8 +104,33 @@ sp_uring_destroy(void *backend)
     free(u);
 }
 
+/*
+ * The backend's fixed memory, touched once at start: the completion ring,
+ * the receive buffers, the send arena and the backlog cycle through all of
+ * their pages under load anyway, and a worker's memory is then what it
+ * says at start plus what its connections cost (idle connections: their
+ * objects only).
+ */
+static void
+sp_uring_prefault(struct sp_uring *u)
+{
+    volatile const uint8_t *cq = (const uint8_t *)u->ring.cq.cqes;
+    size_t cq_bytes = (size_t)*u->ring.cq.kring_entries
+                      * sizeof(struct io_uring_cqe);
+    long page = sysconf(_SC_PAGESIZE);
+
+    for (size_t at = 0; page > 0 && at < cq_bytes; at += (size_t)page) {
+        (void)cq[at];
+    }
+    if (u->bufs != NULL) {
+        memset(u->bufs, 0, (size_t)SP_URING_BUFS * SP_URING_BUF_SIZE);
+    }
+    memset(u->iovs, 0, SP_URING_IOVS * sizeof(*u->iovs));
+    memset(u->backlog, 0, SP_URING_BACKLOG * sizeof(*u->backlog));
+}
+
 static void *
-sp_uring_init(int batch, sp_event_backend_done done, void *arg)
+sp_uring_init(int max_fds, int batch, sp_event_backend_done done, void *arg)
 {
     struct sp_uring *u = calloc(1, sizeof(*u));
     int rc;
@@ -117,13 +142,18 @@ sp_uring_init(int batch, sp_event_backend_done done, void *arg)
     u->done = done;
     u->done_arg = arg;
     u->nevents = batch;
+    /* max_fds long like the loop's table: pages are touched as
+     * descriptors are used */
+    u->nfds = (uint32_t)max_fds;
+    u->fds = calloc((size_t)max_fds, sizeof(*u->fds));
     u->events = calloc((size_t)batch, sizeof(*u->events));
     u->sends = calloc(SP_URING_SENDS, sizeof(*u->sends));
     u->staged = calloc(SP_URING_SENDS, sizeof(*u->staged));
     u->iovs = calloc(SP_URING_IOVS, sizeof(*u->iovs));
     u->backlog = calloc(SP_URING_BACKLOG, sizeof(*u->backlog));
-    if (u->events == NULL || u->sends == NULL || u->staged == NULL
-        || u->iovs == NULL || u->backlog == NULL) {
+    if (u->fds == NULL || u->events == NULL || u->sends == NULL
+        || u->staged == NULL || u->iovs == NULL || u->backlog == NULL) {
+        free(u->fds);
         free(u->events);
         free(u->sends);
         free(u->staged);
@@ -138,6 +168,7 @@ sp_uring_init(int batch, sp_event_backend_done done, void *arg)
     }
     rc = sp_uring_setup(&u->ring);
     if (rc != 0) {
+        free(u->fds);
         free(u->events);
         free(u->sends);
         free(u->staged);
@@ -148,6 +179,7 @@ sp_uring_init(int batch, sp_event_backend_done done, void *arg)
         return NULL;
     }
     sp_uring_bufs_setup(u);     /* without them: reads are system calls */
+    sp_uring_prefault(u);
     return u;
 }
 
@@ -277,28 +309,6 @@ sp_uring_disarm(struct sp_uring *u, uint64_t ud)
     return 0;
 }
 
-static int
-sp_uring_grow(struct sp_uring *u, int fd)
-{
-    uint32_t n = u->nfds == 0 ? 256 : u->nfds;
-    struct sp_uring_fd *fds;
-
-    if ((uint32_t)fd < u->nfds) {
-        return 0;
-    }
-    while (n <= (uint32_t)fd) {
-        n *= 2;
-    }
-    fds = realloc(u->fds, n * sizeof(*fds));
-    if (fds == NULL) {
-        return -1;
-    }
-    memset(fds + u->nfds, 0, (n - u->nfds) * sizeof(*fds));
-    u->fds = fds;
-    u->nfds = n;
-    return 0;
-}
-
 /* ---- the inner epoll instance ------------------------------------------------- */
 
 static int
@@ -404,7 +414,8 @@ sp_uring_add(void *backend, int fd, uint32_t interest, uint64_t cookie)
     struct sp_uring *u = backend;
     struct sp_uring_fd *f;
 
-    if (sp_uring_grow(u, fd) != 0) {
+    if (fd < 0 || (uint32_t)fd >= u->nfds) {
+        errno = EINVAL;
         return -1;
     }
     f = &u->fds[fd];

@@ -20,10 +20,10 @@
 #include "sp_event_backend.h"
 
 #define SP_URING_ENTRIES    512         /* submission queue */
-#define SP_URING_CQ         8192        /* completion queue */
+#define SP_URING_CQ         4096        /* completion queue */
 #define SP_URING_SENDS      512         /* sends staged or in flight */
-#define SP_URING_IOVS       8192        /* iovecs of the staged sends */
-#define SP_URING_BACKLOG    8192        /* reports kept from a submit */
+#define SP_URING_IOVS       4096        /* iovecs of the staged sends */
+#define SP_URING_BACKLOG    4096        /* reports kept from a submit */
 
 #define SP_URING_SIGNAL_MS  10          /* signals let in without a wait */
 
@@ -75,7 +75,7 @@ struct sp_uring {
     sp_event_backend_done  done;
     void                  *done_arg;
 
-    struct sp_uring_fd    *fds;         /* indexed by fd, grown as needed */
+    struct sp_uring_fd    *fds;         /* indexed by fd, nfds long */
     uint32_t               nfds;
     uint32_t               arming;      /* numbers polls (user_data) */
 
