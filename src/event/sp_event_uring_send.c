@@ -119,9 +119,19 @@ sp_uring_send_cancel(void *backend, void *send)
         s->sqe = NULL;
         sp_uring_send_free(u, s);   /* the staged list skips it */
         break;
-    case SP_SEND_SUBMITTED:
+    case SP_SEND_SUBMITTED: {
+        /* submitted and not known done: it finished inside its submit
+         * (MSG_DONTWAIT), its completion unread, or, should the kernel
+         * ever have set it aside, it must not read the owner's bytes
+         * once they are gone: cancelled (or waited for) before we return */
+        struct io_uring_sync_cancel_reg reg = { 0 };
+
+        reg.addr = SP_UD_MAKE(SP_UD_SEND, (uint64_t)(s - u->sends));
+        reg.timeout.tv_sec = 1;
+        (void)io_uring_register_sync_cancel(&u->ring, &reg);
         s->owner = NULL;            /* freed when its completion comes */
         break;
+    }
     case SP_SEND_DONE:
         sp_uring_send_free(u, s);
         break;
