@@ -24,7 +24,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages, by name: to build, to test, to run the demo.
 BUILD_PKGS = cmake make gcc clang libclang-rt-14-dev pkg-config libyaml-dev libssl-dev \
-             libjemalloc-dev check
+             libjemalloc-dev check liburing-dev
 TEST_PKGS  = redis-server redis-sentinel redis-tools memcached nutcracker python3 openssl \
              python3-redis python3-pymemcache python3-prometheus-client libmemcached-tools \
              php-cli php-redis ruby ruby-redis

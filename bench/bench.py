@@ -9,7 +9,9 @@ Owns the benchmark, start to finish:
     started with `-s <free port> -a 127.0.0.1 -o <log>`: Debian's nutcracker,
     and shardproxy (build/shardproxy or $SHARDPROXY_BIN) twice: with one
     worker ("shardproxy", the comparison the ratios are about) and with two
-    ("shardproxy-2w": how it grows with workers); a target that cannot start
+    ("shardproxy-2w": how it grows with workers), and with one worker on the
+    io_uring event backend ("shardproxy-uring", also compared with
+    "shardproxy" in a table of its own); a target that cannot start
     is n/a with the reason and the bench goes on;
   * a direct baseline: the same load straight to backend #1, no proxy;
   * the cells (see --list): Redis GET/SET x 16/512 B x pipeline 1/16 with 50
@@ -109,8 +111,13 @@ PERF_EVENTS = "raw_syscalls:sys_enter,task-clock"
 MIN_FORWARDED = 0.98           # backend commands per request below this: the
                                # target answered without forwarding (errors)
 # shardproxy runs with one worker (the issue-7 comparison: the same work as
-# nutcracker's one process) and with two (how it grows with workers)
-SHARDPROXY_WORKERS = {"shardproxy": 1, "shardproxy-2w": 2}
+# nutcracker's one process) and with two (how it grows with workers); and
+# with one worker on the io_uring event backend (issue 20: compared with
+# nutcracker, and with the epoll one beside it)
+SHARDPROXY_WORKERS = {"shardproxy": 1, "shardproxy-2w": 2, "shardproxy-uring": 1}
+SHARDPROXY_GLOBALS = {"shardproxy-uring": {"event_backend": "io_uring"}}
+# (target, baseline) ratios beside the ones against nutcracker
+BACKEND_PAIR = ("shardproxy-uring", "shardproxy")
 PROXIES = ("nutcracker",) + tuple(SHARDPROXY_WORKERS)
 TARGETS = PROXIES + ("direct",)
 
@@ -675,7 +682,8 @@ class Bench:
             self.targets.append(start_nutcracker(h, conf))
         for name in SHARDPROXY_WORKERS:
             if name in wanted:
-                self.targets.append(start_shardproxy(h, conf, name))
+                self.targets.append(start_shardproxy(
+                    h, conf, name, global_keys=SHARDPROXY_GLOBALS.get(name)))
         if "direct" in wanted:
             self.targets.append(Target("direct", self.redis[0].port, self.memcached[0].port))
         for t in self.targets:
@@ -1166,16 +1174,18 @@ def summarize(cell_result, targets):
         s["spread"] = (max(rps) - min(rps)) / s["rps"] if len(rps) > 1 and s["rps"] else None
         summary[t.name] = s
     ratios = {}
-    for name in SHARDPROXY_WORKERS:
-        ratios[name] = {}
+    pairs = [(name, "nutcracker", name) for name in SHARDPROXY_WORKERS]
+    pairs.append(BACKEND_PAIR + ("/".join(BACKEND_PAIR),))
+    for name, base, key in pairs:
+        ratios[key] = {}
         for m in METRICS:
             per_round = []
             for rnd in _rounds_for(m, cell_result):
                 by = {run["target"]: run for run in rnd["runs"] if "error" not in run}
-                a, b = by.get(name, {}).get(m), by.get("nutcracker", {}).get(m)
+                a, b = by.get(name, {}).get(m), by.get(base, {}).get(m)
                 if a is not None and b:
                     per_round.append(a / b)
-            ratios[name][m] = _median(per_round)
+            ratios[key][m] = _median(per_round)
     return summary, ratios
 
 
@@ -1193,7 +1203,8 @@ def table_rows(bench, results):
     ratio_head = ["| cell | shardproxy | req/s | p50 | p99 | CPU us/req | syscalls/req "
                   "| backend #1 share |",
                   "|---|---|--:|--:|--:|--:|--:|--:|"]
-    rows, ratio_rows = [], []
+    rows, ratio_rows, backend_rows = [], [], []
+    backend_key = "/".join(BACKEND_PAIR)
     for res in results:
         summary, ratios = res["summary"], res["ratios"]
         direct = summary.get("direct", {}).get("rps")
@@ -1217,7 +1228,13 @@ def table_rows(bench, results):
             if any(ratios[name][m] is not None for m in METRICS):
                 ratio_rows.append(f"| {res['cell']} | {name} | " + " | ".join(
                     _fmt(ratios[name][m], ".3f") for m in METRICS) + " |")
-    return head + rows, ratio_head + ratio_rows
+        pair = ratios.get(backend_key, {})
+        if any(pair.get(m) is not None for m in METRICS):
+            backend_rows.append(f"| {res['cell']} | {backend_key} | " + " | ".join(
+                _fmt(pair.get(m), ".3f") for m in METRICS) + " |")
+    if backend_rows:
+        backend_rows = ratio_head[:2] + backend_rows
+    return head + rows, ratio_head + ratio_rows, backend_rows
 
 
 def scaling_rows(bench, results):
@@ -1371,7 +1388,7 @@ METHOD = """\
 def render_markdown(bench, results, info, vers, started, elapsed, argv):
     """The report: machine, versions, targets, the cell tables, ratios, idle
     memory, method and notes."""
-    main_rows, ratio_rows = table_rows(bench, results)
+    main_rows, ratio_rows, backend_rows = table_rows(bench, results)
     out = ["# shardproxy vs nutcracker: benchmark results", "",
            f"Generated by `bench/bench.py` ({'QUICK mode: smoke test, not for comparison' if bench.args.quick else 'full mode'}) "
            f"on {started} in {elapsed / 60:.1f} min; command: `{' '.join(argv)}`.", "",
@@ -1416,6 +1433,9 @@ def render_markdown(bench, results, info, vers, started, elapsed, argv):
                 f"shardproxy / nutcracker.", ""]
         out += bench.instr["lines"]
         out += [f"- error: {e}" for e in bench.instr["errors"]]
+    if backend_rows:
+        out += ["", "## io_uring / epoll: shardproxy-uring / shardproxy (one worker "
+                "each, median of per-round ratios)", ""] + backend_rows
     if bench.idle:
         out += ["", "## Idle connections: resident memory", ""] + idle_rows(bench.idle)
     if bench.storm:
@@ -1600,8 +1620,9 @@ def write_outputs(bench, results, started, t0, argv):
            "instructions": bench.instr, "free_cores_at_start": bench.free_at_start,
            "cluster": bench.cluster}
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
-    main_rows, ratio_rows = table_rows(bench, results)
-    print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows))
+    main_rows, ratio_rows, backend_rows = table_rows(bench, results)
+    print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows)
+          + ("\n\nio_uring / epoll:\n" + "\n".join(backend_rows) if backend_rows else ""))
     log(f"wrote {out} and {out.with_suffix('.json').name}")
 
 

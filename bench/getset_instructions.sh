@@ -13,7 +13,8 @@
 # so ketama places it by its name: by its address, each run's random port
 # moved the key's lookup by up to 9 instructions a request.
 #
-#   bench/getset_instructions.sh [build/shardproxy]     (N=40000 by default)
+#   bench/getset_instructions.sh [build/shardproxy]     (N=40000 by default;
+#   EVENT_BACKEND=io_uring for the io_uring event backend)
 set -euo pipefail
 bin=${1:-build/shardproxy}
 n=${N:-40000}
@@ -29,6 +30,7 @@ port=$(free_port); sport=$(free_port)
 cat >"$tmp/c.yml" <<EOC
 global:
   worker_processes: 1
+  event_backend: ${EVENT_BACKEND:-epoll}
 alpha:
   listen: 127.0.0.1:$port
   redis: true

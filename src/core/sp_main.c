@@ -28,6 +28,7 @@
 #include "sp_shared.h"
 #include "sp_stat.h"
 #include "sp_upgrade.h"
+#include "sp_worker.h"
 #include "sp_worker_process.h"
 
 static int
@@ -202,6 +203,7 @@ sp_main_serve(const struct sp_options *opts, const struct sp_proctitle *title)
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    sp_worker_backend_check(conf, &log);
     /* the binary on disk, by path: what USR2 executes (a new build) */
     n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     exe[n > 0 ? n : 0] = '\0';

@@ -26,8 +26,10 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sp_event_backend.h"
 #include "sp_event_int.h"
@@ -70,6 +72,7 @@ struct sp_event_loop {
     void                  *first_data;
     const void            *wait_sigmask;
     void                  *owner;
+    sp_event_send_handler  send_done;
 };
 
 static uint64_t
@@ -101,11 +104,68 @@ sp_event_cookie(int fd, const struct sp_event_slot *slot)
     return (uint64_t)slot->generation << 32 | (uint32_t)fd;
 }
 
+/* A finished send, from the backend: the owner's handler hears of it. */
+static void
+sp_event_send_finished(void *arg, void *owner)
+{
+    struct sp_event_loop *loop = arg;
+
+    if (loop->send_done != NULL) {
+        loop->send_done(loop, owner);
+    }
+}
+
+static const struct sp_event_backend_ops *
+sp_event_ops_named(const char *name)
+{
+    if (name == NULL || strcmp(name, "epoll") == 0) {
+        return &sp_event_epoll_ops;
+    }
+#ifdef SP_HAVE_URING
+    if (strcmp(name, "io_uring") == 0) {
+        return &sp_event_uring_ops;
+    }
+#endif
+    return NULL;
+}
+
+bool
+sp_event_backend_usable(const char *name, int *err)
+{
+    const struct sp_event_backend_ops *ops = sp_event_ops_named(name);
+    void *backend;
+
+    if (ops == NULL) {
+        *err = ENOSYS;          /* not built in */
+        return false;
+    }
+    backend = ops->init(1, 1, NULL, NULL);
+    if (backend == NULL) {
+        *err = errno;
+        return false;
+    }
+    ops->destroy(backend);
+    return true;
+}
+
 struct sp_event_loop *
 sp_event_loop_create(int max_fds, int batch, struct sp_log *log)
 {
+    return sp_event_loop_create_with(max_fds, batch, log, "epoll");
+}
+
+struct sp_event_loop *
+sp_event_loop_create_with(int max_fds, int batch, struct sp_log *log,
+                          const char *backend)
+{
+    const struct sp_event_backend_ops *ops = sp_event_ops_named(backend);
     struct sp_event_loop *loop;
     int err;
+
+    if (ops == NULL) {
+        errno = ENOSYS;
+        return NULL;
+    }
 
     if (max_fds < 0 || batch < 0 || batch > SP_EVENT_BATCH_MAX) {
         errno = EINVAL;
@@ -121,7 +181,7 @@ sp_event_loop_create(int max_fds, int batch, struct sp_log *log)
     if (loop == NULL) {
         return NULL;
     }
-    loop->ops = &sp_event_epoll_ops;
+    loop->ops = ops;
     loop->log = log;
     loop->max_fds = max_fds;
     loop->batch = batch == 0 ? SP_EVENT_BATCH_DEFAULT : batch;
@@ -131,7 +191,8 @@ sp_event_loop_create(int max_fds, int batch, struct sp_log *log)
     if (loop->slots == NULL || loop->fired == NULL) {
         goto fail;
     }
-    loop->backend = loop->ops->init(loop->batch);
+    loop->backend = loop->ops->init(loop->max_fds, loop->batch,
+                                    sp_event_send_finished, loop);
     if (loop->backend == NULL) {
         sp_event_log(loop, SP_LOG_ERR, errno, "%s failed",
                      loop->ops->init_call);
@@ -329,12 +390,90 @@ sp_event_forget(struct sp_event_loop *loop, int fd)
     if (slot == NULL) {
         return -1;
     }
+    /* a backend that holds the socket itself (io_uring) lets go of it */
+    if (loop->ops->forget != NULL && loop->ops->forget(loop->backend, fd) != 0) {
+        sp_event_log(loop, SP_LOG_WARN, errno, "%s del fd %d failed",
+                     loop->ops->ctl_call, fd);
+    }
     slot->generation++;
     slot->registered = false;
     slot->handler = NULL;
     slot->data = NULL;
     slot->interest = 0;
     return 0;
+}
+
+/* ---- sends through the backend ---------------------------------------------- */
+
+bool
+sp_event_sends(const struct sp_event_loop *loop)
+{
+    return loop->ops->send_stage != NULL;
+}
+
+void
+sp_event_set_send_handler(struct sp_event_loop *loop,
+                          sp_event_send_handler handler)
+{
+    loop->send_done = handler;
+}
+
+struct sp_event_send *
+sp_event_send_stage(struct sp_event_loop *loop, int fd,
+                    const struct iovec *iov, int iovcnt, void *owner)
+{
+    if (loop->ops->send_stage == NULL) {
+        errno = EOPNOTSUPP;
+        return NULL;
+    }
+    return loop->ops->send_stage(loop->backend, fd, iov, iovcnt, owner);
+}
+
+int
+sp_event_send_result(struct sp_event_loop *loop, struct sp_event_send *send,
+                     ssize_t *result)
+{
+    return loop->ops->send_result(loop->backend, send, result);
+}
+
+void
+sp_event_send_cancel(struct sp_event_loop *loop, struct sp_event_send *send)
+{
+    loop->ops->send_cancel(loop->backend, send);
+}
+
+ssize_t
+sp_event_recv(struct sp_event_loop *loop, int fd, void *buf, size_t len)
+{
+    if (loop->ops->recv == NULL) {
+        return read(fd, buf, len);
+    }
+    return loop->ops->recv(loop->backend, fd, buf, len);
+}
+
+int
+sp_event_recv_release(struct sp_event_loop *loop, int fd)
+{
+    if (loop->ops->recv_release == NULL) {
+        return 0;
+    }
+    return loop->ops->recv_release(loop->backend, fd);
+}
+
+int
+sp_event_submit(struct sp_event_loop *loop)
+{
+    int n;
+
+    if (loop->ops->submit == NULL) {
+        return 0;
+    }
+    n = loop->ops->submit(loop->backend);
+    if (n < 0) {
+        sp_event_log(loop, SP_LOG_ALERT, errno, "%s failed",
+                     loop->ops->poll_call);
+    }
+    return n;
 }
 
 uint64_t

@@ -4,7 +4,8 @@
  * The loop knows file descriptors, interest masks, opaque pointers and
  * deadlines; it knows nothing of connections or protocols. A backend (one
  * file each: sp_event_epoll.c) sits behind a small ops table, nginx's
- * ngx_event_actions_t / Redis's ae_*.c.
+ * ngx_event_actions_t / Redis's ae_*.c. The io_uring backend
+ * (sp_event_uring.c, when built with liburing) also writes: see "Sends".
  *
  * Registration is edge-triggered by default, as nginx does: a descriptor is
  * added once with read and write interest and stays so for its life; the
@@ -29,6 +30,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct sp_log;
 struct sp_event_loop;
@@ -77,7 +80,19 @@ struct sp_event_loop *sp_event_loop_create(int max_fds, int batch,
                                            struct sp_log *log);
 void sp_event_loop_destroy(struct sp_event_loop *loop);
 
-/* "epoll" */
+/* The same on the backend named ("epoll", "io_uring"); NULL with ENOSYS
+ * for one not built in, or the backend's own errno (ENOSYS, EPERM: the
+ * kernel has no io_uring or forbids it). */
+struct sp_event_loop *sp_event_loop_create_with(int max_fds, int batch,
+                                                struct sp_log *log,
+                                                const char *backend);
+
+/* Whether a loop on the backend named can be created here; false with
+ * *err (ENOSYS: not built in or not in the kernel, EPERM: disabled by
+ * kernel.io_uring_disabled, ...). */
+bool sp_event_backend_usable(const char *name, int *err);
+
+/* "epoll", "io_uring" */
 const char *sp_event_backend_name(const struct sp_event_loop *loop);
 
 /*
@@ -159,5 +174,56 @@ void sp_timer_del(struct sp_event_loop *loop, struct sp_timer *timer);
 
 /* Armed timers (for tests and stats). */
 uint32_t sp_timer_count(const struct sp_event_loop *loop);
+
+/*
+ * Sends (io_uring only; sp_event_sends says whether the backend has them).
+ * The writes of one loop turn are staged and go to the kernel together, in
+ * one system call (sp_event_submit, or the next poll), instead of a writev
+ * each. A staged send is MSG_DONTWAIT: it takes what the socket can hold
+ * within that call, or fails with EAGAIN, and never waits.
+ *
+ * sp_event_send_stage copies iov (not the bytes: they must stay put until
+ * the send is done or cancelled) and returns the send, or NULL with errno
+ * (ENOBUFS: the stage is full this turn, write directly; EOPNOTSUPP).
+ * When it is done the loop's send handler is called with its owner; then
+ * sp_event_send_result gives its result (bytes, or -errno) and releases it
+ * (before: -1, EINPROGRESS). An owner that goes away cancels its send: a
+ * send not submitted yet is never made.
+ */
+struct sp_event_send;
+typedef void (*sp_event_send_handler)(struct sp_event_loop *loop,
+                                      void *owner);
+
+bool sp_event_sends(const struct sp_event_loop *loop);
+void sp_event_set_send_handler(struct sp_event_loop *loop,
+                               sp_event_send_handler handler);
+struct sp_event_send *sp_event_send_stage(struct sp_event_loop *loop, int fd,
+                                          const struct iovec *iov, int iovcnt,
+                                          void *owner);
+int sp_event_send_result(struct sp_event_loop *loop,
+                         struct sp_event_send *send, ssize_t *result);
+void sp_event_send_cancel(struct sp_event_loop *loop,
+                          struct sp_event_send *send);
+
+/* Submit the staged sends (one system call; none if nothing is staged):
+ * the number done (their owners' handler ran), or -1 with errno. */
+int sp_event_submit(struct sp_event_loop *loop);
+
+/*
+ * Receives (io_uring; read(2) elsewhere). sp_event_recv is read(2) on a
+ * registered descriptor, edge-triggered: once the caller has drained it
+ * (a short read, or EAGAIN), the backend may receive its next bytes into
+ * its own buffers, then report SP_EV_READ, and the next sp_event_recv
+ * copies from there, no system call. A descriptor with bytes held so
+ * stays readable until they are read; one left unread keeps its buffer
+ * (and the kernel its window: nothing more is received meanwhile).
+ *
+ * sp_event_recv_release: fd is to go to another process; the backend stops
+ * receiving for it. -1 with EAGAIN when bytes were received that the caller
+ * is still to read (a readiness report is pending for them).
+ */
+ssize_t sp_event_recv(struct sp_event_loop *loop, int fd, void *buf,
+                      size_t len);
+int sp_event_recv_release(struct sp_event_loop *loop, int fd);
 
 #endif /* SP_EVENT_H */

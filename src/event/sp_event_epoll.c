@@ -30,11 +30,14 @@ struct sp_epoll {
 };
 
 static void *
-sp_epoll_init(int batch)
+sp_epoll_init(int max_fds, int batch, sp_event_backend_done done, void *arg)
 {
     struct sp_epoll *ep;
     int err;
 
+    (void)max_fds;              /* the kernel keeps the set */
+    (void)done;                 /* epoll never sends */
+    (void)arg;
     ep = calloc(1, sizeof(*ep));
     if (ep == NULL) {
         return NULL;

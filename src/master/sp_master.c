@@ -374,10 +374,13 @@ sp_master_run(const struct sp_master_args *args)
              args->title->cmdline != NULL ? args->title->cmdline : "");
     sp_proctitle_set(args->title, text);
     sp_log_notice(args->log, "shardproxy-%s master started on pid %ld: %u "
-                  "worker%s, accept_mode %s", SP_VERSION_STRING,
+                  "worker%s, accept_mode %s, event_backend %s",
+                  SP_VERSION_STRING,
                   (long)getpid(), args->nworkers, args->nworkers == 1 ? "" : "s",
                   args->conf->global.accept_mode == SP_ACCEPT_LOCK ? "lock"
-                                                                   : "reuseport");
+                                                                   : "reuseport",
+                  args->conf->global.event_backend == SP_EVENT_BACKEND_URING
+                  ? "io_uring" : "epoll");
     master.sentinel = sp_sentinel_start(&master, master.current, NULL);
     master.cluster = sp_cluster_start(&master, master.current, NULL);
     for (uint32_t i = 0; i < master.current->nprocs; i++) {

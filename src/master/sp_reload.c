@@ -28,6 +28,7 @@
 #include "sp_stats_report.h"
 #include "sp_totals.h"
 #include "sp_upgrade.h"
+#include "sp_worker.h"
 #include "sp_worker_process.h"
 
 /* ---- reload (HUP) and upgrade (USR2, WINCH) -------------------------------------- */
@@ -84,6 +85,7 @@ sp_master_reload(struct sp_master *master)
         sp_master_reload_failed(master, err);
         return;
     }
+    sp_worker_backend_check(conf, master->log);
     nworkers = sp_worker_count(conf);
     if (nworkers == 0) {
         sp_conf_free(conf);

@@ -503,6 +503,37 @@ def require_binary(name):
     return path
 
 
+def event_backend():
+    """The event backend the tests run shardproxy's workers on:
+    SP_TEST_EVENT_BACKEND (epoll, io_uring), None for the config's own."""
+    return os.environ.get("SP_TEST_EVENT_BACKEND") or None
+
+
+def with_event_backend(text):
+    """`text` (a shardproxy config) with `event_backend` set to the one
+    SP_TEST_EVENT_BACKEND names, in its `global:` block (one is added);
+    unchanged without it, or where the config sets the key itself."""
+    backend = event_backend()
+    if backend is None or not isinstance(text, str) or "event_backend:" in text:
+        return text
+    m = re.search(r"^global:[ \t]*\n", text, re.M)
+    if m is None:
+        return f"global:\n  event_backend: {backend}\n" + text
+    block = re.match(r"(?:[ \t]+.*\n|\n)*", text[m.end():]).group(0)
+    if re.search(r"^\s+listen:", block, re.M):
+        return text                 # a pool named global
+    return (text[:m.end()] + f"  event_backend: {backend}\n"
+            + text[m.end():])
+
+
+class ConfPath(type(Path())):
+    """A shardproxy config's path whose write_text (a test rewriting it
+    for a reload) keeps the event backend the run asks for."""
+
+    def write_text(self, data, *args, **kwargs):
+        return super().write_text(with_event_backend(data), *args, **kwargs)
+
+
 def shardproxy_bin(skip_if_missing=False):
     """Path of the shardproxy binary under test: $SHARDPROXY_BIN, else
     build/shardproxy under the repo root.  Missing: fail clearly -- or skip,
@@ -812,7 +843,11 @@ class Harness:
         def once():
             text = conf() if callable(conf) else conf
             name = self.unique(kind)
+            if kind == "shardproxy":
+                text = with_event_backend(text)
             conf_path = self.tmp.file(f"{name}.yml", text)
+            if kind == "shardproxy":
+                conf_path = ConfPath(conf_path)
             log_path = self.tmp.path / f"{name}.log"
             nworkers = 0
             if kind == "shardproxy":

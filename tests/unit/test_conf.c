@@ -58,6 +58,7 @@ START_TEST(test_defaults_are_nutcrackers)
     ck_assert_int_eq(conf->global.worker_watchdog, SP_CONF_DEFAULT_WATCHDOG);
     ck_assert_int_eq(conf->global.affinity, SP_AFFINITY_AUTO);
     ck_assert_int_eq(conf->global.accept_mode, SP_ACCEPT_REUSEPORT);
+    ck_assert_int_eq(conf->global.event_backend, SP_EVENT_BACKEND_EPOLL);
     ck_assert_ptr_null(conf->global.metrics_listen);    /* observability: */
     ck_assert_ptr_null(conf->global.worker_stats_listen); /* one stats port */
     ck_assert_int_eq(conf->global.worker_memory_budget, SP_CONF_MEMORY_AUTO);
@@ -243,6 +244,7 @@ START_TEST(test_global_section)
         "  worker_processes: 4\n"
         "  worker_cpu_affinity: [0, 1, 3]\n"
         "  accept_mode: lock\n"
+        "  event_backend: io_uring\n"
         "  worker_shutdown_timeout: 10\n"
         "  worker_watchdog: 2500\n"
         "  max_openfiles: 65536\n"
@@ -278,6 +280,7 @@ START_TEST(test_global_section)
     ck_assert_uint_eq(g->ncpus, 3);
     ck_assert_int_eq(g->cpus[2], 3);
     ck_assert_int_eq(g->accept_mode, SP_ACCEPT_LOCK);
+    ck_assert_int_eq(g->event_backend, SP_EVENT_BACKEND_URING);
     ck_assert_int_eq(g->worker_shutdown_timeout, 10);
     ck_assert_int_eq(g->worker_watchdog, 2500);
     ck_assert_int_eq(g->max_openfiles, 65536);
@@ -574,6 +577,9 @@ static const struct bad_conf bad_confs[] = {
     { "global:\n  accept_mode: mutex\nalpha:\n  listen: 127.0.0.1:22121\n"
       SERVERS,
       "t.yml:2:16: global: accept_mode 'mutex' is not one of reuseport, lock" },
+    { "global:\n  event_backend: kqueue\nalpha:\n  listen: 127.0.0.1:22121\n"
+      SERVERS,
+      "t.yml:2:18: global: event_backend 'kqueue' is not one of epoll, io_uring" },
     { "global:\n  worker_cpu_affinity: [0, x]\n"
       "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS,
       "t.yml:2:28: global: worker_cpu_affinity CPU 'x' is not a non-negative "

@@ -5,7 +5,9 @@
  * stale-event guard on a descriptor closed and reused within one batch,
  * argument errors; and timers: order, delete, re-arm, 10k random deadlines,
  * the poll timeout bounded by the earliest timer (measured on the loop's
- * clock, no sleeps), and a timer re-arming itself with 0 ms.
+ * clock, no sleeps), and a timer re-arming itself with 0 ms. The readiness
+ * tests run again on the io_uring backend when it is built and usable,
+ * and its own sends and receives are tested at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,10 +53,15 @@ rec_reset(struct rec *r)
     r->fd = -1;
 }
 
+/* The backend the loops of a test run on: the event case runs on epoll,
+ * the event_io_uring case (sp_test_use_uring) the same tests on io_uring. */
+static const char *test_backend = "epoll";
+
 static struct sp_event_loop *
 new_loop(void)
 {
-    struct sp_event_loop *loop = sp_event_loop_create(MAX_FDS, 0, NULL);
+    struct sp_event_loop *loop = sp_event_loop_create_with(MAX_FDS, 0, NULL,
+                                                           test_backend);
 
     ck_assert_ptr_nonnull(loop);
     return loop;
@@ -1179,26 +1186,361 @@ START_TEST(test_destroy_with_armed_timer)
 }
 END_TEST
 
+/* ---- the io_uring backend ---------------------------------------------------- */
+
+#ifdef SP_HAVE_URING
+
+static void
+sp_test_use_uring(void)
+{
+    test_backend = "io_uring";
+}
+
+struct sent {
+    int   calls;
+    void *owner;
+};
+
+static struct sent *sent_log;   /* the running test's: the handler's view */
+
+static void
+sent_handler(struct sp_event_loop *loop, void *owner)
+{
+    (void)loop;
+    sent_log->calls++;
+    sent_log->owner = owner;
+}
+
+static struct sp_event_loop *
+uring_loop(struct sent *log)
+{
+    struct sp_event_loop *loop = new_loop();
+
+    memset(log, 0, sizeof(*log));
+    sent_log = log;
+    ck_assert_str_eq(sp_event_backend_name(loop), "io_uring");
+    ck_assert(sp_event_sends(loop));
+    sp_event_set_send_handler(loop, sent_handler);
+    return loop;
+}
+
+START_TEST(test_uring_backend_named)
+{
+    int err = 0;
+
+    ck_assert(sp_event_backend_usable("io_uring", &err));
+    ck_assert(sp_event_backend_usable("epoll", &err));
+    ck_assert(!sp_event_backend_usable("kqueue", &err));
+    ck_assert_int_eq(err, ENOSYS);
+    errno = 0;
+    ck_assert_ptr_null(sp_event_loop_create_with(16, 0, NULL, "kqueue"));
+    ck_assert_int_eq(errno, ENOSYS);
+}
+END_TEST
+
+/* Staged sends reach the peer only when submitted, all in one go. */
+START_TEST(test_uring_sends_go_out_together)
+{
+    struct sent log;
+    struct sp_event_loop *loop = uring_loop(&log);
+    struct sp_event_send *s1, *s2;
+    struct iovec iov[2] = { { "hel", 3 }, { "lo", 2 } };
+    int a[2], b[2], owner1, owner2;
+    ssize_t result = 0;
+    char buf[16];
+
+    new_socketpair(a);
+    new_socketpair(b);
+    s1 = sp_event_send_stage(loop, a[0], iov, 2, &owner1);
+    s2 = sp_event_send_stage(loop, b[0], iov + 1, 1, &owner2);
+    ck_assert_ptr_nonnull(s1);
+    ck_assert_ptr_nonnull(s2);
+    iov[0].iov_len = 0;             /* the iovecs were copied */
+    ck_assert_int_eq(read(a[1], buf, sizeof(buf)), -1);    /* not yet */
+    ck_assert_int_eq(errno, EAGAIN);
+    errno = 0;
+    ck_assert_int_eq(sp_event_send_result(loop, s1, &result), -1);
+    ck_assert_int_eq(errno, EINPROGRESS);
+
+    ck_assert_int_eq(sp_event_submit(loop), 2);
+    ck_assert_int_eq(log.calls, 2);
+    ck_assert_int_eq(sp_event_send_result(loop, s1, &result), 0);
+    ck_assert_int_eq(result, 5);
+    ck_assert_int_eq(sp_event_send_result(loop, s2, &result), 0);
+    ck_assert_int_eq(result, 2);
+    ck_assert_int_eq(read(a[1], buf, sizeof(buf)), 5);
+    ck_assert(memcmp(buf, "hello", 5) == 0);
+    ck_assert_int_eq(read(b[1], buf, sizeof(buf)), 2);
+    ck_assert_int_eq(sp_event_submit(loop), 0);    /* nothing staged */
+    close_pair(a);
+    close_pair(b);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/* A send cancelled before submission is never made; one into a full socket
+ * says EAGAIN at once (MSG_DONTWAIT: it never waits in the kernel). */
+START_TEST(test_uring_send_cancel_and_full_socket)
+{
+    struct sent log;
+    struct sp_event_loop *loop = uring_loop(&log);
+    static char big[1 << 16];
+    struct iovec iov = { big, sizeof(big) };
+    struct sp_event_send *send;
+    ssize_t result, total = 0;
+    int sv[2], owner;
+    char buf[16];
+
+    new_socketpair(sv);
+    send = sp_event_send_stage(loop, sv[0], &iov, 1, &owner);
+    ck_assert_ptr_nonnull(send);
+    sp_event_send_cancel(loop, send);
+    ck_assert_int_eq(sp_event_submit(loop), 0);
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(log.calls, 0);
+    ck_assert_int_eq(read(sv[1], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+
+    for (int i = 0; i < 64; i++) {      /* bounded: fill the socket */
+        send = sp_event_send_stage(loop, sv[0], &iov, 1, &owner);
+        ck_assert_ptr_nonnull(send);
+        ck_assert_int_eq(sp_event_submit(loop), 1);
+        ck_assert_int_eq(sp_event_send_result(loop, send, &result), 0);
+        if (result < 0) {
+            break;
+        }
+        total += result;
+    }
+    ck_assert_int_gt(total, 0);
+    ck_assert_int_eq(result, -EAGAIN);
+    close_pair(sv);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/* Once drained, a descriptor's bytes are received by the ring; the
+ * readiness report says they are there, and they are read in pieces. */
+START_TEST(test_uring_receives)
+{
+    struct watch w;
+    char buf[16];
+
+    test_backend = "io_uring";
+    watch_open(&w, SOCKETS, 0, SP_EV_READ | SP_EV_WRITE);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);         /* writable */
+    errno = 0;
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(write(w.fd[1], "a", 1), 1);    /* one request alone: */
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);  /* readiness, read(2) */
+    ck_assert_int_eq(recv(w.fd[0], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT),
+                     1);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), 1);
+    errno = 0;
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(errno, EAGAIN);            /* drained again: the ring
+                                                   receives from now on */
+    rec_reset(&w.r);
+    ck_assert_int_ge(sp_event_poll(w.loop, 0), 0);  /* (its poll is new:
+                                                       writable again) */
+    ck_assert(!(w.r.all & SP_EV_READ));
+
+    ck_assert_int_eq(write(w.fd[1], "hello world", 11), 11);
+    rec_reset(&w.r);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 1);
+    ck_assert(w.r.last & SP_EV_READ);
+    /* the bytes left the socket: they are the ring's now */
+    ck_assert_int_eq(recv(w.fd[0], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT),
+                     -1);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, 5), 5);
+    ck_assert(memcmp(buf, "hello", 5) == 0);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), 6);
+    ck_assert(memcmp(buf, " world", 6) == 0);
+    errno = 0;
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+
+    /* more than a buffer holds: the first piece by the ring, the rest by
+     * read(), then the ring again once drained */
+    static char big[10000], got[16384];
+    memset(big, 'x', sizeof(big));
+    ck_assert_int_eq(write(w.fd[1], big, sizeof(big)), (ssize_t)sizeof(big));
+    rec_reset(&w.r);
+    ck_assert_int_ge(sp_event_poll(w.loop, 0), 1);
+    ck_assert(w.r.all & SP_EV_READ);
+    ssize_t total = 0, n;
+    while ((n = sp_event_recv(w.loop, w.fd[0], got, sizeof(got))) > 0) {
+        total += n;
+    }
+    ck_assert_int_eq(total, (ssize_t)sizeof(big));
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_int_eq(write(w.fd[1], "z", 1), 1);
+    rec_reset(&w.r);
+    ck_assert_int_ge(sp_event_poll(w.loop, 0), 1);
+    ck_assert(w.r.all & SP_EV_READ);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], got, sizeof(got)), 1);
+
+    /* the end of the stream: reported, then read as 0, and again */
+    watch_close_end(&w, 1);
+    rec_reset(&w.r);
+    ck_assert_int_ge(sp_event_poll(w.loop, 0), 1);
+    ck_assert(w.r.all & SP_EV_READ);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), 0);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), 0);
+    watch_done(&w);
+}
+END_TEST
+
+/* Connections that leave what the ring received unread hold its buffers;
+ * past half of them the others are read by system call: every byte still
+ * arrives, none is lost or reordered. */
+START_TEST(test_uring_buffers_held_by_unread_connections)
+{
+    enum { N = 80 };
+    struct sp_event_loop *loop;
+    struct rec r[N];
+    int sv[N][2];
+    char buf[64];
+
+    test_backend = "io_uring";
+    loop = new_loop();
+    for (int i = 0; i < N; i++) {
+        rec_reset(&r[i]);
+        new_socketpair(sv[i]);
+        ck_assert_int_eq(sp_event_add(loop, sv[i][0], SP_EV_READ | SP_EV_WRITE,
+                                      rec_handler, &r[i]), 0);
+        ck_assert_int_eq(sp_event_recv(loop, sv[i][0], buf, sizeof(buf)), -1);
+        ck_assert_int_eq(sp_event_recv(loop, sv[i][0], buf, sizeof(buf)), -1);
+        ck_assert_int_ge(sp_event_poll(loop, 0), 0);
+        ck_assert_int_eq(write(sv[i][1], "first", 5), 5);
+        ck_assert_int_ge(sp_event_poll(loop, 0), 0);    /* not read */
+    }
+    for (int i = 0; i < N; i++) {
+        ck_assert(r[i].all & SP_EV_READ);
+        ck_assert_int_eq(write(sv[i][1], "second", 6), 6);
+        ck_assert_int_eq(sp_event_recv(loop, sv[i][0], buf, 5), 5);
+        ck_assert(memcmp(buf, "first", 5) == 0);
+    }
+    for (int i = 0; i < N; i++) {
+        ssize_t n = -1;
+
+        for (int tries = 0; tries < 10 && n < 0; tries++) {
+            ck_assert_int_ge(sp_event_poll(loop, 0), 0);
+            n = sp_event_recv(loop, sv[i][0], buf, sizeof(buf));
+        }
+        ck_assert_int_eq(n, 6);
+        ck_assert(memcmp(buf, "second", 6) == 0);
+        ck_assert_int_eq(sp_event_forget(loop, sv[i][0]), 0);
+        close_pair(sv[i]);
+    }
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+/* Handing a descriptor over: the ring stops receiving (bytes sent later
+ * stay in the socket for the next owner), unless it holds unread bytes. */
+START_TEST(test_uring_release_leaves_bytes_in_the_socket)
+{
+    struct watch w;
+    char buf[16];
+
+    test_backend = "io_uring";
+    watch_open(&w, SOCKETS, 0, SP_EV_READ | SP_EV_WRITE);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(write(w.fd[1], "ab", 2), 2);
+    ck_assert_int_ge(sp_event_poll(w.loop, 0), 1);
+    errno = 0;
+    ck_assert_int_eq(sp_event_recv_release(w.loop, w.fd[0]), -1);
+    ck_assert_int_eq(errno, EAGAIN);            /* "ab" is to be read first */
+    ck_assert_int_eq(sp_event_recv(w.loop, w.fd[0], buf, sizeof(buf)), 2);
+
+    ck_assert_int_eq(sp_event_recv_release(w.loop, w.fd[0]), 0);
+    ck_assert_int_eq(write(w.fd[1], "cd", 2), 2);
+    ck_assert_int_eq(sp_event_poll(w.loop, 0), 0);
+    ck_assert_int_eq(read(w.fd[0], buf, sizeof(buf)), 2);   /* still there */
+    ck_assert(memcmp(buf, "cd", 2) == 0);
+    watch_done(&w);
+}
+END_TEST
+
+/* The ring holds the sockets it polls or receives on: forgetting one (its
+ * owner closes it) lets go of it, so the peer sees it closed. */
+START_TEST(test_uring_forget_closes_the_socket)
+{
+    struct sp_event_loop *loop;
+    struct rec r;
+    char buf[4];
+    int sv[2];
+
+    test_backend = "io_uring";
+    loop = new_loop();
+    rec_reset(&r);
+    new_socketpair(sv);
+    ck_assert_int_eq(sp_event_add(loop, sv[0], SP_EV_READ | SP_EV_WRITE,
+                                  rec_handler, &r), 0);
+    ck_assert_int_eq(sp_event_recv(loop, sv[0], buf, sizeof(buf)), -1);
+    ck_assert_int_eq(sp_event_recv(loop, sv[0], buf, sizeof(buf)), -1);
+    ck_assert_int_ge(sp_event_poll(loop, 0), 0);    /* poll and receive on */
+    ck_assert_int_eq(sp_event_forget(loop, sv[0]), 0);
+    close(sv[0]);
+    /* its cancels go with the next wait */
+    ck_assert_int_eq(sp_event_poll(loop, 0), 0);
+    ck_assert_int_eq(read(sv[1], buf, sizeof(buf)), 0);     /* EOF */
+    close(sv[1]);
+    sp_event_loop_destroy(loop);
+}
+END_TEST
+
+#endif /* SP_HAVE_URING */
+
+/* The loop's tests, in a case named `name` of s. */
+static TCase *
+event_case(Suite *s, const char *name)
+{
+    return SP_TEST_CASE(s, name, 0,
+    test_first_pass_then_hook_then_rest,
+    test_forget_then_close_leaves_nothing_behind,
+    test_signal_delivered_only_while_waiting,
+    test_read_ready, test_write_ready,
+    test_edge_triggered, test_level_triggered,
+    test_peer_shutdown_and_close, test_error_on_pipe,
+    test_modify_interest, test_modify_within_batch,
+    test_del_then_no_dispatch,
+    test_handler_removes_itself, test_stale_event_guard,
+    test_eintr_is_zero, test_timer_order,
+    test_timer_delete, test_timer_rearm,
+    test_timer_many_random, test_timer_bounds_poll,
+    test_timer_rearm_zero_no_spin,
+    test_timer_phase_delete_other,
+    test_timer_phase_rearm_other,
+    test_timer_armed_by_handler_fires_same_poll,
+    test_destroy_with_armed_timer);
+}
+
 Suite *
 sp_test_event_suite(void)
 {
-    return SP_TEST_SUITE("event", test_create_destroy,
-                         test_first_pass_then_hook_then_rest,
-                         test_forget_then_close_leaves_nothing_behind,
-                         test_signal_delivered_only_while_waiting,
-                         test_default_max_fds, test_add_errors,
-                         test_read_ready, test_write_ready,
-                         test_edge_triggered, test_level_triggered,
-                         test_peer_shutdown_and_close, test_error_on_pipe,
-                         test_modify_interest, test_modify_within_batch,
-                         test_del_then_no_dispatch,
-                         test_handler_removes_itself, test_stale_event_guard,
-                         test_eintr_is_zero, test_timer_order,
-                         test_timer_delete, test_timer_rearm,
-                         test_timer_many_random, test_timer_bounds_poll,
-                         test_timer_rearm_zero_no_spin,
-                         test_timer_phase_delete_other,
-                         test_timer_phase_rearm_other,
-                         test_timer_armed_by_handler_fires_same_poll,
-                         test_destroy_with_armed_timer);
+    Suite *s = suite_create("event");
+    TCase *tc = event_case(s, "event");
+
+    tcase_add_test(tc, test_create_destroy);
+    tcase_add_test(tc, test_default_max_fds);
+    tcase_add_test(tc, test_add_errors);
+#ifdef SP_HAVE_URING
+    int err;
+
+    if (sp_event_backend_usable("io_uring", &err)) {
+        tc = event_case(s, "event_io_uring");
+        tcase_add_checked_fixture(tc, sp_test_use_uring, NULL);
+        tcase_add_test(tc, test_uring_backend_named);
+        tcase_add_test(tc, test_uring_sends_go_out_together);
+        tcase_add_test(tc, test_uring_send_cancel_and_full_socket);
+        tcase_add_test(tc, test_uring_receives);
+        tcase_add_test(tc, test_uring_buffers_held_by_unread_connections);
+        tcase_add_test(tc, test_uring_release_leaves_bytes_in_the_socket);
+        tcase_add_test(tc, test_uring_forget_closes_the_socket);
+    }
+#endif
+    return s;
 }

@@ -353,6 +353,7 @@ sp_conf_global_defaults(struct sp_conf_global *global)
     global->worker_memory_budget = SP_CONF_MEMORY_AUTO;
     global->affinity = SP_AFFINITY_AUTO;
     global->accept_mode = SP_ACCEPT_REUSEPORT;
+    global->event_backend = SP_EVENT_BACKEND_EPOLL;
     global->worker_shutdown_timeout = SP_CONF_DEFAULT_SHUTDOWN_TIMEOUT;
     global->worker_watchdog = SP_CONF_DEFAULT_WATCHDOG;
     global->latency_histograms = true;

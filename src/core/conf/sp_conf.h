@@ -194,8 +194,17 @@ typedef enum sp_accept_mode {
     SP_ACCEPT_LOCK
 } sp_accept_mode_t;
 
+/* The workers' event loop (sp_event.h). */
+typedef enum sp_event_backend_mode {
+    SP_EVENT_BACKEND_EPOLL,
+    SP_EVENT_BACKEND_URING
+} sp_event_backend_mode_t;
+
 struct sp_conf_global {
     int                 worker_processes;       /* SP_CONF_WORKERS_AUTO, or >= 0 */
+    sp_event_backend_mode_t event_backend;      /* default epoll; the master
+                                                   sets epoll where io_uring
+                                                   cannot run */
     sp_affinity_mode_t  affinity;
     int                *cpus;                   /* SP_AFFINITY_LIST */
     uint32_t            ncpus;

@@ -490,6 +490,27 @@ sp_conf_set_accept_mode(struct sp_conf_loader *ld,
     return 0;
 }
 
+static int
+sp_conf_set_event_backend(struct sp_conf_loader *ld,
+                          const struct sp_conf_key *key, yaml_node_t *value,
+                          void *field)
+{
+    const char *s = sp_conf_scalar(ld, key, value);
+
+    if (s == NULL) {
+        return -1;
+    }
+    if (strcmp(s, "epoll") == 0) {
+        *(sp_event_backend_mode_t *)field = SP_EVENT_BACKEND_EPOLL;
+    } else if (strcmp(s, "io_uring") == 0) {
+        *(sp_event_backend_mode_t *)field = SP_EVENT_BACKEND_URING;
+    } else {
+        return sp_conf_fail(ld, value, "%s '%s' is not one of epoll, io_uring",
+                            key->name, s);
+    }
+    return 0;
+}
+
 /* ---- key tables -------------------------------------------------------- */
 
 #define SP_POOL_FIELD(f)    offsetof(struct sp_conf_pool, f)
@@ -556,6 +577,7 @@ const struct sp_conf_key sp_conf_global_keys[] = {
     { "worker_cpu_affinity",     sp_conf_set_affinity,    0, 0 },
     { "accept_mode",             sp_conf_set_accept_mode, SP_GLOBAL_FIELD(accept_mode), 0 },
     { "accept_lock_threshold",   sp_conf_set_number,      SP_GLOBAL_FIELD(accept_lock_threshold), SP_INT_MAX },
+    { "event_backend",           sp_conf_set_event_backend, SP_GLOBAL_FIELD(event_backend), 0 },
     { "worker_shutdown_timeout", sp_conf_set_number,      SP_GLOBAL_FIELD(worker_shutdown_timeout), 86400 },
     { "worker_watchdog",         sp_conf_set_watchdog,     SP_GLOBAL_FIELD(worker_watchdog), 86400000 },
     { "max_openfiles",           sp_conf_set_number,      SP_GLOBAL_FIELD(max_openfiles), 16777216 },

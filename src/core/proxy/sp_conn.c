@@ -38,7 +38,10 @@ sp_conn_new(struct sp_worker *worker, int fd, sp_conn_kind_t kind)
     }
     conn->fd = fd;
     conn->kind = kind;
-    conn->io = &sp_io_plain;
+    /* on an io_uring loop the sends of a turn go out together */
+    conn->io = worker->ring_sends && (kind == SP_CONN_CLIENT
+                                      || kind == SP_CONN_SERVER)
+               ? &sp_io_ring : &sp_io_plain;
     conn->worker = worker;
     sp_mbuf_chain_init(&conn->in);
     SP_MSGQ_INIT(&conn->queue);

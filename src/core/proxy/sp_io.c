@@ -60,6 +60,13 @@ sp_io_plain_pending(const struct sp_conn *conn)
     return false;
 }
 
+static int
+sp_io_plain_release(struct sp_conn *conn)
+{
+    (void)conn;
+    return 0;                   /* all of it is in the socket */
+}
+
 const struct sp_io sp_io_plain = {
     .name = "tcp",
     .recv = sp_io_plain_recv,
@@ -70,4 +77,5 @@ const struct sp_io sp_io_plain = {
     .event = sp_io_plain_event,
     .handshake = sp_io_plain_handshake,
     .pending = sp_io_plain_pending,
+    .release = sp_io_plain_release,
 };

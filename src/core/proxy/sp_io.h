@@ -41,9 +41,26 @@ struct sp_io {
     int      (*handshake)(struct sp_conn *conn);
     /* true while the transport is not up yet (a handshake under way) */
     bool     (*pending)(const struct sp_conn *conn);
+    /* the socket is to go to another process (a reload's handoff): 0 when
+     * nothing of the connection is left outside it; -1 with EAGAIN (not
+     * now: try at a later boundary) or EOPNOTSUPP (never: a TLS session
+     * lives in this process) */
+    int      (*release)(struct sp_conn *conn);
 };
 
 /* Plain sockets: the system calls themselves. */
 extern const struct sp_io sp_io_plain;
+
+/*
+ * Plain sockets written through the event loop's io_uring (sp_io_ring.c):
+ * the sends of a loop turn go out together. Only on a loop whose backend
+ * sends (sp_event_sends); sp_io_ring_attach once per loop, and
+ * sp_io_ring_submit at the end of each flush pass: true when sends were
+ * done (their connections are back on the flush list).
+ */
+extern const struct sp_io sp_io_ring;
+struct sp_event_loop;
+void sp_io_ring_attach(struct sp_event_loop *loop);
+bool sp_io_ring_submit(struct sp_event_loop *loop);
 
 #endif /* SP_IO_H */

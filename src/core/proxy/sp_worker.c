@@ -530,11 +530,12 @@ sp_worker_client_idle(struct sp_conn *client)
     }
     /* a request boundary: every request read is answered, nothing partial
      * is buffered; whatever the client sends next stays in the socket */
-    if (worker->handoff && client->io != &sp_io_plain) {
+    if (worker->handoff && client->io->release(client) != 0) {
         /* a reload: its TLS session lives in this process (no kernel TLS
          * to carry it), so it cannot be handed over; it is served on by
          * this generation until it leaves, or until worker_shutdown_timeout
-         * (the drain limit) */
+         * (the drain limit). EAGAIN (a send under way): at a later
+         * boundary. */
         return false;
     }
     if (worker->handoff && worker->channel != NULL && !client->eof) {
@@ -555,6 +556,8 @@ sp_worker_client_idle(struct sp_conn *client)
 }
 
 /* ---- events and flush ------------------------------------------------------- */
+
+static void sp_worker_flush_pass(struct sp_worker *worker);
 
 void
 sp_worker_on_event(struct sp_event_loop *loop, int fd, uint32_t ready,
@@ -597,6 +600,16 @@ sp_worker_io_event(struct sp_event_loop *loop, int fd, uint32_t ready,
 
 void
 sp_worker_flush(struct sp_worker *worker)
+{
+    do {
+        sp_worker_flush_pass(worker);
+        /* io_uring: the pass staged its sends; they go out in one call,
+         * and the connections whose sends are done flush again */
+    } while (worker->ring_sends && sp_io_ring_submit(worker->loop));
+}
+
+static void
+sp_worker_flush_pass(struct sp_worker *worker)
 {
     struct sp_conn *conn;
 
@@ -800,6 +813,45 @@ sp_worker_server_conns(const struct sp_conf *conf)
     return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
+static const char *
+sp_worker_backend_name(const struct sp_conf *conf)
+{
+    return conf->global.event_backend == SP_EVENT_BACKEND_URING ? "io_uring"
+                                                                : "epoll";
+}
+
+void
+sp_worker_backend_check(struct sp_conf *conf, struct sp_log *log)
+{
+    int err = 0;
+
+    if (conf->global.event_backend == SP_EVENT_BACKEND_EPOLL
+        || sp_event_backend_usable(sp_worker_backend_name(conf), &err)) {
+        return;
+    }
+    sp_log_warn(log, err, "event_backend io_uring is not available here%s; "
+                "the workers use epoll",
+                err == ENOSYS ? " (not built in, or no io_uring in the kernel)"
+                : err == EPERM ? " (disabled: kernel.io_uring_disabled)" : "");
+    conf->global.event_backend = SP_EVENT_BACKEND_EPOLL;
+}
+
+/* The worker's loop on the configured backend; epoll when io_uring fails
+ * even so (the master checked it could run: this is unexpected). */
+static struct sp_event_loop *
+sp_worker_loop_create(const struct sp_conf *conf, struct sp_log *log)
+{
+    struct sp_event_loop *loop =
+        sp_event_loop_create_with(0, 0, log, sp_worker_backend_name(conf));
+
+    if (loop == NULL && conf->global.event_backend != SP_EVENT_BACKEND_EPOLL) {
+        sp_log_warn(log, errno, "cannot set up io_uring; this worker uses "
+                    "epoll");
+        loop = sp_event_loop_create(0, 0, log);
+    }
+    return loop;
+}
+
 struct sp_worker *
 sp_worker_create(const struct sp_conf *conf,
                  const struct sp_worker_options *opts, struct sp_log *log)
@@ -838,10 +890,14 @@ sp_worker_create(const struct sp_conf *conf,
      * seen allocating nothing); the other free-list figures each second */
     worker->mbufs.nalloc_shown = &worker->slot->buffers_allocated;
 
-    worker->loop = sp_event_loop_create(0, 0, log);
+    worker->loop = sp_worker_loop_create(conf, log);
     if (worker->loop == NULL) {
         sp_log_error(log, errno, "cannot create the event loop");
         goto fail;
+    }
+    worker->ring_sends = sp_event_sends(worker->loop);
+    if (worker->ring_sends) {
+        sp_io_ring_attach(worker->loop);
     }
     if (opts->signals != NULL) {
         sp_event_set_wait_sigmask(worker->loop, &opts->signals->wait_mask);

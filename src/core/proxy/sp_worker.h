@@ -139,6 +139,8 @@ struct sp_worker {
     uint32_t                slowlog_lines;  /* in this second */
     uint64_t                slowlog_suppressed;
     bool                    histograms;     /* latency_histograms */
+    bool                    ring_sends;     /* the loop sends (io_uring):
+                                               connections use sp_io_ring */
 
     struct sp_flow          flow;           /* back-pressure: windows, budget */
     struct sp_timer         tick;           /* once a second: trim */
@@ -151,6 +153,10 @@ struct sp_worker {
                                                waiting for answers (sp_ask.h) */
     uint64_t                ask_serial;
 };
+
+/* event_backend io_uring where it cannot run: one log line, and epoll in
+ * conf (the master's, before its workers start; a single process's). */
+void sp_worker_backend_check(struct sp_conf *conf, struct sp_log *log);
 
 /*
  * Build a worker for conf around the descriptors in opts: event loop,

@@ -495,6 +495,15 @@ sp_tls_pending(const struct sp_conn *conn)
     return sp_tls(conn)->state == SP_TLS_HANDSHAKE;
 }
 
+/* Its session lives in this process (no kernel TLS to carry it). */
+static int
+sp_tls_release(struct sp_conn *conn)
+{
+    (void)conn;
+    errno = EOPNOTSUPP;
+    return -1;
+}
+
 const struct sp_io sp_io_tls = {
     .name = "tls",
     .recv = sp_tls_recv,
@@ -505,6 +514,7 @@ const struct sp_io sp_io_tls = {
     .event = sp_tls_event,
     .handshake = sp_tls_handshake,
     .pending = sp_tls_pending,
+    .release = sp_tls_release,
 };
 
 /* ---- attaching ---------------------------------------------------------------- */
