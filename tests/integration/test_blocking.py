@@ -201,7 +201,11 @@ class BlockingTest(sptest.HarnessTestCase):
         print(f"\n  {NORDINARY} ordinary clients: {best_without:.0f} replies/s "
               f"alone, {best_with:.0f} with {NBLOCKED} blocked "
               f"({100 * (best_with / best_without - 1):+.1f}%)")
-        self.assertGreater(best_with, 0.8 * best_without,
+        # what this guards against is ordinary requests queued behind a
+        # blocked call (they would wait for ever: a rate near 0). Rounds on
+        # a loaded 2-core machine vary 2-3x (16k to 6k seen in one run), so
+        # the bound is half the best rate without, not a tight ratio.
+        self.assertGreater(best_with, 0.5 * best_without,
                            (without, with_blocked))
         # lent connections went back to the idle set, none is lent now
         self.assertEqual(self.pool_sum("lent_connections"), 0)
