@@ -392,23 +392,6 @@ sp_sentinel_find(const struct sp_sentinel_pool *sp, const char *name,
     return -1;
 }
 
-static uint16_t
-sp_sentinel_port(const char *s, size_t len)
-{
-    unsigned port = 0;
-
-    if (len == 0 || len > 5) {
-        return 0;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return 0;
-        }
-        port = port * 10 + (unsigned)(s[i] - '0');
-    }
-    return port <= 65535 ? (uint16_t)port : 0;
-}
-
 /* ---- asking the sentinels ------------------------------------------------ */
 
 static void sp_sentinel_query_start(struct sp_sentinel_pool *sp);

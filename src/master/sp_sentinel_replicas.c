@@ -113,8 +113,8 @@ sp_sentinel_replica_healthy(const char *flags, size_t flags_len,
     return true;
 }
 
-static uint16_t
-sp_port(const char *s, size_t len)
+uint16_t
+sp_sentinel_port(const char *s, size_t len)
 {
     unsigned port = 0;
 
@@ -186,7 +186,7 @@ sp_sentinel_replicas_parse(const char *buf, size_t len,
             }
         }
         if (ip == NULL || port == NULL || ip_len == 0
-            || ip_len >= SP_SHARED_HOST || sp_port(port, port_len) == 0
+            || ip_len >= SP_SHARED_HOST || sp_sentinel_port(port, port_len) == 0
             || !sp_sentinel_replica_healthy(flags, flags_len, link,
                                             link_len)) {
             continue;
@@ -195,7 +195,7 @@ sp_sentinel_replicas_parse(const char *buf, size_t len,
         if (kept < max) {
             memcpy(out[kept].host, ip, ip_len);
             out[kept].host[ip_len] = '\0';
-            out[kept].port = sp_port(port, port_len);
+            out[kept].port = sp_sentinel_port(port, port_len);
             kept++;
         }
     }

@@ -30,6 +30,9 @@ int sp_sentinel_replicas_parse(const char *buf, size_t len,
                                uint32_t *listed);
 
 /* Whether a replica with these flags and link status serves reads. */
+/* A port as a sentinel writes it ("6379"): 1..65535, 0 when it is not. */
+uint16_t sp_sentinel_port(const char *s, size_t len);
+
 bool sp_sentinel_replica_healthy(const char *flags, size_t flags_len,
                                  const char *link, size_t link_len);
 
