@@ -95,7 +95,7 @@ sp_epoll_events(uint32_t interest)
     return events;
 }
 
-static uint32_t
+uint32_t
 sp_epoll_ready(uint32_t events)
 {
     uint32_t ready = 0;

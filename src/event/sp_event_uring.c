@@ -42,6 +42,7 @@
 #include <liburing.h>
 
 #include "sp_event.h"
+#include "sp_event_backend.h"
 #include "sp_event_uring.h"
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -384,21 +385,8 @@ sp_uring_inner_read(struct sp_uring *u, struct sp_event_fired *fired,
         return errno == EINTR ? 0 : -1;
     }
     for (int i = 0; i < n; i++) {
-        uint32_t ev = u->events[i].events;
-        uint32_t ready = 0;
+        uint32_t ready = sp_epoll_ready(u->events[i].events);
 
-        if (ev & EPOLLIN) {
-            ready |= SP_EV_READ;
-        }
-        if (ev & EPOLLOUT) {
-            ready |= SP_EV_WRITE;
-        }
-        if (ev & (EPOLLERR | EPOLLHUP)) {
-            ready |= SP_EV_ERROR;
-        }
-        if (ev & EPOLLRDHUP) {
-            ready |= SP_EV_RDHUP;
-        }
         fired[i].cookie = u->events[i].data.u64;
         fired[i].ready = ready;
     }
