@@ -95,8 +95,10 @@ extern const struct sp_event_backend_ops sp_event_epoll_ops;
 extern const struct sp_event_backend_ops sp_event_uring_ops;
 #endif
 
-/* SP_EV_* for epoll's event bits (sp_event_epoll.c): the epoll backend's,
- * and the io_uring backend's inner epoll for listeners. */
+/* epoll's event bits for SP_EV_* interest, and SP_EV_* for epoll's event
+ * bits (sp_event_epoll.c): the epoll backend's, and the io_uring backend's
+ * inner epoll for listeners. */
+uint32_t sp_epoll_events(uint32_t interest);
 uint32_t sp_epoll_ready(uint32_t events);
 
 #endif /* SP_EVENT_BACKEND_H */

@@ -74,7 +74,7 @@ sp_epoll_destroy(void *backend)
     free(ep);
 }
 
-static uint32_t
+uint32_t
 sp_epoll_events(uint32_t interest)
 {
     uint32_t events = 0;

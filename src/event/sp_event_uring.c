@@ -335,34 +335,13 @@ sp_uring_inner(struct sp_uring *u)
     return 0;
 }
 
-static uint32_t
-sp_uring_epoll_events(uint32_t interest)
-{
-    uint32_t events = 0;
-
-    if (interest & SP_EV_READ) {
-        events |= EPOLLIN | EPOLLRDHUP;
-    }
-    if (interest & SP_EV_WRITE) {
-        events |= EPOLLOUT;
-    }
-    if (!(interest & SP_EV_LEVEL)) {
-        events |= EPOLLET;
-    }
-    if (interest & SP_EV_EXCLUSIVE) {
-        events |= EPOLLEXCLUSIVE;
-        events &= ~(uint32_t)EPOLLRDHUP;
-    }
-    return events;
-}
-
 static int
 sp_uring_inner_ctl(struct sp_uring *u, int op, int fd, uint32_t interest,
                    uint64_t cookie)
 {
     struct epoll_event ev = { 0 };
 
-    ev.events = sp_uring_epoll_events(interest);
+    ev.events = sp_epoll_events(interest);
     ev.data.u64 = cookie;
     return epoll_ctl(u->epfd, op, fd, &ev);
 }

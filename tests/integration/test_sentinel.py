@@ -156,6 +156,17 @@ class SentinelShards(sptest.HarnessTestCase):
             self.proxy_conf(port, servers, metrics_port=metrics_port,
                             **kw)), port
 
+    def start_proxy_on_masters(self):
+        """A proxy on the current masters (no periodic re-ask for a
+        minute), once its stats name both."""
+        servers = {n: self.current(n) for n in self.masters}
+        proxy, port = self.start_proxy(servers, refresh=60000)
+        poll_until(lambda: all(
+            s["master"] == f"127.0.0.1:{servers[n]}"
+            for n, s in self.server_stats(proxy).items()),
+            "the proxy knows both masters", 10.0)
+        return proxy, port
+
     def server_stats(self, proxy):
         stats = sptest.read_stats(proxy.stats_port)
         return {name: s for name, s in stats["alpha"].items()
@@ -448,12 +459,7 @@ class SentinelShards(sptest.HarnessTestCase):
         master sends it) makes the workers ask the master to ask the
         sentinels again at once, coalesced: hundreds of such replies from
         both workers are a handful of rounds."""
-        servers = {n: self.current(n) for n in self.masters}
-        proxy, port = self.start_proxy(servers, refresh=60000)
-        poll_until(lambda: all(
-            s["master"] == f"127.0.0.1:{servers[n]}"
-            for n, s in self.server_stats(proxy).items()),
-            "the proxy knows both masters", 10.0)
+        proxy, port = self.start_proxy_on_masters()
         stats = sptest.read_stats(proxy.stats_port)["alpha"]
         self.assertEqual(stats["sentinel_reasks"], 0)
         script = ('return redis.error_reply("READONLY You can\'t write '
@@ -490,12 +496,7 @@ class SentinelShards(sptest.HarnessTestCase):
         (the address stays here, so at the give-up time: 2 s without a
         pool timeout): the client gets the retry's reply. A refusal that
         repeats reaches the client (test_demoted_master_reask)."""
-        servers = {n: self.current(n) for n in self.masters}
-        proxy, port = self.start_proxy(servers, refresh=60000)
-        poll_until(lambda: all(
-            s["master"] == f"127.0.0.1:{servers[n]}"
-            for n, s in self.server_stats(proxy).items()),
-            "the proxy knows both masters", 10.0)
+        proxy, port = self.start_proxy_on_masters()
         script = ("if redis.call('incr', KEYS[1]) == 1 then return "
                   "redis.error_reply('READONLY You can''t write against a "
                   "read only replica.') end return 'served'")
