@@ -48,6 +48,9 @@ Owns the benchmark, start to finish:
   * instructions and syscalls per request, load-independent: each proxy
     under callgrind and under strace -c with one client (bench/instructions.py,
     the cells matching --cells);
+  * where the CPU goes (bench/cpu_profile.py): each proxy under `perf record
+    -g` in the cells furthest from the goals, its CPU per request split into
+    user time and the kernel's, by system call (--profile-cells);
   * the Redis Cluster cells (bench/cluster_cell.py): GET/SET through a
     `distribution: redis_cluster` pool against `redis-benchmark --cluster`
     straight to the same 6-node cluster, as a ratio (--cluster-rounds);
@@ -95,6 +98,7 @@ import sptest  # noqa: E402  (the shared process harness)
 from storm import Storm  # noqa: E402  (the storm client of test_storm.py)
 import instructions  # noqa: E402  (bench/instructions.py: callgrind + strace per request)
 import cluster_cell  # noqa: E402  (the Redis Cluster cells, bench/cluster_cell.py)
+import cpu_profile  # noqa: E402  (where the CPU goes, bench/cpu_profile.py)
 
 HZ = os.sysconf("SC_CLK_TCK")
 NCPU = len(os.sched_getaffinity(0))
@@ -667,6 +671,7 @@ class Bench:
         self.instr = None           # run_instructions's result
         self.free_at_start = None   # cores idle before the backends started
         self.cluster = None         # cluster_cell.run's result
+        self.profile = None         # cpu_profile.run's result
 
     def start(self):
         h = self.harness
@@ -1433,6 +1438,22 @@ def render_markdown(bench, results, info, vers, started, elapsed, argv):
                 f"shardproxy / nutcracker.", ""]
         out += bench.instr["lines"]
         out += [f"- error: {e}" for e in bench.instr["errors"]]
+    if bench.profile:
+        prof_rows, prof_ratio = cpu_profile.rows(bench.profile, _fmt)
+        out += ["", "## Where the CPU goes (perf record)", "",
+                f"Each proxy ran each of these cells {bench.profile['rounds']} more times "
+                f"under `perf record -g -e cpu-clock -F {bench.profile['freq']}` (the order "
+                "reversed the second time). Every sample is put in one bucket by its "
+                "call chain: user space; socket sends (`write`, whichever call made them, "
+                "io_uring's included), `of which delivery` the part spent running the "
+                "receiving socket's TCP input (on loopback the sender does it, and wakes "
+                "the receiver); socket receives (`read`); else the system call it is "
+                "under (`io_uring`: the ring's own work and its polls); "
+                "`no syscall`: interrupts, softirqs, faults. Microseconds per request = "
+                "the bucket's share of the samples x the proxy's CPU per request over "
+                "those runs (perf's own cost included, alike for every target).", ""]
+        out += prof_rows
+        out += ["", "shardproxy / nutcracker, part by part:", ""] + prof_ratio
     if backend_rows:
         out += ["", "## io_uring / epoll: shardproxy-uring / shardproxy (one worker "
                 "each, median of per-round ratios)", ""] + backend_rows
@@ -1544,6 +1565,10 @@ def parse_args(argv):
     p.add_argument("--out", help="markdown report (default bench/RESULTS.md; "
                                  "quick: bench/RESULTS-quick.md); raw runs go beside it "
                                  "as .json")
+    p.add_argument("--profile-cells",
+                   help="cells profiled under perf record, comma-separated globs "
+                        f"(default {cpu_profile.DEFAULT_CELLS}; quick redis-get-16-p1; "
+                        "none: skip it)")
     p.add_argument("--list", action="store_true", help="list the cells and exit")
     args = p.parse_args(argv)
     if args.rounds is None:
@@ -1618,7 +1643,7 @@ def write_outputs(bench, results, started, t0, argv):
            "targets": {t.name: t.reason or "measured" for t in bench.targets},
            "cells": results, "idle": bench.idle, "storm": bench.storm,
            "instructions": bench.instr, "free_cores_at_start": bench.free_at_start,
-           "cluster": bench.cluster}
+           "cluster": bench.cluster, "profile": bench.profile}
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
     main_rows, ratio_rows, backend_rows = table_rows(bench, results)
     print("\n".join(main_rows) + "\n\nshardproxy / nutcracker:\n" + "\n".join(ratio_rows)
@@ -1679,6 +1704,13 @@ def main(argv=None):
         elif instruction_cells(args):
             bench.notes.append("instructions per request: not measured "
                                "(--max-minutes reached)")
+        profiled = cpu_profile.selected_cells(args, cells, fnmatch)
+        if profiled and bench.perf_ok and time.monotonic() < deadline:
+            bench.profile = cpu_profile.run(bench, sys.modules[__name__], profiled)
+        elif profiled:
+            bench.notes.append("where the CPU goes: not measured (" +
+                               ("--max-minutes reached" if bench.perf_ok
+                                else f"perf: {bench.perf_reason}") + ")")
         if cluster and time.monotonic() < deadline:
             bench.cluster = cluster_cell.run(bench, sys.modules[__name__])
         elif cluster:
