@@ -1,6 +1,7 @@
 /*
  * sp_resp_conn.c — the master's small RESP client (see sp_resp_conn.h):
- * the connection on the event loop, and a flat RESP2 reply parser.
+ * the connection on the event loop, and a flat RESP2 reply parser on
+ * sp_resp_walk.c.
  */
 #include "sp_resp_conn.h"
 
@@ -20,169 +21,40 @@
 
 /* ---- parsing ------------------------------------------------------------- */
 
-/* The line at *pos (without CRLF): its length, -2 when not whole. */
-static long
-sp_resp_line(const char *buf, size_t len, size_t pos)
+long
+sp_resp_parse(const char *buf, size_t len, struct sp_resp_reply *out)
 {
-    for (size_t i = pos; i + 1 < len; i++) {
-        if (buf[i] == '\r' && buf[i + 1] == '\n') {
-            return (long)(i - pos);
-        }
-    }
-    return -2;
-}
+    struct sp_resp_walk w = {
+        .buf = buf, .len = len, .line_max = SP_RESP_LINE_MAX,
+        .bulk_max = SP_RESP_BULK_MAX, .depth_max = SP_RESP_DEPTH
+    };
+    int rc;
 
-static int
-sp_resp_number(const char *s, size_t len, int64_t *out)
-{
-    int64_t n = 0;
-    bool neg = false;
-    size_t i = 0;
+    memset(out, 0, sizeof(*out));
+    rc = sp_resp_walk_next(&w, &out->top);
+    if (rc != 1) {
+        return rc;
+    }
+    if (out->top.type == '*') {
+        for (int64_t i = 0; i < out->top.n; i++) {
+            struct sp_resp_elem skipped;
+            struct sp_resp_elem *item = i < SP_RESP_ITEMS ? &out->items[i] : &skipped;
 
-    if (len > 0 && s[0] == '-') {
-        neg = true;
-        i = 1;
-    }
-    if (i == len || len - i > 18) {
-        return -1;
-    }
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-        n = n * 10 + (s[i] - '0');
-    }
-    *out = neg ? -n : n;
-    return 0;
-}
-
-/* One element at *pos into item (may be NULL), its children skipped.
- * 1: whole, 0: not yet, -1: no RESP. */
-static int
-sp_resp_element(const char *buf, size_t len, size_t *pos, int depth,
-                struct sp_resp_item *item)
-{
-    struct sp_resp_item dummy;
-    long line;
-    char type;
-
-    if (item == NULL) {
-        item = &dummy;
-    }
-    if (*pos >= len) {
-        return 0;
-    }
-    line = sp_resp_line(buf, len, *pos + 1);
-    if (line == -2) {
-        return len - *pos > SP_RESP_LINE_MAX ? -1 : 0;
-    }
-    type = buf[*pos];
-    const char *text = buf + *pos + 1;
-    size_t next = *pos + 1 + (size_t)line + 2;
-
-    memset(item, 0, sizeof(*item));
-    item->type = type;
-    switch (type) {
-    case '+':
-    case '-':
-        item->s = text;
-        item->len = (size_t)line;
-        *pos = next;
-        return 1;
-    case ':':
-        if (sp_resp_number(text, (size_t)line, &item->n) != 0) {
-            return -1;
-        }
-        *pos = next;
-        return 1;
-    case '$':
-        if (sp_resp_number(text, (size_t)line, &item->n) != 0
-            || item->n < -1 || item->n > SP_RESP_BULK_MAX) {
-            return -1;
-        }
-        if (item->n == -1) {
-            item->type = 0;
-            *pos = next;
-            return 1;
-        }
-        if (len < next + (size_t)item->n + 2) {
-            return 0;
-        }
-        item->s = buf + next;
-        item->len = (size_t)item->n;
-        *pos = next + (size_t)item->n + 2;
-        return 1;
-    case '*':
-        if (sp_resp_number(text, (size_t)line, &item->n) != 0
-            || item->n < -1 || depth >= SP_RESP_DEPTH) {
-            return -1;
-        }
-        *pos = next;
-        if (item->n == -1) {
-            item->type = 0;
-            return 1;
-        }
-        for (int64_t i = 0; i < item->n; i++) {
-            int rc = sp_resp_element(buf, len, pos, depth + 1, NULL);
+            rc = sp_resp_walk_whole(&w, 1, item);
             if (rc != 1) {
                 return rc;
             }
         }
-        return 1;
-    default:
-        return -1;
+        out->nitems = out->top.n < SP_RESP_ITEMS ? (uint32_t)out->top.n
+                                                 : SP_RESP_ITEMS;
     }
-}
-
-long
-sp_resp_parse(const char *buf, size_t len, struct sp_resp_reply *out)
-{
-    size_t pos = 0;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    if (len == 0) {
-        return 0;
-    }
-    if (buf[0] != '*') {
-        rc = sp_resp_element(buf, len, &pos, 0, &out->top);
-        if (rc != 1) {
-            return rc;
-        }
-        out->raw = buf;
-        out->raw_len = pos;
-        return (long)pos;
-    }
-    long line = sp_resp_line(buf, len, 1);
-    if (line == -2) {
-        return 0;
-    }
-    out->top.type = '*';
-    if (sp_resp_number(buf + 1, (size_t)line, &out->top.n) != 0
-        || out->top.n < -1) {
-        return -1;
-    }
-    pos = 1 + (size_t)line + 2;
-    if (out->top.n == -1) {
-        out->top.type = 0;
-        return (long)pos;
-    }
-    for (int64_t i = 0; i < out->top.n; i++) {
-        struct sp_resp_item *item = i < SP_RESP_ITEMS ? &out->items[i] : NULL;
-        rc = sp_resp_element(buf, len, &pos, 1, item);
-        if (rc != 1) {
-            return rc;
-        }
-    }
-    out->nitems = out->top.n < SP_RESP_ITEMS ? (uint32_t)out->top.n
-                                             : SP_RESP_ITEMS;
     out->raw = buf;
-    out->raw_len = pos;
-    return (long)pos;
+    out->raw_len = w.pos;
+    return (long)w.pos;
 }
 
 bool
-sp_resp_item_is(const struct sp_resp_item *item, const char *s)
+sp_resp_item_is(const struct sp_resp_elem *item, const char *s)
 {
     size_t len = strlen(s);
 

@@ -26,24 +26,18 @@
 #include <stdint.h>
 
 #include "sp_event.h"
+#include "sp_resp_walk.h"
 
 #define SP_RESP_OUT   2048
 #define SP_RESP_IN    8192
 #define SP_RESP_ITEMS 6
 
-struct sp_resp_item {
-    char        type;           /* '+', '-', ':', '$', '*', or 0 (nil) */
-    const char *s;              /* text ('+', '-', '$'), not terminated */
-    size_t      len;
-    int64_t     n;              /* ':' the number, '*' the count */
-};
-
 struct sp_resp_reply {
     const char         *raw;    /* the whole reply's bytes */
     size_t              raw_len;
-    struct sp_resp_item top;
+    struct sp_resp_elem top;
     uint32_t            nitems; /* of top's elements, at most SP_RESP_ITEMS */
-    struct sp_resp_item items[SP_RESP_ITEMS];
+    struct sp_resp_elem items[SP_RESP_ITEMS];
 };
 
 struct sp_resp_conn;
@@ -102,7 +96,7 @@ sp_resp_is_open(const struct sp_resp_conn *c)
 }
 
 /* Whether item is a string equal to s (any case). */
-bool sp_resp_item_is(const struct sp_resp_item *item, const char *s);
+bool sp_resp_item_is(const struct sp_resp_elem *item, const char *s);
 
 /*
  * Parse one reply at buf: returns the bytes it takes, 0 when it is not

@@ -648,7 +648,7 @@ sp_sentinel_switch_message(struct sp_sentinel_pool *sp, const char *s,
  * One of the pool's masters concerned: ask again soon. */
 static void
 sp_sentinel_event_message(struct sp_sentinel_pool *sp,
-                          const struct sp_resp_item *channel, const char *s,
+                          const struct sp_resp_elem *channel, const char *s,
                           size_t len)
 {
     const char *name = NULL;

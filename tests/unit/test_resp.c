@@ -1,6 +1,7 @@
 /*
- * test_resp.c — the master's small RESP client's parser (sp_resp_conn.h):
- * the replies the Sentinel follower reads, whole, cut short and malformed;
+ * test_resp.c — the master's small RESP client's parser (sp_resp_conn.h)
+ * and the in-place element reader under it (sp_resp_walk.h): the replies
+ * the Sentinel follower reads, whole, cut short and malformed;
  * the shared region's server address and replica slots (sp_shared.h);
  * and SENTINEL REPLICAS answers (sp_sentinel_replicas.h).
  */
@@ -77,6 +78,96 @@ START_TEST(test_partial_and_bad)
     /* nested deeper than the parser follows */
     ck_assert_int_eq(parse("*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n"
                            "*1\r\n*1\r\n:1\r\n", &r), -1);
+}
+END_TEST
+
+static struct sp_resp_walk
+walk(const char *s, size_t len)
+{
+    struct sp_resp_walk w = { .buf = s, .len = len, .depth_max = 4 };
+
+    return w;
+}
+
+static struct sp_resp_walk
+walk_str(const char *s)
+{
+    return walk(s, strlen(s));
+}
+
+START_TEST(test_walk)
+{
+    const char *r = "*3\r\n$5\r\nhello\r\n*2\r\n:1\r\n+x\r\n$-1\r\n";
+    struct sp_resp_walk w = walk(r, strlen(r));
+    struct sp_resp_elem e;
+
+    /* header by header */
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), 1);
+    ck_assert_int_eq(e.type, '*');
+    ck_assert_int_eq(e.n, 3);
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), 1);
+    ck_assert_int_eq(e.type, '$');
+    ck_assert_uint_eq(e.len, 5);
+    ck_assert_int_eq(memcmp(e.s, "hello", 5), 0);
+    /* a nested array whole: its header, its elements stepped over */
+    ck_assert_int_eq(sp_resp_walk_whole(&w, 1, &e), 1);
+    ck_assert_int_eq(e.type, '*');
+    ck_assert_int_eq(e.n, 2);
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), 1);
+    ck_assert_int_eq(e.type, 0);                     /* nil */
+    ck_assert_uint_eq(w.pos, strlen(r));
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), 0);  /* nothing left */
+
+    /* cut at every byte: "not yet", and the cursor stays for the retry */
+    for (size_t n = 0; n < strlen(r); n++) {
+        w = walk(r, n);
+        ck_assert_int_eq(sp_resp_walk_skip(&w, 0), 0);
+        ck_assert_uint_eq(w.pos, 0);
+    }
+    w = walk(r, strlen(r));
+    ck_assert_int_eq(sp_resp_walk_skip(&w, 0), 1);
+    ck_assert_uint_eq(w.pos, strlen(r));
+}
+END_TEST
+
+START_TEST(test_walk_bad_and_limits)
+{
+    struct sp_resp_walk w;
+    struct sp_resp_elem e;
+    const char *nested = "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:7\r\n";
+
+    /* a bulk string not followed by CRLF is no RESP */
+    w = walk_str("$3\r\nabcd\r\n");
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    /* a lone CR inside a line */
+    w = walk_str("+a\rb\r\n");
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    w = walk_str(":+1\r\n");
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    w = walk_str(":1234567890123456789\r\n");
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    w = walk_str("*-2\r\n");
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    /* deeper than depth_max (4): levels 0..3 may be arrays */
+    w = walk(nested, strlen(nested));
+    ck_assert_int_eq(sp_resp_walk_skip(&w, 0), -1);
+    w = walk(nested, strlen(nested));
+    w.depth_max = 5;
+    ck_assert_int_eq(sp_resp_walk_skip(&w, 0), 1);
+    /* a bulk string over bulk_max, before its bytes came */
+    w = walk_str("$100\r\nab");
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), 0);
+    w.bulk_max = 99;
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    /* a line over line_max, with or without its CRLF yet */
+    w = walk_str("+0123456789\r\n");
+    w.line_max = 8;
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    w = walk_str("+0123456789012");
+    w.line_max = 8;
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), -1);
+    w.line_max = 64;
+    ck_assert_int_eq(sp_resp_walk_next(&w, &e), 0);
 }
 END_TEST
 
@@ -257,6 +348,8 @@ sp_test_resp_suite(void)
     tcase_add_test(tc, test_scalars);
     tcase_add_test(tc, test_arrays);
     tcase_add_test(tc, test_partial_and_bad);
+    tcase_add_test(tc, test_walk);
+    tcase_add_test(tc, test_walk_bad_and_limits);
     tcase_add_test(tc, test_shared_addr);
     tcase_add_test(tc, test_sentinel_replicas);
     tcase_add_test(tc, test_shared_replicas);

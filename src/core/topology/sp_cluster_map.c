@@ -1,7 +1,7 @@
 /*
  * sp_cluster_map.c — hash slots, and the cluster map read from CLUSTER
  * SHARDS / CLUSTER SLOTS (see sp_cluster_map.h). The reply is walked in
- * place, element by element, with no tree built.
+ * place, element by element, with no tree built (sp_resp_walk.c).
  */
 #include "sp_cluster_map.h"
 
@@ -13,6 +13,7 @@
 
 #include "sp_array.h"
 #include "sp_hash.h"
+#include "sp_resp_walk.h"
 
 #define SP_CLUSTER_DEPTH 16
 
@@ -34,155 +35,33 @@ sp_cluster_slot(const uint8_t *key, size_t len)
     return (uint16_t)(sp_hash_crc16(key, len) & (SP_CLUSTER_SLOTS - 1));
 }
 
-/* ---- walking a RESP2 reply ------------------------------------------------ */
-
-struct sp_walk {
-    const char *buf;
-    size_t      len;
-    size_t      pos;
-    bool        short_read;     /* the bytes ran out (not malformed) */
-};
-
-struct sp_elem {
-    char        type;       /* '+', '-', ':', '$', '*'; 0: nil */
-    const char *s;          /* '+', '-', '$' */
-    size_t      slen;
-    int64_t     n;          /* ':' the number; '*' the count */
-};
-
-static int
-sp_walk_number(const char *s, size_t len, int64_t *out)
-{
-    int64_t n = 0;
-    size_t i = 0;
-    bool neg = len > 0 && s[0] == '-';
-
-    i = neg ? 1 : 0;
-    if (i == len || len - i > 18) {
-        return -1;
-    }
-    for (; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-        n = n * 10 + (s[i] - '0');
-    }
-    *out = neg ? -n : n;
-    return 0;
-}
-
-/* The element at the cursor; an array's header only (its elements follow). */
-static int
-sp_walk_next(struct sp_walk *w, struct sp_elem *e)
-{
-    const char *end;
-    size_t line;
-
-    if (w->pos >= w->len) {
-        w->short_read = true;
-        return -1;
-    }
-    end = memchr(w->buf + w->pos, '\r', w->len - w->pos);
-    if (end == NULL || (size_t)(end - w->buf) + 1 >= w->len) {
-        w->short_read = true;
-        return -1;
-    }
-    if (end[1] != '\n') {
-        return -1;
-    }
-    line = (size_t)(end - w->buf) - w->pos - 1;
-    const char *text = w->buf + w->pos + 1;
-    size_t next = (size_t)(end - w->buf) + 2;
-
-    memset(e, 0, sizeof(*e));
-    e->type = w->buf[w->pos];
-    switch (e->type) {
-    case '+':
-    case '-':
-        e->s = text;
-        e->slen = line;
-        w->pos = next;
-        return 0;
-    case ':':
-        w->pos = next;
-        return sp_walk_number(text, line, &e->n);
-    case '$':
-        if (sp_walk_number(text, line, &e->n) != 0 || e->n < -1) {
-            return -1;
-        }
-        if (e->n == -1) {
-            e->type = 0;
-            w->pos = next;
-            return 0;
-        }
-        if ((uint64_t)e->n > w->len || next + (size_t)e->n + 2 > w->len) {
-            w->short_read = true;
-            return -1;
-        }
-        e->s = w->buf + next;
-        e->slen = (size_t)e->n;
-        w->pos = next + (size_t)e->n + 2;
-        return 0;
-    case '*':
-        if (sp_walk_number(text, line, &e->n) != 0 || e->n < -1) {
-            return -1;
-        }
-        if (e->n == -1) {
-            e->type = 0;
-        }
-        w->pos = next;
-        return 0;
-    default:
-        return -1;
-    }
-}
-
-/* Skip one whole element. */
-static int
-sp_walk_skip(struct sp_walk *w, int depth)
-{
-    struct sp_elem e;
-
-    if (depth > SP_CLUSTER_DEPTH || sp_walk_next(w, &e) != 0) {
-        return -1;
-    }
-    if (e.type == '*') {
-        for (int64_t i = 0; i < e.n; i++) {
-            if (sp_walk_skip(w, depth + 1) != 0) {
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
+/* ---- a reply's length ------------------------------------------------------ */
 
 long
 sp_cluster_reply_len(const char *buf, size_t len)
 {
-    struct sp_walk w = { buf, len, 0, false };
+    struct sp_resp_walk w = { .buf = buf, .len = len, .depth_max = SP_CLUSTER_DEPTH };
+    int rc = sp_resp_walk_skip(&w, 0);
 
-    if (sp_walk_skip(&w, 0) == 0) {
-        return (long)w.pos;
-    }
-    return w.short_read ? 0 : -1;
+    return rc == 1 ? (long)w.pos : rc;
 }
 
 static bool
-sp_elem_is(const struct sp_elem *e, const char *s)
+sp_elem_is(const struct sp_resp_elem *e, const char *s)
 {
     size_t n = strlen(s);
 
-    return (e->type == '$' || e->type == '+') && e->slen == n
+    return (e->type == '$' || e->type == '+') && e->len == n
            && strncasecmp(e->s, s, n) == 0;
 }
 
 static void
-sp_elem_copy(const struct sp_elem *e, char *dst, size_t cap)
+sp_elem_copy(const struct sp_resp_elem *e, char *dst, size_t cap)
 {
     size_t n = 0;
 
     if (e->type == '$' || e->type == '+') {
-        n = e->slen < cap - 1 ? e->slen : cap - 1;
+        n = e->len < cap - 1 ? e->len : cap - 1;
         memcpy(dst, e->s, n);
     }
     dst[n] = '\0';
@@ -285,31 +164,31 @@ sp_map_assign(struct sp_cluster_map *map, int64_t from, int64_t to,
 
 /* CLUSTER SLOTS: [start, end, [ip, port, id, ...], replicas ...] each. */
 static int
-sp_map_parse_slots(struct sp_cluster_map *map, struct sp_walk *w,
+sp_map_parse_slots(struct sp_cluster_map *map, struct sp_resp_walk *w,
                    const char *asked, char *err, size_t errlen)
 {
-    struct sp_elem top, range, e;
+    struct sp_resp_elem top, range, e;
 
-    if (sp_walk_next(w, &top) != 0 || top.type != '*') {
+    if (sp_resp_walk_next(w, &top) != 1 || top.type != '*') {
         return sp_map_fail(err, errlen, "CLUSTER SLOTS: not an array");
     }
     for (int64_t r = 0; r < top.n; r++) {
-        struct sp_elem from, to;
+        struct sp_resp_elem from, to;
         uint32_t primary = SP_CLUSTER_NO_NODE;
 
-        if (sp_walk_next(w, &range) != 0 || range.type != '*' || range.n < 3
-            || sp_walk_next(w, &from) != 0 || from.type != ':'
-            || sp_walk_next(w, &to) != 0 || to.type != ':') {
+        if (sp_resp_walk_next(w, &range) != 1 || range.type != '*' || range.n < 3
+            || sp_resp_walk_next(w, &from) != 1 || from.type != ':'
+            || sp_resp_walk_next(w, &to) != 1 || to.type != ':') {
             return sp_map_fail(err, errlen, "CLUSTER SLOTS: range %lld is "
                                "not [start, end, node ...]", (long long)r);
         }
         for (int64_t k = 2; k < range.n; k++) {
-            struct sp_elem ip, port;
+            struct sp_resp_elem ip, port;
             char host[SP_CLUSTER_HOST];
 
-            if (sp_walk_next(w, &e) != 0 || e.type != '*' || e.n < 2
-                || sp_walk_next(w, &ip) != 0
-                || sp_walk_next(w, &port) != 0 || port.type != ':'
+            if (sp_resp_walk_next(w, &e) != 1 || e.type != '*' || e.n < 2
+                || sp_resp_walk_next(w, &ip) != 1
+                || sp_resp_walk_next(w, &port) != 1 || port.type != ':'
                 || port.n <= 0 || port.n > 65535) {
                 return sp_map_fail(err, errlen, "CLUSTER SLOTS: range %lld: "
                                    "a node is not [ip, port, ...]",
@@ -322,14 +201,14 @@ sp_map_parse_slots(struct sp_cluster_map *map, struct sp_walk *w,
             }
             struct sp_cluster_node *node = &map->nodes[idx];
             if (e.n >= 3) {
-                struct sp_elem id;
-                if (sp_walk_next(w, &id) != 0) {
+                struct sp_resp_elem id;
+                if (sp_resp_walk_next(w, &id) != 1) {
                     return sp_map_fail(err, errlen, "CLUSTER SLOTS: bad id");
                 }
                 sp_elem_copy(&id, node->id, sizeof(node->id));
             }
             for (int64_t x = 3; x < e.n; x++) {
-                if (sp_walk_skip(w, 0) != 0) {
+                if (sp_resp_walk_skip(w, 0) != 1) {
                     return sp_map_fail(err, errlen, "CLUSTER SLOTS: bad node");
                 }
             }
@@ -353,27 +232,27 @@ sp_map_parse_slots(struct sp_cluster_map *map, struct sp_walk *w,
 /* One node of a shard (a flat map): its index, or -1; *primary set when
  * its role is master. */
 static int64_t
-sp_map_shard_node(struct sp_cluster_map *map, struct sp_walk *w,
+sp_map_shard_node(struct sp_cluster_map *map, struct sp_resp_walk *w,
                   const char *asked, bool *primary, bool *failed)
 {
-    struct sp_elem m, k, v;
+    struct sp_resp_elem m, k, v;
     char host[SP_CLUSTER_HOST] = "", endpoint[SP_CLUSTER_HOST] = "";
     char id[SP_CLUSTER_ID] = "";
     int64_t port = 0;
 
     *primary = false;
     *failed = false;
-    if (sp_walk_next(w, &m) != 0 || m.type != '*' || m.n % 2 != 0) {
+    if (sp_resp_walk_next(w, &m) != 1 || m.type != '*' || m.n % 2 != 0) {
         return -1;
     }
     for (int64_t i = 0; i < m.n / 2; i++) {
-        if (sp_walk_next(w, &k) != 0) {
+        if (sp_resp_walk_next(w, &k) != 1) {
             return -1;
         }
         if (sp_elem_is(&k, "ip") || sp_elem_is(&k, "endpoint")
             || sp_elem_is(&k, "id") || sp_elem_is(&k, "port")
             || sp_elem_is(&k, "role") || sp_elem_is(&k, "health")) {
-            if (sp_walk_next(w, &v) != 0) {
+            if (sp_resp_walk_next(w, &v) != 1) {
                 return -1;
             }
             if (sp_elem_is(&k, "ip")) {
@@ -391,12 +270,12 @@ sp_map_shard_node(struct sp_cluster_map *map, struct sp_walk *w,
             }
             if (v.type == '*') {
                 for (int64_t x = 0; x < v.n; x++) {
-                    if (sp_walk_skip(w, 1) != 0) {
+                    if (sp_resp_walk_skip(w, 1) != 1) {
                         return -1;
                     }
                 }
             }
-        } else if (sp_walk_skip(w, 0) != 0) {
+        } else if (sp_resp_walk_skip(w, 0) != 1) {
             return -1;
         }
     }
@@ -414,15 +293,15 @@ sp_map_shard_node(struct sp_cluster_map *map, struct sp_walk *w,
 
 /* CLUSTER SHARDS: per shard a flat map with "slots" and "nodes". */
 static int
-sp_map_parse_shards(struct sp_cluster_map *map, struct sp_walk *w,
+sp_map_parse_shards(struct sp_cluster_map *map, struct sp_resp_walk *w,
                     const char *asked, char *err, size_t errlen)
 {
-    struct sp_elem top, shard, k, v;
+    struct sp_resp_elem top, shard, k, v;
     int64_t *ranges = NULL;
     uint32_t ranges_cap = 0;
     int rc = -1;
 
-    if (sp_walk_next(w, &top) != 0 || top.type != '*') {
+    if (sp_resp_walk_next(w, &top) != 1 || top.type != '*') {
         return sp_map_fail(err, errlen, "CLUSTER SHARDS: not an array");
     }
     for (int64_t s = 0; s < top.n; s++) {
@@ -431,31 +310,31 @@ sp_map_parse_shards(struct sp_cluster_map *map, struct sp_walk *w,
         uint32_t members[64];
         uint32_t nmembers = 0;
 
-        if (sp_walk_next(w, &shard) != 0 || shard.type != '*'
+        if (sp_resp_walk_next(w, &shard) != 1 || shard.type != '*'
             || shard.n % 2 != 0) {
             sp_map_fail(err, errlen, "CLUSTER SHARDS: shard %lld is not a map",
                         (long long)s);
             goto out;
         }
         for (int64_t f = 0; f < shard.n / 2; f++) {
-            if (sp_walk_next(w, &k) != 0) {
+            if (sp_resp_walk_next(w, &k) != 1) {
                 goto bad;
             }
             if (sp_elem_is(&k, "slots")) {
-                if (sp_walk_next(w, &v) != 0 || v.type != '*' || v.n % 2 != 0
+                if (sp_resp_walk_next(w, &v) != 1 || v.type != '*' || v.n % 2 != 0
                     || sp_array_grow((void **)&ranges, &ranges_cap,
                                      (uint32_t)v.n, sizeof(*ranges)) != 0) {
                     goto bad;
                 }
                 for (int64_t i = 0; i < v.n; i++) {
-                    struct sp_elem num;
-                    if (sp_walk_next(w, &num) != 0 || num.type != ':') {
+                    struct sp_resp_elem num;
+                    if (sp_resp_walk_next(w, &num) != 1 || num.type != ':') {
                         goto bad;
                     }
                     ranges[nranges++] = num.n;
                 }
             } else if (sp_elem_is(&k, "nodes")) {
-                if (sp_walk_next(w, &v) != 0 || v.type != '*') {
+                if (sp_resp_walk_next(w, &v) != 1 || v.type != '*') {
                     goto bad;
                 }
                 for (int64_t i = 0; i < v.n; i++) {
@@ -474,7 +353,7 @@ sp_map_parse_shards(struct sp_cluster_map *map, struct sp_walk *w,
                         members[nmembers++] = (uint32_t)idx;
                     }
                 }
-            } else if (sp_walk_skip(w, 0) != 0) {
+            } else if (sp_resp_walk_skip(w, 0) != 1) {
                 goto bad;
             }
         }
@@ -510,7 +389,7 @@ sp_cluster_map_parse(struct sp_cluster_map *map, bool shards, const char *buf,
                      size_t len, const char *asked_host, char *err,
                      size_t errlen)
 {
-    struct sp_walk w = { buf, len, 0, false };
+    struct sp_resp_walk w = { .buf = buf, .len = len, .depth_max = SP_CLUSTER_DEPTH };
     int rc;
 
     map->nnodes = 0;
