@@ -236,34 +236,6 @@ sp_redis_inline_byte(struct sp_redis_inline *lx, uint8_t ch,
 
 /* ---- the multibulk form of a line ---------------------------------------- */
 
-static uint32_t
-sp_inline_digits(uint64_t n)
-{
-    uint32_t d = 1;
-
-    while (n >= 10) {
-        n /= 10;
-        d++;
-    }
-    return d;
-}
-
-/* "<c><n>\r\n" at out; returns its length. */
-static size_t
-sp_inline_header(uint8_t *out, char c, uint64_t n)
-{
-    uint32_t d = sp_inline_digits(n);
-
-    out[0] = (uint8_t)c;
-    for (uint32_t i = d; i > 0; i--) {
-        out[i] = (uint8_t)('0' + n % 10);
-        n /= 10;
-    }
-    out[d + 1] = '\r';
-    out[d + 2] = '\n';
-    return d + 3;
-}
-
 size_t
 sp_redis_inline_size(const uint8_t *line, size_t len, uint32_t *nargs)
 {
@@ -284,7 +256,7 @@ sp_redis_inline_size(const uint8_t *line, size_t len, uint32_t *nargs)
         }
         word += n;
         if (bits & SP_INLINE_WORD_END) {
-            size += 1 + sp_inline_digits(word) + 2 + word + 2;
+            size += 1 + sp_decimal_digits(word) + 2 + word + 2;
             count++;
         }
         if (bits & SP_INLINE_LINE_END) {
@@ -292,7 +264,7 @@ sp_redis_inline_size(const uint8_t *line, size_t len, uint32_t *nargs)
                 return 0;               /* not one line with a word */
             }
             *nargs = count;
-            return (size_t)(size + 1 + sp_inline_digits(count) + 2);
+            return (size_t)(size + 1 + sp_decimal_digits(count) + 2);
         }
     }
     return 0;                           /* no LF */
@@ -309,7 +281,7 @@ sp_redis_inline_encode(const uint8_t *line, size_t len, uint8_t *out)
     if (size == 0) {
         return 0;
     }
-    at = sp_inline_header(out, '*', nargs);
+    at = sp_resp_head(out, '*', nargs);
     sp_redis_inline_init(&lx);
     for (size_t i = 0; i < len; i++) {
         /* a word's bytes go SP_REDIS_INLINE_SLACK ahead of its header, and
@@ -319,7 +291,7 @@ sp_redis_inline_encode(const uint8_t *line, size_t len, uint8_t *out)
 
         word += n;
         if (bits & SP_INLINE_WORD_END) {
-            size_t head = sp_inline_header(out + at, '$', word);
+            size_t head = sp_resp_head(out + at, '$', word);
 
             memmove(out + at + head, to, word);
             at += head + word;

@@ -63,30 +63,6 @@ sp_redis_error_reply(int err)
 
 /* ---- small reply builders ---------------------------------------------- */
 
-/*
- * "<type><n>\r\n" (a RESP array or bulk head) at out, which has room for
- * 24 bytes; returns its length. By hand: snprintf costs ~800 instructions,
- * paid per fragment and per merged reply of every MGET/MSET/DEL.
- */
-static int
-sp_resp_head(char *out, char type, uint64_t n)
-{
-    char digits[20];
-    int nd = 0, len = 0;
-
-    do {
-        digits[nd++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n > 0);
-    out[len++] = type;
-    while (nd > 0) {
-        out[len++] = digits[--nd];
-    }
-    out[len++] = '\r';
-    out[len++] = '\n';
-    return len;
-}
-
 int
 sp_reply_text(struct sp_msg *msg, const char *fmt, ...)
 {
@@ -118,7 +94,7 @@ static int
 sp_reply_bulk_of_request(struct sp_msg *msg, uint64_t off, uint32_t len)
 {
     char head[24];
-    int n = sp_resp_head(head, '$', len);
+    size_t n = sp_resp_head(head, '$', len);
 
     if (sp_msg_gen_reserve(msg, (uint32_t)n) != 0
         || sp_msg_gen_push(msg, &msg->rsp, head, (uint32_t)n) != 0
@@ -384,19 +360,6 @@ sp_redis_forward_to(struct sp_conn *client, struct sp_msg *msg,
 
 /* ---- fan-out ------------------------------------------------------------------- */
 
-/* The digits of a bulk length. */
-static uint32_t
-sp_decimal_len(uint32_t n)
-{
-    uint32_t d = 1;
-
-    while (n >= 10) {
-        n /= 10;
-        d++;
-    }
-    return d;
-}
-
 /*
  * Append one argument of the (multibulk) request to a fragment: its whole
  * encoding "$len\r\n<arg>\r\n" as the client sent it, one slice, which
@@ -408,7 +371,7 @@ static int
 sp_frag_push_arg(struct sp_msg *frag, const struct sp_msg *msg,
                  struct sp_seg_cursor *cur, const struct sp_span *arg)
 {
-    uint64_t head = 1 + sp_decimal_len(arg->len) + 2;
+    uint64_t head = 1 + sp_decimal_digits(arg->len) + 2;
 
     return sp_seglist_slice_at(&frag->req, &msg->req, cur, arg->offset - head,
                                head + arg->len + 2);
@@ -473,11 +436,11 @@ sp_redis_split_step(struct sp_worker *worker, struct sp_msg *msg)
         struct sp_msg *frag = msg->ext->frags[f];
         char head[64];
         size_t name_len = strlen(cmd->name);    /* a command's: short */
-        int len = sp_resp_head(head, '*', 1 + (uint64_t)frag->ext->nkeys * step);
+        size_t len = sp_resp_head(head, '*', 1 + (uint64_t)frag->ext->nkeys * step);
 
         len += sp_resp_head(head + len, '$', name_len);
         memcpy(head + len, cmd->name, name_len);
-        len += (int)name_len;
+        len += name_len;
         head[len++] = '\r';
         head[len++] = '\n';
 
@@ -623,7 +586,7 @@ sp_redis_merge(struct sp_worker *worker, struct sp_msg *msg)
         return true;
     case SP_REDIS_MERGE_ARRAY: {
         char head[24];
-        int n = sp_resp_head(head, '*', msg->ext->nkeys);
+        size_t n = sp_resp_head(head, '*', msg->ext->nkeys);
 
         for (uint32_t f = 0; f < sp_msg_nfrags(msg); f++) {
             struct sp_msg *frag = msg->ext->frags[f];
