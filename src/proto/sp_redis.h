@@ -557,6 +557,44 @@ sp_parse_status_t sp_redis_reply_parse(struct sp_redis_reply_parser *p,
 void sp_redis_reply_stack(struct sp_redis_reply_parser *p, int64_t *stack,
                           uint32_t stack_cap);
 
+/* ---- a whole bulk string at once ------------------------------------------- */
+
+/*
+ * The parsers' fast path: a whole, well-formed "$<n>\r\n<n bytes>\r\n" at s
+ * (its '$') before end, n at most SP_REDIS_MAX_BULK in at most 10 digits
+ * (and none led by a zero when `strict`). True with n, its digit count and
+ * where its bytes start; false for anything else, which the byte states
+ * then read (and say what is wrong with).
+ */
+static inline bool
+sp_redis_bulk_whole_at(const uint8_t *s, const uint8_t *end, bool strict,
+                       uint64_t *n_out, uint32_t *ndigits_out,
+                       const uint8_t **body_out)
+{
+    const uint8_t *digits = s + 1, *q = digits;
+    uint64_t n = 0;
+
+    while (q < end && q - digits < 10 && *q >= '0' && *q <= '9') {
+        n = n * 10 + (uint64_t)(*q - '0');
+        q++;
+    }
+    size_t ndigits = (size_t)(q - digits);
+    if (ndigits == 0 || (strict && ndigits > 1 && digits[0] == '0')
+        || n > (uint64_t)SP_REDIS_MAX_BULK || end - q < 2
+        || q[0] != '\r' || q[1] != '\n') {
+        return false;
+    }
+    const uint8_t *body = q + 2;
+    if ((uint64_t)(end - body) < n + 2 || body[n] != '\r'
+        || body[n + 1] != '\n') {
+        return false;
+    }
+    *n_out = n;
+    *ndigits_out = (uint32_t)ndigits;
+    *body_out = body;
+    return true;
+}
+
 /* ---- RESP encoding ------------------------------------------------------ */
 
 /* The decimal digits of n. */

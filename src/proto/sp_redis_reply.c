@@ -297,8 +297,9 @@ sp_reply_bulk_whole(struct sp_redis_reply_parser *p, const uint8_t *data,
                     size_t len, size_t *pos, uint64_t at,
                     sp_parse_status_t *status)
 {
-    const uint8_t *s = data + *pos, *end = data + len, *q = s + 1;
-    uint64_t n = 0;
+    const uint8_t *s = data + *pos, *end = data + len, *q = s + 1, *body;
+    uint64_t n;
+    uint32_t ndigits;
 
     if (end - q >= 4 && q[0] == '-' && q[1] == '1' && q[2] == '\r'
         && q[3] == '\n') {
@@ -311,21 +312,11 @@ sp_reply_bulk_whole(struct sp_redis_reply_parser *p, const uint8_t *data,
         }
         return true;
     }
-    while (q < end && q - s <= 10 && *q >= '0' && *q <= '9') {
-        n = n * 10 + (uint64_t)(*q - '0');
-        q++;
-    }
-    if (q == s + 1 || n > (uint64_t)SP_REDIS_MAX_BULK || end - q < 2
-        || q[0] != '\r' || q[1] != '\n') {
-        return false;
-    }
-    const uint8_t *body = q + 2;
-    if ((uint64_t)(end - body) < n + 2 || body[n] != '\r'
-        || body[n + 1] != '\n') {
+    if (!sp_redis_bulk_whole_at(s, end, false, &n, &ndigits, &body)) {
         return false;
     }
     p->number = n;
-    p->digits = (uint32_t)(q - s - 1);
+    p->digits = ndigits;
     p->negative = false;
     p->bulk_left = 0;
     if (p->depth == 0) {

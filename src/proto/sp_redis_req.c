@@ -437,29 +437,17 @@ sp_req_bulk_whole(struct sp_redis_req_parser *p, const uint8_t *data,
                   size_t len, size_t *pos, uint64_t at,
                   sp_parse_status_t *status)
 {
-    const uint8_t *s = data + *pos, *end = data + len;
-    const uint8_t *digits = s + 1, *q = digits;
-    uint64_t n = 0;
+    const uint8_t *s = data + *pos, *body;
+    uint64_t n;
+    uint32_t ndigits;
 
-    while (q < end && q - digits < 10 && sp_is_digit(*q)) {
-        n = n * 10 + (uint64_t)(*q - '0');
-        q++;
-    }
-    size_t ndigits = (size_t)(q - digits);
-    if (ndigits == 0 || (ndigits > 1 && digits[0] == '0')
-        || n > (uint64_t)SP_REDIS_MAX_BULK || end - q < 2
-        || q[0] != '\r' || q[1] != '\n') {
-        return false;
-    }
-    const uint8_t *body = q + 2;
-    if ((uint64_t)(end - body) < n + 2 || body[n] != '\r'
-        || body[n + 1] != '\n') {
+    if (!sp_redis_bulk_whole_at(s, data + len, true, &n, &ndigits, &body)) {
         return false;
     }
     uint64_t body_at = at + (uint64_t)(body - s);
 
     p->number = n;
-    p->digits = (uint32_t)ndigits;
+    p->digits = ndigits;
     p->negative = false;
     p->bulk_left = 0;
     sp_req_arg_begin(p, body_at);
