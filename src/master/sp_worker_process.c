@@ -19,23 +19,41 @@
 #include "sp_signal.h"
 #include "sp_worker.h"
 
+/* The CPUs this process may run on (what taskset or a cpuset left it);
+ * every online one when the kernel does not say. */
+static void
+sp_worker_allowed_cpus(cpu_set_t *set)
+{
+    long ncpu;
+
+    CPU_ZERO(set);
+    if (sched_getaffinity(0, sizeof(*set), set) == 0 && CPU_COUNT(set) > 0) {
+        return;
+    }
+    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long i = 0; i < (ncpu > 0 ? ncpu : 1) && i < CPU_SETSIZE; i++) {
+        CPU_SET((int)i, set);
+    }
+}
+
 uint32_t
 sp_worker_count(const struct sp_conf *conf)
 {
-    long ncpu;
+    cpu_set_t allowed;
 
     if (conf->global.worker_processes != SP_CONF_WORKERS_AUTO) {
         return (uint32_t)conf->global.worker_processes;
     }
-    ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    return ncpu > 0 ? (uint32_t)ncpu : 1;
+    sp_worker_allowed_cpus(&allowed);
+    return (uint32_t)CPU_COUNT(&allowed);
 }
 
 int
-sp_worker_cpu(const struct sp_conf *conf, uint32_t slot)
+sp_worker_cpu(const struct sp_conf *conf, uint32_t slot, uint32_t nworkers,
+              const cpu_set_t *allowed)
 {
     const struct sp_conf_global *g = &conf->global;
-    long ncpu;
+    uint32_t ncpu = (uint32_t)CPU_COUNT(allowed), nth;
 
     switch (g->affinity) {
     case SP_AFFINITY_OFF:
@@ -44,17 +62,27 @@ sp_worker_cpu(const struct sp_conf *conf, uint32_t slot)
         return g->cpus[slot % g->ncpus];
     case SP_AFFINITY_AUTO:
     default:
-        ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        return ncpu > 0 ? (int)(slot % (uint32_t)ncpu) : -1;
+        if (ncpu == 0 || nworkers < ncpu) {
+            return -1;          /* cores to spare: let the scheduler place */
+        }
+        nth = slot % ncpu;
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+            if (CPU_ISSET(cpu, allowed) && nth-- == 0) {
+                return cpu;
+            }
+        }
+        return -1;
     }
 }
 
 static int
 sp_worker_pin(const struct sp_conf *conf, uint32_t slot, struct sp_log *log)
 {
-    int cpu = sp_worker_cpu(conf, slot);
     cpu_set_t set;
+    int cpu;
 
+    sp_worker_allowed_cpus(&set);
+    cpu = sp_worker_cpu(conf, slot, sp_worker_count(conf), &set);
     if (cpu < 0) {
         return 0;
     }

@@ -13,6 +13,7 @@
 #ifndef SP_WORKER_PROCESS_H
 #define SP_WORKER_PROCESS_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -44,11 +45,21 @@ int sp_worker_process_run(struct sp_worker_process *wp);
 /* worker_processes 0: one process, no master; returns the exit code. */
 int sp_single_process_run(struct sp_worker_process *wp);
 
-/* Workers conf asks for: worker_processes, auto being one per online CPU
- * (0: a single process). */
+/* Workers conf asks for: worker_processes, auto being one per CPU this
+ * process may run on (its affinity: taskset, cpusets) (0: a single
+ * process). */
 uint32_t sp_worker_count(const struct sp_conf *conf);
 
-/* The CPU worker slot is pinned to (-1: not pinned). */
-int sp_worker_cpu(const struct sp_conf *conf, uint32_t slot);
+/*
+ * The CPU worker `slot` of `nworkers` pins itself to (-1: not pinned):
+ * an entry of worker_cpu_affinity's list; for auto, the slot-th CPU of
+ * `allowed` (the CPUs the process may run on) when there are at least as
+ * many workers as those CPUs, and none with fewer: a worker pinned to a
+ * core it shares with another busy process (a load generator, a backend)
+ * cannot move off it, and the spare cores are there for the scheduler to
+ * use.
+ */
+int sp_worker_cpu(const struct sp_conf *conf, uint32_t slot, uint32_t nworkers,
+                  const cpu_set_t *allowed);
 
 #endif /* SP_WORKER_PROCESS_H */

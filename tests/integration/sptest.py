@@ -146,11 +146,12 @@ def raise_fd_limit(want):
 
 
 def conf_workers(conf_text):
-    """Worker processes a shardproxy config asks for (auto: online CPUs)."""
+    """Worker processes a shardproxy config asks for (auto: the CPUs this
+    process, and so the proxy it starts, may run on)."""
     m = re.search(r"^\s+worker_processes:\s*(\w+)", conf_text, re.M)
     if m and m.group(1).isdigit():
         return int(m.group(1))
-    return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0)) or 1
 
 
 def children(pid):

@@ -214,11 +214,14 @@ class WorkersTest(sptest.HarnessTestCase):
         self.assertEqual(len(workers), 2)
         self.assertTrue(cmdline(proxy.pid).startswith("shardproxy: master process "),
                         cmdline(proxy.pid))
-        ncpu = os.cpu_count()
+        allowed = sorted(os.sched_getaffinity(0))
         for pid in workers:
             index = self.worker_index(proxy, pid)
             self.assertEqual(cmdline(pid), f"shardproxy: worker process #{index}")
-            self.assertEqual(cpus_allowed(pid), str(index % ncpu))
+            if len(workers) >= len(allowed):    # auto: a CPU each
+                self.assertEqual(cpus_allowed(pid), str(allowed[index % len(allowed)]))
+            else:                               # auto: cores to spare, unpinned
+                self.assertEqual(cpus_allowed(pid), cpus_allowed(proxy.pid))
         socks = self.hold_connections(port, 20)
         for s in socks:
             owner = sptest.connection_owner(port, s.getsockname()[1],
@@ -231,6 +234,27 @@ class WorkersTest(sptest.HarnessTestCase):
             if self.worker_stats(proxy, i)["pid"] == pid:
                 return i
         self.fail(f"no worker slot has pid {pid}")
+
+    def test_auto_affinity_follows_the_cpus_the_proxy_may_use(self):
+        """auto pins only with a worker per CPU, and only to the CPUs the
+        proxy was given (taskset): never outside them."""
+        allowed = sorted(os.sched_getaffinity(0))
+        if len(allowed) >= 2:
+            proxy, _ = self.start(workers=1)    # a core to spare: unpinned
+            (pid,) = proxy.worker_pids()
+            self.assertEqual(cpus_allowed(pid), cpus_allowed(proxy.pid))
+            self.assertNotEqual(cpus_allowed(pid), str(allowed[0]))
+        last = str(allowed[-1])
+        for workers, want in ((2, 2), ("auto", 1)):
+            proxy = self.harness.start_shardproxy(
+                conf(sptest.free_port(), [b.port for b in self.backends], workers,
+                     worker_stats_listen=self.harness.worker_stats_path()),
+                prefix=("taskset", "-c", last), ready_workers=want)
+            self.assertEqual(cpus_allowed(proxy.pid), last)
+            pids = proxy.worker_pids()
+            self.assertEqual(len(pids), want)   # auto: one per CPU it may use
+            for pid in pids:
+                self.assertEqual(cpus_allowed(pid), last)
 
     def test_explicit_affinity_list_and_off(self):
         proxy, _ = self.start(worker_cpu_affinity="[1, 0]")

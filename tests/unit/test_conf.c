@@ -9,6 +9,7 @@
 
 #include "sp_conf.h"
 #include "sp_test.h"
+#include "sp_worker_process.h"
 
 #define SERVERS "  servers:\n   - 127.0.0.1:6379:1\n"
 
@@ -308,6 +309,38 @@ START_TEST(test_global_variants)
     ck_assert_int_eq(conf->global.worker_processes, 0);
     ck_assert_int_eq(conf->global.affinity, SP_AFFINITY_OFF);
     ck_assert_int_eq(conf->global.worker_watchdog, 0);     /* off */
+    sp_conf_free(conf);
+}
+END_TEST
+
+/* worker_cpu_affinity auto: one worker per allowed CPU when there are as
+ * many workers as CPUs, in the allowed set's order; unpinned with fewer */
+START_TEST(test_worker_cpu_policy)
+{
+    struct sp_conf *conf = load_ok("alpha:\n  listen: 127.0.0.1:22121\n" SERVERS);
+    cpu_set_t allowed;
+
+    CPU_ZERO(&allowed);
+    CPU_SET(4, &allowed);
+    CPU_SET(6, &allowed);
+    CPU_SET(7, &allowed);
+    ck_assert_int_eq(sp_worker_cpu(conf, 0, 3, &allowed), 4);
+    ck_assert_int_eq(sp_worker_cpu(conf, 1, 3, &allowed), 6);
+    ck_assert_int_eq(sp_worker_cpu(conf, 2, 3, &allowed), 7);
+    ck_assert_int_eq(sp_worker_cpu(conf, 4, 5, &allowed), 6);   /* wraps */
+    ck_assert_int_eq(sp_worker_cpu(conf, 0, 2, &allowed), -1);  /* spare cores */
+    ck_assert_int_eq(sp_worker_cpu(conf, 0, 1, &allowed), -1);
+    sp_conf_free(conf);
+
+    /* a list pins whatever the count; off never does */
+    conf = load_ok("global:\n  worker_cpu_affinity: [1, 0]\n"
+                   "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS);
+    ck_assert_int_eq(sp_worker_cpu(conf, 0, 1, &allowed), 1);
+    ck_assert_int_eq(sp_worker_cpu(conf, 3, 4, &allowed), 0);
+    sp_conf_free(conf);
+    conf = load_ok("global:\n  worker_cpu_affinity: off\n"
+                   "alpha:\n  listen: 127.0.0.1:22121\n" SERVERS);
+    ck_assert_int_eq(sp_worker_cpu(conf, 0, 3, &allowed), -1);
     sp_conf_free(conf);
 }
 END_TEST
@@ -737,7 +770,7 @@ sp_test_conf_suite(void)
     SP_TEST_CASE(s, "good", 0, test_defaults_are_nutcrackers,
                  test_every_pool_key, test_cluster_keys, test_watermarks, test_listen_forms,
                  test_crlf_and_lf_mixed, test_quoted_scalars_are_values,
-                 test_global_section, test_global_variants,
+                 test_global_section, test_global_variants, test_worker_cpu_policy,
                  test_global_with_listen_is_a_pool, test_meitu_layout,
                  test_nutcracker_order, test_pools_twice_grows,
                  test_shipped_configs_load, test_missing_file,
