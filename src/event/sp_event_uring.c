@@ -80,6 +80,20 @@ sp_uring_setup(struct io_uring *ring)
     return rc;
 }
 
+/* The backend's memory (what init allocates before the ring exists). */
+static void
+sp_uring_free(struct sp_uring *u)
+{
+    free(u->bufs);
+    free(u->fds);
+    free(u->events);
+    free(u->sends);
+    free(u->staged);
+    free(u->iovs);
+    free(u->backlog);
+    free(u);
+}
+
 static void
 sp_uring_destroy(void *backend)
 {
@@ -92,17 +106,10 @@ sp_uring_destroy(void *backend)
     if (u->br != NULL) {
         munmap(u->br, u->br_size);
     }
-    free(u->bufs);
     if (u->epfd >= 0) {
         close(u->epfd);
     }
-    free(u->fds);
-    free(u->events);
-    free(u->sends);
-    free(u->staged);
-    free(u->iovs);
-    free(u->backlog);
-    free(u);
+    sp_uring_free(u);
 }
 
 /*
@@ -154,13 +161,7 @@ sp_uring_init(int max_fds, int batch, sp_event_backend_done done, void *arg)
     u->backlog = calloc(SP_URING_BACKLOG, sizeof(*u->backlog));
     if (u->fds == NULL || u->events == NULL || u->sends == NULL
         || u->staged == NULL || u->iovs == NULL || u->backlog == NULL) {
-        free(u->fds);
-        free(u->events);
-        free(u->sends);
-        free(u->staged);
-        free(u->iovs);
-        free(u->backlog);
-        free(u);
+        sp_uring_free(u);
         errno = ENOMEM;
         return NULL;
     }
@@ -169,13 +170,7 @@ sp_uring_init(int max_fds, int batch, sp_event_backend_done done, void *arg)
     }
     rc = sp_uring_setup(&u->ring);
     if (rc != 0) {
-        free(u->fds);
-        free(u->events);
-        free(u->sends);
-        free(u->staged);
-        free(u->iovs);
-        free(u->backlog);
-        free(u);
+        sp_uring_free(u);
         errno = -rc;
         return NULL;
     }
