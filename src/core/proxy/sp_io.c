@@ -15,7 +15,7 @@ sp_io_plain_recv(struct sp_conn *conn, void *buf, size_t len)
     return read(conn->fd, buf, len);
 }
 
-static ssize_t
+ssize_t
 sp_io_plain_send(struct sp_conn *conn, const void *buf, size_t len)
 {
     return write(conn->fd, buf, len);
@@ -27,7 +27,7 @@ sp_io_plain_writev(struct sp_conn *conn, const struct iovec *iov, int iovcnt)
     return writev(conn->fd, iov, iovcnt);
 }
 
-static int
+int
 sp_io_plain_shutdown(struct sp_conn *conn, int how)
 {
     return shutdown(conn->fd, how);
@@ -39,21 +39,21 @@ sp_io_plain_close(struct sp_conn *conn)
     close(conn->fd);
 }
 
-static uint32_t
+uint32_t
 sp_io_plain_event(struct sp_conn *conn, uint32_t ready)
 {
     (void)conn;
     return ready;               /* never asked: io_wait stays false */
 }
 
-static int
+int
 sp_io_plain_handshake(struct sp_conn *conn)
 {
     (void)conn;
     return 0;                   /* up once connected */
 }
 
-static bool
+bool
 sp_io_plain_pending(const struct sp_conn *conn)
 {
     (void)conn;

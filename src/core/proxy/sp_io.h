@@ -51,6 +51,13 @@ struct sp_io {
 /* Plain sockets: the system calls themselves. */
 extern const struct sp_io sp_io_plain;
 
+/* Its steps that other socket transports share (sp_io_ring.c). */
+ssize_t sp_io_plain_send(struct sp_conn *conn, const void *buf, size_t len);
+int sp_io_plain_shutdown(struct sp_conn *conn, int how);
+uint32_t sp_io_plain_event(struct sp_conn *conn, uint32_t ready);
+int sp_io_plain_handshake(struct sp_conn *conn);
+bool sp_io_plain_pending(const struct sp_conn *conn);
+
 /*
  * Plain sockets written through the event loop's io_uring (sp_io_ring.c):
  * the sends of a loop turn go out together. Only on a loop whose backend

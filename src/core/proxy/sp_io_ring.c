@@ -15,7 +15,8 @@
  * the back meanwhile) and this writev answers with the send's result, which
  * the caller accounts as if it had just been written. A connection closed
  * with a send staged cancels it: the send is never made, and the bytes it
- * pointed at may go.
+ * pointed at may go. One-off writes, shutdown and the rest are the plain
+ * transport's (sp_io.c).
  *
  * conn->io_data holds the connection's send while one is staged or its
  * result unread, NULL otherwise.
@@ -23,7 +24,6 @@
 #include "sp_io.h"
 
 #include <errno.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sp_conn.h"
@@ -64,19 +64,6 @@ sp_io_ring_writev(struct sp_conn *conn, const struct iovec *iov, int iovcnt)
     return -1;
 }
 
-/* a one-off write (no caller replays it): the system call */
-static ssize_t
-sp_io_ring_send(struct sp_conn *conn, const void *buf, size_t len)
-{
-    return write(conn->fd, buf, len);
-}
-
-static int
-sp_io_ring_shutdown(struct sp_conn *conn, int how)
-{
-    return shutdown(conn->fd, how);
-}
-
 static void
 sp_io_ring_close(struct sp_conn *conn)
 {
@@ -85,27 +72,6 @@ sp_io_ring_close(struct sp_conn *conn)
         conn->io_data = NULL;
     }
     close(conn->fd);
-}
-
-static uint32_t
-sp_io_ring_event(struct sp_conn *conn, uint32_t ready)
-{
-    (void)conn;
-    return ready;               /* never asked: io_wait stays false */
-}
-
-static int
-sp_io_ring_handshake(struct sp_conn *conn)
-{
-    (void)conn;
-    return 0;
-}
-
-static bool
-sp_io_ring_pending(const struct sp_conn *conn)
-{
-    (void)conn;
-    return false;
 }
 
 static int
@@ -121,13 +87,13 @@ sp_io_ring_release(struct sp_conn *conn)
 const struct sp_io sp_io_ring = {
     .name = "tcp",
     .recv = sp_io_ring_recv,
-    .send = sp_io_ring_send,
+    .send = sp_io_plain_send,   /* a one-off write (no caller replays it) */
     .writev = sp_io_ring_writev,
-    .shutdown = sp_io_ring_shutdown,
+    .shutdown = sp_io_plain_shutdown,
     .close = sp_io_ring_close,
-    .event = sp_io_ring_event,
-    .handshake = sp_io_ring_handshake,
-    .pending = sp_io_ring_pending,
+    .event = sp_io_plain_event,
+    .handshake = sp_io_plain_handshake,
+    .pending = sp_io_plain_pending,
     .release = sp_io_ring_release,
 };
 
