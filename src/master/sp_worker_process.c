@@ -75,14 +75,16 @@ sp_worker_cpu(const struct sp_conf *conf, uint32_t slot, uint32_t nworkers,
     }
 }
 
+/* Pin worker `slot` of the generation's `nworkers` (sp_worker_cpu). */
 static int
-sp_worker_pin(const struct sp_conf *conf, uint32_t slot, struct sp_log *log)
+sp_worker_pin(const struct sp_conf *conf, uint32_t slot, uint32_t nworkers,
+              struct sp_log *log)
 {
     cpu_set_t set;
     int cpu;
 
     sp_worker_allowed_cpus(&set);
-    cpu = sp_worker_cpu(conf, slot, sp_worker_count(conf), &set);
+    cpu = sp_worker_cpu(conf, slot, nworkers, &set);
     if (cpu < 0) {
         return 0;
     }
@@ -253,7 +255,7 @@ sp_worker_process_run(struct sp_worker_process *wp)
     if (getppid() != wp->master_pid) {
         raise(SIGQUIT);             /* it died before the prctl */
     }
-    if (sp_worker_pin(wp->conf, wp->slot, wp->log) != 0
+    if (sp_worker_pin(wp->conf, wp->slot, wp->nslots, wp->log) != 0
         || sp_worker_raise_fd_limit(wp->conf, wp->log) != 0
         || sp_worker_drop_privileges(wp->conf, wp->log) != 0) {
         return SP_WORKER_EXIT_FATAL;
